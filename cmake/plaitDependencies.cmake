@@ -1,0 +1,49 @@
+# What plait::plait needs from the system, as imported targets plait::deps_*.
+# Included by plait's own CMakeLists.txt and by the installed plaitConfig.cmake.
+include_guard(GLOBAL)
+include(CMakeFindDependencyMacro)
+
+find_dependency(Threads)
+find_package(OpenMP QUIET COMPONENTS CXX)
+find_package(ZLIB QUIET)
+
+# CBLAS from OpenBLAS (Debian: libopenblas-dev).
+find_library(PLAIT_OPENBLAS_LIBRARY NAMES openblas)
+find_path(PLAIT_CBLAS_INCLUDE_DIR NAMES cblas.h PATH_SUFFIXES openblas)
+# Thrust and CUB: the CUDA toolkit's CCCL, else Debian's libthrust-dev.
+find_path(PLAIT_THRUST_INCLUDE_DIR NAMES thrust/version.h
+  HINTS ENV CUDA_HOME ENV CUDA_PATH /usr/local/cuda
+  PATH_SUFFIXES include/cccl targets/x86_64-linux/include/cccl include)
+
+set(_plait_missing "")
+if(NOT PLAIT_OPENBLAS_LIBRARY OR NOT PLAIT_CBLAS_INCLUDE_DIR)
+  list(APPEND _plait_missing "OpenBLAS (Debian: libopenblas-dev)")
+endif()
+if(NOT PLAIT_THRUST_INCLUDE_DIR)
+  list(APPEND _plait_missing "Thrust (the CUDA toolkit, or Debian: libthrust-dev)")
+endif()
+if(NOT OpenMP_CXX_FOUND)
+  list(APPEND _plait_missing "OpenMP for C++ (g++ ships it)")
+endif()
+if(NOT ZLIB_FOUND)
+  list(APPEND _plait_missing "zlib (Debian: zlib1g-dev)")
+endif()
+if(_plait_missing)
+  message(FATAL_ERROR "plait: required libraries are missing: ${_plait_missing}. plait::plait needs them for its host backend. Fix: run scripts/setup.sh, or install them and set CMAKE_PREFIX_PATH.")
+endif()
+
+if(NOT TARGET plait::deps_blas)
+  add_library(plait::deps_blas INTERFACE IMPORTED)
+  set_target_properties(plait::deps_blas PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${PLAIT_CBLAS_INCLUDE_DIR}"
+    INTERFACE_LINK_LIBRARIES "${PLAIT_OPENBLAS_LIBRARY}")
+  add_library(plait::deps_thrust INTERFACE IMPORTED)
+  # A system include directory: Thrust's own warnings are not the user's.
+  set_target_properties(plait::deps_thrust PROPERTIES
+    INTERFACE_SYSTEM_INCLUDE_DIRECTORIES "${PLAIT_THRUST_INCLUDE_DIR}"
+    INTERFACE_INCLUDE_DIRECTORIES "${PLAIT_THRUST_INCLUDE_DIR}")
+  add_library(plait::deps_openmp INTERFACE IMPORTED)
+  set_target_properties(plait::deps_openmp PROPERTIES INTERFACE_LINK_LIBRARIES OpenMP::OpenMP_CXX)
+  add_library(plait::deps_zlib INTERFACE IMPORTED)
+  set_target_properties(plait::deps_zlib PROPERTIES INTERFACE_LINK_LIBRARIES ZLIB::ZLIB)
+endif()

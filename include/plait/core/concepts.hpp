@@ -1,0 +1,69 @@
+#pragma once
+// The concepts at plait's public boundaries.
+//
+// LayerSpec: what a user writes in a graph expression (`linear<256>`, `relu`, `flatten`).
+//   An empty literal type that names only what the layer owns. Requirements:
+//   - `static constexpr bool is_layer = true;`
+//   - `template <Shape In> struct bound`: the layer bound to its input shape (a BoundLayer).
+//     Instantiating `bound<In>` for an input the layer cannot take fails with a plait message.
+//
+// BoundLayer: a layer whose input shape is known. Requirements:
+//   - `in_shape`, `out_shape` (Shape types);
+//   - `param_count`  : floats of parameters (weights then biases), laid out by the layer;
+//   - `saved_count`  : floats per sample kept from forward for backward, beyond the layer's output;
+//   - `flops`        : forward FLOPs per sample (multiply-add = 2);
+//   - `is_view`      : the output is the input reinterpreted (no memory, no work);
+//   - `in_place_grad`: backward may write dx over dy (element-wise layers);
+//   - `init(params, rng)`, `forward(ctx, forward_args)`, `backward(ctx, backward_args)`,
+//     templated on the execution context and the scalar type.
+
+#include <concepts>
+#include <cstddef>
+
+#include "shape.hpp"
+
+namespace plait {
+
+template <class T>
+concept LayerSpec = std::is_empty_v<T> && requires {
+  { T::is_layer } -> std::convertible_to<bool>;
+} && T::is_layer;
+
+template <class B>
+concept BoundLayer = requires {
+  typename B::in_shape;
+  typename B::out_shape;
+  { B::param_count } -> std::convertible_to<std::size_t>;
+  { B::saved_count } -> std::convertible_to<std::size_t>;
+  { B::flops } -> std::convertible_to<std::size_t>;
+  { B::is_view } -> std::convertible_to<bool>;
+  { B::in_place_grad } -> std::convertible_to<bool>;
+} && Shape<typename B::in_shape> && Shape<typename B::out_shape>;
+
+/// What a layer's forward reads and writes, for a batch of `batch` samples.
+template <class T>
+struct forward_args {
+  const T* params;    // [param_count]
+  const T* x;         // [batch, in_shape::size]
+  T* y;               // [batch, out_shape::size]
+  T* saved;           // [batch, saved_count]
+  std::size_t batch;
+};
+
+/// What a layer's backward reads and writes. `dy` may be overwritten (it is scratch once read).
+/// `dx` is null when no one needs the input's gradient (the first layer).
+/// `accumulate`: add to dparams instead of overwriting (micro-batches).
+template <class T>
+struct backward_args {
+  const T* params;    // [param_count]
+  const T* x;         // [batch, in_shape::size]
+  const T* y;         // [batch, out_shape::size]
+  const T* saved;     // [batch, saved_count]
+  T* dy;              // [batch, out_shape::size]
+  T* dx;              // [batch, in_shape::size] or null
+  T* dparams;         // [param_count]
+  std::size_t batch;
+  bool accumulate;
+};
+
+}  // namespace plait

@@ -1,0 +1,15 @@
+#pragma once
+// The only home of plait's macros (STYLE.md §6: at most ~10, all here).
+
+#define PLAIT_VERSION_MAJOR 0
+#define PLAIT_VERSION_MINOR 1
+#define PLAIT_VERSION_PATCH 0
+#define PLAIT_VERSION_STRING "0.1.0"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PLAIT_RESTRICT __restrict__
+#define PLAIT_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define PLAIT_RESTRICT
+#define PLAIT_ALWAYS_INLINE inline
+#endif

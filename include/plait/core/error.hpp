@@ -1,0 +1,34 @@
+#pragma once
+// plait::error: the one exception type of the library. Every message has the form
+//   plait: <what went wrong>. <why>. Fix: <what to change>.
+// (STYLE.md §5), the same format the compile-time diagnostics use.
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace plait {
+
+class error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Builds the one-line message; each part is written without its final period.
+inline std::string message(std::string_view what, std::string_view why, std::string_view fix) {
+  std::string m;
+  m.reserve(what.size() + why.size() + fix.size() + 24);
+  m.append("plait: ").append(what).append(". ").append(why).append(". Fix: ").append(fix).append(".");
+  return m;
+}
+
+[[noreturn]] inline void fail(std::string_view what, std::string_view why, std::string_view fix) {
+  throw error(message(what, why, fix));
+}
+
+/// Checks a run-time precondition; the message is only built when it fails.
+inline void expect(bool ok, std::string_view what, std::string_view why, std::string_view fix) {
+  if (!ok) fail(what, why, fix);
+}
+
+}  // namespace plait

@@ -1,0 +1,62 @@
+#pragma once
+// relu, gelu, tanh, sigmoid as layers of their own: y = f(x), any input shape. After a linear
+// they are fused into it (see linear.hpp); standing alone they are one element-wise pass.
+
+#include "../core/concepts.hpp"
+#include "../core/shape.hpp"
+#include "../kernels/elementwise.hpp"
+#include "activation_fn.hpp"
+
+namespace plait {
+
+template <class F>
+struct activation_t {
+  static constexpr bool is_layer = true;
+  using function = F;
+
+  template <Shape In>
+  struct bound {
+    using in_shape = In;
+    using out_shape = In;
+    static constexpr std::size_t param_count = 0;
+    static constexpr std::size_t saved_count = 0;
+    static constexpr std::size_t flops = In::size * F::flops;
+    static constexpr bool is_view = false;
+    static constexpr bool in_place_grad = true;
+
+    template <class T, class Rng>
+    static void init(T*, Rng&) {}
+
+    template <class Ctx, class T>
+    static void forward(const Ctx& ctx, const forward_args<T>& a) {
+      const T* x = a.x;
+      T* y = a.y;
+      for_blocks(ctx, a.batch * In::size, 4096, [=](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) y[i] = F::apply(x[i]);
+      });
+    }
+
+    template <class Ctx, class T>
+    static void backward(const Ctx& ctx, const backward_args<T>& a) {
+      if (!a.dx) return;
+      const T* from = F::grad_from_output ? a.y : a.x;
+      const T* dy = a.dy;
+      T* dx = a.dx;
+      for_blocks(ctx, a.batch * In::size, 4096, [=](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) dx[i] = dy[i] * F::grad(from[i]);
+      });
+    }
+  };
+};
+
+using relu_t = activation_t<relu_fn>;
+using gelu_t = activation_t<gelu_fn>;
+using tanh_t = activation_t<tanh_fn>;
+using sigmoid_t = activation_t<sigmoid_fn>;
+
+inline constexpr relu_t relu{};
+inline constexpr gelu_t gelu{};
+inline constexpr tanh_t tanh{};
+inline constexpr sigmoid_t sigmoid{};
+
+}  // namespace plait

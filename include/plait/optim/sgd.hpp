@@ -1,0 +1,48 @@
+#pragma once
+// Stochastic gradient descent with momentum, Nesterov momentum and L2 weight decay, with
+// PyTorch's update rule (torch.optim.SGD, dampening 0):
+//   g = grad + wd * p;  buf = momentum * buf + g;  p -= lr * (nesterov ? g + momentum * buf : buf)
+
+#include <cstddef>
+
+#include "../kernels/elementwise.hpp"
+
+namespace plait {
+
+struct sgd {
+  float lr = 0.01f;
+  float momentum = 0.0f;
+  float weight_decay = 0.0f;
+  bool nesterov = false;
+
+  static constexpr const char* name = "sgd";
+  /// Floats of state per parameter (the momentum buffer).
+  std::size_t state_per_param() const { return momentum != 0.0f ? 1 : 0; }
+
+  /// Updates p[0..n) from g; `state` holds state_per_param() * n floats, zero before step 1.
+  template <class Ctx, class T>
+  void step(const Ctx& ctx, T* p, const T* g, T* state, std::size_t n, std::size_t /*t*/) const {
+    const T lr_ = lr, mu = momentum, wd = weight_decay;
+    const bool nest = nesterov;
+    if (momentum == 0.0f) {
+      for_blocks(ctx, n, 8192, [=](std::size_t b, std::size_t e) {
+        T* PLAIT_RESTRICT pp = p;
+        const T* PLAIT_RESTRICT gg = g;
+        for (std::size_t i = b; i < e; ++i) pp[i] -= lr_ * (gg[i] + wd * pp[i]);
+      });
+      return;
+    }
+    for_blocks(ctx, n, 8192, [=](std::size_t b, std::size_t e) {
+      T* PLAIT_RESTRICT pp = p;
+      T* PLAIT_RESTRICT buf = state;
+      const T* PLAIT_RESTRICT gg = g;
+      for (std::size_t i = b; i < e; ++i) {
+        const T gi = gg[i] + wd * pp[i];
+        buf[i] = mu * buf[i] + gi;
+        pp[i] -= lr_ * (nest ? gi + mu * buf[i] : buf[i]);
+      }
+    });
+  }
+};
+
+}  // namespace plait

@@ -1,0 +1,23 @@
+#pragma once
+// The host umbrella: everything plait needs to build and train on host devices.
+
+#include "backend/arena.hpp"
+#include "backend/host.hpp"
+#include "core/concepts.hpp"
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/shape.hpp"
+#include "core/tensor.hpp"
+#include "graph/chain.hpp"
+#include "graph/layout.hpp"
+#include "kernels/gemm_host.hpp"
+#include "layers/activation.hpp"
+#include "layers/flatten.hpp"
+#include "layers/linear.hpp"
+#include "loss/cross_entropy.hpp"
+#include "loss/mse.hpp"
+#include "optim/adam.hpp"
+#include "optim/sgd.hpp"
+#include "policy/single_device.hpp"
+#include "program/instruction.hpp"
+#include "runtime/place.hpp"

@@ -1,0 +1,23 @@
+#pragma once
+// What place(...) needs to know that the types do not say.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory_resource>
+
+namespace plait {
+
+struct place_options {
+  std::size_t max_batch = 256;                  // activations are planned for this many samples per device
+  std::uint64_t seed = 0;                       // initial parameters
+  std::pmr::memory_resource* memory = nullptr;  // where the arena comes from (default: new/delete)
+};
+
+/// What evaluate(...) measured over a data set.
+struct evaluation {
+  double loss = 0;      // mean loss per sample
+  double accuracy = 0;  // fraction of samples whose arg-max equals the label (class labels only)
+  std::size_t count = 0;
+};
+
+}  // namespace plait
