@@ -1,6 +1,5 @@
 # What plait::plait needs from the system, as imported targets plait::deps_*.
 # Included by plait's own CMakeLists.txt and by the installed plaitConfig.cmake.
-include_guard(GLOBAL)
 include(CMakeFindDependencyMacro)
 
 find_dependency(Threads)

@@ -26,7 +26,8 @@ inline std::string message(std::string_view what, std::string_view why, std::str
   throw error(message(what, why, fix));
 }
 
-/// Checks a run-time precondition; the message is only built when it fails.
+/// Checks a run-time precondition. The arguments are built before the call: on a hot path, where
+/// nothing may allocate, write `if (!ok) fail(...)` instead.
 inline void expect(bool ok, std::string_view what, std::string_view why, std::string_view fix) {
   if (!ok) fail(what, why, fix);
 }

@@ -27,9 +27,13 @@ concept Shape = is_shape<T>::value;
 /// A named predicate so that a failed check prints both shapes, e.g.
 /// `'plait::same_shape<plait::shape<128>, plait::shape<64> >::value' evaluates to false`.
 template <Shape A, Shape B>
-struct same_shape : std::is_same<A, B> {};
+struct same_shape {
+  static constexpr bool value = std::is_same_v<A, B>;
+};
 
 template <Shape S, std::size_t R>
-struct has_rank : std::bool_constant<S::rank == R> {};
+struct has_rank {
+  static constexpr bool value = S::rank == R;
+};
 
 }  // namespace plait

@@ -31,11 +31,11 @@ template <class In, class... L>
 struct is_chain<chain<In, L...>> : std::true_type {};
 
 template <class T>
-concept Graph = is_chain<T>::value;
+concept Graph = is_chain<std::remove_cvref_t<T>>::value;
 
 /// A graph that starts from an input and can therefore be placed and trained.
 template <class T>
-concept RootedGraph = Graph<T> && T::has_input;
+concept RootedGraph = Graph<T> && std::remove_cvref_t<T>::has_input;
 
 /// `input<1, 28, 28>`: the per-sample shape of the data; the batch is a run-time number.
 template <std::size_t... D>

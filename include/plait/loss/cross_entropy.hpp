@@ -18,6 +18,9 @@ struct cross_entropy_loss {
   using target_type = class_labels;
 
   template <Shape Out, class Y>
+  static constexpr bool accepts = std::is_same_v<Y, class_labels> && Out::rank == 1 && Out::size >= 2;
+
+  template <Shape Out, class Y>
   static constexpr void check() {
     static_assert(std::is_same_v<Y, class_labels>,
                   "plait: cross_entropy is given targets that are not class labels. Softmax cross-entropy "

@@ -13,6 +13,12 @@ struct mse_loss {
   static constexpr const char* name = "mse";
 
   template <Shape Out, class Y>
+  static constexpr bool accepts = [] {
+    if constexpr (Samples<Y>) return std::is_same_v<Out, typename Y::shape_type>;
+    else return false;
+  }();
+
+  template <Shape Out, class Y>
   static constexpr void check() {
     static_assert(Samples<Y>,
                   "plait: mse is given targets that are not samples<shape<...>>. Mean squared error "

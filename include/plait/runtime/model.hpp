@@ -75,14 +75,19 @@ class model {
                   "plait: the batch's sample shape differs from the graph's input shape. train_step feeds the "
                   "batch to input<...>. Fix: pass samples<S> with S the shape given to input<...>.");
     Loss::template check<output_shape, Y>();
-    check_batch(x.count, y.count, "train_step");
-    if constexpr (requires { Loss::validate(y, output_shape::size); }) Loss::validate(y, output_shape::size);
-    prepare_optimizer(opt);
+    // After a failed check, stop here: one message, not a cascade.
+    if constexpr (std::is_same_v<typename X::shape_type, input_shape> && Loss::template accepts<output_shape, Y>) {
+      check_batch(x.count, y.count, "train_step");
+      if constexpr (requires { Loss::validate(y, output_shape::size); }) Loss::validate(y, output_shape::size);
+      prepare_optimizer(opt);
 
-    step_handler<Y, Loss, Opt> h{*this, x.data, y, opt, x.count};
-    execute(Policy::template programs<G>[0], h);
-    ++steps_;
-    return h.loss_value;
+      step_handler<Y, Loss, Opt> h{*this, x.data, y, opt, x.count};
+      execute(Policy::template programs<G>[0], h);
+      ++steps_;
+      return h.loss_value;
+    } else {
+      return 0.0f;
+    }
   }
 
   /// Forward only, on at most max_batch samples; the view stays valid until the next call.
@@ -97,7 +102,9 @@ class model {
   template <Target Y, class Loss>
   evaluation evaluate(samples<input_shape> x, Y y, const Loss&) {
     Loss::template check<output_shape, Y>();
-    expect(x.count == y.count, "evaluate is given " + std::to_string(x.count) + " samples but " + std::to_string(y.count) + " targets",
+    if constexpr (!Loss::template accepts<output_shape, Y>) return {};
+    if (x.count != y.count)
+      fail("evaluate is given " + std::to_string(x.count) + " samples but " + std::to_string(y.count) + " targets",
            "every sample needs its target", "pass views of equal count");
     double total = 0;
     std::size_t correct = 0;
@@ -158,14 +165,15 @@ class model {
     return correct;
   }
 
+  // Messages are built only on failure: a step must not allocate.
   void check_batch(std::size_t n, std::size_t targets, const char* call) const {
-    expect(n > 0, std::string(call) + " is given an empty batch", "a step needs at least one sample",
-           "skip empty batches");
-    expect(n <= options_.max_batch,
-           std::string(call) + " is given a batch of " + std::to_string(n) + " samples, more than max_batch = " +
+    if (n == 0) fail(std::string(call) + " is given an empty batch", "a step needs at least one sample", "skip empty batches");
+    if (n > options_.max_batch)
+      fail(std::string(call) + " is given a batch of " + std::to_string(n) + " samples, more than max_batch = " +
                std::to_string(options_.max_batch),
            "activations were planned at place(...) for max_batch samples", "raise place_options.max_batch");
-    expect(n == targets, std::string(call) + " is given " + std::to_string(n) + " samples but " + std::to_string(targets) + " targets",
+    if (n != targets)
+      fail(std::string(call) + " is given " + std::to_string(n) + " samples but " + std::to_string(targets) + " targets",
            "every sample needs its target", "pass views of equal count");
   }
 

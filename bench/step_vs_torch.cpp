@@ -1,0 +1,75 @@
+// The C++ half of `bench/run step_vs_torch`: one training step of plait on the models of the
+// comparison, and the SGEMM rate that sets the floor. bench/step_vs_torch.py runs this binary
+// and PyTorch alternately and reports the ratios.
+//
+//   small : MLP 32 -> 64 -> 64 -> 10,       batch 32,  SGD
+//   medium: MLP 784 -> 1024 -> 1024 -> 10,  batch 256, SGD
+// Thread counts come from the environment (OPENBLAS_NUM_THREADS, PLAIT_BENCH_THREADS).
+
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <cstdlib>
+#include <plait/plait.hpp>
+#include <vector>
+
+namespace {
+using namespace plait;
+
+unsigned threads() {
+  const char* t = std::getenv("PLAIT_BENCH_THREADS");
+  return t ? unsigned(std::atoi(t)) : 1u;
+}
+
+// Inputs uniform in [-1, 1), labels uniform over the classes: never zeros.
+template <std::size_t In, std::size_t Classes>
+struct batch_data {
+  std::vector<float> x;
+  std::vector<std::int32_t> y;
+  explicit batch_data(std::size_t n) : x(n * In), y(n) {
+    splitmix64 rng(123);
+    for (auto& v : x) v = rng.uniform(-1, 1);
+    for (auto& v : y) v = std::int32_t(rng.below(Classes));
+  }
+};
+
+template <auto Net, std::size_t In, std::size_t Batch>
+void step(benchmark::State& state) {
+  auto model = place(Net, host_device(threads()), {.max_batch = Batch, .seed = 1});
+  const batch_data<In, 10> data(Batch);
+  auto opt = sgd{.lr = 0.01f};
+  const samples<shape<In>> x{data.x.data(), Batch};
+  const class_labels y{data.y.data(), Batch};
+  for (int i = 0; i < 3; ++i) model.train_step(x, y, cross_entropy, opt);  // plans optimizer state, warms caches
+  for (auto _ : state) benchmark::DoNotOptimize(model.train_step(x, y, cross_entropy, opt));
+  using L = typename decltype(model)::layout;
+  state.counters["flops"] = benchmark::Counter(double(Batch) * 6.0 * double(L::flops_per_sample) / 2.0,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+constexpr auto small = input<32> >> linear<64> >> relu >> linear<64> >> relu >> linear<10>;
+constexpr auto medium = input<784> >> linear<1024> >> relu >> linear<1024> >> relu >> linear<10>;
+
+void plait_step_small(benchmark::State& s) { step<small, 32, 32>(s); }
+void plait_step_medium(benchmark::State& s) { step<medium, 784, 256>(s); }
+
+// SGEMM 1024^3 (row-major, C = A B): the machine's GEMM rate for the floor.
+void sgemm_1024(benchmark::State& state) {
+  const int n = 1024;
+  std::vector<float> a(std::size_t(n) * n), b(a.size()), c(a.size());
+  splitmix64 rng(7);
+  for (auto& v : a) v = rng.uniform(-1, 1);
+  for (auto& v : b) v = rng.uniform(-1, 1);
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["flops"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+BENCHMARK(plait_step_small)->Unit(benchmark::kMicrosecond);
+BENCHMARK(plait_step_medium)->Unit(benchmark::kMillisecond);
+BENCHMARK(sgemm_1024)->Unit(benchmark::kMillisecond);
+}  // namespace
+
+BENCHMARK_MAIN();

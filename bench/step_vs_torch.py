@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""bench/run step_vs_torch: one training step of plait against PyTorch eager on the CPU.
+
+Same models, batches, optimizer (SGD, lr 0.01), loss (softmax cross-entropy), data (uniform in
+[-1, 1), random labels) and thread count on both sides. The C++ binary (Google Benchmark) and
+PyTorch run alternately, round after round, in this one invocation; each side's figure is the
+median over rounds, and the spread is the range of the round medians.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+MODELS = {
+    "small": dict(dims=[32, 64, 64, 10], batch=32, plait="plait_step_small"),
+    "medium": dict(dims=[784, 1024, 1024, 10], batch=256, plait="plait_step_medium"),
+}
+
+
+def gemm_flops(dims, batch):
+    """A dense MLP step is 6 * batch * sum(d_in * d_out) FLOPs (BENCH.md)."""
+    return 6 * batch * sum(a * b for a, b in zip(dims, dims[1:]))
+
+
+def run_plait(binary, min_time, threads):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               PLAIT_BENCH_THREADS=str(threads))
+    out = subprocess.run([binary, "--benchmark_format=json", f"--benchmark_min_time={min_time}"],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    result = {}
+    for b in json.loads(out)["benchmarks"]:
+        scale = {"us": 1e-6, "ms": 1e-3, "ns": 1e-9, "s": 1.0}[b["time_unit"]]
+        result[b["name"]] = b["real_time"] * scale
+        if b["name"] == "sgemm_1024":
+            result["sgemm_flops"] = b["flops"]
+    return result
+
+
+class TorchStep:
+    def __init__(self, torch, dims, batch):
+        torch.manual_seed(0)
+        layers = []
+        for i, (a, b) in enumerate(zip(dims, dims[1:])):
+            layers.append(torch.nn.Linear(a, b))
+            if i + 2 < len(dims):
+                layers.append(torch.nn.ReLU())
+        self.model = torch.nn.Sequential(*layers)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01)
+        g = torch.Generator().manual_seed(123)
+        self.x = torch.rand(batch, dims[0], generator=g) * 2 - 1
+        self.y = torch.randint(0, dims[-1], (batch,), generator=g)
+        self.loss = torch.nn.functional.cross_entropy
+
+    def __call__(self):
+        self.opt.zero_grad()
+        loss = self.loss(self.model(self.x), self.y)
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+
+def time_torch(step, min_time):
+    for _ in range(5):
+        step()
+    times = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < min_time or len(times) < 5:
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=0)
+    ap.add_argument("--out", help="also write the report to this file")
+    args = ap.parse_args()
+    rounds = args.rounds or (3 if args.quick else 7)
+    min_time = 0.2 if args.quick else 1.0
+
+    import torch
+    torch.set_num_threads(args.threads)
+    steps = {name: TorchStep(torch, m["dims"], m["batch"]) for name, m in MODELS.items()}
+
+    plait_t = {name: [] for name in MODELS}
+    torch_t = {name: [] for name in MODELS}
+    sgemm = []
+    for r in range(rounds):
+        p = run_plait(args.binary, min_time, args.threads)
+        sgemm.append(p["sgemm_flops"])
+        for name, m in MODELS.items():
+            plait_t[name].append(p[m["plait"]])
+            torch_t[name].append(time_torch(steps[name], min_time))
+        print(f"round {r + 1}/{rounds}: " + "  ".join(
+            f"{n} plait {plait_t[n][-1] * 1e6:.1f} us torch {torch_t[n][-1] * 1e6:.1f} us" for n in MODELS),
+            file=sys.stderr)
+
+    med = statistics.median
+    rate = med(sgemm)
+    lines = [f"step_vs_torch: plait vs PyTorch {torch.__version__} eager, CPU, {args.threads} thread(s), "
+             f"{rounds} alternating rounds (median [min..max] of round medians)",
+             f"SGEMM 1024^3: {rate / 1e9:.1f} GFLOP/s",
+             f"{'model':8} {'batch':>5} {'plait':>24} {'torch':>24} {'torch/plait':>11} {'floor':>10} {'plait/floor':>11}"]
+    result = {"torch": torch.__version__, "threads": args.threads, "rounds": rounds, "sgemm_gflops": round(rate / 1e9, 1)}
+    for name, m in MODELS.items():
+        pt, tt = med(plait_t[name]), med(torch_t[name])
+        floor = gemm_flops(m["dims"], m["batch"]) / rate
+        fmt = lambda v: f"{med(v) * 1e6:9.1f} [{min(v) * 1e6:.1f}..{max(v) * 1e6:.1f}] us"
+        lines.append(f"{name:8} {m['batch']:5} {fmt(plait_t[name]):>24} {fmt(torch_t[name]):>24} {tt / pt:11.2f} "
+                     f"{floor * 1e6:8.1f}us {pt / floor:11.2f}")
+        result[f"plait_{name}_us"] = round(pt * 1e6, 2)
+        result[f"torch_{name}_us"] = round(tt * 1e6, 2)
+        result[f"floor_{name}_us"] = round(floor * 1e6, 2)
+        result[f"speedup_{name}"] = round(tt / pt, 2)
+        result[f"floor_ratio_{name}"] = round(pt / floor, 3)
+    lines.append("RESULT step_vs_torch " + " ".join(f"{k}={v}" for k, v in result.items()))
+    report = "\n".join(lines)
+    print(report)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(report + "\n")
+
+
+if __name__ == "__main__":
+    main()

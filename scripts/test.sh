@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing (scripts/setup.sh), configures a Release build with tests,
+# examples and benchmarks, builds everything and runs CTest. Exits non-zero on any failure.
+#
+#   scripts/test.sh                          build/, every test
+#   scripts/test.sh --sanitize=address       build-address/ with -DPLAIT_SANITIZE=address, unit tests only
+#                   --sanitize=undefined|thread
+#   scripts/test.sh [...] -- CTEST_ARGS...   extra arguments for ctest, e.g. -- -R shape -V
+#
+# Environment: PLAIT_JOBS (build and test jobs, default 2).
+set -euo pipefail
+
+usage() { sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+fail() { printf 'plait: %s. %s. Fix: %s.\n' "$1" "$2" "$3" >&2; exit 1; }
+
+sanitize=""
+ctest_extra=()
+while (($#)); do
+  case "$1" in
+    --sanitize=address | --sanitize=undefined | --sanitize=thread) sanitize=${1#--sanitize=} ;;
+    --sanitize=* | --sanitize)
+      name=${1#--sanitize}
+      fail "unknown sanitizer '${name#=}'" "plait builds with address, undefined or thread" "use --sanitize=address, --sanitize=undefined or --sanitize=thread" ;;
+    --) shift; ctest_extra=("$@"); break ;;
+    -h | --help) usage; exit 0 ;;
+    *) fail "unknown option '$1'" "scripts/test.sh takes --sanitize=<name> and, after --, arguments for ctest" "run scripts/test.sh --help" ;;
+  esac
+  shift
+done
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+jobs=${PLAIT_JOBS:-2}
+
+build=build
+cmake_args=(-DCMAKE_BUILD_TYPE=Release -DPLAIT_BUILD_TESTS=ON -DPLAIT_BUILD_EXAMPLES=ON -DPLAIT_BUILD_BENCH=ON)
+ctest_args=(--output-on-failure -j "$jobs" --no-tests=error --timeout 600)  # 600 s: for tests without a TIMEOUT of their own
+if [[ -n $sanitize ]]; then
+  build=build-$sanitize
+  cmake_args+=("-DPLAIT_SANITIZE=$sanitize")
+  ctest_args+=(-L unit)
+fi
+
+# Phases are timed; the summary is printed however the script ends.
+timings=()
+summary() {
+  local rc=$?
+  ((${#timings[@]})) && printf 'plait test: %s\n' "${timings[@]}"
+  if ((rc == 0)); then echo "plait test: passed ($build)"; else echo "plait test: FAILED ($build, exit $rc)" >&2; fi
+}
+trap summary EXIT
+phase() {  # phase <name> <command...>
+  local name=$1 t0=${EPOCHREALTIME/[.,]/} rc=0 note=""
+  shift
+  echo "plait test: --- $name: $*"
+  "$@" || rc=$?
+  local ds=$(((${EPOCHREALTIME/[.,]/} - t0) / 100000))  # tenths of a second
+  ((rc == 0)) || note="  (failed, exit $rc)"
+  timings+=("$(printf '%-9s %5d.%d s%s' "$name" $((ds / 10)) $((ds % 10)) "$note")")
+  return "$rc"
+}
+
+phase setup bash scripts/setup.sh
+
+if [[ -f $build/CMakeCache.txt ]] && ! grep -qx 'CMAKE_GENERATOR:INTERNAL=Ninja' "$build/CMakeCache.txt"; then
+  fail "$build/ was configured with another CMake generator" "The scripts build with Ninja" "remove $build/ (rm -rf $build) and run scripts/test.sh again"
+fi
+
+phase configure cmake -S . -B "$build" -G Ninja "${cmake_args[@]}"
+phase build cmake --build "$build" --parallel "$jobs"
+phase test ctest --test-dir "$build" "${ctest_args[@]}" "${ctest_extra[@]}"

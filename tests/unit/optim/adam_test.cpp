@@ -1,0 +1,38 @@
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "gradcheck.hpp"
+
+using namespace plait;
+
+namespace {
+// torch.optim.Adam / AdamW, written out for one scalar.
+void reference(double& p, double& m, double& v, double g, std::size_t t, double lr, double wd, bool decoupled) {
+  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  if (decoupled) p *= 1 - lr * wd;
+  else g += wd * p;
+  m = b1 * m + (1 - b1) * g;
+  v = b2 * v + (1 - b2) * g * g;
+  const double mhat = m / (1 - std::pow(b1, double(t))), vhat = v / (1 - std::pow(b2, double(t)));
+  p -= lr * mhat / (std::sqrt(vhat) + eps);
+}
+
+template <class Opt, class Ctx>
+void compare(const Ctx& ctx, const Opt& opt, double wd, bool decoupled) {
+  const std::size_t n = 10000;
+  auto p = test::random_vector(n, 1);
+  auto rp = p;
+  std::vector<double> state(2 * n, 0.0), m(n, 0.0), v(n, 0.0);
+  for (std::size_t t = 1; t <= 5; ++t) {
+    const auto g = test::random_vector(n, 100 + t);
+    opt.step(ctx, p.data(), g.data(), state.data(), n, t);
+    for (std::size_t i = 0; i < n; ++i) reference(rp[i], m[i], v[i], g[i], t, opt.lr, wd, decoupled);
+  }
+  for (std::size_t i = 0; i < n; i += 331) CHECK(p[i] == doctest::Approx(rp[i]).epsilon(1e-6));
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("adam and adamw follow torch.optim", Ctx, host_context<sequential>, host_context<openmp>) {
+  Ctx ctx{};
+  compare(ctx, adam{.lr = 0.01f, .weight_decay = 0.1f}, 0.1f, false);
+  compare(ctx, adamw{.lr = 0.01f, .weight_decay = 0.1f}, 0.1f, true);
+  CHECK(adam{}.state_per_param() == 2);
+}
