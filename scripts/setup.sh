@@ -66,18 +66,25 @@ else
   packages+=(libthrust-dev)
 fi
 
-# Hook for the benchmark side: bench/ compares plait with PyTorch on the same models. Today that is
-# Debian's CPU build of PyTorch, imported by /usr/bin/python3. To switch to a newer PyPI build, change
-# this function and bench_python_check below (e.g. create .venv-bench/ and pip install torch there), and
-# have bench/ read the interpreter from PLAIT_BENCH_PYTHON.
+# The benchmark side: bench/ compares plait with PyTorch on the same models, using the newest PyTorch
+# that installs here: PyPI's build (it runs on the CPU) in a virtual environment outside the tree,
+# $PLAIT_BENCH_VENV (default ~/.cache/plait/bench-venv). Debian's python3-torch (1.13, CPU) stays the
+# fallback when PyPI cannot be reached. scripts/bench_python.sh prints the interpreter bench/ uses.
 bench_packages() {
-  packages+=(python3-torch)
+  packages+=(python3-torch python3-venv)
 }
 bench_python_check() {
-  local python=${PLAIT_BENCH_PYTHON:-/usr/bin/python3}
+  local venv=${PLAIT_BENCH_VENV:-$HOME/.cache/plait/bench-venv}
+  if [[ -z ${PLAIT_BENCH_PYTHON:-} ]] && ! "$venv/bin/python" -c 'import torch' 2>/dev/null && ((!dry_run)); then
+    echo "plait setup: installing PyPI's newest torch into $venv (several GB, once)"
+    { python3 -m venv "$venv" && "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q torch numpy; } ||
+      echo "plait setup: PyPI's torch did not install; bench/ falls back to Debian's python3-torch" >&2
+  fi
+  local python
+  python=$(bash "$(dirname "${BASH_SOURCE[0]}")/bench_python.sh")
   "$python" -c 'import torch; print("plait setup: PyTorch", torch.__version__, "for", __import__("sys").executable)' ||
     fail "PyTorch does not import in $python" "The benchmarks in bench/ compare plait with PyTorch" \
-         "install python3-torch (apt-get install python3-torch) or set PLAIT_BENCH_PYTHON to a Python that has torch"
+         "rerun scripts/setup.sh --bench with PyPI reachable, or set PLAIT_BENCH_PYTHON to a Python that has torch"
 }
 
 ((want_bench)) && bench_packages

@@ -7,6 +7,8 @@
 
 namespace plait {
 
+__extension__ using uint128_t = unsigned __int128;  // g++ and clang; __extension__ keeps -Wpedantic quiet
+
 class splitmix64 {
  public:
   explicit constexpr splitmix64(std::uint64_t seed) : state_(seed) {}
@@ -27,7 +29,7 @@ class splitmix64 {
   /// Unbiased integer in [0, bound), bound > 0 (Lemire's method with rejection).
   constexpr std::uint64_t below(std::uint64_t bound) {
     for (;;) {
-      const unsigned __int128 m = static_cast<unsigned __int128>(next()) * bound;
+      const uint128_t m = static_cast<uint128_t>(next()) * bound;
       const auto low = static_cast<std::uint64_t>(m);
       if (low >= bound || low >= (0 - bound) % bound) return static_cast<std::uint64_t>(m >> 64);
     }

@@ -30,7 +30,7 @@ struct csv_options {
   static constexpr std::size_t last = std::numeric_limits<std::size_t>::max();
 
   char delimiter = ',';
-  bool header = false;             // true: the first line holds column names and is skipped
+  bool header = false;              // true: the first line holds column names and is skipped
   std::size_t label_column = last;  // first target column, 0-based
 };
 
@@ -67,12 +67,12 @@ in_memory_dataset<XShape, TargetKind> read_csv(const std::filesystem::path& path
   expect(first_target <= x_size,
          "csv label_column " + std::to_string(options.label_column) + " leaves no room for the " +
              std::to_string(y_size) + " target column(s) of '" + name + "'",
-         "each row has " + std::to_string(columns) + " columns: " + std::to_string(x_size) + " features and " +
+         "Each row has " + std::to_string(columns) + " columns: " + std::to_string(x_size) + " features and " +
              std::to_string(y_size) + " targets",
          "set label_column to at most " + std::to_string(x_size) + ", or leave it out for the last column(s)");
 
   std::ifstream in(path, std::ios::binary);
-  expect(in.is_open(), "cannot open CSV file '" + name + "'", "it does not exist or is not readable",
+  expect(in.is_open(), "cannot open CSV file '" + name + "'", "It does not exist or is not readable",
          "check the path and the file's permissions");
 
   std::vector<float> features;        // [n, x_size]
@@ -97,24 +97,27 @@ in_memory_dataset<XShape, TargetKind> read_csv(const std::filesystem::path& path
       if (stop == std::string::npos) break;
       start = stop + 1;
     }
-    expect(count == columns, where(std::min(count, columns)) + ": the row has " + std::to_string(count) + " fields",
-           "each row needs " + std::to_string(x_size) + " features and " + std::to_string(y_size) +
+    // `if (...) fail` rather than expect: the message is built only for a bad row, not for every field.
+    if (count != columns)
+      fail(where(std::min(count, columns)) + ": the row has " + std::to_string(count) + " fields",
+           "Each row needs " + std::to_string(x_size) + " features and " + std::to_string(y_size) +
                " target(s), separated by '" + std::string(1, options.delimiter) + "'",
            "fix the row, or check the delimiter, the header option and XShape");
 
     for (std::size_t c = 0; c < columns; ++c) {
       const std::string_view field = csv_detail::trim(fields[c], options.delimiter);
       double v = 0;
-      expect(csv_detail::parse_number(field, v), where(c) + ": '" + std::string(field) + "' is not a number",
-             "every field of a numeric data set must be a finite number",
+      if (!csv_detail::parse_number(field, v))
+        fail(where(c) + ": '" + std::string(field) + "' is not a number",
+             "Every field of a numeric data set must be a finite number",
              "fix the field, or set header = true if this line holds column names");
       const bool is_target = c >= first_target && c < first_target + y_size;
       if (!is_target) {
         features.push_back(static_cast<float>(v));
       } else if constexpr (labels) {
-        expect(v >= 0 && v <= std::numeric_limits<std::int32_t>::max() && v == std::floor(v),
-               where(c) + ": the class label '" + std::string(field) + "' is not an integer >= 0",
-               "class ids index the outputs of a classifier",
+        if (!(v >= 0 && v <= std::numeric_limits<std::int32_t>::max() && v == std::floor(v)))
+          fail(where(c) + ": the class label '" + std::string(field) + "' is not an integer >= 0",
+               "Class ids index the outputs of a classifier",
                "map the labels to 0 .. classes-1, or check label_column");
         targets.push_back(static_cast<target_value>(v));
       } else {
@@ -122,9 +125,9 @@ in_memory_dataset<XShape, TargetKind> read_csv(const std::filesystem::path& path
       }
     }
   }
-  expect(!in.bad(), "error while reading CSV file '" + name + "'", "the read failed part-way",
+  expect(!in.bad(), "error while reading CSV file '" + name + "'", "The read failed part-way",
          "check the file and the device it is on");
-  expect(!features.empty(), "CSV file '" + name + "' has no data rows", "a data set needs at least one sample",
+  expect(!features.empty(), "CSV file '" + name + "' has no data rows", "A data set needs at least one sample",
          "check the path, and the header option");
   return dataset(std::move(features), std::move(targets));
 }

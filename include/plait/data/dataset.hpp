@@ -60,11 +60,11 @@ struct target_traits<samples<YShape, float>> {
 ///                    calls on a const dataset (the loader gathers on a background thread).
 template <class D>
 concept Dataset = Shape<typename D::x_shape> && Target<typename D::target_kind> &&
-                  requires(const D& d, std::span<const std::size_t> idx, float* x,
-                           typename target_traits<typename D::target_kind>::value_type* y) {
-                    { d.size() } -> std::convertible_to<std::size_t>;
-                    d.gather(idx, x, y);
-                  };
+    requires(const D& d, std::span<const std::size_t> idx, float* x,
+             typename target_traits<typename D::target_kind>::value_type* y) {
+  { d.size() } -> std::convertible_to<std::size_t>;
+  d.gather(idx, x, y);
+};
 
 template <Shape XShape, Target TargetKind>
 class in_memory_dataset {
@@ -83,18 +83,21 @@ class in_memory_dataset {
   in_memory_dataset(std::vector<float> features, std::vector<target_value> targets)
       : features_(std::move(features)), targets_(std::move(targets)) {
     const std::size_t n = features_.size() / x_size;
-    expect(features_.size() % x_size == 0, "dataset features hold " + std::to_string(features_.size()) +
-               " floats, not a multiple of the sample size " + std::to_string(x_size),
-           "features are stored [n, XShape::size] and each sample must be whole",
+    expect(features_.size() % x_size == 0,
+           "dataset features hold " + std::to_string(features_.size()) + " floats, not a multiple of the sample size " +
+               std::to_string(x_size),
+           "Features are stored [n, XShape::size] and each sample must be whole",
            "pass n * XShape::size floats, or change XShape to the real sample shape");
-    expect(targets_.size() == n * y_size, "dataset has " + std::to_string(n) + " samples but " +
-               std::to_string(targets_.size()) + " target values (expected " + std::to_string(n * y_size) + ")",
-           "every sample needs exactly one target of the dataset's target kind",
+    expect(targets_.size() == n * y_size,
+           "dataset has " + std::to_string(n) + " samples but " + std::to_string(targets_.size()) +
+               " target values (expected " + std::to_string(n * y_size) + ")",
+           "Every sample needs exactly one target of the dataset's target kind",
            "pass one target per sample (class_labels) or n * YShape::size floats (samples<YShape>)");
     if constexpr (std::is_same_v<TargetKind, class_labels>) {
       for (std::size_t i = 0; i < n; ++i) {
-        expect(targets_[i] >= 0, "dataset label of sample " + std::to_string(i) + " is " + std::to_string(targets_[i]),
-               "class ids index the outputs of a classifier, so they cannot be negative",
+        if (targets_[i] < 0)  // not expect: its message would be built for every label
+          fail("dataset label of sample " + std::to_string(i) + " is " + std::to_string(targets_[i]),
+               "Class ids index the outputs of a classifier, so they cannot be negative",
                "map the labels to 0 .. classes-1 before building the dataset");
         classes_ = std::max(classes_, static_cast<std::size_t>(targets_[i]) + 1);
       }
@@ -111,11 +114,7 @@ class in_memory_dataset {
   const std::vector<target_value>& targets() const { return targets_; }
 
   /// The number of classes, max label + 1 (0 for an empty dataset).
-  std::size_t classes() const
-    requires std::is_same_v<TargetKind, class_labels>
-  {
-    return classes_;
-  }
+  std::size_t classes() const requires std::is_same_v<TargetKind, class_labels> { return classes_; }
 
   /// Copies samples indices[0..k) into x_out [k, x_size] and y_out [k, y_size]. Reads only.
   void gather(std::span<const std::size_t> indices, float* x_out, target_value* y_out) const {
@@ -123,8 +122,8 @@ class in_memory_dataset {
     for (std::size_t j = 0; j < indices.size(); ++j) {
       const std::size_t i = indices[j];
       if (i >= n) [[unlikely]]
-        fail("dataset index " + std::to_string(i) + " is out of range", "the dataset holds " + std::to_string(n) + " samples",
-             "gather indices below size()");
+        fail("dataset index " + std::to_string(i) + " is out of range",
+             "The dataset holds " + std::to_string(n) + " samples", "gather indices below size()");
       std::memcpy(x_out + j * x_size, features_.data() + i * x_size, x_size * sizeof(float));
       std::memcpy(y_out + j * y_size, targets_.data() + i * y_size, y_size * sizeof(target_value));
     }
@@ -135,7 +134,7 @@ class in_memory_dataset {
     expect(first <= size() && count <= size() - first,
            "dataset subset [" + std::to_string(first) + ", " + std::to_string(first) + " + " + std::to_string(count) +
                ") is out of range",
-           "the dataset holds " + std::to_string(size()) + " samples", "keep first + count <= size()");
+           "The dataset holds " + std::to_string(size()) + " samples", "keep first + count <= size()");
     const auto fx = features_.begin() + static_cast<std::ptrdiff_t>(first * x_size);
     const auto fy = targets_.begin() + static_cast<std::ptrdiff_t>(first * y_size);
     return in_memory_dataset(std::vector<float>(fx, fx + static_cast<std::ptrdiff_t>(count * x_size)),

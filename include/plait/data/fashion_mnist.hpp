@@ -23,7 +23,7 @@ namespace plait::fashion_mnist {
 
 enum class split { train, test };
 
-using image_shape = shape<1, 28, 28>;                    // channels, rows, columns
+using image_shape = shape<1, 28, 28>;                          // channels, rows, columns
 using dataset = in_memory_dataset<image_shape, class_labels>;  // pixels in [0, 1], labels 0..9
 
 inline constexpr std::size_t classes = 10;
@@ -50,7 +50,7 @@ inline std::filesystem::path find_file(const std::filesystem::path& dir, const s
   const auto gz = dir / (stem + ".gz");
   if (std::filesystem::is_regular_file(gz, ec)) return gz;
   fail("Fashion-MNIST file '" + stem + "' (or '" + stem + ".gz') is not in '" + dir.string() + "'",
-       "fashion_mnist::load reads the IDX files of the chosen split from that directory", setup_fix);
+       "The loader reads the IDX files of the chosen split from that directory", setup_fix);
 }
 
 inline std::string dims_text(const std::vector<std::uint32_t>& dims) {
@@ -67,7 +67,7 @@ inline dataset load(std::string_view dir, split which = split::train) {
   const std::filesystem::path root{dir};
   std::error_code ec;
   expect(std::filesystem::is_directory(root, ec), "Fashion-MNIST directory '" + root.string() + "' does not exist",
-         "fashion_mnist::load reads the IDX files from there", detail::setup_fix);
+         "The loader reads the IDX files from there", detail::setup_fix);
 
   const auto image_path = detail::find_file(root, prefix + "-images-idx3-ubyte");
   const auto label_path = detail::find_file(root, prefix + "-labels-idx1-ubyte");
@@ -76,22 +76,22 @@ inline dataset load(std::string_view dir, split which = split::train) {
 
   expect(images.dims.size() == 3 && images.dims[1] == 28 && images.dims[2] == 28,
          "Fashion-MNIST images '" + image_path.string() + "' have dimensions " + detail::dims_text(images.dims),
-         "the images must be [n, 28, 28]", "check that the file is a Fashion-MNIST (or MNIST) image file");
+         "The images must be [n, 28, 28]", "check that the file is a Fashion-MNIST (or MNIST) image file");
   expect(labels.dims.size() == 1,
          "Fashion-MNIST labels '" + label_path.string() + "' have dimensions " + detail::dims_text(labels.dims),
-         "the labels must be [n]", "check that the file is a Fashion-MNIST (or MNIST) label file");
+         "The labels must be [n]", "check that the file is a Fashion-MNIST (or MNIST) label file");
   const std::size_t n = images.dims[0];
   expect(labels.dims[0] == n,
          "Fashion-MNIST has " + std::to_string(n) + " images but " + std::to_string(labels.dims[0]) + " labels",
-         "'" + image_path.string() + "' and '" + label_path.string() + "' must describe the same samples",
+         "The files '" + image_path.string() + "' and '" + label_path.string() + "' must describe the same samples",
          "take both files from the same split and the same download");
 
   std::vector<std::int32_t> y(n);  // [n]
   for (std::size_t i = 0; i < n; ++i) {
-    expect(labels.data[i] < classes,
-           "Fashion-MNIST label " + std::to_string(labels.data[i]) + " of sample " + std::to_string(i) + " in '" +
+    if (labels.data[i] >= classes)  // not expect: its message would be built for every label
+      fail("Fashion-MNIST label " + std::to_string(labels.data[i]) + " of sample " + std::to_string(i) + " in '" +
                label_path.string() + "' is out of range",
-           "the data set has 10 classes, 0..9", "the file is damaged or not a Fashion-MNIST label file");
+           "The data set has 10 classes, 0..9", "the file is damaged or not a Fashion-MNIST label file");
     y[i] = labels.data[i];
   }
   std::vector<float> x(images.data.size());  // [n, 1, 28, 28]

@@ -42,13 +42,20 @@ using gz_file = std::unique_ptr<gzFile_s, gz_closer>;
 
 inline const char* type_name(std::uint8_t type) {
   switch (type) {
-    case 0x08: return "unsigned byte (0x08)";
-    case 0x09: return "signed byte (0x09)";
-    case 0x0B: return "int16 (0x0B)";
-    case 0x0C: return "int32 (0x0C)";
-    case 0x0D: return "float32 (0x0D)";
-    case 0x0E: return "float64 (0x0E)";
-    default: return "unknown";
+    case 0x08:
+      return "unsigned byte (0x08)";
+    case 0x09:
+      return "signed byte (0x09)";
+    case 0x0B:
+      return "int16 (0x0B)";
+    case 0x0C:
+      return "int32 (0x0C)";
+    case 0x0D:
+      return "float32 (0x0D)";
+    case 0x0E:
+      return "float64 (0x0E)";
+    default:
+      return "unknown";
   }
 }
 
@@ -65,7 +72,7 @@ inline std::size_t read_some(gzFile_s* f, void* out, std::size_t size, const std
       int code = 0;
       const char* why = gzerror(f, &code);
       if (code == Z_BUF_ERROR) break;  // a gzip stream cut short: the caller reports the truncation
-      fail("cannot read " + where, std::string("zlib reports: ") + (why ? why : "unknown error"),
+      fail("cannot read " + where, std::string("The zlib library reports: ") + (why ? why : "unknown error"),
            "the file is damaged; download or install it again");
     }
     if (got == 0) break;
@@ -88,29 +95,29 @@ inline idx_array read_idx(const std::filesystem::path& path) {
 
   std::error_code ec;
   const auto status = fs::status(path, ec);
-  expect(fs::exists(status), "IDX file '" + name + "' does not exist", "read_idx needs the file to read",
+  expect(fs::exists(status), "IDX file '" + name + "' does not exist", "The IDX reader needs the file to read",
          "check the path (Fashion-MNIST: install dataset-fashion-mnist or download the files)");
-  expect(!fs::is_directory(status), "IDX path '" + name + "' is a directory", "read_idx reads one file",
+  expect(!fs::is_directory(status), "IDX path '" + name + "' is a directory", "The IDX reader reads one file",
          "name the file inside it, e.g. train-images-idx3-ubyte.gz");
 
   gz_file f(gzopen(name.c_str(), "rb"));
-  expect(f != nullptr, "cannot open IDX file '" + name + "'", "the file exists but could not be opened for reading",
+  expect(f != nullptr, "cannot open IDX file '" + name + "'", "The file exists but could not be opened for reading",
          "check its permissions");
   gzbuffer(f.get(), 1u << 17);  // larger than the 8 KiB default: fewer system calls on 47 MB files
 
   unsigned char header[4];
   const std::size_t got = read_some(f.get(), header, 4, "IDX file '" + name + "'");
   const std::string kind = gzdirect(f.get()) ? "IDX file '" + name + "'" : "gzip IDX file '" + name + "'";
-  expect(got == 4, kind + " is truncated: " + std::to_string(got) + " bytes", "an IDX file starts with a 4-byte magic number",
-         "the file is incomplete; download or install it again");
+  expect(got == 4, kind + " is truncated: " + std::to_string(got) + " bytes",
+         "An IDX file starts with a 4-byte magic number", "the file is incomplete; download or install it again");
   expect(header[0] == 0 && header[1] == 0, kind + " has a wrong magic number",
-         "an IDX file starts with two zero bytes, then the element type and the number of dimensions",
+         "An IDX file starts with two zero bytes, then the element type and the number of dimensions",
          "pass an IDX file (e.g. train-images-idx3-ubyte), not an image, CSV or archive");
   expect(header[2] == 0x08, kind + " holds elements of type " + type_name(header[2]),
-         "read_idx reads only unsigned bytes (type 0x08), the type of MNIST and Fashion-MNIST",
+         "The IDX reader reads only unsigned bytes (type 0x08), the type of MNIST and Fashion-MNIST",
          "convert the file to unsigned bytes, or load it with another reader");
   const unsigned ndims = header[3];
-  expect(ndims > 0, kind + " has zero dimensions", "an IDX array needs at least one dimension",
+  expect(ndims > 0, kind + " has zero dimensions", "An IDX array needs at least one dimension",
          "the header is damaged; download or install the file again");
 
   idx_array out;
@@ -118,28 +125,28 @@ inline idx_array read_idx(const std::filesystem::path& path) {
   std::vector<unsigned char> raw(4 * std::size_t{ndims});
   const std::size_t got_dims = read_some(f.get(), raw.data(), raw.size(), kind);
   expect(got_dims == raw.size(), kind + " is truncated in its header",
-         "the header announces " + std::to_string(ndims) + " dimensions but the file ends before them",
+         "The header announces " + std::to_string(ndims) + " dimensions but the file ends before them",
          "the file is incomplete; download or install it again");
   std::uint64_t elements = 1;
   for (unsigned d = 0; d < ndims; ++d) {
     out.dims[d] = big_endian_u32(raw.data() + 4 * d);
     expect(out.dims[d] > 0, kind + " has a zero extent in dimension " + std::to_string(d),
-           "an IDX array with no elements is a damaged header, not a data set",
-           "download or install the file again");
+           "An IDX array with no elements is a damaged header, not a data set", "download or install the file again");
     elements *= out.dims[d];  // cannot overflow: checked below 2^31 after each factor < 2^32
     expect(elements <= max_elements, kind + " announces more than 2^31 elements",
-           "that is far larger than any IDX data set and would not fit in memory", "check that the file is an IDX file");
+           "That is far larger than any IDX data set and would not fit in memory",
+           "check that the file is an IDX file");
   }
 
   out.data.resize(static_cast<std::size_t>(elements));
   const std::size_t got_data = read_some(f.get(), out.data.data(), out.data.size(), kind);
-  expect(got_data == out.data.size(), kind + " is truncated: " + std::to_string(got_data) + " of " +
-             std::to_string(out.data.size()) + " data bytes",
-         "the dimensions in its header need more bytes than the file holds",
+  expect(got_data == out.data.size(),
+         kind + " is truncated: " + std::to_string(got_data) + " of " + std::to_string(out.data.size()) + " data bytes",
+         "The dimensions in its header need more bytes than the file holds",
          "the file is incomplete; download or install it again");
   unsigned char extra = 0;
   expect(read_some(f.get(), &extra, 1, kind) == 0, kind + " has bytes after its data",
-         "the dimensions in its header account for fewer bytes than the file holds",
+         "The dimensions in its header account for fewer bytes than the file holds",
          "check that the header matches the data (the file may be damaged or of another format)");
   return out;
 }

@@ -90,13 +90,14 @@ class loader {
 
   loader(const D& data, loader_options options) : data_(&data), options_(options), order_(data.size()) {
     const std::size_t n = data.size();
-    expect(n > 0, "loader over an empty dataset", "there is nothing to batch", "load the data before making the loader");
-    expect(options.batch_size > 0, "loader batch_size is 0", "every batch needs at least one sample",
+    expect(n > 0, "loader over an empty dataset", "There is nothing to batch",
+           "load the data before making the loader");
+    expect(options.batch_size > 0, "loader batch_size is 0", "Every batch needs at least one sample",
            "set loader_options{.batch_size = ...} to a positive number");
     expect(!options.drop_last || options.batch_size <= n,
            "loader batch_size " + std::to_string(options.batch_size) + " is larger than the dataset (" +
                std::to_string(n) + " samples) with drop_last",
-           "drop_last skips the only, partial, batch, so an epoch would be empty",
+           "With drop_last the only batch, a partial one, is skipped, so an epoch would be empty",
            "lower batch_size, or set drop_last = false");
     batches_ = options.drop_last ? n / options.batch_size : (n + options.batch_size - 1) / options.batch_size;
     const std::size_t largest = std::min(options.batch_size, n);  // a batch never exceeds the dataset
@@ -154,8 +155,8 @@ class loader {
   /// The next batch of the epoch, or nullptr after the last. Invalidates the batch returned before.
   /// An exception thrown while gathering this batch (on either thread) is rethrown here.
   const batch* next() {
-    expect(started_, "loader::next() called before an epoch began",
-           "the sample order depends on the epoch number", "iterate over loader.epoch(e), or call begin_epoch(e) first");
+    expect(started_, "loader::next() called before an epoch began", "The sample order depends on the epoch number",
+           "iterate over loader.epoch(e), or call begin_epoch(e) first");
     const std::size_t k = handed_;
     if (!worker_.joinable()) {
       if (k >= batches_) return nullptr;

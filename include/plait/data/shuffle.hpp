@@ -2,9 +2,9 @@
 // Deterministic shuffling: the same (seed, epoch) gives the same order on every compiler, standard
 // library and platform, so a run can be reproduced, and replicas that shuffle alike agree.
 // std::shuffle and std::uniform_int_distribution are not specified exactly enough for that, so the
-// generator, the bounded draw and the shuffle are all written out here:
+// generator, the bounded draw and the shuffle are all written out:
 //
-//   splitmix64          Steele, Lea & Flood (2014); expands a 64-bit key into generator state
+//   splitmix64          Steele, Lea & Flood (2014), from core/random.hpp; expands a key into state
 //   xoshiro256**        Blackman & Vigna (2018); the generator
 //   below(bound)        unbiased draw in [0, bound) by rejection of the first 2^64 mod bound values
 //   Fisher-Yates        from the last position down: swap a[i] with a[below(i + 1)]
@@ -18,18 +18,9 @@
 #include <utility>
 #include <vector>
 
+#include "../core/random.hpp"
+
 namespace plait {
-
-struct splitmix64 {
-  std::uint64_t state = 0;
-
-  constexpr std::uint64_t next() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-};
 
 class xoshiro256ss {
  public:

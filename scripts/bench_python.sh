@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Prints the Python interpreter that bench/ runs PyTorch with: $PLAIT_BENCH_PYTHON if set, else the
+# virtual environment that `scripts/setup.sh --bench` fills with PyPI's newest torch, else Debian's
+# /usr/bin/python3 (python3-torch).
+set -euo pipefail
+venv=${PLAIT_BENCH_VENV:-$HOME/.cache/plait/bench-venv}
+if [[ -n ${PLAIT_BENCH_PYTHON:-} ]]; then
+  echo "$PLAIT_BENCH_PYTHON"
+elif "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+  echo "$venv/bin/python"
+else
+  echo /usr/bin/python3
+fi

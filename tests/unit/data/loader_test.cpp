@@ -1,0 +1,231 @@
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <plait/data/loader.hpp>
+#include <span>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+using plait::class_labels;
+using plait::samples;
+using plait::shape;
+using label_set = plait::in_memory_dataset<shape<3>, class_labels>;
+using regression_set = plait::in_memory_dataset<shape<2>, samples<shape<2>>>;
+
+namespace {
+
+// Sample i has features {i, i + 0.25, i + 0.5} and label i, so a batch names its samples.
+label_set make_labels(std::size_t n) {
+  std::vector<float> x;
+  std::vector<std::int32_t> y;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto f = static_cast<float>(i);
+    x.insert(x.end(), {f, f + 0.25f, f + 0.5f});
+    y.push_back(static_cast<std::int32_t>(i));
+  }
+  return label_set(std::move(x), std::move(y));
+}
+
+struct seen_batch {
+  std::vector<float> x;
+  std::vector<std::int32_t> y;
+  bool operator==(const seen_batch&) const = default;
+};
+
+std::vector<seen_batch> record_epoch(plait::loader<label_set>& l, std::uint64_t epoch) {
+  std::vector<seen_batch> out;
+  for (auto& b : l.epoch(epoch)) {
+    const auto xs = b.x.values();
+    out.push_back({{xs.begin(), xs.end()}, {b.y.data, b.y.data + b.y.count}});
+  }
+  return out;
+}
+
+// A dataset whose gather fails for one sample, to see the worker's exception reach the caller.
+struct failing_set {
+  using x_shape = shape<1>;
+  using target_kind = class_labels;
+  std::size_t poisoned;
+  std::size_t size() const { return 10; }
+  void gather(std::span<const std::size_t> idx, float* x, std::int32_t* y) const {
+    for (std::size_t j = 0; j < idx.size(); ++j) {
+      if (idx[j] == poisoned) throw std::runtime_error("gather failed on purpose");
+      x[j] = static_cast<float>(idx[j]);
+      y[j] = 0;
+    }
+  }
+};
+static_assert(plait::Dataset<failing_set>);
+
+// A dataset that counts how far ahead the worker gathers.
+struct counting_set {
+  using x_shape = shape<1>;
+  using target_kind = class_labels;
+  mutable std::atomic<std::size_t> gathers{0};
+  std::size_t size() const { return 100; }
+  void gather(std::span<const std::size_t> idx, float* x, std::int32_t* y) const {
+    ++gathers;
+    for (std::size_t j = 0; j < idx.size(); ++j) x[j] = static_cast<float>(idx[j]), y[j] = 0;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("every sample appears exactly once per epoch, in the shuffle's order") {
+  const label_set data = make_labels(103);
+  for (bool prefetch : {true, false}) {
+    CAPTURE(prefetch);
+    plait::loader batches(data, {.batch_size = 10, .seed = 5, .prefetch = prefetch});
+    CHECK(batches.batches_per_epoch() == 11);
+    for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
+      const auto expected = plait::permutation(103, 5, epoch);
+      std::vector<std::size_t> order;
+      std::size_t count = 0;
+      for (auto& b : batches.epoch(epoch)) {
+        CHECK(b.number == count++);
+        CHECK(b.size() == (b.number == 10 ? 3u : 10u));  // the partial batch comes last
+        for (std::size_t j = 0; j < b.size(); ++j) {
+          const auto i = static_cast<std::size_t>(b.y.data[j]);
+          CHECK(b.indices[j] == i);
+          CHECK(b.x.sample(j)[2] == static_cast<float>(i) + 0.5f);  // features travel with their label
+          order.push_back(i);
+        }
+      }
+      CHECK(count == 11);
+      CHECK(order == expected);
+      CHECK(std::vector<std::size_t>(batches.order().begin(), batches.order().end()) == expected);
+    }
+  }
+}
+
+TEST_CASE("prefetching and gathering on the caller give identical batches") {
+  const label_set data = make_labels(50);
+  plait::loader ahead(data, {.batch_size = 7, .seed = 11});
+  plait::loader inline_(data, {.batch_size = 7, .seed = 11, .prefetch = false});
+  for (std::uint64_t epoch : {0u, 1u, 7u, 1u}) {
+    CAPTURE(epoch);
+    const auto a = record_epoch(ahead, epoch);
+    CHECK(a.size() == 8);
+    CHECK(a == record_epoch(inline_, epoch));
+  }
+  CHECK(record_epoch(ahead, 0) != record_epoch(ahead, 1));
+}
+
+TEST_CASE("without shuffle, batches follow the dataset order") {
+  const label_set data = make_labels(9);
+  plait::loader batches(data, {.batch_size = 4, .shuffle = false});
+  std::vector<std::int32_t> labels;
+  for (auto& b : batches.epoch(3)) labels.insert(labels.end(), b.y.data, b.y.data + b.y.count);
+  CHECK(labels == std::vector<std::int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8});
+}
+
+TEST_CASE("drop_last skips the partial batch") {
+  const label_set data = make_labels(23);
+  for (bool prefetch : {true, false}) {
+    plait::loader batches(data, {.batch_size = 5, .drop_last = true, .prefetch = prefetch});
+    CHECK(batches.batches_per_epoch() == 4);
+    std::size_t count = 0, samples_seen = 0;
+    for (auto& b : batches.epoch(0)) {
+      CHECK(b.size() == 5);
+      ++count;
+      samples_seen += b.size();
+    }
+    CHECK(count == 4);
+    CHECK(samples_seen == 20);
+  }
+  plait::loader exact(data, {.batch_size = 23, .drop_last = true});
+  CHECK(exact.batches_per_epoch() == 1);
+  plait::loader whole(data, {.batch_size = 1000});
+  CHECK(whole.batches_per_epoch() == 1);
+  for (auto& b : whole.epoch(0)) CHECK(b.size() == 23);
+}
+
+TEST_CASE("regression targets are gathered with their samples") {
+  const regression_set data({0, 1, 2, 3, 4, 5}, {10, 11, 12, 13, 14, 15});
+  plait::loader batches(data, {.batch_size = 2, .seed = 3});
+  for (auto& b : batches.epoch(0)) {
+    const samples<shape<2>> y = b.y;
+    for (std::size_t j = 0; j < b.size(); ++j) CHECK(y.sample(j)[0] == b.x.sample(j)[0] + 10.0f);
+  }
+}
+
+TEST_CASE("misuse is a plait::error at construction") {
+  const label_set data = make_labels(8);
+  using L = plait::loader<label_set>;
+  CHECK_THROWS_WITH_AS(L(data, {.batch_size = 0}), doctest::Contains("plait: loader batch_size is 0"), plait::error);
+  CHECK_THROWS_WITH_AS(L(data, {.batch_size = 9, .drop_last = true}),
+                       doctest::Contains("plait: loader batch_size 9 is larger than the dataset (8 samples)"),
+                       plait::error);
+  const label_set empty;
+  CHECK_THROWS_WITH_AS(L(empty, {.batch_size = 1}), doctest::Contains("plait: loader over an empty dataset"),
+                       plait::error);
+  L unstarted(data, {.batch_size = 2});
+  CHECK_THROWS_WITH_AS(unstarted.next(), doctest::Contains("plait: loader::next() called before an epoch began"),
+                       plait::error);
+}
+
+TEST_CASE("destroying the loader mid-epoch or before any epoch does not hang") {
+  const label_set data = make_labels(1000);
+  for (int round = 0; round < 20; ++round) {
+    plait::loader batches(data, {.batch_size = 3, .seed = static_cast<std::uint64_t>(round)});
+    auto range = batches.epoch(0);
+    auto it = range.begin();
+    for (int k = 0; k < round % 4; ++k) ++it;
+  }  // the worker is gathering, waiting on a slot, or idle; the destructor must stop it in each case
+  { plait::loader idle(data, {.batch_size = 3}); }
+}
+
+TEST_CASE("an epoch may be abandoned for the next one") {
+  const label_set data = make_labels(40);
+  plait::loader batches(data, {.batch_size = 4, .seed = 2});
+  for (int round = 0; round < 10; ++round) {
+    auto first = batches.epoch(0).begin();
+    CHECK(first->size() == 4);
+  }
+  std::vector<std::size_t> order;
+  for (auto& b : batches.epoch(1))
+    for (std::size_t j = 0; j < b.size(); ++j) order.push_back(static_cast<std::size_t>(b.y.data[j]));
+  CHECK(order == plait::permutation(40, 2, 1));
+}
+
+TEST_CASE("the worker gathers at most one batch ahead") {
+  const counting_set data;
+  plait::loader batches(data, {.batch_size = 10, .shuffle = false});
+  auto range = batches.epoch(0);
+  auto it = range.begin();  // batch 0 handed out; the worker may prepare batch 1 only
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (data.gathers.load() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // room for a wrongful third gather
+  CHECK(data.gathers.load() == 2);
+  ++it;
+  CHECK(it->x.data[0] == 10.0f);
+}
+
+TEST_CASE("an exception on the worker is rethrown to the caller at its batch") {
+  for (bool prefetch : {true, false}) {
+    CAPTURE(prefetch);
+    const failing_set data{.poisoned = 7};
+    plait::loader batches(data, {.batch_size = 3, .shuffle = false, .prefetch = prefetch});
+    batches.begin_epoch(0);
+    CHECK(batches.next()->x.data[0] == 0.0f);                                              // samples 0-2
+    CHECK(batches.next()->x.data[0] == 3.0f);                                              // samples 3-5
+    CHECK_THROWS_WITH_AS(batches.next(), "gather failed on purpose", std::runtime_error);  // 6-8
+    CHECK_THROWS_AS(batches.next(), std::runtime_error);                                   // the epoch stays failed
+    batches.begin_epoch(1);                                                                // a new epoch starts clean
+    CHECK(batches.next()->x.data[0] == 0.0f);
+  }
+}
+
+TEST_CASE("next returns nullptr after the last batch, and keeps doing so") {
+  const label_set data = make_labels(4);
+  plait::loader batches(data, {.batch_size = 2});
+  batches.begin_epoch(0);
+  CHECK(batches.next() != nullptr);
+  CHECK(batches.next() != nullptr);
+  CHECK(batches.next() == nullptr);
+  CHECK(batches.next() == nullptr);
+}
