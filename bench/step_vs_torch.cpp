@@ -67,6 +67,48 @@ void sgemm_1024(benchmark::State& state) {
   state.counters["flops"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The GEMMs of one MLP training step alone, with the step's shapes and transposes: forward
+// y = x W^T, backward dW = dy^T x and dx = dy W (no dx for the first layer). Their time is the
+// floor a step cannot beat; everything else plait does must fit in the difference.
+template <std::size_t... D>
+void gemm_floor(benchmark::State& state, std::size_t batch) {
+  constexpr std::size_t dims[] = {D...};
+  constexpr std::size_t layers = sizeof...(D) - 1;
+  std::vector<std::vector<float>> act(layers + 1), w(layers), dw(layers), grad(layers + 1);
+  splitmix64 rng(11);
+  auto fill = [&](std::vector<float>& v, std::size_t n) {
+    v.resize(n);
+    for (auto& e : v) e = rng.uniform(-1, 1);
+  };
+  for (std::size_t l = 0; l <= layers; ++l) {
+    fill(act[l], batch * dims[l]);
+    fill(grad[l], batch * dims[l]);
+  }
+  for (std::size_t l = 0; l < layers; ++l) {
+    fill(w[l], dims[l + 1] * dims[l]);
+    fill(dw[l], dims[l + 1] * dims[l]);
+  }
+  const int b = int(batch);
+  for (auto _ : state) {
+    for (std::size_t l = 0; l < layers; ++l) {
+      const int i = int(dims[l]), o = int(dims[l + 1]);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, o, i, 1, act[l].data(), i, w[l].data(), i, 0, act[l + 1].data(), o);
+    }
+    for (std::size_t l = layers; l-- > 0;) {
+      const int i = int(dims[l]), o = int(dims[l + 1]);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o, i, b, 1, grad[l + 1].data(), o, act[l].data(), i, 0, dw[l].data(), i);
+      if (l > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, i, o, 1, grad[l + 1].data(), o, w[l].data(), i, 0, grad[l].data(), i);
+    }
+    benchmark::ClobberMemory();
+  }
+}
+
+void gemm_floor_small(benchmark::State& s) { gemm_floor<32, 64, 64, 10>(s, 32); }
+void gemm_floor_medium(benchmark::State& s) { gemm_floor<784, 1024, 1024, 10>(s, 256); }
+
+BENCHMARK(gemm_floor_small)->Unit(benchmark::kMicrosecond);
+BENCHMARK(gemm_floor_medium)->Unit(benchmark::kMillisecond);
 BENCHMARK(plait_step_small)->Unit(benchmark::kMicrosecond);
 BENCHMARK(plait_step_medium)->Unit(benchmark::kMillisecond);
 BENCHMARK(sgemm_1024)->Unit(benchmark::kMillisecond);
