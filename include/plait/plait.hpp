@@ -18,6 +18,7 @@
 #include "loss/mse.hpp"
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
+#include "policy/replicate.hpp"
 #include "policy/single_device.hpp"
 #include "program/instruction.hpp"
 #include "runtime/place.hpp"

@@ -229,3 +229,174 @@ TEST_CASE("next returns nullptr after the last batch, and keeps doing so") {
   CHECK(batches.next() == nullptr);
   CHECK(batches.next() == nullptr);
 }
+
+// ---- over a sharded_sampler ----------------------------------------------------------------------
+
+using index_vector = std::vector<std::size_t>;
+// plait::remainder spelled out: a using-declaration would collide with ::remainder from <cmath>.
+using plait::sharded_sampler;
+
+namespace {
+
+// Every batch of an epoch as the dataset indices its labels name (sample i has label i), checking on
+// the way that batch.indices and batch.number agree with what was gathered.
+std::vector<index_vector> gathered_epoch(plait::loader<label_set>& l, std::uint64_t epoch) {
+  std::vector<index_vector> out;
+  for (auto& b : l.epoch(epoch)) {
+    CHECK(b.number == out.size());
+    index_vector labels;
+    for (std::size_t j = 0; j < b.size(); ++j) labels.push_back(static_cast<std::size_t>(b.y.data[j]));
+    CHECK(labels == index_vector(b.indices.begin(), b.indices.end()));
+    out.push_back(labels);
+  }
+  return out;
+}
+
+index_vector replicas_part(const sharded_sampler& s, std::size_t batch, std::size_t first, std::size_t last) {
+  index_vector all;
+  for (std::size_t r = first; r < last; ++r) {
+    const auto part = s.indices(batch, r);
+    all.insert(all.end(), part.begin(), part.end());
+  }
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("over a sampler, batch b is exactly global_indices(b), for every epoch") {
+  const label_set data = make_labels(103);
+  for (std::size_t replicas : {1u, 3u, 4u})
+    for (plait::remainder last : {plait::remainder::drop_last, plait::remainder::pad})
+      for (bool prefetch : {true, false}) {
+        CAPTURE(replicas);
+        CAPTURE(prefetch);
+        const sharded_sampler s(data.size(), replicas, {.global_batch = 10, .seed = 4, .last = last});
+        sharded_sampler expected = s;
+        plait::loader batches(data, s, {.prefetch = prefetch});
+        CHECK(batches.batches_per_epoch() == s.batches_per_epoch());
+        CHECK(batches.options().batch_size == 10);
+        for (std::uint64_t epoch : {0u, 2u, 1u}) {
+          expected.set_epoch(epoch);
+          const auto got = gathered_epoch(batches, epoch);
+          REQUIRE(got.size() == expected.batches_per_epoch());
+          for (std::size_t b = 0; b < got.size(); ++b) {
+            const auto g = expected.global_indices(b);
+            CHECK(got[b] == index_vector(g.begin(), g.end()));
+          }
+          CHECK(batches.sampler().epoch() == epoch);
+        }
+        CHECK(s.epoch() == 0);  // the loader set the epoch of its own copy only
+      }
+}
+
+TEST_CASE("with a replica range, a batch is the concatenation of those replicas' indices") {
+  const label_set data = make_labels(61);
+  const std::size_t n_replicas = 4;
+  const sharded_sampler s(data.size(), n_replicas, {.global_batch = 14, .seed = 8, .last = plait::remainder::pad});
+  sharded_sampler expected = s;
+  for (std::size_t first = 0; first < n_replicas; ++first)
+    for (std::size_t last = first + 1; last <= n_replicas; ++last) {
+      CAPTURE(first);
+      CAPTURE(last);
+      plait::loader mine(data, s, {.replicas = {first, last}});
+      plait::loader inline_(data, s, {.prefetch = false, .replicas = {first, last}});
+      for (std::uint64_t epoch : {0u, 5u}) {
+        expected.set_epoch(epoch);
+        const auto got = gathered_epoch(mine, epoch);
+        CHECK(got == gathered_epoch(inline_, epoch));  // prefetching changes nothing
+        REQUIRE(got.size() == expected.batches_per_epoch());
+        for (std::size_t b = 0; b < got.size(); ++b)
+          CHECK(got[b] == replicas_part(expected, b, first, last));  // 14 over 4 is 4, 4, 3, 3
+      }
+      CHECK(mine.options().batch_size == replicas_part(expected, 0, first, last).size());
+    }
+  plait::loader tail(data, s, {.replicas = {2}});  // last left out: through the last replica
+  CHECK(tail.options().replicas.last == n_replicas);
+  CHECK(tail.options().batch_size == 6);
+}
+
+TEST_CASE("the rows that shard_of gives replica r of a batch are exactly sampler.indices(b, r)") {
+  // The runtime scatters a batch of B rows by shard_of(B, N, r): this is the property it relies on,
+  // checked on the gathered rows (their labels), not only on batch.indices.
+  const label_set data = make_labels(97);
+  for (std::size_t n_replicas : {1u, 2u, 3u, 5u}) {
+    CAPTURE(n_replicas);
+    const sharded_sampler s(data.size(), n_replicas, {.global_batch = 13, .seed = 6, .last = plait::remainder::pad});
+    plait::loader batches(data, s);
+    for (auto& b : batches.epoch(3))
+      for (std::size_t r = 0; r < n_replicas; ++r) {
+        const plait::shard rows = plait::shard_of(b.size(), n_replicas, r);  // [B/N] @ replica r
+        const auto want = batches.sampler().indices(b.number, r);
+        REQUIRE(rows.size() == want.size());
+        for (std::size_t j = 0; j < rows.size(); ++j)
+          CHECK(static_cast<std::size_t>(b.y.data[rows.begin + j]) == want[j]);
+      }
+    // A process hosting replicas [first, last) scatters its batch over its own last - first devices
+    // by the same rule, and still hands replica r exactly indices(b, r).
+    for (std::size_t first = 0; first < n_replicas; ++first)
+      for (std::size_t last = first + 1; last <= n_replicas; ++last) {
+        plait::loader mine(data, s, {.prefetch = false, .replicas = {first, last}});
+        for (auto& b : mine.epoch(1))
+          for (std::size_t r = first; r < last; ++r) {
+            const plait::shard rows = plait::shard_of(b.size(), last - first, r - first);
+            const auto want = mine.sampler().indices(b.number, r);
+            CHECK(index_vector(b.indices.begin() + static_cast<std::ptrdiff_t>(rows.begin),
+                               b.indices.begin() + static_cast<std::ptrdiff_t>(rows.end)) ==
+                  index_vector(want.begin(), want.end()));
+          }
+      }
+  }
+}
+
+TEST_CASE("over a sampler, the remainder is the sampler's: pad fills the last batch, drop_last drops it") {
+  const label_set data = make_labels(23);
+  SUBCASE("pad") {
+    const sharded_sampler s(data.size(), 3, {.global_batch = 10, .shuffle = false, .last = plait::remainder::pad});
+    plait::loader batches(data, s);
+    const auto got = gathered_epoch(batches, 0);
+    REQUIRE(got.size() == 3);
+    CHECK(got[2] == index_vector{20, 21, 22, 0, 1, 2, 3, 4, 5, 6});  // full, wrapped to the epoch's start
+    CHECK(batches.options().drop_last == false);
+  }
+  SUBCASE("drop_last") {
+    const sharded_sampler s(data.size(), 3, {.global_batch = 10, .seed = 1, .last = plait::remainder::drop_last});
+    plait::loader batches(data, s, {.drop_last = true});  // repeating the sampler's choice is fine
+    const auto got = gathered_epoch(batches, 2);
+    REQUIRE(got.size() == 2);
+    const index_vector order = plait::permutation(23, 1, 2);
+    CHECK(got[0] == index_vector(order.begin(), order.begin() + 10));
+    CHECK(got[1] == index_vector(order.begin() + 10, order.begin() + 20));
+  }
+}
+
+TEST_CASE("options that contradict the sampler are plait errors") {
+  const label_set data = make_labels(40);
+  using L = plait::loader<label_set>;
+  const sharded_sampler s(data.size(), 4, {.global_batch = 8, .seed = 3});
+  CHECK_THROWS_WITH_AS(L(data, s, {.batch_size = 16}),
+                       doctest::Contains("plait: loader batch_size 16 differs from the sampler's batch of 8 samples"),
+                       plait::error);
+  CHECK_THROWS_WITH_AS(L(data, s, {.batch_size = 8, .replicas = {0, 2}}),
+                       doctest::Contains("batch of 4 samples over replicas [0, 2)"), plait::error);
+  CHECK_THROWS_WITH_AS(L(data, s, {.shuffle = false}), doctest::Contains("plait: loader shuffle = false"),
+                       plait::error);
+  CHECK_THROWS_WITH_AS(L(data, s, {.seed = 4}), doctest::Contains("plait: loader seed 4 differs"), plait::error);
+  const sharded_sampler padded(data.size(), 4, {.global_batch = 12, .last = plait::remainder::pad});
+  CHECK_THROWS_WITH_AS(L(data, padded, {.drop_last = true}),
+                       doctest::Contains("plait: loader drop_last with a sampler that pads"), plait::error);
+  for (plait::replica_range bad : {plait::replica_range{2, 2}, plait::replica_range{3, 1},
+                                   plait::replica_range{0, 5}, plait::replica_range{4}}) {
+    CAPTURE(bad.first);
+    CHECK_THROWS_WITH_AS(L(data, s, {.replicas = bad}), doctest::Contains("is not a range of the 4 replicas"),
+                         plait::error);
+  }
+  const sharded_sampler other(41, 4, {.global_batch = 8});
+  CHECK_THROWS_WITH_AS(L(data, other), doctest::Contains("sampler covers 41 samples but the dataset holds 40"),
+                       plait::error);
+  CHECK_THROWS_WITH_AS(L(data, {.batch_size = 4, .replicas = {0, 1}}),
+                       doctest::Contains("plait: loader replicas set without a sampler"), plait::error);
+  CHECK_THROWS_WITH_AS(L(data, s, {.batch_size = 16}), doctest::Contains(". Fix: "), plait::error);
+  // Values that agree with the sampler are accepted.
+  CHECK_NOTHROW(L(data, s, {.batch_size = 8, .seed = 3, .prefetch = false}));
+  CHECK_NOTHROW(L(data, s, {.batch_size = 2, .prefetch = false, .replicas = {3, 4}}));
+}

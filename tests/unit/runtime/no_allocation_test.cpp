@@ -53,23 +53,24 @@ struct counting_resource : std::pmr::memory_resource {
   bool do_is_equal(const memory_resource& o) const noexcept override { return this == &o; }
 };
 
-template <class System, class Opt>
+template <class System, class Policy = single_device, class Opt>
 void check_no_allocation(Opt opt) {
   constexpr auto net = input<1, 8, 8> >> flatten >> linear<32> >> gelu >> linear<16> >> plait::tanh >> linear<4>;
   counting_resource mem;
-  auto m = place(net, host_device<System>(2), {.max_batch = 32, .memory = &mem});
-  CHECK(mem.allocations == 1);
+  auto m = place<Policy>(net, host_devices<System>(Policy::device_count, 2 / Policy::device_count),
+                         {.max_batch = 32, .memory = &mem});
+  CHECK(mem.allocations == Policy::device_count);  // one arena per device
   std::vector<float> x(32 * 64);
   std::vector<std::int32_t> y(32);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(i % 13) / 13.0f - 0.5f;
   for (std::size_t i = 0; i < y.size(); ++i) y[i] = std::int32_t(i % 4);
   m.train_step(samples<shape<1, 8, 8>>{x.data(), 32}, class_labels{y.data(), 32}, cross_entropy, opt);  // plans opt state
   const std::size_t arena_allocs = mem.allocations, new_calls = news.load();
-  for (std::size_t n : {32u, 7u, 32u, 1u})
+  for (std::size_t n : {std::size_t{32}, std::size_t{7}, std::size_t{32}, std::size_t{Policy::device_count}})
     m.train_step(samples<shape<1, 8, 8>>{x.data(), n}, class_labels{y.data(), n}, cross_entropy, opt);
   CHECK(mem.allocations == arena_allocs);
   CHECK(news.load() == new_calls);
-  m.predict(samples<shape<1, 8, 8>>{x.data(), 32});
+  m.predict(samples<shape<1, 8, 8>>{x.data(), 32 / Policy::device_count});
   CHECK(news.load() == new_calls);
 }
 }  // namespace
@@ -78,6 +79,11 @@ TEST_CASE("train_step allocates nothing after its first call") {
   check_no_allocation<sequential>(sgd{.lr = 0.01f, .momentum = 0.9f});
   check_no_allocation<sequential>(adam{});
   check_no_allocation<openmp>(adamw{});
+}
+
+TEST_CASE("a data-parallel step allocates nothing after its first call either") {
+  check_no_allocation<sequential, replicate<2>>(sgd{.lr = 0.01f, .momentum = 0.9f});
+  check_no_allocation<sequential, replicate<2, shard_optimizer, buckets<bucket_plan{.bytes = 4096, .first_bytes = 1024}>>>(adam{});
 }
 
 TEST_CASE("the counter sees allocations (the test can fail)") {

@@ -1,0 +1,385 @@
+#pragma once
+// The communicator between the logical devices of one process (DESIGN.md §5-§6). Each device is a
+// thread; the ranks of a local_group share memory, so a collective is a few synchronisations
+// around plain loads and stores of the peers' buffers. all_reduce is a reduce-scatter and an
+// all-gather: rank r sums chunk r over every rank's buffer into its own, in rank order (the same
+// bits on every rank and in every run), then copies the other ranks' reduced chunks.
+//
+// Synchronisation: one arrival counter per group; sync p is complete when the counter reaches
+// size * p. The first sync of a collective (entry) has the group's deadline: a rank that gives up
+// withdraws its arrival with a compare-exchange, so either the sync completed (and it goes on) or
+// it never will (and no peer ever reads that rank's buffers). The later syncs of a collective wait
+// for peers that are already inside it doing bounded copies, and keep waiting: giving up there
+// would let the caller free a buffer a peer is still reading. Every wait spins for
+// local_options::spin, then sleeps on a condition variable (compute threads share the cores).
+// After any error the group is broken: every later call on any rank throws.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "../core/error.hpp"
+#include "chunk.hpp"
+
+namespace plait {
+
+struct local_options {
+  std::chrono::milliseconds deadline{std::chrono::minutes(5)};  // longest wait for a peer to arrive
+  std::chrono::microseconds spin{20};  // busy-wait before sleeping; short, the cores are shared
+};
+
+class local_comm;
+
+/// The shared state of `size` ranks that communicate through shared memory: per rank a slot where
+/// it publishes its current collective, per (sender, receiver) pair a message slot. Create it once,
+/// before the ranks' threads run; it cannot be copied or moved (handles point into it).
+/// reduce_scatter may run in place (out == in + chunk.begin), all_gather too (in == out + chunk.begin).
+class local_group {
+ public:
+  explicit local_group(std::size_t size, local_options options = {}) : size_(size), options_(options) {
+    if (size == 0) fail("local_group(0) was asked for", "a group has at least one rank", "pass size >= 1");
+    if (options.deadline.count() <= 0)
+      fail("a local_group was asked for with a deadline <= 0", "every wait for a peer needs time to succeed",
+           "pass local_options{.deadline = ...} > 0, e.g. std::chrono::seconds(30)");
+    ranks_ = std::make_unique<rank_slot[]>(size);
+    pairs_ = std::make_unique<pair_slot[]>(size * size);
+  }
+  local_group(const local_group&) = delete;
+  local_group& operator=(const local_group&) = delete;
+
+  std::size_t size() const { return size_; }
+  const local_options& options() const { return options_; }
+
+  local_comm comm(std::size_t rank);  // the handle thread `rank` uses
+
+ private:
+  friend class local_comm;
+  using clock = std::chrono::steady_clock;
+  static constexpr std::size_t nobody = ~std::size_t{0};
+
+  enum class op : unsigned char { all_reduce, reduce_scatter, all_gather, broadcast, barrier, send, recv };
+  static const char* name(op o) {
+    constexpr const char* names[] = {"all_reduce", "reduce_scatter", "all_gather", "broadcast", "barrier", "send", "recv"};
+    return names[static_cast<int>(o)];
+  }
+
+  struct call {  // what a rank published for its current collective
+    op kind = op::barrier;
+    std::size_t n = 0, root = 0;
+    const float* in = nullptr;
+    float* out = nullptr;
+  };
+  struct alignas(64) rank_slot {
+    call calls[2];                  // by collective parity: a peer may publish call c + 1 while I read call c
+    std::uint64_t collectives = 0;  // owner only
+    std::uint64_t syncs = 0;        // owner only
+    std::atomic<std::uint64_t> reached{0};  // last sync this rank arrived at, for error messages
+  };
+  struct alignas(64) pair_slot {
+    std::atomic<std::uint64_t> state{0};  // 4 k + {0 idle, 1 posted, 2 being received, 3 rejected}
+    const float* data = nullptr;          // message k: written by the sender while idle
+    std::size_t n = 0, expected = 0;      // `expected`: written by a receiver that rejects n
+  };
+
+  std::size_t size_;
+  local_options options_;
+  std::unique_ptr<rank_slot[]> ranks_;
+  std::unique_ptr<pair_slot[]> pairs_;  // [sender * size + receiver]
+  alignas(64) std::atomic<std::uint64_t> arrivals_{0};
+  alignas(64) std::atomic<std::size_t> broken_by_{nobody};
+  std::atomic<unsigned> sleepers_{0};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+
+  // ---- waiting ----------------------------------------------------------------------------------
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+
+  // Wakes sleeping waiters. Seq-cst on both sides (the waiter registers, then tests; a waker
+  // changes state, then reads sleepers_) means one of them sees the other: no lost wake-up.
+  void wake() {
+    if (sleepers_.load() == 0) return;
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    cv_.notify_all();
+  }
+
+  bool broken() const { return broken_by_.load() != nobody; }
+
+  // Marks the group broken; returns the rank that broke it first (`rank` if nobody had).
+  std::size_t break_by(std::size_t rank) {
+    std::size_t first = nobody;
+    broken_by_.compare_exchange_strong(first, rank);
+    wake();
+    return first == nobody ? rank : first;
+  }
+
+  // Waits until done() holds (true), or until the deadline passes or, with watch_broken, the group
+  // breaks (false).
+  template <class Done>
+  bool await(const Done& done, clock::time_point deadline, bool watch_broken) {
+    const clock::time_point spin_end = clock::now() + options_.spin;
+    for (unsigned i = 0;; ++i) {
+      if (done()) return true;
+      if (watch_broken && broken()) return false;
+      if (i % 16 == 15 && clock::now() >= spin_end) break;
+      if (i < 64) cpu_relax();
+      else std::this_thread::yield();
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    sleepers_.fetch_add(1);
+    bool ok = false;
+    while (!(ok = done()) && !(watch_broken && broken()))
+      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+        ok = done();
+        break;
+      }
+    sleepers_.fetch_sub(1);
+    return ok;
+  }
+
+  // Arrives at the next sync and waits for every rank. At a collective's entry the wait has the
+  // deadline, and a rank that gives up withdraws its arrival (unless the sync completed meanwhile)
+  // and throws; a later sync waits for peers that are inside the collective (see the top).
+  void sync(std::size_t r, op kind, bool entry) {
+    rank_slot& me = ranks_[r];
+    const std::uint64_t p = ++me.syncs, target = p * size_;
+    arrivals_.fetch_add(1);
+    me.reached.store(p);
+    wake();
+    const auto done = [&] { return arrivals_.load() >= target; };
+    while (!await(done, clock::now() + options_.deadline, entry))
+      if (entry) {
+        for (std::uint64_t a = arrivals_.load(); a < target;)
+          if (arrivals_.compare_exchange_weak(a, a - 1)) fail_wait(kind, r, break_by(r), missing(p, r));
+        return;
+      }
+  }
+
+  // ---- collectives ------------------------------------------------------------------------------
+  // Publishes the call, waits for every rank, and checks that every rank made the same call: each
+  // rank compares with all, so a mismatch throws on every rank. Returns the slot parity.
+  std::size_t enter(std::size_t r, const call& c) {
+    if (broken()) fail_broken(c.kind, r);
+    rank_slot& me = ranks_[r];
+    const std::size_t parity = me.collectives++ % 2;
+    me.calls[parity] = c;
+    sync(r, c.kind, true);
+    for (std::size_t q = 0; q < size_; ++q) {
+      const call& theirs = ranks_[q].calls[parity];
+      if (theirs.kind != c.kind || theirs.n != c.n || theirs.root != c.root) {
+        break_by(r);
+        fail_mismatch(r, c, q, theirs);
+      }
+    }
+    return parity;
+  }
+
+  static void copy(float* dst, const float* src, std::size_t n) {
+    if (n != 0 && dst != src) std::memmove(dst, src, n * sizeof(float));
+  }
+
+  void all_reduce(std::size_t r, float* buf, std::size_t n) {
+    check_buffer(op::all_reduce, r, buf, n);
+    if (size_ == 1) return;
+    const std::size_t parity = enter(r, {op::all_reduce, n, 0, buf, buf});
+    if (n == 0) return;
+    const auto buffer = [&](std::size_t q) { return ranks_[q].calls[parity].out; };  // [n] @ rank q
+    const chunk mine = chunk_of(n, size_, r);
+    reduce_chunk(buf + mine.begin, mine.size(), size_, [&](std::size_t q) { return buffer(q) + mine.begin; });
+    sync(r, op::all_reduce, false);  // every chunk is reduced, in its owner's buffer
+    for (std::size_t i = 1; i < size_; ++i) {  // start past myself, so peers read different ranks
+      const std::size_t q = (r + i) % size_;
+      const chunk theirs = chunk_of(n, size_, q);
+      copy(buf + theirs.begin, buffer(q) + theirs.begin, theirs.size());  // [chunk q] @ rank q -> @ rank r
+    }
+    sync(r, op::all_reduce, false);  // peers have copied my chunk: the caller may write buf again
+  }
+
+  void reduce_scatter(std::size_t r, const float* in, float* out, std::size_t n) {
+    const chunk mine = chunk_of(n, size_, r);
+    check_buffer(op::reduce_scatter, r, in, n);
+    check_buffer(op::reduce_scatter, r, out, mine.size());
+    if (size_ == 1) return copy(out, in, n);
+    const std::size_t parity = enter(r, {op::reduce_scatter, n, 0, in, out});
+    if (n == 0) return;
+    reduce_chunk(out, mine.size(), size_, [&](std::size_t q) { return ranks_[q].calls[parity].in + mine.begin; });
+    sync(r, op::reduce_scatter, false);  // peers have read chunk q of my `in`
+  }
+
+  void all_gather(std::size_t r, const float* in, float* out, std::size_t n) {
+    const chunk mine = chunk_of(n, size_, r);
+    check_buffer(op::all_gather, r, in, mine.size());
+    check_buffer(op::all_gather, r, out, n);
+    if (size_ == 1) return copy(out, in, n);
+    const std::size_t parity = enter(r, {op::all_gather, n, 0, in, out});
+    if (n == 0) return;
+    for (std::size_t i = 0; i < size_; ++i) {
+      const std::size_t q = (r + i) % size_;
+      const chunk theirs = chunk_of(n, size_, q);
+      copy(out + theirs.begin, ranks_[q].calls[parity].in, theirs.size());  // [chunk q] @ rank q -> @ rank r
+    }
+    sync(r, op::all_gather, false);  // peers have read my `in`
+  }
+
+  void broadcast(std::size_t r, float* buf, std::size_t n, std::size_t root) {
+    check_buffer(op::broadcast, r, buf, n);
+    if (root >= size_) fail(cat(on(op::broadcast, r), " from root ", root, " in a group of ", size_), "ranks are 0 .. size - 1", "pass a root below size()");
+    if (size_ == 1) return;
+    const std::size_t parity = enter(r, {op::broadcast, n, root, buf, buf});
+    if (n == 0) return;
+    if (r != root) copy(buf, ranks_[root].calls[parity].in, n);  // [n] @ root -> @ rank r
+    sync(r, op::broadcast, false);  // the root's buffer has been read by all
+  }
+
+  void barrier(std::size_t r) {
+    if (size_ != 1) enter(r, {op::barrier, 0, 0, nullptr, nullptr});
+  }
+
+  // ---- send / recv: a rendezvous per (sender, receiver) pair ---------------------------------------
+  void send(std::size_t r, const float* buf, std::size_t n, std::size_t peer) {
+    check_peer(op::send, r, peer);
+    check_buffer(op::send, r, buf, n);
+    if (broken()) fail_broken(op::send, r);
+    pair_slot& s = pairs_[r * size_ + peer];
+    const std::uint64_t idle = s.state.load();  // 4 k: the previous message was received
+    s.data = buf;  // [n] @ rank r, read by `peer`
+    s.n = n;
+    s.state.store(idle + 1);
+    wake();
+    const auto finished = [&] { const std::uint64_t st = s.state.load(); return st != idle + 1 && st != idle + 2; };
+    if (!await(finished, clock::now() + options_.deadline, true)) {
+      std::uint64_t posted = idle + 1;
+      if (s.state.compare_exchange_strong(posted, idle))  // withdrawn: the receiver never saw it
+        fail_wait(op::send, r, break_by(r), cat("rank ", peer));
+      while (!await(finished, clock::now() + options_.deadline, false)) {  // it is being copied
+      }
+    }
+    if (s.state.load() == idle + 3) {
+      const std::size_t expected = s.expected;
+      s.state.store(idle + 4);
+      fail_length(op::send, r, peer, n, expected);
+    }
+  }
+
+  void recv(std::size_t r, float* buf, std::size_t n, std::size_t peer) {
+    check_peer(op::recv, r, peer);
+    check_buffer(op::recv, r, buf, n);
+    if (broken()) fail_broken(op::recv, r);
+    pair_slot& s = pairs_[peer * size_ + r];
+    const std::uint64_t idle = s.state.load() & ~std::uint64_t{3};
+    const auto posted = [&] { return s.state.load() == idle + 1; };
+    for (std::uint64_t expect = idle + 1; !s.state.compare_exchange_strong(expect, idle + 2); expect = idle + 1)
+      if (!await(posted, clock::now() + options_.deadline, true))
+        fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
+    if (s.n != n) {
+      s.expected = n;
+      s.state.store(idle + 3);
+      break_by(r);
+      fail_length(op::recv, r, peer, s.n, n);
+    }
+    copy(buf, s.data, n);  // [n] @ peer -> @ rank r
+    s.state.store(idle + 4);
+    wake();
+  }
+
+  // ---- errors (they may allocate: only reached when failing) ------------------------------------
+  static std::string str(std::string_view s) { return std::string(s); }
+  static std::string str(std::size_t v) { return std::to_string(v); }
+  template <class... A>
+  static std::string cat(const A&... a) { return (std::string() + ... + str(a)); }
+  static constexpr const char* start_over = "handle the first error; a local_group cannot be used after one, so create a new group";
+
+  std::string missing(std::uint64_t sync, std::size_t r) const {
+    std::string list;
+    std::size_t count = 0;
+    for (std::size_t q = 0; q < size_; ++q)
+      if (q != r && ranks_[q].reached.load() < sync) list += cat(count++ ? ", " : "", q);
+    return count == 0 ? "a peer" : cat(count == 1 ? "rank " : "ranks ", list);
+  }
+  static std::string on(op o, std::size_t r) { return cat(name(o), " on rank ", r); }
+  static std::string describe(const call& c) {
+    return cat(name(c.kind), " of ", c.n, " floats", c.kind == op::broadcast ? cat(" from root ", c.root) : "");
+  }
+
+  void check_peer(op o, std::size_t r, std::size_t peer) const {
+    if (peer >= size_) fail(cat(on(o, r), " with peer ", peer, " in a group of ", size_), "ranks are 0 .. size - 1", "pass a peer below size()");
+    if (peer == r)
+      fail(cat(on(o, r), " with itself as the peer"), "a rank cannot meet itself in a rendezvous (it would wait forever)",
+           "copy the buffer directly, or pass another rank");
+  }
+  static void check_buffer(op o, std::size_t r, const float* buf, std::size_t n) {
+    if (buf == nullptr && n != 0)
+      fail(cat(on(o, r), " got a null buffer for ", n, " floats"), "the call reads or writes them", "pass a buffer of n floats");
+  }
+
+  [[noreturn]] void fail_wait(op o, std::size_t r, std::size_t breaker, const std::string& whom) const {
+    if (breaker != r) fail(cat(on(o, r), " stopped waiting for ", whom), cat("rank ", breaker, " failed first, which breaks the group"), start_over);
+    fail(cat(on(o, r), " waited ", std::size_t(options_.deadline.count()), " ms for ", whom),
+         "a peer did not reach the matching call (it failed, is stuck, or calls something else)",
+         "make every rank call the same collectives (and matching send/recv) in the same order, or raise "
+         "local_options::deadline if a peer is legitimately that slow");
+  }
+  [[noreturn]] void fail_broken(op o, std::size_t r) const {
+    fail(cat(on(o, r), " was called on a broken local_group"),
+         cat("rank ", broken_by_.load(), " failed earlier, so the ranks can no longer match their calls"), start_over);
+  }
+  [[noreturn]] static void fail_mismatch(std::size_t r, const call& mine, std::size_t q, const call& theirs) {
+    fail(cat(on(mine.kind, r), " (", describe(mine), ") met rank ", q, "'s ", describe(theirs)),
+         "the ranks of a group must call the same collectives with the same arguments in the same order",
+         "make every rank's sequence of collectives identical (n and root included)");
+  }
+  [[noreturn]] static void fail_length(op o, std::size_t r, std::size_t peer, std::size_t sent, std::size_t expected) {
+    fail(cat(on(o, r), o == op::send ? " to rank " : " from rank ", peer, ": a message of ", sent, " floats met a recv of ", expected),
+         "a send and its recv must agree on the length", "pass the same n to both");
+  }
+};
+
+/// The handle through which one rank (one thread) of a local_group communicates. Cheap to copy.
+/// Preconditions of every call: the group outlives the handle; the ranks of the group call the
+/// same collectives with the same n (and root) in the same order, each from one thread at a time;
+/// buffers hold the floats stated beside each call and stay valid until it returns. send/recv of
+/// one (sender, receiver) pair are matched in FIFO order, and may run on a thread of their own
+/// beside the rank's collectives and other pairs. Nothing here allocates unless it throws.
+class local_comm {
+ public:
+  std::size_t rank() const { return rank_; }
+  std::size_t size() const { return group_->size(); }
+
+  void all_reduce(float* buf, std::size_t n) { group_->all_reduce(rank_, buf, n); }  // [n] @ every rank: the sum
+  void reduce_scatter(const float* in, float* out, std::size_t n) {  // in: [n]; out: [chunk_of(n, size, rank)], summed
+    group_->reduce_scatter(rank_, in, out, n);
+  }
+  void all_gather(const float* in, float* out, std::size_t n) {  // in: [chunk_of(n, size, rank)]; out: [n], rank order
+    group_->all_gather(rank_, in, out, n);
+  }
+  void broadcast(float* buf, std::size_t n, std::size_t root) { group_->broadcast(rank_, buf, n, root); }  // [n] <- root's
+  void send(const float* buf, std::size_t n, std::size_t peer) { group_->send(rank_, buf, n, peer); }  // until received
+  void recv(float* buf, std::size_t n, std::size_t peer) { group_->recv(rank_, buf, n, peer); }  // oldest from peer
+  void barrier() { group_->barrier(rank_); }
+
+ private:
+  friend class local_group;
+  local_comm(local_group& group, std::size_t rank) : group_(&group), rank_(rank) {}
+  local_group* group_;
+  std::size_t rank_;
+};
+
+inline local_comm local_group::comm(std::size_t rank) {
+  if (rank >= size_) fail(cat("local_group::comm(", rank, ") on a group of ", size_), "ranks are 0 .. size - 1", "ask for a rank below size()");
+  return local_comm(*this, rank);
+}
+
+}  // namespace plait

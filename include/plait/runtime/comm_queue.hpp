@@ -1,0 +1,115 @@
+#pragma once
+// comm_queue: a device's communication worker. The compute thread posts collectives and goes on
+// with backward; the worker runs them in posting order (the same order on every device, as the
+// program says), so communication overlaps computation. wait() blocks until all posted ones are
+// done. A fixed ring: posting allocates nothing.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <thread>
+
+#include "../core/error.hpp"
+
+namespace plait {
+
+/// One collective to run: what the worker calls, with its argument.
+struct comm_task {
+  void (*run)(void* arg, std::size_t index) = nullptr;
+  void* arg = nullptr;
+  std::size_t index = 0;
+};
+
+class comm_queue {
+ public:
+  static constexpr std::size_t capacity = 256;
+
+  /// threaded == false: tasks run at once on the posting thread (a device without peers).
+  template <class Enter>
+  comm_queue(bool threaded, Enter enter) {
+    if (threaded)
+      thread_ = std::thread([this, enter] {
+        enter();
+        loop();
+      });
+  }
+  comm_queue(const comm_queue&) = delete;
+  comm_queue& operator=(const comm_queue&) = delete;
+  ~comm_queue() {
+    if (!thread_.joinable()) return;
+    stop_.store(true, std::memory_order_release);
+    posted_.fetch_add(1, std::memory_order_release);  // wake the worker
+    posted_.notify_one();
+    thread_.join();
+  }
+
+  void post(comm_task t) {
+    if (!thread_.joinable()) {
+      t.run(t.arg, t.index);
+      return;
+    }
+    const std::size_t p = posted_.load(std::memory_order_relaxed);
+    if (p - completed_.load(std::memory_order_acquire) >= capacity)
+      fail("a device posted more than 256 collectives without waiting", "its communication queue is a fixed ring",
+           "report this as a plait bug");
+    ring_[p % capacity] = t;
+    posted_.store(p + 1, std::memory_order_release);
+    posted_.notify_one();
+    // Hand the core to the worker until it has taken the task (at most a couple of milliseconds):
+    // where devices outnumber free cores (host devices on a small machine), the woken worker would
+    // otherwise wait for the compute thread to block, and the collective would start only after
+    // backward, not beside it.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+    while (started_.load(std::memory_order_acquire) <= p && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::yield();
+  }
+
+  /// Returns when every posted task has run; rethrows a task's exception.
+  void wait() {
+    if (!thread_.joinable()) return;
+    const std::size_t target = posted_.load(std::memory_order_relaxed);
+    std::size_t c = completed_.load(std::memory_order_acquire);
+    while (c < target) {
+      completed_.wait(c, std::memory_order_acquire);
+      c = completed_.load(std::memory_order_acquire);
+    }
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+ private:
+  void loop() {
+    std::size_t next = 0;
+    for (;;) {
+      std::size_t p = posted_.load(std::memory_order_acquire);
+      while (p == next) {
+        posted_.wait(p, std::memory_order_acquire);
+        p = posted_.load(std::memory_order_acquire);
+      }
+      if (stop_.load(std::memory_order_acquire)) return;
+      const comm_task t = ring_[next % capacity];
+      started_.store(next + 1, std::memory_order_release);
+      if (!error_) {
+        try {
+          t.run(t.arg, t.index);
+        } catch (...) {
+          error_ = std::current_exception();  // read by wait() after completed_ is released
+        }
+      }
+      ++next;
+      completed_.store(next, std::memory_order_release);
+      completed_.notify_one();
+    }
+  }
+
+  std::array<comm_task, capacity> ring_{};
+  std::atomic<std::size_t> posted_{0};
+  std::atomic<std::size_t> started_{0};
+  std::atomic<std::size_t> completed_{0};
+  std::atomic<bool> stop_{false};
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+}  // namespace plait
