@@ -133,7 +133,7 @@ int main(int argc, char** argv) try {
   switch (cfg.devices) {
     // [docs:policies]
     case 1: return run<single_device>(cfg, train, test);
-    case 2: return run<replicate<2>>(cfg, train, test);
+    case 2: return run<replicate<2, buckets<bucket_plan{.bytes = 512 << 10, .first_bytes = 128 << 10}>>>(cfg, train, test);
     // [/docs:policies]
     default:
       fail("--devices " + std::to_string(cfg.devices) + " is not built into this example",

@@ -2,8 +2,9 @@
 // The communicator between the logical devices of one process (DESIGN.md §5-§6). Each device is a
 // thread; the ranks of a local_group share memory, so a collective is a few synchronisations
 // around plain loads and stores of the peers' buffers. all_reduce is a reduce-scatter and an
-// all-gather: rank r sums chunk r over every rank's buffer into its own, in rank order (the same
-// bits on every rank and in every run), then copies the other ranks' reduced chunks.
+// all-gather, pipelined by segment: rank r sums chunk r of a segment over every rank's buffer into
+// its own, in rank order (the same bits on every rank and in every run), then copies the other
+// ranks' reduced chunks of it while they are still in cache.
 //
 // Synchronisation: one arrival counter per group; sync p is complete when the counter reaches
 // size * p. The first sync of a collective (entry) has the group's deadline: a rank that gives up
@@ -34,6 +35,7 @@ namespace plait {
 struct local_options {
   std::chrono::milliseconds deadline{std::chrono::minutes(5)};  // longest wait for a peer to arrive
   std::chrono::microseconds spin{20};  // busy-wait before sleeping; short, the cores are shared
+  std::size_t segment = std::size_t{1} << 17;  // floats all_reduce pipelines at a time: its chunks fit in L2
 };
 
 class local_comm;
@@ -46,6 +48,8 @@ class local_group {
  public:
   explicit local_group(std::size_t size, local_options options = {}) : size_(size), options_(options) {
     if (size == 0) fail("local_group(0) was asked for", "a group has at least one rank", "pass size >= 1");
+    if (options.segment == 0)
+      fail("a local_group was asked for with segment = 0", "all_reduce works segment by segment", "pass segment >= 1");
     if (options.deadline.count() <= 0)
       fail("a local_group was asked for with a deadline <= 0", "every wait for a peer needs time to succeed",
            "pass local_options{.deadline = ...} > 0, e.g. std::chrono::seconds(30)");
@@ -191,21 +195,26 @@ class local_group {
     if (n != 0 && dst != src) std::memmove(dst, src, n * sizeof(float));
   }
 
+  // Segment by segment, so that a segment's reduced chunks are still in cache when the peers copy
+  // them (and the lines they overwrite are still in the peers' caches, read there by the reduction).
   void all_reduce(std::size_t r, float* buf, std::size_t n) {
     check_buffer(op::all_reduce, r, buf, n);
     if (size_ == 1) return;
     const std::size_t parity = enter(r, {op::all_reduce, n, 0, buf, buf});
     if (n == 0) return;
     const auto buffer = [&](std::size_t q) { return ranks_[q].calls[parity].out; };  // [n] @ rank q
-    const chunk mine = chunk_of(n, size_, r);
-    reduce_chunk(buf + mine.begin, mine.size(), size_, [&](std::size_t q) { return buffer(q) + mine.begin; });
-    sync(r, op::all_reduce, false);  // every chunk is reduced, in its owner's buffer
-    for (std::size_t i = 1; i < size_; ++i) {  // start past myself, so peers read different ranks
-      const std::size_t q = (r + i) % size_;
-      const chunk theirs = chunk_of(n, size_, q);
-      copy(buf + theirs.begin, buffer(q) + theirs.begin, theirs.size());  // [chunk q] @ rank q -> @ rank r
+    for (std::size_t s = 0; s < n; s += options_.segment) {
+      const std::size_t len = std::min(options_.segment, n - s);
+      const chunk mine = chunk_of(len, size_, r);  // of this segment
+      reduce_chunk(buf + s + mine.begin, mine.size(), size_, [&](std::size_t q) { return buffer(q) + s + mine.begin; });
+      sync(r, op::all_reduce, false);  // every chunk of the segment is reduced, in its owner's buffer
+      for (std::size_t i = 1; i < size_; ++i) {  // start past myself, so peers read different ranks
+        const std::size_t q = (r + i) % size_;
+        const chunk theirs = chunk_of(len, size_, q);
+        copy(buf + s + theirs.begin, buffer(q) + s + theirs.begin, theirs.size());  // [chunk q] @ rank q -> @ rank r
+      }
     }
-    sync(r, op::all_reduce, false);  // peers have copied my chunk: the caller may write buf again
+    sync(r, op::all_reduce, false);  // peers have copied my chunks: the caller may write buf again
   }
 
   void reduce_scatter(std::size_t r, const float* in, float* out, std::size_t n) {

@@ -11,7 +11,7 @@
 // shard_of hands replica r exactly sampler.indices(b, r); with .replicas = {first, last}, only the
 // parts of replicas [first, last), for a process that hosts just those:
 //
-//   plait::sharded_sampler s(train.size(), 4, {.global_batch = 256, .seed = 1, .last = plait::remainder::pad});
+//   plait::sharded_sampler s(train.size(), 4, {.global_batch = 256, .seed = 1, .last = plait::last_batch::pad});
 //   plait::loader mine(train, s, {.replicas = {2, 4}});  // [128, x_shape] per batch: replicas 2 and 3
 //
 // Both modes are one machinery: batch k is a window of the sampler's global batch k. Without a
@@ -227,7 +227,7 @@ class loader {
     // A batch never exceeds the dataset, so min(batch_size, n) gives the same batches.
     return sharded_sampler(n, 1,
                            {.global_batch = std::min(options.batch_size, n), .shuffle = options.shuffle,
-                            .seed = options.seed, .last = options.drop_last ? remainder::drop_last : remainder::pad});
+                            .seed = options.seed, .last = options.drop_last ? last_batch::drop : last_batch::pad});
   }
 
   // Refuses options that contradict the sampler; returns the options in effect.
@@ -262,12 +262,12 @@ class loader {
       refuse("loader seed " + std::to_string(options.seed) + " differs from the sampler's seed " +
                  std::to_string(so.seed),
              "leave the loader's seed at 0 and set it in sampler_options");
-    if (options.drop_last && so.last != remainder::drop_last)
-      refuse("loader drop_last with a sampler that pads", "set last = remainder::drop_last in sampler_options");
+    if (options.drop_last && so.last != last_batch::drop)
+      refuse("loader drop_last with a sampler that pads", "set last = last_batch::drop in sampler_options");
     options.batch_size = batch;
     options.shuffle = so.shuffle;
     options.seed = so.seed;
-    options.drop_last = so.last == remainder::drop_last;
+    options.drop_last = so.last == last_batch::drop;
     options.replicas.last = last;
     return options;
   }

@@ -35,13 +35,13 @@
 namespace plait {
 
 /// What happens to the samples that do not fill the last global batch.
-enum class remainder { drop_last, pad };
+enum class last_batch { drop, pad };
 
 struct sampler_options {
   std::size_t global_batch = 0;        // samples per step over all replicas; required
   bool shuffle = true;                 // false: dataset order in every epoch
   std::uint64_t seed = 0;              // with the epoch number, fixes the order (see shuffle.hpp)
-  remainder last = remainder::drop_last;
+  last_batch last = last_batch::drop;
 };
 
 class sharded_sampler {
@@ -61,12 +61,12 @@ class sharded_sampler {
            "make global_batch at least the number of replicas");
     expect(n_ > 0, "sharded_sampler over an empty dataset", "There is nothing to sample",
            "load the data before making the sampler");
-    if (options.last == remainder::drop_last) {
+    if (options.last == last_batch::drop) {
       expect(n_ >= gb,
              "sharded_sampler global_batch " + std::to_string(gb) + " is larger than the dataset (" +
                  std::to_string(n_) + " samples) with drop_last",
              "With drop_last the only global batch, a partial one, is dropped, so an epoch would be empty",
-             "lower global_batch, or set last = remainder::pad");
+             "lower global_batch, or set last = last_batch::pad");
       batches_ = n_ / gb;
     } else {
       batches_ = (n_ + gb - 1) / gb;

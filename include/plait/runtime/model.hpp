@@ -19,6 +19,7 @@
 #include "../core/error.hpp"
 #include "../core/shard.hpp"
 #include "../core/tensor.hpp"
+#include "../data/sharded_sampler.hpp"
 #include "../io/chrome_trace.hpp"
 #include "../io/trace.hpp"
 #include "../kernels/elementwise.hpp"
@@ -72,6 +73,18 @@ class model {
     for (const auto& r : replicas_) contexts.push_back(r.ctx());
     workers_ = std::make_unique<device_workers>(device_count, [contexts](std::size_t d) { contexts[d].enter(); });
     name_events();
+  }
+
+  /// Replicas that split each batch: the policy's data-parallel degree (1 without data parallelism).
+  static constexpr std::size_t data_parallel_degree = [] {
+    if constexpr (requires { Policy::data_parallel_degree; }) return std::size_t{Policy::data_parallel_degree};
+    else return std::size_t{1};
+  }();
+
+  /// A sampler whose replica count is this model's data-parallel degree, so the two cannot disagree.
+  /// Give it to a loader; each replica then trains on exactly sampler.indices(batch, replica).
+  sharded_sampler sampler(std::size_t dataset_size, sampler_options options) const {
+    return sharded_sampler(dataset_size, data_parallel_degree, options);
   }
 
   std::size_t parameter_count() const { return layout::parameter_count; }

@@ -70,24 +70,28 @@ TEST_CASE("chunk_of tiles [0, n) in order, the first n % parts chunks one elemen
 }
 
 TEST_CASE("all_reduce sums over the ranks, with the same bits on every rank") {
-  for (std::size_t size = 1; size <= 5; ++size)
-    for (std::size_t n : sizes_for(size)) {
-      CAPTURE(size);
-      CAPTURE(n);
-      local_group g(size);
-      std::vector<std::vector<float>> buf(size, std::vector<float>(n));
-      for (std::size_t r = 0; r < size; ++r)
-        for (std::size_t i = 0; i < n; ++i) buf[r][i] = value(r, i);
-      on_ranks(g, [&](local_comm c) { c.all_reduce(buf[c.rank()].data(), n); });
-      std::size_t wrong = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        double expected = 0;
-        for (std::size_t r = 0; r < size; ++r) expected += value(r, i);
-        wrong += buf[0][i] != float(expected);
+  for (std::size_t segment : {local_options{}.segment, std::size_t{1000}, std::size_t{3}}) {
+    for (std::size_t size = 1; size <= 5; ++size)
+      for (std::size_t n : sizes_for(size)) {
+        if (segment < 10 && n > 1000) continue;  // thousands of segments: slow under sanitizers
+        CAPTURE(segment);
+        CAPTURE(size);
+        CAPTURE(n);
+        local_group g(size, {.segment = segment});
+        std::vector<std::vector<float>> buf(size, std::vector<float>(n));
+        for (std::size_t r = 0; r < size; ++r)
+          for (std::size_t i = 0; i < n; ++i) buf[r][i] = value(r, i);
+        on_ranks(g, [&](local_comm c) { c.all_reduce(buf[c.rank()].data(), n); });
+        std::size_t wrong = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          double expected = 0;
+          for (std::size_t r = 0; r < size; ++r) expected += value(r, i);
+          wrong += buf[0][i] != float(expected);
+        }
+        CHECK(wrong == 0);
+        for (std::size_t r = 1; r < size; ++r) CHECK(bitwise_equal(buf[r], buf[0]));
       }
-      CHECK(wrong == 0);
-      for (std::size_t r = 1; r < size; ++r) CHECK(bitwise_equal(buf[r], buf[0]));
-    }
+  }
 }
 
 TEST_CASE("all_reduce adds in rank order, whatever the values (deterministic bits)") {
@@ -105,9 +109,9 @@ TEST_CASE("all_reduce adds in rank order, whatever the values (deterministic bit
     for (std::size_t r = 2; r < size; ++r) acc += in[r][i];
     expected[i] = acc;
   }
-  for (int run = 0; run < 3; ++run) {
+  for (std::size_t segment : {local_options{}.segment, local_options{}.segment, std::size_t{777}}) {
     auto buf = in;
-    local_group g(size);
+    local_group g(size, {.segment = segment});
     on_ranks(g, [&](local_comm c) { c.all_reduce(buf[c.rank()].data(), n); });
     for (std::size_t r = 0; r < size; ++r) CHECK(bitwise_equal(buf[r], expected));
   }
@@ -231,7 +235,6 @@ TEST_CASE("many collectives in a row (races), each result checked") {
           for (std::size_t i = 0; i < n; ++i) a[i] = value(r, i + it);
           c.broadcast(a.data(), n, root);
           for (std::size_t i = 0; i < n; ++i) wrong += a[i] != value(root, i + it);
-          const chunk mine = chunk_of(n, size, r);
           for (std::size_t i = 0; i < n; ++i) a[i] = value(r, i);
           c.reduce_scatter(a.data(), out.data(), n);
           c.all_gather(out.data(), a.data(), n);
@@ -240,7 +243,6 @@ TEST_CASE("many collectives in a row (races), each result checked") {
             for (std::size_t q = 0; q < size; ++q) expected += value(q, i);
             wrong += a[i] != expected;
           }
-          (void)mine;
           c.barrier();
         }
       }

@@ -233,7 +233,7 @@ TEST_CASE("next returns nullptr after the last batch, and keeps doing so") {
 // ---- over a sharded_sampler ----------------------------------------------------------------------
 
 using index_vector = std::vector<std::size_t>;
-// plait::remainder spelled out: a using-declaration would collide with ::remainder from <cmath>.
+// plait::last_batch spelled out, as users write it.
 using plait::sharded_sampler;
 
 namespace {
@@ -266,7 +266,7 @@ index_vector replicas_part(const sharded_sampler& s, std::size_t batch, std::siz
 TEST_CASE("over a sampler, batch b is exactly global_indices(b), for every epoch") {
   const label_set data = make_labels(103);
   for (std::size_t replicas : {1u, 3u, 4u})
-    for (plait::remainder last : {plait::remainder::drop_last, plait::remainder::pad})
+    for (plait::last_batch last : {plait::last_batch::drop_last, plait::last_batch::pad})
       for (bool prefetch : {true, false}) {
         CAPTURE(replicas);
         CAPTURE(prefetch);
@@ -292,7 +292,7 @@ TEST_CASE("over a sampler, batch b is exactly global_indices(b), for every epoch
 TEST_CASE("with a replica range, a batch is the concatenation of those replicas' indices") {
   const label_set data = make_labels(61);
   const std::size_t n_replicas = 4;
-  const sharded_sampler s(data.size(), n_replicas, {.global_batch = 14, .seed = 8, .last = plait::remainder::pad});
+  const sharded_sampler s(data.size(), n_replicas, {.global_batch = 14, .seed = 8, .last = plait::last_batch::pad});
   sharded_sampler expected = s;
   for (std::size_t first = 0; first < n_replicas; ++first)
     for (std::size_t last = first + 1; last <= n_replicas; ++last) {
@@ -321,7 +321,7 @@ TEST_CASE("the rows that shard_of gives replica r of a batch are exactly sampler
   const label_set data = make_labels(97);
   for (std::size_t n_replicas : {1u, 2u, 3u, 5u}) {
     CAPTURE(n_replicas);
-    const sharded_sampler s(data.size(), n_replicas, {.global_batch = 13, .seed = 6, .last = plait::remainder::pad});
+    const sharded_sampler s(data.size(), n_replicas, {.global_batch = 13, .seed = 6, .last = plait::last_batch::pad});
     plait::loader batches(data, s);
     for (auto& b : batches.epoch(3))
       for (std::size_t r = 0; r < n_replicas; ++r) {
@@ -351,7 +351,7 @@ TEST_CASE("the rows that shard_of gives replica r of a batch are exactly sampler
 TEST_CASE("over a sampler, the remainder is the sampler's: pad fills the last batch, drop_last drops it") {
   const label_set data = make_labels(23);
   SUBCASE("pad") {
-    const sharded_sampler s(data.size(), 3, {.global_batch = 10, .shuffle = false, .last = plait::remainder::pad});
+    const sharded_sampler s(data.size(), 3, {.global_batch = 10, .shuffle = false, .last = plait::last_batch::pad});
     plait::loader batches(data, s);
     const auto got = gathered_epoch(batches, 0);
     REQUIRE(got.size() == 3);
@@ -359,7 +359,7 @@ TEST_CASE("over a sampler, the remainder is the sampler's: pad fills the last ba
     CHECK(batches.options().drop_last == false);
   }
   SUBCASE("drop_last") {
-    const sharded_sampler s(data.size(), 3, {.global_batch = 10, .seed = 1, .last = plait::remainder::drop_last});
+    const sharded_sampler s(data.size(), 3, {.global_batch = 10, .seed = 1, .last = plait::last_batch::drop_last});
     plait::loader batches(data, s, {.drop_last = true});  // repeating the sampler's choice is fine
     const auto got = gathered_epoch(batches, 2);
     REQUIRE(got.size() == 2);
@@ -381,7 +381,7 @@ TEST_CASE("options that contradict the sampler are plait errors") {
   CHECK_THROWS_WITH_AS(L(data, s, {.shuffle = false}), doctest::Contains("plait: loader shuffle = false"),
                        plait::error);
   CHECK_THROWS_WITH_AS(L(data, s, {.seed = 4}), doctest::Contains("plait: loader seed 4 differs"), plait::error);
-  const sharded_sampler padded(data.size(), 4, {.global_batch = 12, .last = plait::remainder::pad});
+  const sharded_sampler padded(data.size(), 4, {.global_batch = 12, .last = plait::last_batch::pad});
   CHECK_THROWS_WITH_AS(L(data, padded, {.drop_last = true}),
                        doctest::Contains("plait: loader drop_last with a sampler that pads"), plait::error);
   for (plait::replica_range bad : {plait::replica_range{2, 2}, plait::replica_range{3, 1},

@@ -23,7 +23,7 @@ static_assert(shard_of(5, 1, 0) == shard{0, 5});
 static_assert(shard_of(5, 0, 0).empty() && shard_of(5, 2, 2).empty());                      // out of contract: empty
 
 using index_vector = std::vector<std::size_t>;
-using plait::remainder;
+using plait::last_batch;
 using plait::sharded_sampler;
 
 namespace {
@@ -89,7 +89,7 @@ TEST_CASE("an uneven split gives the first replicas one sample more: 10 over 3 i
 
 TEST_CASE("drop_last: every sample at most once per epoch, only the tail dropped") {
   const std::size_t n = 103, gb = 10;
-  sharded_sampler s(n, 4, {.global_batch = gb, .seed = 9, .last = remainder::drop_last});
+  sharded_sampler s(n, 4, {.global_batch = gb, .seed = 9, .last = last_batch::drop});
   CHECK(s.batches_per_epoch() == 10);
   for (std::uint64_t epoch : {0u, 3u}) {
     s.set_epoch(epoch);
@@ -107,7 +107,7 @@ TEST_CASE("drop_last: every sample at most once per epoch, only the tail dropped
 TEST_CASE("pad: every sample at least once, the tail filled from the epoch's start") {
   SUBCASE("a partial last batch") {
     const std::size_t n = 23, gb = 10;
-    sharded_sampler s(n, 3, {.global_batch = gb, .seed = 2, .last = remainder::pad});
+    sharded_sampler s(n, 3, {.global_batch = gb, .seed = 2, .last = last_batch::pad});
     s.set_epoch(4);
     CHECK(s.batches_per_epoch() == 3);
     const index_vector seen = epoch_indices(s);
@@ -118,13 +118,13 @@ TEST_CASE("pad: every sample at least once, the tail filled from the epoch's sta
     for (std::size_t r = 0; r < 3; ++r) CHECK(s.indices(2, r).size() == s.indices(0, r).size());
   }
   SUBCASE("a dataset smaller than one global batch wraps around more than once") {
-    sharded_sampler s(3, 2, {.global_batch = 8, .shuffle = false, .last = remainder::pad});
+    sharded_sampler s(3, 2, {.global_batch = 8, .shuffle = false, .last = last_batch::pad});
     CHECK(s.batches_per_epoch() == 1);
     const auto g = s.global_indices(0);
     CHECK(index_vector(g.begin(), g.end()) == index_vector{0, 1, 2, 0, 1, 2, 0, 1});
   }
   SUBCASE("an exact multiple pads nothing") {
-    sharded_sampler s(20, 2, {.global_batch = 10, .seed = 1, .last = remainder::pad});
+    sharded_sampler s(20, 2, {.global_batch = 10, .seed = 1, .last = last_batch::pad});
     index_vector seen = epoch_indices(s);
     std::sort(seen.begin(), seen.end());
     index_vector all(20);
@@ -156,8 +156,17 @@ TEST_CASE("the same (seed, epoch) gives the same order, another epoch or seed an
   CHECK(epoch_indices(plain) == identity);
 }
 
+TEST_CASE("order() is the epoch's order of the n samples, without the padding") {
+  sharded_sampler s(23, 3, {.global_batch = 10, .seed = 2, .last = last_batch::pad});
+  s.set_epoch(4);
+  CHECK(index_vector(s.order().begin(), s.order().end()) == plait::permutation(23, 2, 4));
+  CHECK(s.order().data() == s.global_indices(0).data());  // global batch b starts at position b * global_batch
+  sharded_sampler plain(7, 2, {.global_batch = 2, .shuffle = false});
+  CHECK(index_vector(plain.order().begin(), plain.order().end()) == index_vector{0, 1, 2, 3, 4, 5, 6});
+}
+
 TEST_CASE("set_epoch reuses the storage: spans keep pointing at the same memory") {
-  sharded_sampler s(100, 4, {.global_batch = 32, .seed = 3, .last = remainder::pad});
+  sharded_sampler s(100, 4, {.global_batch = 32, .seed = 3, .last = last_batch::pad});
   const std::size_t* before = s.global_indices(0).data();
   s.set_epoch(1);
   CHECK(s.global_indices(0).data() == before);
@@ -172,8 +181,8 @@ TEST_CASE("misuse is a plait::error in the library's format") {
                        doctest::Contains("global_batch 3 is smaller than the 4 replicas"), plait::error);
   CHECK_THROWS_WITH_AS(sharded_sampler(5, 2, {.global_batch = 8}),
                        doctest::Contains("larger than the dataset (5 samples) with drop_last"), plait::error);
-  CHECK_THROWS_AS(sharded_sampler(0, 2, {.global_batch = 2, .last = remainder::pad}), plait::error);
-  CHECK_NOTHROW(sharded_sampler(5, 2, {.global_batch = 8, .last = remainder::pad}));
+  CHECK_THROWS_AS(sharded_sampler(0, 2, {.global_batch = 2, .last = last_batch::pad}), plait::error);
+  CHECK_NOTHROW(sharded_sampler(5, 2, {.global_batch = 8, .last = last_batch::pad}));
 
   sharded_sampler s(40, 4, {.global_batch = 8});
   CHECK_THROWS_WITH_AS((void)s.indices(5, 0), doctest::Contains("batch 5 is out of range"), plait::error);

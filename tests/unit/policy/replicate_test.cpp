@@ -136,3 +136,25 @@ TEST_CASE("each bucket's all-reduce starts while backward still runs on earlier 
   CHECK(std::filesystem::file_size(path) > 100);
   std::filesystem::remove(path);
 }
+
+TEST_CASE("the model's sampler splits each global batch the way the scatter does") {
+  auto m = place<replicate<3>>(mlp, host_devices(3), {.max_batch = 10});
+  const batch_set all(25, 4);
+  in_memory_dataset<shape<12>, class_labels> data(all.x, all.y);
+  const sharded_sampler s = m.sampler(data.size(), {.global_batch = 10, .seed = 2, .last = last_batch::pad});
+  CHECK(s.replicas() == 3);  // from the policy, not from the user
+  loader batches(data, s);
+  auto opt = sgd{.lr = 0.01f};
+  std::size_t seen = 0;
+  for (const auto& b : batches.epoch(1)) {
+    for (std::size_t r = 0; r < 3; ++r) {
+      const shard part = shard_of(b.size(), 3, r);  // the rows replica r trains on
+      const auto expect = batches.sampler().indices(b.number, r);  // the loader's copy is at epoch 1
+      CHECK(std::equal(b.indices.begin() + std::ptrdiff_t(part.begin), b.indices.begin() + std::ptrdiff_t(part.end),
+                       expect.begin(), expect.end()));
+    }
+    CHECK(std::isfinite(m.train_step(b.x, b.y, cross_entropy, opt)));
+    seen += b.size();
+  }
+  CHECK(seen == 30);  // 25 samples padded to 3 full global batches
+}

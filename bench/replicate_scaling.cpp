@@ -1,0 +1,71 @@
+// bench/run replicate_scaling: data-parallel scaling on host devices.
+//
+// MLP 784 -> 1024 -> 1024 -> 10, global batch 512, SGD, each device one thread: replicate<2> on two
+// host devices against replicate<1> on one, the same global batches, timed alternately in one run
+// (rounds of a few steps each; median over rounds). speedup = time(replicate<1>) / time(replicate<2>).
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <plait/plait.hpp>
+#include <string>
+#include <vector>
+
+namespace {
+using namespace plait;
+using clock_type = std::chrono::steady_clock;
+
+constexpr auto mlp = input<784> >> linear<1024> >> relu >> linear<1024> >> relu >> linear<10>;
+constexpr std::size_t batch = 512;
+
+struct data {
+  std::vector<float> x = std::vector<float>(batch * 784);
+  std::vector<std::int32_t> y = std::vector<std::int32_t>(batch);
+  data() {
+    splitmix64 rng(5);
+    for (auto& v : x) v = rng.uniform(-1, 1);
+    for (auto& v : y) v = std::int32_t(rng.below(10));
+  }
+};
+
+template <class Model>
+double seconds_per_step(Model& m, const data& d, int steps) {
+  auto opt = sgd{.lr = 0.01f};
+  const samples<shape<784>> x{d.x.data(), batch};
+  const class_labels y{d.y.data(), batch};
+  const auto t0 = clock_type::now();
+  for (int s = 0; s < steps; ++s) m.train_step(x, y, cross_entropy, opt);
+  return std::chrono::duration<double>(clock_type::now() - t0).count() / steps;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const int rounds = quick ? 5 : 11, steps = quick ? 3 : 5;
+  const data d;
+  auto one = place<replicate<1>>(mlp, host_devices(1, 1), {.max_batch = batch, .seed = 1});
+  auto two = place<replicate<2>>(mlp, host_devices(2, 1), {.max_batch = batch, .seed = 1});
+  seconds_per_step(one, d, 2);  // warm-up: plans optimizer state, faults pages in
+  seconds_per_step(two, d, 2);
+  std::vector<double> t1, t2;
+  for (int r = 0; r < rounds; ++r) {
+    t1.push_back(seconds_per_step(one, d, steps));
+    t2.push_back(seconds_per_step(two, d, steps));
+  }
+  const double m1 = median(t1), m2 = median(t2);
+  const auto [lo1, hi1] = std::minmax_element(t1.begin(), t1.end());
+  const auto [lo2, hi2] = std::minmax_element(t2.begin(), t2.end());
+  std::printf("replicate_scaling: MLP 784-1024-1024-10, global batch %zu, SGD, 1 thread per device, %d rounds x %d steps\n",
+              batch, rounds, steps);
+  std::printf("%-14s %8s %22s %14s\n", "policy", "devices", "ms/step [min..max]", "samples/s");
+  std::printf("%-14s %8d %8.2f [%.2f..%.2f] %14.0f\n", "replicate<1>", 1, m1 * 1e3, *lo1 * 1e3, *hi1 * 1e3, batch / m1);
+  std::printf("%-14s %8d %8.2f [%.2f..%.2f] %14.0f\n", "replicate<2>", 2, m2 * 1e3, *lo2 * 1e3, *hi2 * 1e3, batch / m2);
+  std::printf("RESULT replicate_scaling devices=2 batch=%zu ms_1=%.3f ms_2=%.3f speedup=%.3f\n", batch, m1 * 1e3, m2 * 1e3,
+              m1 / m2);
+}
