@@ -25,17 +25,27 @@ inline std::vector<double> random_vector(std::size_t n, std::uint64_t seed, doub
   return v;
 }
 
+/// The layer's non-trainable state, initialised as the runtime does.
+template <class B>
+std::vector<double> initial_state() {
+  std::vector<double> s(state_count_of<B> + 1, 0.0);
+  if constexpr (requires(double* d) { B::init_state(d); }) B::init_state(s.data());
+  return s;
+}
+
 template <class B, class Ctx>
 double weighted_output(const Ctx& ctx, const std::vector<double>& p, const std::vector<double>& x,
                        const std::vector<double>& w, std::size_t batch) {
   std::vector<double> y(batch * B::out_shape::size), saved(batch * B::saved_count + 1);
-  B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), saved.data(), batch});
+  auto state = initial_state<B>();
+  B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), saved.data(), batch, true, state.data(), 7, 3, 0});
   double l = 0;
   for (std::size_t i = 0; i < y.size(); ++i) l += w[i] * y[i];
   return l;
 }
 
-/// Largest |analytic - numeric| / max(1, |numeric|) over every parameter and input element.
+/// Largest |analytic - numeric| / max(1, |numeric|) over every parameter and input element, in
+/// training mode, with seed 7, step 3 and the batch's first sample at global index 0.
 template <class B, class Ctx>
 gradcheck_result gradcheck(const Ctx& ctx, std::size_t batch, std::uint64_t seed = 1) {
   constexpr std::size_t in = B::in_shape::size, out = B::out_shape::size;
@@ -44,9 +54,10 @@ gradcheck_result gradcheck(const Ctx& ctx, std::size_t batch, std::uint64_t seed
   const auto w = random_vector(batch * out, seed + 2);
   std::vector<double> y(batch * out), saved(batch * B::saved_count + 1), dy = w, dx(batch * in, 0.0),
       dp(B::param_count, 0.0);
-  B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), saved.data(), batch});
+  auto state = initial_state<B>();
+  B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), saved.data(), batch, true, state.data(), 7, 3, 0});
   B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), saved.data(), dy.data(), dx.data(), dp.data(),
-                                         batch, false});
+                                         batch, false, state.data(), 7, 3, 0});
   const double h = 1e-6;
   auto numeric = [&](std::vector<double>& v, std::size_t i) {
     const double keep = v[i];

@@ -16,9 +16,14 @@
 //   - `in_place_grad`: backward may write dx over dy (element-wise layers);
 //   - `init(params, rng)`, `forward(ctx, forward_args)`, `backward(ctx, backward_args)`,
 //     templated on the execution context and the scalar type.
+//   Optional:
+//   - `state_count`  : floats of non-trainable state the layer keeps (batchnorm's running
+//                      statistics, per-step scratch that is not per sample); default 0;
+//   - `init_state(state)`: its initial values (default: zeros).
 
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 
 #include "shape.hpp"
 
@@ -41,6 +46,9 @@ concept BoundLayer = requires {
 } && Shape<typename B::in_shape> && Shape<typename B::out_shape>;
 
 /// What a layer's forward reads and writes, for a batch of `batch` samples.
+/// `training` is false in predict/evaluate (dropout off, batchnorm uses running statistics).
+/// `seed`, `step` and `first_sample` (the global index of this device's first sample in the batch)
+/// let random layers draw the same numbers for a sample whatever the policy splits.
 template <class T>
 struct forward_args {
   const T* params;    // [param_count]
@@ -48,6 +56,11 @@ struct forward_args {
   T* y;               // [batch, out_shape::size]
   T* saved;           // [batch, saved_count]
   std::size_t batch;
+  bool training = true;
+  T* state = nullptr;  // [state_count]
+  std::uint64_t seed = 0;
+  std::uint64_t step = 0;
+  std::size_t first_sample = 0;
 };
 
 /// What a layer's backward reads and writes. `dy` may be overwritten (it is scratch once read).
@@ -64,6 +77,17 @@ struct backward_args {
   T* dparams;         // [param_count]
   std::size_t batch;
   bool accumulate;
+  T* state = nullptr;  // [state_count]
+  std::uint64_t seed = 0;
+  std::uint64_t step = 0;
+  std::size_t first_sample = 0;
 };
+
+/// Floats of non-trainable state of a bound layer (0 unless it declares state_count).
+template <class B>
+inline constexpr std::size_t state_count_of = [] {
+  if constexpr (requires { B::state_count; }) return std::size_t{B::state_count};
+  else return std::size_t{0};
+}();
 
 }  // namespace plait

@@ -62,6 +62,23 @@ struct graph_layout {
     return n;
   }();
 
+  /// Non-trainable state of each layer (not per sample), and its offsets in one state buffer.
+  static constexpr auto state_sizes = per_layer([]<class B>() { return state_count_of<B>; });
+  static constexpr auto state_offsets = [] {
+    std::array<std::size_t, layer_count> o{};
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < layer_count; ++i) {
+      o[i] = at;
+      at += round_up(state_sizes[i], param_alignment);
+    }
+    return o;
+  }();
+  static constexpr std::size_t state_buffer_size = [] {
+    std::size_t at = 0;
+    for (auto s : state_sizes) at += round_up(s, param_alignment);
+    return at;
+  }();
+
   /// Per-sample sizes of each layer's output and of what it saves for backward.
   static constexpr auto out_sizes = per_layer([]<class B>() { return std::size_t{B::out_shape::size}; });
   static constexpr auto saved_sizes = per_layer([]<class B>() { return std::size_t{B::saved_count}; });

@@ -162,6 +162,7 @@ class model {
     if (params_dirty_) broadcast_parameters();
     replica_type& r = replicas_[0];
     r.bind_input(x.data);
+    r.set_step(steps_, 0, false);  // evaluation mode: no dropout, running statistics
     r.forward({0, layer_count}, x.count);
     return {r.output(), x.count};
   }
@@ -224,6 +225,7 @@ class model {
         auto t = job.m.begin_event();
         const shard s = shard_of(job.count, device_count, device);  // [B/N, in] @ device
         rep.bind_input(job.x + s.begin * input_shape::size);
+        rep.set_step(job.m.steps_, s.begin, true);
         batch = s.size();
         targets = slice(job.y, s.begin, batch);
         job.m.end_event(t, device, i);

@@ -9,6 +9,7 @@
 //   grad[2] [max_batch, width]   ping-pong gradients of activations during backward
 //   rows    [max_batch]          per-sample losses
 //   shard   [shard_floats]       this device's part of the reduced gradients (sharded optimizer)
+//   state   [S]                  layers' non-trainable state (running statistics), offsets from graph_layout
 // Optimizer state has its own arena, planned by the first step with a given optimizer.
 
 #include <array>
@@ -48,6 +49,7 @@ class replica {
     const std::size_t g1 = plan.reserve<float>(max_batch * layout::max_width);
     const std::size_t rows = plan.reserve<float>(max_batch);
     const std::size_t shard = plan.reserve<float>(shard_floats);
+    const std::size_t state = plan.reserve<float>(layout::state_buffer_size);
     arena_ = arena(plan.bytes(), memory_);
     params_ = arena_.at<float>(p);
     grads_ = arena_.at<float>(g);
@@ -58,6 +60,7 @@ class replica {
     grad_ = {arena_.at<float>(g0), arena_.at<float>(g1)};
     rows_ = arena_.at<float>(rows);
     shard_ = arena_.at<float>(shard);
+    state_ = arena_.at<float>(state);
   }
 
   const context& ctx() const { return ctx_; }
@@ -71,13 +74,26 @@ class replica {
   std::size_t planned_bytes() const { return arena_.bytes() + opt_arena_.bytes(); }
   std::size_t optimizer_bytes() const { return opt_arena_.bytes(); }
 
-  /// Initial parameters: layer i from its own stream of `seed`, the same on every device.
+  /// Initial parameters: layer i from its own stream of `seed`, the same on every device; and
+  /// the layers' initial state (zeros unless a layer says otherwise).
   void init_parameters(std::uint64_t seed) {
+    seed_ = seed;
     static_for<layer_count>([&]<std::size_t I>() {
+      using B = typename layout::template layer<I>;
       splitmix64 rng(mix_seed(seed, I));
-      layout::template layer<I>::init(params_ + layout::param_offsets[I], rng);
+      B::init(params_ + layout::param_offsets[I], rng);
+      if constexpr (requires(float* s) { B::init_state(s); }) B::init_state(state_ + layout::state_offsets[I]);
     });
   }
+
+  /// What random layers need to draw the same numbers whatever the policy: the step, and the
+  /// global index of this device's first sample in the batch. `training` selects the mode.
+  void set_step(std::uint64_t step, std::size_t first_sample, bool training) {
+    step_ = step;
+    first_sample_ = first_sample;
+    training_ = training;
+  }
+  float* state() const { return state_; }
 
   /// Plans the optimizer's state (`floats` of it) on the first step with a given optimizer type.
   /// Returns the state, zeroed when it was (re)planned; `steps` counts the optimizer's steps.
@@ -107,7 +123,8 @@ class replica {
     static_for<layer_count>([&]<std::size_t I>() {
       if (I < r.first || I >= r.last) return;
       using B = typename layout::template layer<I>;
-      B::forward(ctx_, forward_args<float>{params_ + layout::param_offsets[I], ins_[I], outs_[I], saved_[I], batch});
+      B::forward(ctx_, forward_args<float>{params_ + layout::param_offsets[I], ins_[I], outs_[I], saved_[I], batch,
+                                           training_, state_ + layout::state_offsets[I], seed_, step_, first_sample_});
     });
   }
 
@@ -128,7 +145,8 @@ class replica {
         dx = grad_[cur_];
       }
       B::backward(ctx_, backward_args<float>{params_ + layout::param_offsets[I], ins_[I], outs_[I], saved_[I], dy, dx,
-                                             grads_ + layout::param_offsets[I], batch, accumulate});
+                                             grads_ + layout::param_offsets[I], batch, accumulate,
+                                             state_ + layout::state_offsets[I], seed_, step_, first_sample_});
     });
   }
 
@@ -147,6 +165,11 @@ class replica {
   std::array<float*, 2> grad_{};
   float* rows_ = nullptr;
   float* shard_ = nullptr;
+  float* state_ = nullptr;
+  std::uint64_t seed_ = 0;
+  std::uint64_t step_ = 0;
+  std::size_t first_sample_ = 0;
+  bool training_ = true;
   std::size_t cur_ = 0;
   const void* opt_tag_ = nullptr;
   std::size_t opt_steps_ = 0;
