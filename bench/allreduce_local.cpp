@@ -13,6 +13,8 @@
 // the moment both ranks are ready to the moment both are done.
 
 #include <benchmark/benchmark.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <chrono>
@@ -37,6 +39,15 @@ stats summarise(std::vector<double> t) {
   return {at(0.5), (at(0.75) - at(0.25)) / at(0.5)};
 }
 
+// Binds the calling thread to one CPU, as MPI and nccl-tests bind ranks: left to itself the
+// scheduler sometimes starts both ranks on one core, and every sync then costs a context switch.
+void pin_to_cpu(std::size_t cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu % std::max(1u, std::thread::hardware_concurrency()), &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
 // Values in [1, 2) that differ per rank, element and repetition: never zeros.
 void fill(std::vector<float>& v, std::size_t rank, std::size_t rep) {
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = 1.0f + float((i * 7 + rank * 13 + rep) % 1024) / 1024.0f;
@@ -56,6 +67,7 @@ result measure(std::size_t bytes, std::size_t reps, std::size_t warmup) {
   std::vector<clock_type::time_point> start(devices), stop(devices);
   std::vector<double> reduce_s, copy_s;
   const auto rank_main = [&](std::size_t r) {
+    pin_to_cpu(r);
     plait::local_comm comm = group.comm(r);
     std::vector<float> buf(n);  // [n] @ rank r, first touched by its own thread
     std::vector<float> src, dst;
@@ -104,8 +116,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("local all-reduce, %zu host devices (threads), float32; copy = one thread's memcpy of the same bytes\n",
-              devices);
+  std::printf("local all-reduce, %zu host devices (threads pinned to CPUs 0..%zu), float32; copy = one thread's memcpy\n",
+              devices, devices - 1);
   std::printf("%9s %12s %7s %10s %10s %10s %7s %10s\n", "size", "time/call", "spread", "algbw", "busbw", "copy",
               "spread", "busbw/copy");
   result last{};

@@ -18,6 +18,8 @@
 #include "loss/mse.hpp"
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
+#include "graph/cut.hpp"
+#include "policy/pipeline.hpp"
 #include "policy/replicate.hpp"
 #include "policy/single_device.hpp"
 #include "program/instruction.hpp"

@@ -11,10 +11,12 @@
 // withdraws its arrival with a compare-exchange, so either the sync completed (and it goes on) or
 // it never will (and no peer ever reads that rank's buffers). The later syncs of a collective wait
 // for peers that are already inside it doing bounded copies, and keep waiting: giving up there
-// would let the caller free a buffer a peer is still reading. Every wait spins for
-// local_options::spin, then sleeps on a condition variable (compute threads share the cores).
+// would let the caller free a buffer a peer is still reading. A wait spins briefly (compute threads
+// share the cores; inside a collective, about as long as the work since the last sync), then
+// sleeps on a condition variable.
 // After any error the group is broken: every later call on any rank throws.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -34,8 +36,9 @@ namespace plait {
 
 struct local_options {
   std::chrono::milliseconds deadline{std::chrono::minutes(5)};  // longest wait for a peer to arrive
-  std::chrono::microseconds spin{20};  // busy-wait before sleeping; short, the cores are shared
-  std::size_t segment = std::size_t{1} << 17;  // floats all_reduce pipelines at a time: its chunks fit in L2
+  std::chrono::microseconds spin{20};  // busy-wait before sleeping at a collective's entry: the cores are shared
+  std::chrono::microseconds spin_inside{1000};  // at most, inside a collective (see local_group::sync)
+  std::size_t segment = std::size_t{1} << 19;  // floats all_reduce pipelines (2 MiB): its chunks stay in cache
 };
 
 class local_comm;
@@ -85,6 +88,7 @@ class local_group {
     call calls[2];                  // by collective parity: a peer may publish call c + 1 while I read call c
     std::uint64_t collectives = 0;  // owner only
     std::uint64_t syncs = 0;        // owner only
+    std::chrono::steady_clock::time_point synced{};  // owner only: when the last sync returned
     std::atomic<std::uint64_t> reached{0};  // last sync this rank arrived at, for error messages
   };
   struct alignas(64) pair_slot {
@@ -133,8 +137,8 @@ class local_group {
   // Waits until done() holds (true), or until the deadline passes or, with watch_broken, the group
   // breaks (false).
   template <class Done>
-  bool await(const Done& done, clock::time_point deadline, bool watch_broken) {
-    const clock::time_point spin_end = clock::now() + options_.spin;
+  bool await(const Done& done, clock::time_point deadline, bool watch_broken, clock::duration spin) {
+    const clock::time_point spin_end = clock::now() + spin;
     for (unsigned i = 0;; ++i) {
       if (done()) return true;
       if (watch_broken && broken()) return false;
@@ -156,20 +160,26 @@ class local_group {
 
   // Arrives at the next sync and waits for every rank. At a collective's entry the wait has the
   // deadline, and a rank that gives up withdraws its arrival (unless the sync completed meanwhile)
-  // and throws; a later sync waits for peers that are inside the collective (see the top).
+  // and throws; a later sync waits for peers that are inside the collective (see the top). There
+  // the peers do the work this rank did since its last sync, so it spins about as long before
+  // sleeping (capped by spin_inside): waking a sleeper costs tens of µs, more on a VM.
   void sync(std::size_t r, op kind, bool entry) {
     rank_slot& me = ranks_[r];
     const std::uint64_t p = ++me.syncs, target = p * size_;
     arrivals_.fetch_add(1);
     me.reached.store(p);
     wake();
+    const clock::time_point now = clock::now();
+    const clock::duration spin =
+        entry ? options_.spin : std::max<clock::duration>(options_.spin, std::min<clock::duration>(now - me.synced, options_.spin_inside));
     const auto done = [&] { return arrivals_.load() >= target; };
-    while (!await(done, clock::now() + options_.deadline, entry))
+    while (!await(done, clock::now() + options_.deadline, entry, spin))
       if (entry) {
         for (std::uint64_t a = arrivals_.load(); a < target;)
           if (arrivals_.compare_exchange_weak(a, a - 1)) fail_wait(kind, r, break_by(r), missing(p, r));
-        return;
+        break;
       }
+    me.synced = clock::now();
   }
 
   // ---- collectives ------------------------------------------------------------------------------
@@ -269,11 +279,11 @@ class local_group {
     s.state.store(idle + 1);
     wake();
     const auto finished = [&] { const std::uint64_t st = s.state.load(); return st != idle + 1 && st != idle + 2; };
-    if (!await(finished, clock::now() + options_.deadline, true)) {
+    if (!await(finished, clock::now() + options_.deadline, true, options_.spin)) {
       std::uint64_t posted = idle + 1;
       if (s.state.compare_exchange_strong(posted, idle))  // withdrawn: the receiver never saw it
         fail_wait(op::send, r, break_by(r), cat("rank ", peer));
-      while (!await(finished, clock::now() + options_.deadline, false)) {  // it is being copied
+      while (!await(finished, clock::now() + options_.deadline, false, options_.spin)) {  // it is being copied
       }
     }
     if (s.state.load() == idle + 3) {
@@ -291,7 +301,7 @@ class local_group {
     const std::uint64_t idle = s.state.load() & ~std::uint64_t{3};
     const auto posted = [&] { return s.state.load() == idle + 1; };
     for (std::uint64_t expect = idle + 1; !s.state.compare_exchange_strong(expect, idle + 2); expect = idle + 1)
-      if (!await(posted, clock::now() + options_.deadline, true))
+      if (!await(posted, clock::now() + options_.deadline, true, options_.spin))
         fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
     if (s.n != n) {
       s.expected = n;

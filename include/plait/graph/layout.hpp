@@ -98,6 +98,10 @@ struct graph_layout {
     return w;
   }();
 
+  /// Forward FLOPs per sample of each layer.
+  template <class = void>
+  static constexpr auto layer_flops = per_layer([]<class B>() { return std::size_t{B::flops}; });
+
   /// Forward FLOPs per sample (a multiply-add counts 2).
   static constexpr std::size_t flops_per_sample = [] {
     std::size_t n = 0;

@@ -82,6 +82,14 @@ struct replicate {
     return s;
   }();
 
+  /// Every device holds the whole graph.
+  template <RootedGraph G>
+  static constexpr auto owned = [] {
+    std::array<stage_range, N> all{};
+    for (auto& r : all) r = {0, graph_layout<G>::layer_count};
+    return all;
+  }();
+
   /// Every replica's program (they are alike; the device index picks the share of the batch):
   ///   scatter, forward(0..K-1), loss, then for each bucket k: backward(K-1-k), all_reduce(k)
   ///   [sharded: reduce_scatter(k)], optimizer_step, [sharded: all_gather(0..K-1)].

@@ -21,6 +21,10 @@ struct single_device {
   template <RootedGraph G>
   static constexpr std::array<stage_range, 1> stages{{{0, graph_layout<G>::layer_count}}};
 
+  /// The layers each device holds.
+  template <RootedGraph G>
+  static constexpr auto owned = stages<G>;
+
   template <RootedGraph G>
   static constexpr std::array<program<5>, 1> programs{{{{
       {.op = opcode::scatter},

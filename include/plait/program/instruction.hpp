@@ -21,11 +21,15 @@ enum class opcode : std::uint8_t {
   send,            // send activation/gradient of `microbatch` to `peer`
   recv,            // receive activation/gradient of `microbatch` from `peer`
   optimizer_step,  // update the parameters (shard `buffer`)
+  nop,             // nothing: pads the shorter programs of a policy to one length
 };
 
+/// What a send or receive carries (`buffer` of a send/recv instruction).
+enum class message_kind : std::uint16_t { activation = 0, gradient = 1 };
+
 constexpr const char* to_string(opcode op) {
-  constexpr std::array<const char*, 10> names{"scatter", "forward",  "loss", "backward", "all_reduce", "reduce_scatter",
-                                              "all_gather", "send", "recv", "optimizer_step"};
+  constexpr std::array<const char*, 11> names{"scatter",    "forward", "loss", "backward",       "all_reduce", "reduce_scatter",
+                                              "all_gather", "send",    "recv", "optimizer_step", "nop"};
   return names[static_cast<std::size_t>(op)];
 }
 
@@ -52,6 +56,7 @@ void execute(const program<N>& code, Handler& h) {
       case opcode::loss: h.loss(i); break;
       case opcode::backward: h.backward(i); break;
       case opcode::optimizer_step: h.optimizer_step(i); break;
+      case opcode::nop: break;
       default: h.communicate(i); break;
     }
   }

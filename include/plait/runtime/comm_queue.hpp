@@ -45,10 +45,11 @@ class comm_queue {
     thread_.join();
   }
 
-  void post(comm_task t) {
+  /// Posts a task; returns its ticket, which wait_for(ticket) waits on.
+  std::size_t post(comm_task t) {
     if (!thread_.joinable()) {
       t.run(t.arg, t.index);
-      return;
+      return 0;
     }
     const std::size_t p = posted_.load(std::memory_order_relaxed);
     if (p - completed_.load(std::memory_order_acquire) >= capacity)
@@ -64,6 +65,18 @@ class comm_queue {
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
     while (started_.load(std::memory_order_acquire) <= p && std::chrono::steady_clock::now() < give_up)
       std::this_thread::yield();
+    return p + 1;
+  }
+
+  /// Returns when the task with this ticket (and every one before it) has run.
+  void wait_for(std::size_t ticket) {
+    if (!thread_.joinable()) return;
+    std::size_t c = completed_.load(std::memory_order_acquire);
+    while (c < ticket) {
+      completed_.wait(c, std::memory_order_acquire);
+      c = completed_.load(std::memory_order_acquire);
+    }
+    // A task's error is rethrown by wait(), when no task runs: later tasks may still be running here.
   }
 
   /// Returns when every posted task has run; rethrows a task's exception.

@@ -1,20 +1,27 @@
 #pragma once
-// replica<G, Backend>: one logical device's copy of a graph, with all its memory planned.
+// replica<G, Backend>: one logical device's share of a graph, with all its memory planned.
 //
-// Memory (one arena, sized at construction for `max_batch` samples on this device):
-//   params  [P]                  flat, layer offsets from graph_layout (P = param_buffer_size)
-//   grads   [P]
-//   acts[i] [max_batch, out_i]   each non-view layer's output, kept for backward
-//   saved[i][max_batch, saved_i] what a layer keeps beyond its output (gelu's z)
-//   grad[2] [max_batch, width]   ping-pong gradients of activations during backward
-//   rows    [max_batch]          per-sample losses
-//   shard   [shard_floats]       this device's part of the reduced gradients (sharded optimizer)
-//   state   [S]                  layers' non-trainable state (running statistics), offsets from graph_layout
+// A device owns layers [owned.first, owned.last) (all of them under replicate, one stage under
+// pipeline) and keeps activations for `slots` micro-batches of up to `rows` samples each (the
+// schedule's peak in flight). Memory, one arena:
+//   params  [Pd]                     the owned layers' parameters, flat (Pd: their part of the layout)
+//   grads   [Pd]
+//   state   [S]                      every layer's non-trainable state (running statistics)
+//   per slot k:
+//     in[k]     [rows, in_width]     the received input of the stage (when it does not own layer 0)
+//     acts[k][i][rows, out_i]        each owned non-view layer's output, kept for backward
+//     saved[k][i][rows, saved_i]     what a layer keeps beyond its output (gelu's z)
+//     dx[k]     [rows, in_width]     the gradient of the stage's input, sent back (when not layer 0)
+//   grad[2] [rows, width]            ping-pong gradients of activations during backward
+//   rows    [rows]                   per-sample losses
+//   shard   [shard_floats]           this device's part of the reduced gradients (sharded optimizer)
 // Optimizer state has its own arena, planned by the first step with a given optimizer.
 
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <memory_resource>
+#include <vector>
 
 #include "../backend/arena.hpp"
 #include "../backend/host.hpp"
@@ -32,71 +39,101 @@ class replica {
   using context = host_context<typename Backend::system>;
   static constexpr std::size_t layer_count = layout::layer_count;
 
-  replica(std::size_t device, unsigned threads, std::size_t max_batch, std::size_t shard_floats,
-          std::pmr::memory_resource* memory)
-      : memory_(memory), max_batch_(max_batch) {
-    ctx_.index = device;
-    ctx_.threads = threads;
-    arena_plan plan;
-    const std::size_t p = plan.reserve<float>(layout::param_buffer_size);
-    const std::size_t g = plan.reserve<float>(layout::param_buffer_size);
-    std::array<std::size_t, layer_count> act{}, saved{};
-    for (std::size_t i = 0; i < layer_count; ++i) {
-      act[i] = layout::is_view[i] ? 0 : plan.reserve<float>(max_batch * layout::out_sizes[i]);
-      saved[i] = plan.reserve<float>(max_batch * layout::saved_sizes[i]);
+  struct plan {
+    std::size_t device = 0;
+    unsigned threads = 1;
+    stage_range owned{0, layer_count};
+    std::size_t rows = 1;   // samples per micro-batch, at most
+    std::size_t slots = 1;  // micro-batches in flight, at most
+    std::size_t shard_floats = 0;
+  };
+
+  replica(const plan& p, std::pmr::memory_resource* memory)
+      : memory_(memory), owned_(p.owned), rows_(p.rows), slots_(p.slots), slot_ptrs_(p.slots) {
+    ctx_.index = p.device;
+    ctx_.threads = p.threads;
+    param_lo_ = layout::param_offsets[owned_.first];
+    param_hi_ = owned_.last == layer_count ? layout::param_buffer_size : layout::param_offsets[owned_.last];
+    const std::size_t in_width = owned_.first == 0 ? layout::input_shape::size : layout::out_sizes[owned_.first - 1];
+    arena_plan a;
+    const std::size_t params = a.reserve<float>(param_size());
+    const std::size_t grads = a.reserve<float>(param_size());
+    const std::size_t state = a.reserve<float>(layout::state_buffer_size);
+    struct slot_offsets {
+      std::size_t in = 0, dx = 0;
+      std::array<std::size_t, layer_count> act{}, saved{};
+    };
+    std::vector<slot_offsets> at(slots_);
+    for (auto& s : at) {
+      if (owned_.first > 0) s.in = a.reserve<float>(rows_ * in_width), s.dx = a.reserve<float>(rows_ * in_width);
+      for (std::size_t i = owned_.first; i < owned_.last; ++i) {
+        if (!layout::is_view[i]) s.act[i] = a.reserve<float>(rows_ * layout::out_sizes[i]);
+        s.saved[i] = a.reserve<float>(rows_ * layout::saved_sizes[i]);
+      }
     }
-    const std::size_t g0 = plan.reserve<float>(max_batch * layout::max_width);
-    const std::size_t g1 = plan.reserve<float>(max_batch * layout::max_width);
-    const std::size_t rows = plan.reserve<float>(max_batch);
-    const std::size_t shard = plan.reserve<float>(shard_floats);
-    const std::size_t state = plan.reserve<float>(layout::state_buffer_size);
-    arena_ = arena(plan.bytes(), memory_);
-    params_ = arena_.at<float>(p);
-    grads_ = arena_.at<float>(g);
-    for (std::size_t i = 0; i < layer_count; ++i) {
-      acts_[i] = layout::is_view[i] ? nullptr : arena_.at<float>(act[i]);
-      saved_[i] = arena_.at<float>(saved[i]);
+    const std::size_t g0 = a.reserve<float>(rows_ * layout::max_width);
+    const std::size_t g1 = a.reserve<float>(rows_ * layout::max_width);
+    const std::size_t loss_rows = a.reserve<float>(rows_);
+    const std::size_t shard = a.reserve<float>(p.shard_floats);
+    arena_ = arena(a.bytes(), memory_);
+    params_ = arena_.at<float>(params);
+    grads_ = arena_.at<float>(grads);
+    state_ = arena_.at<float>(state);
+    for (std::size_t k = 0; k < slots_; ++k) {
+      slot_type& s = slot_ptrs_[k];
+      if (owned_.first > 0) s.in = arena_.at<float>(at[k].in), s.dx = arena_.at<float>(at[k].dx);
+      for (std::size_t i = owned_.first; i < owned_.last; ++i) {
+        s.acts[i] = layout::is_view[i] ? nullptr : arena_.at<float>(at[k].act[i]);
+        s.saved[i] = arena_.at<float>(at[k].saved[i]);
+      }
     }
     grad_ = {arena_.at<float>(g0), arena_.at<float>(g1)};
-    rows_ = arena_.at<float>(rows);
+    loss_rows_ = arena_.at<float>(loss_rows);
     shard_ = arena_.at<float>(shard);
-    state_ = arena_.at<float>(state);
   }
 
   const context& ctx() const { return ctx_; }
-  std::size_t max_batch() const { return max_batch_; }
+  stage_range owned() const { return owned_; }
+  std::size_t rows() const { return rows_; }
+  std::size_t slots() const { return slots_; }
+  /// The owned layers' parameters and gradients, flat: [param_size()] from the layout offset param_lo().
   float* params() const { return params_; }
   float* grads() const { return grads_; }
-  float* rows() const { return rows_; }
+  std::size_t param_lo() const { return param_lo_; }
+  std::size_t param_size() const { return param_hi_ - param_lo_; }
+  float* layer_params(std::size_t i) const { return params_ + layout::param_offsets[i] - param_lo_; }
+  float* loss_rows() const { return loss_rows_; }
   float* shard_grads() const { return shard_; }
-  float* loss_grad() const { return grad_[0]; }  // the loss writes d(output) here
-  const float* output() const { return outs_[layer_count - 1]; }
+  float* state() const { return state_; }
+  float* loss_grad() const { return grad_[0]; }           // the loss writes d(output) here
+  float* recv_grad() const { return grad_[0]; }           // a received d(stage output) goes here
+  float* recv_input(std::size_t slot) const { return slot_ptrs_[slot].in; }
+  float* input_grad(std::size_t slot) const { return slot_ptrs_[slot].dx; }  // d(stage input), to send
+  const float* output(std::size_t slot) const { return slot_ptrs_[slot].outs[owned_.last - 1]; }
   std::size_t planned_bytes() const { return arena_.bytes() + opt_arena_.bytes(); }
   std::size_t optimizer_bytes() const { return opt_arena_.bytes(); }
+  std::size_t activation_bytes() const {
+    std::size_t n = 0;
+    for (std::size_t i = owned_.first; i < owned_.last; ++i)
+      n += round_up(rows_ * ((layout::is_view[i] ? 0 : layout::out_sizes[i]) * sizeof(float)), buffer_alignment) +
+           round_up(rows_ * layout::saved_sizes[i] * sizeof(float), buffer_alignment);
+    return n * slots_;
+  }
 
-  /// Initial parameters: layer i from its own stream of `seed`, the same on every device; and
-  /// the layers' initial state (zeros unless a layer says otherwise).
+  /// Initial parameters: layer i from its own stream of `seed`, the same on every device; and the
+  /// layers' initial state (zeros unless a layer says otherwise).
   void init_parameters(std::uint64_t seed) {
     seed_ = seed;
     static_for<layer_count>([&]<std::size_t I>() {
       using B = typename layout::template layer<I>;
-      splitmix64 rng(mix_seed(seed, I));
-      B::init(params_ + layout::param_offsets[I], rng);
       if constexpr (requires(float* s) { B::init_state(s); }) B::init_state(state_ + layout::state_offsets[I]);
+      if (I < owned_.first || I >= owned_.last) return;
+      splitmix64 rng(mix_seed(seed, I));
+      B::init(layer_params(I), rng);
     });
   }
 
-  /// What random layers need to draw the same numbers whatever the policy: the step, and the
-  /// global index of this device's first sample in the batch. `training` selects the mode.
-  void set_step(std::uint64_t step, std::size_t first_sample, bool training) {
-    step_ = step;
-    first_sample_ = first_sample;
-    training_ = training;
-  }
-  float* state() const { return state_; }
-
   /// Plans the optimizer's state (`floats` of it) on the first step with a given optimizer type.
-  /// Returns the state, zeroed when it was (re)planned; `steps` counts the optimizer's steps.
   template <class Opt>
   float* optimizer_state(std::size_t floats) {
     static constexpr char tag = 0;
@@ -109,63 +146,87 @@ class replica {
   }
   std::size_t next_optimizer_step() { return ++opt_steps_; }
 
-  /// Resolves where each layer reads and writes for this batch; views alias their input.
-  void bind_input(const float* x) {
+  /// What random layers need to draw the same numbers whatever the policy: the step, and the
+  /// global index of this micro-batch's first sample. `training` selects the mode.
+  void set_step(std::uint64_t step, std::size_t first_sample, bool training) {
+    step_ = step;
+    first_sample_ = first_sample;
+    training_ = training;
+  }
+
+  /// Resolves where each owned layer of `slot` reads and writes; views alias their input.
+  void bind_input(std::size_t k, const float* x) {
+    slot_type& s = slot_ptrs_[k];
     const float* in = x;
-    for (std::size_t i = 0; i < layer_count; ++i) {
-      ins_[i] = in;
-      outs_[i] = layout::is_view[i] ? const_cast<float*>(in) : acts_[i];
-      in = outs_[i];
+    for (std::size_t i = owned_.first; i < owned_.last; ++i) {
+      s.ins[i] = in;
+      s.outs[i] = layout::is_view[i] ? const_cast<float*>(in) : s.acts[i];
+      in = s.outs[i];
     }
   }
 
-  void forward(stage_range r, std::size_t batch) {
+  void forward(stage_range r, std::size_t batch, std::size_t slot = 0) {
+    slot_type& s = slot_ptrs_[slot];
     static_for<layer_count>([&]<std::size_t I>() {
       if (I < r.first || I >= r.last) return;
       using B = typename layout::template layer<I>;
-      B::forward(ctx_, forward_args<float>{params_ + layout::param_offsets[I], ins_[I], outs_[I], saved_[I], batch,
-                                           training_, state_ + layout::state_offsets[I], seed_, step_, first_sample_});
+      B::forward(ctx_, forward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], batch, training_,
+                                           state_ + layout::state_offsets[I], seed_, step_, first_sample_});
     });
   }
 
-  /// Backward continues from where the last call stopped; begin_backward() starts from loss_grad().
+  /// Backward continues from where the last call stopped; begin_backward() starts from grad[0]
+  /// (the loss's or the received gradient).
   void begin_backward() { cur_ = 0; }
 
-  /// Backward of layers [r.first, r.last), last first. dx of layer 0 is skipped: nothing needs the
-  /// gradient of the input data.
-  void backward(stage_range r, std::size_t batch, bool accumulate) {
+  /// Backward of layers [r.first, r.last), last first. The gradient of the device's first owned
+  /// layer's input goes to input_grad(slot) (to be sent) or, for layer 0, nowhere: nothing needs
+  /// the gradient of the input data.
+  void backward(stage_range r, std::size_t batch, std::size_t slot, bool accumulate) {
+    slot_type& s = slot_ptrs_[slot];
     static_for<layer_count>([&]<std::size_t J>() {
       constexpr std::size_t I = layer_count - 1 - J;
       if (I < r.first || I >= r.last) return;
       using B = typename layout::template layer<I>;
       float* dy = grad_[cur_];
       float* dx = nullptr;
-      if (I > 0) {
+      if (I > 0 && I == owned_.first) {
+        dx = s.dx;
+        if constexpr (B::is_view) std::memcpy(dx, dy, batch * B::in_shape::size * sizeof(float));
+      } else if (I > 0) {
         if constexpr (!(B::is_view || B::in_place_grad)) cur_ ^= 1;
         dx = grad_[cur_];
       }
-      B::backward(ctx_, backward_args<float>{params_ + layout::param_offsets[I], ins_[I], outs_[I], saved_[I], dy, dx,
-                                             grads_ + layout::param_offsets[I], batch, accumulate,
+      B::backward(ctx_, backward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], dy, dx,
+                                             grads_ + layout::param_offsets[I] - param_lo_, batch, accumulate,
                                              state_ + layout::state_offsets[I], seed_, step_, first_sample_});
     });
   }
 
  private:
+  struct slot_type {
+    float* in = nullptr;
+    float* dx = nullptr;
+    std::array<float*, layer_count> acts{};
+    std::array<float*, layer_count> saved{};
+    std::array<const float*, layer_count> ins{};
+    std::array<float*, layer_count> outs{};
+  };
+
   std::pmr::memory_resource* memory_;
-  std::size_t max_batch_;
+  stage_range owned_;
+  std::size_t rows_, slots_;
+  std::size_t param_lo_ = 0, param_hi_ = 0;
   context ctx_{};
   arena arena_;
   arena opt_arena_;
   float* params_ = nullptr;
   float* grads_ = nullptr;
-  std::array<float*, layer_count> acts_{};
-  std::array<float*, layer_count> saved_{};
-  std::array<const float*, layer_count> ins_{};
-  std::array<float*, layer_count> outs_{};
-  std::array<float*, 2> grad_{};
-  float* rows_ = nullptr;
-  float* shard_ = nullptr;
   float* state_ = nullptr;
+  std::vector<slot_type> slot_ptrs_;
+  std::array<float*, 2> grad_{};
+  float* loss_rows_ = nullptr;
+  float* shard_ = nullptr;
   std::uint64_t seed_ = 0;
   std::uint64_t step_ = 0;
   std::size_t first_sample_ = 0;

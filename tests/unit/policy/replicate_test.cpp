@@ -94,7 +94,7 @@ TEST_CASE("a batch smaller than the replica count, or too few devices, is a plai
   const batch_set b(2, 1);
   auto opt = sgd{};
   CHECK_THROWS_WITH_AS(m.train_step(b.xs(), b.ys(), cross_entropy, opt),
-                       doctest::Contains("plait: train_step is given a batch of 2 samples for 3 devices"), plait::error);
+                       doctest::Contains("plait: train_step is given a batch of 2 samples for 3 replica(s)"), plait::error);
   CHECK_THROWS_WITH_AS(place<replicate<4>>(mlp, host_devices(2)), doctest::Contains("replicate needs 4 devices but place was given 2"),
                        plait::error);
   const batch_set ok(3, 2);

@@ -1,0 +1,190 @@
+#pragma once
+// batchnorm2d: per-channel batch normalisation of [C, H, W] images, as torch.nn.BatchNorm2d
+// (affine, track_running_stats). Written `batchnorm2d`, or `batchnorm2d_t<Momentum, Eps>` to
+// change PyTorch's defaults (momentum 0.1, eps 1e-5), e.g. `batchnorm2d_t<0.01f, 1e-3f>{}`.
+//
+// Training (`training == true`): channel c is normalised with the mean and the biased variance of
+// its B*H*W values in this call, y = gamma[c] * (x - mean) / sqrt(var + eps) + beta[c], and the
+// running statistics move towards the batch's: running = (1 - momentum) * running + momentum * batch,
+// with the unbiased variance (var * n / (n - 1)) for running_var, as PyTorch. With n = 1 (1x1 images
+// and one sample on a device), where PyTorch refuses, the biased variance (0) is used instead.
+// Evaluation (`training == false`): the running statistics normalise; nothing is updated.
+//
+// Data parallelism: each replica normalises with the statistics of its own share of the batch and
+// keeps its own running statistics, as PyTorch DDP without SyncBatchNorm (and without DDP's buffer
+// broadcast); predict and evaluate run on device 0 and use device 0's running statistics. A
+// synchronised variant (all-reducing the per-channel sums across replicas before normalising) is
+// future work.
+//
+// Memory: nothing saved (saved_count = 0) and no scratch in the state (state_count = 2C, the running
+// statistics only). Backward recomputes the batch's mean and 1/sqrt(var + eps) from its input x,
+// which the runtime keeps for every micro-batch in flight, with the same code as forward (so the
+// same bits), then x_hat from them. This costs one more read of x than keeping the statistics, and
+// keeps backward right whatever forwards ran in between: a pipeline schedule runs several
+// micro-batches' forwards before their backwards, and the layer's state is shared by all of them.
+
+#include <cmath>
+#include <cstddef>
+
+#include "../core/concepts.hpp"
+#include "../core/config.hpp"
+#include "../core/shape.hpp"
+#include "../kernels/elementwise.hpp"
+
+namespace plait {
+
+/// Momentum: weight of the batch's statistics in the running ones, in (0, 1]. Eps: added to the
+/// variance before the square root, > 0.
+template <float Momentum = 0.1f, float Eps = 1e-5f>
+struct batchnorm2d_t {
+  static_assert(Momentum > 0.0f && Momentum <= 1.0f,
+                "plait: batchnorm2d_t is given a momentum outside (0, 1]. The momentum is the weight of "
+                "each batch's statistics in the running ones. Fix: give a momentum in (0, 1], e.g. 0.1f.");
+  static_assert(Eps > 0.0f,
+                "plait: batchnorm2d_t is given an eps that is not positive. eps keeps 1/sqrt(var + eps) "
+                "finite for a constant channel. Fix: give an eps > 0, e.g. 1e-5f.");
+  static constexpr bool is_layer = true;
+  static constexpr float momentum = Momentum;
+  static constexpr float eps = Eps;
+
+  template <Shape In>
+  struct bound {
+    static_assert(has_rank<In, 3>::value,
+                  "plait: batchnorm2d is given an input of rank other than 3. batchnorm2d normalises each "
+                  "channel of [C, H, W] images over the batch and the pixels. Fix: give it [C, H, W] "
+                  "samples (input<C, H, W>, a conv2d), or use layernorm for a vector of features.");
+    // Guarded so that a wrong rank gives the message above and nothing else.
+    static constexpr std::size_t channels = In::rank == 3 ? In::dims[0] : 1;
+    static constexpr std::size_t pixels = In::rank == 3 ? In::dims[1] * In::dims[2] : In::size;
+
+    using in_shape = In;
+    using out_shape = In;
+    static constexpr std::size_t param_count = 2 * channels;  // gamma [C], beta [C]
+    static constexpr std::size_t saved_count = 0;
+    static constexpr std::size_t state_count = 2 * channels;  // running_mean [C], running_var [C]
+    static constexpr std::size_t flops = 6 * In::size;  // statistics (4), scale and shift (2)
+    static constexpr bool is_view = false;
+    static constexpr bool in_place_grad = true;  // dx of an element reads dy of that element only
+
+    template <class T, class Rng>
+    static void init(T* params, Rng&) {
+      for (std::size_t c = 0; c < channels; ++c) {
+        params[c] = T{1};             // gamma
+        params[channels + c] = T{0};  // beta
+      }
+    }
+
+    template <class T>
+    static void init_state(T* state) {
+      for (std::size_t c = 0; c < channels; ++c) {
+        state[c] = T{0};             // running_mean
+        state[channels + c] = T{1};  // running_var
+      }
+    }
+
+    /// Mean and 1/sqrt(var + eps) of channel c over the batch and the pixels (biased variance), in
+    /// two passes over x; `each(at, x - mean)` sees every element of the second pass. Forward and
+    /// backward both call this, so backward sees bitwise the statistics forward normalised with.
+    template <class T, class F>
+    static void channel_stats(const T* x, std::size_t batch, std::size_t c, T& mean, T& inv_std, double& var, F each) {
+      constexpr std::size_t C = channels, HW = pixels;
+      const double n = double(batch * HW);
+      double s = 0;
+      for (std::size_t b = 0; b < batch; ++b) {
+        const T* PLAIT_RESTRICT xc = x + (b * C + c) * HW;
+        for (std::size_t i = 0; i < HW; ++i) s += double(xc[i]);
+      }
+      const double m = s / n;
+      double ss = 0;  // the second pass: no cancellation for channels with a large mean
+      for (std::size_t b = 0; b < batch; ++b) {
+        const std::size_t at = (b * C + c) * HW;
+        const T* PLAIT_RESTRICT xc = x + at;
+        for (std::size_t i = 0; i < HW; ++i) {
+          const double d = double(xc[i]) - m;
+          ss += d * d;
+          each(at + i, d);
+        }
+      }
+      var = ss / n;
+      mean = T(m);
+      inv_std = T(1.0 / std::sqrt(var + double(Eps)));
+    }
+
+    template <class Ctx, class T>
+    static void forward(const Ctx& ctx, const forward_args<T>& a) {
+      constexpr std::size_t C = channels, HW = pixels;
+      const std::size_t batch = a.batch;
+      const T* x = a.x;                // [B, C, H*W]
+      T* y = a.y;                      // [B, C, H*W]
+      const T* gamma = a.params;       // [C]
+      const T* beta = a.params + C;    // [C]
+      T* running_mean = a.state;       // [C]
+      T* running_var = a.state + C;    // [C]
+      const bool training = a.training;
+      // One iteration per channel: every sum and every write of channel c stays in iteration c.
+      for_rows(ctx, C, [=](std::size_t c) {
+        T mean, inv_std;
+        if (training) {
+          double var;
+          channel_stats(x, batch, c, mean, inv_std, var, [](std::size_t, double) {});
+          const double n = double(batch * HW);
+          const double unbiased = n > 1 ? var * n / (n - 1) : var;
+          const double m = double(Momentum);
+          running_mean[c] = T((1 - m) * double(running_mean[c]) + m * double(mean));
+          running_var[c] = T((1 - m) * double(running_var[c]) + m * unbiased);
+        } else {
+          mean = running_mean[c];
+          inv_std = T(1.0 / std::sqrt(double(running_var[c]) + double(Eps)));
+        }
+        const T scale = gamma[c] * inv_std;
+        const T shift = beta[c] - mean * scale;
+        for (std::size_t b = 0; b < batch; ++b) {
+          const T* PLAIT_RESTRICT xc = x + (b * C + c) * HW;
+          T* PLAIT_RESTRICT yc = y + (b * C + c) * HW;
+          for (std::size_t i = 0; i < HW; ++i) yc[i] = xc[i] * scale + shift;
+        }
+      });
+    }
+
+    /// Training-mode backward, with x_hat = (x - mean) * inv_std and n = B*H*W:
+    ///   dbeta = sum dy,  dgamma = sum dy * x_hat,
+    ///   dx = gamma * inv_std * (dy - dbeta / n - x_hat * dgamma / n).
+    template <class Ctx, class T>
+    static void backward(const Ctx& ctx, const backward_args<T>& a) {
+      constexpr std::size_t C = channels, HW = pixels;
+      const std::size_t batch = a.batch;
+      const T* x = a.x;                // [B, C, H*W]
+      const T* dy = a.dy;              // [B, C, H*W]
+      T* dx = a.dx;                    // [B, C, H*W], may be dy, or null
+      const T* gamma = a.params;       // [C]
+      T* dgamma = a.dparams;           // [C]
+      T* dbeta = a.dparams + C;        // [C]
+      const bool acc = a.accumulate;
+      for_rows(ctx, C, [=](std::size_t c) {
+        T mean, inv_std;
+        double var, sum_dy = 0, sum_dy_centred = 0;
+        channel_stats(x, batch, c, mean, inv_std, var, [&](std::size_t at, double centred) {
+          sum_dy += double(dy[at]);
+          sum_dy_centred += double(dy[at]) * centred;
+        });
+        const double sum_dy_xhat = sum_dy_centred * double(inv_std);
+        dbeta[c] = acc ? dbeta[c] + T(sum_dy) : T(sum_dy);
+        dgamma[c] = acc ? dgamma[c] + T(sum_dy_xhat) : T(sum_dy_xhat);
+        if (!dx) return;
+        const double n = double(batch * HW);
+        const T k = gamma[c] * inv_std;
+        const T mean_dy = T(sum_dy / n), mean_dy_xhat = T(sum_dy_xhat / n);
+        for (std::size_t b = 0; b < batch; ++b) {
+          const T* PLAIT_RESTRICT xc = x + (b * C + c) * HW;
+          const T* dyc = dy + (b * C + c) * HW;  // no restrict: dxc may be dyc
+          T* dxc = dx + (b * C + c) * HW;
+          for (std::size_t i = 0; i < HW; ++i) dxc[i] = k * (dyc[i] - mean_dy - (xc[i] - mean) * inv_std * mean_dy_xhat);
+        }
+      });
+    }
+  };
+};
+
+inline constexpr batchnorm2d_t<> batchnorm2d{};
+
+}  // namespace plait

@@ -1,0 +1,156 @@
+#pragma once
+// pipeline<S, microbatches<M>, Schedule, Options...>: pipeline parallelism.
+//
+// What it represents: the graph cut into S stages (at its `cut` markers, or balanced by FLOPs),
+// stage s on logical device s. Each step the batch is split into M micro-batches; activations go
+// forward from stage to stage and their gradients come back, in the order the schedule (gpipe or
+// one_f_one_b) fixes; gradients accumulate over the micro-batches, and each stage steps its own
+// parameters after the flush. M = 1 is plain model parallelism.
+//
+// Checked when the program compiles: S is not more than the layers that do work; explicit cuts
+// agree with S; the schedule's programs are verified together (program/verify.hpp): every send
+// meets its receive in the same per-peer order and no device can wait forever. Plan figures are
+// constexpr: bubble_fraction, peak_inflight_microbatches, bytes sent per sample.
+//
+// Options: uneven_microbatches (a batch not divisible by M is split as evenly as possible instead
+// of being refused).
+
+#include <array>
+#include <cstddef>
+#include <type_traits>
+
+#include "../core/meta.hpp"
+#include "../program/schedule.hpp"
+#include "../program/timeline.hpp"
+#include "../program/verify.hpp"
+#include "policy.hpp"
+#include "stage_cuts.hpp"
+
+namespace plait {
+
+template <std::size_t M>
+struct microbatches {
+  static_assert(M >= 1, "plait: microbatches<0> has no micro-batches. A step needs at least one. Fix: use microbatches<M> with M >= 1.");
+  static constexpr std::size_t count = M;
+};
+
+template <class T>
+struct is_microbatches : std::false_type {};
+template <std::size_t M>
+struct is_microbatches<microbatches<M>> : std::true_type {};
+
+/// Option of pipeline: split a batch that M does not divide as evenly as possible.
+struct uneven_microbatches {};
+
+template <std::size_t S, class Micro = microbatches<1>, class Sched = gpipe, class... Options>
+struct pipeline {
+  static_assert(S >= 1, "plait: pipeline<0> has no stages. A pipeline needs at least one stage. Fix: use pipeline<S> with S >= 1.");
+  static_assert(is_microbatches<Micro>::value,
+                "plait: pipeline's second argument is not microbatches<M>. It says how many micro-batches a step "
+                "has. Fix: write pipeline<S, microbatches<M>, Schedule>.");
+  static_assert(Schedule<Sched>,
+                "plait: pipeline's third argument is not a schedule. The schedule orders forwards and backwards. "
+                "Fix: use gpipe or one_f_one_b (or a type with name and programs<P, M>()).");
+  static_assert((std::is_same_v<Options, uneven_microbatches> && ...),
+                "plait: pipeline<S, M, Schedule, Options...> is given an option it does not know. Its option is "
+                "uneven_microbatches. Fix: remove or correct the option.");
+
+  static constexpr std::size_t device_count = S;
+  static constexpr std::size_t stage_count = S;
+  static constexpr std::size_t microbatch_count = Micro::count;
+  static constexpr std::size_t data_parallel_degree = 1;
+  static constexpr bool uneven = (false || ... || std::is_same_v<Options, uneven_microbatches>);
+  static constexpr const char* name = "pipeline";
+  using schedule = Sched;
+
+  /// Every stage's program (graph independent); peers are stage numbers.
+  static constexpr auto schedule_programs = Sched::template programs<S, Micro::count>();
+
+  /// The verification of all programs together, and its verdict as readable errors.
+  static constexpr verdict check = verify_messages(schedule_programs);
+  static_assert(check.kind != verdict::bad_peer,
+                "plait: a pipeline program sends to or receives from a stage that does not exist (or itself). "
+                "Every peer of a send or receive is another stage of the pipeline. Fix: correct the schedule's peers.");
+  static_assert(check.kind != verdict::mismatch,
+                "plait: a send and its receive disagree: the receive expects another micro-batch or message than "
+                "the one sent first on that channel. Channels between stages are untagged, so sends and receives "
+                "must come in the same order. Fix: order the schedule's sends as its peer receives them.");
+  static_assert(check.kind != verdict::deadlock,
+                "plait: the pipeline schedule can deadlock: a stage waits for a message that is never sent before "
+                "the stage that should send it waits too. Fix: reorder the schedule so every receive follows its "
+                "peer's send.");
+  static_assert(check.kind != verdict::unmatched_send,
+                "plait: a pipeline program sends a message that no stage receives. Every send needs its receive. "
+                "Fix: add the receive or remove the send.");
+
+  /// Micro-batches of activations stage s holds at most at once (GPipe: M; 1F1B: at most S - s).
+  static constexpr auto peak_inflight_microbatches = [] {
+    std::array<std::size_t, S> peak{};
+    for (std::size_t s = 0; s < S; ++s) peak[s] = peak_inflight(schedule_programs[s]);
+    return peak;
+  }();
+  static_assert([] {
+    for (std::size_t s = 0; s < S; ++s)
+      if (!slots_suffice(schedule_programs[s], peak_inflight_microbatches[s])) return false;
+    return true;
+  }(), "plait: the schedule reuses an activation slot before its micro-batch's backward. Micro-batch mb lives "
+       "in slot mb % peak. Fix: run backwards in the order of their forwards.");
+
+  /// The bubble when every stage takes equal time (backward twice forward): the idle share of a step.
+  static constexpr double bubble_fraction = [] {
+    std::array<double, S> f{}, b{};
+    for (std::size_t s = 0; s < S; ++s) f[s] = 1.0, b[s] = 2.0;
+    return plan_timeline(schedule_programs, f, b).bubble_fraction();
+  }();
+
+  template <RootedGraph G>
+  static constexpr auto stages = [] {
+    using C = graph_cuts<G>;
+    static_assert(C::cut_count == 0 || C::cut_count + 1 == S,
+                  "plait: the graph's cut markers and pipeline<S> disagree on the number of stages. With explicit "
+                  "cuts, a graph of K cuts has K + 1 stages. Fix: make S one more than the cuts, or remove the cuts "
+                  "to let plait balance the stages.");
+    static_assert(S <= C::working_layers,
+                  "plait: pipeline<S> has more stages than the graph has layers. Every stage needs a layer to run. "
+                  "Fix: lower S, or deepen the graph.");
+    if constexpr (C::cut_count > 0) return explicit_stages<G, S>();
+    else return balanced_stages<G, S>();
+  }();
+
+  /// Each device holds the layers of its stage.
+  template <RootedGraph G>
+  static constexpr auto owned = stages<G>;
+
+  template <RootedGraph G>
+  static constexpr auto programs = schedule_programs;
+
+  /// The planned timeline with stage costs from the graph's FLOPs (forward f, backward 2f).
+  template <RootedGraph G>
+  static constexpr auto planned_timeline = [] {
+    using L = graph_layout<G>;
+    std::array<double, S> f{}, b{};
+    for (std::size_t s = 0; s < S; ++s) {
+      for (std::size_t i = stages<G>[s].first; i < stages<G>[s].last; ++i) f[s] += double(L::template layer_flops<>[i]);
+      b[s] = 2 * f[s];
+    }
+    return plan_timeline(schedule_programs, f, b);
+  }();
+
+  /// Floats sent per sample of the batch in one step: each stage boundary carries the activation
+  /// forward and its gradient back.
+  template <RootedGraph G>
+  static constexpr std::size_t floats_sent_per_sample = [] {
+    using L = graph_layout<G>;
+    std::size_t n = 0;
+    for (std::size_t s = 0; s + 1 < S; ++s) n += 2 * L::out_sizes[stages<G>[s].last - 1];
+    return n;
+  }();
+  template <RootedGraph G>
+  static constexpr std::size_t bytes_per_step(std::size_t batch) {
+    return batch * floats_sent_per_sample<G> * sizeof(float);
+  }
+};
+
+static_assert(Policy<pipeline<2, microbatches<4>, one_f_one_b>>);
+
+}  // namespace plait

@@ -1,0 +1,69 @@
+#pragma once
+// The planned timeline of a set of programs: when each instruction would run if forward of stage s
+// took fwd[s] and backward bwd[s] time units, messages were instantaneous, and a device waited only
+// for the messages it receives. From it: the step time, each device's idle time, and the bubble.
+
+#include <array>
+#include <cstddef>
+
+#include "instruction.hpp"
+
+namespace plait {
+
+template <std::size_t P, std::size_t N>
+struct timeline {
+  std::array<std::array<double, N>, P> begin{};
+  std::array<std::array<double, N>, P> end{};
+  std::array<double, P> busy{};
+  double step = 0;
+
+  /// Idle share of the step, averaged over devices.
+  constexpr double bubble_fraction() const {
+    double idle = 0;
+    for (double b : busy) idle += step - b;
+    return step > 0 ? idle / (step * double(P)) : 0.0;
+  }
+};
+
+/// Requires programs that verify_messages accepts (otherwise the result is meaningless).
+template <std::size_t P, std::size_t N>
+constexpr timeline<P, N> plan_timeline(const std::array<program<N>, P>& progs, const std::array<double, P>& fwd,
+                                       const std::array<double, P>& bwd) {
+  timeline<P, N> t;
+  std::array<std::size_t, P> pc{};
+  std::array<double, P> clock{};
+  // Per (sender, receiver): the times at which sends were posted, in order, and how many were taken.
+  std::array<std::array<std::array<double, N>, P>, P> sent{};
+  std::array<std::array<std::size_t, P>, P> head{}, tail{};
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (std::size_t d = 0; d < P; ++d) {
+      while (pc[d] < N) {
+        const instruction& i = progs[d][pc[d]];
+        double cost = 0;
+        if (i.op == opcode::recv) {
+          const std::size_t q = std::size_t(i.peer);
+          if (head[q][d] == tail[q][d]) break;
+          const double ready = sent[q][d][head[q][d]++];
+          clock[d] = clock[d] > ready ? clock[d] : ready;
+        } else if (i.op == opcode::send) {
+          sent[d][std::size_t(i.peer)][tail[d][std::size_t(i.peer)]++] = clock[d];
+        } else if (i.op == opcode::forward) {
+          cost = fwd[d];
+        } else if (i.op == opcode::backward) {
+          cost = bwd[d];
+        }
+        t.begin[d][pc[d]] = clock[d];
+        clock[d] += cost;
+        t.end[d][pc[d]] = clock[d];
+        t.busy[d] += cost;
+        ++pc[d];
+        progress = true;
+      }
+    }
+  }
+  for (double c : clock) t.step = c > t.step ? c : t.step;
+  return t;
+}
+
+}  // namespace plait

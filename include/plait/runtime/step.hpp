@@ -1,0 +1,298 @@
+#pragma once
+// The training step, inference and evaluation of model (model.hpp): how each instruction of a
+// device's program is carried out on that device.
+
+#include "model.hpp"
+
+namespace plait {
+
+/// One step of every device: the instructions of its program, with this step's types.
+template <class Policy, RootedGraph G, class Backend>
+template <class Y, class Loss, class Opt>
+struct model<Policy, G, Backend>::step_job {
+  model& m;
+  const float* x;
+  Y y;
+  Opt& opt;
+  std::size_t count;
+  std::array<float*, device_count> state{};
+  std::array<double, device_count> loss_sums{};
+
+  static void run(void* self, std::size_t d) {
+    auto& job = *static_cast<step_job*>(self);
+    handler h{job, job.m.replicas_[d], d};
+    execute(Policy::template programs<G>[d], h);
+    h.queue(0).wait();
+    h.queue(1).wait();
+  }
+
+  /// A message on its way: what a communication worker sends.
+  struct outgoing {
+    const float* data;
+    std::size_t n;
+    std::size_t peer;
+  };
+
+  struct handler {
+    step_job& job;
+    replica_type& rep;
+    std::size_t device;
+    shard share{};  // this device's rows of the global batch
+    std::array<std::array<std::size_t, 64>, 2> slot_ticket{};  // last send from each slot, per queue
+    std::array<outgoing, comm_queue::capacity> sends{};
+    std::size_t next_send = 0;
+
+    handler(step_job& j, replica_type& r, std::size_t d) : job(j), rep(r), device(d) {
+      std::size_t replica = 0;
+      if constexpr (requires { Policy::template replica_of<G>(d); }) replica = Policy::template replica_of<G>(d);
+      else if constexpr (data_parallel_degree > 1) replica = d;
+      share = shard_of(job.count, data_parallel_degree, replica);  // [B/dp] rows @ this device
+    }
+
+    comm_queue& queue(std::size_t q) { return *job.m.queues_[device * 2 + q]; }
+    std::size_t slot(const instruction& i) const { return i.microbatch % rep.slots(); }
+    shard rows(const instruction& i) const {  // the micro-batch's rows of the global batch
+      const shard mb = shard_of(share.size(), microbatch_count, i.microbatch);
+      return {share.begin + mb.begin, share.begin + mb.end};
+    }
+    void await_slot(std::size_t k) {  // the slot's earlier messages have left before it is overwritten
+      if (k >= 64) return;
+      queue(0).wait_for(slot_ticket[0][k]);
+      queue(1).wait_for(slot_ticket[1][k]);
+    }
+
+    void scatter(const instruction& i) {  // host devices read their rows in place: nothing to copy
+      auto t = job.m.begin_event();
+      job.m.end_event(t, device, i);
+    }
+    void forward(const instruction& i) {
+      auto t = job.m.begin_event();
+      const stage_range r = Policy::template stages<G>[i.stage];
+      const shard mb = rows(i);
+      const std::size_t k = slot(i);
+      if (r.first == rep.owned().first) {  // the device's first layers: bind this micro-batch's input
+        await_slot(k);
+        rep.bind_input(k, r.first == 0 ? job.x + mb.begin * input_shape::size : rep.recv_input(k));
+      }
+      rep.set_step(job.m.steps_, mb.begin, true);
+      rep.forward(r, mb.size(), k);
+      job.m.end_event(t, device, i);
+    }
+    void loss(const instruction& i) {
+      auto t = job.m.begin_event();
+      const shard mb = rows(i);
+      // Normalised by the global batch: summing every device's gradients gives the batch's gradient.
+      Loss::template rows<output_shape>(rep.ctx(), rep.output(slot(i)), slice(job.y, mb.begin, mb.size()),
+                                        rep.loss_grad(), rep.loss_rows(), float(job.count));
+      job.loss_sums[device] += sum(rep.ctx(), rep.loss_rows(), mb.size());
+      rep.begin_backward();
+      job.m.end_event(t, device, i);
+    }
+    void backward(const instruction& i) {
+      auto t = job.m.begin_event();
+      const shard mb = rows(i);
+      rep.set_step(job.m.steps_, mb.begin, true);
+      rep.backward(Policy::template stages<G>[i.stage], mb.size(), slot(i), i.microbatch > 0);
+      job.m.end_event(t, device, i);
+    }
+    void optimizer_step(const instruction& i) {
+      queue(0).wait();  // every bucket's reduction is in
+      queue(1).wait();
+      auto t = job.m.begin_event();
+      const std::size_t step = rep.next_optimizer_step();
+      if constexpr (requires { Policy::sharded; }) {
+        if constexpr (Policy::sharded) {
+          std::size_t at = 0;  // this device's chunks of every bucket, one after another
+          for (const bucket& b : Policy::template bucket_list<G>) {
+            const shard c = shard_of(b.size, device_count, device);
+            job.opt.step(rep.ctx(), rep.params() + b.offset + c.begin, rep.shard_grads() + at,
+                         job.state[device] + at * job.opt.state_per_param(), c.size(), step);
+            at += c.size();
+          }
+          job.m.end_event(t, device, i);
+          return;
+        }
+      }
+      job.opt.step(rep.ctx(), rep.params(), rep.grads(), job.state[device], rep.param_size(), step);
+      job.m.end_event(t, device, i);
+    }
+
+    void communicate(const instruction& i) {
+      if constexpr (communicates) {
+        if (i.op == opcode::recv) return receive(i);
+        if (i.op == opcode::send) return send(i);
+        queue(0).post({&run_collective, this, std::size_t(i.op) << 16 | i.buffer});
+        if (i.op == opcode::all_gather) queue(0).wait();  // parameters are needed whole by the next step
+      } else {
+        fail(std::string("instruction ") + to_string(i.op) + " reached a policy without communication",
+             "its programs hold no collective", "report this as a plait bug");
+      }
+    }
+
+    // A receive runs on the compute thread: the next instruction needs its data.
+    void receive(const instruction& i) {
+      auto t = job.m.begin_event();
+      const std::size_t n = rows(i).size(), k = slot(i);
+      const std::size_t peer = std::size_t(i.peer);
+      if (message_kind(i.buffer) == message_kind::activation) {
+        await_slot(k);
+        job.m.comms_[device].recv(rep.recv_input(k), n * in_width(), peer);  // [mb, in] from the stage before
+      } else {
+        job.m.comms_[device].recv(rep.recv_grad(), n * out_width(), peer);  // [mb, out] from the stage after
+        rep.begin_backward();
+      }
+      job.m.end_event(t, device, i);
+    }
+
+    // A send is posted to a communication worker: the compute thread goes on.
+    void send(const instruction& i) {
+      const std::size_t n = rows(i).size(), k = slot(i);
+      const bool up = std::size_t(i.peer) > device;
+      const std::size_t at = next_send++ % sends.size();
+      sends[at] = message_kind(i.buffer) == message_kind::activation
+                      ? outgoing{rep.output(k), n * out_width(), std::size_t(i.peer)}   // [mb, out] to the stage after
+                      : outgoing{rep.input_grad(k), n * in_width(), std::size_t(i.peer)};  // [mb, in] to the stage before
+      const std::size_t ticket = queue(up ? 0 : 1).post({&run_send, this, at << 16 | std::size_t(i.buffer) << 8 | 1});
+      if (k < 64) slot_ticket[up ? 0 : 1][k] = ticket;
+    }
+
+    std::size_t in_width() const {  // floats per sample entering the device's first layer
+      return rep.owned().first == 0 ? input_shape::size : layout::out_sizes[rep.owned().first - 1];
+    }
+    std::size_t out_width() const { return layout::out_sizes[rep.owned().last - 1]; }
+
+    static void run_collective(void* self, std::size_t code) {
+      static_cast<handler*>(self)->collective({.op = opcode(code >> 16), .buffer = std::uint16_t(code & 0xffff)});
+    }
+    static void run_send(void* self, std::size_t code) {
+      auto& h = *static_cast<handler*>(self);
+      const outgoing& o = h.sends[code >> 16];
+      auto t = h.job.m.begin_event();
+      h.job.m.comms_[h.device].send(o.data, o.n, o.peer);
+      h.job.m.end_event(t, h.device, {.op = opcode::send, .buffer = std::uint16_t((code >> 8) & 0xff)});
+    }
+
+    // The collectives of one instruction, on the device's communication worker.
+    void collective(const instruction& i) {
+      if constexpr (requires { Policy::template bucket_list<G>; }) {
+        auto t = job.m.begin_event();
+        const bucket& b = Policy::template bucket_list<G>[i.buffer];
+        local_comm& comm = job.m.comms_[device];
+        const shard c = shard_of(b.size, device_count, device);
+        switch (i.op) {
+          case opcode::all_reduce:  // [bucket] @ every device -> summed, on every device
+            comm.all_reduce(rep.grads() + b.offset, b.size);
+            break;
+          case opcode::reduce_scatter: {  // [bucket] @ every device -> my chunk of the sum
+            std::size_t at = 0;
+            for (std::size_t k = 0; k < i.buffer; ++k)
+              at += shard_of(Policy::template bucket_list<G>[k].size, device_count, device).size();
+            comm.reduce_scatter(rep.grads() + b.offset, rep.shard_grads() + at, b.size);
+            break;
+          }
+          case opcode::all_gather:  // my chunk of the parameters -> [bucket] @ every device
+            comm.all_gather(rep.params() + b.offset + c.begin, rep.params() + b.offset, b.size);
+            break;
+          default:
+            fail(std::string("instruction ") + to_string(i.op) + " is not a collective",
+                 "only collectives reach the communication worker", "report this as a plait bug");
+        }
+        job.m.end_event(t, device, i);
+      } else {
+        fail(std::string("instruction ") + to_string(i.op) + " has no buffer plan", "the policy has no buckets",
+             "report this as a plait bug");
+      }
+    }
+  };
+};
+
+template <class Policy, RootedGraph G, class Backend>
+template <Samples X, Target Y, class Loss, class Opt>
+float model<Policy, G, Backend>::train_step(X x, Y y, const Loss&, Opt& opt) {
+  static_assert(same_shape<typename X::shape_type, input_shape>::value,
+                "plait: the batch's sample shape differs from the graph's input shape. train_step feeds the "
+                "batch to input<...>. Fix: pass samples<S> with S the shape given to input<...>.");
+  Loss::template check<output_shape, Y>();
+  // After a failed check, stop here: one message, not a cascade.
+  if constexpr (std::is_same_v<typename X::shape_type, input_shape> && Loss::template accepts<output_shape, Y>) {
+    check_batch(x.count, y.count, "train_step");
+    const std::size_t least = data_parallel_degree * microbatch_count;
+    if (x.count < least)
+      fail("train_step is given a batch of " + std::to_string(x.count) + " samples for " +
+               std::to_string(data_parallel_degree) + " replica(s) of " + std::to_string(microbatch_count) +
+               " micro-batch(es)",
+           std::string(Policy::name) + " gives every replica's every micro-batch a share of the batch, and a share "
+           "cannot be empty",
+           "pass batches of at least " + std::to_string(least) + " samples (drop or pad the last one)");
+    if (!uneven_microbatches && microbatch_count > 1)
+      for (std::size_t r = 0; r < data_parallel_degree; ++r)
+        if (shard_of(x.count, data_parallel_degree, r).size() % microbatch_count != 0)
+          fail("train_step is given a batch of " + std::to_string(x.count) + " samples, whose share does not divide "
+               "into " + std::to_string(microbatch_count) + " micro-batches",
+               "equal micro-batches keep the pipeline's stages in step",
+               "pass a batch divisible by the micro-batch count, or add the option uneven_microbatches");
+    if constexpr (requires { Loss::validate(y, output_shape::size); }) Loss::validate(y, output_shape::size);
+    if (params_dirty_) broadcast_parameters();
+    step_job<Y, Loss, Opt> job{*this, x.data, y, opt, x.count};
+    for (std::size_t d = 0; d < device_count; ++d)
+      job.state[d] = replicas_[d].template optimizer_state<Opt>(optimizer_floats(opt, d));
+    workers_->run(&step_job<Y, Loss, Opt>::run, &job);
+    ++steps_;
+    double total = 0;
+    for (double s : job.loss_sums) total += s;
+    return float(total / double(x.count));
+  } else {
+    return 0.0f;
+  }
+}
+
+template <class Policy, RootedGraph G, class Backend>
+samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backend>::predict(samples<input_shape> x) {
+  check_batch(x.count, x.count, "predict");
+  if (x.count > rows_per_call())
+    fail("predict is given " + std::to_string(x.count) + " samples, more than the " + std::to_string(rows_per_call()) +
+             " a call can hold",
+         "activations are planned for one device's micro-batch of max_batch",
+         "predict in chunks of rows_per_call(), or use evaluate(...), which chunks for you");
+  if (params_dirty_) broadcast_parameters();
+  // The devices that hold the layers in order, from layer 0: device 0 alone unless the graph is cut.
+  const float* in = x.data;
+  for (std::size_t next = 0, d = 0; next < layer_count; d = holder(next)) {
+    replica_type& r = replicas_[d];
+    r.bind_input(0, in);
+    r.set_step(steps_, 0, false);  // evaluation mode: no dropout, running statistics
+    r.forward(r.owned(), x.count, 0);
+    in = r.output(0);
+    next = r.owned().last;
+  }
+  return {in, x.count};
+}
+
+template <class Policy, RootedGraph G, class Backend>
+template <Target Y, class Loss>
+evaluation model<Policy, G, Backend>::evaluate(samples<input_shape> x, Y y, const Loss&) {
+  Loss::template check<output_shape, Y>();
+  if constexpr (Loss::template accepts<output_shape, Y>) {
+    if (x.count != y.count)
+      fail("evaluate is given " + std::to_string(x.count) + " samples but " + std::to_string(y.count) + " targets",
+           "every sample needs its target", "pass views of equal count");
+    replica_type& last = replicas_[holder(layer_count - 1)];
+    double total = 0;
+    std::size_t correct = 0;
+    for (std::size_t at = 0; at < x.count; at += rows_per_call()) {
+      const std::size_t n = std::min(rows_per_call(), x.count - at);
+      const Y part = slice(y, at, n);
+      if constexpr (requires { Loss::validate(part, output_shape::size); }) Loss::validate(part, output_shape::size);
+      const float* out = predict({x.data + at * input_shape::size, n}).data;
+      Loss::template rows<output_shape>(last.ctx(), out, part, static_cast<float*>(nullptr), last.loss_rows(), float(n));
+      for (std::size_t i = 0; i < n; ++i) total += last.loss_rows()[i];
+      if constexpr (std::is_same_v<Y, class_labels>) correct += count_correct(out, part);
+    }
+    const double count = double(x.count);
+    return {x.count ? total / count : 0.0, x.count ? double(correct) / count : 0.0, x.count};
+  } else {
+    return {};
+  }
+}
+
+}  // namespace plait

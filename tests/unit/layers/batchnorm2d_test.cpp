@@ -1,0 +1,203 @@
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "gradcheck.hpp"
+
+#include <plait/layers/batchnorm2d.hpp>
+#include <plait/layers/dropout.hpp>
+
+using namespace plait;
+using test::host_contexts;
+
+namespace {
+// What PyTorch computes, written out: statistics of channel c over (B, H, W).
+struct channel_stats {
+  double mean = 0, var = 0, unbiased = 0;
+};
+channel_stats naive_stats(const std::vector<double>& x, std::size_t batch, std::size_t C, std::size_t HW, std::size_t c) {
+  channel_stats s;
+  const double n = double(batch * HW);
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t i = 0; i < HW; ++i) s.mean += x[(b * C + c) * HW + i] / n;
+  double ss = 0;
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t i = 0; i < HW; ++i) ss += std::pow(x[(b * C + c) * HW + i] - s.mean, 2);
+  s.var = ss / n;
+  s.unbiased = ss / (n - 1);
+  return s;
+}
+}  // namespace
+
+static_assert(BoundLayer<batchnorm2d_t<>::bound<shape<3, 4, 5>>>);
+static_assert(batchnorm2d_t<>::bound<shape<3, 4, 5>>::param_count == 6);
+static_assert(batchnorm2d_t<>::bound<shape<3, 4, 5>>::state_count == 6);  // running mean and variance only
+static_assert(batchnorm2d_t<>::momentum == 0.1f && batchnorm2d_t<>::eps == 1e-5f);
+
+TEST_CASE_TEMPLATE_DEFINE("batchnorm2d backward matches finite differences in training mode", Ctx, bn_grad) {
+  Ctx ctx{};
+  ctx.threads = 2;
+  SUBCASE("3 channels of 4x5, batch 3") {
+    auto r = test::gradcheck<batchnorm2d_t<>::bound<shape<3, 4, 5>>>(ctx, 3);
+    CHECK(r.max_param_error < 1e-7);
+    CHECK(r.max_input_error < 1e-7);
+  }
+  SUBCASE("1x1 images, statistics over the batch only") {
+    auto r = test::gradcheck<batchnorm2d_t<0.5f, 1e-3f>::bound<shape<6, 1, 1>>>(ctx, 5, 3);
+    CHECK(r.max_param_error < 1e-7);
+    CHECK(r.max_input_error < 1e-7);
+  }
+  SUBCASE("one sample, statistics over the pixels only") {
+    auto r = test::gradcheck<batchnorm2d_t<>::bound<shape<2, 3, 3>>>(ctx, 1, 5);
+    CHECK(r.max_param_error < 1e-7);
+    CHECK(r.max_input_error < 1e-7);
+  }
+}
+TEST_CASE_TEMPLATE_APPLY(bn_grad, host_contexts);
+
+TEST_CASE_TEMPLATE("batchnorm2d forward normalises each channel over batch and pixels", Ctx, host_context<sequential>,
+                   host_context<openmp>) {
+  using B = batchnorm2d_t<>::bound<shape<3, 2, 4>>;
+  constexpr std::size_t C = 3, HW = 8, batch = 4;
+  Ctx ctx{};
+  ctx.threads = 2;
+  auto p = test::random_vector(B::param_count, 1);
+  auto x = test::random_vector(batch * C * HW, 2, -3, 5);
+  std::vector<double> y(x.size());
+  auto state = test::initial_state<B>();
+  B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), nullptr, batch, true, state.data()});
+  for (std::size_t c = 0; c < C; ++c) {
+    const auto s = naive_stats(x, batch, C, HW, c);
+    for (std::size_t b = 0; b < batch; ++b)
+      for (std::size_t i = 0; i < HW; ++i) {
+        const std::size_t at = (b * C + c) * HW + i;
+        CHECK(y[at] == doctest::Approx(p[c] * (x[at] - s.mean) / std::sqrt(s.var + 1e-5) + p[C + c]).epsilon(1e-12));
+      }
+  }
+}
+
+TEST_CASE("batchnorm2d init: gamma 1, beta 0, running mean 0, running var 1") {
+  using B = batchnorm2d_t<>::bound<shape<2, 3, 3>>;
+  std::vector<float> p(B::param_count, 7), s(B::state_count, 7);
+  splitmix64 rng(1);
+  B::init(p.data(), rng);
+  B::init_state(s.data());
+  CHECK(p == std::vector<float>{1, 1, 0, 0});
+  CHECK(std::vector<float>(s.begin(), s.begin() + 4) == std::vector<float>{0, 0, 1, 1});
+}
+
+TEST_CASE("running statistics follow PyTorch's update with the unbiased variance; evaluation uses them") {
+  using B = batchnorm2d_t<0.2f>::bound<shape<2, 3, 3>>;
+  constexpr std::size_t C = 2, HW = 9, batch = 5;
+  host_context<openmp> ctx{};
+  ctx.threads = 2;
+  auto p = test::random_vector(B::param_count, 3);
+  auto state = test::initial_state<B>();
+  std::vector<double> rm(C, 0.0), rv(C, 1.0), y(batch * C * HW);
+  const double m = double(0.2f);
+  for (std::uint64_t k = 0; k < 4; ++k) {
+    auto x = test::random_vector(batch * C * HW, 10 + k, -1 + double(k), 2 + 2 * double(k));
+    B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), nullptr, batch, true, state.data()});
+    for (std::size_t c = 0; c < C; ++c) {
+      const auto s = naive_stats(x, batch, C, HW, c);
+      rm[c] = (1 - m) * rm[c] + m * s.mean;
+      rv[c] = (1 - m) * rv[c] + m * s.unbiased;
+    }
+  }
+  for (std::size_t c = 0; c < C; ++c) {
+    CHECK(state[c] == doctest::Approx(rm[c]).epsilon(1e-12));
+    CHECK(state[C + c] == doctest::Approx(rv[c]).epsilon(1e-12));
+  }
+  // Evaluation: y = gamma (x - running_mean) / sqrt(running_var + eps) + beta; nothing moves.
+  const auto before = state;
+  auto x = test::random_vector(batch * C * HW, 50);
+  B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), nullptr, batch, false, state.data()});
+  CHECK(state == before);
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t i = 0; i < HW; ++i) {
+        const std::size_t at = (b * C + c) * HW + i;
+        CHECK(y[at] == doctest::Approx(p[c] * (x[at] - rm[c]) / std::sqrt(rv[c] + 1e-5) + p[C + c]).epsilon(1e-12));
+      }
+  // One sample in evaluation mode is normalised as it is in a batch: no batch statistics.
+  std::vector<double> y1(C * HW);
+  B::forward(ctx, forward_args<double>{p.data(), x.data() + C * HW, y1.data(), nullptr, 1, false, state.data()});
+  CHECK(std::equal(y1.begin(), y1.end(), y.begin() + C * HW));
+}
+
+TEST_CASE_TEMPLATE("batchnorm2d backward may write dx over dy, and accumulates", Ctx, host_context<sequential>,
+                   host_context<openmp>) {
+  using B = batchnorm2d_t<>::bound<shape<3, 2, 2>>;
+  constexpr std::size_t n = 4 * B::in_shape::size;
+  Ctx ctx{};
+  ctx.threads = 2;
+  auto p = test::random_vector(B::param_count, 1);
+  auto x = test::random_vector(n, 2);
+  std::vector<double> y(n), dx(n), dp(B::param_count), dp2(B::param_count);
+  auto state = test::initial_state<B>();
+  B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), nullptr, 4, true, state.data()});
+  auto dy = test::random_vector(n, 3);
+  auto inplace = dy;
+  B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), nullptr, dy.data(), dx.data(), dp.data(), 4,
+                                         false, state.data()});
+  B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), nullptr, inplace.data(), inplace.data(),
+                                         dp2.data(), 4, false, state.data()});
+  CHECK(inplace == dx);
+  CHECK(dp2 == dp);
+  auto dy2 = test::random_vector(n, 3);
+  B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), nullptr, dy2.data(), nullptr, dp2.data(), 4,
+                                         true, state.data()});
+  for (std::size_t i = 0; i < dp.size(); ++i) CHECK(dp2[i] == doctest::Approx(2 * dp[i]));
+  // The normalised output does not move when the whole input shifts: dx sums to 0 per channel.
+  for (std::size_t c = 0; c < 3; ++c) {
+    double s = 0;
+    for (std::size_t b = 0; b < 4; ++b)
+      for (std::size_t i = 0; i < 4; ++i) s += dx[(b * 3 + c) * 4 + i];
+    CHECK(std::abs(s) < 1e-12);
+  }
+}
+
+namespace {
+// Class c has a bright channel-c square; the channels also carry an offset and scale that
+// batchnorm has to remove.
+struct images {
+  std::vector<float> x;
+  std::vector<std::int32_t> y;
+  explicit images(std::size_t n, std::uint64_t seed) : x(n * 32), y(n) {
+    splitmix64 rng(seed);
+    for (std::size_t i = 0; i < n; ++i) {
+      y[i] = std::int32_t(rng.below(3));
+      for (std::size_t j = 0; j < 32; ++j) {
+        const std::size_t c = j / 16, pixel = j % 16;
+        const bool lit = (y[i] == 2) ? pixel < 8 : std::size_t(y[i]) == c;
+        x[i * 32 + j] = 50.0f + 10.0f * (rng.uniform(-1, 1) + (lit ? 1.5f : 0.0f));
+      }
+    }
+  }
+  samples<shape<2, 4, 4>> xs(std::size_t at, std::size_t n) const { return {x.data() + at * 32, n}; }
+  class_labels ys(std::size_t at, std::size_t n) const { return {y.data() + at, n}; }
+};
+constexpr auto net = input<2, 4, 4> >> batchnorm2d >> flatten >> linear<16> >> relu >> dropout<0.2f> >> linear<3>;
+}  // namespace
+
+TEST_CASE_TEMPLATE("a model with batchnorm2d and dropout learns; predict is deterministic", System, sequential, openmp) {
+  const images train(256, 1), test(128, 2);
+  auto m = place(net, host_device<System>(2), {.max_batch = 128, .seed = 4});
+  const auto before = m.evaluate(test.xs(0, 128), test.ys(0, 128), cross_entropy);
+  auto opt = adam{.lr = 0.01f};
+  float first = 0, last = 0;
+  for (int epoch = 0; epoch < 6; ++epoch)
+    for (std::size_t at = 0; at < 256; at += 32) {
+      last = m.train_step(train.xs(at, 32), train.ys(at, 32), cross_entropy, opt);
+      if (epoch == 0 && at == 0) first = last;
+    }
+  const auto after = m.evaluate(test.xs(0, 128), test.ys(0, 128), cross_entropy);
+  CHECK(last < first / 2);
+  CHECK(after.loss < before.loss / 2);
+  CHECK(after.accuracy > 0.9);
+  // Evaluation mode: running statistics and no dropout, so the same input gives the same output.
+  const auto y1 = m.predict(test.xs(0, 8));
+  const std::vector<float> a(y1.data, y1.data + 8 * 3);
+  const auto y2 = m.predict(test.xs(0, 8));
+  CHECK(std::equal(a.begin(), a.end(), y2.data));
+  // ... and a sample's output does not depend on the other samples of the call.
+  const auto y3 = m.predict(test.xs(4, 1));
+  CHECK(std::equal(y3.data, y3.data + 3, a.begin() + 4 * 3));
+}

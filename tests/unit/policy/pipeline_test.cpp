@@ -1,0 +1,122 @@
+// pipeline<S, microbatches<M>, Schedule>: equivalence with one device, memory by schedule, misuse.
+//
+// Tolerance: a pipeline accumulates each stage's gradients over micro-batches where one device sums
+// the batch in one GEMM; the difference is float reassociation only. Parameters after 4 steps agree
+// to 2e-5 relative (1e-6 absolute floor) with SGD.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <plait/plait.hpp>
+#include <vector>
+
+using namespace plait;
+
+namespace {
+constexpr auto deep = input<10> >> linear<24> >> relu >> linear<24> >> plait::tanh >> linear<16> >> relu >>
+                      linear<12> >> gelu >> linear<4>;
+constexpr auto shallow = input<10> >> linear<16> >> relu >> linear<4>;
+constexpr auto with_cuts = input<10> >> linear<20> >> relu >> cut >> linear<20> >> relu >> cut >> linear<4>;
+
+template <std::size_t In>
+struct batch_set {
+  std::vector<float> x;
+  std::vector<std::int32_t> y;
+  batch_set(std::size_t n, std::uint64_t seed) : x(n * In), y(n) {
+    splitmix64 rng(seed);
+    for (auto& v : x) v = rng.uniform(-1, 1);
+    for (auto& v : y) v = std::int32_t(rng.below(4));
+  }
+  samples<shape<In>> xs() const { return {x.data(), y.size()}; }
+  class_labels ys() const { return {y.data(), y.size()}; }
+};
+
+double max_relative_difference(const std::vector<float>& a, std::span<const float> b) {
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::abs(double(a[i]) - double(b[i])) / std::max(0.05, std::abs(double(b[i]))));
+  return worst;
+}
+
+template <class Policy, auto Net>
+void check_equivalence(std::size_t batch) {
+  auto single = place(Net, host_device(), {.max_batch = batch, .seed = 3});
+  auto piped = place<Policy>(Net, host_devices(Policy::device_count), {.max_batch = batch, .seed = 3});
+  auto o1 = sgd{.lr = 0.1f, .momentum = 0.9f}, o2 = o1;
+  for (std::uint64_t s = 0; s < 4; ++s) {
+    const batch_set<10> b(batch, 50 + s);
+    const float l1 = single.train_step(b.xs(), b.ys(), cross_entropy, o1);
+    const float l2 = piped.train_step(b.xs(), b.ys(), cross_entropy, o2);
+    CHECK(l2 == doctest::Approx(l1).epsilon(1e-5));
+  }
+  CHECK(max_relative_difference(piped.gather_parameters(), single.parameters()) < 2e-5);
+  const batch_set<10> probe(piped.rows_per_call(), 99);  // predict runs through the stages in evaluation mode
+  const auto p1 = single.predict(probe.xs());
+  const auto p2 = piped.predict(probe.xs());
+  for (std::size_t i = 0; i < probe.y.size() * 4; ++i) CHECK(p2.data[i] == doctest::Approx(p1.data[i]).epsilon(1e-4));
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("pipeline<p, m> trains as one device: deep MLP, balanced stages", P,
+                   pipeline<2, microbatches<1>, gpipe>, pipeline<2, microbatches<4>, gpipe>,
+                   pipeline<3, microbatches<8>, gpipe>, pipeline<4, microbatches<4>, gpipe>,
+                   pipeline<2, microbatches<8>, one_f_one_b>, pipeline<3, microbatches<1>, one_f_one_b>,
+                   pipeline<3, microbatches<4>, one_f_one_b>, pipeline<4, microbatches<8>, one_f_one_b>) {
+  check_equivalence<P, deep>(32);
+}
+
+TEST_CASE_TEMPLATE("pipeline on a shallow MLP and at explicit cuts", P, pipeline<2, microbatches<4>, one_f_one_b>,
+                   pipeline<2, microbatches<8>, gpipe>) {
+  check_equivalence<P, shallow>(16);
+  check_equivalence<pipeline<3, microbatches<4>, typename P::schedule>, with_cuts>(16);
+}
+
+TEST_CASE("uneven micro-batches are allowed only when asked for") {
+  using even = pipeline<2, microbatches<4>, one_f_one_b>;
+  auto m = place<even>(shallow, host_devices(2), {.max_batch = 32});
+  const batch_set<10> b(30, 1);
+  auto opt = sgd{};
+  CHECK_THROWS_WITH_AS(m.train_step(b.xs(), b.ys(), cross_entropy, opt),
+                       doctest::Contains("does not divide into 4 micro-batches"), plait::error);
+  check_equivalence<pipeline<2, microbatches<4>, one_f_one_b, uneven_microbatches>, shallow>(30);
+  using three = pipeline<3, microbatches<2>>;
+  CHECK_THROWS_WITH_AS(place<three>(deep, host_devices(2)),
+                       doctest::Contains("pipeline needs 3 devices but place was given 2"), plait::error);
+}
+
+TEST_CASE("1F1B plans less activation memory than GPipe, as its peak in flight says") {
+  using gp = pipeline<2, microbatches<8>, gpipe>;
+  using ofob = pipeline<2, microbatches<8>, one_f_one_b>;
+  static_assert(gp::peak_inflight_microbatches[0] == 8 && gp::peak_inflight_microbatches[1] == 8);
+  static_assert(ofob::peak_inflight_microbatches[0] == 2 && ofob::peak_inflight_microbatches[1] == 1);
+  auto a = place<gp>(deep, host_devices(2), {.max_batch = 64});
+  auto b = place<ofob>(deep, host_devices(2), {.max_batch = 64});
+  CHECK(b.activation_bytes(0) * 4 == a.activation_bytes(0));  // 2 slots instead of 8
+  CHECK(b.activation_bytes(1) * 8 == a.activation_bytes(1));  // 1 slot instead of 8
+  CHECK(b.planned_bytes(0) < a.planned_bytes(0));
+  // Each stage holds only its own layers' parameters.
+  CHECK(a.parameters(0).size() + a.parameters(1).size() == graph_layout<std::remove_const_t<decltype(deep)>>::param_buffer_size);
+}
+
+TEST_CASE("the executed schedule is traced, one track per stage") {
+  using P = pipeline<2, microbatches<4>, one_f_one_b>;
+  auto m = place<P>(deep, host_devices(2), {.max_batch = 32});
+  const batch_set<10> b(32, 4);
+  auto opt = sgd{};
+  m.enable_trace();
+  m.train_step(b.xs(), b.ys(), cross_entropy, opt);
+  std::size_t forwards[2] = {}, backwards[2] = {}, sends = 0;
+  for (const auto& e : m.trace().events()) {
+    const std::string name = e.name;
+    if (name.starts_with("forward")) ++forwards[e.device];
+    if (name.starts_with("backward")) ++backwards[e.device];
+    if (name.starts_with("send")) ++sends;
+  }
+  CHECK(forwards[0] == 4);
+  CHECK(forwards[1] == 4);
+  CHECK(backwards[0] == 4);
+  CHECK(backwards[1] == 4);
+  CHECK(sends == 8);  // 4 activations forward, 4 gradients back
+}
