@@ -1,7 +1,10 @@
 #pragma once
 // batchnorm2d: per-channel batch normalisation of [C, H, W] images, as torch.nn.BatchNorm2d
-// (affine, track_running_stats). Written `batchnorm2d`, or `batchnorm2d_t<Momentum, Eps>` to
-// change PyTorch's defaults (momentum 0.1, eps 1e-5), e.g. `batchnorm2d_t<0.01f, 1e-3f>{}`.
+// (affine, track_running_stats). Written `batchnorm2d`, or `batchnorm2d_t<Momentum, Eps>` with
+// std::ratio values to change PyTorch's defaults (momentum 0.1, eps 1e-5), e.g.
+// `batchnorm2d_t<std::ratio<1, 100>, std::ratio<1, 1000>>{}`. (Ratios, not float template
+// arguments: Clang before 18 does not take float template arguments, and this header is in the
+// umbrella.)
 //
 // Training (`training == true`): channel c is normalised with the mean and the biased variance of
 // its B*H*W values in this call, y = gamma[c] * (x - mean) / sqrt(var + eps) + beta[c], and the
@@ -25,6 +28,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <ratio>
 
 #include "../core/concepts.hpp"
 #include "../core/config.hpp"
@@ -33,19 +37,19 @@
 
 namespace plait {
 
-/// Momentum: weight of the batch's statistics in the running ones, in (0, 1]. Eps: added to the
-/// variance before the square root, > 0.
-template <float Momentum = 0.1f, float Eps = 1e-5f>
+/// Momentum (a std::ratio): weight of the batch's statistics in the running ones, in (0, 1].
+/// Eps (a std::ratio): added to the variance before the square root, > 0.
+template <class Momentum = std::ratio<1, 10>, class Eps = std::ratio<1, 100000>>
 struct batchnorm2d_t {
-  static_assert(Momentum > 0.0f && Momentum <= 1.0f,
+  static_assert(std::ratio_greater_v<Momentum, std::ratio<0>> && std::ratio_less_equal_v<Momentum, std::ratio<1>>,
                 "plait: batchnorm2d_t is given a momentum outside (0, 1]. The momentum is the weight of "
-                "each batch's statistics in the running ones. Fix: give a momentum in (0, 1], e.g. 0.1f.");
-  static_assert(Eps > 0.0f,
+                "each batch's statistics in the running ones. Fix: give a momentum in (0, 1], e.g. std::ratio<1, 10>.");
+  static_assert(std::ratio_greater_v<Eps, std::ratio<0>>,
                 "plait: batchnorm2d_t is given an eps that is not positive. eps keeps 1/sqrt(var + eps) "
-                "finite for a constant channel. Fix: give an eps > 0, e.g. 1e-5f.");
+                "finite for a constant channel. Fix: give an eps > 0, e.g. std::ratio<1, 100000>.");
   static constexpr bool is_layer = true;
-  static constexpr float momentum = Momentum;
-  static constexpr float eps = Eps;
+  static constexpr double momentum = double(Momentum::num) / double(Momentum::den);
+  static constexpr double eps = double(Eps::num) / double(Eps::den);
 
   template <Shape In>
   struct bound {
@@ -107,7 +111,7 @@ struct batchnorm2d_t {
       }
       var = ss / n;
       mean = T(m);
-      inv_std = T(1.0 / std::sqrt(var + double(Eps)));
+      inv_std = T(1.0 / std::sqrt(var + eps));
     }
 
     template <class Ctx, class T>
@@ -129,12 +133,12 @@ struct batchnorm2d_t {
           channel_stats(x, batch, c, mean, inv_std, var, [](std::size_t, double) {});
           const double n = double(batch * HW);
           const double unbiased = n > 1 ? var * n / (n - 1) : var;
-          const double m = double(Momentum);
+          const double m = momentum;
           running_mean[c] = T((1 - m) * double(running_mean[c]) + m * double(mean));
           running_var[c] = T((1 - m) * double(running_var[c]) + m * unbiased);
         } else {
           mean = running_mean[c];
-          inv_std = T(1.0 / std::sqrt(double(running_var[c]) + double(Eps)));
+          inv_std = T(1.0 / std::sqrt(double(running_var[c]) + eps));
         }
         const T scale = gamma[c] * inv_std;
         const T shift = beta[c] - mean * scale;

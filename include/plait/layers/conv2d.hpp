@@ -160,12 +160,18 @@ struct conv2d_t {
       const T* dy = a.dy;                     // [B, Out, Ho*Wo]
       T* dw = a.dparams;                      // [Out, C*K*K]
       T* db = a.dparams + weight_count;       // [Out]
+      // db: 16 running sums per channel, so that the compiler vectorises the reduction.
       for_rows(ctx, Out, [=](std::size_t o) {
-        T s{0};
+        T lanes[16] = {};
         for (std::size_t b = 0; b < batch; ++b) {
           const T* PLAIT_RESTRICT row = dy + (b * Out + o) * hwo;
-          for (std::size_t i = 0; i < hwo; ++i) s += row[i];
+          std::size_t i = 0;
+          for (; i + 16 <= hwo; i += 16)
+            for (std::size_t j = 0; j < 16; ++j) lanes[j] += row[i + j];
+          for (; i < hwo; ++i) lanes[i % 16] += row[i];
         }
+        T s{0};
+        for (T v : lanes) s += v;
         db[o] = acc ? db[o] + s : s;
       });
       for (std::size_t b = 0; b < batch; ++b)

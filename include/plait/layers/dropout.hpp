@@ -20,6 +20,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "../core/concepts.hpp"
 #include "../core/config.hpp"
@@ -104,7 +105,10 @@ struct dropout_t {
   };
 };
 
-template <float P, std::uint64_t Stream = 0>
-inline constexpr dropout_t<P, Stream> dropout{};
+/// `dropout<0.5f>` or `dropout<0.5>`: P is converted to float (a float template argument takes no
+/// double, so the variable takes any arithmetic value).
+template <auto P, std::uint64_t Stream = 0>
+  requires std::is_arithmetic_v<decltype(P)>
+inline constexpr dropout_t<static_cast<float>(P), Stream> dropout{};
 
 }  // namespace plait

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "../core/concepts.hpp"
+#include "../core/config.hpp"
 #include "../core/error.hpp"
 #include "../core/random.hpp"
 #include "../core/shape.hpp"

@@ -3,7 +3,8 @@
 // torch.nn.LayerNorm(normalized_shape = the sample's shape):
 //   y = gamma * (x - mean) / sqrt(var + eps) + beta,  mean and biased var over the sample,
 // with gamma and beta of the sample's shape (init 1 and 0). Written `layernorm`, or
-// `layernorm_t<Eps>` to change eps (default 1e-5, as PyTorch).
+// `layernorm_t<Eps>` with a std::ratio to change eps (default 1e-5, as PyTorch), e.g.
+// `layernorm_t<std::ratio<1, 1000000>>{}`.
 //
 // The same in training and evaluation, and independent of how a policy splits the batch: a
 // sample's output depends on that sample only.
@@ -13,6 +14,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <ratio>
 
 #include "../core/concepts.hpp"
 #include "../core/config.hpp"
@@ -21,14 +23,14 @@
 
 namespace plait {
 
-/// Eps: added to the variance before the square root, > 0.
-template <float Eps = 1e-5f>
+/// Eps (a std::ratio): added to the variance before the square root, > 0.
+template <class Eps = std::ratio<1, 100000>>
 struct layernorm_t {
-  static_assert(Eps > 0.0f,
+  static_assert(std::ratio_greater_v<Eps, std::ratio<0>>,
                 "plait: layernorm_t is given an eps that is not positive. eps keeps 1/sqrt(var + eps) "
-                "finite for a constant sample. Fix: give an eps > 0, e.g. 1e-5f.");
+                "finite for a constant sample. Fix: give an eps > 0, e.g. std::ratio<1, 100000>.");
   static constexpr bool is_layer = true;
-  static constexpr float eps = Eps;
+  static constexpr double eps = double(Eps::num) / double(Eps::den);
 
   template <Shape In>
   struct bound {
@@ -69,7 +71,7 @@ struct layernorm_t {
           ss += d * d;
         }
         const T mean = T(m);
-        const T inv_std = T(1.0 / std::sqrt(ss / double(N) + double(Eps)));
+        const T inv_std = T(1.0 / std::sqrt(ss / double(N) + eps));
         saved[2 * r] = mean;
         saved[2 * r + 1] = inv_std;
         for (std::size_t j = 0; j < N; ++j) yr[j] = gamma[j] * ((xr[j] - mean) * inv_std) + beta[j];

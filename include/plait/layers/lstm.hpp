@@ -24,6 +24,7 @@
 #include <cstddef>
 
 #include "../core/concepts.hpp"
+#include "../core/config.hpp"
 #include "../core/random.hpp"
 #include "../core/shape.hpp"
 #include "../kernels/elementwise.hpp"

@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "../core/concepts.hpp"
+#include "../core/config.hpp"
 #include "../core/shape.hpp"
 #include "../kernels/elementwise.hpp"
 

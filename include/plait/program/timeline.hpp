@@ -7,13 +7,13 @@
 #include <cstddef>
 
 #include "instruction.hpp"
+#include "verify.hpp"
 
 namespace plait {
 
 template <std::size_t P, std::size_t N>
 struct timeline {
-  std::array<std::array<double, N>, P> begin{};
-  std::array<std::array<double, N>, P> end{};
+  std::array<std::array<double, N>, P> end{};  // when each instruction ends (it begins at end - its cost)
   std::array<double, P> busy{};
   double step = 0;
 
@@ -32,9 +32,7 @@ constexpr timeline<P, N> plan_timeline(const std::array<program<N>, P>& progs, c
   timeline<P, N> t;
   std::array<std::size_t, P> pc{};
   std::array<double, P> clock{};
-  // Per (sender, receiver): the times at which sends were posted, in order, and how many were taken.
-  std::array<std::array<std::array<double, N>, P>, P> sent{};
-  std::array<std::array<std::size_t, P>, P> head{}, tail{};
+  std::array<std::array<std::size_t, P>, P> cursor{};  // per (sender, receiver): the next send to match
   for (bool progress = true; progress;) {
     progress = false;
     for (std::size_t d = 0; d < P; ++d) {
@@ -43,17 +41,16 @@ constexpr timeline<P, N> plan_timeline(const std::array<program<N>, P>& progs, c
         double cost = 0;
         if (i.op == opcode::recv) {
           const std::size_t q = std::size_t(i.peer);
-          if (head[q][d] == tail[q][d]) break;
-          const double ready = sent[q][d][head[q][d]++];
+          const std::size_t k = detail::next_send(progs[q], d, cursor[q][d], pc[q]);
+          if (k == N) break;
+          cursor[q][d] = k + 1;
+          const double ready = t.end[q][k];  // a send is posted when its device reaches it
           clock[d] = clock[d] > ready ? clock[d] : ready;
-        } else if (i.op == opcode::send) {
-          sent[d][std::size_t(i.peer)][tail[d][std::size_t(i.peer)]++] = clock[d];
         } else if (i.op == opcode::forward) {
           cost = fwd[d];
         } else if (i.op == opcode::backward) {
           cost = bwd[d];
         }
-        t.begin[d][pc[d]] = clock[d];
         clock[d] += cost;
         t.end[d][pc[d]] = clock[d];
         t.busy[d] += cost;

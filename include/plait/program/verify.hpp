@@ -23,12 +23,22 @@ struct verdict {
   constexpr explicit operator bool() const { return kind == ok; }
 };
 
+namespace detail {
+/// The next send from device q to device d at or after position `from` of q's program and before
+/// q's current position `until` (posted sends only), or N.
+template <std::size_t N>
+constexpr std::size_t next_send(const program<N>& q, std::size_t d, std::size_t from, std::size_t until) {
+  for (std::size_t k = from; k < until; ++k)
+    if (q[k].op == opcode::send && std::size_t(q[k].peer) == d) return k;
+  return N;
+}
+}  // namespace detail
+
 template <std::size_t P, std::size_t N>
 constexpr verdict verify_messages(const std::array<program<N>, P>& progs) {
   std::array<std::size_t, P> pc{};
-  // Per (sender, receiver) channel: the program indices of posted sends, and how many were delivered.
-  std::array<std::array<std::array<std::size_t, N>, P>, P> posted{};
-  std::array<std::array<std::size_t, P>, P> head{}, tail{};
+  // Per (sender, receiver) channel: where to look for its next undelivered send in the sender's program.
+  std::array<std::array<std::size_t, P>, P> cursor{};
   for (bool progress = true; progress;) {
     progress = false;
     for (std::size_t d = 0; d < P; ++d) {
@@ -37,15 +47,13 @@ constexpr verdict verify_messages(const std::array<program<N>, P>& progs) {
         if (i.op == opcode::send || i.op == opcode::recv) {
           if (i.peer < 0 || std::size_t(i.peer) >= P || std::size_t(i.peer) == d) return {verdict::bad_peer, d, pc[d]};
         }
-        if (i.op == opcode::send) {
+        if (i.op == opcode::recv) {
           const std::size_t q = std::size_t(i.peer);
-          posted[d][q][tail[d][q]++] = pc[d];
-        } else if (i.op == opcode::recv) {
-          const std::size_t q = std::size_t(i.peer);
-          if (head[q][d] == tail[q][d]) break;  // nothing from q yet: blocked
-          const instruction& s = progs[q][posted[q][d][head[q][d]]];
+          const std::size_t k = detail::next_send(progs[q], d, cursor[q][d], pc[q]);
+          if (k == N) break;  // nothing posted from q yet: blocked
+          const instruction& s = progs[q][k];
           if (s.buffer != i.buffer || s.microbatch != i.microbatch) return {verdict::mismatch, d, pc[d]};
-          ++head[q][d];
+          cursor[q][d] = k + 1;
         }
         ++pc[d];
         progress = true;
@@ -54,9 +62,11 @@ constexpr verdict verify_messages(const std::array<program<N>, P>& progs) {
   }
   for (std::size_t d = 0; d < P; ++d)
     if (pc[d] < N) return {verdict::deadlock, d, pc[d]};
-  for (std::size_t d = 0; d < P; ++d)
-    for (std::size_t q = 0; q < P; ++q)
-      if (head[d][q] != tail[d][q]) return {verdict::unmatched_send, d, posted[d][q][head[d][q]]};
+  for (std::size_t q = 0; q < P; ++q)
+    for (std::size_t d = 0; d < P; ++d) {
+      const std::size_t k = detail::next_send(progs[q], d, cursor[q][d], N);
+      if (k != N) return {verdict::unmatched_send, q, k};
+    }
   return {};
 }
 

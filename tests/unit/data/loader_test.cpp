@@ -266,7 +266,7 @@ index_vector replicas_part(const sharded_sampler& s, std::size_t batch, std::siz
 TEST_CASE("over a sampler, batch b is exactly global_indices(b), for every epoch") {
   const label_set data = make_labels(103);
   for (std::size_t replicas : {1u, 3u, 4u})
-    for (plait::last_batch last : {plait::last_batch::drop_last, plait::last_batch::pad})
+    for (plait::last_batch last : {plait::last_batch::drop, plait::last_batch::pad})
       for (bool prefetch : {true, false}) {
         CAPTURE(replicas);
         CAPTURE(prefetch);
@@ -359,7 +359,7 @@ TEST_CASE("over a sampler, the remainder is the sampler's: pad fills the last ba
     CHECK(batches.options().drop_last == false);
   }
   SUBCASE("drop_last") {
-    const sharded_sampler s(data.size(), 3, {.global_batch = 10, .seed = 1, .last = plait::last_batch::drop_last});
+    const sharded_sampler s(data.size(), 3, {.global_batch = 10, .seed = 1, .last = plait::last_batch::drop});
     plait::loader batches(data, s, {.drop_last = true});  // repeating the sampler's choice is fine
     const auto got = gathered_epoch(batches, 2);
     REQUIRE(got.size() == 2);

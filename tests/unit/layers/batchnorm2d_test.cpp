@@ -29,7 +29,7 @@ channel_stats naive_stats(const std::vector<double>& x, std::size_t batch, std::
 static_assert(BoundLayer<batchnorm2d_t<>::bound<shape<3, 4, 5>>>);
 static_assert(batchnorm2d_t<>::bound<shape<3, 4, 5>>::param_count == 6);
 static_assert(batchnorm2d_t<>::bound<shape<3, 4, 5>>::state_count == 6);  // running mean and variance only
-static_assert(batchnorm2d_t<>::momentum == 0.1f && batchnorm2d_t<>::eps == 1e-5f);
+static_assert(batchnorm2d_t<>::momentum == 0.1 && batchnorm2d_t<>::eps == 1e-5);
 
 TEST_CASE_TEMPLATE_DEFINE("batchnorm2d backward matches finite differences in training mode", Ctx, bn_grad) {
   Ctx ctx{};
@@ -40,7 +40,7 @@ TEST_CASE_TEMPLATE_DEFINE("batchnorm2d backward matches finite differences in tr
     CHECK(r.max_input_error < 1e-7);
   }
   SUBCASE("1x1 images, statistics over the batch only") {
-    auto r = test::gradcheck<batchnorm2d_t<0.5f, 1e-3f>::bound<shape<6, 1, 1>>>(ctx, 5, 3);
+    auto r = test::gradcheck<batchnorm2d_t<std::ratio<1, 2>, std::ratio<1, 1000>>::bound<shape<6, 1, 1>>>(ctx, 5, 3);
     CHECK(r.max_param_error < 1e-7);
     CHECK(r.max_input_error < 1e-7);
   }
@@ -84,14 +84,14 @@ TEST_CASE("batchnorm2d init: gamma 1, beta 0, running mean 0, running var 1") {
 }
 
 TEST_CASE("running statistics follow PyTorch's update with the unbiased variance; evaluation uses them") {
-  using B = batchnorm2d_t<0.2f>::bound<shape<2, 3, 3>>;
+  using B = batchnorm2d_t<std::ratio<1, 5>>::bound<shape<2, 3, 3>>;
   constexpr std::size_t C = 2, HW = 9, batch = 5;
   host_context<openmp> ctx{};
   ctx.threads = 2;
   auto p = test::random_vector(B::param_count, 3);
   auto state = test::initial_state<B>();
   std::vector<double> rm(C, 0.0), rv(C, 1.0), y(batch * C * HW);
-  const double m = double(0.2f);
+  const double m = 0.2;
   for (std::uint64_t k = 0; k < 4; ++k) {
     auto x = test::random_vector(batch * C * HW, 10 + k, -1 + double(k), 2 + 2 * double(k));
     B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), nullptr, batch, true, state.data()});
@@ -145,6 +145,16 @@ TEST_CASE_TEMPLATE("batchnorm2d backward may write dx over dy, and accumulates",
   B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), nullptr, dy2.data(), nullptr, dp2.data(), 4,
                                          true, state.data()});
   for (std::size_t i = 0; i < dp.size(); ++i) CHECK(dp2[i] == doctest::Approx(2 * dp[i]));
+  // Backward recomputes the statistics from its own x: another forward in between (a pipeline's
+  // next micro-batch) changes nothing.
+  auto other = test::random_vector(2 * B::in_shape::size, 9, 3, 8);
+  std::vector<double> other_y(other.size()), dx3(n), dp3(B::param_count);
+  B::forward(ctx, forward_args<double>{p.data(), other.data(), other_y.data(), nullptr, 2, true, state.data()});
+  auto dy3 = test::random_vector(n, 3);
+  B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), nullptr, dy3.data(), dx3.data(), dp3.data(), 4,
+                                         false, state.data()});
+  CHECK(dx3 == dx);
+  CHECK(dp3 == dp);
   // The normalised output does not move when the whole input shifts: dx sums to 0 per channel.
   for (std::size_t c = 0; c < 3; ++c) {
     double s = 0;
@@ -200,4 +210,34 @@ TEST_CASE_TEMPLATE("a model with batchnorm2d and dropout learns; predict is dete
   // ... and a sample's output does not depend on the other samples of the call.
   const auto y3 = m.predict(test.xs(4, 1));
   CHECK(std::equal(y3.data, y3.data + 3, a.begin() + 4 * 3));
+}
+
+namespace {
+constexpr auto small = input<2, 4, 4> >> batchnorm2d >> flatten >> linear<8> >> relu >> linear<3>;
+double max_relative_difference(std::span<const float> a, std::span<const float> b) {
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::abs(double(a[i]) - double(b[i])) / std::max(0.05, std::abs(double(b[i]))));
+  return worst;
+}
+}  // namespace
+
+// GPipe runs every micro-batch's forward before any backward: each micro-batch is normalised with
+// its own statistics, and backward must use those, not the last forward's. replicate<4> normalises
+// the same four shares (one per replica) with their own statistics, so the two train alike, up to
+// float reassociation of the gradient sums.
+TEST_CASE_TEMPLATE("batchnorm2d under a pipeline's micro-batches trains as under replicate", S, gpipe, one_f_one_b) {
+  auto piped = place<pipeline<2, microbatches<4>, S>>(small, host_devices(2), {.max_batch = 32, .seed = 6});
+  auto replicas = place<replicate<4>>(small, host_devices(4), {.max_batch = 32, .seed = 6});
+  const images data(32 * 4, 8);
+  auto o1 = sgd{.lr = 0.05f, .momentum = 0.9f}, o2 = o1;
+  for (std::size_t at = 0; at < 128; at += 32) {
+    const float l1 = piped.train_step(data.xs(at, 32), data.ys(at, 32), cross_entropy, o1);
+    CHECK(replicas.train_step(data.xs(at, 32), data.ys(at, 32), cross_entropy, o2) == doctest::Approx(l1).epsilon(1e-5));
+  }
+  const std::span<const float> p0 = piped.parameters(0), p1 = piped.parameters(1), r = replicas.parameters(0);
+  std::vector<float> joined(p0.begin(), p0.end());
+  joined.insert(joined.end(), p1.begin(), p1.end());
+  REQUIRE(joined.size() == r.size());
+  CHECK(max_relative_difference(joined, r) < 2e-5);
 }

@@ -1,0 +1,34 @@
+// Pipeline plans for p = PLAIT_P_FIRST..PLAIT_P_LAST and m = 1..32, both schedules, checked at compile
+// time. CMake compiles this file once per range of p, so the ranges build in parallel.
+#include <plait/plait.hpp>
+
+namespace {
+using namespace plait;
+
+constexpr bool close(double a, double b) { return a - b < 1e-12 && b - a < 1e-12; }
+
+// For every p = 1..8 and m = 1..32, both schedules: the programs verify, the bubble of balanced
+// stages is (p-1)/(m+p-1), GPipe keeps m micro-batches in flight, 1F1B at most p (min(p-s, m) on stage s).
+template <std::size_t P, std::size_t M, class S>
+constexpr bool plan_ok() {
+  using pl = pipeline<P, microbatches<M>, S>;
+  if (!pl::check) return false;
+  if (!close(pl::bubble_fraction, double(P - 1) / double(M + P - 1))) return false;
+  for (std::size_t s = 0; s < P; ++s) {
+    const std::size_t expect = std::is_same_v<S, gpipe> ? M : (P - s < M ? P - s : M);
+    if (pl::peak_inflight_microbatches[s] != expect) return false;
+  }
+  return true;
+}
+template <std::size_t P, std::size_t... M>
+constexpr bool all_m(std::index_sequence<M...>) {
+  return ((plan_ok<P, M + 1, gpipe>() && plan_ok<P, M + 1, one_f_one_b>()) && ...);
+}
+
+
+template <std::size_t First, std::size_t... P>
+constexpr bool range(std::index_sequence<P...>) {
+  return (all_m<First + P>(std::make_index_sequence<32>{}) && ...);
+}
+static_assert(range<PLAIT_P_FIRST>(std::make_index_sequence<PLAIT_P_LAST - PLAIT_P_FIRST + 1>{}));
+}  // namespace
