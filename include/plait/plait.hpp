@@ -45,3 +45,4 @@
 #include "program/schedule.hpp"
 #include "program/verify.hpp"
 #include "runtime/place.hpp"
+#include "runtime/schedule_trace.hpp"

@@ -45,8 +45,9 @@ class comm_queue {
     thread_.join();
   }
 
-  /// Posts a task; returns its ticket, which wait_for(ticket) waits on.
-  std::size_t post(comm_task t) {
+  /// Posts a task; returns its ticket, which wait_for(ticket) waits on. With `handoff`, the caller
+  /// lends its core to the worker until the task has started (see below).
+  std::size_t post(comm_task t, bool handoff = false) {
     if (!thread_.joinable()) {
       t.run(t.arg, t.index);
       return 0;
@@ -62,8 +63,10 @@ class comm_queue {
     // where devices outnumber free cores (host devices on a small machine), the woken worker would
     // otherwise wait for the compute thread to block, and the collective would start only after
     // backward, not beside it.
+    // A collective gains from starting at once (its peers wait in it); a send does not: the
+    // receiver takes it when it gets there, and the compute thread has better things to do.
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
-    while (started_.load(std::memory_order_acquire) <= p && std::chrono::steady_clock::now() < give_up)
+    while (handoff && started_.load(std::memory_order_acquire) <= p && std::chrono::steady_clock::now() < give_up)
       std::this_thread::yield();
     return p + 1;
   }

@@ -121,7 +121,7 @@ struct model<Policy, G, Backend>::step_job {
       if constexpr (communicates) {
         if (i.op == opcode::recv) return receive(i);
         if (i.op == opcode::send) return send(i);
-        queue(0).post({&run_collective, this, std::size_t(i.op) << 16 | i.buffer});
+        queue(0).post({&run_collective, this, std::size_t(i.op) << 16 | i.buffer}, true);
         if (i.op == opcode::all_gather) queue(0).wait();  // parameters are needed whole by the next step
       } else {
         fail(std::string("instruction ") + to_string(i.op) + " reached a policy without communication",
