@@ -65,11 +65,12 @@ def main():
         w = max(b["dur"] * scale, 0.5)
         mb = b.get("args", {}).get("microbatch", -1)
         kind = b["name"].split(" ")[0]
-        colour = PALETTE[mb % len(PALETTE)] if args.by == "microbatch" and mb >= 0 else KIND_COLOURS.get(kind, "#888")
+        by_mb = args.by == "microbatch" and mb >= 0 and kind in ("forward", "backward", "send", "recv", "loss")
+        colour = PALETTE[mb % len(PALETTE)] if by_mb else KIND_COLOURS.get(kind, "#888")
         out.append(f'<rect x="{x:.2f}" y="{y + 3}" width="{w:.2f}" height="{row_h - 8}" fill="{colour}" '
                    f'stroke="white" stroke-width="0.5"><title>{html.escape(b["name"])}: {b["dur"]:.1f} us</title></rect>')
         if w > 40:
-            text = f'{mb}' if args.by == "microbatch" and mb >= 0 else b["name"]
+            text = (("F" if kind == "forward" else "B" if kind == "backward" else "") + f"{mb}") if by_mb else b["name"]
             out.append(f'<text x="{x + 3:.2f}" y="{y + 18}" fill="white" font-size="10">{html.escape(text[: int(w / 6)])}</text>')
     y = top + len(rows) * row_h + 20
     out.append(f'<text x="{label_w}" y="{y}">0 us</text>')

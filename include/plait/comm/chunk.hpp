@@ -7,28 +7,15 @@
 #include <cstring>
 
 #include "../core/config.hpp"
+#include "../core/shard.hpp"
 
 namespace plait {
 
-/// The part [begin, end) of a split buffer that one rank owns.
-struct chunk {
-  std::size_t begin = 0, end = 0;
-  constexpr std::size_t size() const { return end - begin; }
-  constexpr bool operator==(const chunk&) const = default;
-};
+/// A rank's part of a split buffer: the library's one splitting rule (core/shard.hpp), so a
+/// collective's chunks and a batch's shares are cut alike.
+using chunk = shard;
 
-/// Part i of n elements split into `parts` as evenly as possible: the first n % parts parts get one
-/// element more, so sizes differ by at most one and the parts tile [0, n) in order.
-/// Requires parts > 0 and i < parts.
-constexpr chunk chunk_of(std::size_t n, std::size_t parts, std::size_t i) {
-  const std::size_t small = n / parts, big = n % parts;  // `big` parts of small + 1, then small ones
-  const std::size_t begin = i * small + std::min(i, big);
-  return {begin, begin + small + (i < big ? 1 : 0)};
-}
-
-static_assert(chunk_of(10, 3, 0) == chunk{0, 4} && chunk_of(10, 3, 1) == chunk{4, 7} && chunk_of(10, 3, 2) == chunk{7, 10});
-static_assert(chunk_of(2, 4, 1) == chunk{1, 2} && chunk_of(2, 4, 2) == chunk{2, 2} && chunk_of(2, 4, 3).size() == 0);
-static_assert(chunk_of(0, 1, 0).size() == 0 && chunk_of(8, 1, 0) == chunk{0, 8});
+constexpr chunk chunk_of(std::size_t n, std::size_t parts, std::size_t i) { return shard_of(n, parts, i); }
 
 namespace detail {
 

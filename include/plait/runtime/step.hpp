@@ -31,6 +31,7 @@ struct model<Policy, G, Backend>::step_job {
     const float* data;
     std::size_t n;
     std::size_t peer;
+    instruction what;  // for the trace
   };
 
   struct handler {
@@ -150,9 +151,9 @@ struct model<Policy, G, Backend>::step_job {
       const bool up = std::size_t(i.peer) > device;
       const std::size_t at = next_send++ % sends.size();
       sends[at] = message_kind(i.buffer) == message_kind::activation
-                      ? outgoing{rep.output(k), n * out_width(), std::size_t(i.peer)}   // [mb, out] to the stage after
-                      : outgoing{rep.input_grad(k), n * in_width(), std::size_t(i.peer)};  // [mb, in] to the stage before
-      const std::size_t ticket = queue(up ? 0 : 1).post({&run_send, this, at << 16 | std::size_t(i.buffer) << 8 | 1});
+                      ? outgoing{rep.output(k), n * out_width(), std::size_t(i.peer), i}   // [mb, out] to the stage after
+                      : outgoing{rep.input_grad(k), n * in_width(), std::size_t(i.peer), i};  // [mb, in] to the stage before
+      const std::size_t ticket = queue(up ? 0 : 1).post({&run_send, this, at});
       if (k < 64) slot_ticket[up ? 0 : 1][k] = ticket;
     }
 
@@ -166,10 +167,10 @@ struct model<Policy, G, Backend>::step_job {
     }
     static void run_send(void* self, std::size_t code) {
       auto& h = *static_cast<handler*>(self);
-      const outgoing& o = h.sends[code >> 16];
+      const outgoing& o = h.sends[code];
       auto t = h.job.m.begin_event();
       h.job.m.comms_[h.device].send(o.data, o.n, o.peer);
-      h.job.m.end_event(t, h.device, {.op = opcode::send, .buffer = std::uint16_t((code >> 8) & 0xff)});
+      h.job.m.end_event(t, h.device, o.what);
     }
 
     // The collectives of one instruction, on the device's communication worker.
