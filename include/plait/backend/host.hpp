@@ -4,6 +4,7 @@
 // thrust::omp::par, OpenMP threads), matrix products through CBLAS (OpenBLAS).
 
 #include <cstddef>
+#include <cstdlib>
 #include <thrust/system/cpp/execution_policy.h>
 #include <thrust/system/omp/execution_policy.h>
 #include <type_traits>
@@ -46,10 +47,18 @@ struct host_context {
     else return thrust::cpp::par;
   }
 
-  /// Binds the calling thread to this device's thread count (OpenMP and OpenBLAS).
+  /// Binds the calling thread to this device's thread count (OpenMP and OpenBLAS), capped by the
+  /// environment variable PLAIT_MAX_THREADS when it is set (sanitizer runs set 1: libgomp's and
+  /// OpenBLAS's own threads are invisible to ThreadSanitizer).
   void enter() const {
-    omp_set_num_threads(static_cast<int>(threads));
-    openblas_set_num_threads(static_cast<int>(threads));
+    static const unsigned cap = [] {
+      const char* v = std::getenv("PLAIT_MAX_THREADS");
+      const long n = v ? std::strtol(v, nullptr, 10) : 0;
+      return n > 0 ? unsigned(n) : 0u;
+    }();
+    const int n = static_cast<int>(cap && threads > cap ? cap : threads);
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
   }
 };
 

@@ -10,43 +10,20 @@
 #include <thread>
 #include <vector>
 
-// The replacements below pair operator new with free by design; g++ cannot see that.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#include "counting_new.hpp"
 
 namespace {
-thread_local std::size_t news = 0;  // operator new calls made by this thread
+using plait::test::thread_new_calls;  // operator new calls made by the calling thread
 }
-
-void* operator new(std::size_t n) {
-  ++news;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return ::operator new(n); }
-void* operator new(std::size_t n, std::align_val_t a) {
-  ++news;
-  const std::size_t al = static_cast<std::size_t>(a);
-  if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t a) { return ::operator new(n, a); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 using namespace plait;
 
 TEST_CASE("collectives and send/recv allocate nothing after the group is built") {
   for (std::size_t size : {1u, 2u, 3u}) {
     CAPTURE(size);
-    const std::size_t groups_before = news;
+    const std::size_t groups_before = thread_new_calls;
     local_group g(size);
-    CHECK(news > groups_before);  // the counter sees the group's own allocations
+    CHECK(thread_new_calls > groups_before);  // the counter sees the group's own allocations
     std::vector<std::size_t> allocations(size, 1000);
     std::vector<std::thread> threads;
     for (std::size_t r = 0; r < size; ++r)
@@ -54,7 +31,7 @@ TEST_CASE("collectives and send/recv allocate nothing after the group is built")
         local_comm c = g.comm(r);
         std::vector<float> a(30001), b(30001), part(chunk_of(30001, size, r).size());
         for (std::size_t i = 0; i < a.size(); ++i) a[i] = float(r + 1) + float(i % 97) * 0.25f;
-        const std::size_t before = news;
+        const std::size_t before = thread_new_calls;
         for (std::size_t it = 0; it < 200; ++it) {
           const std::size_t n = it % 2 ? a.size() : it % 7;  // large and small, 0 included
           c.all_reduce(a.data(), n);
@@ -69,7 +46,7 @@ TEST_CASE("collectives and send/recv allocate nothing after the group is built")
           }
           for (std::size_t i = 0; i < n; ++i) a[i] = b[i] * 0.5f;  // keep the values bounded
         }
-        allocations[r] = news - before;
+        allocations[r] = thread_new_calls - before;
       });
     for (auto& t : threads) t.join();
     for (std::size_t r = 0; r < size; ++r) CHECK(allocations[r] == 0);
