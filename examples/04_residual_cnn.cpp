@@ -1,0 +1,93 @@
+// 04 — A residual CNN block, trained data-parallel: replicate<2> on two host devices.
+//
+// The block is ResNet's with a projection shortcut: f = conv 3x3 (3 -> 16 channels) >> batchnorm
+// >> relu >> conv 3x3 (16 -> 16) >> batchnorm, and since f changes the channels the shortcut is a
+// 1x1 convolution from 3 to 16 channels; then y = relu(f(x) + shortcut(x)). A max-pooling and a
+// linear classifier follow. `residual(...)` is one layer of the graph: its inner layers' parameters
+// sit in one block of the flat buffer, and replicate<2> all-reduces them like any other layer's.
+//
+// The data are synthetic 32x32 RGB images of noise in which one colour channel of one quadrant is
+// brighter: 12 classes (4 quadrants x 3 channels). Each replica normalises with the statistics of
+// its half of the batch (batchnorm without synchronisation, as PyTorch DDP).
+//
+//   build/examples/04_residual_cnn [--steps N] [--batch B]
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <plait/layers/residual.hpp>
+#include <plait/plait.hpp>
+#include <vector>
+
+namespace {
+
+constexpr std::size_t classes = 12, pixels = 3 * 32 * 32;
+
+// Image i of a stream: uniform noise in [0, 1), plus 0.35 on quadrant q of channel c; class 3q + c.
+void draw(plait::splitmix64& rng, std::size_t n, float* x, std::int32_t* y) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t label = rng.below(classes), q = label / 3, c = label % 3;
+    y[i] = std::int32_t(label);
+    float* img = x + i * pixels;  // [3, 32, 32]
+    for (std::size_t j = 0; j < pixels; ++j) img[j] = rng.uniform01();
+    for (std::size_t h = 0; h < 16; ++h)
+      for (std::size_t w = 0; w < 16; ++w) img[(c * 32 + (q / 2) * 16 + h) * 32 + (q % 2) * 16 + w] += 0.35f;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  using namespace plait;
+  int steps = 150;
+  std::size_t batch = 64;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--batch")) batch = std::strtoul(argv[i + 1], nullptr, 10);
+  }
+
+  // [docs:residual]
+  constexpr auto block = residual(conv2d<16, 3, 1, 1> >> batchnorm2d >> relu >> conv2d<16, 3, 1, 1> >> batchnorm2d,
+                                  conv2d<16, 1>);  // the projection shortcut: 3 -> 16 channels
+  constexpr auto net = input<3, 32, 32> >> block >> relu  // the relu is fused into the block's add
+                     >> maxpool2d<4> >> flatten >> linear<classes>;
+  auto model = place<replicate<2>>(net, host_devices(2), {.max_batch = batch, .seed = 1});
+  // [/docs:residual]
+  using layout = decltype(model)::layout;
+  std::printf("model: %zu parameters in %zu layers, %.1f MFLOP per sample forward; replicate<2> on 2 host devices\n",
+              model.parameter_count(), layout::layer_count, layout::flops_per_sample / 1e6);
+
+  std::vector<float> x(batch * pixels);
+  std::vector<std::int32_t> y(batch);
+  splitmix64 rng(7);
+  auto opt = adam{.lr = 2e-3f};
+  const auto start = std::chrono::steady_clock::now();
+  double window = 0;
+  int in_window = 0;
+  for (int s = 0; s < steps; ++s) {
+    draw(rng, batch, x.data(), y.data());  // a fresh global batch; each replica trains on half of it
+    window += model.train_step(samples<shape<3, 32, 32>>{x.data(), batch}, class_labels{y.data(), batch}, cross_entropy, opt);
+    ++in_window;
+    if ((s + 1) % 10 == 0 || s + 1 == steps) {
+      std::printf("step %4d  loss %.4f\n", s + 1, window / in_window);
+      window = 0, in_window = 0;
+    }
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("%.1f ms per step of %zu images\n", 1e3 * seconds / (steps ? steps : 1), batch);
+
+  constexpr std::size_t held_out = 1024;
+  std::vector<float> tx(held_out * pixels);
+  std::vector<std::int32_t> ty(held_out);
+  splitmix64 test_rng(99);
+  draw(test_rng, held_out, tx.data(), ty.data());
+  const evaluation e = model.evaluate(samples<shape<3, 32, 32>>{tx.data(), held_out}, class_labels{ty.data(), held_out},
+                                      cross_entropy);
+  std::printf("held-out: loss %.4f, accuracy %.4f over %zu images (chance %.4f)\n", e.loss, e.accuracy, e.count,
+              1.0 / classes);
+  return 0;
+} catch (const plait::error& e) {
+  std::fprintf(stderr, "%s\n", e.what());
+  return 1;
+}
