@@ -34,6 +34,7 @@
 #include "layers/lstm.hpp"
 #include "layers/mean_pool.hpp"
 #include "layers/pool2d.hpp"
+#include "layers/residual.hpp"
 #include "loss/cross_entropy.hpp"
 #include "loss/mse.hpp"
 #include "optim/adam.hpp"

@@ -22,7 +22,7 @@
 // Memory: nothing saved (saved_count = 0) and no scratch in the state (state_count = 2C, the running
 // statistics only). Backward recomputes the batch's mean and 1/sqrt(var + eps) from its input x,
 // which the runtime keeps for every micro-batch in flight, with the same code as forward (so the
-// same bits), then x_hat from them. This costs one more read of x than keeping the statistics, and
+// same bits), then x_hat from them. This costs more reads of x than keeping the statistics, and
 // keeps backward right whatever forwards ran in between: a pipeline schedule runs several
 // micro-batches' forwards before their backwards, and the layer's state is shared by all of them.
 
@@ -86,32 +86,40 @@ struct batchnorm2d_t {
       }
     }
 
+    /// sum over the batch of f(b, i) for the pixels i of channel c, in double, in 8 running sums
+    /// so that the compiler vectorises it (a single sum is one long chain of dependent adds).
+    template <class F>
+    static double channel_sum(std::size_t batch, F f) {
+      constexpr std::size_t HW = pixels, L = 8;
+      double lanes[L] = {};
+      for (std::size_t b = 0; b < batch; ++b) {
+        std::size_t i = 0;
+        for (; i + L <= HW; i += L)
+          for (std::size_t j = 0; j < L; ++j) lanes[j] += f(b, i + j);
+        for (; i < HW; ++i) lanes[i % L] += f(b, i);
+      }
+      double s = 0;
+      for (double v : lanes) s += v;
+      return s;
+    }
+
     /// Mean and 1/sqrt(var + eps) of channel c over the batch and the pixels (biased variance), in
-    /// two passes over x; `each(at, x - mean)` sees every element of the second pass. Forward and
-    /// backward both call this, so backward sees bitwise the statistics forward normalised with.
-    template <class T, class F>
-    static void channel_stats(const T* x, std::size_t batch, std::size_t c, T& mean, T& inv_std, double& var, F each) {
+    /// two passes over x. Forward and backward both call this, so backward sees bitwise the
+    /// statistics forward normalised with. Returns the mean in double.
+    template <class T>
+    static double channel_stats(const T* x, std::size_t batch, std::size_t c, T& mean, T& inv_std, double& var) {
       constexpr std::size_t C = channels, HW = pixels;
       const double n = double(batch * HW);
-      double s = 0;
-      for (std::size_t b = 0; b < batch; ++b) {
-        const T* PLAIT_RESTRICT xc = x + (b * C + c) * HW;
-        for (std::size_t i = 0; i < HW; ++i) s += double(xc[i]);
-      }
-      const double m = s / n;
-      double ss = 0;  // the second pass: no cancellation for channels with a large mean
-      for (std::size_t b = 0; b < batch; ++b) {
-        const std::size_t at = (b * C + c) * HW;
-        const T* PLAIT_RESTRICT xc = x + at;
-        for (std::size_t i = 0; i < HW; ++i) {
-          const double d = double(xc[i]) - m;
-          ss += d * d;
-          each(at + i, d);
-        }
-      }
+      const double m = channel_sum(batch, [=](std::size_t b, std::size_t i) { return double(x[(b * C + c) * HW + i]); }) / n;
+      // The second pass: no cancellation for channels with a large mean.
+      const double ss = channel_sum(batch, [=](std::size_t b, std::size_t i) {
+        const double d = double(x[(b * C + c) * HW + i]) - m;
+        return d * d;
+      });
       var = ss / n;
       mean = T(m);
       inv_std = T(1.0 / std::sqrt(var + eps));
+      return m;
     }
 
     template <class Ctx, class T>
@@ -130,7 +138,7 @@ struct batchnorm2d_t {
         T mean, inv_std;
         if (training) {
           double var;
-          channel_stats(x, batch, c, mean, inv_std, var, [](std::size_t, double) {});
+          channel_stats(x, batch, c, mean, inv_std, var);
           const double n = double(batch * HW);
           const double unbiased = n > 1 ? var * n / (n - 1) : var;
           const double m = momentum;
@@ -166,10 +174,12 @@ struct batchnorm2d_t {
       const bool acc = a.accumulate;
       for_rows(ctx, C, [=](std::size_t c) {
         T mean, inv_std;
-        double var, sum_dy = 0, sum_dy_centred = 0;
-        channel_stats(x, batch, c, mean, inv_std, var, [&](std::size_t at, double centred) {
-          sum_dy += double(dy[at]);
-          sum_dy_centred += double(dy[at]) * centred;
+        double var;
+        const double m = channel_stats(x, batch, c, mean, inv_std, var);
+        const double sum_dy = channel_sum(batch, [=](std::size_t b, std::size_t i) { return double(dy[(b * C + c) * HW + i]); });
+        const double sum_dy_centred = channel_sum(batch, [=](std::size_t b, std::size_t i) {
+          const std::size_t at = (b * C + c) * HW + i;
+          return double(dy[at]) * (double(x[at]) - m);
         });
         const double sum_dy_xhat = sum_dy_centred * double(inv_std);
         dbeta[c] = acc ? dbeta[c] + T(sum_dy) : T(sum_dy);

@@ -5,7 +5,7 @@
 //
 // By im2col + GEMM. Forward unfolds each sample's receptive fields into col [C*K*K, Ho*Wo], kept
 // in `saved` for backward's dW, and multiplies y_s [Out, Ho*Wo] = W [Out, C*K*K] . col_s onto y_s
-// pre-filled with the bias. Backward: db = row sums of dy, dW += dy_s . col_s^T, and, when dx is
+// pre-filled with the bias. Backward: db = row sums of dy, dW += (sum_s col_s . dy_s^T)^T, and, when dx is
 // wanted, dcol = W^T . dy_s folded back (col2im) into dx_s, adding overlapping windows.
 //
 // Why one GEMM per sample and not one over the batch: y and dy are [B, Out, Ho*Wo], so the
@@ -14,6 +14,7 @@
 // activation-sized buffer per conv layer; the per-sample GEMMs are already [Out, Ho*Wo, C*K*K]
 // sized and cost one call each, and the layer's memory stays col plus one sample's dcol.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
@@ -118,7 +119,15 @@ struct conv2d_t {
     static constexpr std::size_t weight_count = Out * ckk;
     static constexpr std::size_t param_count = weight_count + Out;
     static constexpr std::size_t saved_count = ckk * hwo;  // col, per sample
-    static constexpr std::size_t state_count = ckk * hwo;  // dcol of one sample: backward's scratch
+    static constexpr std::size_t state_count = ckk * hwo;  // dcol of one sample (or dW^T): backward's scratch
+    /// Columns of col per GEMM. OpenBLAS packs both operands of a product above about 100^3
+    /// multiply-adds and runs an unpacked kernel below; with few filters (Out * C*K*K small) the
+    /// packing of col costs more than the product itself, so the per-sample product is cut into
+    /// column blocks that stay under the bound (2.5x faster for Out = 16, C*K*K = 144).
+    static constexpr std::size_t gemm_cols = [] {
+      const std::size_t fit = std::size_t{1000000} / (Out * ckk) / 16 * 16;
+      return fit >= 64 && fit < hwo ? fit : hwo;
+    }();
     static constexpr std::size_t flops = 2 * Out * ckk * hwo + Out * hwo;
     static constexpr bool is_view = false;
     static constexpr bool in_place_grad = false;
@@ -147,8 +156,9 @@ struct conv2d_t {
         for (std::size_t i = 0; i < hwo; ++i) row[i] = v;
       });
       for (std::size_t b = 0; b < a.batch; ++b)
-        gemm(ctx, transpose::no, transpose::no, Out, hwo, ckk, T{1}, w, ckk, col + b * saved_count, hwo, T{1},
-             y + b * Out * hwo, hwo);
+        for (std::size_t j = 0; j < hwo; j += gemm_cols)
+          gemm(ctx, transpose::no, transpose::no, Out, std::min(gemm_cols, hwo - j), ckk, T{1}, w, ckk,
+               col + b * saved_count + j, hwo, T{1}, y + b * Out * hwo + j, hwo);
     }
 
     template <class Ctx, class T>
@@ -174,14 +184,31 @@ struct conv2d_t {
         for (T v : lanes) s += v;
         db[o] = acc ? db[o] + s : s;
       });
-      for (std::size_t b = 0; b < batch; ++b)
-        gemm(ctx, transpose::no, transpose::yes, Out, ckk, hwo, T{1}, dy + b * Out * hwo, hwo, col + b * saved_count,
-             hwo, acc || b > 0 ? T{1} : T{0}, dw, ckk);
+      // dW^T [C*K*K, Out] = sum over samples of col_s . dy_s^T, then transposed into dW: the product
+      // with Out columns runs without packing where dW's own (Out rows, C*K*K columns) would not.
+      // dW^T lives in dcol's scratch, free until dx is computed.
+      if constexpr (hwo >= Out) {
+        T* dwt = a.state;  // [C*K*K, Out] @ state
+        for (std::size_t b = 0; b < batch; ++b)
+          for (std::size_t j = 0; j < hwo; j += gemm_cols)
+            gemm(ctx, transpose::no, transpose::yes, ckk, Out, std::min(gemm_cols, hwo - j), T{1},
+                 col + b * saved_count + j, hwo, dy + b * Out * hwo + j, hwo, b > 0 || j > 0 ? T{1} : T{0}, dwt, Out);
+        for_rows(ctx, Out, [=](std::size_t o) {
+          T* PLAIT_RESTRICT row = dw + o * ckk;
+          for (std::size_t i = 0; i < ckk; ++i) row[i] = acc ? row[i] + dwt[i * Out + o] : dwt[i * Out + o];
+        });
+      } else {
+        for (std::size_t b = 0; b < batch; ++b)
+          gemm(ctx, transpose::no, transpose::yes, Out, ckk, hwo, T{1}, dy + b * Out * hwo, hwo, col + b * saved_count,
+               hwo, acc || b > 0 ? T{1} : T{0}, dw, ckk);
+      }
       if (!a.dx) return;
       T* dcol = a.state;  // [C*K*K, Ho*Wo] @ state, one sample at a time
       for (std::size_t b = 0; b < batch; ++b) {
         T* dxs = a.dx + b * C * H * W;  // [C, H, W]
-        gemm(ctx, transpose::yes, transpose::no, ckk, hwo, Out, T{1}, w, ckk, dy + b * Out * hwo, hwo, T{0}, dcol, hwo);
+        for (std::size_t j = 0; j < hwo; j += gemm_cols)
+          gemm(ctx, transpose::yes, transpose::no, ckk, std::min(gemm_cols, hwo - j), Out, T{1}, w, ckk,
+               dy + b * Out * hwo + j, hwo, T{0}, dcol + j, hwo);
         for_rows(ctx, C, [=](std::size_t c) {
           T* PLAIT_RESTRICT plane = dxs + c * H * W;
           for (std::size_t i = 0; i < H * W; ++i) plane[i] = T{0};
