@@ -1,6 +1,6 @@
 // bench/run pipeline_bubble: the pipeline bubble, measured against the formula.
 //
-// An MLP of 8 equal layers (512 -> 512, relu between, MSE loss on random targets), batch 256, on
+// An MLP of 8 equal layers (512 -> 512, relu between, MSE loss on random targets), batch 1024, on
 // 2 host devices of one thread each: pipeline<2, microbatches<m>, S> for m in {1, 2, 4, 8, 16} and
 // both schedules, against single_device on one thread. Steps of every configuration are timed in
 // alternating rounds in one run. The measured bubble is read from the executed trace (idle share
@@ -20,7 +20,7 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr auto layer = linear<512> >> relu;
 constexpr auto mlp = input<512> >> layer >> layer >> layer >> layer >> layer >> layer >> layer >> linear<512>;
-constexpr std::size_t batch = 256;
+constexpr std::size_t batch = 1024;  // micro-batches of 64..1024 rows: GEMMs large enough to run near the SGEMM rate
 
 struct data {
   std::vector<float> x = std::vector<float>(batch * 512), t = std::vector<float>(batch * 512);
