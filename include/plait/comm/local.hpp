@@ -17,6 +17,7 @@
 // After any error the group is broken: every later call on any rank throws.
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -58,6 +59,7 @@ class local_group {
            "pass local_options{.deadline = ...} > 0, e.g. std::chrono::seconds(30)");
     ranks_ = std::make_unique<rank_slot[]>(size);
     pairs_ = std::make_unique<pair_slot[]>(size * size);
+    boxes_ = std::make_unique<mailbox[]>(size * size);
   }
   local_group(const local_group&) = delete;
   local_group& operator=(const local_group&) = delete;
@@ -101,6 +103,20 @@ class local_group {
   local_options options_;
   std::unique_ptr<rank_slot[]> ranks_;
   std::unique_ptr<pair_slot[]> pairs_;  // [sender * size + receiver]
+
+  /// A posted-message channel of one (sender, receiver) pair: up to `depth` messages in flight, each
+  /// the sender's buffer until the receiver has copied it. One producer and one consumer thread.
+  struct alignas(64) mailbox {
+    static constexpr std::size_t depth = 64;
+    struct entry {
+      const float* data = nullptr;
+      std::size_t n = 0;
+    };
+    std::array<entry, depth> ring{};
+    alignas(64) std::atomic<std::uint64_t> posted{0};
+    alignas(64) std::atomic<std::uint64_t> taken{0};
+  };
+  std::unique_ptr<mailbox[]> boxes_;  // [sender * size + receiver]
   alignas(64) std::atomic<std::uint64_t> arrivals_{0};
   alignas(64) std::atomic<std::size_t> broken_by_{nobody};
   std::atomic<unsigned> sleepers_{0};
@@ -314,6 +330,54 @@ class local_group {
     wake();
   }
 
+  // ---- post / take: messages that do not block their sender --------------------------------------
+  // The sender posts its buffer and goes on; the receiver copies it when it takes it; the sender
+  // may reuse the buffer once taken(ticket). A sender waits only when `depth` messages to one peer
+  // are in flight. This is what pipeline stages use: their schedules are verified for exactly these
+  // semantics (program/verify.hpp: sends do not block, each pair's messages arrive in order).
+  std::uint64_t post(std::size_t r, const float* buf, std::size_t n, std::size_t peer) {
+    check_peer(op::send, r, peer);
+    check_buffer(op::send, r, buf, n);
+    if (broken()) fail_broken(op::send, r);
+    mailbox& b = boxes_[r * size_ + peer];
+    const std::uint64_t k = b.posted.load(std::memory_order_relaxed);
+    const auto room = [&] { return k - b.taken.load(std::memory_order_acquire) < mailbox::depth; };
+    if (!room() && !await(room, clock::now() + options_.deadline, true, options_.spin))
+      fail_wait(op::send, r, break_by(r), cat("rank ", peer, " to take earlier messages"));
+    b.ring[k % mailbox::depth] = {buf, n};  // [n] @ rank r, read by `peer`
+    b.posted.store(k + 1, std::memory_order_release);
+    wake();
+    return k + 1;
+  }
+
+  void take(std::size_t r, float* buf, std::size_t n, std::size_t peer) {
+    check_peer(op::recv, r, peer);
+    check_buffer(op::recv, r, buf, n);
+    if (broken()) fail_broken(op::recv, r);
+    mailbox& b = boxes_[peer * size_ + r];
+    const std::uint64_t k = b.taken.load(std::memory_order_relaxed);
+    const auto arrived = [&] { return b.posted.load(std::memory_order_acquire) > k; };
+    if (!arrived() && !await(arrived, clock::now() + options_.deadline, true, options_.spin))
+      fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
+    const typename mailbox::entry e = b.ring[k % mailbox::depth];
+    if (e.n != n) {
+      break_by(r);
+      fail_length(op::recv, r, peer, e.n, n);
+    }
+    copy(buf, e.data, n);  // [n] @ peer -> @ rank r
+    b.taken.store(k + 1, std::memory_order_release);
+    wake();
+  }
+
+  /// Waits until `peer` has taken rank r's messages up to `ticket` (what post returned).
+  void wait_taken(std::size_t r, std::size_t peer, std::uint64_t ticket) {
+    check_peer(op::send, r, peer);
+    mailbox& b = boxes_[r * size_ + peer];
+    const auto done = [&] { return b.taken.load(std::memory_order_acquire) >= ticket; };
+    if (!done() && !await(done, clock::now() + options_.deadline, true, options_.spin))
+      fail_wait(op::send, r, break_by(r), cat("rank ", peer, " to take a posted message"));
+  }
+
   // ---- errors (they may allocate: only reached when failing) ------------------------------------
   static std::string str(std::string_view s) { return std::string(s); }
   static std::string str(std::size_t v) { return std::to_string(v); }
@@ -387,6 +451,11 @@ class local_comm {
   void broadcast(float* buf, std::size_t n, std::size_t root) { group_->broadcast(rank_, buf, n, root); }  // [n] <- root's
   void send(const float* buf, std::size_t n, std::size_t peer) { group_->send(rank_, buf, n, peer); }  // until received
   void recv(float* buf, std::size_t n, std::size_t peer) { group_->recv(rank_, buf, n, peer); }  // oldest from peer
+  /// Posts [n] to peer without waiting; the buffer stays the caller's to keep valid until
+  /// wait_taken(peer, ticket). Returns the ticket.
+  std::uint64_t post(const float* buf, std::size_t n, std::size_t peer) { return group_->post(rank_, buf, n, peer); }
+  void take(float* buf, std::size_t n, std::size_t peer) { group_->take(rank_, buf, n, peer); }  // oldest posted from peer
+  void wait_taken(std::size_t peer, std::uint64_t ticket) { group_->wait_taken(rank_, peer, ticket); }
   void barrier() { group_->barrier(rank_); }
 
  private:

@@ -2,6 +2,8 @@
 // The training step, inference and evaluation of model (model.hpp): how each instruction of a
 // device's program is carried out on that device.
 
+#include <utility>
+
 #include "model.hpp"
 
 namespace plait {
@@ -24,14 +26,13 @@ struct model<Policy, G, Backend>::step_job {
     execute(Policy::template programs<G>[d], h);
     h.queue(0).wait();
     h.queue(1).wait();
+    h.await_all_sent();  // the next step may overwrite what was posted
   }
 
-  /// A message on its way: what a communication worker sends.
-  struct outgoing {
-    const float* data;
-    std::size_t n;
-    std::size_t peer;
-    instruction what;  // for the trace
+  /// A posted message: the peer it went to and its ticket (taken once the peer copied it).
+  struct posted {
+    std::size_t peer = 0;
+    std::uint64_t ticket = 0;
   };
 
   struct handler {
@@ -39,9 +40,8 @@ struct model<Policy, G, Backend>::step_job {
     replica_type& rep;
     std::size_t device;
     shard share{};  // this device's rows of the global batch
-    std::array<std::array<std::size_t, 64>, 2> slot_ticket{};  // last send from each slot, per queue
-    std::array<outgoing, comm_queue::capacity> sends{};
-    std::size_t next_send = 0;
+    std::array<std::array<posted, 64>, 2> slot_sent{};  // last message posted from each slot, [activation|gradient]
+    std::array<posted, 2> last_sent{};                  // last message posted up / down
 
     handler(step_job& j, replica_type& r, std::size_t d) : job(j), rep(r), device(d) {
       std::size_t replica = 0;
@@ -56,10 +56,17 @@ struct model<Policy, G, Backend>::step_job {
       const shard mb = shard_of(share.size(), microbatch_count, i.microbatch);
       return {share.begin + mb.begin, share.begin + mb.end};
     }
-    void await_slot(std::size_t k) {  // the slot's earlier messages have left before it is overwritten
-      if (k >= 64) return;
-      queue(0).wait_for(slot_ticket[0][k]);
-      queue(1).wait_for(slot_ticket[1][k]);
+    void await_slot(std::size_t k) {  // the slot's earlier messages were taken before it is overwritten
+      if constexpr (communicates) {
+        if (k >= 64) return await_all_sent();
+        for (auto& kind : slot_sent)
+          if (kind[k].ticket) job.m.comms_[device].wait_taken(kind[k].peer, std::exchange(kind[k].ticket, 0));
+      }
+    }
+    void await_all_sent() {
+      if constexpr (communicates)
+        for (auto& p : last_sent)
+          if (p.ticket) job.m.comms_[device].wait_taken(p.peer, std::exchange(p.ticket, 0));
     }
 
     void scatter(const instruction& i) {  // host devices read their rows in place: nothing to copy
@@ -137,24 +144,29 @@ struct model<Policy, G, Backend>::step_job {
       const std::size_t peer = std::size_t(i.peer);
       if (message_kind(i.buffer) == message_kind::activation) {
         await_slot(k);
-        job.m.comms_[device].recv(rep.recv_input(k), n * in_width(), peer);  // [mb, in] from the stage before
+        job.m.comms_[device].take(rep.recv_input(k), n * in_width(), peer);  // [mb, in] from the stage before
       } else {
-        job.m.comms_[device].recv(rep.recv_grad(), n * out_width(), peer);  // [mb, out] from the stage after
+        job.m.comms_[device].take(rep.recv_grad(), n * out_width(), peer);  // [mb, out] from the stage after
         rep.begin_backward();
       }
       job.m.end_event(t, device, i);
     }
 
-    // A send is posted to a communication worker: the compute thread goes on.
+    // A send is posted from the compute thread and does not wait: the peer copies the buffer when
+    // it receives, and the slot is not overwritten before (await_slot). No thread hand-off, so a
+    // busy machine cannot delay a message behind the scheduler.
     void send(const instruction& i) {
+      auto t = job.m.begin_event();
       const std::size_t n = rows(i).size(), k = slot(i);
-      const bool up = std::size_t(i.peer) > device;
-      const std::size_t at = next_send++ % sends.size();
-      sends[at] = message_kind(i.buffer) == message_kind::activation
-                      ? outgoing{rep.output(k), n * out_width(), std::size_t(i.peer), i}   // [mb, out] to the stage after
-                      : outgoing{rep.input_grad(k), n * in_width(), std::size_t(i.peer), i};  // [mb, in] to the stage before
-      const std::size_t ticket = queue(up ? 0 : 1).post({&run_send, this, at});
-      if (k < 64) slot_ticket[up ? 0 : 1][k] = ticket;
+      const bool activation = message_kind(i.buffer) == message_kind::activation;
+      const std::size_t peer = std::size_t(i.peer);
+      const std::uint64_t ticket = activation
+          ? job.m.comms_[device].post(rep.output(k), n * out_width(), peer)     // [mb, out] to the stage after
+          : job.m.comms_[device].post(rep.input_grad(k), n * in_width(), peer);  // [mb, in] to the stage before
+      const posted p{peer, ticket};
+      if (k < 64) slot_sent[activation ? 0 : 1][k] = p;
+      last_sent[peer > device ? 0 : 1] = p;
+      job.m.end_event(t, device, i);
     }
 
     std::size_t in_width() const {  // floats per sample entering the device's first layer
@@ -165,14 +177,6 @@ struct model<Policy, G, Backend>::step_job {
     static void run_collective(void* self, std::size_t code) {
       static_cast<handler*>(self)->collective({.op = opcode(code >> 16), .buffer = std::uint16_t(code & 0xffff)});
     }
-    static void run_send(void* self, std::size_t code) {
-      auto& h = *static_cast<handler*>(self);
-      const outgoing& o = h.sends[code];
-      auto t = h.job.m.begin_event();
-      h.job.m.comms_[h.device].send(o.data, o.n, o.peer);
-      h.job.m.end_event(t, h.device, o.what);
-    }
-
     // The collectives of one instruction, on the device's communication worker.
     void collective(const instruction& i) {
       if constexpr (requires { Policy::template bucket_list<G>; }) {

@@ -459,3 +459,35 @@ TEST_CASE("argument errors are plait errors") {
   on_ranks(g, [&](local_comm c) { c.all_reduce(buf[c.rank()].data(), 4); });
   CHECK(buf[2][3] == 3.0f);
 }
+
+TEST_CASE("post does not wait for the receiver; take gets the posted messages in order") {
+  plait::local_group g(2, {.deadline = std::chrono::milliseconds(2000)});
+  std::vector<std::vector<float>> msgs;
+  for (int k = 0; k < 10; ++k) msgs.push_back(std::vector<float>(5 + k, float(k) + 0.5f));
+  auto sender = g.comm(0);
+  std::uint64_t last = 0;
+  for (auto& m : msgs) last = sender.post(m.data(), m.size(), 1);  // nobody receives yet: returns at once
+  CHECK(last == 10);
+  std::thread receiver([&] {
+    auto c = g.comm(1);
+    for (int k = 0; k < 10; ++k) {
+      std::vector<float> got(5 + k);
+      c.take(got.data(), got.size(), 0);
+      CHECK(got == msgs[std::size_t(k)]);
+    }
+  });
+  sender.wait_taken(1, last);  // every buffer has been copied: the sender may reuse them
+  receiver.join();
+}
+
+TEST_CASE("take with the wrong length, or with nothing posted, is a plait error") {
+  plait::local_group g(2, {.deadline = std::chrono::milliseconds(200)});
+  auto b = g.comm(1);
+  std::vector<float> none(3);
+  CHECK_THROWS_WITH_AS(b.take(none.data(), 3, 0), doctest::Contains("plait: recv on rank 1"), plait::error);
+  plait::local_group h(2, {.deadline = std::chrono::milliseconds(200)});
+  auto c = h.comm(0), d = h.comm(1);
+  std::vector<float> four(4, 1.0f), three(3);
+  c.post(four.data(), 4, 1);
+  CHECK_THROWS_WITH_AS(d.take(three.data(), 3, 0), doctest::Contains("a message of 4 floats met a recv of 3"), plait::error);
+}
