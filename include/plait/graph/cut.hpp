@@ -5,6 +5,7 @@
 
 #include "../core/concepts.hpp"
 #include "../core/shape.hpp"
+#include "view.hpp"
 
 namespace plait {
 
@@ -13,22 +14,8 @@ struct cut_t {
   static constexpr bool is_cut = true;
 
   template <Shape In>
-  struct bound {
-    using in_shape = In;
-    using out_shape = In;
+  struct bound : view_layer<In, In> {
     static constexpr bool is_cut = true;
-    static constexpr std::size_t param_count = 0;
-    static constexpr std::size_t saved_count = 0;
-    static constexpr std::size_t flops = 0;
-    static constexpr bool is_view = true;
-    static constexpr bool in_place_grad = true;
-
-    template <class T, class Rng>
-    static void init(T*, Rng&) {}
-    template <class Ctx, class T>
-    static void forward(const Ctx&, const forward_args<T>&) {}
-    template <class Ctx, class T>
-    static void backward(const Ctx&, const backward_args<T>&) {}
   };
 };
 
