@@ -7,8 +7,10 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <exception>
+#include <mutex>
 #include <thread>
 
 #include "../core/error.hpp"
@@ -61,13 +63,18 @@ class comm_queue {
     posted_.notify_one();
     // Hand the core to the worker until it has taken the task (at most a couple of milliseconds):
     // where devices outnumber free cores (host devices on a small machine), the woken worker would
-    // otherwise wait for the compute thread to block, and the collective would start only after
-    // backward, not beside it.
+    // otherwise wait for the compute thread's time slice to end, and the collective would start only
+    // after backward, not beside it. The caller sleeps rather than yields: a core left idle pulls the
+    // woken worker at once, even when the kernel queued it behind another device's busy thread.
     // A collective gains from starting at once (its peers wait in it); a send does not: the
     // receiver takes it when it gets there, and the compute thread has better things to do.
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
-    while (handoff && started_.load(std::memory_order_acquire) <= p && std::chrono::steady_clock::now() < give_up)
-      std::this_thread::yield();
+    if (handoff) {
+      std::unique_lock lock(handoff_mutex_);
+      handoff_waiting_.store(true, std::memory_order_seq_cst);
+      handoff_cv_.wait_for(lock, std::chrono::milliseconds(2),
+                           [&] { return started_.load(std::memory_order_acquire) > p; });
+      handoff_waiting_.store(false, std::memory_order_relaxed);
+    }
     return p + 1;
   }
 
@@ -105,7 +112,11 @@ class comm_queue {
       }
       if (stop_.load(std::memory_order_acquire)) return;
       const comm_task t = ring_[next % capacity];
-      started_.store(next + 1, std::memory_order_release);
+      started_.store(next + 1, std::memory_order_seq_cst);
+      if (handoff_waiting_.load(std::memory_order_seq_cst)) {
+        std::lock_guard lock(handoff_mutex_);  // the poster tests started_ under the lock: no lost wake-up
+        handoff_cv_.notify_one();
+      }
       if (!error_) {
         try {
           t.run(t.arg, t.index);
@@ -124,6 +135,9 @@ class comm_queue {
   std::atomic<std::size_t> started_{0};
   std::atomic<std::size_t> completed_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<bool> handoff_waiting_{false};
+  std::mutex handoff_mutex_;
+  std::condition_variable handoff_cv_;
   std::exception_ptr error_;
   std::thread thread_;
 };
