@@ -3,9 +3,9 @@
 # Idempotent: when everything is present it changes nothing and runs no apt-get at all.
 #
 #   scripts/setup.sh            build, test and examples: compiler, CMake, Ninja, OpenBLAS, Thrust, doctest,
-#                               Google Benchmark, zlib, the Fashion-MNIST data set
+#                               Google Benchmark, zlib, Open MPI, the Fashion-MNIST data set
 #   scripts/setup.sh --bench    also what bench/ needs to compare with PyTorch
-#   scripts/setup.sh --mpi      also Open MPI (plait::mpi and tests/mpi/)
+#   scripts/setup.sh --mpi      accepted for older commands: Open MPI is now in the default set
 #   scripts/setup.sh --dry-run  only print what would be installed
 #
 # Runs apt-get as root, through sudo when not root, and otherwise prints what to install.
@@ -19,12 +19,11 @@ fail() {  # fail <what> <why> <how>: the one message format of plait
 }
 
 want_bench=0
-want_mpi=0
 dry_run=0
 for arg in "$@"; do
   case "$arg" in
     --bench) want_bench=1 ;;
-    --mpi) want_mpi=1 ;;
+    --mpi) ;;  # Open MPI is in the default set; the option stays for older commands
     --dry-run) dry_run=1 ;;
     -h | --help) usage; exit 0 ;;
     *) fail "unknown option '$arg'" "scripts/setup.sh takes --bench, --mpi, --dry-run" "run scripts/setup.sh --help" ;;
@@ -33,7 +32,7 @@ done
 
 command -v dpkg-query >/dev/null 2>&1 ||
   fail "dpkg-query was not found" "This script installs Debian packages with apt-get" \
-       "on another system, install a C++20 compiler, CMake >= 3.25, Ninja, OpenBLAS, Thrust, doctest, Google Benchmark and zlib yourself"
+       "on another system, install a C++20 compiler, CMake >= 3.25, Ninja, OpenBLAS, Thrust, doctest, Google Benchmark, zlib and (for plait::mpi) an MPI yourself"
 
 # --- what plait needs -------------------------------------------------------------------------------
 
@@ -48,6 +47,8 @@ packages=(
   libbenchmark-dev       # bench/ (Google Benchmark)
   dataset-fashion-mnist  # the real data set of examples and tests (/usr/share/datasets/fashion-mnist)
   zlib1g-dev             # reading the gzip'd IDX files (plait::plait)
+  openmpi-bin            # mpiexec: tests/mpi/ and bench allreduce_mpi run under it
+  libopenmpi-dev         # mpi.h and libmpi for plait::mpi (optional: the host core never includes mpi.h)
 )
 
 # Thrust and CUB: the CUDA toolkit's CCCL when there is one (the same one nvcc uses), else Debian's.
@@ -88,7 +89,6 @@ bench_python_check() {
 }
 
 ((want_bench)) && bench_packages
-((want_mpi)) && packages+=(openmpi-bin libopenmpi-dev)
 
 # --- install what is missing ------------------------------------------------------------------------
 
