@@ -1,5 +1,5 @@
-// A linear layer given an image: linear takes rank-1 input only.
-// expect: plait: linear<N> is given an input of rank other than 1.*Fix: put `>> flatten` before it
+// A linear layer given an image: linear takes vectors, shape<F>, or sequences, shape<T, F>, only.
+// expect: plait: linear<N> is given an input of rank 3 or more.*vector.*sequence.*Fix: put `>> flatten` before it
 #include <plait/plait.hpp>
 using namespace plait;
 #ifdef PLAIT_FAIL
@@ -8,3 +8,5 @@ constexpr auto net = input<1, 28, 28> >> linear<10>;
 constexpr auto net = input<1, 28, 28> >> flatten >> linear<10>;
 #endif
 static_assert(std::is_same_v<output_shape_t<decltype(net)>, shape<10>>);
+// A sequence is not an error: every step is mapped, shape<28, 28> -> shape<28, 10>.
+static_assert(std::is_same_v<output_shape_t<decltype(input<28, 28> >> linear<10>)>, shape<28, 10>>);

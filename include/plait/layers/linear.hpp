@@ -1,10 +1,15 @@
 #pragma once
-// linear<Out>: y = act(x W^T + b), x [B, In], W [Out, In] (PyTorch's layout), b [Out].
+// linear<Out>: y = act(x W^T + b), W [Out, In] (PyTorch's layout), b [Out], on the last dimension:
+//   a vector    x [B, In]    -> y [B, Out]
+//   a sequence  x [B, T, In] -> y [B, T, Out], the same W and b at every step (nn.Linear on [B, T, In]).
+// Both are one GEMM over rows = B (vector) or B*T (sequence) rows of In features.
 // `linear<Out> >> relu` becomes one layer, linear_t<Out, relu_fn>: the bias and the activation
 // are applied in a single pass over the GEMM's output, and backward folds the activation's
 // derivative into the bias-gradient pass.
 
 #include <cmath>
+#include <cstddef>
+#include <type_traits>
 
 #include "../core/concepts.hpp"
 #include "../core/random.hpp"
@@ -25,34 +30,38 @@ struct linear_t {
 
   template <Shape In>
   struct bound {
-    static_assert(has_rank<In, 1>::value,
-                  "plait: linear<N> is given an input of rank other than 1. A linear layer maps a vector "
-                  "of features; its input here is an image or a sequence. Fix: put `>> flatten` before it.");
-    static constexpr std::size_t in_features = In::size;
+    static_assert(In::rank == 1 || In::rank == 2,
+                  "plait: linear<N> is given an input of rank 3 or more. A linear layer maps a vector of "
+                  "features, shape<F>, or every step of a sequence, shape<T, F>; its input here is an image. "
+                  "Fix: put `>> flatten` before it.");
+    static constexpr std::size_t steps = In::rank == 2 ? In::dims[0] : 1;  // T; 1 for a vector
+    static constexpr std::size_t in_features = In::size / steps;            // F, the last dimension
     using in_shape = In;
-    using out_shape = shape<Out>;
-    static constexpr std::size_t weight_count = Out * In::size;
+    using out_shape = std::conditional_t<In::rank == 2, shape<steps, Out>, shape<Out>>;
+    static constexpr std::size_t weight_count = Out * in_features;
     static constexpr std::size_t param_count = weight_count + Out;
-    static constexpr std::size_t saved_count = Act::grad_from_output ? 0 : Out;  // z, for act'(z)
-    static constexpr std::size_t flops = 2 * In::size * Out + Out * (1 + Act::flops);
+    static constexpr std::size_t saved_count = Act::grad_from_output ? 0 : steps * Out;  // z, for act'(z)
+    static constexpr std::size_t flops = steps * (2 * in_features * Out + Out * (1 + Act::flops));
     static constexpr bool is_view = false;
     static constexpr bool in_place_grad = false;
 
     /// PyTorch's default: W and b uniform in +-1/sqrt(In).
     template <class T, class Rng>
     static void init(T* params, Rng& rng) {
-      const float bound = 1.0f / std::sqrt(static_cast<float>(In::size));
+      const float bound = 1.0f / std::sqrt(static_cast<float>(in_features));
       for (std::size_t i = 0; i < param_count; ++i) params[i] = static_cast<T>(rng.uniform(-bound, bound));
     }
 
     template <class Ctx, class T>
     static void forward(const Ctx& ctx, const forward_args<T>& a) {
-      const T* w = a.params;                // [Out, In]
-      const T* bias = a.params + weight_count;  // [Out]
-      T* y = a.y;                           // [B, Out]
-      T* z = a.saved;                       // [B, Out] when act' needs z
-      gemm(ctx, transpose::no, transpose::yes, a.batch, Out, In::size, T{1}, a.x, In::size, w, In::size, T{0}, y, Out);
-      for_rows(ctx, a.batch, [=](std::size_t r) {
+      constexpr std::size_t F = in_features;
+      const std::size_t rows = a.batch * steps;  // every step of every sample is one row
+      const T* w = a.params;                     // [Out, F]
+      const T* bias = a.params + weight_count;   // [Out]
+      T* y = a.y;                                // [B*T, Out]
+      T* z = a.saved;                            // [B*T, Out] when act' needs z
+      gemm(ctx, transpose::no, transpose::yes, rows, Out, F, T{1}, a.x, F, w, F, T{0}, y, Out);
+      for_rows(ctx, rows, [=](std::size_t r) {
         T* PLAIT_RESTRICT row = y + r * Out;
         if constexpr (Act::grad_from_output) {
           for (std::size_t o = 0; o < Out; ++o) row[o] = Act::apply(row[o] + bias[o]);
@@ -68,19 +77,20 @@ struct linear_t {
 
     template <class Ctx, class T>
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
-      const std::size_t batch = a.batch;
-      const T* w = a.params;                  // [Out, In]
-      T* dw = a.dparams;                      // [Out, In]
+      constexpr std::size_t F = in_features;
+      const std::size_t rows = a.batch * steps;
+      const T* w = a.params;                  // [Out, F]
+      T* dw = a.dparams;                      // [Out, F]
       T* db = a.dparams + weight_count;       // [Out]
-      T* dz = a.dy;                           // [B, Out]: dy, turned into dz in place
+      T* dz = a.dy;                           // [B*T, Out]: dy, turned into dz in place
       const T* from = Act::grad_from_output ? a.y : a.saved;
       const bool acc = a.accumulate;
-      // One pass over dy per column block: dz = dy * act'(.), and db = sum over the batch of dz.
+      // One pass over dy per column block: dz = dy * act'(.), and db = sum over all rows of dz.
       for_blocks(ctx, Out, 256, [=](std::size_t c0, std::size_t c1) {
         T* PLAIT_RESTRICT sums = db;
         if (!acc)
           for (std::size_t o = c0; o < c1; ++o) sums[o] = T{0};
-        for (std::size_t r = 0; r < batch; ++r) {
+        for (std::size_t r = 0; r < rows; ++r) {
           T* PLAIT_RESTRICT d = dz + r * Out;
           if constexpr (!std::is_same_v<Act, identity_fn>) {
             const T* PLAIT_RESTRICT f = from + r * Out;
@@ -89,13 +99,14 @@ struct linear_t {
           for (std::size_t o = c0; o < c1; ++o) sums[o] += d[o];
         }
       });
-      gemm(ctx, transpose::yes, transpose::no, Out, In::size, batch, T{1}, dz, Out, a.x, In::size, acc ? T{1} : T{0}, dw,
-           In::size);
-      if (a.dx) gemm(ctx, transpose::no, transpose::no, batch, In::size, Out, T{1}, dz, Out, w, In::size, T{0}, a.dx, In::size);
+      // dW [Out, F] (+)= dz^T [Out, B*T] x x [B*T, F]; dx [B*T, F] = dz [B*T, Out] x W [Out, F].
+      gemm(ctx, transpose::yes, transpose::no, Out, F, rows, T{1}, dz, Out, a.x, F, acc ? T{1} : T{0}, dw, F);
+      if (a.dx) gemm(ctx, transpose::no, transpose::no, rows, F, Out, T{1}, dz, Out, w, F, T{0}, a.dx, F);
     }
   };
 };
 
+/// `linear<N>`: shape<F> -> shape<N>, or shape<T, F> -> shape<T, N> step by step.
 template <std::size_t Out>
 inline constexpr linear_t<Out> linear{};
 
