@@ -1,15 +1,12 @@
 // 06 — An encoder, a decoder and a classifier on three devices: a three-stage pipeline.
 //
 //   device 0, encoder:     embedding 100 x 32, then LSTM 32 -> 64      tokens   [T]     -> [T, 64]
-//   device 1, decoder:     LSTM 64 -> 64, then LSTM 64 -> 32           [T, 64]          -> [T, 32]
+//   device 1, decoder:     LSTM 64 -> 64, then linear 64 -> 32         [T, 64]          -> [T, 32]
 //   device 2, classifier:  mean over the T steps, then linear 32 -> 10 [T, 32]          -> [10]
 //
-// Why the decoder ends in an LSTM 64 -> 32 and not in "linear 64 -> 32 at every step": plait's
-// linear<N> takes rank-1 samples only, and there is no per-step (time-distributed) linear yet.
-// `flatten >> linear<T * 32>` would compile, but it is a different model (one dense map from the
-// whole sequence, T*64*T*32 weights, not one 64 -> 32 map shared by every step), so the decoder's
-// projection to 32 features is an lstm<32> here: like a per-step linear it maps each step's 64
-// features to 32, and it adds a recurrence over the steps.
+// The decoder's linear<32> is given a sequence, shape<T, 64>, so it maps every step's 64 features
+// to 32 with one weight matrix shared by all steps (as PyTorch's nn.Linear on [B, T, 64]): 64*32 +
+// 32 parameters, computed as one GEMM over the micro-batch's B*T rows.
 //
 // The task: sequences of T = 12 tokens. Two different marker tokens from [0, 10) sit at random
 // places among noise tokens from [10, 100); the class is the marker that comes FIRST. Both markers
@@ -38,7 +35,7 @@ constexpr std::size_t T = 12, vocab = 100, markers = 10;
 // [docs:graph]
 constexpr auto net = input<T> >> embedding<vocab, 32> >> lstm<64>   // device 0: encoder
                    >> cut
-                   >> lstm<64> >> lstm<32>                          // device 1: decoder
+                   >> lstm<64> >> linear<32>                        // device 1: decoder
                    >> cut
                    >> mean_pool >> linear<10>;                      // device 2: classifier
 using graph = std::remove_const_t<decltype(net)>;
