@@ -20,6 +20,8 @@
 //   - `state_count`  : floats of non-trainable state the layer keeps (batchnorm's running
 //                      statistics, per-step scratch that is not per sample); default 0;
 //   - `init_state(state)`: its initial values (default: zeros).
+//   - `replica_sum_count`: doubles the layer sums across data-parallel replicas in one call of
+//                      `replica_sum` (synchronised batchnorm); default 0 (it never calls it).
 
 #include <concepts>
 #include <cstddef>
@@ -45,6 +47,18 @@ concept BoundLayer = requires {
   { B::in_place_grad } -> std::convertible_to<bool>;
 } && Shape<typename B::in_shape> && Shape<typename B::out_shape>;
 
+/// Sums buffers of doubles across the replicas that split one batch (data parallelism), so that a
+/// layer can use statistics of the whole batch (synchronised batchnorm). Every replica calls it
+/// with the same n at the same point of its step; on return every replica holds the same sums,
+/// bitwise (summed in replica order). Empty (a no-op) where one replica sees the whole batch.
+struct replica_sum {
+  void (*fn)(void* ctx, double* data, std::size_t n) = nullptr;
+  void* ctx = nullptr;
+  void operator()(double* data, std::size_t n) const {
+    if (fn) fn(ctx, data, n);
+  }
+};
+
 /// What a layer's forward reads and writes, for a batch of `batch` samples.
 /// `training` is false in predict/evaluate (dropout off, batchnorm uses running statistics).
 /// `seed`, `step` and `first_sample` (the global index of this device's first sample in the batch)
@@ -61,6 +75,7 @@ struct forward_args {
   std::uint64_t seed = 0;
   std::uint64_t step = 0;
   std::size_t first_sample = 0;
+  replica_sum replicas{};
 };
 
 /// What a layer's backward reads and writes. `dy` may be overwritten (it is scratch once read).
@@ -81,7 +96,15 @@ struct backward_args {
   std::uint64_t seed = 0;
   std::uint64_t step = 0;
   std::size_t first_sample = 0;
+  replica_sum replicas{};
 };
+
+/// Doubles a bound layer sums across replicas in one call (0 unless it declares replica_sum_count).
+template <class B>
+inline constexpr std::size_t replica_sum_count_of = [] {
+  if constexpr (requires { B::replica_sum_count; }) return std::size_t{B::replica_sum_count};
+  else return std::size_t{0};
+}();
 
 /// Floats of non-trainable state of a bound layer (0 unless it declares state_count).
 template <class B>

@@ -79,6 +79,13 @@ struct graph_layout {
     return at;
   }();
 
+  /// The most doubles one layer sums across data-parallel replicas in one call (0: none does).
+  static constexpr std::size_t replica_sum_size = [] {
+    std::size_t n = 0;
+    for (auto c : per_layer([]<class B>() { return replica_sum_count_of<B>; })) n = std::max(n, c);
+    return n;
+  }();
+
   /// Per-sample sizes of each layer's output and of what it saves for backward.
   static constexpr auto out_sizes = per_layer([]<class B>() { return std::size_t{B::out_shape::size}; });
   static constexpr auto saved_sizes = per_layer([]<class B>() { return std::size_t{B::saved_count}; });

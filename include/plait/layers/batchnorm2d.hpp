@@ -13,11 +13,17 @@
 // and one sample on a device), where PyTorch refuses, the biased variance (0) is used instead.
 // Evaluation (`training == false`): the running statistics normalise; nothing is updated.
 //
-// Data parallelism: each replica normalises with the statistics of its own share of the batch and
-// keeps its own running statistics, as PyTorch DDP without SyncBatchNorm (and without DDP's buffer
-// broadcast); predict and evaluate run on device 0 and use device 0's running statistics. A
-// synchronised variant (all-reducing the per-channel sums across replicas before normalising) is
-// future work.
+// Data parallelism: `batchnorm2d` normalises each replica's share of the batch with that share's
+// statistics, and each replica keeps its own running statistics, as PyTorch DDP without
+// SyncBatchNorm (and without DDP's buffer broadcast); predict and evaluate run on device 0 and use
+// device 0's running statistics. `sync_batchnorm2d` (batch_statistics::synchronised) sums the
+// per-channel sums across the replicas (the layer's `replica_sum`) before normalising, in forward
+// and in backward, so every replica normalises with the statistics of the whole global batch, its
+// running statistics stay identical on every replica, and training under replicate<N> equals
+// training on one device, as torch.nn.SyncBatchNorm. It costs one small exchange of 2C + 1 doubles
+// in forward and 4C + 1 in backward, on the compute thread. Its statistics are one pass of sums
+// (sum x, sum x^2, in double) rather than two, since the second pass would need a second exchange.
+// With one replica (one device, or a pipeline's micro-batches) it normalises like batchnorm2d.
 //
 // Memory: nothing saved (saved_count = 0) and no scratch in the state (state_count = 2C, the running
 // statistics only). Backward recomputes the batch's mean and 1/sqrt(var + eps) from its input x,
@@ -26,6 +32,7 @@
 // keeps backward right whatever forwards ran in between: a pipeline schedule runs several
 // micro-batches' forwards before their backwards, and the layer's state is shared by all of them.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <ratio>
@@ -37,9 +44,17 @@
 
 namespace plait {
 
+/// Whose statistics batchnorm normalises with under data parallelism.
+enum class batch_statistics {
+  per_replica,   // each replica's share of the batch (PyTorch BatchNorm2d under DDP)
+  synchronised,  // the whole global batch, summed across replicas (PyTorch SyncBatchNorm)
+};
+
 /// Momentum (a std::ratio): weight of the batch's statistics in the running ones, in (0, 1].
 /// Eps (a std::ratio): added to the variance before the square root, > 0.
-template <class Momentum = std::ratio<1, 10>, class Eps = std::ratio<1, 100000>>
+/// Stats: batch_statistics::per_replica or ::synchronised.
+template <class Momentum = std::ratio<1, 10>, class Eps = std::ratio<1, 100000>,
+          batch_statistics Stats = batch_statistics::per_replica>
 struct batchnorm2d_t {
   static_assert(std::ratio_greater_v<Momentum, std::ratio<0>> && std::ratio_less_equal_v<Momentum, std::ratio<1>>,
                 "plait: batchnorm2d_t is given a momentum outside (0, 1]. The momentum is the weight of "
@@ -50,6 +65,7 @@ struct batchnorm2d_t {
   static constexpr bool is_layer = true;
   static constexpr double momentum = double(Momentum::num) / double(Momentum::den);
   static constexpr double eps = double(Eps::num) / double(Eps::den);
+  static constexpr bool synchronised = Stats == batch_statistics::synchronised;
 
   template <Shape In>
   struct bound {
@@ -66,6 +82,8 @@ struct batchnorm2d_t {
     static constexpr std::size_t param_count = 2 * channels;  // gamma [C], beta [C]
     static constexpr std::size_t saved_count = 0;
     static constexpr std::size_t state_count = 2 * channels;  // running_mean [C], running_var [C]
+    // Synchronised: forward sums [sum x (C), sum x^2 (C), n], backward also [sum dy (C), sum dy*x (C)].
+    static constexpr std::size_t replica_sum_count = synchronised ? 4 * channels + 1 : 0;
     static constexpr std::size_t flops = 6 * In::size;  // statistics (4), scale and shift (2)
     static constexpr bool is_view = false;
     static constexpr bool in_place_grad = true;  // dx of an element reads dy of that element only
@@ -124,12 +142,11 @@ struct batchnorm2d_t {
 
     template <class Ctx, class T>
     static void forward(const Ctx& ctx, const forward_args<T>& a) {
+      if constexpr (synchronised)
+        if (a.training) return forward_synchronised(ctx, a);
       constexpr std::size_t C = channels, HW = pixels;
       const std::size_t batch = a.batch;
       const T* x = a.x;                // [B, C, H*W]
-      T* y = a.y;                      // [B, C, H*W]
-      const T* gamma = a.params;       // [C]
-      const T* beta = a.params + C;    // [C]
       T* running_mean = a.state;       // [C]
       T* running_var = a.state + C;    // [C]
       const bool training = a.training;
@@ -139,22 +156,72 @@ struct batchnorm2d_t {
         if (training) {
           double var;
           channel_stats(x, batch, c, mean, inv_std, var);
-          const double n = double(batch * HW);
-          const double unbiased = n > 1 ? var * n / (n - 1) : var;
-          const double m = momentum;
-          running_mean[c] = T((1 - m) * double(running_mean[c]) + m * double(mean));
-          running_var[c] = T((1 - m) * double(running_var[c]) + m * unbiased);
+          update_running(running_mean[c], running_var[c], double(mean), var, double(batch * HW));
         } else {
           mean = running_mean[c];
           inv_std = T(1.0 / std::sqrt(double(running_var[c]) + eps));
         }
-        const T scale = gamma[c] * inv_std;
-        const T shift = beta[c] - mean * scale;
-        for (std::size_t b = 0; b < batch; ++b) {
-          const T* PLAIT_RESTRICT xc = x + (b * C + c) * HW;
-          T* PLAIT_RESTRICT yc = y + (b * C + c) * HW;
-          for (std::size_t i = 0; i < HW; ++i) yc[i] = xc[i] * scale + shift;
-        }
+        normalise(a, c, mean, inv_std);
+      });
+    }
+
+    /// running = (1 - momentum) * running + momentum * batch, with the unbiased variance (n > 1).
+    template <class T>
+    static void update_running(T& running_mean, T& running_var, double mean, double var, double n) {
+      const double unbiased = n > 1 ? var * n / (n - 1) : var;
+      const double m = momentum;
+      running_mean = T((1 - m) * double(running_mean) + m * mean);
+      running_var = T((1 - m) * double(running_var) + m * unbiased);
+    }
+
+    /// y = gamma * (x - mean) * inv_std + beta over channel c of every sample.
+    template <class T>
+    static void normalise(const forward_args<T>& a, std::size_t c, T mean, T inv_std) {
+      constexpr std::size_t C = channels, HW = pixels;
+      const T scale = a.params[c] * inv_std;         // gamma [C]
+      const T shift = a.params[C + c] - mean * scale;  // beta [C]
+      for (std::size_t b = 0; b < a.batch; ++b) {
+        const T* PLAIT_RESTRICT xc = a.x + (b * C + c) * HW;
+        T* PLAIT_RESTRICT yc = a.y + (b * C + c) * HW;
+        for (std::size_t i = 0; i < HW; ++i) yc[i] = xc[i] * scale + shift;
+      }
+    }
+
+    /// Synchronised statistics: this replica's sums, summed across replicas, give the global
+    /// batch's mean and biased variance (in double). Forward and backward both call this on the
+    /// same x, so backward normalises with bitwise the statistics forward used.
+    template <class T>
+    static void global_stats(const T* x, std::size_t batch, double* sums, const replica_sum& across) {
+      constexpr std::size_t C = channels, HW = pixels;
+      for (std::size_t c = 0; c < C; ++c) {
+        sums[c] = channel_sum(batch, [=](std::size_t b, std::size_t i) { return double(x[(b * C + c) * HW + i]); });
+        sums[C + c] = channel_sum(batch, [=](std::size_t b, std::size_t i) {
+          const double v = double(x[(b * C + c) * HW + i]);
+          return v * v;
+        });
+      }
+      sums[2 * C] = double(batch * HW);
+      across(sums, 2 * C + 1);  // [sum x (C), sum x^2 (C), n] @ every replica
+    }
+    static void mean_var(const double* sums, std::size_t c, double& mean, double& var) {
+      constexpr std::size_t C = channels;
+      const double n = sums[2 * C];
+      mean = sums[c] / n;
+      var = std::max(0.0, sums[C + c] / n - mean * mean);
+    }
+
+    template <class Ctx, class T>
+    static void forward_synchronised(const Ctx& ctx, const forward_args<T>& a) {
+      constexpr std::size_t C = channels;
+      double sums[2 * C + 1];
+      global_stats(a.x, a.batch, sums, a.replicas);
+      T* running_mean = a.state;       // [C]
+      T* running_var = a.state + C;    // [C]
+      for_rows(ctx, C, [&](std::size_t c) {
+        double mean, var;
+        mean_var(sums, c, mean, var);
+        update_running(running_mean[c], running_var[c], mean, var, sums[2 * C]);
+        normalise(a, c, T(mean), T(1.0 / std::sqrt(var + eps)));
       });
     }
 
@@ -163,6 +230,7 @@ struct batchnorm2d_t {
     ///   dx = gamma * inv_std * (dy - dbeta / n - x_hat * dgamma / n).
     template <class Ctx, class T>
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
+      if constexpr (synchronised) return backward_synchronised(ctx, a);
       constexpr std::size_t C = channels, HW = pixels;
       const std::size_t batch = a.batch;
       const T* x = a.x;                // [B, C, H*W]
@@ -196,9 +264,58 @@ struct batchnorm2d_t {
         }
       });
     }
+
+    /// Synchronised backward: dgamma and dbeta are this replica's sums (the gradient all-reduce
+    /// adds the replicas'); dx uses the global batch's means of dy and dy * x_hat.
+    template <class Ctx, class T>
+    static void backward_synchronised(const Ctx& ctx, const backward_args<T>& a) {
+      constexpr std::size_t C = channels, HW = pixels;
+      const std::size_t batch = a.batch;
+      const T* x = a.x;                // [B, C, H*W]
+      const T* dy = a.dy;              // [B, C, H*W]
+      double sums[4 * C + 1];          // [sum x, sum x^2, n | sum dy, sum dy*x], the last two local
+      global_stats(x, batch, sums, a.replicas);
+      double* local = sums + 2 * C + 1;
+      for (std::size_t c = 0; c < C; ++c) {
+        local[c] = channel_sum(batch, [=](std::size_t b, std::size_t i) { return double(dy[(b * C + c) * HW + i]); });
+        local[C + c] = channel_sum(batch, [=](std::size_t b, std::size_t i) {
+          const std::size_t at = (b * C + c) * HW + i;
+          return double(dy[at]) * double(x[at]);
+        });
+      }
+      double global[2 * C];
+      for (std::size_t i = 0; i < 2 * C; ++i) global[i] = local[i];
+      a.replicas(global, 2 * C);  // [sum dy (C), sum dy*x (C)] @ every replica
+      T* dx = a.dx;                    // [B, C, H*W], may be dy, or null
+      T* dgamma = a.dparams;           // [C]
+      T* dbeta = a.dparams + C;        // [C]
+      const bool acc = a.accumulate;
+      const double n = sums[2 * C];
+      for_rows(ctx, C, [&](std::size_t c) {
+        double mean, var;
+        mean_var(sums, c, mean, var);
+        const double inv_std = 1.0 / std::sqrt(var + eps);
+        // sum dy * x_hat = (sum dy*x - mean * sum dy) * inv_std, locally and globally
+        const double local_dy_xhat = (local[C + c] - mean * local[c]) * inv_std;
+        dbeta[c] = acc ? dbeta[c] + T(local[c]) : T(local[c]);
+        dgamma[c] = acc ? dgamma[c] + T(local_dy_xhat) : T(local_dy_xhat);
+        if (!dx) return;
+        const double mean_dy = global[c] / n, mean_dy_xhat = (global[C + c] - mean * global[c]) * inv_std / n;
+        const T k = T(double(a.params[c]) * inv_std), m_dy = T(mean_dy), m_dy_xhat = T(mean_dy_xhat);
+        const T mu = T(mean), is = T(inv_std);
+        for (std::size_t b = 0; b < batch; ++b) {
+          const T* PLAIT_RESTRICT xc = x + (b * C + c) * HW;
+          const T* dyc = dy + (b * C + c) * HW;  // no restrict: dxc may be dyc
+          T* dxc = dx + (b * C + c) * HW;
+          for (std::size_t i = 0; i < HW; ++i) dxc[i] = k * (dyc[i] - m_dy - (xc[i] - mu) * is * m_dy_xhat);
+        }
+      });
+    }
   };
 };
 
 inline constexpr batchnorm2d_t<> batchnorm2d{};
+/// batchnorm2d whose statistics are those of the whole global batch under replicate<N>.
+inline constexpr batchnorm2d_t<std::ratio<1, 10>, std::ratio<1, 100000>, batch_statistics::synchronised> sync_batchnorm2d{};
 
 }  // namespace plait

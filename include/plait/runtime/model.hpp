@@ -31,6 +31,7 @@
 #include "comm_queue.hpp"
 #include "options.hpp"
 #include "replica.hpp"
+#include "replica_sums.hpp"
 #include "workers.hpp"
 
 namespace plait {
@@ -91,6 +92,14 @@ class model {
                                                          rows, slots > 0 ? slots : 1, shard_floats(d)},
                              mem);
       replicas_.back().init_parameters(options.seed);  // the same on every replica: no broadcast needed
+    }
+    if constexpr (data_parallel_degree > 1 && layout::replica_sum_size > 0) {
+      static_assert(data_parallel_degree == device_count,
+                    "plait: a layer that sums across replicas (sync_batchnorm2d) is placed under a composed policy. "
+                    "Its statistics are synchronised across the replicas of replicate<N> alone so far. Fix: use "
+                    "batchnorm2d, or replicate<N> without an inner policy.");
+      sums_ = std::make_unique<replica_sums>(data_parallel_degree, layout::replica_sum_size);
+      for (std::size_t d = 0; d < device_count; ++d) replicas_[d].set_replica_sum(sums_->of(d));
     }
     if constexpr (communicates) {
       group_ = std::make_unique<local_group>(device_count);
@@ -273,6 +282,7 @@ class model {
 
   place_options options_;
   std::vector<replica_type> replicas_;
+  std::unique_ptr<replica_sums> sums_;   // synchronised batch statistics, when a layer needs them
   std::unique_ptr<local_group> group_;  // on the heap: the handles in comms_ point into it
   std::vector<local_comm> comms_;
   std::vector<std::unique_ptr<comm_queue>> queues_;  // [device][0: collectives and sends up, 1: sends down]

@@ -154,6 +154,9 @@ class replica {
     training_ = training;
   }
 
+  /// How this device's layers sum across the replicas of its batch (synchronised batchnorm).
+  void set_replica_sum(replica_sum s) { sum_ = s; }
+
   /// Resolves where each owned layer of `slot` reads and writes; views alias their input.
   void bind_input(std::size_t k, const float* x) {
     slot_type& s = slot_ptrs_[k];
@@ -171,7 +174,7 @@ class replica {
       if (I < r.first || I >= r.last) return;
       using B = typename layout::template layer<I>;
       B::forward(ctx_, forward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], batch, training_,
-                                           state_ + layout::state_offsets[I], seed_, step_, first_sample_});
+                                           state_ + layout::state_offsets[I], seed_, step_, first_sample_, sum_});
     });
   }
 
@@ -199,7 +202,7 @@ class replica {
       }
       B::backward(ctx_, backward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], dy, dx,
                                              grads_ + layout::param_offsets[I] - param_lo_, batch, accumulate,
-                                             state_ + layout::state_offsets[I], seed_, step_, first_sample_});
+                                             state_ + layout::state_offsets[I], seed_, step_, first_sample_, sum_});
     });
   }
 
@@ -231,6 +234,7 @@ class replica {
   std::uint64_t step_ = 0;
   std::size_t first_sample_ = 0;
   bool training_ = true;
+  replica_sum sum_{};
   std::size_t cur_ = 0;
   const void* opt_tag_ = nullptr;
   std::size_t opt_steps_ = 0;

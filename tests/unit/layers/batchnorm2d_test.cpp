@@ -3,6 +3,8 @@
 
 #include <plait/layers/batchnorm2d.hpp>
 #include <plait/layers/dropout.hpp>
+#include <plait/runtime/replica_sums.hpp>
+#include <thread>
 
 using namespace plait;
 using test::host_contexts;
@@ -240,4 +242,105 @@ TEST_CASE_TEMPLATE("batchnorm2d under a pipeline's micro-batches trains as under
   joined.insert(joined.end(), p1.begin(), p1.end());
   REQUIRE(joined.size() == r.size());
   CHECK(max_relative_difference(joined, r) < 2e-5);
+}
+
+// ---- synchronised statistics (sync_batchnorm2d) ------------------------------------------------
+
+using sync_bn = batchnorm2d_t<std::ratio<1, 10>, std::ratio<1, 100000>, batch_statistics::synchronised>;
+static_assert(std::is_same_v<std::remove_const_t<decltype(sync_batchnorm2d)>, sync_bn>);
+static_assert(sync_bn::bound<shape<3, 4, 5>>::replica_sum_count == 13);
+static_assert(batchnorm2d_t<>::bound<shape<3, 4, 5>>::replica_sum_count == 0);
+static_assert(graph_layout<std::remove_const_t<decltype(input<3, 4, 4> >> sync_batchnorm2d >> flatten)>>::replica_sum_size == 13);
+
+TEST_CASE_TEMPLATE("sync_batchnorm2d on one replica: backward matches finite differences", Ctx, host_context<sequential>,
+                   host_context<openmp>) {
+  Ctx ctx{};
+  ctx.threads = 2;
+  auto r = test::gradcheck<sync_bn::bound<shape<3, 4, 5>>>(ctx, 3);
+  CHECK(r.max_param_error < 1e-7);
+  CHECK(r.max_input_error < 1e-7);
+}
+
+// Two replicas, each with half of a batch, on two threads: their outputs, input gradients and
+// running statistics are those of one call on the whole batch; their parameter gradients add up to it.
+TEST_CASE("sync_batchnorm2d across replicas normalises with the whole batch's statistics") {
+  using B = sync_bn::bound<shape<3, 2, 4>>;
+  using P = batchnorm2d_t<>::bound<shape<3, 2, 4>>;
+  constexpr std::size_t C = 3, HW = 8, S = C * HW, batch = 5, first = 2;  // shares of 2 and 3 samples
+  host_context<sequential> ctx{};
+  splitmix64 rng(17);
+  std::vector<double> p(B::param_count), x(batch * S), dy(batch * S);
+  for (auto& v : p) v = rng.uniform(0.5, 1.5);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = 3.0 * double(i % C) + rng.uniform(-1, 1);
+  for (auto& v : dy) v = rng.uniform(-1, 1);
+
+  // The whole batch on one replica, with the per-replica layer (two-pass statistics).
+  std::vector<double> y(batch * S), dx(batch * S), dp(B::param_count);
+  auto state = test::initial_state<P>();
+  P::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), nullptr, batch, true, state.data()});
+  auto g = dy;
+  P::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), nullptr, g.data(), dx.data(), dp.data(), batch,
+                                         false, state.data()});
+
+  replica_sums sums(2, B::replica_sum_count);
+  std::vector<double> ys(batch * S), dxs(batch * S), dps(2 * B::param_count);
+  std::vector<std::vector<double>> states{test::initial_state<B>(), test::initial_state<B>()};
+  auto replica = [&](std::size_t r) {
+    const std::size_t at = r == 0 ? 0 : first, n = r == 0 ? first : batch - first;
+    forward_args<double> f{p.data(), x.data() + at * S, ys.data() + at * S, nullptr, n, true, states[r].data()};
+    f.replicas = sums.of(r);
+    B::forward(ctx, f);
+    std::vector<double> gr(dy.begin() + std::ptrdiff_t(at * S), dy.begin() + std::ptrdiff_t((at + n) * S));
+    backward_args<double> b{p.data(), f.x, f.y, nullptr, gr.data(), dxs.data() + at * S, dps.data() + r * B::param_count,
+                            n, false, states[r].data()};
+    b.replicas = sums.of(r);
+    B::backward(ctx, b);
+  };
+  std::thread other(replica, 1);
+  replica(0);
+  other.join();
+
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    CHECK(ys[i] == doctest::Approx(y[i]).epsilon(1e-10));
+    CHECK(dxs[i] == doctest::Approx(dx[i]).epsilon(1e-9).scale(1e-6));
+  }
+  for (std::size_t i = 0; i < B::param_count; ++i)
+    CHECK(dps[i] + dps[B::param_count + i] == doctest::Approx(dp[i]).epsilon(1e-10).scale(1e-8));
+  CHECK(states[0] == states[1]);  // bitwise: every replica summed the same slots in the same order
+  for (std::size_t i = 0; i < state.size(); ++i) CHECK(states[0][i] == doctest::Approx(state[i]).epsilon(1e-12));
+}
+
+namespace {
+template <class Model>
+std::vector<float> train_four_steps(Model& m, const images& data) {
+  auto opt = sgd{.lr = 0.05f, .momentum = 0.9f};
+  for (std::size_t at = 0; at < 4 * 30; at += 30) m.train_step(data.xs(at, 30), data.ys(at, 30), cross_entropy, opt);
+  return m.gather_parameters();
+}
+// [docs:sync_bn]
+constexpr auto synced = input<2, 4, 4> >> sync_batchnorm2d >> flatten >> linear<8> >> relu >> linear<3>;
+// [/docs:sync_bn]
+}  // namespace
+
+// replicate<N> with synchronised statistics trains as one device does on the same batches (30 is
+// split 15/15 and 10/10/10 and, for 4, unevenly 8/8/7/7); with per-replica statistics it does not,
+// which is what makes the comparison a test.
+TEST_CASE("sync_batchnorm2d under replicate<N> equals one device; per-replica batchnorm does not") {
+  const images data(4 * 30, 9);
+  auto one = place(synced, host_device(), {.max_batch = 30, .seed = 3});
+  const auto expected = train_four_steps(one, data);
+  const auto eval_one = one.evaluate(data.xs(0, 60), data.ys(0, 60), cross_entropy);
+
+  auto two = place<replicate<2>>(synced, host_devices(2), {.max_batch = 30, .seed = 3});
+  auto three = place<replicate<3>>(synced, host_devices(3), {.max_batch = 30, .seed = 3});
+  auto four = place<replicate<4>>(synced, host_devices(4), {.max_batch = 30, .seed = 3});
+  CHECK(max_relative_difference(train_four_steps(two, data), expected) < 1e-4);
+  CHECK(max_relative_difference(train_four_steps(three, data), expected) < 1e-4);
+  CHECK(max_relative_difference(train_four_steps(four, data), expected) < 1e-4);
+  // Running statistics: evaluation (which uses device 0's) gives the same loss as on one device.
+  CHECK(four.evaluate(data.xs(0, 60), data.ys(0, 60), cross_entropy).loss == doctest::Approx(eval_one.loss).epsilon(1e-4));
+
+  auto unsynced = place<replicate<4>>(small, host_devices(4), {.max_batch = 30, .seed = 3});
+  auto unsynced_one = place(small, host_device(), {.max_batch = 30, .seed = 3});
+  CHECK(max_relative_difference(train_four_steps(unsynced, data), train_four_steps(unsynced_one, data)) > 1e-3);
 }
