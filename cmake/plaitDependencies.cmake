@@ -46,3 +46,16 @@ if(NOT TARGET plait::deps_blas)
   add_library(plait::deps_zlib INTERFACE IMPORTED)
   set_target_properties(plait::deps_zlib PROPERTIES INTERFACE_LINK_LIBRARIES ZLIB::ZLIB)
 endif()
+
+# Optional: MPI for plait::mpi (Debian: libopenmpi-dev). Found quietly; when it is absent plait::plait is
+# unaffected and plait::mpi does not exist. plait uses MPI's C API only, so the deprecated C++ bindings
+# (libmpi_cxx) are skipped. The C++ compiler must be enabled for FindMPI's CXX component.
+get_property(_plait_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+if("CXX" IN_LIST _plait_languages AND NOT TARGET plait::deps_mpi)
+  set(MPI_CXX_SKIP_MPICXX TRUE)
+  find_package(MPI QUIET COMPONENTS CXX)
+  if(MPI_CXX_FOUND)
+    add_library(plait::deps_mpi INTERFACE IMPORTED)
+    set_target_properties(plait::deps_mpi PROPERTIES INTERFACE_LINK_LIBRARIES MPI::MPI_CXX)
+  endif()
+endif()
