@@ -39,6 +39,7 @@
 #include "loss/mse.hpp"
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
+#include "policy/partition.hpp"
 #include "policy/pipeline.hpp"
 #include "policy/replicate.hpp"
 #include "policy/single_device.hpp"

@@ -116,3 +116,5 @@ struct fusion<linear_t<Out, identity_fn>, activation_t<F>> {
 };
 
 }  // namespace plait
+
+#include "linear_shards.hpp"  // how linear splits under partition<N>

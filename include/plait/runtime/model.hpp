@@ -36,15 +36,34 @@
 
 namespace plait {
 
+/// The graph each device runs: the policy's rewriting of G (partition's split layers), or G.
+template <class Policy, RootedGraph G>
+struct device_graph_of {
+  using type = G;
+};
+template <class Policy, RootedGraph G>
+  requires requires { typename Policy::template device_graph<G>; }
+struct device_graph_of<Policy, G> {
+  using type = typename Policy::template device_graph<G>;
+};
+
 template <class Policy, RootedGraph G, class Backend>
 class model {
  public:
-  using layout = graph_layout<G>;
+  using layout = graph_layout<G>;  // the whole model, as the user wrote it
   using input_shape = typename layout::input_shape;
   using output_shape = typename layout::output_shape;
-  using replica_type = replica<G, Backend>;
+  using device_graph = typename device_graph_of<Policy, G>::type;
+  using device_layout = graph_layout<device_graph>;  // what each device runs (layer indices of stages)
+  using replica_type = replica<device_graph, Backend>;
   static constexpr std::size_t layer_count = layout::layer_count;
+  static constexpr std::size_t device_layer_count = device_layout::layer_count;
   static constexpr std::size_t device_count = Policy::device_count;
+  /// Devices that split each layer's weights (partition<N>): 1 without tensor parallelism.
+  static constexpr std::size_t tensor_parallel_degree = [] {
+    if constexpr (requires { Policy::tensor_parallel_degree; }) return std::size_t{Policy::tensor_parallel_degree};
+    else return std::size_t{1};
+  }();
 
   /// Replicas that split each batch: the policy's data-parallel degree (1 without data parallelism).
   static constexpr std::size_t data_parallel_degree = [] {
@@ -93,6 +112,7 @@ class model {
                              mem);
       replicas_.back().init_parameters(options.seed);  // the same on every replica: no broadcast needed
     }
+    if constexpr (tensor_parallel_degree > 1) split_parameters(whole_parameters(options.seed));
     if constexpr (data_parallel_degree > 1 && layout::replica_sum_size > 0) {
       static_assert(data_parallel_degree == device_count,
                     "plait: a layer that sums across replicas (sync_batchnorm2d) is placed under a composed policy. "
@@ -134,8 +154,12 @@ class model {
   /// The whole model's parameters in the layout's flat order, gathered from the devices that hold them.
   std::vector<float> gather_parameters() const {
     std::vector<float> all(layout::param_buffer_size, 0.0f);
-    for (const auto& r : replicas_)
-      std::memcpy(all.data() + r.param_lo(), r.params(), r.param_size() * sizeof(float));
+    if constexpr (tensor_parallel_degree > 1) {
+      for (std::size_t d = 0; d < device_count; ++d) copy_blocks(d, all.data(), false);
+    } else {
+      for (const auto& r : replicas_)
+        std::memcpy(all.data() + r.param_lo(), r.params(), r.param_size() * sizeof(float));
+    }
     return all;
   }
   /// Layer I's parameters (weights then biases) on the first device that holds it. Write them before
@@ -143,6 +167,10 @@ class model {
   /// next step.
   template <std::size_t I>
   std::span<float> layer_parameters() {
+    static_assert(tensor_parallel_degree == 1,
+                  "plait: layer_parameters<I> is called on a model under partition<N>. Its layers' weights are "
+                  "split across devices, so no device holds layer I whole. Fix: read gather_parameters(), or "
+                  "set the parameters on a single-device model.");
     params_dirty_ = true;
     return {replicas_[holder(I)].layer_params(I), layout::param_sizes[I]};
   }
@@ -180,6 +208,11 @@ class model {
  private:
   template <class Y, class Loss, class Opt>
   struct step_job;
+  struct predict_job;
+
+  // partition's collectives, on the compute thread: the next instruction needs their result.
+  static void exchange(model& m, replica_type& rep, std::size_t device, const instruction& i, std::size_t rows);
+  samples<output_shape> predict_together(samples<input_shape> x);
 
   std::size_t holder(std::size_t layer) const {
     for (std::size_t d = 0; d < device_count; ++d)
@@ -237,13 +270,44 @@ class model {
 
   // Parameters written by the user reach the other devices holding the same layers before use.
   void broadcast_parameters() {
-    for (std::size_t i = 0; i < layer_count; ++i) {
+    for (std::size_t i = 0; i < device_layer_count; ++i) {
       const std::size_t from = holder(i);
       for (std::size_t d = from + 1; d < device_count; ++d)
         if (replicas_[d].owned().first <= i && i < replicas_[d].owned().last)
-          std::memcpy(replicas_[d].layer_params(i), replicas_[from].layer_params(i), layout::param_sizes[i] * sizeof(float));
+          std::memcpy(replicas_[d].layer_params(i), replicas_[from].layer_params(i),
+                      device_layout::param_sizes[i] * sizeof(float));
     }
     params_dirty_ = false;
+  }
+
+  // Tensor parallelism: the whole model is initialised as on one device, then split (so training
+  // equals one device's); gather_parameters() joins the blocks again.
+  static std::vector<float> whole_parameters(std::uint64_t seed) {
+    std::vector<float> all(layout::param_buffer_size, 0.0f);
+    static_for<layer_count>([&]<std::size_t I>() {
+      splitmix64 rng(mix_seed(seed, I));
+      layout::template layer<I>::init(all.data() + layout::param_offsets[I], rng);
+    });
+    return all;
+  }
+  void split_parameters(const std::vector<float>& all) {
+    for (std::size_t d = 0; d < device_count; ++d) copy_blocks(d, const_cast<float*>(all.data()), true);
+  }
+  // Copies device d's parameter blocks from `whole` (to_device) or into it.
+  void copy_blocks(std::size_t d, float* whole, bool to_device) const {
+    if constexpr (tensor_parallel_degree > 1) {
+      const auto& map = Policy::template param_blocks<G>[d];
+      float* mine = const_cast<float*>(replicas_[d].params());
+      for (std::size_t k = 0; k < map.count; ++k) {
+        const auto& b = map.b[k];
+        for (std::size_t row = 0; row < b.rows; ++row) {
+          float* w = whole + b.global + row * b.stride;
+          float* l = mine + b.local + row * b.cols;
+          if (to_device) std::memcpy(l, w, b.cols * sizeof(float));
+          else std::memcpy(w, l, b.cols * sizeof(float));
+        }
+      }
+    }
   }
 
   double begin_event() const { return trace_.enabled() ? trace_.now_us() : 0.0; }
@@ -255,7 +319,9 @@ class model {
                    trace_.now_us(), std::int32_t(i.microbatch), std::int32_t(steps_)});
   }
   const char* event_name(const instruction& i) const {
-    const std::size_t index = i.op == opcode::forward || i.op == opcode::backward ? i.stage : i.buffer;
+    const bool collective = i.op == opcode::all_reduce || i.op == opcode::all_gather || i.op == opcode::reduce_scatter;
+    const std::size_t index =
+        i.op == opcode::forward || i.op == opcode::backward || (tensor_parallel_degree > 1 && collective) ? i.stage : i.buffer;
     const auto& names = names_[std::size_t(i.op)];
     return index < names.size() ? names[index].c_str() : to_string(i.op);  // scatter, loss, optimizer_step
   }
@@ -271,7 +337,9 @@ class model {
       const bool message = op == std::size_t(opcode::send) || op == std::size_t(opcode::recv);
       if (staged)
         for (std::size_t k = 0; k < stages; ++k) names_[op].push_back(std::string(to_string(opcode(op))) + " stage " + std::to_string(k));
-      if (bucketed)
+      if (bucketed && tensor_parallel_degree > 1)
+        for (std::size_t k = 0; k < stages; ++k) names_[op].push_back(std::string(to_string(opcode(op))) + " at stage " + std::to_string(k));
+      else if (bucketed)
         for (std::size_t k = 0; k < buffers; ++k) names_[op].push_back(std::string(to_string(opcode(op))) + " bucket " + std::to_string(k));
       if (message) {
         names_[op].push_back(std::string(to_string(opcode(op))) + " activation");

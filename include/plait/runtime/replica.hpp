@@ -154,6 +154,12 @@ class replica {
     training_ = training;
   }
 
+  /// Layer i's output and saved buffers in `slot` (after bind_input), and the gradient backward
+  /// made last: what partition's collectives exchange in place.
+  float* layer_output(std::size_t slot, std::size_t i) const { return slot_ptrs_[slot].outs[i]; }
+  float* layer_saved(std::size_t slot, std::size_t i) const { return slot_ptrs_[slot].saved[i]; }
+  float* current_grad() const { return grad_[cur_]; }
+
   /// How this device's layers sum across the replicas of its batch (synchronised batchnorm).
   void set_replica_sum(replica_sum s) { sum_ = s; }
 

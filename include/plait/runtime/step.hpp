@@ -92,7 +92,8 @@ struct model<Policy, G, Backend>::step_job {
       // Normalised by the global batch: summing every device's gradients gives the batch's gradient.
       Loss::template rows<output_shape>(rep.ctx(), rep.output(slot(i)), slice(job.y, mb.begin, mb.size()),
                                         rep.loss_grad(), rep.loss_rows(), float(job.count));
-      job.loss_sums[device] += sum(rep.ctx(), rep.loss_rows(), mb.size());
+      // Under partition every device of a group computes the same loss: count it once.
+      if (device % tensor_parallel_degree == 0) job.loss_sums[device] += sum(rep.ctx(), rep.loss_rows(), mb.size());
       rep.begin_backward();
       job.m.end_event(t, device, i);
     }
@@ -126,7 +127,9 @@ struct model<Policy, G, Backend>::step_job {
     }
 
     void communicate(const instruction& i) {
-      if constexpr (communicates) {
+      if constexpr (tensor_parallel_degree > 1) {
+        exchange(job.m, rep, device, i, share.size());
+      } else if constexpr (communicates) {
         if (i.op == opcode::recv) return receive(i);
         if (i.op == opcode::send) return send(i);
         queue(0).post({&run_collective, this, std::size_t(i.op) << 16 | i.buffer}, true);
@@ -170,9 +173,9 @@ struct model<Policy, G, Backend>::step_job {
     }
 
     std::size_t in_width() const {  // floats per sample entering the device's first layer
-      return rep.owned().first == 0 ? input_shape::size : layout::out_sizes[rep.owned().first - 1];
+      return rep.owned().first == 0 ? input_shape::size : device_layout::out_sizes[rep.owned().first - 1];
     }
-    std::size_t out_width() const { return layout::out_sizes[rep.owned().last - 1]; }
+    std::size_t out_width() const { return device_layout::out_sizes[rep.owned().last - 1]; }
 
     static void run_collective(void* self, std::size_t code) {
       static_cast<handler*>(self)->collective({.op = opcode(code >> 16), .buffer = std::uint16_t(code & 0xffff)});
@@ -252,6 +255,51 @@ float model<Policy, G, Backend>::train_step(X x, Y y, const Loss&, Opt& opt) {
 }
 
 template <class Policy, RootedGraph G, class Backend>
+void model<Policy, G, Backend>::exchange(model& m, replica_type& rep, std::size_t device, const instruction& i,
+                                         std::size_t rows) {
+  if constexpr (communicates) {
+    auto t = m.begin_event();
+    const std::size_t b = Policy::template stages<G>[i.stage].first;  // the device graph's layer after the exchange
+    const std::size_t width = device_layout::out_sizes[b - 1];
+    local_comm& comm = m.comms_[device];
+    if (message_kind(i.buffer) == message_kind::gradient)
+      comm.all_reduce(rep.current_grad(), rows * width);  // [B, In] partial @ every device -> the sum
+    else if (i.op == opcode::all_reduce)
+      comm.all_reduce(rep.layer_output(0, b - 1), rows * width);  // [B, Out] partial @ every device -> the sum
+    else  // [B, Out/N] @ device r -> [N, B, Out/N] @ every device, in the gathering layer's saved buffer
+      comm.all_gather(rep.layer_output(0, b - 1), rep.layer_saved(0, b), rows * device_layout::out_sizes[b]);
+    m.end_event(t, device, i);
+  }
+}
+
+/// Forward of every device's program, in evaluation mode, up to the loss: partition's prediction,
+/// where every device takes part.
+template <class Policy, RootedGraph G, class Backend>
+struct model<Policy, G, Backend>::predict_job {
+  model& m;
+  const float* x;
+  std::size_t count;
+  static void run(void* self, std::size_t d) {
+    auto& job = *static_cast<predict_job*>(self);
+    replica_type& rep = job.m.replicas_[d];
+    rep.bind_input(0, job.x);
+    rep.set_step(job.m.steps_, 0, false);
+    for (const instruction& i : Policy::template programs<G>[d]) {
+      if (i.op == opcode::loss) break;
+      if (i.op == opcode::forward) rep.forward(Policy::template stages<G>[i.stage], job.count, 0);
+      else if (i.op == opcode::all_reduce || i.op == opcode::all_gather) exchange(job.m, rep, d, i, job.count);
+    }
+  }
+};
+
+template <class Policy, RootedGraph G, class Backend>
+samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backend>::predict_together(samples<input_shape> x) {
+  predict_job job{*this, x.data, x.count};
+  workers_->run(&predict_job::run, &job);
+  return {replicas_[0].output(0), x.count};
+}
+
+template <class Policy, RootedGraph G, class Backend>
 samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backend>::predict(samples<input_shape> x) {
   check_batch(x.count, x.count, "predict");
   if (x.count > rows_per_call())
@@ -262,7 +310,8 @@ samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backe
   if (params_dirty_) broadcast_parameters();
   // The devices that hold the layers in order, from layer 0: device 0 alone unless the graph is cut.
   const float* in = x.data;
-  for (std::size_t next = 0, d = 0; next < layer_count; d = holder(next)) {
+  if constexpr (tensor_parallel_degree > 1) return predict_together(x);
+  for (std::size_t next = 0, d = 0; next < device_layer_count; d = holder(next)) {
     replica_type& r = replicas_[d];
     r.bind_input(0, in);
     r.set_step(steps_, 0, false);  // evaluation mode: no dropout, running statistics
@@ -281,7 +330,7 @@ evaluation model<Policy, G, Backend>::evaluate(samples<input_shape> x, Y y, cons
     if (x.count != y.count)
       fail("evaluate is given " + std::to_string(x.count) + " samples but " + std::to_string(y.count) + " targets",
            "every sample needs its target", "pass views of equal count");
-    replica_type& last = replicas_[holder(layer_count - 1)];
+    replica_type& last = replicas_[holder(device_layer_count - 1)];
     double total = 0;
     std::size_t correct = 0;
     for (std::size_t at = 0; at < x.count; at += rows_per_call()) {
