@@ -5,9 +5,29 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <plait/comm/local.hpp>
 #include <string>
 #include <thread>
 #include <vector>
+
+// mpi_comm offers local_comm's operations with the same signatures, so the runtime can drive either.
+template <class C>
+concept host_communicator = requires(C& c, float* buf, const float* in, std::size_t n, std::uint64_t ticket) {
+  { c.rank() } -> std::same_as<std::size_t>;
+  { c.size() } -> std::same_as<std::size_t>;
+  c.all_reduce(buf, n);
+  c.reduce_scatter(in, buf, n);
+  c.all_gather(in, buf, n);
+  c.broadcast(buf, n, n);
+  c.send(in, n, n);
+  c.recv(buf, n, n);
+  { c.post(in, n, n) } -> std::same_as<std::uint64_t>;
+  c.take(buf, n, n);
+  c.wait_taken(n, ticket);
+  c.barrier();
+};
+static_assert(host_communicator<plait::local_comm>);
+static_assert(host_communicator<plait::mpi_comm>);
 
 using plait::chunk;
 using plait::chunk_of;
@@ -252,4 +272,52 @@ TEST_CASE("a peer that never sends becomes a deadline error naming this rank, th
     CHECK(message_of([&] { c.barrier(); }).find("barrier on rank 0 of " + std::to_string(size) + " was called on a broken mpi_comm") == 7);
   }
   comm().barrier();  // rank 1 never sent: its messages and c's pending receive stay on c, which nobody uses again
+}
+
+TEST_CASE("post does not wait for the receiver; take receives each pair's posts in order") {
+  // Every rank posts to the next as many messages as may be in flight (post_depth), some large enough
+  // that MPI holds them until received, before the previous rank takes any: posting must not wait for
+  // the receiver. A second round wraps around the ring of in-flight messages.
+  const std::size_t size = comm().size(), r = comm().rank();
+  const std::size_t next = (r + 1) % size, prev = (r + size - 1) % size;
+  const auto length = [](std::size_t k) { return k % 10 == 3 ? std::size_t(70000) : k % 7; };
+  const auto datum = [](std::size_t k, std::size_t i, std::size_t from) { return float(k * 1000 + i % 1000) + float(from) * 0.25f; };
+  std::size_t k = 0, wrong = 0;
+  std::uint64_t ticket = 0;
+  for (const std::size_t round : {plait::mpi_comm::post_depth, std::size_t(36)}) {
+    std::vector<std::vector<float>> out(round);
+    for (std::size_t j = 0; j < round; ++j) {
+      out[j].resize(length(k + j));  // [len] @ rank r -> @ next, kept until wait_taken
+      for (std::size_t i = 0; i < out[j].size(); ++i) out[j][i] = datum(k + j, i, r);
+      ticket = comm().post(out[j].data(), out[j].size(), next);
+      CHECK(ticket == k + j + 1);
+    }
+    for (std::size_t j = 0; j < round; ++j) {
+      std::vector<float> in(length(k + j));  // [len] @ prev -> @ rank r
+      comm().take(in.data(), in.size(), prev);
+      for (std::size_t i = 0; i < in.size(); ++i) wrong += in[i] != datum(k + j, i, prev);
+    }
+    comm().wait_taken(next, ticket);
+    k += round;
+  }
+  CHECK(wrong == 0);
+  CHECK(message_of([&] { comm().wait_taken(next, ticket + 1); }).find("only " + std::to_string(k) + " messages were posted") != std::string::npos);
+  comm().barrier();
+}
+
+TEST_CASE("take checks the length, and waits for a post only until the deadline") {
+  plait::mpi_comm c(plait_test::world(), {.deadline = std::chrono::milliseconds(300)});
+  const std::size_t r = c.rank();
+  float three[3] = {1, 2, 3}, buf[4];
+  if (r == 0) c.wait_taken(1, c.post(three, 3, 1));
+  if (r == 1) {
+    CHECK(message_of([&] { c.take(buf, 4, 0); }).find("take on rank 1 of " + std::to_string(c.size()) +
+                                                      " from rank 0: a message of 3 floats met a recv of 4 floats") != std::string::npos);
+    CHECK(c.broken());
+  }
+  plait::mpi_comm d(plait_test::world(), {.deadline = std::chrono::milliseconds(300)});
+  if (r == 0)
+    CHECK(message_of([&] { d.take(buf, 4, 1); })
+              .rfind("plait: take of 4 floats on rank 0 of " + std::to_string(d.size()) + " from rank 1 waited 300 ms for rank 1 to post.", 0) == 0);
+  comm().barrier();
 }

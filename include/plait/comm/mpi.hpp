@@ -1,7 +1,8 @@
 #pragma once
 // The communicator between host processes (DESIGN.md §6): the operations of local_comm (comm/local.hpp)
 // with the same buffers and chunk rule, over MPI. Every operation is a non-blocking MPI call
-// (MPI_Iallreduce, MPI_Ireduce_scatter, MPI_Iallgatherv, MPI_Ibcast, MPI_Ibarrier, MPI_Issend, MPI_Irecv)
+// (MPI_Iallreduce, MPI_Ireduce_scatter, MPI_Iallgatherv, MPI_Ibcast, MPI_Ibarrier, MPI_Issend, MPI_Isend,
+// MPI_Irecv)
 // completed by polling MPI_Test against a deadline, so a dead or stuck peer becomes a plait::error naming
 // this rank, the operation and the peer, never a hang. Every MPI return code is checked.
 //
@@ -10,6 +11,7 @@
 //   all_gather     [chunk_of(n, size, r)] @ rank r   -> [n] in rank order @ every rank
 //   broadcast      [n] @ root                        -> [n] @ every rank
 //   send / recv    [n] @ rank r                      -> [n] @ peer, in order per (sender, receiver) pair
+//   post / take    the same, without blocking the sender (until wait_taken), for pipeline stages
 //
 // After a deadline the MPI request is still pending: MPI may still read or write that call's buffers,
 // and the ranks can no longer match their calls. The communicator is then broken (every later call
@@ -25,6 +27,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -54,9 +57,10 @@ struct mpi_options {
 /// duplicate of that communicator (plait's messages never meet the application's), with MPI_ERRORS_RETURN.
 /// Preconditions of every call: MPI runs with MPI_THREAD_MULTIPLE (mpi_world); the ranks call the same
 /// collectives with the same n (and root) in the same order, from one thread at a time; buffers hold the
-/// floats stated beside each call and stay valid until it returns. send/recv of one (sender, receiver)
-/// pair are matched in FIFO order and may run on threads of their own beside the collectives.
-/// Construction and destruction are collective over the parent communicator.
+/// floats stated beside each call and stay valid until it returns (a posted buffer: until wait_taken).
+/// send/recv, and post/take, of one (sender, receiver) pair are matched in FIFO order and may run on
+/// threads of their own beside the collectives (one thread per pair and direction). Construction is
+/// collective over the parent communicator; wait_taken every ticket before destroying.
 class mpi_comm {
  public:
   explicit mpi_comm(const mpi_world& world, mpi_options options = {}) : mpi_comm(world.comm(), options) {}
@@ -77,6 +81,7 @@ class mpi_comm {
     size_ = static_cast<std::size_t>(size);
     counts_.resize(size_);
     displs_.resize(size_);
+    outboxes_ = std::make_unique<outbox[]>(size_);
     if (options.ring_all_reduce) select_ring_iallreduce();
   }
 
@@ -84,7 +89,8 @@ class mpi_comm {
   mpi_comm& operator=(const mpi_comm&) = delete;
   mpi_comm(mpi_comm&& other) noexcept
       : options_(other.options_), comm_(std::exchange(other.comm_, MPI_COMM_NULL)), rank_(other.rank_), size_(other.size_),
-        counts_(std::move(other.counts_)), displs_(std::move(other.displs_)), broken_(other.broken_.load()) {}
+        counts_(std::move(other.counts_)), displs_(std::move(other.displs_)), outboxes_(std::move(other.outboxes_)),
+        broken_(other.broken_.load()) {}
 
   ~mpi_comm() {
     int finalized = 1;
@@ -175,7 +181,7 @@ class mpi_comm {
     std::size_t s = 0;
     do {  // a message of 0 floats is still one message
       MPI_Request req = MPI_REQUEST_NULL;
-      call(MPI_Issend(buf + s, piece(n, s), MPI_FLOAT, static_cast<int>(peer), tag, comm_, &req), "MPI_Issend", op::send, n, peer);
+      call(MPI_Issend(buf + s, piece(n, s), MPI_FLOAT, static_cast<int>(peer), send_tag, comm_, &req), "MPI_Issend", op::send, n, peer);
       wait(req, op::send, n, peer);  // [len] @ rank r -> @ peer
       s += options_.max_count;
     } while (s < n);
@@ -188,21 +194,52 @@ class mpi_comm {
     enter(op::recv);
     std::size_t s = 0;
     do {
-      const int len = piece(n, s);
-      MPI_Request req = MPI_REQUEST_NULL;
-      MPI_Status status;
-      call(MPI_Irecv(buf + s, len, MPI_FLOAT, static_cast<int>(peer), tag, comm_, &req), "MPI_Irecv", op::recv, n, peer);
-      const int rc = wait(req, op::recv, n, peer, &status);
-      int got = len, error_class = MPI_SUCCESS;
-      if (rc != MPI_SUCCESS) {
-        MPI_Error_class(rc, &error_class);
-        if (error_class != MPI_ERR_TRUNCATE) call(rc, "MPI_Test", op::recv, n, peer);
-        fail_length(peer, n, -1);  // the message was longer than this recv
-      }
-      call(MPI_Get_count(&status, MPI_FLOAT, &got), "MPI_Get_count", op::recv, n, peer);
-      if (got != len) fail_length(peer, n, n <= options_.max_count ? got : -1);
+      receive(buf + s, piece(n, s), op::recv, n, peer, send_tag);  // [len] @ peer -> @ rank r
       s += options_.max_count;
     } while (s < n);
+  }
+
+  // ---- post / take: messages that do not block their sender (local_comm's, for pipeline stages) ----
+  // The sender posts its buffer and goes on (MPI_Isend); the buffer stays the caller's to keep valid
+  // until wait_taken(peer, ticket). A sender waits only when `post_depth` messages to one peer are in
+  // flight. Posted messages travel apart from send/recv (their own tag): each pair's posts arrive in order.
+  static constexpr std::size_t post_depth = 64;
+
+  /// Posts [n] to peer without waiting (n <= max_count). Returns the ticket for wait_taken.
+  std::uint64_t post(const float* buf, std::size_t n, std::size_t peer) {
+    check_peer(op::post, peer);
+    check_buffer(op::post, buf, n);
+    check_split(op::post, n);
+    enter(op::post);
+    outbox& box = outboxes_[peer];
+    const std::uint64_t k = box.posted;
+    if (k - box.done == post_depth) complete(box, peer, box.done + 1);  // the oldest must finish first
+    posted_message& m = box.ring[k % post_depth];
+    m.n = n;
+    call(MPI_Isend(buf, static_cast<int>(n), MPI_FLOAT, static_cast<int>(peer), post_tag, comm_, &m.request), "MPI_Isend", op::post, n, peer);
+    box.posted = k + 1;  // [n] @ rank r -> @ peer, in flight
+    return k + 1;
+  }
+
+  /// Receives the oldest message posted by `peer`, which must hold exactly n floats.
+  void take(float* buf, std::size_t n, std::size_t peer) {
+    check_peer(op::take, peer);
+    check_buffer(op::take, buf, n);
+    check_split(op::take, n);
+    enter(op::take);
+    receive(buf, static_cast<int>(n), op::take, n, peer, post_tag);  // [n] @ peer -> @ rank r
+  }
+
+  /// Waits until the messages posted to `peer` up to `ticket` (what post returned) are done with their
+  /// buffers.
+  void wait_taken(std::size_t peer, std::uint64_t ticket) {
+    check_peer(op::post, peer);
+    enter(op::post);
+    outbox& box = outboxes_[peer];
+    if (ticket > box.posted)
+      fail(cat("wait_taken on rank ", rank_, " of ", size_, " for ticket ", std::size_t(ticket), " to rank ", peer),
+           cat("only ", std::size_t(box.posted), " messages were posted to that rank"), "pass a ticket that post returned");
+    complete(box, peer, ticket);
   }
 
   /// Every rank contributes `bytes` bytes from `in`; `out` receives size() * bytes, in rank order. For
@@ -220,12 +257,48 @@ class mpi_comm {
 
  private:
   using clock = std::chrono::steady_clock;
-  static constexpr int tag = 0;  // one tag: MPI keeps a (sender, receiver) pair's messages in order
-  enum class op : unsigned char { all_reduce, reduce_scatter, all_gather, broadcast, barrier, send, recv, all_gather_bytes };
+  // One tag per channel: MPI keeps the messages of a (sender, receiver, tag) in order.
+  static constexpr int send_tag = 0, post_tag = 1;
+  enum class op : unsigned char { all_reduce, reduce_scatter, all_gather, broadcast, barrier, send, recv, all_gather_bytes, post, take };
+
+  struct posted_message {
+    MPI_Request request = MPI_REQUEST_NULL;
+    std::size_t n = 0;
+  };
+  struct outbox {  // messages posted to one peer: tickets done + 1 .. posted are in flight
+    std::uint64_t posted = 0, done = 0;
+    posted_message ring[post_depth];
+  };
+
+  // Completes the posted messages to `peer` up to `ticket`, oldest first.
+  void complete(outbox& box, std::size_t peer, std::uint64_t ticket) {
+    for (; box.done < ticket; ++box.done) {
+      posted_message& m = box.ring[box.done % post_depth];
+      wait(m.request, op::post, m.n, peer);
+    }
+  }
+
+  // One MPI receive of exactly len floats, its length checked. n: the whole call's, for messages.
+  void receive(float* buf, int len, op o, std::size_t n, std::size_t peer, int tag) {
+    MPI_Request req = MPI_REQUEST_NULL;
+    MPI_Status status;
+    call(MPI_Irecv(buf, len, MPI_FLOAT, static_cast<int>(peer), tag, comm_, &req), "MPI_Irecv", o, n, peer);
+    const int rc = wait(req, o, n, peer, &status);
+    if (rc != MPI_SUCCESS) {
+      int error_class = MPI_SUCCESS;
+      MPI_Error_class(rc, &error_class);
+      if (error_class != MPI_ERR_TRUNCATE) call(rc, "MPI_Test", o, n, peer);
+      fail_length(o, peer, n, -1);  // the message was longer than this receive
+    }
+    int got = len;
+    call(MPI_Get_count(&status, MPI_FLOAT, &got), "MPI_Get_count", o, n, peer);
+    if (got != len) fail_length(o, peer, n, n <= options_.max_count ? got : -1);
+  }
   static constexpr std::size_t no_peer = ~std::size_t{0};
 
   static const char* name(op o) {
-    constexpr const char* names[] = {"all_reduce", "reduce_scatter", "all_gather", "broadcast", "barrier", "send", "recv", "all_gather_bytes"};
+    constexpr const char* names[] = {"all_reduce", "reduce_scatter", "all_gather", "broadcast", "barrier",
+                                     "send",       "recv",           "all_gather_bytes", "post", "take"};
     return names[static_cast<int>(o)];
   }
 
@@ -307,8 +380,8 @@ class mpi_comm {
     std::string d = o == op::barrier ? std::string(name(o))
                                      : cat(name(o), " of ", n, o == op::all_gather_bytes ? " bytes" : " floats");
     d += cat(" on rank ", rank_, " of ", size_);
-    if (o == op::send) d += cat(" to rank ", peer);
-    if (o == op::recv) d += cat(" from rank ", peer);
+    if (o == op::send || o == op::post) d += cat(" to rank ", peer);
+    if (o == op::recv || o == op::take) d += cat(" from rank ", peer);
     if (o == op::broadcast && peer != no_peer) d += cat(" from root ", peer);
     return d;
   }
@@ -322,7 +395,7 @@ class mpi_comm {
   void check_peer(op o, std::size_t peer) const {
     if (peer >= size_) fail(cat(on(o), " with peer ", peer), "ranks are 0 .. size - 1", "pass a peer below size()");
     if (peer == rank_)
-      fail(cat(on(o), " with itself as the peer"), "a synchronous send to oneself waits forever", "copy the buffer directly, or pass another rank");
+      fail(cat(on(o), " with itself as the peer"), "a rank does not message itself through the communicator", "copy the buffer directly, or pass another rank");
   }
   void check_buffer(op o, const float* buf, std::size_t n) const {
     if (buf == nullptr && n != 0) fail(cat(on(o), " got a null buffer for ", n, " floats"), "the call reads or writes them", "pass a buffer of n floats");
@@ -336,24 +409,27 @@ class mpi_comm {
   [[noreturn]] void fail_deadline(op o, std::size_t n, std::size_t peer) {
     broken_.store(true);
     const std::string waited = cat(describe(o, n, peer), " waited ", std::size_t(options_.deadline.count()), " ms for ");
-    const std::string whom = o == op::send ? cat("rank ", peer, " to receive")
+    const std::string whom = o == op::send   ? cat("rank ", peer, " to receive")
+                             : o == op::post ? cat("rank ", peer, " to take a posted message")
                              : o == op::recv ? cat("rank ", peer, " to send")
+                             : o == op::take ? cat("rank ", peer, " to post")
                                              : cat("the other ", size_ - 1, size_ == 2 ? " rank" : " ranks", " to join the collective");
     fail(waited + whom, "a peer did not reach the matching call (it died, is stuck, or calls something else)",
          "end the job (plait::run_or_abort calls MPI_Abort) and read the other ranks' messages; make every rank call the same "
          "collectives (and matching send/recv) in the same order, or raise mpi_options::deadline if a peer is legitimately that slow");
   }
-  [[noreturn]] void fail_length(std::size_t peer, std::size_t n, int got) {
+  [[noreturn]] void fail_length(op o, std::size_t peer, std::size_t n, int got) {
     broken_.store(true);
     const std::string sent = got >= 0 ? cat("a message of ", got, " floats") : std::string("a message of another length");
-    fail(cat(on(op::recv), " from rank ", peer, ": ", sent, " met a recv of ", n, " floats"), "a send and its recv must agree on the length",
-         "pass the same n to both");
+    fail(cat(on(o), " from rank ", peer, ": ", sent, " met a recv of ", n, " floats"), "a send and its recv must agree on the length",
+         o == op::take ? "pass the same n to post and take" : "pass the same n to both");
   }
 
   mpi_options options_;
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::size_t rank_ = 0, size_ = 1;
   std::vector<int> counts_, displs_;  // [size]: set_chunks, used by one collective at a time
+  std::unique_ptr<outbox[]> outboxes_;  // [size]: by peer; each used by one posting thread
   std::atomic<bool> broken_{false};
 };
 
