@@ -314,7 +314,7 @@ class mpi_comm {
   }
 
   // Open MPI's libnbc runs MPI_Iallreduce on fewer than 4 ranks, or in place, as a binomial tree
-  // (reduce, then broadcast): measured ~1.5x slower than the blocking MPI_Allreduce from 1 MiB up on
+  // (reduce, then broadcast): measured 1.4-2x slower than the blocking MPI_Allreduce from 1 MiB up on
   // 2 ranks. Its ring matches the blocking call, and reduces each segment once, so every rank gets the
   // same bits. The choice is a control variable of the process, set through MPI_T, once, on every rank
   // alike (each constructs its mpi_comm with the same options). Best effort by design: an MPI without
