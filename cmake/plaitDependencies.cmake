@@ -52,7 +52,9 @@ endif()
 # (libmpi_cxx) are skipped. The C++ compiler must be enabled for FindMPI's CXX component.
 get_property(_plait_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
 if("CXX" IN_LIST _plait_languages AND NOT TARGET plait::deps_mpi)
-  set(MPI_CXX_SKIP_MPICXX TRUE)
+  if(NOT DEFINED MPI_CXX_SKIP_MPICXX)  # a project that wants the bindings for itself has set it already
+    set(MPI_CXX_SKIP_MPICXX TRUE)
+  endif()
   find_package(MPI QUIET COMPONENTS CXX)
   if(MPI_CXX_FOUND)
     add_library(plait::deps_mpi INTERFACE IMPORTED)

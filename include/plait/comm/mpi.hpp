@@ -433,4 +433,6 @@ class mpi_comm {
   std::atomic<bool> broken_{false};
 };
 
+static_assert(SizedWorld<mpi_comm>);
+
 }  // namespace plait
