@@ -49,19 +49,26 @@ struct mpi_world_options {
   bool check_launch_env = true;
 };
 
-/// When the launch variables are set (has_launch_env), checks that they agree with the rank and size MPI
-/// gives this process; throws plait::error otherwise. mpi_world calls it with the process environment.
+/// When RANK or WORLD_SIZE is set, checks that it agrees with the rank and size MPI gives this process;
+/// throws plait::error otherwise. Only these two are read: with MPI numbering the processes, the
+/// rendezvous variables are not needed. mpi_world calls it with the process environment.
 template <EnvLookup Get>
 void expect_launch_env_matches(const Get& get, std::size_t rank, std::size_t size) {
-  if (!has_launch_env(get)) return;
-  const launch_env env = parse_launch_env(get);
-  if (env.world_size == size && env.rank == rank) return;
-  const std::string seen = "RANK=" + std::to_string(env.rank) + " WORLD_SIZE=" + std::to_string(env.world_size);
+  const char* const env_rank = get("RANK");
+  const char* const env_size = get("WORLD_SIZE");
+  if (env_rank == nullptr && env_size == nullptr) return;
+  const std::size_t r = env_rank ? detail::env_number("RANK", env_rank, detail::max_ranks) : rank;
+  const std::size_t n = env_size ? detail::env_number("WORLD_SIZE", env_size, detail::max_ranks) : size;
+  if (r == rank && n == size) return;
+  std::string seen;
+  if (env_rank) seen.append("RANK=").append(std::to_string(r));
+  if (env_rank && env_size) seen.append(" ");
+  if (env_size) seen.append("WORLD_SIZE=").append(std::to_string(n));
   const std::string mpi = "MPI numbers this process " + std::to_string(rank) + " of " + std::to_string(size);
-  if (size == 1)
+  if (size == 1 && n > 1)
     fail(seen + " is set, but " + mpi,
          "the processes were not started by an MPI launcher, so each one is an MPI world of its own and would train alone",
-         "start the job with mpiexec -np " + std::to_string(env.world_size) +
+         "start the job with mpiexec -np " + std::to_string(n) +
              " (or srun under Slurm), or pass mpi_world_options{.check_launch_env = false} if the variables mean something else here");
   fail(seen + " is set, but " + mpi, "the launch variables and MPI must agree on who is who",
        "unset RANK and WORLD_SIZE when launching with mpiexec or srun (MPI numbers the processes), or pass "

@@ -41,6 +41,8 @@ concept EnvLookup = requires(const F& get, const char* name) {
 
 namespace detail {
 
+inline constexpr std::size_t max_ranks = std::size_t{1} << 24;  // a bound for parsing, far above any job
+
 inline std::size_t env_number(std::string_view name, std::string_view text, std::size_t max) {
   std::size_t value = 0;
   const char* const end = text.data() + text.size();
@@ -79,7 +81,7 @@ launch_env parse_launch_env(const Get& get) {
                                            "MASTER_PORT), or launch with mpirun and let MPI number the processes");
     return *v;
   };
-  constexpr std::size_t max_ranks = std::size_t{1} << 24;
+  using detail::max_ranks;
 
   launch_env env;
   env.world_size = detail::env_number("WORLD_SIZE", required("WORLD_SIZE", "a launched process must know how many processes the job has"), max_ranks);
