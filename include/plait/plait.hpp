@@ -39,6 +39,7 @@
 #include "loss/mse.hpp"
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
+#include "policy/mesh.hpp"
 #include "policy/partition.hpp"
 #include "policy/pipeline.hpp"
 #include "policy/replicate.hpp"

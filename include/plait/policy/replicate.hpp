@@ -104,11 +104,12 @@ struct replicate {
     p[at++] = {.op = opcode::loss};
     for (std::size_t k = 0; k < K; ++k) {
       p[at++] = {.op = opcode::backward, .stage = std::uint16_t(K - 1 - k)};
-      p[at++] = {.op = sharded ? opcode::reduce_scatter : opcode::all_reduce, .peer = 0, .buffer = std::uint16_t(k)};
+      p[at++] = {.op = sharded ? opcode::reduce_scatter : opcode::all_reduce,
+                 .peer = std::int16_t(collective_group::data_parallel), .buffer = std::uint16_t(k)};
     }
     p[at++] = {.op = opcode::optimizer_step};
     if constexpr (sharded)
-      for (std::size_t k = 0; k < K; ++k) p[at++] = {.op = opcode::all_gather, .peer = 0, .buffer = std::uint16_t(k)};
+      for (std::size_t k = 0; k < K; ++k) p[at++] = {.op = opcode::all_gather, .peer = std::int16_t(collective_group::data_parallel), .buffer = std::uint16_t(k)};
     std::array<program<length>, N> all{};
     for (auto& d : all) d = p;
     return all;
@@ -119,3 +120,5 @@ static_assert(Policy<replicate<2>>);
 static_assert(Policy<replicate<4, shard_optimizer, buckets<bucket_plan{.bytes = 1 << 20}>>>);
 
 }  // namespace plait
+
+#include "mesh.hpp"  // replicate<D, Inner>: the device mesh

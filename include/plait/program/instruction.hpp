@@ -27,6 +27,18 @@ enum class opcode : std::uint8_t {
 /// What a send or receive carries (`buffer` of a send/recv instruction).
 enum class message_kind : std::uint16_t { activation = 0, gradient = 1 };
 
+/// Which devices a collective runs over (`peer` of a collective), on a mesh of data-parallel
+/// replicas of an inner group (replicate<D, Inner>: device d is replica d / I, rank d % I of its
+/// inner group). Without an inner policy the inner group is the policy's devices; replicate<N>
+/// alone has singleton inner groups and one data-parallel group.
+enum class collective_group : std::int16_t {
+  inner = 0,          // the devices of my inner group (partition's exchanges)
+  data_parallel = 1,  // the devices of the other replicas with my inner rank (gradient all-reduce)
+};
+
+/// `buffer` of a data-parallel all-reduce over a device's whole gradient (not one bucket).
+inline constexpr std::uint16_t whole_gradient = 0xffff;
+
 constexpr const char* to_string(opcode op) {
   constexpr std::array<const char*, 11> names{"scatter",    "forward", "loss", "backward",       "all_reduce", "reduce_scatter",
                                               "all_gather", "send",    "recv", "optimizer_step", "nop"};
@@ -37,7 +49,7 @@ struct instruction {
   opcode op{};
   std::uint16_t stage = 0;
   std::uint16_t microbatch = 0;
-  std::int16_t peer = -1;  // relative to the device mesh; -1: none
+  std::int16_t peer = -1;  // send/recv: rank in my inner group; collectives: collective_group; -1: none
   std::uint16_t buffer = 0;
   constexpr bool operator==(const instruction&) const = default;
 };

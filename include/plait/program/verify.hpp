@@ -5,9 +5,16 @@
 //     one (sender, receiver) pair are delivered in order, like an untagged NCCL/MPI channel;
 //   - a receive blocks its device until the oldest undelivered send of that pair is delivered; that
 //     send must carry the same message (activation or gradient) of the same micro-batch.
-// The verdict says whether every send meets its receive in the same per-peer order, and whether the
-// programs can run to their end together (no deadlock): no receive waits forever and no send is
-// left undelivered. Policies static_assert it (see policy/pipeline.hpp).
+//   - a collective blocks its device until every device of its group (collective_group: the inner
+//     group or the data-parallel group of a device mesh) has reached its collective of the same
+//     rank in that group; these must be the same operation on the same buffer and stage.
+// The verdict says whether every send meets its receive in the same per-peer order, whether the
+// collectives of every group agree, and whether the programs can run to their end together (no
+// deadlock): no receive or collective waits forever and no send is left undelivered. Policies
+// static_assert it (see policy/pipeline.hpp, policy/mesh.hpp).
+//
+// Peers of sends and receives are ranks in the sender's inner group of `Inner` devices (device d
+// is rank d % Inner of group d / Inner); with Inner = P, the device indices themselves.
 
 #include <array>
 #include <cstddef>
@@ -32,11 +39,23 @@ constexpr std::size_t next_send(const program<N>& q, std::size_t d, std::size_t 
     if (q[k].op == opcode::send && std::size_t(q[k].peer) == d) return k;
   return N;
 }
+
+constexpr bool is_collective(opcode op) {
+  return op == opcode::all_reduce || op == opcode::reduce_scatter || op == opcode::all_gather;
+}
+
+/// Whether devices d and m are in the same group of kind g on a mesh with inner groups of I.
+constexpr bool same_group(std::size_t d, std::size_t m, std::int16_t g, std::size_t inner) {
+  return g == std::int16_t(collective_group::data_parallel) ? d % inner == m % inner : d / inner == m / inner;
+}
 }  // namespace detail
 
-template <std::size_t P, std::size_t N>
-constexpr verdict verify_messages(const std::array<program<N>, P>& progs) {
+namespace detail {
+template <std::size_t P, std::size_t N, std::size_t Inner>
+constexpr verdict verify_global(const std::array<program<N>, P>& progs) {
   std::array<std::size_t, P> pc{};
+  // Collectives each device has passed, per group kind (inner, data-parallel).
+  std::array<std::array<std::size_t, 2>, P> passed{};
   // Per (sender, receiver) channel: where to look for its next undelivered send in the sender's program.
   std::array<std::array<std::size_t, P>, P> cursor{};
   for (bool progress = true; progress;) {
@@ -47,9 +66,28 @@ constexpr verdict verify_messages(const std::array<program<N>, P>& progs) {
         if (i.op == opcode::send || i.op == opcode::recv) {
           if (i.peer < 0 || std::size_t(i.peer) >= P || std::size_t(i.peer) == d) return {verdict::bad_peer, d, pc[d]};
         }
+        if (is_collective(i.op)) {
+          if (i.peer < 0 || i.peer > 1) return {verdict::bad_peer, d, pc[d]};
+          const std::size_t g = std::size_t(i.peer);
+          bool all_here = true;
+          for (std::size_t m = 0; m < P && all_here; ++m) {
+            if (m == d || !same_group(d, m, i.peer, Inner)) continue;
+            if (passed[m][g] > passed[d][g]) continue;  // m went through this collective already
+            const bool waiting = pc[m] < N && progs[m][pc[m]].op != opcode::nop && is_collective(progs[m][pc[m]].op) &&
+                                 progs[m][pc[m]].peer == i.peer && passed[m][g] == passed[d][g];
+            if (!waiting) {
+              all_here = false;
+              break;
+            }
+            const instruction& theirs = progs[m][pc[m]];
+            if (theirs.op != i.op || theirs.buffer != i.buffer || theirs.stage != i.stage) return {verdict::mismatch, d, pc[d]};
+          }
+          if (!all_here) break;  // blocked until the group is here
+          ++passed[d][g];
+        }
         if (i.op == opcode::recv) {
           const std::size_t q = std::size_t(i.peer);
-          const std::size_t k = detail::next_send(progs[q], d, cursor[q][d], pc[q]);
+          const std::size_t k = next_send(progs[q], d, cursor[q][d], pc[q]);
           if (k == N) break;  // nothing posted from q yet: blocked
           const instruction& s = progs[q][k];
           if (s.buffer != i.buffer || s.microbatch != i.microbatch) return {verdict::mismatch, d, pc[d]};
@@ -64,10 +102,32 @@ constexpr verdict verify_messages(const std::array<program<N>, P>& progs) {
     if (pc[d] < N) return {verdict::deadlock, d, pc[d]};
   for (std::size_t q = 0; q < P; ++q)
     for (std::size_t d = 0; d < P; ++d) {
-      const std::size_t k = detail::next_send(progs[q], d, cursor[q][d], N);
+      const std::size_t k = next_send(progs[q], d, cursor[q][d], N);
       if (k != N) return {verdict::unmatched_send, q, k};
     }
   return {};
+}
+}  // namespace detail
+
+/// The programs of a mesh whose inner groups have `Inner` devices.
+template <std::size_t Inner, std::size_t P, std::size_t N>
+constexpr verdict verify_mesh(const std::array<program<N>, P>& progs) {
+  static_assert(Inner >= 1 && P % Inner == 0, "plait: verify_mesh is given an inner group size that does not divide the devices. Fix: pass Inner dividing P.");
+  // Sends and receives name inner ranks; the simulation works on device indices.
+  std::array<program<N>, P> global = progs;
+  for (std::size_t d = 0; d < P; ++d)
+    for (instruction& i : global[d])
+      if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0 && std::size_t(i.peer) < Inner)
+        i.peer = std::int16_t(d / Inner * Inner + std::size_t(i.peer));
+      else if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0)
+        i.peer = std::int16_t(P);  // out of the group: bad_peer below
+  return detail::verify_global<P, N, Inner>(global);
+}
+
+/// The programs of one group of P devices (a pipeline, a partition, replicate alone).
+template <std::size_t P, std::size_t N>
+constexpr verdict verify_messages(const std::array<program<N>, P>& progs) {
+  return verify_mesh<P>(progs);
 }
 
 /// Where each micro-batch's work ends in a program: its last backward (several under replicate,

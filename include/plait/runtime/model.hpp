@@ -36,17 +36,6 @@
 
 namespace plait {
 
-/// The graph each device runs: the policy's rewriting of G (partition's split layers), or G.
-template <class Policy, RootedGraph G>
-struct device_graph_of {
-  using type = G;
-};
-template <class Policy, RootedGraph G>
-  requires requires { typename Policy::template device_graph<G>; }
-struct device_graph_of<Policy, G> {
-  using type = typename Policy::template device_graph<G>;
-};
-
 template <class Policy, RootedGraph G, class Backend>
 class model {
  public:
@@ -70,6 +59,8 @@ class model {
     if constexpr (requires { Policy::data_parallel_degree; }) return std::size_t{Policy::data_parallel_degree};
     else return std::size_t{1};
   }();
+  /// Devices of one replica (an inner group): the mesh is data_parallel_degree x inner_count.
+  static constexpr std::size_t inner_count = device_count / data_parallel_degree;
   /// Micro-batches each replica's share of a batch is cut into.
   static constexpr std::size_t microbatch_count = [] {
     if constexpr (requires { Policy::microbatch_count; }) return std::size_t{Policy::microbatch_count};
@@ -122,8 +113,13 @@ class model {
       for (std::size_t d = 0; d < device_count; ++d) replicas_[d].set_replica_sum(sums_->of(d));
     }
     if constexpr (communicates) {
-      group_ = std::make_unique<local_group>(device_count);
-      for (std::size_t d = 0; d < device_count; ++d) comms_.push_back(group_->comm(d));
+      // Device d is rank d % I of inner group d / I and rank d / I of data-parallel group d % I.
+      for (std::size_t g = 0; g < data_parallel_degree; ++g) groups_.push_back(std::make_unique<local_group>(inner_count));
+      for (std::size_t g = 0; g < inner_count; ++g) groups_.push_back(std::make_unique<local_group>(data_parallel_degree));
+      for (std::size_t d = 0; d < device_count; ++d) {
+        comms_.push_back(groups_[d / inner_count]->comm(d % inner_count));
+        dp_comms_.push_back(groups_[data_parallel_degree + d % inner_count]->comm(d / inner_count));
+      }
     }
     for (std::size_t d = 0; d < device_count; ++d)
       for (std::size_t q = 0; q < 2; ++q)
@@ -320,6 +316,7 @@ class model {
   }
   const char* event_name(const instruction& i) const {
     const bool collective = i.op == opcode::all_reduce || i.op == opcode::all_gather || i.op == opcode::reduce_scatter;
+    if (collective && i.buffer == whole_gradient) return "all_reduce gradients (data parallel)";
     const std::size_t index =
         i.op == opcode::forward || i.op == opcode::backward || (tensor_parallel_degree > 1 && collective) ? i.stage : i.buffer;
     const auto& names = names_[std::size_t(i.op)];
@@ -351,8 +348,9 @@ class model {
   place_options options_;
   std::vector<replica_type> replicas_;
   std::unique_ptr<replica_sums> sums_;   // synchronised batch statistics, when a layer needs them
-  std::unique_ptr<local_group> group_;  // on the heap: the handles in comms_ point into it
-  std::vector<local_comm> comms_;
+  std::vector<std::unique_ptr<local_group>> groups_;  // inner groups, then data-parallel groups; on the heap: comms point into them
+  std::vector<local_comm> comms_;     // [device]: its inner group (messages, partition's exchanges)
+  std::vector<local_comm> dp_comms_;  // [device]: its data-parallel group (gradient all-reduces)
   std::vector<std::unique_ptr<comm_queue>> queues_;  // [device][0: collectives and sends up, 1: sends down]
   std::unique_ptr<device_workers> workers_;
   trace_recorder trace_;

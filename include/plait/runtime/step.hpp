@@ -127,11 +127,12 @@ struct model<Policy, G, Backend>::step_job {
     }
 
     void communicate(const instruction& i) {
-      if constexpr (tensor_parallel_degree > 1) {
-        exchange(job.m, rep, device, i, share.size());
-      } else if constexpr (communicates) {
+      if constexpr (communicates) {
         if (i.op == opcode::recv) return receive(i);
         if (i.op == opcode::send) return send(i);
+        // partition's exchanges run on the compute thread: the next instruction needs their result.
+        if (tensor_parallel_degree > 1 && i.peer == std::int16_t(collective_group::inner))
+          return exchange(job.m, rep, device, i, share.size());
         queue(0).post({&run_collective, this, std::size_t(i.op) << 16 | i.buffer}, true);
         if (i.op == opcode::all_gather) queue(0).wait();  // parameters are needed whole by the next step
       } else {
@@ -168,7 +169,7 @@ struct model<Policy, G, Backend>::step_job {
           : job.m.comms_[device].post(rep.input_grad(k), n * in_width(), peer);  // [mb, in] to the stage before
       const posted p{peer, ticket};
       if (k < 64) slot_sent[activation ? 0 : 1][k] = p;
-      last_sent[peer > device ? 0 : 1] = p;
+      last_sent[peer > device % inner_count ? 0 : 1] = p;  // peers are ranks in the inner group
       job.m.end_event(t, device, i);
     }
 
@@ -180,36 +181,39 @@ struct model<Policy, G, Backend>::step_job {
     static void run_collective(void* self, std::size_t code) {
       static_cast<handler*>(self)->collective({.op = opcode(code >> 16), .buffer = std::uint16_t(code & 0xffff)});
     }
-    // The collectives of one instruction, on the device's communication worker.
+    // The data-parallel collectives of one instruction, on the device's communication worker.
     void collective(const instruction& i) {
-      if constexpr (requires { Policy::template bucket_list<G>; }) {
-        auto t = job.m.begin_event();
+      auto t = job.m.begin_event();
+      local_comm& comm = job.m.dp_comms_[device];
+      if (i.buffer == whole_gradient) {
+        comm.all_reduce(rep.grads(), rep.param_size());  // [Pd] @ every replica of my inner rank -> summed
+      } else if constexpr (requires { Policy::template bucket_list<G>; }) {
         const bucket& b = Policy::template bucket_list<G>[i.buffer];
-        local_comm& comm = job.m.comms_[device];
-        const shard c = shard_of(b.size, device_count, device);
+        const std::size_t dp_rank = device / inner_count;
+        const shard c = shard_of(b.size, data_parallel_degree, dp_rank);
         switch (i.op) {
-          case opcode::all_reduce:  // [bucket] @ every device -> summed, on every device
+          case opcode::all_reduce:  // [bucket] @ every replica -> summed, on every replica
             comm.all_reduce(rep.grads() + b.offset, b.size);
             break;
-          case opcode::reduce_scatter: {  // [bucket] @ every device -> my chunk of the sum
+          case opcode::reduce_scatter: {  // [bucket] @ every replica -> my chunk of the sum
             std::size_t at = 0;
             for (std::size_t k = 0; k < i.buffer; ++k)
-              at += shard_of(Policy::template bucket_list<G>[k].size, device_count, device).size();
+              at += shard_of(Policy::template bucket_list<G>[k].size, data_parallel_degree, dp_rank).size();
             comm.reduce_scatter(rep.grads() + b.offset, rep.shard_grads() + at, b.size);
             break;
           }
-          case opcode::all_gather:  // my chunk of the parameters -> [bucket] @ every device
+          case opcode::all_gather:  // my chunk of the parameters -> [bucket] @ every replica
             comm.all_gather(rep.params() + b.offset + c.begin, rep.params() + b.offset, b.size);
             break;
           default:
             fail(std::string("instruction ") + to_string(i.op) + " is not a collective",
                  "only collectives reach the communication worker", "report this as a plait bug");
         }
-        job.m.end_event(t, device, i);
       } else {
-        fail(std::string("instruction ") + to_string(i.op) + " has no buffer plan", "the policy has no buckets",
+        fail(std::string("instruction ") + to_string(i.op) + " names a bucket", "the policy has no buckets",
              "report this as a plait bug");
       }
+      job.m.end_event(t, device, i);
     }
   };
 };
