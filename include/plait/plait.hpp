@@ -35,6 +35,7 @@
 #include "layers/mean_pool.hpp"
 #include "layers/pool2d.hpp"
 #include "layers/residual.hpp"
+#include "layers/branches.hpp"
 #include "loss/cross_entropy.hpp"
 #include "loss/mse.hpp"
 #include "optim/adam.hpp"

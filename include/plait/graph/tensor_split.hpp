@@ -11,6 +11,8 @@
 //   gathered<N>: the layer after column<N> that, fed the all-gathered slices, gives the whole output.
 //   column_fits<In, N> / row_fits<In, N>: whether the sizes divide;
 //   blocks: where one device's parameters sit in the whole layer's (see split_block).
+// A layer of branches (concat/add, layers/branches.hpp) names instead branches_fit<N>, branch<N>
+// (the layer a device runs: its own branch) and branch_blocks.
 
 #include <cstddef>
 
@@ -24,6 +26,7 @@ enum class split_role : unsigned char {
   column,    // outputs split, input whole (the first of a pair)
   row,       // inputs split, partial outputs all-reduced (the second of a pair)
   gathered,  // outputs split, then all-gathered (a linear without a partner)
+  branch,    // one branch of concat/add per device, outputs combined by an all-reduce
 };
 
 /// A 2-D block of a layer's parameters: `rows` rows of `cols` floats, at `offset` in the layer's

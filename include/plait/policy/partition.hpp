@@ -9,6 +9,8 @@
 //     all-reduced before the bias and activation). One all-reduce forward; backward, one all-reduce
 //     of the column layer's input gradient;
 //   - a linear without a partner is column-split and its slices all-gathered;
+//   - a concat or add of exactly N branches runs branch r on device r (layers/branches.hpp); the
+//     outputs are combined by one all-reduce forward, the input gradients summed by one backward;
 //   - every other layer runs whole on every device (the same work on the same data).
 // A linear of sequences (shape<T, F>) runs whole. A linear that must be column-split and whose
 // outputs do not divide by N is a compile error naming the layer, its outputs and N.
@@ -85,6 +87,16 @@ template <class S, std::size_t N>
 struct parts_of<S, split_role::gathered, N> {
   using type = typename tensor_split<S>::template gathered<N>;
 };
+template <class S, std::size_t N>
+struct parts_of<S, split_role::branch, N> {
+  using type = typename tensor_split<S>::template branch<N>;
+};
+
+template <class S, std::size_t N>
+constexpr bool branches_fit() {
+  if constexpr (requires { tensor_split<S>::template branches_fit<N>; }) return tensor_split<S>::template branches_fit<N>;
+  else return false;
+}
 
 constexpr std::size_t part_count(split_role r) { return r == split_role::row || r == split_role::gathered ? 2 : 1; }
 
@@ -96,6 +108,7 @@ constexpr auto split_roles() {
     using S = type_at_t<I, typename G::layers>;
     using In = typename L::template layer<I>::in_shape;
     roles[I] = split_role::whole;
+    if constexpr (branches_fit<S, N>() && N > 1) roles[I] = split_role::branch;
     if constexpr (tensor_split<S>::splittable && N > 1) {
       if (I > 0 && roles[I - 1] == split_role::column && tensor_split<S>::template row_fits<In, N>)
         roles[I] = split_role::row;
@@ -156,8 +169,8 @@ struct partition_plan {
   static constexpr std::size_t boundary_count = [] {
     std::size_t n = 0;
     for (std::size_t i = 0; i < layer_count; ++i)
-      n += (roles[i] == split_role::row || roles[i] == split_role::gathered) +
-           ((roles[i] == split_role::column || roles[i] == split_role::gathered) && i > 0);
+      n += (roles[i] == split_role::row || roles[i] == split_role::gathered || roles[i] == split_role::branch) +
+           ((roles[i] == split_role::column || roles[i] == split_role::gathered || roles[i] == split_role::branch) && i > 0);
     return n;
   }();
 
@@ -165,9 +178,9 @@ struct partition_plan {
     std::array<boundary, boundary_count> b{};
     std::size_t n = 0;
     for (std::size_t i = 0; i < layer_count; ++i) {
-      if ((roles[i] == split_role::column || roles[i] == split_role::gathered) && i > 0)
+      if ((roles[i] == split_role::column || roles[i] == split_role::gathered || roles[i] == split_role::branch) && i > 0)
         b[n++] = {first_part[i], boundary_kind::sum_backward};
-      if (roles[i] == split_role::row) b[n++] = {first_part[i] + 1, boundary_kind::sum_forward};
+      if (roles[i] == split_role::row || roles[i] == split_role::branch) b[n++] = {first_part[i] + 1, boundary_kind::sum_forward};
       if (roles[i] == split_role::gathered) b[n++] = {first_part[i] + 1, boundary_kind::gather_forward};
     }
     return b;
@@ -268,6 +281,12 @@ struct partition {
         std::array<split_block, 2> parts{};
         std::size_t n = 0;
         const split_role role = plan::roles[I];
+        if constexpr (detail::branches_fit<S, N>()) {
+          if (role == split_role::branch) {
+            parts = tensor_split<S>::template branch_blocks<In, N>(r);
+            n = 2;
+          }
+        }
         if constexpr (tensor_split<S>::splittable) {
           if (role == split_role::column || role == split_role::gathered) {
             parts = tensor_split<S>::template column_blocks<In, N>(r);

@@ -138,3 +138,27 @@ TEST_CASE("partition<N> on fewer devices than N is a clear error") {
   CHECK_THROWS_WITH(place<partition<4>>(pairs, host_devices(2), {.max_batch = 8}),
                     doctest::Contains("partition needs 4 devices but place was given 2"));
 }
+
+// ---- branches on devices ----------------------------------------------------------------------
+namespace {
+// Two branches of different structure: under partition<2> each device runs one of them.
+constexpr auto forked = input<10> >> linear<16> >> relu >>
+                        concat(linear<12> >> plait::tanh >> linear<8>, linear<6> >> gelu) >> linear<6>;
+using forked_graph = std::remove_const_t<decltype(forked)>;
+constexpr auto three = input<9> >> add(linear<12> >> relu, linear<12> >> plait::tanh, linear<12>) >> relu >> linear<6>;
+using three_graph = std::remove_const_t<decltype(three)>;
+// The linears before and after the branches have no partner (gathered); three branches on two
+// devices run whole.
+static_assert(partition<2>::roles<forked_graph> == std::array{role::gathered, role::branch, role::gathered});
+static_assert(partition<3>::roles<three_graph> == std::array{role::branch, role::whole, role::gathered});
+static_assert(partition<2>::roles<three_graph> == std::array{role::whole, role::whole, role::gathered});
+// A device holds only its branch (the largest branch's room).
+static_assert(graph_layout<partition<3>::device_graph<three_graph>>::param_sizes[0] == 12 * 9 + 12);
+}  // namespace
+
+TEST_CASE("partition<N> runs the N branches of a concat or add on N devices, as one device trains") {
+  check_equivalence<2>(forked, 6, sgd{.lr = 0.05f, .momentum = 0.9f}, 2e-5);
+  check_equivalence<2>(forked, 6, adam{.lr = 0.01f}, 1e-4);
+  check_equivalence<3>(three, 6, sgd{.lr = 0.05f, .momentum = 0.9f}, 2e-5);
+  check_equivalence<2>(three, 6, sgd{.lr = 0.05f}, 2e-5);  // 3 branches on 2 devices: run whole
+}

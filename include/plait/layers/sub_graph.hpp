@@ -1,0 +1,124 @@
+#pragma once
+// sub_graph<In, Chain>: a chain without an input, bound to In, run as part of a composite layer
+// (the branches of concat/add). It lays out its layers' parameters, states and per-sample buffers
+// in blocks of the composite's, and runs forward and backward through them:
+//   params  [param_count]             its layers' parameters, in order
+//   state   [state_count]             its layers' states, each block on 16 floats
+//   saved   [B, saved_count]          per layer: out_j [B, out_j] (views: none), saved_j [B, saved_j];
+//                                     then g0, g1 [B, width]: backward's ping-pong gradients
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstring>
+
+#include "../core/concepts.hpp"
+#include "../core/meta.hpp"
+#include "../core/shape.hpp"
+#include "../graph/bind.hpp"
+#include "../graph/chain.hpp"
+
+namespace plait {
+
+template <Shape In, class Chain>
+struct sub_graph {
+  using list = bound_list<In, typename Chain::layers>;
+  using out_shape = typename list::out_shape;
+  static constexpr std::size_t n = Chain::layer_count;
+  template <std::size_t J>
+  using layer = type_at_t<J, typename list::types>;
+
+ private:
+  template <class F>
+  static constexpr auto offsets(F size, std::size_t align) {
+    std::array<std::size_t, n + 1> o{};
+    static_for<n>([&]<std::size_t J>() { o[J + 1] = o[J] + round_up(size.template operator()<layer<J>>(), align); });
+    return o;
+  }
+
+ public:
+  static constexpr auto param_at = offsets([]<class B>() { return std::size_t{B::param_count}; }, 1);
+  static constexpr auto state_at = offsets([]<class B>() { return state_count_of<B>; }, 16);
+  static constexpr auto out_at = offsets(
+      []<class B>() { return B::is_view ? std::size_t{0} : round_up(B::out_shape::size, 16) + round_up(B::saved_count, 16); }, 1);
+  static constexpr std::size_t width = [] {
+    std::size_t w = In::size;
+    static_for<n>([&]<std::size_t J>() { w = std::max(w, layer<J>::out_shape::size); });
+    return round_up(w, 16);
+  }();
+  static constexpr std::size_t param_count = param_at[n];
+  static constexpr std::size_t state_count = state_at[n];
+  static constexpr std::size_t saved_count = out_at[n] + 2 * width;
+  static constexpr std::size_t flops = [] {
+    std::size_t s = 0;
+    static_for<n>([&]<std::size_t J>() { s += layer<J>::flops; });
+    return s;
+  }();
+
+  template <class T, class Rng>
+  static void init(T* params, Rng& rng) {
+    static_for<n>([&]<std::size_t J>() { layer<J>::init(params + param_at[J], rng); });
+  }
+  template <class T>
+  static void init_state(T* state) {
+    for (std::size_t i = 0; i < state_count; ++i) state[i] = T{0};
+    static_for<n>([&]<std::size_t J>() {
+      if constexpr (requires(T* s) { layer<J>::init_state(s); }) layer<J>::init_state(state + state_at[J]);
+    });
+  }
+
+  /// Where layer J reads, writes and saves, for a batch whose blocks start at `saved`.
+  template <class T>
+  struct places {
+    std::array<const T*, n> in{};
+    std::array<T*, n> out{}, kept{};
+    T* g[2];
+    places(const T* x, T* saved, std::size_t batch) : g{saved + batch * out_at[n], saved + batch * (out_at[n] + width)} {
+      const T* at = x;
+      static_for<n>([&]<std::size_t J>() {
+        in[J] = at;
+        out[J] = layer<J>::is_view ? const_cast<T*>(at) : saved + batch * out_at[J];
+        kept[J] = out[J] + (layer<J>::is_view ? 0 : batch * round_up(layer<J>::out_shape::size, 16));
+        at = out[J];
+      });
+    }
+  };
+
+  /// Forward of every layer on x; returns the output [B, out] (in the blocks, or x itself for views).
+  /// `a` is the composite's call: its params and state already point at this sub-graph's blocks.
+  template <class Ctx, class T>
+  static const T* forward(const Ctx& ctx, const forward_args<T>& a, const T* x, T* saved) {
+    const places<T> p(x, saved, a.batch);
+    static_for<n>([&]<std::size_t J>() {
+      layer<J>::forward(ctx, forward_args<T>{a.params + param_at[J], p.in[J], p.out[J], p.kept[J], a.batch, a.training,
+                                             a.state + state_at[J], a.seed, a.step, a.first_sample, a.replicas});
+    });
+    return n ? p.out[n - 1] : x;
+  }
+
+  /// Backward of every layer, last first, from dy [B, out] (overwritten); the input's gradient goes
+  /// to dx [B, In] when dx is not null. `a`: the composite's call, pointers at this sub-graph's blocks.
+  template <class Ctx, class T>
+  static void backward(const Ctx& ctx, const backward_args<T>& a, const T* x, T* saved, T* dy, T* dx) {
+    const places<T> p(x, saved, a.batch);
+    T* cur = dy;
+    static_for<n>([&]<std::size_t K>() {
+      constexpr std::size_t J = n - 1 - K;
+      using B = layer<J>;
+      T* d;
+      if constexpr (J == 0) {
+        d = dx;
+        if constexpr (B::is_view)
+          if (dx) std::memcpy(dx, cur, a.batch * B::in_shape::size * sizeof(T));
+      } else {
+        d = (B::is_view || B::in_place_grad) ? cur : (cur == p.g[0] ? p.g[1] : p.g[0]);
+      }
+      B::backward(ctx, backward_args<T>{a.params + param_at[J], p.in[J], p.out[J], p.kept[J], cur, d,
+                                        a.dparams + param_at[J], a.batch, a.accumulate, a.state + state_at[J], a.seed,
+                                        a.step, a.first_sample, a.replicas});
+      cur = d;
+    });
+  }
+};
+
+}  // namespace plait
