@@ -1,0 +1,154 @@
+// bench/run policy_matrix: one model under every policy, side by side in one run.
+//
+// MLP 784 -> 1024 -> 1024 -> 1024 -> 10, batch 512, SGD, one thread per logical host device, under
+// single_device, replicate<2>, pipeline<2, microbatches<8>, one_f_one_b>, partition<2>, and the mesh
+// replicate<2, partition<2>> (4 logical devices on the 2 cores: oversubscribed, and said so in the
+// table). Steps of all policies are timed in alternating rounds (median over rounds). For each:
+// throughput, bytes each device sends per step (from the generated programs: an all-reduce of n
+// floats over g devices sends 2(g-1)/g * n floats per device, an all-gather (g-1)/g * n, a message
+// its size), and the largest planned memory of one device (parameters, gradients, activations,
+// optimizer state). partition2_speedup = single time / partition<2> time. Then a model of two equal
+// branches, concat(...), on one device and under partition<2> (one branch per device):
+// branches2_speedup.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <plait/plait.hpp>
+#include <string>
+#include <vector>
+
+namespace {
+using namespace plait;
+using clock_type = std::chrono::steady_clock;
+
+constexpr auto mlp = input<784> >> linear<1024> >> relu >> linear<1024> >> relu >> linear<1024> >> relu >> linear<10>;
+// Two equal branches of about the MLP's work, for branch placement (partition<2>: one branch per device).
+constexpr auto branch = linear<1024> >> relu >> linear<768> >> relu;
+constexpr auto forked = input<784> >> concat(branch, branch) >> linear<10>;
+constexpr std::size_t batch = 512;
+
+struct data {
+  std::vector<float> x = std::vector<float>(batch * 784);
+  std::vector<std::int32_t> y = std::vector<std::int32_t>(batch);
+  data() {
+    splitmix64 rng(5);
+    for (auto& v : x) v = rng.uniform(-1, 1);
+    for (auto& v : y) v = std::int32_t(rng.below(10));
+  }
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+/// Bytes device 0 sends in one step, read from its generated program.
+template <class Policy, class graph>
+double bytes_sent_per_step() {
+  using M = model<Policy, graph, host<sequential>>;
+  using D = typename M::device_layout;
+  const double dp = double(M::data_parallel_degree), inner = double(M::inner_count);
+  const double rows = double(batch) / dp;  // a replica's share
+  double floats = 0;
+  for (const instruction& i : Policy::template programs<graph>[0]) {
+    const bool dp_group = i.peer == std::int16_t(collective_group::data_parallel);
+    const double g = dp_group ? dp : inner;
+    if (i.op == opcode::all_reduce && i.buffer == whole_gradient) floats += 2 * (g - 1) / g * double(D::param_buffer_size);
+    else if (i.op == opcode::all_reduce && dp_group) {
+      if constexpr (requires { Policy::template bucket_list<graph>; })
+        floats += 2 * (g - 1) / g * double(Policy::template bucket_list<graph>[i.buffer].size);
+    } else if (i.op == opcode::all_reduce || i.op == opcode::all_gather) {  // partition's exchange of activations
+      const std::size_t first = Policy::template stages<graph>[i.stage].first;
+      const double width = double(i.op == opcode::all_gather ? D::out_sizes[first] : D::out_sizes[first - 1]);
+      floats += (i.op == opcode::all_reduce ? 2 : 1) * (g - 1) / g * width * rows;
+    } else if (i.op == opcode::send) {
+      const double mb = rows / double(M::microbatch_count);
+      const auto owned = Policy::template owned<graph>[0];
+      const double width = message_kind(i.buffer) == message_kind::activation ? double(D::out_sizes[owned.last - 1])
+                                                                             : double(D::out_sizes[owned.first - 1]);
+      floats += width * mb;
+    }
+  }
+  return floats * sizeof(float);
+}
+
+struct entry {
+  std::string name;
+  std::size_t devices;
+  bool oversubscribed;
+  double (*round)(const data&, int);
+  double bytes;
+  std::size_t (*memory)();
+  std::vector<double> ms{};
+};
+
+template <class Policy, auto Net>
+auto& model_of() {
+  static auto m = place<Policy>(Net, host_devices(Policy::device_count, 1), {.max_batch = batch, .seed = 1});
+  return m;
+}
+
+template <class Policy, auto Net>
+double round_of(const data& d, int steps) {
+  auto& m = model_of<Policy, Net>();
+  auto opt = sgd{.lr = 0.01f};
+  const samples<shape<784>> x{d.x.data(), batch};
+  const class_labels y{d.y.data(), batch};
+  const auto t0 = clock_type::now();
+  for (int s = 0; s < steps; ++s) m.train_step(x, y, cross_entropy, opt);
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count() / steps;
+}
+
+template <class Policy, auto Net>
+std::size_t peak_memory() {
+  auto& m = model_of<Policy, Net>();
+  std::size_t most = 0;
+  for (std::size_t d = 0; d < Policy::device_count; ++d) most = std::max(most, m.planned_bytes(d));
+  return most;
+}
+
+template <class Policy, auto Net = mlp>
+entry make(const char* name) {
+  using graph = std::remove_const_t<decltype(Net)>;
+  return {name, Policy::device_count, Policy::device_count > 2, &round_of<Policy, Net>,
+          bytes_sent_per_step<Policy, graph>(), &peak_memory<Policy, Net>};
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const int rounds = quick ? 3 : 9, steps = quick ? 2 : 4;
+  const data d;
+  std::vector<entry> entries{make<single_device>("single_device"), make<replicate<2>>("replicate<2>"),
+                             make<pipeline<2, microbatches<8>, one_f_one_b>>("pipeline<2, m=8, 1F1B>"),
+                             make<partition<2>>("partition<2>"),
+                             make<replicate<2, partition<2>>>("replicate<2, partition<2>>"),
+                             make<single_device, forked>("branches: single_device"),
+                             make<partition<2>, forked>("branches: partition<2>")};
+  for (auto& e : entries) e.round(d, 2);  // warm-up: plans optimizer state, faults pages in
+  for (int r = 0; r < rounds; ++r)
+    for (auto& e : entries) e.ms.push_back(e.round(d, steps));
+  const double one = median(entries[0].ms);
+  std::printf("policy_matrix: MLP 784-1024-1024-1024-10, batch %zu, SGD, 1 thread per logical device, 2 cores, "
+              "%d rounds x %d steps\n", batch, rounds, steps);
+  std::printf("%-28s %8s %10s %12s %9s %14s %14s\n", "policy", "devices", "ms/step", "samples/s", "speedup",
+              "MB sent/dev", "MB peak/dev");
+  double partition2 = 0, branches2 = 0;
+  const double forked_one = median(entries[5].ms);
+  for (auto& e : entries) {
+    const double ms = median(e.ms);
+    const bool fork = e.name.starts_with("branches");
+    const double speedup = (fork ? forked_one : one) / ms;
+    if (e.name == "partition<2>") partition2 = speedup;
+    if (e.name == "branches: partition<2>") branches2 = speedup;
+    std::printf("%-28s %5zu%-3s %10.2f %12.0f %9.2f %14.2f %14.2f\n", e.name.c_str(), e.devices,
+                e.oversubscribed ? " *" : "", ms, batch / ms * 1e3, speedup, e.bytes / 1e6, double(e.memory()) / 1e6);
+  }
+  std::printf("* oversubscribed: more logical devices than the machine's 2 cores\n");
+  std::printf("branches: 784 -> concat(1024 -> 768, 1024 -> 768) -> 10, speedup against its own single device\n");
+  std::printf("RESULT policy_matrix batch=%zu single_ms=%.3f partition2_speedup=%.3f branches2_speedup=%.3f "
+              "replicate2_speedup=%.3f pipeline2_speedup=%.3f mesh_speedup=%.3f\n", batch, one, partition2, branches2,
+              one / median(entries[1].ms), one / median(entries[2].ms), one / median(entries[4].ms));
+}
