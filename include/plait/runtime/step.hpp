@@ -315,7 +315,7 @@ samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backe
   // The devices that hold the layers in order, from layer 0: device 0 alone unless the graph is cut.
   const float* in = x.data;
   if constexpr (tensor_parallel_degree > 1) return predict_together(x);
-  for (std::size_t next = 0, d = 0; next < device_layer_count; d = holder(next)) {
+  for (std::size_t next = 0, d = holder(0); next < device_layer_count; d = holder(next)) {
     replica_type& r = replicas_[d];
     r.bind_input(0, in);
     r.set_step(steps_, 0, false);  // evaluation mode: no dropout, running statistics
