@@ -132,10 +132,14 @@ class local_group {
 #endif
   }
 
-  // Wakes sleeping waiters. Seq-cst on both sides (the waiter registers, then tests; a waker
-  // changes state, then reads sleepers_) means one of them sees the other: no lost wake-up.
+  // Wakes sleeping waiters. A waiter registers in sleepers_, then tests its condition; a waker
+  // changes state, then reads sleepers_. A seq-cst fence between the two steps on both sides means
+  // one of them sees the other: no lost wake-up. (The state changes are release stores, which a
+  // later load may otherwise pass: a message posted while its receiver went to sleep would then
+  // wake no one, and the receiver would sleep until its deadline.)
   void wake() {
-    if (sleepers_.load() == 0) return;
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_relaxed) == 0) return;
     { std::lock_guard<std::mutex> lock(mutex_); }
     cv_.notify_all();
   }
@@ -164,6 +168,7 @@ class local_group {
     }
     std::unique_lock<std::mutex> lock(mutex_);
     sleepers_.fetch_add(1);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with wake()'s fence
     bool ok = false;
     while (!(ok = done()) && !(watch_broken && broken()))
       if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {

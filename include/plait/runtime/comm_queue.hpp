@@ -72,7 +72,7 @@ class comm_queue {
       std::unique_lock lock(handoff_mutex_);
       handoff_waiting_.store(true, std::memory_order_seq_cst);
       handoff_cv_.wait_for(lock, std::chrono::milliseconds(2),
-                           [&] { return started_.load(std::memory_order_acquire) > p; });
+                           [&] { return started_.load(std::memory_order_seq_cst) > p; });
       handoff_waiting_.store(false, std::memory_order_relaxed);
     }
     return p + 1;
