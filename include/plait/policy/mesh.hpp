@@ -90,7 +90,7 @@ struct replicate<N, Inner, Options...> {
 
   /// The composed programs verified together: a wrong composition does not compile.
   template <RootedGraph G>
-  static constexpr verdict check = verify_mesh<inner_device_count>(composed<G>);
+  static constexpr verdict check = verify_mesh<inner_device_count, tensor_parallel_degree>(composed<G>);
 
   template <RootedGraph G>
   static constexpr auto programs = [] {

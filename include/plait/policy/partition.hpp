@@ -98,9 +98,15 @@ constexpr bool branches_fit() {
   else return false;
 }
 
+/// Where a pipeline around the partition starts its stages: a row split cannot start a stage (its
+/// column partner would be in the stage before), so a column before a stage start is gathered.
+struct no_cuts {
+  static constexpr bool starts(std::size_t) { return false; }
+};
+
 constexpr std::size_t part_count(split_role r) { return r == split_role::row || r == split_role::gathered ? 2 : 1; }
 
-template <RootedGraph G, std::size_t N>
+template <RootedGraph G, std::size_t N, class Cuts = no_cuts>
 constexpr auto split_roles() {
   using L = graph_layout<G>;
   std::array<split_role, L::layer_count> roles{};
@@ -110,7 +116,7 @@ constexpr auto split_roles() {
     roles[I] = split_role::whole;
     if constexpr (branches_fit<S, N>() && N > 1) roles[I] = split_role::branch;
     if constexpr (tensor_split<S>::splittable && N > 1) {
-      if (I > 0 && roles[I - 1] == split_role::column && tensor_split<S>::template row_fits<In, N>)
+      if (I > 0 && roles[I - 1] == split_role::column && !Cuts::starts(I) && tensor_split<S>::template row_fits<In, N>)
         roles[I] = split_role::row;
       else if (tensor_split<S>::template column_fits<In, N>)
         roles[I] = split_role::column;
@@ -122,23 +128,23 @@ constexpr auto split_roles() {
 }
 
 /// Every vector linear that is not the row of a pair is column-split, and must divide.
-template <RootedGraph G, std::size_t N>
+template <RootedGraph G, std::size_t N, class Cuts = no_cuts>
 constexpr bool check_splits() {
   using L = graph_layout<G>;
   static_for<L::layer_count>([]<std::size_t I>() {
     using S = type_at_t<I, typename G::layers>;
     if constexpr (tensor_split<S>::splittable && N > 1) {
       using In = typename L::template layer<I>::in_shape;
-      if constexpr (In::rank == 1 && split_roles<G, N>()[I] != split_role::row)
+      if constexpr (In::rank == 1 && split_roles<G, N, Cuts>()[I] != split_role::row)
         static_assert(partition_split_check<I, tensor_split<S>::outputs, N>::ok);
     }
   });
   return true;
 }
 
-template <RootedGraph G, std::size_t N, std::size_t... I>
+template <RootedGraph G, std::size_t N, class Cuts, std::size_t... I>
 auto device_graph_of(std::index_sequence<I...>) {
-  constexpr auto roles = split_roles<G, N>();
+  constexpr auto roles = split_roles<G, N, Cuts>();
   using parts = typename concat_lists<typename parts_of<type_at_t<I, typename G::layers>, roles[I], N>::type...>::type;
   return typename chain_of<typename G::input_shape, parts>::type{};
 }
@@ -154,9 +160,9 @@ struct boundary {
   boundary_kind kind{};
 };
 
-template <RootedGraph G, std::size_t N>
+template <RootedGraph G, std::size_t N, class Cuts = no_cuts>
 struct partition_plan {
-  static constexpr auto roles = split_roles<G, N>();
+  static constexpr auto roles = split_roles<G, N, Cuts>();
   static constexpr std::size_t layer_count = roles.size();
 
   /// The device graph's first layer for each layer of G.
@@ -201,6 +207,60 @@ struct partition_plan {
 
 }  // namespace detail
 
+/// One block of a device's parameters: `rows` x `cols` floats at `global` (row stride `stride`)
+/// in the whole model's flat parameters, packed at `local` in the device graph's flat parameters.
+struct param_block {
+  std::size_t global = 0, stride = 0, rows = 0, cols = 0, local = 0;
+};
+
+namespace detail {
+/// Every rank's parameter blocks, at most two per layer of G.
+template <RootedGraph G, std::size_t N, class Cuts>
+constexpr auto partition_param_blocks() {
+  using L = graph_layout<G>;
+  using D = graph_layout<decltype(device_graph_of<G, N, Cuts>(std::make_index_sequence<G::layer_count>{}))>;
+  using plan = partition_plan<G, N, Cuts>;
+  struct blocks {
+    std::array<param_block, 2 * L::layer_count> b{};
+    std::size_t count = 0;
+  };
+  std::array<blocks, N> all{};
+  for (std::size_t r = 0; r < N; ++r)
+    static_for<L::layer_count>([&]<std::size_t I>() {
+      using S = type_at_t<I, typename G::layers>;
+      using In = typename L::template layer<I>::in_shape;
+      std::array<split_block, 2> parts{};
+      std::size_t n = 0;
+      const split_role role = plan::roles[I];
+      if constexpr (branches_fit<S, N>()) {
+        if (role == split_role::branch) {
+          parts = tensor_split<S>::template branch_blocks<In, N>(r);
+          n = 2;
+        }
+      }
+      if constexpr (tensor_split<S>::splittable) {
+        if (role == split_role::column || role == split_role::gathered) {
+          parts = tensor_split<S>::template column_blocks<In, N>(r);
+          n = 2;
+        } else if (role == split_role::row) {
+          parts = tensor_split<S>::template row_blocks<In, N>(r);
+          n = 2;
+        }
+      }
+      if (n == 0 && L::param_sizes[I] > 0) {
+        parts[0] = {.offset = 0, .stride = L::param_sizes[I], .rows = 1, .cols = L::param_sizes[I], .local = 0, .part = 0};
+        n = 1;
+      }
+      for (std::size_t k = 0; k < n; ++k) {
+        const split_block& s = parts[k];
+        all[r].b[all[r].count++] = {L::param_offsets[I] + s.offset, s.stride, s.rows, s.cols,
+                                    D::param_offsets[plan::first_part[I] + s.part] + s.local};
+      }
+    });
+  return all;
+}
+}  // namespace detail
+
 template <std::size_t N>
 struct partition {
   static_assert(N >= 1, "plait: partition<0> has no devices. Tensor parallelism splits weights over N >= 1 devices. Fix: use partition<N> with N >= 1.");
@@ -215,7 +275,7 @@ struct partition {
 
   /// The graph every device of the group runs: the split layers' parts.
   template <RootedGraph G>
-  using device_graph = decltype(detail::device_graph_of<G, N>(std::make_index_sequence<G::layer_count>{}));
+  using device_graph = decltype(detail::device_graph_of<G, N, detail::no_cuts>(std::make_index_sequence<G::layer_count>{}));
 
   template <RootedGraph G>
   static constexpr auto stages = detail::partition_plan<G, N>::stages;
@@ -228,8 +288,9 @@ struct partition {
     return all;
   }();
 
-  /// The program, alike on every device. A collective's `stage` is the stage whose start it
-  /// feeds (forward) or leaves (backward); its `buffer` says which way (message_kind).
+  /// The program, alike on every device. A collective's `buffer` says which way it goes
+  /// (message_kind); its `stage` is the stage whose end it follows (activation) or whose start it
+  /// leaves (gradient).
   template <RootedGraph G>
   static constexpr auto programs = [] {
     static_assert(detail::check_splits<G, N>());
@@ -243,7 +304,7 @@ struct partition {
       p[at++] = {.op = opcode::forward, .stage = std::uint16_t(s)};
       if (s + 1 < K && plan::boundaries[s].kind != detail::boundary_kind::sum_backward)
         p[at++] = {.op = plan::boundaries[s].kind == detail::boundary_kind::sum_forward ? opcode::all_reduce : opcode::all_gather,
-                   .stage = std::uint16_t(s + 1), .peer = 0, .buffer = std::uint16_t(message_kind::activation)};
+                   .stage = std::uint16_t(s), .peer = 0, .buffer = std::uint16_t(message_kind::activation)};
     }
     p[at++] = {.op = opcode::loss};
     for (std::size_t s = K; s-- > 0;) {
@@ -257,57 +318,9 @@ struct partition {
     return all;
   }();
 
-  /// One block of a device's parameters: `rows` x `cols` floats at `global` (row stride `stride`)
-  /// in the whole model's flat parameters, packed at `local` in the device's flat parameters.
-  struct param_block {
-    std::size_t global = 0, stride = 0, rows = 0, cols = 0, local = 0;
-  };
-
-  /// Device r's parameter blocks, at most two per layer.
+  /// Device r's parameter blocks (partition_param_blocks), at most two per layer.
   template <RootedGraph G>
-  static constexpr auto param_blocks = [] {
-    using L = graph_layout<G>;
-    using D = graph_layout<device_graph<G>>;
-    using plan = detail::partition_plan<G, N>;
-    struct blocks {
-      std::array<param_block, 2 * L::layer_count> b{};
-      std::size_t count = 0;
-    };
-    std::array<blocks, N> all{};
-    for (std::size_t r = 0; r < N; ++r)
-      static_for<L::layer_count>([&]<std::size_t I>() {
-        using S = type_at_t<I, typename G::layers>;
-        using In = typename L::template layer<I>::in_shape;
-        std::array<split_block, 2> parts{};
-        std::size_t n = 0;
-        const split_role role = plan::roles[I];
-        if constexpr (detail::branches_fit<S, N>()) {
-          if (role == split_role::branch) {
-            parts = tensor_split<S>::template branch_blocks<In, N>(r);
-            n = 2;
-          }
-        }
-        if constexpr (tensor_split<S>::splittable) {
-          if (role == split_role::column || role == split_role::gathered) {
-            parts = tensor_split<S>::template column_blocks<In, N>(r);
-            n = 2;
-          } else if (role == split_role::row) {
-            parts = tensor_split<S>::template row_blocks<In, N>(r);
-            n = 2;
-          }
-        }
-        if (n == 0 && L::param_sizes[I] > 0) {
-          parts[0] = {.offset = 0, .stride = L::param_sizes[I], .rows = 1, .cols = L::param_sizes[I], .local = 0, .part = 0};
-          n = 1;
-        }
-        for (std::size_t k = 0; k < n; ++k) {
-          const split_block& s = parts[k];
-          all[r].b[all[r].count++] = {L::param_offsets[I] + s.offset, s.stride, s.rows, s.cols,
-                                      D::param_offsets[plan::first_part[I] + s.part] + s.local};
-        }
-      });
-    return all;
-  }();
+  static constexpr auto param_blocks = detail::partition_param_blocks<G, N, detail::no_cuts>();
 };
 
 static_assert(Policy<partition<2>>);

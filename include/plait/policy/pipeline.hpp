@@ -154,3 +154,5 @@ struct pipeline {
 static_assert(Policy<pipeline<2, microbatches<4>, one_f_one_b>>);
 
 }  // namespace plait
+
+#include "pipeline_partition.hpp"  // pipeline<S, M, Schedule, partition<T>>

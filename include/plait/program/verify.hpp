@@ -44,14 +44,16 @@ constexpr bool is_collective(opcode op) {
   return op == opcode::all_reduce || op == opcode::reduce_scatter || op == opcode::all_gather;
 }
 
-/// Whether devices d and m are in the same group of kind g on a mesh with inner groups of I.
-constexpr bool same_group(std::size_t d, std::size_t m, std::int16_t g, std::size_t inner) {
-  return g == std::int16_t(collective_group::data_parallel) ? d % inner == m % inner : d / inner == m / inner;
+/// Whether devices d and m are in the same group of kind g on a mesh with inner groups of I devices
+/// made of tensor groups of T: the inner kind is the tensor group, the data-parallel kind the devices
+/// of equal inner rank.
+constexpr bool same_group(std::size_t d, std::size_t m, std::int16_t g, std::size_t inner, std::size_t tensor) {
+  return g == std::int16_t(collective_group::data_parallel) ? d % inner == m % inner : d / tensor == m / tensor;
 }
 }  // namespace detail
 
 namespace detail {
-template <std::size_t P, std::size_t N, std::size_t Inner>
+template <std::size_t P, std::size_t N, std::size_t Inner, std::size_t Tensor>
 constexpr verdict verify_global(const std::array<program<N>, P>& progs) {
   std::array<std::size_t, P> pc{};
   // Collectives each device has passed, per group kind (inner, data-parallel).
@@ -71,7 +73,7 @@ constexpr verdict verify_global(const std::array<program<N>, P>& progs) {
           const std::size_t g = std::size_t(i.peer);
           bool all_here = true;
           for (std::size_t m = 0; m < P && all_here; ++m) {
-            if (m == d || !same_group(d, m, i.peer, Inner)) continue;
+            if (m == d || !same_group(d, m, i.peer, Inner, Tensor)) continue;
             if (passed[m][g] > passed[d][g]) continue;  // m went through this collective already
             const bool waiting = pc[m] < N && progs[m][pc[m]].op != opcode::nop && is_collective(progs[m][pc[m]].op) &&
                                  progs[m][pc[m]].peer == i.peer && passed[m][g] == passed[d][g];
@@ -109,19 +111,21 @@ constexpr verdict verify_global(const std::array<program<N>, P>& progs) {
 }
 }  // namespace detail
 
-/// The programs of a mesh whose inner groups have `Inner` devices.
-template <std::size_t Inner, std::size_t P, std::size_t N>
+/// The programs of a mesh whose inner groups have `Inner` devices: Inner / Tensor pipeline stages of
+/// Tensor devices each (device d = replica * Inner + stage * Tensor + shard).
+template <std::size_t Inner, std::size_t Tensor = 1, std::size_t P, std::size_t N>
 constexpr verdict verify_mesh(const std::array<program<N>, P>& progs) {
-  static_assert(Inner >= 1 && P % Inner == 0, "plait: verify_mesh is given an inner group size that does not divide the devices. Fix: pass Inner dividing P.");
-  // Sends and receives name inner ranks; the simulation works on device indices.
+  static_assert(Inner >= 1 && P % Inner == 0 && Inner % Tensor == 0,
+                "plait: verify_mesh is given group sizes that do not divide the devices. Fix: pass Tensor dividing Inner dividing P.");
+  // Sends and receives name stages of the sender's pipeline group; the simulation works on devices.
   std::array<program<N>, P> global = progs;
   for (std::size_t d = 0; d < P; ++d)
     for (instruction& i : global[d])
-      if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0 && std::size_t(i.peer) < Inner)
-        i.peer = std::int16_t(d / Inner * Inner + std::size_t(i.peer));
+      if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0 && std::size_t(i.peer) < Inner / Tensor)
+        i.peer = std::int16_t(d / Inner * Inner + std::size_t(i.peer) * Tensor + d % Tensor);
       else if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0)
         i.peer = std::int16_t(P);  // out of the group: bad_peer below
-  return detail::verify_global<P, N, Inner>(global);
+  return detail::verify_global<P, N, Inner, Tensor>(global);
 }
 
 /// The programs of one group of P devices (a pipeline, a partition, replicate alone).

@@ -59,7 +59,8 @@ class model {
     if constexpr (requires { Policy::data_parallel_degree; }) return std::size_t{Policy::data_parallel_degree};
     else return std::size_t{1};
   }();
-  /// Devices of one replica (an inner group): the mesh is data_parallel_degree x inner_count.
+  /// Devices of one replica (an inner group): the mesh is data_parallel_degree x inner_count, and
+  /// an inner group is (inner_count / tensor_parallel_degree) stages x tensor_parallel_degree shards.
   static constexpr std::size_t inner_count = device_count / data_parallel_degree;
   /// Micro-batches each replica's share of a batch is cut into.
   static constexpr std::size_t microbatch_count = [] {
@@ -113,12 +114,18 @@ class model {
       for (std::size_t d = 0; d < device_count; ++d) replicas_[d].set_replica_sum(sums_->of(d));
     }
     if constexpr (communicates) {
-      // Device d is rank d % I of inner group d / I and rank d / I of data-parallel group d % I.
-      for (std::size_t g = 0; g < data_parallel_degree; ++g) groups_.push_back(std::make_unique<local_group>(inner_count));
-      for (std::size_t g = 0; g < inner_count; ++g) groups_.push_back(std::make_unique<local_group>(data_parallel_degree));
+      // The mesh: device d = (replica r, stage p, shard t) = r * I + p * T + t. Its tensor group is
+      // the T devices of its stage (partition's exchanges), its pipeline group the P stages of its
+      // shard in its replica (messages), its data-parallel group the D replicas of its (p, t).
+      constexpr std::size_t T = tensor_parallel_degree, P = inner_count / T, D = data_parallel_degree;
+      for (std::size_t g = 0; g < device_count / T; ++g) groups_.push_back(std::make_unique<local_group>(T));
+      for (std::size_t g = 0; g < D * T; ++g) groups_.push_back(std::make_unique<local_group>(P));
+      for (std::size_t g = 0; g < inner_count; ++g) groups_.push_back(std::make_unique<local_group>(D));
       for (std::size_t d = 0; d < device_count; ++d) {
-        comms_.push_back(groups_[d / inner_count]->comm(d % inner_count));
-        dp_comms_.push_back(groups_[data_parallel_degree + d % inner_count]->comm(d / inner_count));
+        const std::size_t r = d / inner_count, p = d % inner_count / T, t = d % T;
+        tp_comms_.push_back(groups_[d / T]->comm(t));
+        comms_.push_back(groups_[device_count / T + r * T + t]->comm(p));
+        dp_comms_.push_back(groups_[device_count / T + D * T + d % inner_count]->comm(r));
       }
     }
     for (std::size_t d = 0; d < device_count; ++d)
@@ -207,7 +214,8 @@ class model {
   struct predict_job;
 
   // partition's collectives, on the compute thread: the next instruction needs their result.
-  static void exchange(model& m, replica_type& rep, std::size_t device, const instruction& i, std::size_t rows);
+  static void exchange(model& m, replica_type& rep, std::size_t device, const instruction& i, std::size_t rows,
+                       std::size_t slot);
   samples<output_shape> predict_together(samples<input_shape> x);
 
   std::size_t holder(std::size_t layer) const {
@@ -293,9 +301,11 @@ class model {
   void copy_blocks(std::size_t d, float* whole, bool to_device) const {
     if constexpr (tensor_parallel_degree > 1) {
       const auto& map = Policy::template param_blocks<G>[d];
-      float* mine = const_cast<float*>(replicas_[d].params());
+      const replica_type& rep = replicas_[d];
+      float* mine = rep.params() - rep.param_lo();  // blocks are placed in the whole device graph's layout
       for (std::size_t k = 0; k < map.count; ++k) {
         const auto& b = map.b[k];
+        if (b.local < rep.param_lo() || b.local >= rep.param_lo() + rep.param_size()) continue;  // another stage's
         for (std::size_t row = 0; row < b.rows; ++row) {
           float* w = whole + b.global + row * b.stride;
           float* l = mine + b.local + row * b.cols;
@@ -348,8 +358,9 @@ class model {
   place_options options_;
   std::vector<replica_type> replicas_;
   std::unique_ptr<replica_sums> sums_;   // synchronised batch statistics, when a layer needs them
-  std::vector<std::unique_ptr<local_group>> groups_;  // inner groups, then data-parallel groups; on the heap: comms point into them
-  std::vector<local_comm> comms_;     // [device]: its inner group (messages, partition's exchanges)
+  std::vector<std::unique_ptr<local_group>> groups_;  // tensor, pipeline, data-parallel groups; on the heap: comms point into them
+  std::vector<local_comm> comms_;     // [device]: its pipeline group (messages between stages)
+  std::vector<local_comm> tp_comms_;  // [device]: its tensor group (partition's exchanges)
   std::vector<local_comm> dp_comms_;  // [device]: its data-parallel group (gradient all-reduces)
   std::vector<std::unique_ptr<comm_queue>> queues_;  // [device][0: collectives and sends up, 1: sends down]
   std::unique_ptr<device_workers> workers_;

@@ -132,7 +132,7 @@ struct model<Policy, G, Backend>::step_job {
         if (i.op == opcode::send) return send(i);
         // partition's exchanges run on the compute thread: the next instruction needs their result.
         if (tensor_parallel_degree > 1 && i.peer == std::int16_t(collective_group::inner))
-          return exchange(job.m, rep, device, i, share.size());
+          return exchange(job.m, rep, device, i, rows(i).size(), slot(i));
         queue(0).post({&run_collective, this, std::size_t(i.op) << 16 | i.buffer}, true);
         if (i.op == opcode::all_gather) queue(0).wait();  // parameters are needed whole by the next step
       } else {
@@ -260,24 +260,26 @@ float model<Policy, G, Backend>::train_step(X x, Y y, const Loss&, Opt& opt) {
 
 template <class Policy, RootedGraph G, class Backend>
 void model<Policy, G, Backend>::exchange(model& m, replica_type& rep, std::size_t device, const instruction& i,
-                                         std::size_t rows) {
+                                         std::size_t rows, std::size_t slot) {
   if constexpr (communicates) {
     auto t = m.begin_event();
-    const std::size_t b = Policy::template stages<G>[i.stage].first;  // the device graph's layer after the exchange
+    const bool gradient = message_kind(i.buffer) == message_kind::gradient;
+    const stage_range r = Policy::template stages<G>[i.stage];
+    const std::size_t b = gradient ? r.first : r.last;  // the device graph's layer after the exchange
     const std::size_t width = device_layout::out_sizes[b - 1];
-    local_comm& comm = m.comms_[device];
-    if (message_kind(i.buffer) == message_kind::gradient)
-      comm.all_reduce(rep.current_grad(), rows * width);  // [B, In] partial @ every device -> the sum
+    local_comm& comm = m.tp_comms_[device];
+    if (gradient)  // [mb, In] partial @ every device -> the sum (to send back when b starts the device's layers)
+      comm.all_reduce(b == rep.owned().first ? rep.input_grad(slot) : rep.current_grad(), rows * width);
     else if (i.op == opcode::all_reduce)
-      comm.all_reduce(rep.layer_output(0, b - 1), rows * width);  // [B, Out] partial @ every device -> the sum
-    else  // [B, Out/N] @ device r -> [N, B, Out/N] @ every device, in the gathering layer's saved buffer
-      comm.all_gather(rep.layer_output(0, b - 1), rep.layer_saved(0, b), rows * device_layout::out_sizes[b]);
+      comm.all_reduce(rep.layer_output(slot, b - 1), rows * width);  // [mb, Out] partial @ every device -> the sum
+    else  // [mb, Out/N] @ device r -> [N, mb, Out/N] @ every device, in the gathering layer's saved buffer
+      comm.all_gather(rep.layer_output(slot, b - 1), rep.layer_saved(slot, b), rows * device_layout::out_sizes[b]);
     m.end_event(t, device, i);
   }
 }
 
-/// Forward of every device's program, in evaluation mode, up to the loss: partition's prediction,
-/// where every device takes part.
+/// Forward of every device's program for micro-batch 0, in evaluation mode: prediction where the
+/// devices of a tensor-parallel group take part together (and pass activations on in a pipeline).
 template <class Policy, RootedGraph G, class Backend>
 struct model<Policy, G, Backend>::predict_job {
   model& m;
@@ -286,13 +288,30 @@ struct model<Policy, G, Backend>::predict_job {
   static void run(void* self, std::size_t d) {
     auto& job = *static_cast<predict_job*>(self);
     replica_type& rep = job.m.replicas_[d];
-    rep.bind_input(0, job.x);
+    local_comm* messages = communicates ? &job.m.comms_[d] : nullptr;
+    const auto width = [](std::size_t layer) { return layer == 0 ? input_shape::size : device_layout::out_sizes[layer - 1]; };
+    std::uint64_t ticket = 0;
+    std::size_t peer = 0;
+    if (rep.owned().first == 0) rep.bind_input(0, job.x);
     rep.set_step(job.m.steps_, 0, false);
     for (const instruction& i : Policy::template programs<G>[d]) {
-      if (i.op == opcode::loss) break;
-      if (i.op == opcode::forward) rep.forward(Policy::template stages<G>[i.stage], job.count, 0);
-      else if (i.op == opcode::all_reduce || i.op == opcode::all_gather) exchange(job.m, rep, d, i, job.count);
+      if (i.op == opcode::loss || i.op == opcode::backward) break;
+      if (i.microbatch != 0) continue;
+      const bool activation = message_kind(i.buffer) == message_kind::activation;
+      if (i.op == opcode::forward) {
+        rep.forward(Policy::template stages<G>[i.stage], job.count, 0);
+      } else if ((i.op == opcode::all_reduce || i.op == opcode::all_gather) && activation &&
+                 i.peer == std::int16_t(collective_group::inner)) {
+        exchange(job.m, rep, d, i, job.count, 0);
+      } else if (i.op == opcode::recv && activation && messages) {  // [n, in] from the stage before
+        messages->take(rep.recv_input(0), job.count * width(rep.owned().first), std::size_t(i.peer));
+        rep.bind_input(0, rep.recv_input(0));
+      } else if (i.op == opcode::send && activation && messages) {  // [n, out] to the stage after
+        peer = std::size_t(i.peer);
+        ticket = messages->post(rep.output(0), job.count * device_layout::out_sizes[rep.owned().last - 1], peer);
+      }
     }
+    if (ticket) messages->wait_taken(peer, ticket);
   }
 };
 
@@ -300,7 +319,7 @@ template <class Policy, RootedGraph G, class Backend>
 samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backend>::predict_together(samples<input_shape> x) {
   predict_job job{*this, x.data, x.count};
   workers_->run(&predict_job::run, &job);
-  return {replicas_[0].output(0), x.count};
+  return {replicas_[holder(device_layer_count - 1)].output(0), x.count};
 }
 
 template <class Policy, RootedGraph G, class Backend>

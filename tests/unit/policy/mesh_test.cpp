@@ -15,6 +15,7 @@
 using namespace plait;
 
 namespace {
+using role = split_role;
 constexpr auto mlp = input<12> >> linear<24> >> relu >> linear<16> >> plait::tanh >> linear<8> >> linear<5>;
 using graph = std::remove_const_t<decltype(mlp)>;
 
@@ -46,11 +47,11 @@ constexpr instruction fwd{.op = opcode::forward}, step{.op = opcode::optimizer_s
 constexpr instruction dp_reduce{.op = opcode::all_reduce, .peer = 1, .buffer = whole_gradient};
 constexpr instruction tp_reduce{.op = opcode::all_reduce, .stage = 1, .peer = 0, .buffer = 0};
 constexpr instruction tp_gather{.op = opcode::all_gather, .stage = 1, .peer = 0, .buffer = 0};
-static_assert(verify_mesh<2>(std::array<program<4>, 4>{{{fwd, tp_reduce, dp_reduce, step},
+static_assert(verify_mesh<2, 2>(std::array<program<4>, 4>{{{fwd, tp_reduce, dp_reduce, step},
                                                         {fwd, tp_reduce, dp_reduce, step},
                                                         {fwd, tp_reduce, dp_reduce, step},
                                                         {fwd, tp_reduce, dp_reduce, step}}}).kind == verdict::ok);
-static_assert(verify_mesh<2>(std::array<program<4>, 4>{{{fwd, tp_reduce, dp_reduce, step},
+static_assert(verify_mesh<2, 2>(std::array<program<4>, 4>{{{fwd, tp_reduce, dp_reduce, step},
                                                         {fwd, tp_gather, dp_reduce, step},
                                                         {fwd, tp_reduce, dp_reduce, step},
                                                         {fwd, tp_reduce, dp_reduce, step}}}).kind == verdict::mismatch);
@@ -92,11 +93,11 @@ const batch_set& b_eval() {
   return b;
 }
 
-template <class Policy, class Opt>
-void check_equivalence(Opt opt, double tolerance) {
+template <class Policy, class Opt, class Net = decltype(mlp)>
+void check_equivalence(Opt opt, double tolerance, Net net = mlp) {
   constexpr std::size_t batch = 24;
-  auto single = place(mlp, host_device(), {.max_batch = batch, .seed = 13});
-  auto mesh = place<Policy>(mlp, host_devices(Policy::device_count), {.max_batch = batch, .seed = 13});
+  auto single = place(net, host_device(), {.max_batch = batch, .seed = 13});
+  auto mesh = place<Policy>(net, host_devices(Policy::device_count), {.max_batch = batch, .seed = 13});
   auto o1 = opt, o2 = opt;
   for (std::uint64_t s = 0; s < 4; ++s) {
     const batch_set b(batch, 70 + s);
@@ -106,9 +107,11 @@ void check_equivalence(Opt opt, double tolerance) {
   }
   CHECK(max_relative_difference(mesh.gather_parameters(), single.gather_parameters()) < tolerance);
   // Devices of equal inner rank hold bitwise the same parameters.
-  constexpr std::size_t I = Policy::inner_device_count;
-  for (std::size_t d = I; d < Policy::device_count; ++d)
-    CHECK(std::ranges::equal(mesh.parameters(d), mesh.parameters(d % I)));
+  if constexpr (requires { Policy::inner_device_count; }) {
+    constexpr std::size_t I = Policy::inner_device_count;
+    for (std::size_t d = I; d < Policy::device_count; ++d)
+      CHECK(std::ranges::equal(mesh.parameters(d), mesh.parameters(d % I)));
+  }
   // Prediction in chunks of what one device's activations hold (a replica's micro-batch).
   const std::size_t n = mesh.rows_per_call();
   const batch_set t(n, 5);
@@ -133,6 +136,37 @@ TEST_CASE_TEMPLATE("replicate<D, partition<T>> trains as one device", P, replica
                    replicate<1, partition<2>>) {
   check_equivalence<P>(sgd{.lr = 0.05f, .momentum = 0.9f}, 2e-5);
   check_equivalence<P>(adam{.lr = 0.01f}, 1e-4);
+}
+
+// A pipeline of tensor-parallel stages: outputs that divide by 2 wherever the cut falls.
+constexpr auto even = input<12> >> linear<24> >> relu >> linear<16> >> plait::tanh >> linear<8> >> linear<6>;
+using even_graph = std::remove_const_t<decltype(even)>;
+// [docs:pp_tp]
+using pp_tp = pipeline<2, microbatches<2>, one_f_one_b, partition<2>>;  // 2 stages x 2 shards = 4 devices
+// [/docs:pp_tp]
+static_assert(pp_tp::device_count == 4 && pp_tp::check<even_graph>.kind == verdict::ok);
+static_assert(pp_tp::owned<even_graph>[0].first == 0 && pp_tp::owned<even_graph>[1].first == 0);  // shards of stage 0
+static_assert(pp_tp::owned<even_graph>[2].first == pp_tp::owned<even_graph>[0].last);
+// The cut falls after the first linear (balanced FLOPs): it is gathered in stage 0, and stage 1 holds
+// a column-row pair and a gathered linear, so both stages exchange on their tensor groups.
+static_assert(pp_tp::plan<even_graph>::roles == std::array{role::gathered, role::column, role::row, role::gathered});
+constexpr std::size_t exchanges(const auto& program) {
+  std::size_t n = 0;
+  for (const instruction& i : program)
+    n += (i.op == opcode::all_reduce || i.op == opcode::all_gather) && i.peer == std::int16_t(collective_group::inner);
+  return n;
+}
+static_assert(exchanges(pp_tp::programs<even_graph>[0]) == 2 * 1);      // per micro-batch: the gather
+static_assert(exchanges(pp_tp::programs<even_graph>[3]) == 2 * 4);      // gather, row sum, column grad, first grad
+// Every pair of partition<2> inside a stage; none straddles the cut.
+static_assert(replicate<2, pp_tp>::check<even_graph>.kind == verdict::ok);
+
+TEST_CASE_TEMPLATE("pipeline<P, M, Schedule, partition<T>> and replicate<D, ...> of it train as one device", P,
+                   pipeline<2, microbatches<1>, gpipe, partition<2>>, pipeline<2, microbatches<2>, gpipe, partition<2>>,
+                   pipeline<2, microbatches<4>, one_f_one_b, partition<2>>, pipeline<3, microbatches<3>, one_f_one_b, partition<2>>,
+                   replicate<2, pipeline<2, microbatches<2>, one_f_one_b, partition<2>>>) {
+  check_equivalence<P>(sgd{.lr = 0.05f, .momentum = 0.9f}, 2e-5, even);
+  check_equivalence<P>(adam{.lr = 0.01f}, 1e-4, even);
 }
 
 TEST_CASE("a mesh needs D x I devices, and its sampler splits for the D replicas") {
