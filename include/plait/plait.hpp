@@ -48,6 +48,7 @@
 #include "policy/replicate.hpp"
 #include "policy/single_device.hpp"
 #include "program/instruction.hpp"
+#include "program/summary.hpp"
 #include "program/schedule.hpp"
 #include "program/verify.hpp"
 #include "runtime/place.hpp"

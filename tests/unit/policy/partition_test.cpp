@@ -18,14 +18,18 @@ using namespace plait;
 
 namespace {
 // 840 divides by every N in 1..8, so one model serves them all.
+// [docs:pairs]
 constexpr auto pairs = input<10> >> linear<840> >> relu >> linear<12> >> plait::tanh >> linear<840> >> linear<7>;
 using pairs_graph = std::remove_const_t<decltype(pairs)>;
+// [/docs:pairs]
 // A linear without a partner (before layernorm: gathered), and layers that run whole.
 constexpr auto mixed = input<2, 3, 4> >> flatten >> linear<24> >> layernorm >> linear<12> >> gelu >> linear<6>;
 using mixed_graph = std::remove_const_t<decltype(mixed)>;
 
+// [docs:roles]
 using role = split_role;
 static_assert(partition<2>::roles<pairs_graph> == std::array{role::column, role::row, role::column, role::row});
+// [/docs:roles]
 static_assert(partition<1>::roles<pairs_graph> == std::array{role::whole, role::whole, role::whole, role::whole});
 static_assert(partition<3>::roles<mixed_graph> ==
               std::array{role::whole, role::gathered, role::whole, role::column, role::row});

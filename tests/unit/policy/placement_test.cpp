@@ -15,8 +15,10 @@ using namespace plait;
 
 namespace {
 // A preprocessing part on device 1 feeding the model on device 0 (the CPU-feeds-GPU shape).
+// [docs:on]
 constexpr auto scaled = input<6> >> on<1>(layernorm >> linear<12> >> relu) >> on<0>(linear<8> >> plait::tanh >> linear<4>);
 using scaled_graph = std::remove_const_t<decltype(scaled)>;
+// [/docs:on]
 // Three parts on devices 0, 2, 1; the unmarked relu belongs to the part before it.
 constexpr auto three = input<6> >> on<0>(linear<10>) >> relu >> on<2>(linear<10> >> gelu) >> on<1>(linear<4>);
 using three_graph = std::remove_const_t<decltype(three)>;
