@@ -47,7 +47,7 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-  const int rounds = quick ? 5 : 11, steps = quick ? 3 : 5;
+  const int rounds = quick ? 5 : 9, steps = quick ? 3 : 10;
   const data d;
   auto one = place<replicate<1>>(mlp, host_devices(1, 1), {.max_batch = batch, .seed = 1});
   auto two = place<replicate<2>>(mlp, host_devices(2, 1), {.max_batch = batch, .seed = 1});
