@@ -62,4 +62,19 @@ void reduce_chunk(float* out, std::size_t n, std::size_t k, const Source& src) {
   if (b < n) detail::reduce_block_of(out, acc, b, n - b, k, src);
 }
 
+/// The same sums, written into every source: src(q)[i] = src(0)[i] + ... + src(k-1)[i] for every q
+/// and i < n (all-reduce of one chunk over k buffers). Each block is read from all k sources before
+/// it is written to any. Requirements: k >= 1; src(q) returns n floats, the k ranges disjoint.
+template <class Source>
+void reduce_chunk_to_all(std::size_t n, std::size_t k, const Source& src) {
+  if (n == 0 || k == 1) return;
+  alignas(64) float acc[detail::reduce_block];  // [block] sums @ this rank's stack
+  for (std::size_t b = 0; b < n; b += detail::reduce_block) {
+    const std::size_t m = std::min(detail::reduce_block, n - b);
+    detail::sum_first(acc, src(0) + b, src(1) + b, m);
+    for (std::size_t q = 2; q < k; ++q) detail::sum_next(acc, src(q) + b, m);
+    for (std::size_t q = 0; q < k; ++q) std::memcpy(src(q) + b, acc, m * sizeof(float));
+  }
+}
+
 }  // namespace plait

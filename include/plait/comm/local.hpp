@@ -2,9 +2,11 @@
 // The communicator between the logical devices of one process (DESIGN.md §5-§6). Each device is a
 // thread; the ranks of a local_group share memory, so a collective is a few synchronisations
 // around plain loads and stores of the peers' buffers. all_reduce is a reduce-scatter and an
-// all-gather, pipelined by segment: rank r sums chunk r of a segment over every rank's buffer into
-// its own, in rank order (the same bits on every rank and in every run), then copies the other
-// ranks' reduced chunks of it while they are still in cache.
+// all-gather in one pass: rank r sums chunk r over every rank's buffer, in rank order (the same bits
+// on every rank and in every run), and writes the sum into chunk r of every rank's buffer. Rank r
+// reads and writes only chunk r, so the ranks need not wait for each other between entry and exit,
+// and each element is read once and written once per rank (a separate all-gather would read the
+// reduced chunks again).
 //
 // Synchronisation: one arrival counter per group; sync p is complete when the counter reaches
 // size * p. The first sync of a collective (entry) has the group's deadline: a rank that gives up
@@ -39,7 +41,6 @@ struct local_options {
   std::chrono::milliseconds deadline{std::chrono::minutes(5)};  // longest wait for a peer to arrive
   std::chrono::microseconds spin{20};  // busy-wait before sleeping at a collective's entry: the cores are shared
   std::chrono::microseconds spin_inside{1000};  // at most, inside a collective (see local_group::sync)
-  std::size_t segment = std::size_t{1} << 19;  // floats all_reduce pipelines (2 MiB): its chunks stay in cache
 };
 
 class local_comm;
@@ -52,8 +53,6 @@ class local_group {
  public:
   explicit local_group(std::size_t size, local_options options = {}) : size_(size), options_(options) {
     if (size == 0) fail("local_group(0) was asked for", "a group has at least one rank", "pass size >= 1");
-    if (options.segment == 0)
-      fail("a local_group was asked for with segment = 0", "all_reduce works segment by segment", "pass segment >= 1");
     if (options.deadline.count() <= 0)
       fail("a local_group was asked for with a deadline <= 0", "every wait for a peer needs time to succeed",
            "pass local_options{.deadline = ...} > 0, e.g. std::chrono::seconds(30)");
@@ -226,26 +225,14 @@ class local_group {
     if (n != 0 && dst != src) std::memmove(dst, src, n * sizeof(float));
   }
 
-  // Segment by segment, so that a segment's reduced chunks are still in cache when the peers copy
-  // them (and the lines they overwrite are still in the peers' caches, read there by the reduction).
   void all_reduce(std::size_t r, float* buf, std::size_t n) {
     check_buffer(op::all_reduce, r, buf, n);
     if (size_ == 1) return;
     const std::size_t parity = enter(r, {op::all_reduce, n, 0, buf, buf});
     if (n == 0) return;
-    const auto buffer = [&](std::size_t q) { return ranks_[q].calls[parity].out; };  // [n] @ rank q
-    for (std::size_t s = 0; s < n; s += options_.segment) {
-      const std::size_t len = std::min(options_.segment, n - s);
-      const chunk mine = chunk_of(len, size_, r);  // of this segment
-      reduce_chunk(buf + s + mine.begin, mine.size(), size_, [&](std::size_t q) { return buffer(q) + s + mine.begin; });
-      sync(r, op::all_reduce, false);  // every chunk of the segment is reduced, in its owner's buffer
-      for (std::size_t i = 1; i < size_; ++i) {  // start past myself, so peers read different ranks
-        const std::size_t q = (r + i) % size_;
-        const chunk theirs = chunk_of(len, size_, q);
-        copy(buf + s + theirs.begin, buffer(q) + s + theirs.begin, theirs.size());  // [chunk q] @ rank q -> @ rank r
-      }
-    }
-    sync(r, op::all_reduce, false);  // peers have copied my chunks: the caller may write buf again
+    const chunk mine = chunk_of(n, size_, r);  // chunk r @ every rank: read and written by rank r only
+    reduce_chunk_to_all(mine.size(), size_, [&](std::size_t q) { return ranks_[q].calls[parity].out + mine.begin; });
+    sync(r, op::all_reduce, false);  // every chunk is in every buffer, and no peer reads buf any more
   }
 
   void reduce_scatter(std::size_t r, const float* in, float* out, std::size_t n) {

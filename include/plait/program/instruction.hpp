@@ -40,9 +40,20 @@ enum class collective_group : std::int16_t {
 inline constexpr std::uint16_t whole_gradient = 0xffff;
 
 constexpr const char* to_string(opcode op) {
-  constexpr std::array<const char*, 11> names{"scatter",    "forward", "loss", "backward",       "all_reduce", "reduce_scatter",
-                                              "all_gather", "send",    "recv", "optimizer_step", "nop"};
-  return names[static_cast<std::size_t>(op)];
+  switch (op) {
+    case opcode::scatter: return "scatter";
+    case opcode::forward: return "forward";
+    case opcode::loss: return "loss";
+    case opcode::backward: return "backward";
+    case opcode::all_reduce: return "all_reduce";
+    case opcode::reduce_scatter: return "reduce_scatter";
+    case opcode::all_gather: return "all_gather";
+    case opcode::send: return "send";
+    case opcode::recv: return "recv";
+    case opcode::optimizer_step: return "optimizer_step";
+    case opcode::nop: return "nop";
+  }
+  return "?";
 }
 
 struct instruction {
