@@ -1,14 +1,14 @@
 // 07 — Preprocessing on one device, the model on another; and how to write a layer of your own.
 //
-// Raw images arrive as pixel values 0..255. Device 0 scales them to [-1, 1]; device 1 trains an MLP
-// on the scaled images. The two are one graph, cut in two: a two-stage pipeline whose first stage
-// is the preprocessing, so that while device 1 trains on micro-batch k, device 0 already scales
+// Raw images arrive as pixel values 0..255. Device 1 scales them to [-1, 1]; device 0 trains an MLP
+// on the scaled images. The two are one graph whose parts are pinned by hand, `on<1>(...)` and
+// `on<0>(...)`, under placement<2, microbatches<4>, one_f_one_b>: the scaled micro-batches go from
+// device 1 to device 0, so that while device 0 trains on micro-batch k, device 1 already scales
 // micro-batch k+1.
 //
 // Today both devices are host devices (threads with their own memory). With the CUDA backend
-// (not there yet), device 1 would be a GPU and the same graph would keep the scaling on the CPU
-// and the training on the GPU. There is no `on<device>` policy yet either, which would place a
-// layer on a named device without a pipeline; here the pipeline is that placement.
+// (not there yet), device 0 would be a GPU and the same graph would keep the scaling on the CPU
+// and the training on the GPU.
 //
 // plait has no scaling layer, so this file writes one: `scale_t<A, B>`, y = a x + b. A layer is
 // an empty type with `is_layer` and a nested `bound<In>` (core/concepts.hpp): its shapes, its
@@ -84,11 +84,10 @@ namespace {
 using namespace plait;
 
 // [docs:graph]
-constexpr auto net = input<1, 16, 16> >> pixels_to_unit                         // device 0: preprocessing
-                   >> cut
-                   >> flatten >> linear<64> >> relu >> linear<10>;              // device 1: the model
+constexpr auto net = input<1, 16, 16> >> on<1>(pixels_to_unit)                       // preprocessing
+                   >> on<0>(flatten >> linear<64> >> relu >> linear<10>);             // the model
 using graph = std::remove_const_t<decltype(net)>;
-using policy = pipeline<2, microbatches<4>, one_f_one_b>;
+using policy = placement<2, microbatches<4>, one_f_one_b>;
 // [/docs:graph]
 
 constexpr std::size_t pixels = 16 * 16;
@@ -133,16 +132,13 @@ int main(int argc, char** argv) try {
       std::abs(scaled[0] + 1) < 1e-6f && std::abs(scaled[51] + 0.6f) < 1e-6f && std::abs(scaled[255] - 1) < 1e-6f;
 
   using layout = graph_layout<graph>;
-  constexpr auto stages = policy::stages<graph>;
-  for (std::size_t s = 0; s < stages.size(); ++s) {
+  for (std::size_t d = 0; d < policy::device_count; ++d) {
+    const stage_range r = policy::owned<graph>[d];
     std::size_t params = 0;
-    for (std::size_t i = stages[s].first; i < stages[s].last; ++i) params += layout::param_sizes[i];
-    std::printf("device %zu: layers [%zu, %zu), %5zu parameters, %zu micro-batch(es) in flight\n", s, stages[s].first,
-                stages[s].last, params, policy::peak_inflight_microbatches[s]);
+    for (std::size_t i = r.first; i < r.last; ++i) params += layout::param_sizes[i];
+    std::printf("device %zu: layers [%zu, %zu), %5zu parameters, program: %s\n", d, r.first, r.last, params,
+                summary(policy::programs<graph>[d]).c_str());
   }
-  std::printf("%s, %zu micro-batches: bubble %.3f with equal stages; %zu floats cross the cut per sample\n",
-              policy::schedule::name, policy::microbatch_count, policy::bubble_fraction,
-              policy::floats_sent_per_sample<graph>);
 
   // [docs:train]
   auto model = place<policy>(net, host_devices(2), {.max_batch = batch, .seed = 8});

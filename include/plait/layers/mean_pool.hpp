@@ -1,6 +1,6 @@
 #pragma once
 // mean_pool: the mean over a sequence, x [B, T, D] -> y [B, D], y[d] = (1/T) sum_t x[t, d].
-// It turns a sequence model's per-step output (lstm, embedding) into one vector per sample.
+// It turns a sequence model's per-step output (lstm, embedding, linear on a sequence) into one vector per sample.
 // Backward spreads the gradient evenly: dx[t] = dy / T for every step t.
 
 #include <cstddef>
@@ -20,7 +20,7 @@ struct mean_pool_t {
     static_assert(has_rank<In, 2>::value,
                   "plait: mean_pool is given an input of rank other than 2. mean_pool averages a sequence of T "
                   "steps of D features per sample, shape<T, D>. Fix: put it after a layer with sequence "
-                  "output (lstm<H>, embedding<Vocab, Dim>), or give it input<T, D>.");
+                  "output (lstm<H>, embedding<Vocab, Dim>, linear<N> on a sequence), or give it input<T, D>.");
     static constexpr std::size_t steps = In::dims[0];               // T
     static constexpr std::size_t features = In::dims[In::rank - 1];  // D
     using in_shape = In;
