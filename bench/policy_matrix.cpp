@@ -59,9 +59,11 @@ double bytes_sent_per_step() {
     else if (i.op == opcode::all_reduce && dp_group) {
       if constexpr (requires { Policy::template bucket_list<graph>; })
         floats += 2 * (g - 1) / g * double(Policy::template bucket_list<graph>[i.buffer].size);
-    } else if (i.op == opcode::all_reduce || i.op == opcode::all_gather) {  // partition's exchange of activations
-      const std::size_t first = Policy::template stages<graph>[i.stage].first;
-      const double width = double(i.op == opcode::all_gather ? D::out_sizes[first] : D::out_sizes[first - 1]);
+    } else if (i.op == opcode::all_reduce || i.op == opcode::all_gather) {  // partition's exchanges
+      // The layer after the exchange: the end of the stage (activations), or its start (gradients).
+      const auto r = Policy::template stages<graph>[i.stage];
+      const std::size_t after = message_kind(i.buffer) == message_kind::activation ? r.last : r.first;
+      const double width = double(i.op == opcode::all_gather ? D::out_sizes[after] : D::out_sizes[after - 1]);
       floats += (i.op == opcode::all_reduce ? 2 : 1) * (g - 1) / g * width * rows;
     } else if (i.op == opcode::send) {
       const double mb = rows / double(M::microbatch_count);
