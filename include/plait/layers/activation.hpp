@@ -4,6 +4,7 @@
 
 #include "../core/concepts.hpp"
 #include "../core/shape.hpp"
+#include "../graph/tensor_split.hpp"
 #include "../kernels/elementwise.hpp"
 #include "activation_fn.hpp"
 
@@ -58,5 +59,13 @@ inline constexpr relu_t relu{};
 inline constexpr gelu_t gelu{};
 inline constexpr tanh_t tanh{};
 inline constexpr sigmoid_t sigmoid{};
+
+/// Element-wise: under partition<N>, between a column-split linear and its row partner, it runs on
+/// each device's slice of the activations.
+template <class F>
+struct tensor_split<activation_t<F>> {
+  static constexpr bool splittable = false;
+  static constexpr bool on_shards = true;
+};
 
 }  // namespace plait

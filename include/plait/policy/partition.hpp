@@ -7,7 +7,8 @@
 //     computes Out/N of them from the whole input), the second its inputs (each device multiplies
 //     its slice of the activations by its slice of the weights, and the partial sums are
 //     all-reduced before the bias and activation). One all-reduce forward; backward, one all-reduce
-//     of the column layer's input gradient;
+//     of the column layer's input gradient. Element-wise layers between the two (activations that
+//     were not fused) run on the slices;
 //   - a linear without a partner is column-split and its slices all-gathered;
 //   - a concat or add of exactly N branches runs branch r on device r (layers/branches.hpp); the
 //     outputs are combined by one all-reduce forward, the input gradients summed by one backward;
@@ -106,24 +107,45 @@ struct no_cuts {
 
 constexpr std::size_t part_count(split_role r) { return r == split_role::row || r == split_role::gathered ? 2 : 1; }
 
+template <class S>
+constexpr bool runs_on_shards() {
+  if constexpr (requires { tensor_split<S>::on_shards; }) return tensor_split<S>::on_shards;
+  else return false;
+}
+
 template <RootedGraph G, std::size_t N, class Cuts = no_cuts>
 constexpr auto split_roles() {
   using L = graph_layout<G>;
+  constexpr std::size_t none = ~std::size_t{0};
   std::array<split_role, L::layer_count> roles{};
+  std::size_t open = none;  // a column whose row partner may still come
+  const auto close = [&] {  // the open column has no partner: its slices are gathered
+    if (open != none) roles[open] = split_role::gathered;
+    open = none;
+  };
   static_for<L::layer_count>([&]<std::size_t I>() {
     using S = type_at_t<I, typename G::layers>;
     using In = typename L::template layer<I>::in_shape;
     roles[I] = split_role::whole;
-    if constexpr (branches_fit<S, N>() && N > 1) roles[I] = split_role::branch;
-    if constexpr (tensor_split<S>::splittable && N > 1) {
-      if (I > 0 && roles[I - 1] == split_role::column && !Cuts::starts(I) && tensor_split<S>::template row_fits<In, N>)
+    if constexpr (N > 1 && tensor_split<S>::splittable) {
+      if (open != none && !Cuts::starts(I) && tensor_split<S>::template row_fits<In, N>) {
         roles[I] = split_role::row;
-      else if (tensor_split<S>::template column_fits<In, N>)
-        roles[I] = split_role::column;
+        open = none;
+      } else {
+        close();
+        if (tensor_split<S>::template column_fits<In, N>) {
+          roles[I] = split_role::column;
+          open = I;
+        }
+      }
+    } else if constexpr (N > 1 && runs_on_shards<S>()) {
+      if (Cuts::starts(I)) close();  // element-wise: between a pair it runs on the column's slices
+    } else {
+      close();
+      if constexpr (N > 1 && branches_fit<S, N>()) roles[I] = split_role::branch;
     }
-    if (I > 0 && roles[I - 1] == split_role::column && roles[I] != split_role::row) roles[I - 1] = split_role::gathered;
   });
-  if (L::layer_count > 0 && roles[L::layer_count - 1] == split_role::column) roles[L::layer_count - 1] = split_role::gathered;
+  close();
   return roles;
 }
 

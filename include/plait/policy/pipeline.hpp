@@ -53,7 +53,8 @@ struct pipeline {
                 "Fix: use gpipe or one_f_one_b (or a type with name and programs<P, M>()).");
   static_assert((std::is_same_v<Options, uneven_microbatches> && ...),
                 "plait: pipeline<S, M, Schedule, Options...> is given an option it does not know. Its option is "
-                "uneven_microbatches. Fix: remove or correct the option.");
+                "uneven_microbatches, or partition<T> alone as the inner policy of every stage; data parallelism "
+                "goes outside, replicate<D, pipeline<...>>. Fix: remove or correct the option.");
 
   static constexpr std::size_t device_count = S;
   static constexpr std::size_t stage_count = S;

@@ -52,7 +52,8 @@ struct replicate {
   static_assert(N >= 1, "plait: replicate<0> has no replicas. Data parallelism needs at least one device. Fix: use replicate<N> with N >= 1.");
   static_assert(((std::is_same_v<Options, shard_optimizer> || is_buckets_option<Options>::value) && ...),
                 "plait: replicate<N, Options...> is given an option it does not know. Its options are "
-                "shard_optimizer and buckets<bucket_plan{...}>. Fix: remove or correct the option.");
+                "shard_optimizer and buckets<bucket_plan{...}>, or an inner policy given first (replicate<D, "
+                "pipeline<...>>, a device mesh). Fix: remove or correct the option, or put the inner policy first.");
   static_assert((std::size_t{0} + ... + std::is_same_v<Options, shard_optimizer>) <= 1 &&
                     (std::size_t{0} + ... + is_buckets_option<Options>::value) <= 1,
                 "plait: replicate<N, Options...> is given an option twice. Each option says one thing once. "

@@ -19,7 +19,14 @@
 #include <plait/plait.hpp>
 #include <vector>
 
+#include "equivalence.hpp"
+
 using namespace plait;
+using test::check_model;
+
+// Adam's limit here: one LSTM recurrent weight of the dropout + layernorm model reaches 6.6e-5 under
+// the pipelines (SGD on the same model agrees to 2e-7).
+constexpr double adam_limit = 2e-4;
 
 namespace {
 
@@ -35,74 +42,12 @@ constexpr auto noisy_seq = input<6> >> embedding<vocab, 8> >> dropout<0.25f> >> 
 constexpr auto seq_cut = input<6> >> embedding<vocab, 8> >> lstm<12> >> cut >> linear<10> >> plait::tanh >> cut >>
                          mean_pool >> linear<4>;
 
-template <auto Net>
-using graph_of = std::remove_cvref_t<decltype(Net)>;
-
-/// A global batch: inputs uniform in [-1, 1] (or token ids below `ids` when ids > 0), random labels.
-template <auto Net>
-struct batch_set {
-  using in = typename graph_of<Net>::input_shape;
-  static constexpr std::size_t classes = output_shape_t<graph_of<Net>>::size;
-  std::vector<float> x;
-  std::vector<std::int32_t> y;
-  batch_set(std::size_t n, std::uint64_t seed, std::size_t ids) : x(n * in::size), y(n) {
-    splitmix64 rng(seed);
-    for (auto& v : x) v = ids ? float(rng.below(ids)) : rng.uniform(-1, 1);
-    for (auto& v : y) v = std::int32_t(rng.below(classes));
-  }
-  samples<in> xs() const { return {x.data(), y.size()}; }
-  class_labels ys() const { return {y.data(), y.size()}; }
-};
-
-template <class P>
-constexpr bool is_replicate = false;
-template <std::size_t N, class... O>
-constexpr bool is_replicate<replicate<N, O...>> = true;
-
-/// Trains `Net` under `Policy` and on one device for 4 steps on the same batches; returns the
-/// largest parameter difference, relative to max(|p|, 0.05). Batch sizes alternate between `batch`
-/// and `batch - odd` (odd = 1 gives replicas uneven shares; 0 keeps micro-batches even).
-template <class Policy, auto Net, class Opt>
-double train_both(Opt opt, std::size_t batch, std::size_t odd, std::size_t ids = 0) {
-  auto single = place(Net, host_device(), {.max_batch = batch, .seed = 11});
-  auto multi = place<Policy>(Net, host_devices(Policy::device_count), {.max_batch = batch, .seed = 11});
-  auto o1 = opt, o2 = opt;
-  for (std::uint64_t s = 0; s < 4; ++s) {
-    const batch_set<Net> b(batch - odd * (s % 2), 300 + s, ids);
-    const float l1 = single.train_step(b.xs(), b.ys(), cross_entropy, o1);
-    const float l2 = multi.train_step(b.xs(), b.ys(), cross_entropy, o2);
-    CHECK(l2 == doctest::Approx(l1).epsilon(1e-5));
-  }
-  if constexpr (is_replicate<Policy>)  // replicas apply the same averaged gradient: the same bits
-    for (std::size_t d = 1; d < Policy::device_count; ++d)
-      CHECK(std::ranges::equal(multi.parameters(d), multi.parameters(0)));
-  const std::vector<float> got = multi.gather_parameters();
-  const std::span<const float> want = single.parameters();
-  REQUIRE(got.size() == want.size());
-  double worst = 0;
-  for (std::size_t i = 0; i < want.size(); ++i)
-    worst = std::max(worst, std::abs(double(got[i]) - double(want[i])) / std::max(0.05, std::abs(double(want[i]))));
-  return worst;
-}
-
-constexpr double sgd_tolerance = 2e-5, adam_tolerance = 2e-4;
-
-/// Both optimizers on one model.
-template <class Policy, auto Net>
-void check_model(std::size_t batch, std::size_t odd, std::size_t ids = 0) {
-  const double s = train_both<Policy, Net>(sgd{.lr = 0.05f, .momentum = 0.9f}, batch, odd, ids);
-  const double a = train_both<Policy, Net>(adam{.lr = 0.01f}, batch, odd, ids);
-  MESSAGE("worst relative difference ", s, " (sgd), ", a, " (adam)");
-  CHECK(s < sgd_tolerance);
-  CHECK(a < adam_tolerance);
-}
-
 }  // namespace
 
 // replicate<3> on 26 and 25 samples: shares of 9, 9, 8 and 9, 8, 8.
 TEST_CASE_TEMPLATE("replicate<N> trains sequence models as one device", P, replicate<2>, replicate<3>) {
-  SUBCASE("embedding, lstm, per-step linear") { check_model<P, seq>(26, 1, vocab); }
-  SUBCASE("with dropout and layernorm") { check_model<P, noisy_seq>(26, 1, vocab); }
+  SUBCASE("embedding, lstm, per-step linear") { check_model<P, seq>(26, 1, vocab, adam_limit); }
+  SUBCASE("with dropout and layernorm") { check_model<P, noisy_seq>(26, 1, vocab, adam_limit); }
 }
 
 // Stages balanced by FLOPs: the cuts fall between the LSTM and the per-step linear (two stages),
@@ -110,11 +55,11 @@ TEST_CASE_TEMPLATE("replicate<N> trains sequence models as one device", P, repli
 TEST_CASE_TEMPLATE("pipeline<S, microbatches<4>> trains sequence models as one device", P,
                    pipeline<2, microbatches<4>, gpipe>, pipeline<2, microbatches<4>, one_f_one_b>,
                    pipeline<3, microbatches<4>, one_f_one_b>) {
-  SUBCASE("embedding, lstm, per-step linear") { check_model<P, seq>(24, 0, vocab); }
-  SUBCASE("with dropout and layernorm") { check_model<P, noisy_seq>(24, 0, vocab); }
+  SUBCASE("embedding, lstm, per-step linear") { check_model<P, seq>(24, 0, vocab, adam_limit); }
+  SUBCASE("with dropout and layernorm") { check_model<P, noisy_seq>(24, 0, vocab, adam_limit); }
 }
 
 TEST_CASE_TEMPLATE("a three-stage pipeline at explicit cuts trains the sequence model as one device", S, gpipe,
                    one_f_one_b) {
-  check_model<pipeline<3, microbatches<4>, S>, seq_cut>(24, 0, vocab);
+  check_model<pipeline<3, microbatches<4>, S>, seq_cut>(24, 0, vocab, adam_limit);
 }

@@ -14,7 +14,10 @@
 #include <plait/plait.hpp>
 #include <vector>
 
+#include "equivalence.hpp"
+
 using namespace plait;
+using test::max_relative_difference;
 
 namespace {
 // 840 divides by every N in 1..8, so one model serves them all.
@@ -73,14 +76,6 @@ struct batch_set {
   samples<Shape> xs() const { return {x.data(), y.size()}; }
   class_labels ys() const { return {y.data(), y.size()}; }
 };
-
-double max_relative_difference(std::span<const float> a, std::span<const float> b) {
-  REQUIRE(a.size() == b.size());
-  double worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    worst = std::max(worst, std::abs(double(a[i]) - double(b[i])) / std::max(1e-6 / 2e-5, std::abs(double(b[i]))));
-  return worst;
-}
 
 template <std::size_t N, class Opt, class Net>
 void check_equivalence(const Net& net, std::size_t classes, Opt opt, double tolerance) {
@@ -141,6 +136,25 @@ TEST_CASE("partition<2>: each device holds its blocks, and the executed trace sh
 TEST_CASE("partition<N> on fewer devices than N is a clear error") {
   CHECK_THROWS_WITH(place<partition<4>>(pairs, host_devices(2), {.max_batch = 8}),
                     doctest::Contains("partition needs 4 devices but place was given 2"));
+}
+
+// ---- element-wise layers between a pair ------------------------------------------------------
+namespace {
+// `linear<16> >> relu` fuses; the tanh after it is a layer of its own, element-wise, so between the
+// pair it runs on each device's slice.
+constexpr auto between = input<10> >> linear<16> >> relu >> plait::tanh >> linear<8> >> sigmoid >> gelu >> linear<8>;
+using between_graph = std::remove_const_t<decltype(between)>;
+static_assert(partition<2>::roles<between_graph> ==
+              std::array{role::column, role::whole, role::row, role::whole, role::gathered});
+static_assert(std::is_same_v<graph_layout<partition<2>::device_graph<between_graph>>::layer<1>::in_shape, shape<8>>);
+// A layer that is not element-wise (layernorm) between them breaks the pair: the column is gathered.
+using broken_graph = std::remove_const_t<decltype(input<10> >> linear<16> >> layernorm >> linear<8>)>;
+static_assert(partition<2>::roles<broken_graph> == std::array{role::gathered, role::whole, role::gathered});
+}  // namespace
+
+TEST_CASE("partition<N>: element-wise layers between a pair run on the slices, as one device trains") {
+  check_equivalence<2>(between, 8, sgd{.lr = 0.05f, .momentum = 0.9f}, 2e-5);
+  check_equivalence<4>(between, 8, adam{.lr = 0.01f}, 1e-4);
 }
 
 // ---- branches on devices ----------------------------------------------------------------------

@@ -12,7 +12,10 @@
 #include <plait/plait.hpp>
 #include <vector>
 
+#include "equivalence.hpp"
+
 using namespace plait;
+using test::max_relative_difference;
 
 namespace {
 constexpr auto deep = input<10> >> linear<24> >> relu >> linear<24> >> plait::tanh >> linear<16> >> relu >>
@@ -32,13 +35,6 @@ struct batch_set {
   samples<shape<In>> xs() const { return {x.data(), y.size()}; }
   class_labels ys() const { return {y.data(), y.size()}; }
 };
-
-double max_relative_difference(const std::vector<float>& a, std::span<const float> b) {
-  double worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    worst = std::max(worst, std::abs(double(a[i]) - double(b[i])) / std::max(0.05, std::abs(double(b[i]))));
-  return worst;
-}
 
 template <class Policy, auto Net>
 void check_equivalence(std::size_t batch) {

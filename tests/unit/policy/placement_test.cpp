@@ -11,7 +11,10 @@
 #include <plait/plait.hpp>
 #include <vector>
 
+#include "equivalence.hpp"
+
 using namespace plait;
+using test::max_relative_difference;
 
 namespace {
 // A preprocessing part on device 1 feeding the model on device 0 (the CPU-feeds-GPU shape).
@@ -48,14 +51,6 @@ struct batch_set {
   samples<shape<6>> xs() const { return {x.data(), y.size()}; }
   class_labels ys() const { return {y.data(), y.size()}; }
 };
-
-double max_relative_difference(std::span<const float> a, std::span<const float> b) {
-  REQUIRE(a.size() == b.size());
-  double worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    worst = std::max(worst, std::abs(double(a[i]) - double(b[i])) / std::max(1e-6 / 2e-5, std::abs(double(b[i]))));
-  return worst;
-}
 
 template <class Policy, class Net, class Opt>
 void check_equivalence(const Net& net, Opt opt, double tolerance) {

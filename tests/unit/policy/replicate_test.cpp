@@ -14,7 +14,10 @@
 #include <plait/plait.hpp>
 #include <vector>
 
+#include "equivalence.hpp"
+
 using namespace plait;
+using test::max_relative_difference;
 
 namespace {
 constexpr auto mlp = input<12> >> linear<32> >> relu >> linear<16> >> plait::tanh >> linear<5>;
@@ -30,13 +33,6 @@ struct batch_set {
   samples<shape<12>> xs() const { return {x.data(), y.size()}; }
   class_labels ys() const { return {y.data(), y.size()}; }
 };
-
-double max_relative_difference(std::span<const float> a, std::span<const float> b) {
-  double worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    worst = std::max(worst, std::abs(double(a[i]) - double(b[i])) / std::max(1e-6 / 2e-5, std::abs(double(b[i]))) );
-  return worst;
-}
 
 template <class Policy, class Opt>
 void check_equivalence(Opt opt, std::size_t batch, double tolerance) {
