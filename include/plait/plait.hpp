@@ -8,6 +8,7 @@
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/shape.hpp"
+#include "core/signature.hpp"
 #include "core/shard.hpp"
 #include "core/tensor.hpp"
 #include "data/csv.hpp"

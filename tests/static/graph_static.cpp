@@ -52,3 +52,18 @@ static_assert(!LayerSpec<int> && !LayerSpec<shape<3>>);
 static_assert(BoundLayer<linear_t<3>::bound<shape<5>>> && BoundLayer<flatten_t::bound<shape<2, 2>>>);
 static_assert(Samples<samples<shape<3>>> && Target<class_labels> && !Target<int>);
 }  // namespace
+
+// ---- signatures: a hash of (policy, graph) types, the same for the same types only ----------------
+namespace signature_checks {
+using namespace plait;
+using a = std::remove_const_t<decltype(input<4> >> linear<8> >> relu >> linear<2>)>;
+using b = std::remove_const_t<decltype(input<4> >> linear<8> >> gelu >> linear<2>)>;
+using a_again = std::remove_const_t<decltype(input<4> >> linear<8> >> relu >> linear<2>)>;
+static_assert(signature_of<replicate<2>, a> == signature_of<replicate<2>, a_again>);
+static_assert(signature_of<replicate<2>, a> != signature_of<replicate<2>, b>);
+static_assert(signature_of<replicate<2>, a> != signature_of<replicate<4>, a>);
+static_assert(signature_of<replicate<2>, a> != signature_of<pipeline<2>, a>);
+static_assert(model<replicate<2>, a, host<sequential>>::signature == signature_of<replicate<2>, a>);
+// The communicators the runtime can use.
+static_assert(Communicator<local_comm>);
+}  // namespace signature_checks

@@ -32,6 +32,7 @@
 #include <string_view>
 #include <thread>
 
+#include "../core/concepts.hpp"
 #include "../core/error.hpp"
 #include "chunk.hpp"
 
@@ -461,5 +462,7 @@ inline local_comm local_group::comm(std::size_t rank) {
   if (rank >= size_) fail(cat("local_group::comm(", rank, ") on a group of ", size_), "ranks are 0 .. size - 1", "ask for a rank below size()");
   return local_comm(*this, rank);
 }
+
+static_assert(Communicator<local_comm>);
 
 }  // namespace plait

@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/concepts.hpp"
 #include "../core/error.hpp"
 #include "chunk.hpp"
 #include "mpi_bootstrap.hpp"
@@ -434,5 +435,6 @@ class mpi_comm {
 };
 
 static_assert(SizedWorld<mpi_comm>);
+static_assert(Communicator<mpi_comm>);
 
 }  // namespace plait

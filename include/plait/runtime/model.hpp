@@ -20,6 +20,7 @@
 
 #include "../comm/local.hpp"
 #include "../core/error.hpp"
+#include "../core/signature.hpp"
 #include "../core/shard.hpp"
 #include "../core/tensor.hpp"
 #include "../data/sharded_sampler.hpp"
@@ -48,6 +49,8 @@ class model {
   static constexpr std::size_t layer_count = layout::layer_count;
   static constexpr std::size_t device_layer_count = device_layout::layer_count;
   static constexpr std::size_t device_count = Policy::device_count;
+  /// A hash of (policy, graph) types, for ranks to check at start-up that they build one model.
+  static constexpr std::uint64_t signature = signature_of<Policy, G>;
   /// Devices that split each layer's weights (partition<N>): 1 without tensor parallelism.
   static constexpr std::size_t tensor_parallel_degree = [] {
     if constexpr (requires { Policy::tensor_parallel_degree; }) return std::size_t{Policy::tensor_parallel_degree};
