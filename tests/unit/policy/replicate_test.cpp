@@ -98,22 +98,24 @@ TEST_CASE("a batch smaller than the replica count, or too few devices, is a plai
 }
 
 TEST_CASE("each bucket's all-reduce starts while backward still runs on earlier layers") {
-  // A wide first layer makes the first layers' backward long; small buckets put the last layers in
-  // a bucket of their own, whose all-reduce must start before that backward ends.
-  constexpr auto net = input<256> >> linear<512> >> relu >> linear<64> >> relu >> linear<10>;
+  // A wide first layer makes the first layers' backward long (its weight gradient is about 1 GFLOP
+  // per device, milliseconds, so that the check holds on a loaded machine where the communication
+  // thread may wait a time slice to run); small buckets put the last layers in a bucket of their
+  // own, whose all-reduce must start before that backward ends.
+  constexpr auto net = input<1024> >> linear<4096> >> relu >> linear<64> >> relu >> linear<10>;
   using policy = replicate<2, buckets<bucket_plan{.bytes = 64 << 10, .first_bytes = 4 << 10}>>;
   using G = std::remove_const_t<decltype(net)>;
   static_assert(policy::bucket_list<G>.size() >= 2);
   auto m = place<policy>(net, host_devices(2), {.max_batch = 256});
-  std::vector<float> x(256 * 256);
+  std::vector<float> x(256 * 1024);
   std::vector<std::int32_t> y(256);
   splitmix64 rng(3);
   for (auto& v : x) v = rng.uniform(-1, 1);
   for (auto& v : y) v = std::int32_t(rng.below(10));
   auto opt = sgd{.lr = 0.01f};
-  m.train_step(samples<shape<256>>{x.data(), 256}, class_labels{y.data(), 256}, cross_entropy, opt);
+  m.train_step(samples<shape<1024>>{x.data(), 256}, class_labels{y.data(), 256}, cross_entropy, opt);
   m.enable_trace();
-  m.train_step(samples<shape<256>>{x.data(), 256}, class_labels{y.data(), 256}, cross_entropy, opt);
+  m.train_step(samples<shape<1024>>{x.data(), 256}, class_labels{y.data(), 256}, cross_entropy, opt);
   const auto events = m.trace().events();
   const std::string last_stage = "backward stage 0";  // stage 0 holds the first layers
   for (std::uint32_t d = 0; d < 2; ++d) {
