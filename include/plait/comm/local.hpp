@@ -22,19 +22,17 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include "../core/concepts.hpp"
 #include "../core/error.hpp"
 #include "chunk.hpp"
+#include "wait_point.hpp"
 
 namespace plait {
 
@@ -119,30 +117,10 @@ class local_group {
   std::unique_ptr<mailbox[]> boxes_;  // [sender * size + receiver]
   alignas(64) std::atomic<std::uint64_t> arrivals_{0};
   alignas(64) std::atomic<std::size_t> broken_by_{nobody};
-  std::atomic<unsigned> sleepers_{0};
-  std::mutex mutex_;
-  std::condition_variable cv_;
+  wait_point waits_;  // where every rank of the group waits, and is woken
 
   // ---- waiting ----------------------------------------------------------------------------------
-  static void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-  }
-
-  // Wakes sleeping waiters. A waiter registers in sleepers_, then tests its condition; a waker
-  // changes state, then reads sleepers_. A seq-cst fence between the two steps on both sides means
-  // one of them sees the other: no lost wake-up. (The state changes are release stores, which a
-  // later load may otherwise pass: a message posted while its receiver went to sleep would then
-  // wake no one, and the receiver would sleep until its deadline.)
-  void wake() {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_relaxed) == 0) return;
-    { std::lock_guard<std::mutex> lock(mutex_); }
-    cv_.notify_all();
-  }
+  void wake() { waits_.wake(); }
 
   bool broken() const { return broken_by_.load() != nobody; }
 
@@ -158,25 +136,7 @@ class local_group {
   // breaks (false).
   template <class Done>
   bool await(const Done& done, clock::time_point deadline, bool watch_broken, clock::duration spin) {
-    const clock::time_point spin_end = clock::now() + spin;
-    for (unsigned i = 0;; ++i) {
-      if (done()) return true;
-      if (watch_broken && broken()) return false;
-      if (i % 16 == 15 && clock::now() >= spin_end) break;
-      if (i < 64) cpu_relax();
-      else std::this_thread::yield();
-    }
-    std::unique_lock<std::mutex> lock(mutex_);
-    sleepers_.fetch_add(1);
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with wake()'s fence
-    bool ok = false;
-    while (!(ok = done()) && !(watch_broken && broken()))
-      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
-        ok = done();
-        break;
-      }
-    sleepers_.fetch_sub(1);
-    return ok;
+    return waits_.await(done, [&] { return watch_broken && broken(); }, deadline, spin);
   }
 
   // Arrives at the next sync and waits for every rank. At a collective's entry the wait has the
@@ -423,46 +383,6 @@ class local_group {
   }
 };
 
-/// The handle through which one rank (one thread) of a local_group communicates. Cheap to copy.
-/// Preconditions of every call: the group outlives the handle; the ranks of the group call the
-/// same collectives with the same n (and root) in the same order, each from one thread at a time;
-/// buffers hold the floats stated beside each call and stay valid until it returns. send/recv of
-/// one (sender, receiver) pair are matched in FIFO order, and may run on a thread of their own
-/// beside the rank's collectives and other pairs. Nothing here allocates unless it throws.
-class local_comm {
- public:
-  std::size_t rank() const { return rank_; }
-  std::size_t size() const { return group_->size(); }
-
-  void all_reduce(float* buf, std::size_t n) { group_->all_reduce(rank_, buf, n); }  // [n] @ every rank: the sum
-  void reduce_scatter(const float* in, float* out, std::size_t n) {  // in: [n]; out: [chunk_of(n, size, rank)], summed
-    group_->reduce_scatter(rank_, in, out, n);
-  }
-  void all_gather(const float* in, float* out, std::size_t n) {  // in: [chunk_of(n, size, rank)]; out: [n], rank order
-    group_->all_gather(rank_, in, out, n);
-  }
-  void broadcast(float* buf, std::size_t n, std::size_t root) { group_->broadcast(rank_, buf, n, root); }  // [n] <- root's
-  void send(const float* buf, std::size_t n, std::size_t peer) { group_->send(rank_, buf, n, peer); }  // until received
-  void recv(float* buf, std::size_t n, std::size_t peer) { group_->recv(rank_, buf, n, peer); }  // oldest from peer
-  /// Posts [n] to peer without waiting; the buffer stays the caller's to keep valid until
-  /// wait_taken(peer, ticket). Returns the ticket.
-  std::uint64_t post(const float* buf, std::size_t n, std::size_t peer) { return group_->post(rank_, buf, n, peer); }
-  void take(float* buf, std::size_t n, std::size_t peer) { group_->take(rank_, buf, n, peer); }  // oldest posted from peer
-  void wait_taken(std::size_t peer, std::uint64_t ticket) { group_->wait_taken(rank_, peer, ticket); }
-  void barrier() { group_->barrier(rank_); }
-
- private:
-  friend class local_group;
-  local_comm(local_group& group, std::size_t rank) : group_(&group), rank_(rank) {}
-  local_group* group_;
-  std::size_t rank_;
-};
-
-inline local_comm local_group::comm(std::size_t rank) {
-  if (rank >= size_) fail(cat("local_group::comm(", rank, ") on a group of ", size_), "ranks are 0 .. size - 1", "ask for a rank below size()");
-  return local_comm(*this, rank);
-}
-
-static_assert(Communicator<local_comm>);
-
 }  // namespace plait
+
+#include "local_comm.hpp"  // the handle of one rank
