@@ -332,10 +332,6 @@ class local_group {
   }
 
   // ---- errors (they may allocate: only reached when failing) ------------------------------------
-  static std::string str(std::string_view s) { return std::string(s); }
-  static std::string str(std::size_t v) { return std::to_string(v); }
-  template <class... A>
-  static std::string cat(const A&... a) { return (std::string() + ... + str(a)); }
   static constexpr const char* start_over = "handle the first error; a local_group cannot be used after one, so create a new group";
 
   std::string missing(std::uint64_t sync, std::size_t r) const {

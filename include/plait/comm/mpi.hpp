@@ -25,10 +25,8 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -40,6 +38,7 @@
 #include "chunk.hpp"
 #include "mpi_bootstrap.hpp"
 #include "mpi_error.hpp"
+#include "mpi_tuning.hpp"
 
 namespace plait {
 
@@ -49,7 +48,7 @@ struct mpi_options {
   // The most floats per MPI call (MPI counts are int). all_reduce, broadcast, send and recv split larger
   // buffers into calls of at most this many; reduce_scatter and all_gather require n <= max_count.
   std::size_t max_count = INT_MAX;
-  // Open MPI: run MPI_Iallreduce as libnbc's ring (see select_ring_iallreduce) unless the user chose an
+  // Open MPI: run MPI_Iallreduce as libnbc's ring (see mpi_tuning.hpp) unless the user chose an
   // algorithm with OMPI_MCA_coll_libnbc_iallreduce_algorithm.
   bool ring_all_reduce = true;
 };
@@ -83,7 +82,7 @@ class mpi_comm {
     counts_.resize(size_);
     displs_.resize(size_);
     outboxes_ = std::make_unique<outbox[]>(size_);
-    if (options.ring_all_reduce) select_ring_iallreduce();
+    if (options.ring_all_reduce) mpi_detail::select_ring_iallreduce();
   }
 
   mpi_comm(const mpi_comm&) = delete;
@@ -314,29 +313,6 @@ class mpi_comm {
     }
   }
 
-  // Open MPI's libnbc runs MPI_Iallreduce on fewer than 4 ranks, or in place, as a binomial tree
-  // (reduce, then broadcast): measured 1.4-2x slower than the blocking MPI_Allreduce from 1 MiB up on
-  // 2 ranks. Its ring matches the blocking call, and reduces each segment once, so every rank gets the
-  // same bits. The choice is a control variable of the process, set through MPI_T, once, on every rank
-  // alike (each constructs its mpi_comm with the same options). Best effort by design: an MPI without
-  // this variable (MPICH), or a user's OMPI_MCA_coll_libnbc_iallreduce_algorithm, leaves MPI's choice.
-  static void select_ring_iallreduce() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-      if (std::getenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm") != nullptr) return;
-      int provided = 0, index = 0, count = 0;
-      if (MPI_T_init_thread(MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) return;
-      MPI_T_cvar_handle handle;
-      if (MPI_T_cvar_get_index("coll_libnbc_iallreduce_algorithm", &index) == MPI_SUCCESS &&
-          MPI_T_cvar_handle_alloc(index, nullptr, &handle, &count) == MPI_SUCCESS) {
-        int ring = 1;  // libnbc: 0 its own choice, 1 ring, 2 binomial, 3 rabenseifner, 4 recursive doubling
-        MPI_T_cvar_write(handle, &ring);
-        MPI_T_cvar_handle_free(&handle);
-      }
-      MPI_T_finalize();
-    });
-  }
-
   // ---- waiting ----------------------------------------------------------------------------------
   // Polls the request until it completes or the deadline passes. Returns MPI_Test's code when
   // `status` is given (recv inspects a failed receive), and otherwise throws on any failure.
@@ -370,11 +346,6 @@ class mpi_comm {
   }
 
   // ---- errors (they may allocate: only reached when failing) ------------------------------------
-  static std::string str(std::string_view s) { return std::string(s); }
-  static std::string str(std::size_t v) { return std::to_string(v); }
-  static std::string str(int v) { return std::to_string(v); }
-  template <class... A>
-  static std::string cat(const A&... a) { return (std::string() + ... + str(a)); }
 
   std::string on(op o) const { return cat(name(o), " on rank ", rank_, " of ", size_); }
   std::string describe(op o, std::size_t n, std::size_t peer) const {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace plait {
 
@@ -20,6 +21,18 @@ inline std::string message(std::string_view what, std::string_view why, std::str
   m.reserve(what.size() + why.size() + fix.size() + 24);
   m.append("plait: ").append(what).append(". ").append(why).append(". Fix: ").append(fix).append(".");
   return m;
+}
+
+/// Text and numbers joined into one string, for building messages (only when failing: it allocates).
+namespace detail {
+inline std::string to_text(std::string_view s) { return std::string(s); }
+template <class N>
+  requires std::is_arithmetic_v<N>
+std::string to_text(N v) { return std::to_string(v); }
+}  // namespace detail
+template <class... A>
+std::string cat(const A&... a) {
+  return (std::string() + ... + detail::to_text(a));
 }
 
 [[noreturn]] inline void fail(std::string_view what, std::string_view why, std::string_view fix) {
