@@ -7,3 +7,4 @@
 #include "comm/mpi_check.hpp"
 #include "comm/mpi_env.hpp"
 #include "comm/mpi_error.hpp"
+#include "comm/mpi_processes.hpp"

@@ -16,18 +16,9 @@
 #include "../core/config.hpp"
 #include "../core/error.hpp"
 #include "mpi.hpp"
+#include "processes.hpp"  // run_identity
 
 namespace plait {
-
-/// What each rank states about itself at start-up.
-struct run_identity {
-  std::uint64_t signature = 0;        // the graph's (and policy's) signature: a 64-bit hash chosen by the caller
-  std::uint64_t parameter_count = 0;  // parameters of the whole model
-  std::uint64_t version_major = PLAIT_VERSION_MAJOR;
-  std::uint64_t version_minor = PLAIT_VERSION_MINOR;
-  std::uint64_t version_patch = PLAIT_VERSION_PATCH;
-  friend bool operator==(const run_identity&, const run_identity&) = default;
-};
 
 namespace mpi_detail {
 
@@ -77,10 +68,12 @@ inline void check_consistent(mpi_comm& comm, const run_identity& mine) {
   add("plait version", mpi_detail::differences(all, version, [](std::uint64_t v) {
         return std::to_string(v >> 42) + "." + std::to_string((v >> 21) & 0x1fffff) + "." + std::to_string(v & 0x1fffff);
       }));
+  add("devices per process", mpi_detail::differences(all, [](const run_identity& r) { return r.devices_per_process; },
+                                                     [](std::uint64_t v) { return std::to_string(v); }));
   if (what.empty()) return;
   fail("the ranks of this job disagree at start-up (seen on rank " + std::to_string(comm.rank()) + "): " + what,
-       "every rank must run the same model, policy and plait version, or their collectives would not match",
-       "start the same build of the program, with the same model and policy, on every rank");
+       "every rank must run the same model, policy, plait version and devices, or their collectives would not match",
+       "start the same build of the program, with the same model, policy and devices, on every rank");
 }
 
 /// The same, from a signature and a parameter count (this build's plait version is added).

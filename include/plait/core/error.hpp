@@ -39,6 +39,13 @@ std::string cat(const A&... a) {
   throw error(message(what, why, fix));
 }
 
+/// Rethrows `e` with where it happened in front of its text: "plait: <where>: <what>. <why>. Fix: <how>."
+[[noreturn]] inline void fail_in(std::string_view where, const error& e) {
+  std::string_view text = e.what();
+  if (text.starts_with("plait: ")) text.remove_prefix(7);
+  throw error(cat("plait: ", where, ": ", text));
+}
+
 /// Checks a run-time precondition. The arguments are built before the call: on a hot path, where
 /// nothing may allocate, write `if (!ok) fail(...)` instead.
 inline void expect(bool ok, std::string_view what, std::string_view why, std::string_view fix) {

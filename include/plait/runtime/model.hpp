@@ -18,7 +18,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "../comm/hierarchical.hpp"
 #include "../comm/local.hpp"
+#include "../comm/processes.hpp"
 #include "../core/error.hpp"
 #include "../core/signature.hpp"
 #include "../core/shard.hpp"
@@ -74,6 +76,11 @@ class model {
     if constexpr (requires { Policy::uneven; }) return bool{Policy::uneven};
     else return false;
   }();
+  /// Whether replicate shards the optimizer's state over the replicas (shard_optimizer).
+  static constexpr bool sharded_optimizer = [] {
+    if constexpr (requires { Policy::sharded; }) return bool{Policy::sharded};
+    else return false;
+  }();
   /// Whether any program holds a collective or a message.
   static constexpr bool communicates = [] {
     for (const auto& p : Policy::template programs<G>)
@@ -91,55 +98,45 @@ class model {
            "each logical device of the policy runs on a device of its own",
            "pass at least " + std::to_string(device_count) + " devices to place(...), e.g. host_devices(" +
                std::to_string(device_count) + ")");
-    const std::size_t least = data_parallel_degree * microbatch_count;
-    if (options.max_batch < least)
-      fail("place_options.max_batch is " + std::to_string(options.max_batch) + ", fewer than the " +
-               std::to_string(least) + " samples one step of " + Policy::name + " needs at least",
-           "every replica's every micro-batch needs at least one sample of the largest batch",
-           "set max_batch to the largest global batch you will train or predict on");
-    std::pmr::memory_resource* mem = options.memory ? options.memory : std::pmr::get_default_resource();
-    const std::size_t rows = shard_of(shard_of(options.max_batch, data_parallel_degree, 0).size(), microbatch_count, 0).size();
-    replicas_.reserve(device_count);
-    for (std::size_t d = 0; d < device_count; ++d) {
-      const std::size_t slots = peak_inflight(Policy::template programs<G>[d]);
-      replicas_.emplace_back(typename replica_type::plan{d, devices.threads_per_device, Policy::template owned<G>[d],
-                                                         rows, slots > 0 ? slots : 1, shard_floats(d)},
-                             mem);
-      replicas_.back().init_parameters(options.seed);  // the same on every replica: no broadcast needed
-    }
-    if constexpr (tensor_parallel_degree > 1) split_parameters(whole_parameters(options.seed));
-    if constexpr (data_parallel_degree > 1 && layout::replica_sum_size > 0) {
-      static_assert(data_parallel_degree == device_count,
-                    "plait: a layer that sums across replicas (sync_batchnorm2d) is placed under a composed policy. "
-                    "Its statistics are synchronised across the replicas of replicate<N> alone so far. Fix: use "
-                    "batchnorm2d, or replicate<N> without an inner policy.");
-      sums_ = std::make_unique<replica_sums>(data_parallel_degree, layout::replica_sum_size);
-      for (std::size_t d = 0; d < device_count; ++d) replicas_[d].set_replica_sum(sums_->of(d));
-    }
-    if constexpr (communicates) {
-      // The mesh: device d = (replica r, stage p, shard t) = r * I + p * T + t. Its tensor group is
-      // the T devices of its stage (partition's exchanges), its pipeline group the P stages of its
-      // shard in its replica (messages), its data-parallel group the D replicas of its (p, t).
-      constexpr std::size_t T = tensor_parallel_degree, P = inner_count / T, D = data_parallel_degree;
-      for (std::size_t g = 0; g < device_count / T; ++g) groups_.push_back(std::make_unique<local_group>(T));
-      for (std::size_t g = 0; g < D * T; ++g) groups_.push_back(std::make_unique<local_group>(P));
-      for (std::size_t g = 0; g < inner_count; ++g) groups_.push_back(std::make_unique<local_group>(D));
-      for (std::size_t d = 0; d < device_count; ++d) {
-        const std::size_t r = d / inner_count, p = d % inner_count / T, t = d % T;
-        tp_comms_.push_back(groups_[d / T]->comm(t));
-        comms_.push_back(groups_[device_count / T + r * T + t]->comm(p));
-        dp_comms_.push_back(groups_[device_count / T + D * T + d % inner_count]->comm(r));
-      }
-    }
-    for (std::size_t d = 0; d < device_count; ++d)
-      for (std::size_t q = 0; q < 2; ++q)
-        queues_.push_back(std::make_unique<comm_queue>(communicates && device_count > 1,
-                                                       [ctx = replicas_[d].ctx()] { ctx.enter(); }));
-    replicas_[0].ctx().enter();
-    std::vector<typename replica_type::context> contexts;
-    for (const auto& r : replicas_) contexts.push_back(r.ctx());
-    workers_ = std::make_unique<device_workers>(device_count, [contexts](std::size_t d) { contexts[d].enter(); });
-    name_events();
+    build(device_count, devices.threads_per_device);
+  }
+
+  /// The mesh across the processes of a job: this process runs devices [first, first + local.count).
+  /// Each process must hold whole inner groups (pipeline stages and tensor shards talk through memory);
+  /// the data-parallel groups span processes (hierarchical_comm).
+  model(process_devices<Backend> devices, place_options options) : options_(options), processes_(devices.processes) {
+    if (!processes_)
+      fail("place(...) is given process_devices without processes", "a mesh across processes needs the job's processes",
+           "build them with across_processes(world, devices) (plait/mpi.hpp)");
+    const std::size_t q = processes_->size(), k = devices.local.count;
+    // First: every process states the same model and device count, so the checks below fail alike everywhere.
+    processes_->check_consistent(
+        run_identity{.signature = signature, .parameter_count = layout::parameter_count, .devices_per_process = k});
+    const std::string job = cat("the job has ", q, " process", q == 1 ? "" : "es", " of ", k, " device", k == 1 ? "" : "s");
+    if (q * k != device_count)
+      fail(cat(Policy::name, " needs ", device_count, " devices, but ", job),
+           "each logical device of the policy runs on a device of its own, and every process runs the same number",
+           device_count % q == 0 ? cat("give each process ", device_count / q, " devices (host_devices(", device_count / q, "))")
+                                 : cat("start a number of processes that divides ", device_count));
+    if (k % inner_count != 0)
+      fail(cat(Policy::name, " would split a replica's ", inner_count, " devices across processes: ", job),
+           "across processes plait spans the data-parallel dimension; a replica's pipeline stages and tensor shards run "
+           "in one process",
+           cat("give each process a multiple of ", inner_count, " devices, e.g. replicate<", q, ", ...> over ", q,
+               " processes of ", inner_count, " devices"));
+    if (q > 1 && layout::replica_sum_size > 0)
+      fail(cat(Policy::name, " with synchronised batch statistics spans ", q, " processes"),
+           "sync_batchnorm2d sums its statistics across the replicas of one process so far",
+           "use batchnorm2d, or run the replicas in one process");
+    if (q > 1 && sharded_optimizer && k > 1)
+      fail(cat(Policy::name, " shards its optimizer over ", q, " processes of ", k, " devices"),
+           "across processes plait reduce-scatters gradients with one replica per process",
+           "run one device per process, or do not shard the optimizer");
+    first_ = processes_->rank() * k;
+    if (q > 1)
+      for (std::size_t l = 0; l < k; ++l) across_.push_back(processes_->communicator());  // [l]: local rank l of every process
+    if (q > 1) world_ = processes_->communicator();
+    build(k, devices.local.threads_per_device);
   }
 
   /// A sampler whose replica count is this model's data-parallel degree, so the two cannot disagree.
@@ -152,7 +149,15 @@ class model {
   std::size_t max_batch() const { return options_.max_batch; }
   std::size_t steps() const { return steps_; }
 
-  /// The parameters device d holds, flat (under replicate: the whole layout; under pipeline: its stage's).
+  /// This process's devices: device_count, or its share of the mesh when placed across processes.
+  std::size_t local_device_count() const { return replicas_.size(); }
+  /// The mesh's device that this process's device 0 is (0 unless placed across processes).
+  std::size_t first_device() const { return first_; }
+  /// The processes of the job (1 unless placed across processes).
+  std::size_t process_count() const { return processes_ ? processes_->size() : 1; }
+
+  /// The parameters this process's device d holds, flat (under replicate: the whole layout; under
+  /// pipeline: its stage's). Device d of the process is device first_device() + d of the mesh.
   std::span<float> parameters(std::size_t d = 0) { return {replicas_.at(d).params(), replicas_.at(d).param_size()}; }
   std::span<const float> gradients(std::size_t d = 0) const {
     return {replicas_.at(d).grads(), replicas_.at(d).param_size()};
@@ -161,7 +166,7 @@ class model {
   std::vector<float> gather_parameters() const {
     std::vector<float> all(layout::param_buffer_size, 0.0f);
     if constexpr (tensor_parallel_degree > 1) {
-      for (std::size_t d = 0; d < device_count; ++d) copy_blocks(d, all.data(), false);
+      for (std::size_t l = 0; l < replicas_.size(); ++l) copy_blocks(l, all.data(), false);
     } else {
       for (const auto& r : replicas_)
         std::memcpy(all.data() + r.param_lo(), r.params(), r.param_size() * sizeof(float));
@@ -221,9 +226,67 @@ class model {
                        std::size_t slot);
   samples<output_shape> predict_together(samples<input_shape> x);
 
+  // Plans and initialises this process's `local` devices, first_ .. first_ + local - 1, and their groups.
+  void build(std::size_t local, unsigned threads) {
+    const std::size_t least = data_parallel_degree * microbatch_count;
+    if (options_.max_batch < least)
+      fail("place_options.max_batch is " + std::to_string(options_.max_batch) + ", fewer than the " +
+               std::to_string(least) + " samples one step of " + Policy::name + " needs at least",
+           "every replica's every micro-batch needs at least one sample of the largest batch",
+           "set max_batch to the largest global batch you will train or predict on");
+    std::pmr::memory_resource* mem = options_.memory ? options_.memory : std::pmr::get_default_resource();
+    const std::size_t rows = shard_of(shard_of(options_.max_batch, data_parallel_degree, 0).size(), microbatch_count, 0).size();
+    replicas_.reserve(local);
+    for (std::size_t l = 0; l < local; ++l) {
+      const std::size_t d = first_ + l;
+      const std::size_t slots = peak_inflight(Policy::template programs<G>[d]);
+      replicas_.emplace_back(typename replica_type::plan{d, threads, Policy::template owned<G>[d], rows,
+                                                         slots > 0 ? slots : 1, shard_floats(d)},
+                             mem);
+      replicas_.back().init_parameters(options_.seed);  // the same on every replica: no broadcast needed
+    }
+    if constexpr (tensor_parallel_degree > 1) split_parameters(whole_parameters(options_.seed));
+    if constexpr (data_parallel_degree > 1 && layout::replica_sum_size > 0) {
+      static_assert(data_parallel_degree == device_count,
+                    "plait: a layer that sums across replicas (sync_batchnorm2d) is placed under a composed policy. "
+                    "Its statistics are synchronised across the replicas of replicate<N> alone so far. Fix: use "
+                    "batchnorm2d, or replicate<N> without an inner policy.");
+      sums_ = std::make_unique<replica_sums>(data_parallel_degree, layout::replica_sum_size);
+      for (std::size_t l = 0; l < local; ++l) replicas_[l].set_replica_sum(sums_->of(l));
+    }
+    if constexpr (communicates) {
+      // The mesh: device d = (replica r, stage p, shard t) = r * I + p * T + t. Its tensor group is
+      // the T devices of its stage (partition's exchanges), its pipeline group the P stages of its
+      // shard in its replica (messages): both inside this process. Its data-parallel group is the D
+      // replicas of its (p, t): this process's replicas, and across processes those of the others.
+      constexpr std::size_t T = tensor_parallel_degree, P = inner_count / T;
+      const std::size_t replicas = local / inner_count, r0 = first_ / inner_count;
+      for (std::size_t g = 0; g < local / T; ++g) groups_.push_back(std::make_unique<local_group>(T));
+      for (std::size_t g = 0; g < replicas * T; ++g) groups_.push_back(std::make_unique<local_group>(P));
+      for (std::size_t g = 0; g < inner_count; ++g) groups_.push_back(std::make_unique<local_group>(replicas));
+      for (std::size_t l = 0; l < local; ++l) {
+        const std::size_t d = first_ + l, r = d / inner_count - r0, p = d % inner_count / T, t = d % T;
+        tp_comms_.push_back(groups_[l / T]->comm(t));
+        comms_.push_back(groups_[local / T + r * T + t]->comm(p));
+        dp_comms_.emplace_back(groups_[local / T + replicas * T + d % inner_count]->comm(r),
+                               across_.empty() ? nullptr : across_[l].get());
+      }
+    }
+    for (std::size_t l = 0; l < local; ++l)
+      for (std::size_t q = 0; q < 2; ++q)
+        queues_.push_back(std::make_unique<comm_queue>(communicates && device_count > 1,
+                                                       [ctx = replicas_[l].ctx()] { ctx.enter(); }));
+    replicas_[0].ctx().enter();
+    std::vector<typename replica_type::context> contexts;
+    for (const auto& r : replicas_) contexts.push_back(r.ctx());
+    workers_ = std::make_unique<device_workers>(local, [contexts](std::size_t l) { contexts[l].enter(); });
+    name_events();
+  }
+
+  // The first of this process's devices that holds `layer` (an index into replicas_).
   std::size_t holder(std::size_t layer) const {
-    for (std::size_t d = 0; d < device_count; ++d)
-      if (replicas_[d].owned().first <= layer && layer < replicas_[d].owned().last) return d;
+    for (std::size_t l = 0; l < replicas_.size(); ++l)
+      if (replicas_[l].owned().first <= layer && layer < replicas_[l].owned().last) return l;
     return 0;
   }
 
@@ -270,8 +333,8 @@ class model {
     return 0;
   }
   template <class Opt>
-  std::size_t optimizer_floats(const Opt& opt, std::size_t d) const {
-    const std::size_t params = shard_floats(d) ? shard_floats(d) : replicas_[d].param_size();
+  std::size_t optimizer_floats(const Opt& opt, std::size_t l) const {
+    const std::size_t params = shard_floats(first_ + l) ? shard_floats(first_ + l) : replicas_[l].param_size();
     return opt.state_per_param() * params;
   }
 
@@ -279,7 +342,7 @@ class model {
   void broadcast_parameters() {
     for (std::size_t i = 0; i < device_layer_count; ++i) {
       const std::size_t from = holder(i);
-      for (std::size_t d = from + 1; d < device_count; ++d)
+      for (std::size_t d = from + 1; d < replicas_.size(); ++d)
         if (replicas_[d].owned().first <= i && i < replicas_[d].owned().last)
           std::memcpy(replicas_[d].layer_params(i), replicas_[from].layer_params(i),
                       device_layout::param_sizes[i] * sizeof(float));
@@ -298,13 +361,13 @@ class model {
     return all;
   }
   void split_parameters(const std::vector<float>& all) {
-    for (std::size_t d = 0; d < device_count; ++d) copy_blocks(d, const_cast<float*>(all.data()), true);
+    for (std::size_t l = 0; l < replicas_.size(); ++l) copy_blocks(l, const_cast<float*>(all.data()), true);
   }
-  // Copies device d's parameter blocks from `whole` (to_device) or into it.
-  void copy_blocks(std::size_t d, float* whole, bool to_device) const {
+  // Copies this process's device l's parameter blocks from `whole` (to_device) or into it.
+  void copy_blocks(std::size_t l, float* whole, bool to_device) const {
     if constexpr (tensor_parallel_degree > 1) {
-      const auto& map = Policy::template param_blocks<G>[d];
-      const replica_type& rep = replicas_[d];
+      const auto& map = Policy::template param_blocks<G>[first_ + l];
+      const replica_type& rep = replicas_[l];
       float* mine = rep.params() - rep.param_lo();  // blocks are placed in the whole device graph's layout
       for (std::size_t k = 0; k < map.count; ++k) {
         const auto& b = map.b[k];
@@ -359,13 +422,17 @@ class model {
   }
 
   place_options options_;
-  std::vector<replica_type> replicas_;
+  std::shared_ptr<process_set> processes_;  // the job's processes (null: this process runs the whole mesh)
+  std::size_t first_ = 0;                   // the mesh's device that this process's device 0 is
+  std::vector<std::unique_ptr<process_comm>> across_;  // [local device]: the same local device of every process
+  std::unique_ptr<process_comm> world_;                // every process: the loss of a step
+  std::vector<replica_type> replicas_;  // [local device]: device first_ + l of the mesh
   std::unique_ptr<replica_sums> sums_;   // synchronised batch statistics, when a layer needs them
   std::vector<std::unique_ptr<local_group>> groups_;  // tensor, pipeline, data-parallel groups; on the heap: comms point into them
-  std::vector<local_comm> comms_;     // [device]: its pipeline group (messages between stages)
-  std::vector<local_comm> tp_comms_;  // [device]: its tensor group (partition's exchanges)
-  std::vector<local_comm> dp_comms_;  // [device]: its data-parallel group (gradient all-reduces)
-  std::vector<std::unique_ptr<comm_queue>> queues_;  // [device][0: collectives and sends up, 1: sends down]
+  std::vector<local_comm> comms_;     // [local device]: its pipeline group (messages between stages)
+  std::vector<local_comm> tp_comms_;  // [local device]: its tensor group (partition's exchanges)
+  std::vector<hierarchical_comm> dp_comms_;  // [local device]: its data-parallel group (gradient all-reduces), maybe across processes
+  std::vector<std::unique_ptr<comm_queue>> queues_;  // [local device][0: collectives and sends up, 1: sends down]
   std::unique_ptr<device_workers> workers_;
   trace_recorder trace_;
   std::array<std::vector<std::string>, 11> names_;

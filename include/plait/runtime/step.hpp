@@ -20,10 +20,10 @@ struct model<Policy, G, Backend>::step_job {
   std::array<float*, device_count> state{};
   std::array<double, device_count> loss_sums{};
 
-  static void run(void* self, std::size_t d) {
+  static void run(void* self, std::size_t l) {  // this process's device l: the mesh's device first_ + l
     auto& job = *static_cast<step_job*>(self);
-    handler h{job, job.m.replicas_[d], d};
-    execute(Policy::template programs<G>[d], h);
+    handler h{job, job.m.replicas_[l], job.m.first_ + l};
+    execute(Policy::template programs<G>[h.device], h);
     h.queue(0).wait();
     h.queue(1).wait();
     h.await_all_sent();  // the next step may overwrite what was posted
@@ -38,19 +38,20 @@ struct model<Policy, G, Backend>::step_job {
   struct handler {
     step_job& job;
     replica_type& rep;
-    std::size_t device;
+    std::size_t device;  // in the mesh: what the programs and the batch's shares are indexed by
+    std::size_t local;   // in this process: what its replicas, communicators and queues are indexed by
     shard share{};  // this device's rows of the global batch
     std::array<std::array<posted, 64>, 2> slot_sent{};  // last message posted from each slot, [activation|gradient]
     std::array<posted, 2> last_sent{};                  // last message posted up / down
 
-    handler(step_job& j, replica_type& r, std::size_t d) : job(j), rep(r), device(d) {
+    handler(step_job& j, replica_type& r, std::size_t d) : job(j), rep(r), device(d), local(d - j.m.first_) {
       std::size_t replica = 0;
       if constexpr (requires { Policy::template replica_of<G>(d); }) replica = Policy::template replica_of<G>(d);
       else if constexpr (data_parallel_degree > 1) replica = d;
       share = shard_of(job.count, data_parallel_degree, replica);  // [B/dp] rows @ this device
     }
 
-    comm_queue& queue(std::size_t q) { return *job.m.queues_[device * 2 + q]; }
+    comm_queue& queue(std::size_t q) { return *job.m.queues_[local * 2 + q]; }
     std::size_t slot(const instruction& i) const { return i.microbatch % rep.slots(); }
     shard rows(const instruction& i) const {  // the micro-batch's rows of the global batch
       const shard mb = shard_of(share.size(), microbatch_count, i.microbatch);
@@ -60,13 +61,13 @@ struct model<Policy, G, Backend>::step_job {
       if constexpr (communicates) {
         if (k >= 64) return await_all_sent();
         for (auto& kind : slot_sent)
-          if (kind[k].ticket) job.m.comms_[device].wait_taken(kind[k].peer, std::exchange(kind[k].ticket, 0));
+          if (kind[k].ticket) job.m.comms_[local].wait_taken(kind[k].peer, std::exchange(kind[k].ticket, 0));
       }
     }
     void await_all_sent() {
       if constexpr (communicates)
         for (auto& p : last_sent)
-          if (p.ticket) job.m.comms_[device].wait_taken(p.peer, std::exchange(p.ticket, 0));
+          if (p.ticket) job.m.comms_[local].wait_taken(p.peer, std::exchange(p.ticket, 0));
     }
 
     void scatter(const instruction& i) {  // host devices read their rows in place: nothing to copy
@@ -93,7 +94,7 @@ struct model<Policy, G, Backend>::step_job {
       Loss::template rows<output_shape>(rep.ctx(), rep.output(slot(i)), slice(job.y, mb.begin, mb.size()),
                                         rep.loss_grad(), rep.loss_rows(), float(job.count));
       // Under partition every device of a group computes the same loss: count it once.
-      if (device % tensor_parallel_degree == 0) job.loss_sums[device] += sum(rep.ctx(), rep.loss_rows(), mb.size());
+      if (device % tensor_parallel_degree == 0) job.loss_sums[local] += sum(rep.ctx(), rep.loss_rows(), mb.size());
       rep.begin_backward();
       job.m.end_event(t, device, i);
     }
@@ -115,14 +116,14 @@ struct model<Policy, G, Backend>::step_job {
           for (const bucket& b : Policy::template bucket_list<G>) {
             const shard c = shard_of(b.size, device_count, device);
             job.opt.step(rep.ctx(), rep.params() + b.offset + c.begin, rep.shard_grads() + at,
-                         job.state[device] + at * job.opt.state_per_param(), c.size(), step);
+                         job.state[local] + at * job.opt.state_per_param(), c.size(), step);
             at += c.size();
           }
           job.m.end_event(t, device, i);
           return;
         }
       }
-      job.opt.step(rep.ctx(), rep.params(), rep.grads(), job.state[device], rep.param_size(), step);
+      job.opt.step(rep.ctx(), rep.params(), rep.grads(), job.state[local], rep.param_size(), step);
       job.m.end_event(t, device, i);
     }
 
@@ -148,9 +149,9 @@ struct model<Policy, G, Backend>::step_job {
       const std::size_t peer = std::size_t(i.peer);
       if (message_kind(i.buffer) == message_kind::activation) {
         await_slot(k);
-        job.m.comms_[device].take(rep.recv_input(k), n * in_width(), peer);  // [mb, in] from the stage before
+        job.m.comms_[local].take(rep.recv_input(k), n * in_width(), peer);  // [mb, in] from the stage before
       } else {
-        job.m.comms_[device].take(rep.recv_grad(), n * out_width(), peer);  // [mb, out] from the stage after
+        job.m.comms_[local].take(rep.recv_grad(), n * out_width(), peer);  // [mb, out] from the stage after
         rep.begin_backward();
       }
       job.m.end_event(t, device, i);
@@ -165,8 +166,8 @@ struct model<Policy, G, Backend>::step_job {
       const bool activation = message_kind(i.buffer) == message_kind::activation;
       const std::size_t peer = std::size_t(i.peer);
       const std::uint64_t ticket = activation
-          ? job.m.comms_[device].post(rep.output(k), n * out_width(), peer)     // [mb, out] to the stage after
-          : job.m.comms_[device].post(rep.input_grad(k), n * in_width(), peer);  // [mb, in] to the stage before
+          ? job.m.comms_[local].post(rep.output(k), n * out_width(), peer)     // [mb, out] to the stage after
+          : job.m.comms_[local].post(rep.input_grad(k), n * in_width(), peer);  // [mb, in] to the stage before
       const posted p{peer, ticket};
       if (k < 64) slot_sent[activation ? 0 : 1][k] = p;
       last_sent[peer > device % inner_count ? 0 : 1] = p;  // peers are ranks in the inner group
@@ -184,7 +185,15 @@ struct model<Policy, G, Backend>::step_job {
     // The data-parallel collectives of one instruction, on the device's communication worker.
     void collective(const instruction& i) {
       auto t = job.m.begin_event();
-      local_comm& comm = job.m.dp_comms_[device];
+      try {
+        reduce(i);
+      } catch (const error& e) {  // a peer in another process failed or stopped: say where in the step
+        fail_in(cat("step ", job.m.steps_, ", device ", device, ", ", job.m.event_name(i)), e);
+      }
+      job.m.end_event(t, device, i);
+    }
+    void reduce(const instruction& i) {
+      hierarchical_comm& comm = job.m.dp_comms_[local];
       if (i.buffer == whole_gradient) {
         comm.all_reduce(rep.grads(), rep.param_size());  // [Pd] @ every replica of my inner rank -> summed
       } else if constexpr (requires { Policy::template bucket_list<G>; }) {
@@ -213,7 +222,6 @@ struct model<Policy, G, Backend>::step_job {
         fail(std::string("instruction ") + to_string(i.op) + " names a bucket", "the policy has no buckets",
              "report this as a plait bug");
       }
-      job.m.end_event(t, device, i);
     }
   };
 };
@@ -246,12 +254,21 @@ float model<Policy, G, Backend>::train_step(X x, Y y, const Loss&, Opt& opt) {
     if constexpr (requires { Loss::validate(y, output_shape::size); }) Loss::validate(y, output_shape::size);
     if (params_dirty_) broadcast_parameters();
     step_job<Y, Loss, Opt> job{*this, x.data, y, opt, x.count};
-    for (std::size_t d = 0; d < device_count; ++d)
-      job.state[d] = replicas_[d].template optimizer_state<Opt>(optimizer_floats(opt, d));
+    for (std::size_t l = 0; l < replicas_.size(); ++l)
+      job.state[l] = replicas_[l].template optimizer_state<Opt>(optimizer_floats(opt, l));
     workers_->run(&step_job<Y, Loss, Opt>::run, &job);
-    ++steps_;
     double total = 0;
     for (double s : job.loss_sums) total += s;
+    if (world_) {  // each process summed its replicas' rows: the job's sum, the same bits on every process
+      float sum = float(total);
+      try {
+        world_->all_reduce(&sum, 1);
+      } catch (const error& e) {
+        fail_in(cat("step ", steps_, ", the loss's sum over processes"), e);
+      }
+      total = sum;
+    }
+    ++steps_;
     return float(total / double(x.count));
   } else {
     return 0.0f;
@@ -267,7 +284,7 @@ void model<Policy, G, Backend>::exchange(model& m, replica_type& rep, std::size_
     const stage_range r = Policy::template stages<G>[i.stage];
     const std::size_t b = gradient ? r.first : r.last;  // the device graph's layer after the exchange
     const std::size_t width = device_layout::out_sizes[b - 1];
-    local_comm& comm = m.tp_comms_[device];
+    local_comm& comm = m.tp_comms_[device - m.first_];
     if (gradient)  // [mb, In] partial @ every device -> the sum (to send back when b starts the device's layers)
       comm.all_reduce(b == rep.owned().first ? rep.input_grad(slot) : rep.current_grad(), rows * width);
     else if (i.op == opcode::all_reduce)
@@ -285,10 +302,11 @@ struct model<Policy, G, Backend>::predict_job {
   model& m;
   const float* x;
   std::size_t count;
-  static void run(void* self, std::size_t d) {
+  static void run(void* self, std::size_t l) {  // this process's device l: the mesh's device first_ + l
     auto& job = *static_cast<predict_job*>(self);
-    replica_type& rep = job.m.replicas_[d];
-    local_comm* messages = communicates ? &job.m.comms_[d] : nullptr;
+    const std::size_t d = job.m.first_ + l;
+    replica_type& rep = job.m.replicas_[l];
+    local_comm* messages = communicates ? &job.m.comms_[l] : nullptr;
     const auto width = [](std::size_t layer) { return layer == 0 ? input_shape::size : device_layout::out_sizes[layer - 1]; };
     std::uint64_t ticket = 0;
     std::size_t peer = 0;
