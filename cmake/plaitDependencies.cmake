@@ -61,3 +61,29 @@ if("CXX" IN_LIST _plait_languages AND NOT TARGET plait::deps_mpi)
     set_target_properties(plait::deps_mpi PROPERTIES INTERFACE_LINK_LIBRARIES MPI::MPI_CXX)
   endif()
 endif()
+
+# Optional: NCCL and the CUDA runtime for plait::nccl. Found quietly; when either is absent plait::nccl does
+# not exist. NCCL is looked for beside the CUDA toolkit (the toolkit's lib/ or lib64/, as NVIDIA's packages
+# install it), under NCCL_HOME / NCCL_ROOT, and in the system's paths; plait::nccl uses ncclCommSplit and
+# non-blocking communicators, so NCCL 2.18 or newer.
+if(NOT TARGET plait::deps_nccl)
+  find_package(CUDAToolkit QUIET)
+  find_path(PLAIT_NCCL_INCLUDE_DIR NAMES nccl.h
+    HINTS ENV NCCL_HOME ENV NCCL_ROOT ${CUDAToolkit_INCLUDE_DIRS}
+    PATH_SUFFIXES include)
+  find_library(PLAIT_NCCL_LIBRARY NAMES nccl libnccl.so.2
+    HINTS ENV NCCL_HOME ENV NCCL_ROOT ${CUDAToolkit_LIBRARY_ROOT} ${CUDAToolkit_LIBRARY_DIR}
+    PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu)
+  set(PLAIT_NCCL_VERSION "")
+  if(PLAIT_NCCL_INCLUDE_DIR)
+    file(STRINGS "${PLAIT_NCCL_INCLUDE_DIR}/nccl.h" _plait_nccl_version REGEX "^#define NCCL_(MAJOR|MINOR|PATCH) +[0-9]+")
+    string(REGEX REPLACE ".*NCCL_MAJOR +([0-9]+).*NCCL_MINOR +([0-9]+).*NCCL_PATCH +([0-9]+).*" "\\1.\\2.\\3"
+           PLAIT_NCCL_VERSION "${_plait_nccl_version}")
+  endif()
+  if(CUDAToolkit_FOUND AND PLAIT_NCCL_INCLUDE_DIR AND PLAIT_NCCL_LIBRARY AND PLAIT_NCCL_VERSION VERSION_GREATER_EQUAL 2.18)
+    add_library(plait::deps_nccl INTERFACE IMPORTED)
+    set_target_properties(plait::deps_nccl PROPERTIES
+      INTERFACE_INCLUDE_DIRECTORIES "${PLAIT_NCCL_INCLUDE_DIR}"
+      INTERFACE_LINK_LIBRARIES "${PLAIT_NCCL_LIBRARY};CUDA::cudart")
+  endif()
+endif()

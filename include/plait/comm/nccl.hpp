@@ -21,13 +21,11 @@
 #include <nccl.h>
 
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,9 +36,9 @@
 #include "chunk.hpp"
 #include "mpi.hpp"
 #include "nccl_bootstrap.hpp"
-#include "nccl_checks.hpp"
 #include "nccl_env.hpp"
 #include "nccl_error.hpp"
+#include "nccl_link.hpp"
 #include "nccl_wait.hpp"
 
 static_assert(NCCL_VERSION_CODE >= NCCL_VERSION(2, 18, 0),
@@ -64,7 +62,7 @@ struct nccl_options {
 /// same order; a send and its recv (a post and its take) agree on n (NCCL cannot check it: a mismatch
 /// ends in a deadline or in wrong data). Calls may come from several threads (they are serialised where
 /// NCCL needs it). Construction is collective; wait_taken every ticket before destroying.
-class nccl_comm : private nccl_detail::rank_on_device {
+class nccl_comm : private nccl_detail::link {
  public:
   /// Collective over `bootstrap`: agrees on devices (nccl_bootstrap.hpp), then starts NCCL.
   explicit nccl_comm(mpi_comm& bootstrap, nccl_options options = {}) : nccl_comm(options, bootstrap.rank(), bootstrap.size()) {
@@ -202,7 +200,7 @@ class nccl_comm : private nccl_detail::rank_on_device {
 
  private:
   using op = nccl_detail::op;
-  enum side : unsigned char { main = 0, up = 1, down = 2 };  // indices of comms_; up: posts to higher ranks
+  using side = nccl_detail::link::side;
   struct outbox {  // one peer's: tickets done + 1 .. posted are in flight
     std::uint64_t posted = 0, done = 0;
     std::array<cudaEvent_t, post_depth> sent{};  // recorded after each post's send
@@ -215,11 +213,7 @@ class nccl_comm : private nccl_detail::rank_on_device {
   };
 
   nccl_comm(const nccl_options& options, std::size_t rank, std::size_t size)
-      : rank_on_device{rank, size}, options_(options), unwinding_(std::uncaught_exceptions()) {
-    if (options.deadline.count() <= 0)
-      fail("an nccl_comm was asked for with a deadline <= 0", "every wait for a peer needs time to succeed",
-           "pass nccl_options{.deadline = ...} > 0, e.g. std::chrono::seconds(60)");
-  }
+      : link(rank, size, options.deadline, options.spin), options_(options), unwinding_(std::uncaught_exceptions()) {}
 
   // Creates the NCCL communicators, streams, events and the barrier's float on `device`.
   void start(int device, const ncclUniqueId& id) {
@@ -258,12 +252,7 @@ class nccl_comm : private nccl_detail::rank_on_device {
     int previous = -1;
     if (cudaGetDevice(&previous) != cudaSuccess) previous = -1;
     (void)cudaSetDevice(device_);
-    for (side s : {down, up, main}) {  // the children before their parent
-      if (comms_[s] == nullptr) continue;
-      healthy = healthy && nccl_detail::finalize(comms_[s], options_.deadline);
-      (void)(healthy ? ncclCommDestroy(comms_[s]) : ncclCommAbort(comms_[s]));
-      comms_[s] = nullptr;
-    }
+    end_nccl(healthy);
     for (std::size_t q = 0; boxes_ && q < size_; ++q) {
       for (cudaEvent_t e : boxes_[q].sent)
         if (e) (void)cudaEventDestroy(e);
@@ -329,89 +318,15 @@ class nccl_comm : private nccl_detail::rank_on_device {
     return box;
   }
 
-  // ---- checking and waiting --------------------------------------------------------------------
-  void cuda(cudaError_t e, std::string_view what) const {
-    if (e != cudaSuccess) [[unlikely]]
-      cuda_detail::cuda_check(e, what, device_);
-  }
-
-  // Checks an NCCL call; one that is still in progress (non-blocking) is waited for. Lock held.
-  void call(ncclResult_t r, std::string_view function, ncclComm_t comm, op o, std::size_t n, std::size_t peer = nccl_detail::no_peer) {
-    if (r == ncclSuccess) [[likely]] return;
-    if (r == ncclInProgress && comm != nullptr) return settle(comm, function, o, n, peer);
-    break_with(nccl_detail::call_message(r, function, describe(o, n, peer), comm));
-  }
-
-  // Polls a communicator until its last call (or its creation) is no longer in progress. Lock held.
-  void settle(ncclComm_t comm, std::string_view function, op o, std::size_t n, std::size_t peer) {
-    nccl_detail::pace p(options_.spin, options_.deadline);
-    for (;;) {
-      ncclResult_t state = ncclSuccess;
-      if (const ncclResult_t r = ncclCommGetAsyncError(comm, &state); r != ncclSuccess)
-        break_with(nccl_detail::call_message(r, "ncclCommGetAsyncError", describe(o, n, peer), comm));
-      if (state == ncclSuccess) return;
-      if (state != ncclInProgress) break_with(nccl_detail::call_message(state, function, describe(o, n, peer), comm));
-      if (p.next()) fail_deadline(o, n, peer);
-    }
-  }
-
-  // Polls `event` until the work before it is done, asking NCCL for asynchronous errors on the way.
-  // Called without the lock (other threads may enqueue meanwhile).
-  void wait_event(cudaEvent_t event, op o, std::size_t n, std::size_t peer) {
-    nccl_detail::pace p(options_.spin, options_.deadline);
-    for (unsigned i = 1;; ++i) {
-      const cudaError_t e = cudaEventQuery(event);
-      if (e == cudaSuccess) return;
-      const bool late = p.next();
-      if (e != cudaErrorNotReady || late || i % 64 == 0) {
-        std::lock_guard lock(mutex_);
-        nccl_detail::device_scope on(device_);
-        enter(o);  // another thread may have broken the communicator meanwhile
-        if (e != cudaErrorNotReady)
-          break_with(message(cat(describe(o, n, peer), " failed on CUDA device ", device_, " (", cudaGetErrorName(e), ": ", cudaGetErrorString(e), ")"),
-                             "the stream that carries the operation reported a CUDA error", cuda_detail::fix_for(e)));
-        check_async(o, n, peer);
-        if (late) fail_deadline(o, n, peer);
-      }
-    }
-  }
-
-  void check_async(op o, std::size_t n, std::size_t peer) {  // lock held
-    for (ncclComm_t c : comms_) {
-      if (c == nullptr) continue;
-      ncclResult_t state = ncclSuccess;
-      const ncclResult_t r = ncclCommGetAsyncError(c, &state);
-      if (r != ncclSuccess || (state != ncclSuccess && state != ncclInProgress))
-        break_with(nccl_detail::call_message(r != ncclSuccess ? r : state, "an NCCL operation", describe(o, n, peer), c));
-    }
-  }
-
-  // Aborts every NCCL communicator of this rank (their kernels stop) and throws `what`. Lock held.
-  [[noreturn]] void break_with(const std::string& what) {
-    broken_.store(true);
-    for (side s : {down, up, main})
-      if (comms_[s] != nullptr) (void)ncclCommAbort(std::exchange(comms_[s], nullptr));
-    throw error(what);
-  }
-
-  void enter(op o) const {
-    if (broken_.load()) [[unlikely]]
-      fail_broken(o);
-  }
-  [[noreturn]] void fail_deadline(op o, std::size_t n, std::size_t peer) { break_with(deadline_message(o, n, peer, options_.deadline)); }
-
   nccl_options options_;
   int unwinding_ = 0;  // uncaught exceptions when constructed: destroyed while unwinding, it aborts
-  std::array<ncclComm_t, 3> comms_{};          // [main, up, down] @ device_
   cudaStream_t stream_ = nullptr;              // operations of comms_[main]
   std::array<cudaStream_t, 3> side_streams_{};  // [-, up, down]: posts and takes
   bool own_stream_ = false;
   cudaEvent_t done_ = nullptr, main_ready_ = nullptr;
   float* scratch_ = nullptr;                   // [1] @ device_: the barrier's sum
   std::unique_ptr<outbox[]> boxes_;            // [size]: by peer
-  std::recursive_mutex mutex_;                 // NCCL calls of this rank's communicators, one thread at a time
   last_op last_{};                             // for synchronize's messages
-  std::atomic<bool> broken_{false};
 };
 
 static_assert(Communicator<nccl_comm>);
