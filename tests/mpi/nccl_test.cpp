@@ -303,6 +303,7 @@ int main(int argc, char** argv) {
     int failed = 0;
     {
       nccl_comm comm(mpi, {.deadline = std::chrono::seconds(60)});
+      cuda_check(cudaSetDevice(comm.device()), "cudaSetDevice", comm.device());  // the buffers' device (construction set it too)
       the_world = &world, the_mpi = &mpi, the_nccl = &comm;
       doctest::Context context(argc, argv);
       failed = context.run() != 0 ? 1 : 0;

@@ -61,7 +61,8 @@ struct nccl_options {
 /// buffer: until wait_taken); the ranks call the same collectives with the same n (and root) in the
 /// same order; a send and its recv (a post and its take) agree on n (NCCL cannot check it: a mismatch
 /// ends in a deadline or in wrong data). Calls may come from several threads (they are serialised where
-/// NCCL needs it). Construction is collective; wait_taken every ticket before destroying.
+/// NCCL needs it), each call making device() current for its duration. Construction is collective and
+/// leaves device() the constructing thread's current CUDA device; wait_taken every ticket before destroying.
 class nccl_comm : private nccl_detail::link {
  public:
   /// Collective over `bootstrap`: agrees on devices (nccl_bootstrap.hpp), then starts NCCL.
@@ -219,7 +220,7 @@ class nccl_comm : private nccl_detail::link {
   void start(int device, const ncclUniqueId& id) {
     device_ = device;
     try {
-      nccl_detail::device_scope on(device_);
+      cuda(cudaSetDevice(device_), "cudaSetDevice");  // and it stays the constructing thread's device
       std::lock_guard lock(mutex_);
       ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
       config.blocking = 0;  // every NCCL call returns at once; plait waits, with the deadline
