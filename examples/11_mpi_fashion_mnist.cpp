@@ -1,0 +1,101 @@
+// 11 — Fashion-MNIST across processes: the demo's model, data parallel over the processes of an MPI job.
+//
+// The same MLP as example 00, placed with replicate<2> on the processes that mpirun starts: with two
+// processes each runs one replica on one host device; with one process, both replicas run in it. The
+// gradients are summed across processes by plait's MPI communicator (Open MPI), and every process
+// holds the same parameters after every step. Progress is printed by rank 0 only.
+//
+//   mpirun -np 2 build/examples/11_mpi_fashion_mnist [--epochs N] [--batch B] [--lr LR] [--limit N]
+//   (as root add --allow-run-as-root; on a 2-core machine, -np 2 fits: one core per process)
+//
+// Every process reads the same global batches (the loader's shuffle has one seed) and trains on its
+// replica's rows of each. A process that dies or stops answering ends the job with an error naming
+// the step and the instruction within the deadline (60 s here), never a hang.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+// [docs:mpi_include]
+#include <plait/mpi.hpp>    // plait::mpi: the MPI world and communicator, across_processes
+#include <plait/plait.hpp>
+// [/docs:mpi_include]
+
+namespace {
+
+struct settings {
+  int epochs = 3;
+  std::size_t batch = 128;
+  float lr = 1e-3f;
+  std::size_t limit = 0;  // 0: all images
+};
+
+settings parse(int argc, char** argv) {
+  settings s;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool value = i + 1 < argc;
+    if (a == "--epochs" && value) s.epochs = std::atoi(argv[++i]);
+    else if (a == "--batch" && value) s.batch = std::strtoul(argv[++i], nullptr, 10);
+    else if (a == "--lr" && value) s.lr = std::strtof(argv[++i], nullptr);
+    else if (a == "--limit" && value) s.limit = std::strtoul(argv[++i], nullptr, 10);
+    else
+      plait::fail("unknown argument '" + a + "'", "this example takes --epochs, --batch, --lr and --limit",
+                  "run it as mpirun -np 2 11_mpi_fashion_mnist [--epochs N] [--batch B] [--lr LR] [--limit N]");
+  }
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace plait;
+  using clock = std::chrono::steady_clock;
+  return run_or_abort([&] {  // an error on any rank: printed, then MPI_Abort ends the job non-zero
+    // [docs:mpi_place]
+    mpi_world world(&argc, &argv);  // MPI_Init_thread ... MPI_Finalize; outlives the model below
+    const settings cfg = parse(argc, argv);
+    const bool leader = world.rank() == 0;
+    using policy = replicate<2>;
+    const std::size_t local = policy::device_count / std::min(world.size(), policy::device_count);
+    constexpr auto net = input<1, 28, 28> >> flatten
+                       >> linear<256> >> relu
+                       >> linear<128> >> relu
+                       >> linear<10>;
+    auto model = place<policy>(net, across_processes(world, host_devices(local), {.deadline = std::chrono::seconds(60)}),
+                               {.max_batch = cfg.batch, .seed = 42});
+    // [/docs:mpi_place]
+    if (leader)
+      std::printf("policy: replicate<2> over %zu process(es) of %zu host device(s); %zu parameters\n", world.size(),
+                  local, model.parameter_count());
+
+    auto train = fashion_mnist::load(fashion_mnist::default_dir(), fashion_mnist::split::train);
+    auto test = fashion_mnist::load(fashion_mnist::default_dir(), fashion_mnist::split::test);
+    if (cfg.limit) {
+      train = train.subset(0, std::min(cfg.limit, train.size()));
+      test = test.subset(0, std::min(cfg.limit, test.size()));
+    }
+    // [docs:mpi_train]
+    auto opt = adam{.lr = cfg.lr};
+    loader batches(train, {.batch_size = cfg.batch, .seed = 7});  // the same batches on every process
+    for (int epoch = 0; epoch < cfg.epochs; ++epoch) {
+      const auto start = clock::now();
+      double loss_sum = 0;
+      std::size_t seen = 0;
+      for (auto& b : batches.epoch(epoch)) {
+        loss_sum += double(model.train_step(b.x, b.y, cross_entropy, opt)) * double(b.size());  // the job's loss
+        seen += b.size();
+      }
+      const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+      if (leader)
+        std::printf("epoch %d/%d  loss %.4f  %.0f samples/s\n", epoch + 1, cfg.epochs, loss_sum / double(seen),
+                    double(seen) / seconds);
+    }
+    // [/docs:mpi_train]
+    const evaluation result = model.evaluate(test.x(), test.y(), cross_entropy);  // every process: the same answer
+    if (leader) std::printf("test: loss %.4f, accuracy %.4f over %zu images\n", result.loss, result.accuracy, result.count);
+    return 0;
+  });
+}
