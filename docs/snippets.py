@@ -34,7 +34,7 @@ def region(path, name):
 
 def render(page):
     def one(m):
-        lang = "cpp" if m.group(2).endswith((".cpp", ".hpp")) else ""
+        lang = "cpp" if m.group(2).endswith((".cpp", ".hpp", ".cu")) else ""
         return f"{m.group(1)}```{lang}\n{region(m.group(2), m.group(3))}```\n{m.group(5)}"
     return BLOCK.sub(one, page)
 

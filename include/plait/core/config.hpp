@@ -13,3 +13,11 @@
 #define PLAIT_RESTRICT
 #define PLAIT_ALWAYS_INLINE inline
 #endif
+
+// Functions and lambdas that run inside kernels: host and device code under nvcc, plain C++ under
+// g++ (where the macro is empty, so the host build sees exactly the code it always did).
+#if defined(__CUDACC__)
+#define PLAIT_HD __host__ __device__
+#else
+#define PLAIT_HD
+#endif

@@ -1,36 +1,56 @@
 #pragma once
-// Element-wise and per-row loops, run by Thrust with the device's explicit execution policy.
-// Row loops keep the inner loop over a row's contiguous elements, which the compiler vectorises.
+// Element-wise and per-row loops, run by Thrust with the device's explicit execution policy
+// (thrust::cpp::par / thrust::omp::par on the host, thrust::cuda::par_nosync.on(stream) on CUDA,
+// which launches on the context's stream). Row loops keep the inner loop over a row's contiguous
+// elements, which the host compiler vectorises.
+//
+// The functions given to these loops are the kernels' bodies: they are marked PLAIT_HD
+// (__host__ __device__ under nvcc, nothing under g++), capture by value, and touch only the
+// memory of the context's device.
 
 #include <cstddef>
 #include <thrust/for_each.h>
 #include <thrust/iterator/counting_iterator.h>
 
+#include "../core/config.hpp"
+#include "reduce.hpp"
+
 namespace plait {
+
+/// How many elements for_blocks hands one task, by backend. The caller's `block` is the host's
+/// grain (work per thread worth a task); a backend whose threads are many and light (CUDA)
+/// specialises this to hand each thread fewer.
+template <class Backend>
+struct block_grain {
+  static constexpr std::size_t of(std::size_t block) { return block; }
+};
 
 /// f(r) for r in [0, rows).
 template <class Ctx, class F>
 void for_rows(const Ctx& ctx, std::size_t rows, F f) {
+  if (rows == 0) return;
   thrust::for_each_n(ctx.policy(), thrust::counting_iterator<std::size_t>(0), rows, f);
 }
 
-/// f(begin, end) over `n` elements cut into blocks of `block`; blocks may run in parallel.
+/// f(begin, end) over `n` elements cut into blocks (of `block` on the host); blocks may run in
+/// parallel, so f may rely only on [begin, end) being a part of a partition of [0, n).
 template <class Ctx, class F>
 void for_blocks(const Ctx& ctx, std::size_t n, std::size_t block, F f) {
-  const std::size_t blocks = (n + block - 1) / block;
-  thrust::for_each_n(ctx.policy(), thrust::counting_iterator<std::size_t>(0), blocks, [=](std::size_t b) {
-    const std::size_t begin = b * block;
-    f(begin, begin + block < n ? begin + block : n);
+  const std::size_t grain = block_grain<typename Ctx::backend>::of(block);
+  const std::size_t blocks = (n + grain - 1) / grain;
+  if (blocks == 0) return;
+  thrust::for_each_n(ctx.policy(), thrust::counting_iterator<std::size_t>(0), blocks, [=] PLAIT_HD(std::size_t b) {
+    const std::size_t begin = b * grain;
+    f(begin, begin + grain < n ? begin + grain : n);
   });
 }
 
-/// Sum of x[0..n) in index order, in double: the same bits on every backend and policy. Used for
-/// short vectors (per-sample losses), where a parallel reduction would cost more than it saves.
+/// dst[i] += src[i] for i in [0, n).
 template <class Ctx, class T>
-T sum(const Ctx&, const T* x, std::size_t n) {
-  double s = 0;
-  for (std::size_t i = 0; i < n; ++i) s += double(x[i]);
-  return T(s);
+void add_to(const Ctx& ctx, T* dst, const T* src, std::size_t n) {
+  for_blocks(ctx, n, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
+    for (std::size_t i = b; i < e; ++i) dst[i] += src[i];
+  });
 }
 
 }  // namespace plait

@@ -32,7 +32,7 @@ struct activation_t {
     static void forward(const Ctx& ctx, const forward_args<T>& a) {
       const T* x = a.x;
       T* y = a.y;
-      for_blocks(ctx, a.batch * In::size, 4096, [=](std::size_t b, std::size_t e) {
+      for_blocks(ctx, a.batch * In::size, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
         for (std::size_t i = b; i < e; ++i) y[i] = F::apply(x[i]);
       });
     }
@@ -43,7 +43,7 @@ struct activation_t {
       const T* from = F::grad_from_output ? a.y : a.x;
       const T* dy = a.dy;
       T* dx = a.dx;
-      for_blocks(ctx, a.batch * In::size, 4096, [=](std::size_t b, std::size_t e) {
+      for_blocks(ctx, a.batch * In::size, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
         for (std::size_t i = b; i < e; ++i) dx[i] = dy[i] * F::grad(from[i]);
       });
     }

@@ -15,9 +15,9 @@ struct identity_fn {
   static constexpr bool grad_from_output = true;
   static constexpr std::size_t flops = 0;
   template <class T>
-  static PLAIT_ALWAYS_INLINE T apply(T z) { return z; }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) { return z; }
   template <class T>
-  static PLAIT_ALWAYS_INLINE T grad(T) { return T{1}; }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T) { return T{1}; }
 };
 
 struct relu_fn {
@@ -25,9 +25,9 @@ struct relu_fn {
   static constexpr bool grad_from_output = true;
   static constexpr std::size_t flops = 1;
   template <class T>
-  static PLAIT_ALWAYS_INLINE T apply(T z) { return z > T{0} ? z : T{0}; }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) { return z > T{0} ? z : T{0}; }
   template <class T>
-  static PLAIT_ALWAYS_INLINE T grad(T y) { return y > T{0} ? T{1} : T{0}; }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T y) { return y > T{0} ? T{1} : T{0}; }
 };
 
 struct tanh_fn {
@@ -35,9 +35,9 @@ struct tanh_fn {
   static constexpr bool grad_from_output = true;
   static constexpr std::size_t flops = 10;
   template <class T>
-  static PLAIT_ALWAYS_INLINE T apply(T z) { return std::tanh(z); }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) { return std::tanh(z); }
   template <class T>
-  static PLAIT_ALWAYS_INLINE T grad(T y) { return T{1} - y * y; }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T y) { return T{1} - y * y; }
 };
 
 struct sigmoid_fn {
@@ -45,9 +45,9 @@ struct sigmoid_fn {
   static constexpr bool grad_from_output = true;
   static constexpr std::size_t flops = 10;
   template <class T>
-  static PLAIT_ALWAYS_INLINE T apply(T z) { return T{1} / (T{1} + std::exp(-z)); }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) { return T{1} / (T{1} + std::exp(-z)); }
   template <class T>
-  static PLAIT_ALWAYS_INLINE T grad(T y) { return y * (T{1} - y); }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T y) { return y * (T{1} - y); }
 };
 
 /// The exact GELU, z * Phi(z), as PyTorch's default.
@@ -56,15 +56,22 @@ struct gelu_fn {
   static constexpr bool grad_from_output = false;
   static constexpr std::size_t flops = 20;
   template <class T>
-  static PLAIT_ALWAYS_INLINE T apply(T z) {
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) {
     return T{0.5} * z * (T{1} + std::erf(z * T{0.70710678118654752440}));
   }
   template <class T>
-  static PLAIT_ALWAYS_INLINE T grad(T z) {
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T z) {
     const T cdf = T{0.5} * (T{1} + std::erf(z * T{0.70710678118654752440}));
     const T pdf = T{0.39894228040143267794} * std::exp(T{-0.5} * z * z);
     return cdf + z * pdf;
   }
+};
+
+/// Act's derivative as a function object, for kernels that take one (column_sums).
+template <class Act>
+struct derivative {
+  template <class T>
+  PLAIT_HD PLAIT_ALWAYS_INLINE T operator()(T v) const { return Act::grad(v); }
 };
 
 }  // namespace plait

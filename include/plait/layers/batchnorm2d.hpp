@@ -40,6 +40,7 @@
 #include "../core/concepts.hpp"
 #include "../core/config.hpp"
 #include "../core/shape.hpp"
+#include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
 
 namespace plait {
@@ -107,7 +108,7 @@ struct batchnorm2d_t {
     /// sum over the batch of f(b, i) for the pixels i of channel c, in double, in 8 running sums
     /// so that the compiler vectorises it (a single sum is one long chain of dependent adds).
     template <class F>
-    static double channel_sum(std::size_t batch, F f) {
+    PLAIT_HD static double channel_sum(std::size_t batch, F f) {
       constexpr std::size_t HW = pixels, L = 8;
       double lanes[L] = {};
       for (std::size_t b = 0; b < batch; ++b) {
@@ -125,7 +126,7 @@ struct batchnorm2d_t {
     /// two passes over x. Forward and backward both call this, so backward sees bitwise the
     /// statistics forward normalised with. Returns the mean in double.
     template <class T>
-    static double channel_stats(const T* x, std::size_t batch, std::size_t c, T& mean, T& inv_std, double& var) {
+    PLAIT_HD static double channel_stats(const T* x, std::size_t batch, std::size_t c, T& mean, T& inv_std, double& var) {
       constexpr std::size_t C = channels, HW = pixels;
       const double n = double(batch * HW);
       const double m = channel_sum(batch, [=](std::size_t b, std::size_t i) { return double(x[(b * C + c) * HW + i]); }) / n;
@@ -151,7 +152,7 @@ struct batchnorm2d_t {
       T* running_var = a.state + C;    // [C]
       const bool training = a.training;
       // One iteration per channel: every sum and every write of channel c stays in iteration c.
-      for_rows(ctx, C, [=](std::size_t c) {
+      for_rows(ctx, C, [=] PLAIT_HD(std::size_t c) {
         T mean, inv_std;
         if (training) {
           double var;
@@ -167,7 +168,7 @@ struct batchnorm2d_t {
 
     /// running = (1 - momentum) * running + momentum * batch, with the unbiased variance (n > 1).
     template <class T>
-    static void update_running(T& running_mean, T& running_var, double mean, double var, double n) {
+    PLAIT_HD static void update_running(T& running_mean, T& running_var, double mean, double var, double n) {
       const double unbiased = n > 1 ? var * n / (n - 1) : var;
       const double m = momentum;
       running_mean = T((1 - m) * double(running_mean) + m * mean);
@@ -176,7 +177,7 @@ struct batchnorm2d_t {
 
     /// y = gamma * (x - mean) * inv_std + beta over channel c of every sample.
     template <class T>
-    static void normalise(const forward_args<T>& a, std::size_t c, T mean, T inv_std) {
+    PLAIT_HD static void normalise(const forward_args<T>& a, std::size_t c, T mean, T inv_std) {
       constexpr std::size_t C = channels, HW = pixels;
       const T scale = a.params[c] * inv_std;         // gamma [C]
       const T shift = a.params[C + c] - mean * scale;  // beta [C]
@@ -212,6 +213,10 @@ struct batchnorm2d_t {
 
     template <class Ctx, class T>
     static void forward_synchronised(const Ctx& ctx, const forward_args<T>& a) {
+      static_assert(copy_impl<typename Ctx::backend>::host_memory,
+                    "plait: sync_batchnorm2d runs on host devices only. Its per-channel sums are read and exchanged "
+                    "between replicas in host memory, and this backend keeps tensors in device memory. Fix: use "
+                    "batchnorm2d on this backend, or train on host devices.");
       constexpr std::size_t C = channels;
       double sums[2 * C + 1];
       global_stats(a.x, a.batch, sums, a.replicas);
@@ -240,7 +245,7 @@ struct batchnorm2d_t {
       T* dgamma = a.dparams;           // [C]
       T* dbeta = a.dparams + C;        // [C]
       const bool acc = a.accumulate;
-      for_rows(ctx, C, [=](std::size_t c) {
+      for_rows(ctx, C, [=] PLAIT_HD(std::size_t c) {
         T mean, inv_std;
         double var;
         const double m = channel_stats(x, batch, c, mean, inv_std, var);
@@ -269,6 +274,10 @@ struct batchnorm2d_t {
     /// adds the replicas'); dx uses the global batch's means of dy and dy * x_hat.
     template <class Ctx, class T>
     static void backward_synchronised(const Ctx& ctx, const backward_args<T>& a) {
+      static_assert(copy_impl<typename Ctx::backend>::host_memory,
+                    "plait: sync_batchnorm2d runs on host devices only. Its per-channel sums are read and exchanged "
+                    "between replicas in host memory, and this backend keeps tensors in device memory. Fix: use "
+                    "batchnorm2d on this backend, or train on host devices.");
       constexpr std::size_t C = channels, HW = pixels;
       const std::size_t batch = a.batch;
       const T* x = a.x;                // [B, C, H*W]

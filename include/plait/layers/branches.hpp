@@ -29,6 +29,7 @@
 #include "../core/meta.hpp"
 #include "../core/shape.hpp"
 #include "../graph/tensor_split.hpp"
+#include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
 #include "residual.hpp"
 #include "sub_graph.hpp"
@@ -160,7 +161,7 @@ struct branches_t {
     template <std::size_t J, class Ctx, class T>
     static void combine_into(const Ctx& ctx, T* y, const T* o, std::size_t batch) {
       constexpr std::size_t w = set::out_widths[J];
-      for_rows(ctx, batch, [=](std::size_t b) {
+      for_rows(ctx, batch, [=] PLAIT_HD(std::size_t b) {
         T* row = y + b * out_size;
         const T* from = o + b * w;
         if constexpr (std::is_same_v<Combine, concat_outputs>) std::memcpy(row + set::out_at[J], from, w * sizeof(T));
@@ -173,7 +174,7 @@ struct branches_t {
     template <std::size_t J, class Ctx, class T>
     static void part_of(const Ctx& ctx, const T* dy, T* g, std::size_t batch) {
       constexpr std::size_t w = set::out_widths[J], at = set::out_at[J];
-      for_rows(ctx, batch, [=](std::size_t b) { std::memcpy(g + b * w, dy + b * out_size + at, w * sizeof(T)); });
+      for_rows(ctx, batch, [=] PLAIT_HD(std::size_t b) { std::memcpy(g + b * w, dy + b * out_size + at, w * sizeof(T)); });
     }
 
     template <std::size_t J, class T>
@@ -221,10 +222,7 @@ struct branches_t {
           backward_branch<J>(ctx, a, a.dx);
         } else {
           backward_branch<J>(ctx, a, dxj);
-          T* dx = a.dx;
-          for_blocks(ctx, a.batch * In::size, 4096, [=](std::size_t b, std::size_t e) {
-            for (std::size_t i = b; i < e; ++i) dx[i] += dxj[i];
-          });
+          add_to(ctx, a.dx, static_cast<const T*>(dxj), a.batch * In::size);
         }
       });
     }
@@ -284,7 +282,7 @@ struct branch_part_t {
 
     template <class Ctx, class T>
     static void forward(const Ctx& ctx, const forward_args<T>& a) {
-      if constexpr (std::is_same_v<Combine, concat_outputs>) std::memset(a.y, 0, a.batch * out_shape::size * sizeof(T));
+      if constexpr (std::is_same_v<Combine, concat_outputs>) fill(ctx, a.y, a.batch * out_shape::size, T{0});
       on_branch(ctx, [&]<std::size_t J>() {
         forward_args<T> f = a;  // this device's blocks start at 0
         const T* o = set::template branch<J>::forward(ctx, f, a.x, a.saved);

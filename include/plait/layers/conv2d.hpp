@@ -44,7 +44,7 @@ struct window_geometry {
   static constexpr std::size_t wo = (W + 2 * P - K) / S + 1;
 
   /// [first, last) of the output indices whose input index o*S - P + k lies in [0, n).
-  static constexpr void valid(std::size_t k, std::size_t n, std::size_t outs, std::size_t& first, std::size_t& last) {
+  PLAIT_HD static constexpr void valid(std::size_t k, std::size_t n, std::size_t outs, std::size_t& first, std::size_t& last) {
     first = k >= P ? 0 : (P - k + S - 1) / S;
     last = n + P > k ? (n + P - k + S - 1) / S : 0;  // o*S < n + P - k
     if (last > outs) last = outs;
@@ -54,7 +54,7 @@ struct window_geometry {
   /// ToCol: col = unfold(x), zeros where the window is off the image. Otherwise x += fold(col).
   /// X and Col are `const T*` / `T*` as the direction reads or writes them.
   template <bool ToCol, class X, class Col>
-  static void unfold(X x /* [H, W] */, Col col /* [K*K, Ho*Wo] */) {
+  PLAIT_HD static void unfold(X x /* [H, W] */, Col col /* [K*K, Ho*Wo] */) {
     for (std::size_t kh = 0; kh < K; ++kh) {
       std::size_t oh0, oh1;
       valid(kh, H, ho, oh0, oh1);
@@ -147,10 +147,10 @@ struct conv2d_t {
       T* col = a.saved;                          // [B, C*K*K, Ho*Wo] @ saved
       T* y = a.y;                                // [B, Out, Ho*Wo]
       // One task per (sample, channel): its K*K rows of col.
-      for_rows(ctx, a.batch * C, [=](std::size_t r) {
+      for_rows(ctx, a.batch * C, [=] PLAIT_HD(std::size_t r) {
         geometry::template unfold<true>(x + r * H * W, col + r * K * K * hwo);
       });
-      for_rows(ctx, a.batch * Out, [=](std::size_t r) {
+      for_rows(ctx, a.batch * Out, [=] PLAIT_HD(std::size_t r) {
         T* PLAIT_RESTRICT row = y + r * hwo;
         const T v = bias[r % Out];
         for (std::size_t i = 0; i < hwo; ++i) row[i] = v;
@@ -171,7 +171,7 @@ struct conv2d_t {
       T* dw = a.dparams;                      // [Out, C*K*K]
       T* db = a.dparams + weight_count;       // [Out]
       // db: 16 running sums per channel, so that the compiler vectorises the reduction.
-      for_rows(ctx, Out, [=](std::size_t o) {
+      for_rows(ctx, Out, [=] PLAIT_HD(std::size_t o) {
         T lanes[16] = {};
         for (std::size_t b = 0; b < batch; ++b) {
           const T* PLAIT_RESTRICT row = dy + (b * Out + o) * hwo;
@@ -193,7 +193,7 @@ struct conv2d_t {
           for (std::size_t j = 0; j < hwo; j += gemm_cols)
             gemm(ctx, transpose::no, transpose::yes, ckk, Out, std::min(gemm_cols, hwo - j), T{1},
                  col + b * saved_count + j, hwo, dy + b * Out * hwo + j, hwo, b > 0 || j > 0 ? T{1} : T{0}, dwt, Out);
-        for_rows(ctx, Out, [=](std::size_t o) {
+        for_rows(ctx, Out, [=] PLAIT_HD(std::size_t o) {
           T* PLAIT_RESTRICT row = dw + o * ckk;
           for (std::size_t i = 0; i < ckk; ++i) row[i] = acc ? row[i] + dwt[i * Out + o] : dwt[i * Out + o];
         });
@@ -209,7 +209,7 @@ struct conv2d_t {
         for (std::size_t j = 0; j < hwo; j += gemm_cols)
           gemm(ctx, transpose::yes, transpose::no, ckk, std::min(gemm_cols, hwo - j), Out, T{1}, w, ckk,
                dy + b * Out * hwo + j, hwo, T{0}, dcol + j, hwo);
-        for_rows(ctx, C, [=](std::size_t c) {
+        for_rows(ctx, C, [=] PLAIT_HD(std::size_t c) {
           T* PLAIT_RESTRICT plane = dxs + c * H * W;
           for (std::size_t i = 0; i < H * W; ++i) plane[i] = T{0};
           geometry::template unfold<false>(plane, static_cast<const T*>(dcol) + c * K * K * hwo);

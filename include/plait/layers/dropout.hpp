@@ -74,7 +74,7 @@ struct dropout_t {
       const T* x = a.x;  // [B, In::size]
       T* y = a.y;        // [B, In::size]
       if (!a.training) {
-        for_blocks(ctx, a.batch * In::size, 4096, [=](std::size_t b, std::size_t e) {
+        for_blocks(ctx, a.batch * In::size, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
           for (std::size_t i = b; i < e; ++i) y[i] = x[i];
         });
         return;
@@ -88,14 +88,13 @@ struct dropout_t {
       apply_mask(ctx, static_cast<const T*>(a.dy), a.dx, a.batch, a.seed, a.step, a.first_sample);
     }
 
-   private:
     // to[r, j] = from[r, j] * mask[g, j] / (1 - P); from and to may be the same buffer.
     template <class Ctx, class T>
     static void apply_mask(const Ctx& ctx, const T* from, T* to, std::size_t batch, std::uint64_t seed,
                            std::uint64_t step, std::size_t first_sample) {
       constexpr std::size_t N = In::size;
       const T scale = T{1} / (T{1} - T(P));
-      for_rows(ctx, batch, [=](std::size_t r) {
+      for_rows(ctx, batch, [=] PLAIT_HD(std::size_t r) {
         const std::uint64_t key = sample_key(seed, step, first_sample + r);
         const T* f = from + r * N;
         T* t = to + r * N;

@@ -21,7 +21,9 @@
 #include "../core/error.hpp"
 #include "../core/random.hpp"
 #include "../core/shape.hpp"
+#include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
+#include "../kernels/reduce.hpp"
 
 namespace plait {
 
@@ -68,17 +70,21 @@ struct embedding_t {
 
     /// Whether a float is a usable id. NaN fails every comparison, so it is refused too.
     template <class T>
-    static bool valid_id(T v) {
+    PLAIT_HD static bool valid_id(T v) {
       return v >= T{0} && v < static_cast<T>(Vocab) && v == std::floor(v);
     }
 
-    /// Throws for the first bad id of ids[B, T]. The message is built only on failure: the
-    /// passing path is one comparison per token, without allocation.
-    template <class T>
-    static void check_ids(const T* ids, std::size_t batch, std::size_t first_sample) {
-      for (std::size_t r = 0; r < batch * steps; ++r)
-        if (!valid_id(ids[r])) [[unlikely]]
-          bad_id(static_cast<double>(ids[r]), first_sample + r / steps, r % steps);
+    /// Throws for the first bad id of ids[B, T] (in the device's memory). The message is built
+    /// only on failure: the passing path is one comparison per token, without allocation.
+    template <class Ctx, class T>
+    static void check_ids(const Ctx& ctx, const T* ids, std::size_t batch, std::size_t first_sample) {
+      const std::size_t n = batch * steps;
+      const std::size_t r = find_first(ctx, n, [=] PLAIT_HD(std::size_t i) { return !valid_id(ids[i]); });
+      if (r == n) [[likely]]
+        return;
+      T id;
+      copy_to_host(ctx, &id, ids + r, 1);
+      bad_id(static_cast<double>(id), first_sample + r / steps, r % steps);
     }
 
     [[noreturn]] static void bad_id(double id, std::size_t sample, std::size_t step) {
@@ -96,8 +102,8 @@ struct embedding_t {
       const T* ids = a.x;     // [B*T]
       const T* table = a.params;  // [Vocab, Dim]
       T* y = a.y;             // [B*T, Dim]
-      check_ids(ids, a.batch, a.first_sample);
-      for_rows(ctx, a.batch * steps, [=](std::size_t r) {
+      check_ids(ctx, ids, a.batch, a.first_sample);
+      for_rows(ctx, a.batch * steps, [=] PLAIT_HD(std::size_t r) {
         const T* PLAIT_RESTRICT src = table + static_cast<std::size_t>(ids[r]) * Dim;
         T* PLAIT_RESTRICT dst = y + r * Dim;
         for (std::size_t d = 0; d < Dim; ++d) dst[d] = src[d];
@@ -113,12 +119,12 @@ struct embedding_t {
       const T* dy = a.dy;        // [B*T, Dim]
       T* dtable = a.dparams;     // [Vocab, Dim]
       const std::size_t tokens = a.batch * steps;
-      check_ids(ids, a.batch, a.first_sample);
+      check_ids(ctx, ids, a.batch, a.first_sample);
       if (!a.accumulate)
-        for_blocks(ctx, param_count, 4096, [=](std::size_t b, std::size_t e) {
+        for_blocks(ctx, param_count, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
           for (std::size_t i = b; i < e; ++i) dtable[i] = T{0};
         });
-      for_blocks(ctx, Dim, 64, [=](std::size_t c0, std::size_t c1) {
+      for_blocks(ctx, Dim, 64, [=] PLAIT_HD(std::size_t c0, std::size_t c1) {
         for (std::size_t r = 0; r < tokens; ++r) {
           T* PLAIT_RESTRICT dst = dtable + static_cast<std::size_t>(ids[r]) * Dim;
           const T* PLAIT_RESTRICT src = dy + r * Dim;
@@ -126,7 +132,7 @@ struct embedding_t {
         }
       });
       if (T* dx = a.dx)
-        for_blocks(ctx, tokens, 4096, [=](std::size_t b, std::size_t e) {
+        for_blocks(ctx, tokens, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
           for (std::size_t i = b; i < e; ++i) dx[i] = T{0};
         });
     }

@@ -59,7 +59,7 @@ struct layernorm_t {
       T* saved = a.saved;              // [B, 2]: mean, inv_std
       const T* gamma = a.params;       // [N]
       const T* beta = a.params + N;    // [N]
-      for_rows(ctx, a.batch, [=](std::size_t r) {
+      for_rows(ctx, a.batch, [=] PLAIT_HD(std::size_t r) {
         const T* PLAIT_RESTRICT xr = x + r * N;
         T* PLAIT_RESTRICT yr = y + r * N;
         double s = 0;
@@ -94,7 +94,7 @@ struct layernorm_t {
       T* dbeta = a.dparams + N;         // [N]
       const bool acc = a.accumulate;
       // Parameter gradients: sums over the batch, so blocks of columns, each summed by one iteration.
-      for_blocks(ctx, N, 256, [=](std::size_t j0, std::size_t j1) {
+      for_blocks(ctx, N, 256, [=] PLAIT_HD(std::size_t j0, std::size_t j1) {
         T* PLAIT_RESTRICT dg = dgamma;
         T* PLAIT_RESTRICT db = dbeta;
         if (!acc)
@@ -111,7 +111,7 @@ struct layernorm_t {
       });
       if (!dx) return;
       // Input gradient: one sample per iteration; its sums are taken before any of its dx is written.
-      for_rows(ctx, batch, [=](std::size_t r) {
+      for_rows(ctx, batch, [=] PLAIT_HD(std::size_t r) {
         const T* PLAIT_RESTRICT xr = x + r * N;
         const T* dyr = dy + r * N;  // no restrict: dxr may be dyr
         T* dxr = dx + r * N;

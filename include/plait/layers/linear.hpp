@@ -17,6 +17,7 @@
 #include "../graph/fusion.hpp"
 #include "../kernels/elementwise.hpp"
 #include "../kernels/gemm.hpp"
+#include "../kernels/reduce.hpp"
 #include "activation.hpp"
 
 namespace plait {
@@ -61,14 +62,16 @@ struct linear_t {
       T* y = a.y;                                // [B*T, Out]
       T* z = a.saved;                            // [B*T, Out] when act' needs z
       gemm(ctx, transpose::no, transpose::yes, rows, Out, F, T{1}, a.x, F, w, F, T{0}, y, Out);
-      for_rows(ctx, rows, [=](std::size_t r) {
+      for_rows(ctx, rows, [=] PLAIT_HD(std::size_t r) {
         T* PLAIT_RESTRICT row = y + r * Out;
+        const T* b = bias;  // named before the if constexpr (nvcc: no first capture inside one)
+        T* zs = z;
         if constexpr (Act::grad_from_output) {
-          for (std::size_t o = 0; o < Out; ++o) row[o] = Act::apply(row[o] + bias[o]);
+          for (std::size_t o = 0; o < Out; ++o) row[o] = Act::apply(row[o] + b[o]);
         } else {
-          T* PLAIT_RESTRICT zrow = z + r * Out;
+          T* PLAIT_RESTRICT zrow = zs + r * Out;
           for (std::size_t o = 0; o < Out; ++o) {
-            zrow[o] = row[o] + bias[o];
+            zrow[o] = row[o] + b[o];
             row[o] = Act::apply(zrow[o]);
           }
         }
@@ -85,20 +88,8 @@ struct linear_t {
       T* dz = a.dy;                           // [B*T, Out]: dy, turned into dz in place
       const T* from = Act::grad_from_output ? a.y : a.saved;
       const bool acc = a.accumulate;
-      // One pass over dy per column block: dz = dy * act'(.), and db = sum over all rows of dz.
-      for_blocks(ctx, Out, 256, [=](std::size_t c0, std::size_t c1) {
-        T* PLAIT_RESTRICT sums = db;
-        if (!acc)
-          for (std::size_t o = c0; o < c1; ++o) sums[o] = T{0};
-        for (std::size_t r = 0; r < rows; ++r) {
-          T* PLAIT_RESTRICT d = dz + r * Out;
-          if constexpr (!std::is_same_v<Act, identity_fn>) {
-            const T* PLAIT_RESTRICT f = from + r * Out;
-            for (std::size_t o = c0; o < c1; ++o) d[o] *= Act::grad(f[o]);
-          }
-          for (std::size_t o = c0; o < c1; ++o) sums[o] += d[o];
-        }
-      });
+      // One pass over dy: dz = dy * act'(.), and db = sum over all rows of dz.
+      column_sums<Out, !std::is_same_v<Act, identity_fn>>(ctx, dz, from, rows, db, acc, derivative<Act>{});
       // dW [Out, F] (+)= dz^T [Out, B*T] x x [B*T, F]; dx [B*T, F] = dz [B*T, Out] x W [Out, F].
       gemm(ctx, transpose::yes, transpose::no, Out, F, rows, T{1}, dz, Out, a.x, F, acc ? T{1} : T{0}, dw, F);
       if (a.dx) gemm(ctx, transpose::no, transpose::no, rows, F, Out, T{1}, dz, Out, w, F, T{0}, a.dx, F);

@@ -20,8 +20,10 @@
 #include "../core/meta.hpp"
 #include "../core/shape.hpp"
 #include "../graph/tensor_split.hpp"
+#include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
 #include "../kernels/gemm.hpp"
+#include "../kernels/reduce.hpp"
 #include "activation.hpp"
 #include "linear.hpp"
 
@@ -88,15 +90,17 @@ struct bias_act_t {
       const T* x = a.x;          // [B, Out], the all-reduced sum
       T* y = a.y;                // [B, Out]
       T* z = a.saved;            // [B, Out] when act' needs z
-      for_rows(ctx, a.batch, [=](std::size_t r) {
+      for_rows(ctx, a.batch, [=] PLAIT_HD(std::size_t r) {
         const T* PLAIT_RESTRICT in = x + r * width;
         T* PLAIT_RESTRICT out = y + r * width;
+        const T* b = bias;  // named before the if constexpr (nvcc: no first capture inside one)
+        T* zs = z;
         if constexpr (Act::grad_from_output) {
-          for (std::size_t o = 0; o < width; ++o) out[o] = Act::apply(in[o] + bias[o]);
+          for (std::size_t o = 0; o < width; ++o) out[o] = Act::apply(in[o] + b[o]);
         } else {
-          T* PLAIT_RESTRICT zr = z + r * width;
+          T* PLAIT_RESTRICT zr = zs + r * width;
           for (std::size_t o = 0; o < width; ++o) {
-            zr[o] = in[o] + bias[o];
+            zr[o] = in[o] + b[o];
             out[o] = Act::apply(zr[o]);
           }
         }
@@ -108,20 +112,8 @@ struct bias_act_t {
       T* dz = a.dy;  // [B, Out]: dy, turned into dz in place
       T* db = a.dparams;
       const std::size_t rows = a.batch;
-      const bool acc = a.accumulate;
-      for_blocks(ctx, width, 256, [=](std::size_t c0, std::size_t c1) {
-        if (!acc)
-          for (std::size_t o = c0; o < c1; ++o) db[o] = T{0};
-        for (std::size_t r = 0; r < rows; ++r) {
-          T* PLAIT_RESTRICT d = dz + r * width;
-          if constexpr (!std::is_same_v<Act, identity_fn>) {
-            const T* PLAIT_RESTRICT f = from + r * width;
-            for (std::size_t o = c0; o < c1; ++o) d[o] *= Act::grad(f[o]);
-          }
-          for (std::size_t o = c0; o < c1; ++o) db[o] += d[o];
-        }
-      });
-      if (a.dx && a.dx != dz) std::memcpy(a.dx, dz, rows * width * sizeof(T));
+      column_sums<width, !std::is_same_v<Act, identity_fn>>(ctx, dz, from, rows, db, a.accumulate, derivative<Act>{});
+      if (a.dx && a.dx != dz) copy(ctx, a.dx, static_cast<const T*>(dz), rows * width);
     }
   };
 };
@@ -153,7 +145,7 @@ struct column_gather_t {
       const std::size_t batch = a.batch;
       const T* g = a.saved;  // [N, B, Out/N]
       T* y = a.y;            // [B, Out]
-      for_rows(ctx, batch, [=](std::size_t b) {
+      for_rows(ctx, batch, [=] PLAIT_HD(std::size_t b) {
         for (std::size_t r = 0; r < N; ++r) std::memcpy(y + b * Out + r * slice, g + (r * batch + b) * slice, slice * sizeof(T));
       });
     }
@@ -163,7 +155,7 @@ struct column_gather_t {
       const std::size_t r = ctx.index % N;  // this device's rank in its group: the innermost policy varies fastest
       const T* dy = a.dy;  // [B, Out]
       T* dx = a.dx;        // [B, Out/N]
-      for_rows(ctx, a.batch, [=](std::size_t b) { std::memcpy(dx + b * slice, dy + b * Out + r * slice, slice * sizeof(T)); });
+      for_rows(ctx, a.batch, [=] PLAIT_HD(std::size_t b) { std::memcpy(dx + b * slice, dy + b * Out + r * slice, slice * sizeof(T)); });
     }
   };
 };

@@ -87,7 +87,7 @@ struct lstm_t {
         if (t > 0)
           gemm(ctx, transpose::no, transpose::yes, batch, G, H, T{1}, y + (t - 1) * H, Ts * H, whh, H, T{1},
                gates + t * G, Ts * G);
-        for_rows(ctx, batch, [=](std::size_t b) {
+        for_rows(ctx, batch, [=] PLAIT_HD(std::size_t b) {
           T* PLAIT_RESTRICT g = gates + (b * Ts + t) * G;        // [4H]
           T* PLAIT_RESTRICT ct = c + (b * Ts + t) * H;           // [H]
           const T* PLAIT_RESTRICT cp = t > 0 ? ct - H : ct;      // [H]: c_{t-1}, read only when t > 0
@@ -125,7 +125,7 @@ struct lstm_t {
       T* dgates = const_cast<T*>(a.saved) + batch * Ts * (G + H);  // [B, T, 4H] @ saved
       T* dc = dgates + batch * Ts * G;                              // [B, H] @ saved
       for (std::size_t t = Ts; t-- > 0;) {
-        for_rows(ctx, batch, [=](std::size_t b) {
+        for_rows(ctx, batch, [=] PLAIT_HD(std::size_t b) {
           const T* PLAIT_RESTRICT g = gates + (b * Ts + t) * G;    // [4H]: i, f, g, o
           const T* PLAIT_RESTRICT ct = c + (b * Ts + t) * H;       // [H]
           const T* PLAIT_RESTRICT cp = t > 0 ? ct - H : ct;        // [H]: c_{t-1}, read only when t > 0
@@ -152,13 +152,13 @@ struct lstm_t {
              (acc || t + 1 < Ts) ? T{1} : T{0}, dwhh, H);
       }
       if (Ts == 1 && !acc)  // no step had an h_{t-1}: W_hh has no gradient
-        for_blocks(ctx, G * H, 4096, [=](std::size_t b, std::size_t e) {
+        for_blocks(ctx, G * H, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
           for (std::size_t k = b; k < e; ++k) dwhh[k] = T{0};
         });
       // db_ih = db_hh = the column sums of dgates [B*T, 4H]; columns split across tasks.
       const std::size_t rows = batch * Ts;
       constexpr std::size_t block = 128;
-      for_blocks(ctx, G, block, [=](std::size_t c0, std::size_t c1) {
+      for_blocks(ctx, G, block, [=] PLAIT_HD(std::size_t c0, std::size_t c1) {
         T s[block] = {};
         for (std::size_t r = 0; r < rows; ++r) {
           const T* PLAIT_RESTRICT d = dgates + r * G;

@@ -39,7 +39,7 @@ struct mean_pool_t {
       const T* x = a.x;  // [B, T, D]
       T* y = a.y;        // [B, D]
       const T scale = T{1} / static_cast<T>(steps);
-      for_rows(ctx, a.batch, [=](std::size_t b) {
+      for_rows(ctx, a.batch, [=] PLAIT_HD(std::size_t b) {
         const T* PLAIT_RESTRICT xs = x + b * steps * features;
         T* PLAIT_RESTRICT ys = y + b * features;
         for (std::size_t d = 0; d < features; ++d) ys[d] = xs[d];
@@ -55,7 +55,7 @@ struct mean_pool_t {
       const T* dy = a.dy;  // [B, D]
       T* dx = a.dx;        // [B, T, D]
       const T scale = T{1} / static_cast<T>(steps);
-      for_rows(ctx, a.batch, [=](std::size_t b) {
+      for_rows(ctx, a.batch, [=] PLAIT_HD(std::size_t b) {
         const T* PLAIT_RESTRICT g = dy + b * features;
         T* PLAIT_RESTRICT dxs = dx + b * steps * features;
         for (std::size_t t = 0; t < steps; ++t)

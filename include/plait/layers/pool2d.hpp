@@ -31,7 +31,7 @@ struct max_pool {
   static constexpr std::size_t saved_per_output = 1;  // the argmax, an index into [H, W]
 
   template <std::size_t W, std::size_t K, class T>
-  static T forward(const T* PLAIT_RESTRICT window /* K x K of [., W] */, std::size_t at, T* saved) {
+  PLAIT_HD static T forward(const T* PLAIT_RESTRICT window /* K x K of [., W] */, std::size_t at, T* saved) {
     T best = window[0];
     std::size_t arg = 0;
     for (std::size_t kh = 0; kh < K; ++kh)
@@ -47,7 +47,7 @@ struct max_pool {
   }
 
   template <std::size_t W, std::size_t K, class T>
-  static void backward(T* PLAIT_RESTRICT plane /* [H, W] */, std::size_t, T saved, T dy) {
+  PLAIT_HD static void backward(T* PLAIT_RESTRICT plane /* [H, W] */, std::size_t, T saved, T dy) {
     plane[static_cast<std::size_t>(saved)] += dy;
   }
 };
@@ -56,7 +56,7 @@ struct avg_pool {
   static constexpr std::size_t saved_per_output = 0;
 
   template <std::size_t W, std::size_t K, class T>
-  static T forward(const T* PLAIT_RESTRICT window, std::size_t, T*) {
+  PLAIT_HD static T forward(const T* PLAIT_RESTRICT window, std::size_t, T*) {
     T s{0};
     for (std::size_t kh = 0; kh < K; ++kh)
       for (std::size_t kw = 0; kw < K; ++kw) s += window[kh * W + kw];
@@ -64,7 +64,7 @@ struct avg_pool {
   }
 
   template <std::size_t W, std::size_t K, class T>
-  static void backward(T* PLAIT_RESTRICT plane, std::size_t at, T, T dy) {
+  PLAIT_HD static void backward(T* PLAIT_RESTRICT plane, std::size_t at, T, T dy) {
     const T g = dy / static_cast<T>(K * K);
     for (std::size_t kh = 0; kh < K; ++kh)
       for (std::size_t kw = 0; kw < K; ++kw) plane[at + kh * W + kw] += g;
@@ -115,7 +115,7 @@ struct pool2d_t {
       T* y = a.y;            // [B, C, Ho, Wo]
       T* saved = a.saved;    // [B, C, Ho, Wo] for max_pool, unused for avg_pool
       // One task per (sample, channel) plane.
-      for_rows(ctx, a.batch * C, [=](std::size_t r) {
+      for_rows(ctx, a.batch * C, [=] PLAIT_HD(std::size_t r) {
         const T* plane = x + r * H * W;
         T* out = y + r * Ho * Wo;
         T* keep = Op::saved_per_output ? saved + r * Ho * Wo : nullptr;
@@ -133,7 +133,7 @@ struct pool2d_t {
       const T* dy = a.dy;         // [B, C, Ho, Wo]
       const T* saved = a.saved;   // [B, C, Ho, Wo] for max_pool
       T* dx = a.dx;               // [B, C, H, W]
-      for_rows(ctx, a.batch * C, [=](std::size_t r) {
+      for_rows(ctx, a.batch * C, [=] PLAIT_HD(std::size_t r) {
         T* PLAIT_RESTRICT plane = dx + r * H * W;
         for (std::size_t i = 0; i < H * W; ++i) plane[i] = T{0};
         const T* g = dy + r * Ho * Wo;

@@ -27,7 +27,6 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
-#include <cstring>
 #include <type_traits>
 
 #include "../core/concepts.hpp"
@@ -37,6 +36,7 @@
 #include "../graph/bind.hpp"
 #include "../graph/chain.hpp"
 #include "../graph/fusion.hpp"
+#include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
 #include "activation.hpp"
 
@@ -212,7 +212,7 @@ struct residual_t {
       const T* fx = p.out[nf - 1];                            // [B, out] f(x)
       const T* px = has_projection ? p.out[n - 1] : a.x;      // [B, out] projection(x), or x
       T* y = a.y;                                             // [B, out]
-      for_blocks(ctx, a.batch * out_shape::size, 4096, [=](std::size_t b, std::size_t e) {
+      for_blocks(ctx, a.batch * out_shape::size, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
         for (std::size_t i = b; i < e; ++i) y[i] = Act::apply(fx[i] + px[i]);
       });
     }
@@ -232,7 +232,7 @@ struct residual_t {
         if constexpr (J == Lo) {
           if (dx_out) {
             dx = dx_out;
-            if constexpr (B::is_view) std::memcpy(dx, cur, a.batch * B::in_shape::size * sizeof(T));
+            if constexpr (B::is_view) copy(ctx, dx, static_cast<const T*>(cur), a.batch * B::in_shape::size);
           } else {
             dx = !to_scratch ? nullptr : (B::is_view || B::in_place_grad) ? cur : other();
           }
@@ -256,24 +256,21 @@ struct residual_t {
                        const_cast<T*>(a.saved) + a.batch * (parts::scratch_at + parts::width)};  // [B, width] x 2
       T* dy = a.dy;  // [B, out]: d(sum), after the activation's derivative
       // f needs dy for itself (its layers may overwrite it) unless no one reads dy after f.
-      const bool copy = has_projection || a.dx;
-      T* df = copy ? g[0] : dy;  // [B, out] f's incoming gradient
+      const bool keep_dy = has_projection || a.dx;
+      T* df = keep_dy ? g[0] : dy;  // [B, out] f's incoming gradient
       const T* y = a.y;
       if constexpr (!std::is_same_v<Act, identity_fn>) {
-        for_blocks(ctx, count, 4096, [=](std::size_t b, std::size_t e) {
+        for_blocks(ctx, count, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
           for (std::size_t i = b; i < e; ++i) df[i] = dy[i] = dy[i] * Act::grad(y[i]);
         });
-      } else if (copy) {
-        std::memcpy(df, dy, count * sizeof(T));
+      } else if (keep_dy) {
+        copy(ctx, df, static_cast<const T*>(dy), count);
       }
       backward_range<0, nf>(ctx, a, p, df, a.dx, false, g);
       const T* dp = dy;  // [B, in] the shortcut's dx: dy itself for the identity
       if constexpr (has_projection) dp = backward_range<nf, n>(ctx, a, p, dy, static_cast<T*>(nullptr), a.dx != nullptr, g);
       if (!a.dx) return;
-      T* dx = a.dx;  // [B, in] = dx_f + dx_shortcut
-      for_blocks(ctx, a.batch * In::size, 4096, [=](std::size_t b, std::size_t e) {
-        for (std::size_t i = b; i < e; ++i) dx[i] += dp[i];
-      });
+      add_to(ctx, a.dx, dp, a.batch * In::size);  // [B, in] dx = dx_f + dx_shortcut
     }
   };
 };

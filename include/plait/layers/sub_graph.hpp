@@ -10,13 +10,13 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
-#include <cstring>
 
 #include "../core/concepts.hpp"
 #include "../core/meta.hpp"
 #include "../core/shape.hpp"
 #include "../graph/bind.hpp"
 #include "../graph/chain.hpp"
+#include "../kernels/copy.hpp"
 
 namespace plait {
 
@@ -109,7 +109,7 @@ struct sub_graph {
       if constexpr (J == 0) {
         d = dx;
         if constexpr (B::is_view)
-          if (dx) std::memcpy(dx, cur, a.batch * B::in_shape::size * sizeof(T));
+          if (dx) copy(ctx, dx, static_cast<const T*>(cur), a.batch * B::in_shape::size);
       } else {
         d = (B::is_view || B::in_place_grad) ? cur : (cur == p.g[0] ? p.g[1] : p.g[0]);
       }

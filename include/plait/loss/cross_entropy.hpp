@@ -46,7 +46,7 @@ struct cross_entropy_loss {
     constexpr std::size_t C = Out::size;
     const std::int32_t* labels = y.data;
     const T scale = T{1} / norm;
-    for_rows(ctx, y.count, [=](std::size_t r) {
+    for_rows(ctx, y.count, [=] PLAIT_HD(std::size_t r) {
       const T* PLAIT_RESTRICT zr = z + r * C;
       T m = zr[0];
       for (std::size_t c = 1; c < C; ++c) m = zr[c] > m ? zr[c] : m;

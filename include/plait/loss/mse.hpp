@@ -38,7 +38,7 @@ struct mse_loss {
     const T* target = t.data;
     const T scale = T{2} / (norm * F);
     const T inv = T{1} / F;
-    for_rows(ctx, t.count, [=](std::size_t r) {
+    for_rows(ctx, t.count, [=] PLAIT_HD(std::size_t r) {
       const T* PLAIT_RESTRICT orow = o + r * F;
       const T* PLAIT_RESTRICT trow = target + r * F;
       T s = 0;

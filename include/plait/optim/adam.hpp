@@ -21,7 +21,7 @@ void adam_step(const Ctx& ctx, T* p, const T* g, T* state, std::size_t n, std::s
   const T step = static_cast<T>(lr / c1);
   const T inv_sqrt_c2 = static_cast<T>(1.0 / std::sqrt(c2));
   const T beta1 = b1, beta2 = b2, epsilon = eps, wd = l2, shrink = T{1} - static_cast<T>(lr) * decoupled;
-  for_blocks(ctx, n, 8192, [=](std::size_t b, std::size_t e) {
+  for_blocks(ctx, n, 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) {
     T* PLAIT_RESTRICT pp = p;
     T* PLAIT_RESTRICT mm = m;
     T* PLAIT_RESTRICT vv = v;

@@ -25,14 +25,14 @@ struct sgd {
     const T lr_ = lr, mu = momentum, wd = weight_decay;
     const bool nest = nesterov;
     if (momentum == 0.0f) {
-      for_blocks(ctx, n, 8192, [=](std::size_t b, std::size_t e) {
+      for_blocks(ctx, n, 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) {
         T* PLAIT_RESTRICT pp = p;
         const T* PLAIT_RESTRICT gg = g;
         for (std::size_t i = b; i < e; ++i) pp[i] -= lr_ * (gg[i] + wd * pp[i]);
       });
       return;
     }
-    for_blocks(ctx, n, 8192, [=](std::size_t b, std::size_t e) {
+    for_blocks(ctx, n, 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) {
       T* PLAIT_RESTRICT pp = p;
       T* PLAIT_RESTRICT buf = state;
       const T* PLAIT_RESTRICT gg = g;

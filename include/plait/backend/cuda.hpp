@@ -1,0 +1,187 @@
+#pragma once
+// The CUDA backend: a logical device is a GPU and a stream on it. Several logical devices may
+// share one GPU (virtual devices), each with its own stream and cuBLAS handle, which is how
+// multi-device policies run on a one-GPU machine. Kernels run through Thrust with the explicit
+// policy thrust::cuda::par_nosync.on(stream), CUB where a kernel needs block-level primitives,
+// matrix products through cuBLAS on the same stream.
+//
+// Only plait/cuda.hpp includes this header; it needs nvcc (--extended-lambda
+// --expt-relaxed-constexpr, as the plait::cuda CMake target sets).
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <thrust/system/cuda/execution_policy.h>
+
+#include <cstddef>
+#include <initializer_list>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "cublas_error.hpp"
+#include "cuda_error.hpp"
+#include "host.hpp"  // device_set
+
+namespace plait {
+
+/// The CUDA backend, a type: it selects kernels by specialisation.
+struct cuda {};
+
+template <class T>
+struct is_cuda_backend : std::false_type {};
+template <>
+struct is_cuda_backend<cuda> : std::true_type {};
+
+/// How a CUDA device multiplies float matrices: float32 (IEEE single precision, the default), or
+/// tf32 (tensor cores, 10-bit mantissa inputs, float accumulation: faster, about 1e-3 relative).
+enum class cuda_math { float32, tf32 };
+
+namespace cuda_detail {
+
+inline int device_count() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  cuda_check(e, "cudaGetDeviceCount");
+  return n;
+}
+
+/// Throws unless `gpu` names a CUDA device of this machine.
+inline void expect_device(int gpu) {
+  const int n = device_count();
+  if (gpu >= 0 && gpu < n) return;
+  fail(cat("CUDA device ", gpu, " was asked for"),
+       n == 0 ? std::string("no CUDA device answers on this machine")
+              : cat("this machine has ", n, " CUDA device", n == 1 ? "" : "s", ", numbered 0 to ", n - 1),
+       n == 0 ? "run on a machine whose NVIDIA driver answers (nvidia-smi), or use host devices"
+              : "name devices below the count, e.g. cuda_devices({0}), or virtual_cuda_devices(n) to share GPU 0");
+}
+
+}  // namespace cuda_detail
+
+/// What a step needs to run kernels on one logical CUDA device: its GPU, its own stream, a cuBLAS
+/// handle bound to that stream, and a device scalar (with its pinned host twin) for results the host
+/// reads (sum). Owns them; moves, does not copy. Everything is created, checked, at construction:
+/// a step creates nothing.
+class cuda_context {
+ public:
+  using backend = cuda;
+  std::size_t index = 0;  // logical device
+  int device = 0;         // physical GPU
+
+  cuda_context(std::size_t logical, int gpu, cuda_math math = cuda_math::float32) : index(logical), device(gpu), math_(math) {
+    using cuda_detail::cuda_check;
+    cuda_detail::expect_device(gpu);
+    try {
+      cuda_check(cudaSetDevice(gpu), "cudaSetDevice", gpu);
+      cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags", gpu);
+      cuda_detail::cublas_check(cublasCreate(&blas_), "cublasCreate", gpu);
+      cuda_detail::cublas_check(cublasSetStream(blas_, stream_), "cublasSetStream", gpu);
+      cuda_detail::cublas_check(
+          cublasSetMathMode(blas_, math == cuda_math::tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+          "cublasSetMathMode", gpu);
+      cuda_check(cudaMalloc(reinterpret_cast<void**>(&scalar_), sizeof(double)), "cudaMalloc of 8 bytes", gpu);
+      cuda_check(cudaMallocHost(reinterpret_cast<void**>(&host_scalar_), sizeof(double)), "cudaMallocHost of 8 bytes", gpu);
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+  cuda_context(cuda_context&& o) noexcept { swap(o); }
+  cuda_context& operator=(cuda_context&& o) noexcept {
+    cuda_context tmp(std::move(o));
+    swap(tmp);
+    return *this;
+  }
+  cuda_context(const cuda_context&) = delete;
+  cuda_context& operator=(const cuda_context&) = delete;
+  ~cuda_context() { release(); }
+
+  /// Thrust's policy for this device's kernels: asynchronous on its stream.
+  auto policy() const { return thrust::cuda::par_nosync.on(stream_); }
+
+  /// Makes this device's GPU current on the calling thread (a worker calls it once).
+  void enter() const { cuda_detail::cuda_check(cudaSetDevice(device), "cudaSetDevice", device); }
+
+  /// Waits for everything enqueued on this device's stream.
+  void synchronize() const { cuda_detail::cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize", device); }
+
+  cudaStream_t stream() const { return stream_; }
+  cublasHandle_t blas() const { return blas_; }
+  cuda_math math() const { return math_; }
+  double* device_scalar() const { return scalar_; }  // [1] @ this GPU
+  double* host_scalar() const { return host_scalar_; }  // [1] @ pinned host memory
+
+ private:
+  void swap(cuda_context& o) noexcept {
+    std::swap(index, o.index);
+    std::swap(device, o.device);
+    std::swap(math_, o.math_);
+    std::swap(stream_, o.stream_);
+    std::swap(blas_, o.blas_);
+    std::swap(scalar_, o.scalar_);
+    std::swap(host_scalar_, o.host_scalar_);
+  }
+  // Errors are ignored here: this runs in destructors and after a failed construction.
+  void release() noexcept {
+    if (!stream_ && !blas_ && !scalar_ && !host_scalar_) return;
+    (void)cudaSetDevice(device);
+    if (host_scalar_) (void)cudaFreeHost(host_scalar_);
+    if (scalar_) (void)cudaFree(scalar_);
+    if (blas_) (void)cublasDestroy(blas_);
+    if (stream_) (void)cudaStreamDestroy(stream_);
+    host_scalar_ = nullptr, scalar_ = nullptr, blas_ = nullptr, stream_ = nullptr;
+  }
+
+  cuda_math math_ = cuda_math::float32;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  double* scalar_ = nullptr;
+  double* host_scalar_ = nullptr;
+};
+
+/// The CUDA devices a model is placed on: logical device i runs on GPU gpus[i]. Several logical
+/// devices may name one GPU (virtual devices); each still gets its own stream and cuBLAS handle.
+template <>
+struct device_set<cuda> {
+  using backend = cuda;
+  std::vector<int> gpus;  // physical GPU of each logical device
+  std::size_t count = 0;  // logical devices: gpus.size()
+  cuda_math math = cuda_math::float32;
+
+  /// One context per logical device, in order (checked: a missing GPU is a plait::error naming it).
+  std::vector<cuda_context> contexts() const {
+    std::vector<cuda_context> c;
+    c.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) c.emplace_back(i, gpus[i], math);
+    return c;
+  }
+};
+
+/// One logical device per listed GPU, e.g. cuda_devices({0, 1}). Each GPU must exist and appear once.
+inline device_set<cuda> cuda_devices(std::initializer_list<int> gpus, cuda_math math = cuda_math::float32) {
+  expect(gpus.size() > 0, "cuda_devices({}) was asked for", "a model needs at least one device",
+         "name at least one GPU, e.g. cuda_devices({0})");
+  std::vector<int> list(gpus);
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    cuda_detail::expect_device(list[i]);
+    for (std::size_t j = 0; j < i; ++j)
+      expect(list[j] != list[i], cat("cuda_devices names GPU ", list[i], " twice"),
+             "each entry is one logical device on its own GPU",
+             "list each GPU once, or use virtual_cuda_devices(n, gpu) for several logical devices on one GPU");
+  }
+  return {list, list.size(), math};
+}
+
+/// `n` logical devices sharing GPU `gpu`, each with its own stream: multi-device policies on one GPU.
+inline device_set<cuda> virtual_cuda_devices(std::size_t n, int gpu = 0, cuda_math math = cuda_math::float32) {
+  expect(n > 0, "virtual_cuda_devices(0) was asked for", "a model needs at least one device", "pass n >= 1");
+  cuda_detail::expect_device(gpu);
+  return {std::vector<int>(n, gpu), n, math};
+}
+
+}  // namespace plait

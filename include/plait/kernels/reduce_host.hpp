@@ -1,0 +1,52 @@
+#pragma once
+// Reductions on host devices: plain loops on the device's thread, and the column sums as one pass
+// over each block of columns (one task per block).
+
+#include <cstddef>
+
+#include "../backend/host.hpp"
+#include "../core/config.hpp"
+#include "elementwise.hpp"
+#include "reduce.hpp"
+
+namespace plait {
+
+template <class System>
+struct reduce_impl<host<System>> {
+  template <class Ctx, class T>
+  static T sum(const Ctx&, const T* x, std::size_t n) {
+    double s = 0;
+    for (std::size_t i = 0; i < n; ++i) s += double(x[i]);
+    return T(s);
+  }
+
+  template <class Ctx, class Pred>
+  static std::size_t find_first(const Ctx&, std::size_t n, Pred pred) {
+    for (std::size_t i = 0; i < n; ++i)
+      if (pred(i)) [[unlikely]]
+        return i;
+    return n;
+  }
+
+  // One pass over d per column block: d *= grad(from), and the sums over all rows.
+  template <std::size_t Cols, bool Scale, class Ctx, class T, class Grad>
+  static void column_sums(const Ctx& ctx, T* d, const T* from, std::size_t rows, T* sums, bool accumulate, Grad grad) {
+    for_blocks(ctx, Cols, 256, [=] PLAIT_HD(std::size_t c0, std::size_t c1) {
+      T* PLAIT_RESTRICT s = sums;
+      const T* f0 = from;  // named before the if constexpr: nvcc's lambdas may not first capture inside one
+      const Grad g = grad;
+      if (!accumulate)
+        for (std::size_t o = c0; o < c1; ++o) s[o] = T{0};
+      for (std::size_t r = 0; r < rows; ++r) {
+        T* PLAIT_RESTRICT dr = d + r * Cols;
+        if constexpr (Scale) {
+          const T* PLAIT_RESTRICT f = f0 + r * Cols;
+          for (std::size_t o = c0; o < c1; ++o) dr[o] *= g(f[o]);
+        }
+        for (std::size_t o = c0; o < c1; ++o) s[o] += dr[o];
+      }
+    });
+  }
+};
+
+}  // namespace plait
