@@ -45,11 +45,7 @@ class rendezvous {
       if (!entry && broken()) return false;
       if (!entry) continue;
       for (std::uint64_t a = arrivals_.load(); a < target;)
-        if (arrivals_.compare_exchange_weak(a, a - 1)) {
-          me.reached.store(p - 1);  // withdrawn: a peer's missing() must not count this rank as there
-          --me.meetings;
-          return false;
-        }
+        if (arrivals_.compare_exchange_weak(a, a - 1)) return false;  // withdrawn (reached stays: missing() names the absent)
       return true;  // completed while withdrawing
     }
     return true;
@@ -64,10 +60,10 @@ class rendezvous {
   /// Call after every change of state a peer may be waiting for.
   void wake() { waits_.wake(); }
 
-  /// The ranks that have not reached rank r's latest meeting (or the one it withdrew from): "rank 2",
+  /// The ranks that never reached rank r's latest meeting (the one it withdrew from): "rank 2",
   /// "ranks 1, 3", or "a peer". Only for error messages: it allocates.
   std::string missing(std::size_t r) const {
-    const std::uint64_t p = ranks_[r].meetings + 1;
+    const std::uint64_t p = ranks_[r].meetings;
     std::string list;
     std::size_t count = 0;
     for (std::size_t q = 0; q < size_; ++q)
