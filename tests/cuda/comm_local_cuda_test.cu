@@ -412,7 +412,9 @@ TEST_CASE("a rank that never comes: the others' all_reduce throws at the deadlin
 TEST_CASE("mismatched collectives throw on every rank; a group from (GPU, stream) pairs; refusals") {
   cuda_context a(0, 0), b(1, 0);
   {
-    cuda_local_group group({{0, a.stream()}, {0, b.stream()}});
+    // [docs:group]
+    cuda_local_group group({{a.device, a.stream()}, {b.device, b.stream()}});  // rank = (GPU, stream); or group(contexts)
+    // [/docs:group]
     CHECK(group.size() == 2);
     CHECK(group.direct(0, 1));
     CHECK(group.comm(1).stream() == b.stream());
