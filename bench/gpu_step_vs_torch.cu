@@ -1,0 +1,344 @@
+// The C++ half of `bench/run gpu_step_vs_torch` (../shared/BENCH.md): one training step of plait on
+// GPU 0, timed with CUDA events after warm-up, and the cuBLAS GEMM floor of the large step in the
+// same run. bench/gpu_step_vs_torch.py runs this binary and PyTorch alternately, round after round,
+// and reports the ratios.
+//
+//   large: MLP 4096 -> 4096 -> 4096 -> 4096 -> 10, batch 8192, SGD, cross-entropy
+//   small: MLP 32 -> 64 -> 64 -> 10,                 batch 32,   SGD, cross-entropy
+// Float32 storage, products on TF32 tensor cores (cuda_math::tf32) on both models.
+//
+// What one "step" is here: model.train_step with the batch in pinned host memory, so the step
+// includes the copy of the batch into the device (as the runtime does it: on the device's stream,
+// before the forward) and the copy of the per-sample losses out. train_step returns after the
+// device's work is done (it reads the loss), so a pair of CUDA events recorded on an idle stream
+// around it measures the whole step as the GPU's clock sees it. The PyTorch side times the same:
+// the copy in from pinned memory, forward, backward, SGD, and `loss.item()`.
+//
+// The floor: the step's own products (forward y = x W^T for the 4 layers, backward dW = dy^T x for
+// the 4 layers and dx = dy W for the 3 that have an input gradient), each timed alone with
+// cublasGemmEx in TF32 (CUBLAS_COMPUTE_32F_FAST_TF32) on its own handle and stream; floor = the sum
+// of their medians. The copy of the batch into the device is timed alone as well.
+//
+// Output: a table, then one line `PLAIT key=value ...` for the driver. Without a CUDA device it
+// prints `skipped: no CUDA device answers` and exits 77.
+//
+//   bench_gpu_step_vs_torch [--quick] [--reps-large N] [--reps-small N] [--probe]
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <plait/cuda.hpp>
+#include <plait/plait.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+using namespace plait;
+using cuda_detail::cuda_check;
+
+constexpr int gpu = 0;
+
+void blas_check(cublasStatus_t s, const char* what) { cuda_detail::cublas_check(s, what, gpu); }
+
+struct stats {
+  double median = 0, min = 0, max = 0;  // microseconds
+};
+stats summarise(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return {n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), v.front(), v.back()};
+}
+
+// Two CUDA events around work enqueued on `stream` (or, for a plait step, done before `f` returns).
+class event_timer {
+ public:
+  event_timer() {
+    cuda_check(cudaEventCreate(&begin_), "cudaEventCreate", gpu);
+    cuda_check(cudaEventCreate(&end_), "cudaEventCreate", gpu);
+  }
+  event_timer(const event_timer&) = delete;
+  event_timer& operator=(const event_timer&) = delete;
+  ~event_timer() {
+    (void)cudaEventDestroy(begin_);
+    (void)cudaEventDestroy(end_);
+  }
+  template <class F>
+  double time_us(cudaStream_t stream, F&& f) {
+    cuda_check(cudaEventRecord(begin_, stream), "cudaEventRecord", gpu);
+    f();
+    cuda_check(cudaEventRecord(end_, stream), "cudaEventRecord", gpu);
+    cuda_check(cudaEventSynchronize(end_), "cudaEventSynchronize", gpu);
+    float ms = 0;
+    cuda_check(cudaEventElapsedTime(&ms, begin_, end_), "cudaEventElapsedTime", gpu);
+    return double(ms) * 1e3;
+  }
+
+ private:
+  cudaEvent_t begin_ = nullptr, end_ = nullptr;
+};
+
+// A batch in pinned host memory: inputs uniform in [-1, 1), labels uniform over the classes (never zeros).
+template <std::size_t In, std::size_t Classes>
+struct host_batch {
+  pinned_buffer<float> x;         // [n, In] @ pinned host
+  pinned_buffer<std::int32_t> y;  // [n] @ pinned host
+  explicit host_batch(std::size_t n) : x(n * In), y(n) {
+    splitmix64 rng(123);
+    for (float& v : x.values()) v = rng.uniform(-1, 1);
+    for (std::int32_t& v : y.values()) v = std::int32_t(rng.below(Classes));
+  }
+  samples<shape<In>> xs() const { return {x.data(), y.size()}; }
+  class_labels ys() const { return {y.data(), y.size()}; }
+};
+
+// One model's steps: `warmup` untimed (they plan the optimizer state and warm cuBLAS's choices), then
+// `reps` timed one by one.
+struct step_result {
+  stats time;
+  float loss = 0;  // the last step's, which must be finite
+};
+template <auto Net, std::size_t In, std::size_t Batch>
+step_result time_plait_step(const host_batch<In, 10>& data, int warmup, int reps, cudaStream_t idle, event_timer& ev) {
+  auto model = place(Net, virtual_cuda_devices(1, gpu, cuda_math::tf32), {.max_batch = Batch, .seed = 1});
+  auto opt = sgd{.lr = 0.01f};
+  float loss = 0;
+  for (int i = 0; i < warmup; ++i) loss = model.train_step(data.xs(), data.ys(), cross_entropy, opt);
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i)
+    t.push_back(ev.time_us(idle, [&] { loss = model.train_step(data.xs(), data.ys(), cross_entropy, opt); }));
+  expect(std::isfinite(loss), cat("the benchmark's loss is ", loss, " after ", warmup + reps, " steps"),
+         "a step that diverged may not time what a training step does", "lower the learning rate of the benchmark");
+  return {summarise(std::move(t)), loss};
+}
+
+// Fills device memory with values uniform in [-1, 1) (a hash of the index): the floor never runs on zeros.
+__global__ void fill_uniform(float* p, std::size_t n, std::uint64_t seed) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+    std::uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    p[i] = float(z >> 40) * 0x1.0p-23f - 1.0f;
+  }
+}
+
+class device_floats {
+ public:
+  device_floats(std::size_t n, std::uint64_t seed, cudaStream_t s) : n_(n) {
+    cuda_check(cudaMalloc(reinterpret_cast<void**>(&p_), n * sizeof(float)), cat("cudaMalloc of ", n * sizeof(float), " bytes"), gpu);
+    fill_uniform<<<1024, 256, 0, s>>>(p_, n, seed);
+    cuda_check(cudaGetLastError(), "fill_uniform launch", gpu);
+  }
+  device_floats(const device_floats&) = delete;
+  device_floats& operator=(const device_floats&) = delete;
+  device_floats(device_floats&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(o.n_) {}
+  ~device_floats() {
+    if (p_) (void)cudaFree(p_);
+  }
+  float* get() const { return p_; }
+
+ private:
+  float* p_ = nullptr;
+  std::size_t n_ = 0;
+};
+
+// Row-major C[m, n] = op(A) op(B) in TF32, as plait's gemm_impl<cuda> maps it onto column-major cuBLAS:
+// the column-major C^T = op(B)^T op(A)^T, B given first, m and n swapped.
+void gemm_tf32(cublasHandle_t h, bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
+               float* c, int ldc) {
+  const float one = 1, zero = 0;
+  blas_check(cublasGemmEx(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b, CUDA_R_32F,
+                          ldb, a, CUDA_R_32F, lda, &zero, c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
+             "cublasGemmEx (TF32)");
+}
+
+struct gemm_call {
+  std::string name;  // e.g. "fwd 1: [8192,4096] x [4096,4096]^T"
+  bool ta, tb;
+  int m, n, k;
+  const float *a, *b;
+  float* c;
+  int lda, ldb, ldc;
+  double flops() const { return 2.0 * m * n * k; }
+};
+
+struct floor_result {
+  std::vector<std::pair<std::string, stats>> each;  // every product alone
+  double sum_us = 0;                                // the sum of their medians: the floor
+  stats back_to_back;                               // all of them in a row, one event pair
+  double tflops = 0;                                // the step's products over the floor
+};
+
+// The large step's products alone, with its shapes and transposes (layers l = 0..3, widths dims[l] -> dims[l+1]).
+floor_result time_gemm_floor(const std::array<int, 5>& dims, int batch, int warmup, int reps, event_timer& ev) {
+  cudaStream_t s = nullptr;
+  cublasHandle_t h = nullptr;
+  cuda_check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreateWithFlags", gpu);
+  blas_check(cublasCreate(&h), "cublasCreate");
+  blas_check(cublasSetStream(h, s), "cublasSetStream");
+  floor_result r;
+  {
+    constexpr int layers = 4;
+    std::vector<device_floats> act, grad, w, dw;
+    for (int l = 0; l <= layers; ++l) {
+      act.emplace_back(std::size_t(batch) * dims[l], 100 + l, s);   // [batch, dims[l]] @ GPU 0
+      grad.emplace_back(l == 0 ? 1 : std::size_t(batch) * dims[l], 200 + l, s);  // [batch, dims[l]] @ GPU 0 (l > 0)
+    }
+    for (int l = 0; l < layers; ++l) {
+      w.emplace_back(std::size_t(dims[l + 1]) * dims[l], 300 + l, s);   // [dims[l+1], dims[l]] @ GPU 0
+      dw.emplace_back(std::size_t(dims[l + 1]) * dims[l], 400 + l, s);  // [dims[l+1], dims[l]] @ GPU 0
+    }
+    std::vector<gemm_call> calls;
+    for (int l = 0; l < layers; ++l) {  // y = x W^T: [batch, in] x [out, in]^T
+      const int i = dims[l], o = dims[l + 1];
+      calls.push_back({cat("fwd ", l, ":  [", batch, ",", i, "] x [", o, ",", i, "]^T"), false, true, batch, o, i,
+                       act[l].get(), w[l].get(), act[l + 1].get(), i, i, o});
+    }
+    for (int l = layers - 1; l >= 0; --l) {
+      const int i = dims[l], o = dims[l + 1];  // dW = dy^T x: [batch, out]^T x [batch, in]
+      calls.push_back({cat("dW ", l, ":   [", batch, ",", o, "]^T x [", batch, ",", i, "]"), true, false, o, i, batch,
+                       grad[l + 1].get(), act[l].get(), dw[l].get(), o, i, i});
+      if (l > 0)  // dx = dy W: [batch, out] x [out, in]; the first layer's input needs no gradient
+        calls.push_back({cat("dx ", l, ":   [", batch, ",", o, "] x [", o, ",", i, "]"), false, false, batch, i, o,
+                         grad[l + 1].get(), w[l].get(), grad[l].get(), o, i, i});
+    }
+    auto run = [&](const gemm_call& g) { gemm_tf32(h, g.ta, g.tb, g.m, g.n, g.k, g.a, g.lda, g.b, g.ldb, g.c, g.ldc); };
+    double flops = 0;
+    for (const gemm_call& g : calls) {
+      for (int i = 0; i < warmup; ++i) run(g);
+      std::vector<double> t;
+      for (int i = 0; i < reps; ++i) t.push_back(ev.time_us(s, [&] { run(g); }));
+      r.each.emplace_back(g.name, summarise(std::move(t)));
+      r.sum_us += r.each.back().second.median;
+      flops += g.flops();
+    }
+    std::vector<double> t;
+    for (int i = 0; i < reps; ++i)
+      t.push_back(ev.time_us(s, [&] {
+        for (const gemm_call& g : calls) run(g);
+      }));
+    r.back_to_back = summarise(std::move(t));
+    r.tflops = flops / (r.sum_us * 1e-6) / 1e12;
+    cuda_check(cudaStreamSynchronize(s), "cudaStreamSynchronize", gpu);
+  }
+  (void)cublasDestroy(h);
+  (void)cudaStreamDestroy(s);
+  return r;
+}
+
+// The batch's copy into the device alone (inputs and labels, from pinned memory), as the step does it.
+template <std::size_t In>
+stats time_copy_in(const host_batch<In, 10>& data, int warmup, int reps, event_timer& ev) {
+  cudaStream_t s = nullptr;
+  cuda_check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreateWithFlags", gpu);
+  void *x = nullptr, *y = nullptr;
+  cuda_check(cudaMalloc(&x, data.x.size() * sizeof(float)), "cudaMalloc", gpu);
+  cuda_check(cudaMalloc(&y, data.y.size() * sizeof(std::int32_t)), "cudaMalloc", gpu);
+  auto copy = [&] {
+    cuda_check(cudaMemcpyAsync(x, data.x.data(), data.x.size() * sizeof(float), cudaMemcpyHostToDevice, s), "cudaMemcpyAsync", gpu);
+    cuda_check(cudaMemcpyAsync(y, data.y.data(), data.y.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice, s),
+               "cudaMemcpyAsync", gpu);
+  };
+  for (int i = 0; i < warmup; ++i) copy();
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) t.push_back(ev.time_us(s, copy));
+  (void)cudaFree(x);
+  (void)cudaFree(y);
+  (void)cudaStreamDestroy(s);
+  return summarise(std::move(t));
+}
+
+constexpr auto large = input<4096> >> linear<4096> >> relu >> linear<4096> >> relu >> linear<4096> >> relu >> linear<10>;
+constexpr auto small = input<32> >> linear<64> >> relu >> linear<64> >> relu >> linear<10>;
+constexpr std::size_t large_batch = 8192, small_batch = 32;
+
+std::string device_name() {
+  cudaDeviceProp p{};
+  cuda_check(cudaGetDeviceProperties(&p, gpu), "cudaGetDeviceProperties", gpu);
+  std::string name = p.name;
+  for (char& c : name)
+    if (c == ' ' || c == '=') c = '_';
+  return name;
+}
+
+int run(int argc, char** argv) {
+  bool quick = false, probe = false;
+  int reps_large = 0, reps_small = 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") quick = true;
+    else if (a == "--probe") probe = true;
+    else if (a == "--reps-large" && i + 1 < argc) reps_large = std::atoi(argv[++i]);
+    else if (a == "--reps-small" && i + 1 < argc) reps_small = std::atoi(argv[++i]);
+    else {
+      std::fprintf(stderr, "plait: unknown argument '%s'. bench_gpu_step_vs_torch takes --quick, --probe, --reps-large N, "
+                           "--reps-small N. Fix: run it through bench/run gpu_step_vs_torch [--quick].\n", a.c_str());
+      return 2;
+    }
+  }
+  if (!cuda_detail::cuda_device_answers()) {
+    std::printf("skipped: no CUDA device answers\n");
+    return 77;
+  }
+  const std::string name = device_name();
+  if (probe) {
+    std::printf("device=%s\n", name.c_str());
+    return 0;
+  }
+  reps_large = reps_large > 0 ? reps_large : quick ? 10 : 30;
+  reps_small = reps_small > 0 ? reps_small : quick ? 50 : 200;
+  cuda_check(cudaSetDevice(gpu), "cudaSetDevice", gpu);
+  cudaStream_t idle = nullptr;  // nothing runs on it: its events mark the host's calls on the GPU's clock
+  cuda_check(cudaStreamCreateWithFlags(&idle, cudaStreamNonBlocking), "cudaStreamCreateWithFlags", gpu);
+  event_timer ev;
+
+  const host_batch<4096, 10> large_data(large_batch);
+  const host_batch<32, 10> small_data(small_batch);
+  const step_result pl = time_plait_step<large, 4096, large_batch>(large_data, 3, reps_large, idle, ev);
+  const floor_result fl = time_gemm_floor({4096, 4096, 4096, 4096, 10}, int(large_batch), 3, reps_large, ev);
+  const stats copy = time_copy_in(large_data, 3, reps_large, ev);
+  const step_result ps = time_plait_step<small, 32, small_batch>(small_data, 20, reps_small, idle, ev);
+  (void)cudaStreamDestroy(idle);
+
+  std::printf("plait on %s, float32 storage, TF32 products; CUDA events, median [min..max] us\n", name.c_str());
+  auto row = [](const std::string& what, const stats& s) {
+    std::printf("  %-44s %10.1f [%.1f..%.1f]\n", what.c_str(), s.median, s.min, s.max);
+  };
+  row(cat("large step, batch ", large_batch, " (", reps_large, " steps)"), pl.time);
+  for (const auto& [what, s] : fl.each) row("  cuBLAS TF32 " + what, s);
+  std::printf("  %-44s %10.1f  (%.0f TFLOP/s)\n", "  floor: sum of the GEMM medians", fl.sum_us, fl.tflops);
+  row("  the same GEMMs back to back", fl.back_to_back);
+  row("  the batch's copy in (pinned -> device)", copy);
+  std::printf("  %-44s %10.3f\n", "  plait step / floor", pl.time.median / fl.sum_us);
+  std::printf("  %-44s %10.3f\n", "  plait step / (floor + copy in)", pl.time.median / (fl.sum_us + copy.median));
+  row(cat("small step, batch ", small_batch, " (", reps_small, " steps)"), ps.time);
+  std::printf("bf16: not built yet (a bf16 mode with float32 master weights)\n");
+  std::printf("CUDA graph of a step: not built yet\n");
+  std::printf("PLAIT device=%s reps_large=%d reps_small=%d plait_large_us=%.2f plait_large_min_us=%.2f "
+              "plait_large_max_us=%.2f floor_large_us=%.2f floor_seq_large_us=%.2f floor_tflops=%.1f copy_large_us=%.2f "
+              "plait_small_us=%.2f plait_small_min_us=%.2f plait_small_max_us=%.2f loss_large=%.4f loss_small=%.4f\n",
+              name.c_str(), reps_large, reps_small, pl.time.median, pl.time.min, pl.time.max, fl.sum_us,
+              fl.back_to_back.median, fl.tflops, copy.median, ps.time.median, ps.time.min, ps.time.max, double(pl.loss),
+              double(ps.loss));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}

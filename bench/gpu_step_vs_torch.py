@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""bench/run gpu_step_vs_torch: one training step of plait on GPU 0 against PyTorch on the same GPU.
+
+Same models, batches, dtype (float32 storage, TF32 products: plait's cuda_math::tf32 and PyTorch's
+torch.backends.cuda.matmul.allow_tf32), optimizer (SGD, lr 0.01), loss (softmax cross-entropy) and
+data (uniform in [-1, 1), random labels) on both sides:
+
+  large: MLP 4096 -> 4096 -> 4096 -> 4096 -> 10, batch 8192: plait, PyTorch eager, torch.compile,
+         and the cuBLAS TF32 floor (the step's own GEMMs timed alone, sum of their medians)
+  small: MLP 32 -> 64 -> 64 -> 10, batch 32: plait, PyTorch eager
+
+A step starts from the batch in pinned host memory on both sides (plait's train_step copies it in;
+PyTorch's step does `.to(device, non_blocking=True)`) and ends when the loss is on the host
+(`loss.item()` here; train_step returns it). Each step is timed with a pair of CUDA events after
+warm-up. PyTorch's step with the batch already on the GPU is reported too ("resident"), for reference.
+
+The C++ binary (bench/gpu_step_vs_torch.cu) and PyTorch run alternately, round after round, in this
+one invocation; each side's figure is the median over rounds of the round medians, the spread the
+range of the round medians. Without a CUDA device the binary answers 77 and this script prints
+`skipped: no CUDA device answers` and `RESULT gpu_step_vs_torch skipped=no_gpu`.
+"""
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+LARGE = dict(dims=[4096, 4096, 4096, 4096, 10], batch=8192)
+SMALL = dict(dims=[32, 64, 64, 10], batch=32)
+LR = 0.01
+SKIP_LINE = "skipped: no CUDA device answers"
+
+
+def parse_plait(stdout):
+    """The binary's `PLAIT key=value ...` line as a dict of strings."""
+    line = next((l for l in stdout.splitlines() if l.startswith("PLAIT ")), None)
+    if line is None:
+        raise RuntimeError("plait: the binary printed no PLAIT line. It ends every run with one. "
+                           "Fix: run it alone to see what it printed:\n" + stdout)
+    return dict(item.split("=", 1) for item in line.split()[1:])
+
+
+def run_plait(binary, reps_large, reps_small):
+    p = subprocess.run([binary, "--reps-large", str(reps_large), "--reps-small", str(reps_small)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout + p.stderr)
+        raise SystemExit(f"plait: {binary} exited with {p.returncode}. Its output is above. "
+                         "Fix: run it alone to see the failing call.")
+    return parse_plait(p.stdout), p.stdout
+
+
+class TorchStep:
+    """One SGD step of an MLP (Linear + ReLU, no ReLU after the last layer) with cross-entropy."""
+
+    def __init__(self, torch, model, device, compiled=False):
+        torch.manual_seed(0)
+        dims = model["dims"]
+        layers = []
+        for i, (a, b) in enumerate(zip(dims, dims[1:])):
+            layers.append(torch.nn.Linear(a, b))
+            if i + 2 < len(dims):
+                layers.append(torch.nn.ReLU())
+        self.device = device
+        self.model = torch.nn.Sequential(*layers).to(device)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
+        g = torch.Generator().manual_seed(123)
+        x = torch.rand(model["batch"], dims[0], generator=g) * 2 - 1
+        y = torch.randint(0, dims[-1], (model["batch"],), generator=g)
+        if device.type == "cuda":
+            x, y = x.pin_memory(), y.pin_memory()
+        self.x_host, self.y_host = x, y  # [batch, in], [batch] @ pinned host
+        self.x_dev, self.y_dev = x.to(device), y.to(device)  # the same @ the device, for "resident"
+
+        def loss_of(xb, yb):
+            return torch.nn.functional.cross_entropy(self.model(xb), yb)
+
+        self.loss_of = torch.compile(loss_of) if compiled else loss_of
+
+    def __call__(self, resident=False):
+        if resident:
+            x, y = self.x_dev, self.y_dev
+        else:
+            x = self.x_host.to(self.device, non_blocking=True)
+            y = self.y_host.to(self.device, non_blocking=True)
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss_of(x, y)
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+
+class CudaEventTimer:
+    """Microseconds between two CUDA events recorded around f on the current stream."""
+
+    def __init__(self, torch):
+        self.begin = torch.cuda.Event(enable_timing=True)
+        self.end = torch.cuda.Event(enable_timing=True)
+
+    def __call__(self, f):
+        self.begin.record()
+        f()
+        self.end.record()
+        self.end.synchronize()
+        return self.begin.elapsed_time(self.end) * 1e3
+
+
+def time_steps(step, warmup, reps, timer, resident=False):
+    """Median of `reps` steps timed one by one after `warmup` untimed ones, in microseconds."""
+    loss = 0.0
+    for _ in range(warmup):
+        loss = step(resident)
+    times = []
+    for _ in range(reps):
+        times.append(timer(lambda: step(resident)))
+    if loss != loss or abs(loss) == float("inf"):
+        raise SystemExit(f"plait: PyTorch's loss is {loss} after the warm-up. A diverged step may not time a "
+                         "training step. Fix: lower LR in bench/gpu_step_vs_torch.py on both sides.")
+    return statistics.median(times)
+
+
+def spread(v):
+    med = statistics.median(v)
+    return f"{med:10.1f} [{min(v):.1f}..{max(v):.1f}]"
+
+
+def make_torch_steps(torch, device, log):
+    """The PyTorch sides: eager and torch.compile for large, eager for small. torch.compile's first
+    call (the compilation) happens here, outside the timed rounds."""
+    steps = {"eager_large": TorchStep(torch, LARGE, device), "eager_small": TorchStep(torch, SMALL, device)}
+    try:
+        compiled = TorchStep(torch, LARGE, device, compiled=True)
+        t0 = time.perf_counter()
+        compiled()
+        compiled(resident=True)
+        log(f"torch.compile: first calls (compilation) took {time.perf_counter() - t0:.1f} s")
+        steps["compile_large"] = compiled
+    except Exception as e:  # a PyTorch without a working compiler (e.g. no Triton): report, do not stop
+        log(f"torch.compile failed, reported as n/a: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    return steps
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True, help="build-bench/bench/bench_gpu_step_vs_torch")
+    ap.add_argument("--quick", action="store_true", help="3 rounds of fewer steps (under a minute on a GPU)")
+    ap.add_argument("--rounds", type=int, default=0)
+    ap.add_argument("--out", help="also write the report to this file")
+    args = ap.parse_args()
+    rounds = args.rounds or (3 if args.quick else 7)
+    reps_large, reps_small = (10, 50) if args.quick else (30, 200)
+    warm_large, warm_small = 3, 20
+
+    probe = subprocess.run([args.binary, "--probe"], capture_output=True, text=True)
+    if probe.returncode == 77:
+        print(SKIP_LINE)
+        print("RESULT gpu_step_vs_torch skipped=no_gpu")
+        return 0
+    if probe.returncode != 0:
+        sys.stderr.write(probe.stdout + probe.stderr)
+        return probe.returncode
+    device_name = probe.stdout.strip().split("=", 1)[1]
+
+    log = lambda s: print(s, file=sys.stderr, flush=True)
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    torch_version = torch.__version__ if torch else "none"
+    if torch is None or not torch.cuda.is_available():
+        log(f"plait: PyTorch ({sys.executable}, torch {torch_version}) cannot use the GPU that plait sees. "
+            "Its build has no CUDA, or no torch is installed. Fix: set PLAIT_BENCH_PYTHON to a Python whose "
+            "torch.cuda.is_available(); plait's side runs alone meanwhile.")
+        torch = None
+    steps = {}
+    if torch is not None:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        device = torch.device("cuda", 0)
+        log(f"PyTorch {torch.__version__} on {torch.cuda.get_device_name(0)}")
+        steps = make_torch_steps(torch, device, log)
+        timer = CudaEventTimer(torch)
+
+    plait_keys = ["plait_large_us", "floor_large_us", "floor_seq_large_us", "copy_large_us", "plait_small_us"]
+    plait_t = {k: [] for k in plait_keys}
+    torch_t = {f"{name}{suffix}": [] for name in steps for suffix in ("", "_resident")}
+    last_table = ""
+    for r in range(rounds):
+        def plait_round():
+            nonlocal last_table
+            p, last_table = run_plait(args.binary, reps_large, reps_small)
+            for k in plait_keys:
+                plait_t[k].append(float(p[k]))
+
+        def torch_round():
+            for name, step in steps.items():
+                warm, reps = (warm_small, reps_small) if name.endswith("small") else (warm_large, reps_large)
+                torch_t[name].append(time_steps(step, warm, reps, timer))
+                torch_t[name + "_resident"].append(time_steps(step, warm, reps, timer, resident=True))
+
+        for part in ((plait_round, torch_round) if r % 2 == 0 else (torch_round, plait_round)):
+            part()
+        log(f"round {r + 1}/{rounds}: plait large {plait_t['plait_large_us'][-1]:.1f} us, small "
+            f"{plait_t['plait_small_us'][-1]:.1f} us; " +
+            ", ".join(f"torch {n} {v[-1]:.1f} us" for n, v in torch_t.items() if not n.endswith("_resident")))
+
+    med = statistics.median
+    pl, ps = med(plait_t["plait_large_us"]), med(plait_t["plait_small_us"])
+    floor, copy = med(plait_t["floor_large_us"]), med(plait_t["copy_large_us"])
+
+    def torch_med(name):
+        return med(torch_t[name]) if torch_t.get(name) else None
+
+    def ratio(num, den, digits=2):
+        return "n/a" if num is None or den is None else round(num / den, digits)
+
+    eager_l, compile_l, eager_s = torch_med("eager_large"), torch_med("compile_large"), torch_med("eager_small")
+    lines = [
+        f"gpu_step_vs_torch on {device_name}: plait vs PyTorch {torch_version} (eager, torch.compile), float32 storage, "
+        f"TF32 products, SGD lr {LR}, cross-entropy; {rounds} alternating rounds of {reps_large} (large) / "
+        f"{reps_small} (small) steps; CUDA events; median [min..max] of the round medians, us",
+        "a step: batch from pinned host memory in, forward, backward, SGD, loss out to the host (both sides)",
+        f"{'case':28} {'median [min..max] us':>32} {'torch / plait':>14}",
+        f"{'large plait':28} {spread(plait_t['plait_large_us']):>32}",
+    ]
+    for name in ("eager_large", "compile_large"):
+        for suffix in ("", "_resident"):
+            if torch_t.get(name + suffix):
+                lines.append(f"{'large torch ' + name.split('_')[0] + suffix.replace('_', ' '):28} "
+                             f"{spread(torch_t[name + suffix]):>32} {med(torch_t[name + suffix]) / pl:14.2f}")
+    lines += [
+        f"{'large cuBLAS TF32 floor':28} {spread(plait_t['floor_large_us']):>32}   (sum of the step's GEMM medians)",
+        f"{'large GEMMs back to back':28} {spread(plait_t['floor_seq_large_us']):>32}",
+        f"{'large batch copy in':28} {spread(plait_t['copy_large_us']):>32}   (pinned -> device, alone)",
+        f"plait large / floor: {pl / floor:.3f}; plait large / (floor + copy in): {pl / (floor + copy):.3f}",
+        f"{'small plait':28} {spread(plait_t['plait_small_us']):>32}",
+    ]
+    for suffix in ("", "_resident"):
+        if torch_t.get("eager_small" + suffix):
+            lines.append(f"{'small torch eager' + suffix.replace('_', ' '):28} {spread(torch_t['eager_small' + suffix]):>32} "
+                         f"{med(torch_t['eager_small' + suffix]) / ps:14.2f}")
+    lines += [
+        "bf16: not built yet (plait has no bf16 mode with float32 master weights)",
+        "CUDA graph of a step: not built yet in plait (speedup_small_graph=pending)",
+        "plait's last round, in detail:",
+        *("  " + l for l in last_table.splitlines() if not l.startswith("PLAIT ")),
+    ]
+    result = {
+        "device": device_name,
+        "floor_ratio_large": round(pl / floor, 3),
+        "speedup_vs_compile_large": ratio(compile_l, pl),
+        "speedup_small": ratio(eager_s, ps),
+        "speedup_small_graph": "pending",
+        "speedup_vs_eager_large": ratio(eager_l, pl),
+        "floor_copy_ratio_large": round(pl / (floor + copy), 3),
+        "plait_large_us": round(pl, 1),
+        "torch_eager_large_us": round(eager_l, 1) if eager_l else "n/a",
+        "torch_compile_large_us": round(compile_l, 1) if compile_l else "n/a",
+        "floor_large_us": round(floor, 1),
+        "copy_large_us": round(copy, 1),
+        "plait_small_us": round(ps, 2),
+        "torch_small_us": round(eager_s, 2) if eager_s else "n/a",
+        "bf16": "not_built",
+        "torch": torch_version,
+        "rounds": rounds,
+    }
+    lines.append("RESULT gpu_step_vs_torch " + " ".join(f"{k}={v}" for k, v in result.items()))
+    report = "\n".join(lines)
+    print(report)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(report + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
