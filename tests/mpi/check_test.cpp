@@ -35,8 +35,9 @@ TEST_CASE("a graph signature that differs on the last rank is named on every ran
   const std::string others = (last == 1 ? "on rank " : "on ranks ") + ranks(0, last);
   CHECK(e == "plait: the ranks of this job disagree at start-up (seen on rank " + std::to_string(comm().rank()) +
                  "): graph signature 0x000000000000001f " + others + " but 0x0000000000000077 on rank " + std::to_string(last) +
-                 ". every rank must run the same model, policy and plait version, or their collectives would not match. Fix: start "
-                 "the same build of the program, with the same model and policy, on every rank.");
+                 ". every rank must run the same model, policy, plait version and devices, or their collectives would not match. "
+                 "Fix: start "
+                 "the same build of the program, with the same model, policy and devices, on every rank.");
 }
 
 TEST_CASE("parameter counts and plait versions are compared too, all differences at once") {

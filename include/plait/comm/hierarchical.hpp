@@ -22,11 +22,15 @@
 
 namespace plait {
 
-class hierarchical_comm {
+/// Local: the communicator between the devices of one process (local_comm on host devices,
+/// cuda_local_comm on CUDA devices, for which `across` stays null: no transport of device memory
+/// across processes is wired yet).
+template <class Local>
+class basic_hierarchical_comm {
  public:
   /// `local`: this device among the process's devices of the group; `across`: the devices of the
   /// same local rank in every process (nullptr: the group lies in this process).
-  explicit hierarchical_comm(local_comm local, process_comm* across = nullptr) : local_(local), across_(across) {}
+  explicit basic_hierarchical_comm(Local local, process_comm* across = nullptr) : local_(local), across_(across) {}
 
   std::size_t rank() const { return across_ ? across_->rank() * local_.size() + local_.rank() : local_.rank(); }
   std::size_t size() const { return local_.size() * (across_ ? across_->size() : 1); }
@@ -73,8 +77,11 @@ class hierarchical_comm {
            "give each process one replica (e.g. host_devices of the inner policy's size), or do not shard the optimizer");
   }
 
-  local_comm local_;
+  Local local_;
   process_comm* across_;
 };
+
+/// The host's: the devices of a process meet in a local_group.
+using hierarchical_comm = basic_hierarchical_comm<local_comm>;
 
 }  // namespace plait

@@ -80,7 +80,7 @@ struct replicate<N, Inner, Options...> {
       std::size_t at = 0;
       for (const instruction& i : inner_programs[d % inner_device_count]) {
         if (i.op == opcode::optimizer_step && N > 1)
-          all[d][at++] = {.op = opcode::all_reduce, .peer = std::int16_t(collective_group::data_parallel), .buffer = whole_gradient};
+          all[d][at++] = collective(opcode::all_reduce, collective_group::data_parallel, whole_gradient);
         all[d][at++] = i;
       }
       while (at < L) all[d][at++] = {.op = opcode::nop};

@@ -325,14 +325,14 @@ struct partition {
     for (std::size_t s = 0; s < K; ++s) {
       p[at++] = {.op = opcode::forward, .stage = std::uint16_t(s)};
       if (s + 1 < K && plan::boundaries[s].kind != detail::boundary_kind::sum_backward)
-        p[at++] = {.op = plan::boundaries[s].kind == detail::boundary_kind::sum_forward ? opcode::all_reduce : opcode::all_gather,
-                   .stage = std::uint16_t(s), .peer = 0, .buffer = std::uint16_t(message_kind::activation)};
+        p[at++] = collective(plan::boundaries[s].kind == detail::boundary_kind::sum_forward ? opcode::all_reduce : opcode::all_gather,
+                             collective_group::inner, std::uint16_t(message_kind::activation), std::uint16_t(s));
     }
     p[at++] = {.op = opcode::loss};
     for (std::size_t s = K; s-- > 0;) {
       p[at++] = {.op = opcode::backward, .stage = std::uint16_t(s)};
       if (s > 0 && plan::boundaries[s - 1].kind == detail::boundary_kind::sum_backward)
-        p[at++] = {.op = opcode::all_reduce, .stage = std::uint16_t(s), .peer = 0, .buffer = std::uint16_t(message_kind::gradient)};
+        p[at++] = collective(opcode::all_reduce, collective_group::inner, std::uint16_t(message_kind::gradient), std::uint16_t(s));
     }
     p[at++] = {.op = opcode::optimizer_step};
     std::array<program<length>, N> all{};

@@ -105,12 +105,12 @@ struct replicate {
     p[at++] = {.op = opcode::loss};
     for (std::size_t k = 0; k < K; ++k) {
       p[at++] = {.op = opcode::backward, .stage = std::uint16_t(K - 1 - k)};
-      p[at++] = {.op = sharded ? opcode::reduce_scatter : opcode::all_reduce,
-                 .peer = std::int16_t(collective_group::data_parallel), .buffer = std::uint16_t(k)};
+      p[at++] = collective(sharded ? opcode::reduce_scatter : opcode::all_reduce, collective_group::data_parallel,
+                           std::uint16_t(k));
     }
     p[at++] = {.op = opcode::optimizer_step};
     if constexpr (sharded)
-      for (std::size_t k = 0; k < K; ++k) p[at++] = {.op = opcode::all_gather, .peer = std::int16_t(collective_group::data_parallel), .buffer = std::uint16_t(k)};
+      for (std::size_t k = 0; k < K; ++k) p[at++] = collective(opcode::all_gather, collective_group::data_parallel, std::uint16_t(k));
     std::array<program<length>, N> all{};
     for (auto& d : all) d = p;
     return all;

@@ -65,6 +65,18 @@ struct instruction {
   constexpr bool operator==(const instruction&) const = default;
 };
 
+/// A collective of `group` on `buffer` (stage and micro-batch 0). Written field by field: nvcc 13's
+/// host pass drops designated initializers that skip a member ({.op = ..., .peer = ...}) in some
+/// constant expressions, and a program built so would verify wrongly or run wrongly under nvcc.
+constexpr instruction collective(opcode op, collective_group group, std::uint16_t buffer, std::uint16_t stage = 0) {
+  instruction i;
+  i.op = op;
+  i.stage = stage;
+  i.peer = std::int16_t(group);
+  i.buffer = buffer;
+  return i;
+}
+
 /// One device's program.
 template <std::size_t N>
 using program = std::array<instruction, N>;

@@ -9,6 +9,7 @@
 // A training step executes each device's generated program on that device (step.hpp). After the
 // first step with a given optimizer, a step allocates nothing.
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <filesystem>
@@ -28,12 +29,14 @@
 #include "../data/sharded_sampler.hpp"
 #include "../io/chrome_trace.hpp"
 #include "../io/trace.hpp"
+#include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
 #include "../program/instruction.hpp"
 #include "../program/verify.hpp"
 #include "comm_queue.hpp"
 #include "options.hpp"
 #include "replica.hpp"
+#include "local_groups.hpp"
 #include "replica_sums.hpp"
 #include "workers.hpp"
 
@@ -48,6 +51,8 @@ class model {
   using device_graph = typename device_graph_of<Policy, G>::type;
   using device_layout = graph_layout<device_graph>;  // what each device runs (layer indices of stages)
   using replica_type = replica<device_graph, Backend>;
+  using groups = local_groups<Backend>;  // how this process's devices meet
+  using group_comm = typename groups::comm;
   static constexpr std::size_t layer_count = layout::layer_count;
   static constexpr std::size_t device_layer_count = device_layout::layer_count;
   static constexpr std::size_t device_count = Policy::device_count;
@@ -76,6 +81,10 @@ class model {
     if constexpr (requires { Policy::uneven; }) return bool{Policy::uneven};
     else return false;
   }();
+  /// Whether the host reads and writes the devices' memory directly (host devices) or copies (CUDA).
+  static constexpr bool host_memory = replica_type::host_memory;
+  /// Floats of one sample's target (class labels: one int32, the same size).
+  static constexpr std::size_t target_floats = output_shape::size;
   /// Whether replicate shards the optimizer's state over the replicas (shard_optimizer).
   static constexpr bool sharded_optimizer = [] {
     if constexpr (requires { Policy::sharded; }) return bool{Policy::sharded};
@@ -98,13 +107,17 @@ class model {
            "each logical device of the policy runs on a device of its own",
            "pass at least " + std::to_string(device_count) + " devices to place(...), e.g. host_devices(" +
                std::to_string(device_count) + ")");
-    build(device_count, devices.threads_per_device);
+    build(device_count, devices);
   }
 
   /// The mesh across the processes of a job: this process runs devices [first, first + local.count).
   /// Each process must hold whole inner groups (pipeline stages and tensor shards talk through memory);
   /// the data-parallel groups span processes (hierarchical_comm).
   model(process_devices<Backend> devices, place_options options) : options_(options), processes_(devices.processes) {
+    static_assert(host_memory,
+                  "plait: a model on CUDA devices is placed across processes. Between processes plait moves host "
+                  "buffers over MPI so far; NCCL is not wired into place(...) yet. Fix: place CUDA devices in one "
+                  "process, or host devices across processes.");
     if (!processes_)
       fail("place(...) is given process_devices without processes", "a mesh across processes needs the job's processes",
            "build them with across_processes(world, devices) (plait/mpi.hpp)");
@@ -136,7 +149,7 @@ class model {
     if (q > 1)
       for (std::size_t l = 0; l < k; ++l) across_.push_back(processes_->communicator());  // [l]: local rank l of every process
     if (q > 1) world_ = processes_->communicator();
-    build(k, devices.local.threads_per_device);
+    build(k, devices.local);
   }
 
   /// A sampler whose replica count is this model's data-parallel degree, so the two cannot disagree.
@@ -158,8 +171,15 @@ class model {
 
   /// The parameters this process's device d holds, flat (under replicate: the whole layout; under
   /// pipeline: its stage's). Device d of the process is device first_device() + d of the mesh.
-  std::span<float> parameters(std::size_t d = 0) { return {replicas_.at(d).params(), replicas_.at(d).param_size()}; }
+  /// Host devices only: a view of the device's memory (on CUDA, gather_parameters() copies them out).
+  std::span<float> parameters(std::size_t d = 0) {
+    static_assert(host_memory, "plait: parameters(d) is asked of a model on CUDA devices. Its parameters live in GPU "
+                               "memory, which the host cannot read in place. Fix: call gather_parameters(), which copies them.");
+    return {replicas_.at(d).params(), replicas_.at(d).param_size()};
+  }
   std::span<const float> gradients(std::size_t d = 0) const {
+    static_assert(host_memory, "plait: gradients(d) is asked of a model on CUDA devices. Its gradients live in GPU "
+                               "memory, which the host cannot read in place. Fix: read them on a model on host devices.");
     return {replicas_.at(d).grads(), replicas_.at(d).param_size()};
   }
   /// The whole model's parameters in the layout's flat order, gathered from the devices that hold them.
@@ -168,8 +188,7 @@ class model {
     if constexpr (tensor_parallel_degree > 1) {
       for (std::size_t l = 0; l < replicas_.size(); ++l) copy_blocks(l, all.data(), false);
     } else {
-      for (const auto& r : replicas_)
-        std::memcpy(all.data() + r.param_lo(), r.params(), r.param_size() * sizeof(float));
+      for (const auto& r : replicas_) copy_to_host(r.ctx(), all.data() + r.param_lo(), r.params(), r.param_size());
     }
     return all;
   }
@@ -182,6 +201,9 @@ class model {
                   "plait: layer_parameters<I> is called on a model under partition<N>. Its layers' weights are "
                   "split across devices, so no device holds layer I whole. Fix: read gather_parameters(), or "
                   "set the parameters on a single-device model.");
+    static_assert(host_memory, "plait: layer_parameters<I> is asked of a model on CUDA devices. Its parameters live in GPU "
+                               "memory, which the host cannot write in place. Fix: read gather_parameters(), or set "
+                               "parameters on a model on host devices.");
     params_dirty_ = true;
     return {replicas_[holder(I)].layer_params(I), layout::param_sizes[I]};
   }
@@ -227,7 +249,10 @@ class model {
   samples<output_shape> predict_together(samples<input_shape> x);
 
   // Plans and initialises this process's `local` devices, first_ .. first_ + local - 1, and their groups.
-  void build(std::size_t local, unsigned threads) {
+  void build(std::size_t local, const device_set<Backend>& devices) {
+    static_assert(host_memory || layout::replica_sum_size == 0,
+                  "plait: sync_batchnorm2d is placed on CUDA devices. Its statistics are summed across replicas on "
+                  "host devices only so far. Fix: use batchnorm2d, or host devices.");
     const std::size_t least = data_parallel_degree * microbatch_count;
     if (options_.max_batch < least)
       fail("place_options.max_batch is " + std::to_string(options_.max_batch) + ", fewer than the " +
@@ -240,9 +265,9 @@ class model {
     for (std::size_t l = 0; l < local; ++l) {
       const std::size_t d = first_ + l;
       const std::size_t slots = peak_inflight(Policy::template programs<G>[d]);
-      replicas_.emplace_back(typename replica_type::plan{d, threads, Policy::template owned<G>[d], rows,
-                                                         slots > 0 ? slots : 1, shard_floats(d)},
-                             mem);
+      replicas_.emplace_back(typename replica_type::plan{Policy::template owned<G>[d], rows, slots > 0 ? slots : 1,
+                                                         shard_floats(d), target_floats},
+                             device_traits<Backend>::make_context(devices, l, d), mem);
       replicas_.back().init_parameters(options_.seed);  // the same on every replica: no broadcast needed
     }
     if constexpr (tensor_parallel_degree > 1) split_parameters(whole_parameters(options_.seed));
@@ -261,25 +286,43 @@ class model {
       // replicas of its (p, t): this process's replicas, and across processes those of the others.
       constexpr std::size_t T = tensor_parallel_degree, P = inner_count / T;
       const std::size_t replicas = local / inner_count, r0 = first_ / inner_count;
-      for (std::size_t g = 0; g < local / T; ++g) groups_.push_back(std::make_unique<local_group>(T));
-      for (std::size_t g = 0; g < replicas * T; ++g) groups_.push_back(std::make_unique<local_group>(P));
-      for (std::size_t g = 0; g < inner_count; ++g) groups_.push_back(std::make_unique<local_group>(replicas));
-      for (std::size_t l = 0; l < local; ++l) {
-        const std::size_t d = first_ + l, r = d / inner_count - r0, p = d % inner_count / T, t = d % T;
-        tp_comms_.push_back(groups_[l / T]->comm(t));
-        comms_.push_back(groups_[local / T + r * T + t]->comm(p));
-        dp_comms_.emplace_back(groups_[local / T + replicas * T + d % inner_count]->comm(r),
-                               across_.empty() ? nullptr : across_[l].get());
-      }
+      struct member {
+        std::size_t group, rank;
+      };
+      // The groups of one kind: member_of(l) names local device l's group and its rank there.
+      const auto connect = [&](std::size_t count, std::size_t size, auto member_of, std::vector<group_comm>& comms) {
+        using context = typename replica_type::context;
+        std::vector<std::vector<const context*>> members(count, std::vector<const context*>(size));
+        for (std::size_t l = 0; l < local; ++l) members[member_of(l).group][member_of(l).rank] = &replicas_[l].ctx();
+        const std::size_t base = groups_.size();
+        for (const auto& m : members) groups_.push_back(groups::make(m));
+        for (std::size_t l = 0; l < local; ++l) comms.push_back(groups_[base + member_of(l).group]->comm(member_of(l).rank));
+      };
+      connect(local / T, T, [](std::size_t l) { return member{l / T, l % T}; }, tp_comms_);
+      connect(replicas * T, P, [&](std::size_t l) {
+        const std::size_t d = first_ + l;
+        return member{(d / inner_count - r0) * T + d % T, d % inner_count / T};
+      }, comms_);
+      std::vector<group_comm> replicas_of;  // [local device]: its data-parallel group in this process
+      connect(inner_count, replicas, [&](std::size_t l) {
+        const std::size_t d = first_ + l;
+        return member{d % inner_count, d / inner_count - r0};
+      }, replicas_of);
+      for (std::size_t l = 0; l < local; ++l)
+        dp_comms_.emplace_back(replicas_of[l], across_.empty() ? nullptr : across_[l].get());
     }
     for (std::size_t l = 0; l < local; ++l)
       for (std::size_t q = 0; q < 2; ++q)
         queues_.push_back(std::make_unique<comm_queue>(communicates && device_count > 1,
-                                                       [ctx = replicas_[l].ctx()] { ctx.enter(); }));
+                                                       [rep = &replicas_[l]] { rep->ctx().enter(); }));
     replicas_[0].ctx().enter();
-    std::vector<typename replica_type::context> contexts;
-    for (const auto& r : replicas_) contexts.push_back(r.ctx());
-    workers_ = std::make_unique<device_workers>(local, [contexts](std::size_t l) { contexts[l].enter(); });
+    // The replicas stay where they are (reserved above; a moved model keeps the vector's storage).
+    workers_ = std::make_unique<device_workers>(local, [reps = replicas_.data()](std::size_t l) { reps[l].ctx().enter(); });
+    std::size_t widest = 0;
+    for (std::size_t i = 0; i < device_layer_count; ++i) widest = std::max(widest, device_layout::param_sizes[i]);
+    staging_.resize(host_memory ? 0 : widest);
+    host_out_.resize(host_memory ? 0 : rows * output_shape::size);
+    host_rows_.resize(host_memory ? 0 : rows);
     name_events();
   }
 
@@ -344,8 +387,8 @@ class model {
       const std::size_t from = holder(i);
       for (std::size_t d = from + 1; d < replicas_.size(); ++d)
         if (replicas_[d].owned().first <= i && i < replicas_[d].owned().last)
-          std::memcpy(replicas_[d].layer_params(i), replicas_[from].layer_params(i),
-                      device_layout::param_sizes[i] * sizeof(float));
+          transfer(replicas_[d], replicas_[d].layer_params(i), replicas_[from], replicas_[from].layer_params(i),
+                   device_layout::param_sizes[i]);
     }
     params_dirty_ = false;
   }
@@ -373,12 +416,71 @@ class model {
         const auto& b = map.b[k];
         if (b.local < rep.param_lo() || b.local >= rep.param_lo() + rep.param_size()) continue;  // another stage's
         for (std::size_t row = 0; row < b.rows; ++row) {
-          float* w = whole + b.global + row * b.stride;
-          float* l = mine + b.local + row * b.cols;
-          if (to_device) std::memcpy(l, w, b.cols * sizeof(float));
-          else std::memcpy(w, l, b.cols * sizeof(float));
+          float* w = whole + b.global + row * b.stride;  // [cols] @ host
+          float* d = mine + b.local + row * b.cols;       // [cols] @ device l
+          if (to_device) copy_from_host(rep.ctx(), d, w, b.cols);
+          else copy_to_host(rep.ctx(), w, d, b.cols);
         }
       }
+    }
+  }
+
+  // Where device `rep` reads micro-batch slot k's input of n samples at host address x: in place on
+  // host devices; copied into the slot's input buffer otherwise.
+  const float* input_of(replica_type& rep, std::size_t k, const float* x, std::size_t n) {
+    if constexpr (host_memory) {
+      (void)rep, (void)k, (void)n;
+      return x;
+    } else {
+      copy_from_host(rep.ctx(), rep.recv_input(k), x, n * input_shape::size);  // [n, in] @ host -> the device
+      return rep.recv_input(k);
+    }
+  }
+  // The targets as device `rep` reads them: in place on host devices; copied into its targets buffer otherwise.
+  template <class Y>
+  static Y targets_of(replica_type& rep, Y y) {
+    if constexpr (host_memory) {
+      (void)rep;
+      return y;
+    } else if constexpr (std::is_same_v<Y, class_labels>) {
+      auto* labels = reinterpret_cast<std::int32_t*>(rep.targets());  // [n] int32 @ the device
+      copy_from_host(rep.ctx(), labels, y.data, y.count);
+      return {labels, y.count};
+    } else {
+      copy_from_host(rep.ctx(), rep.targets(), y.data, y.count * Y::shape_type::size);  // [n, out] @ the device
+      return {rep.targets(), y.count};
+    }
+  }
+  // Slot 0's output of `rep` (n samples) where the host reads it.
+  samples<output_shape> output_to_host(const replica_type& rep, std::size_t n) {
+    if constexpr (host_memory) {
+      return {rep.output(0), n};
+    } else {
+      copy_to_host(rep.ctx(), host_out_.data(), rep.output(0), n * output_shape::size);
+      return {host_out_.data(), n};
+    }
+  }
+  // The sum of `rep`'s first n per-sample losses, in double, in order.
+  double rows_total(const replica_type& rep, std::size_t n) {
+    const float* rows = rep.loss_rows();
+    if constexpr (!host_memory) {
+      copy_to_host(rep.ctx(), host_rows_.data(), rows, n);
+      rows = host_rows_.data();
+    }
+    double total = 0;
+    for (std::size_t i = 0; i < n; ++i) total += rows[i];
+    return total;
+  }
+
+  // n floats from device `from` to device `to` (both of this process): directly on host devices,
+  // through the planned host staging buffer otherwise (rare: parameters written by the user).
+  void transfer(const replica_type& to, float* dst, const replica_type& from, const float* src, std::size_t n) {
+    if constexpr (host_memory) {
+      (void)to, (void)from;
+      std::memcpy(dst, src, n * sizeof(float));
+    } else {
+      copy_to_host(from.ctx(), staging_.data(), src, n);
+      copy_from_host(to.ctx(), dst, staging_.data(), n);
     }
   }
 
@@ -428,14 +530,17 @@ class model {
   std::unique_ptr<process_comm> world_;                // every process: the loss of a step
   std::vector<replica_type> replicas_;  // [local device]: device first_ + l of the mesh
   std::unique_ptr<replica_sums> sums_;   // synchronised batch statistics, when a layer needs them
-  std::vector<std::unique_ptr<local_group>> groups_;  // tensor, pipeline, data-parallel groups; on the heap: comms point into them
-  std::vector<local_comm> comms_;     // [local device]: its pipeline group (messages between stages)
-  std::vector<local_comm> tp_comms_;  // [local device]: its tensor group (partition's exchanges)
-  std::vector<hierarchical_comm> dp_comms_;  // [local device]: its data-parallel group (gradient all-reduces), maybe across processes
+  std::vector<std::unique_ptr<typename groups::group>> groups_;  // tensor, pipeline, data-parallel groups; on the heap: comms point into them
+  std::vector<group_comm> comms_;     // [local device]: its pipeline group (messages between stages)
+  std::vector<group_comm> tp_comms_;  // [local device]: its tensor group (partition's exchanges)
+  std::vector<basic_hierarchical_comm<group_comm>> dp_comms_;  // [local device]: its data-parallel group (gradient all-reduces), maybe across processes
   std::vector<std::unique_ptr<comm_queue>> queues_;  // [local device][0: collectives and sends up, 1: sends down]
   std::unique_ptr<device_workers> workers_;
   trace_recorder trace_;
   std::array<std::vector<std::string>, 11> names_;
+  std::vector<float> staging_;    // [widest layer] @ host: parameters copied between devices (device memory only)
+  std::vector<float> host_out_;   // [rows, out] @ host: predict's output (device memory only)
+  std::vector<float> host_rows_;  // [rows] @ host: per-sample losses for evaluate (device memory only)
   bool params_dirty_ = false;
   std::size_t steps_ = 0;
 };

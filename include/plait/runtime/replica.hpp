@@ -15,19 +15,23 @@
 //   grad[2] [rows, width]            ping-pong gradients of activations during backward
 //   rows    [rows]                   per-sample losses
 //   shard   [shard_floats]           this device's part of the reduced gradients (sharded optimizer)
+//   targets [rows, target_floats]    the micro-batch's targets, copied in (device memory only)
+// Where the host cannot read the device's memory (CUDA), the input of layer 0 is copied into in[k]
+// as well, and the targets into `targets`; parameters are initialised on the host and copied in once.
 // Optimizer state has its own arena, planned by the first step with a given optimizer.
 
 #include <array>
 #include <cstddef>
-#include <cstring>
 #include <memory_resource>
+#include <utility>
 #include <vector>
 
 #include "../backend/arena.hpp"
-#include "../backend/host.hpp"
+#include "../backend/traits.hpp"
 #include "../core/concepts.hpp"
 #include "../core/random.hpp"
 #include "../graph/layout.hpp"
+#include "../kernels/copy.hpp"
 #include "../policy/policy.hpp"
 
 namespace plait {
@@ -36,22 +40,24 @@ template <RootedGraph G, class Backend>
 class replica {
  public:
   using layout = graph_layout<G>;
-  using context = host_context<typename Backend::system>;
+  using traits = device_traits<Backend>;
+  using context = typename traits::context;
+  using arena_type = typename traits::arena_type;
+  /// Whether the host reads and writes this device's memory directly (host devices) or copies (CUDA).
+  static constexpr bool host_memory = traits::host_memory;
   static constexpr std::size_t layer_count = layout::layer_count;
 
   struct plan {
-    std::size_t device = 0;
-    unsigned threads = 1;
     stage_range owned{0, layer_count};
     std::size_t rows = 1;   // samples per micro-batch, at most
     std::size_t slots = 1;  // micro-batches in flight, at most
     std::size_t shard_floats = 0;
+    std::size_t target_floats = 1;  // floats (or int32 labels) of one sample's target
   };
 
-  replica(const plan& p, std::pmr::memory_resource* memory)
-      : memory_(memory), owned_(p.owned), rows_(p.rows), slots_(p.slots), slot_ptrs_(p.slots) {
-    ctx_.index = p.device;
-    ctx_.threads = p.threads;
+  /// Plans device `ctx`'s memory (host memory from `memory`; a CUDA device's from its GPU).
+  replica(const plan& p, context ctx, std::pmr::memory_resource* memory)
+      : memory_(memory), owned_(p.owned), rows_(p.rows), slots_(p.slots), ctx_(std::move(ctx)), slot_ptrs_(p.slots) {
     param_lo_ = layout::param_offsets[owned_.first];
     param_hi_ = owned_.last == layer_count ? layout::param_buffer_size : layout::param_offsets[owned_.last];
     const std::size_t in_width = owned_.first == 0 ? layout::input_shape::size : layout::out_sizes[owned_.first - 1];
@@ -65,7 +71,8 @@ class replica {
     };
     std::vector<slot_offsets> at(slots_);
     for (auto& s : at) {
-      if (owned_.first > 0) s.in = a.reserve<float>(rows_ * in_width), s.dx = a.reserve<float>(rows_ * in_width);
+      if (owned_.first > 0 || !host_memory) s.in = a.reserve<float>(rows_ * in_width);
+      if (owned_.first > 0) s.dx = a.reserve<float>(rows_ * in_width);
       for (std::size_t i = owned_.first; i < owned_.last; ++i) {
         if (!layout::is_view[i]) s.act[i] = a.reserve<float>(rows_ * layout::out_sizes[i]);
         s.saved[i] = a.reserve<float>(rows_ * layout::saved_sizes[i]);
@@ -75,21 +82,24 @@ class replica {
     const std::size_t g1 = a.reserve<float>(rows_ * layout::max_width);
     const std::size_t loss_rows = a.reserve<float>(rows_);
     const std::size_t shard = a.reserve<float>(p.shard_floats);
-    arena_ = arena(a.bytes(), memory_);
-    params_ = arena_.at<float>(params);
-    grads_ = arena_.at<float>(grads);
-    state_ = arena_.at<float>(state);
+    const std::size_t targets = a.reserve<float>(host_memory ? 0 : rows_ * p.target_floats);
+    arena_ = traits::make_arena(a.bytes(), ctx_, memory_);
+    params_ = arena_.template at<float>(params);
+    grads_ = arena_.template at<float>(grads);
+    state_ = arena_.template at<float>(state);
     for (std::size_t k = 0; k < slots_; ++k) {
       slot_type& s = slot_ptrs_[k];
-      if (owned_.first > 0) s.in = arena_.at<float>(at[k].in), s.dx = arena_.at<float>(at[k].dx);
+      if (owned_.first > 0 || !host_memory) s.in = arena_.template at<float>(at[k].in);
+      if (owned_.first > 0) s.dx = arena_.template at<float>(at[k].dx);
       for (std::size_t i = owned_.first; i < owned_.last; ++i) {
-        s.acts[i] = layout::is_view[i] ? nullptr : arena_.at<float>(at[k].act[i]);
-        s.saved[i] = arena_.at<float>(at[k].saved[i]);
+        s.acts[i] = layout::is_view[i] ? nullptr : arena_.template at<float>(at[k].act[i]);
+        s.saved[i] = arena_.template at<float>(at[k].saved[i]);
       }
     }
-    grad_ = {arena_.at<float>(g0), arena_.at<float>(g1)};
-    loss_rows_ = arena_.at<float>(loss_rows);
-    shard_ = arena_.at<float>(shard);
+    grad_ = {arena_.template at<float>(g0), arena_.template at<float>(g1)};
+    loss_rows_ = arena_.template at<float>(loss_rows);
+    shard_ = arena_.template at<float>(shard);
+    targets_ = arena_.template at<float>(targets);
   }
 
   const context& ctx() const { return ctx_; }
@@ -104,6 +114,7 @@ class replica {
   float* layer_params(std::size_t i) const { return params_ + layout::param_offsets[i] - param_lo_; }
   float* loss_rows() const { return loss_rows_; }
   float* shard_grads() const { return shard_; }
+  float* targets() const { return targets_; }  // [rows, target_floats]: where targets are copied to (device memory only)
   float* state() const { return state_; }
   float* loss_grad() const { return grad_[0]; }           // the loss writes d(output) here
   float* recv_grad() const { return grad_[0]; }           // a received d(stage output) goes here
@@ -124,13 +135,16 @@ class replica {
   /// layers' initial state (zeros unless a layer says otherwise).
   void init_parameters(std::uint64_t seed) {
     seed_ = seed;
+    std::vector<float> params(param_size()), state(layout::state_buffer_size);  // [Pd], [S] @ host, copied in once
     static_for<layer_count>([&]<std::size_t I>() {
       using B = typename layout::template layer<I>;
-      if constexpr (requires(float* s) { B::init_state(s); }) B::init_state(state_ + layout::state_offsets[I]);
+      if constexpr (requires(float* s) { B::init_state(s); }) B::init_state(state.data() + layout::state_offsets[I]);
       if (I < owned_.first || I >= owned_.last) return;
       splitmix64 rng(mix_seed(seed, I));
-      B::init(layer_params(I), rng);
+      B::init(params.data() + layout::param_offsets[I] - param_lo_, rng);
     });
+    copy_from_host(ctx_, params_, params.data(), params.size());
+    copy_from_host(ctx_, state_, state.data(), state.size());
   }
 
   /// Plans the optimizer's state (`floats` of it) on the first step with a given optimizer type.
@@ -138,11 +152,11 @@ class replica {
   float* optimizer_state(std::size_t floats) {
     static constexpr char tag = 0;
     if (opt_tag_ != &tag || floats * sizeof(float) > opt_arena_.bytes()) {
-      opt_arena_ = arena(floats * sizeof(float), memory_);
+      opt_arena_ = traits::make_arena(floats * sizeof(float), ctx_, memory_);
       opt_tag_ = &tag;
       opt_steps_ = 0;
     }
-    return floats ? opt_arena_.at<float>(0) : nullptr;
+    return floats ? opt_arena_.template at<float>(0) : nullptr;
   }
   std::size_t next_optimizer_step() { return ++opt_steps_; }
 
@@ -201,7 +215,7 @@ class replica {
       float* dx = nullptr;
       if (I > 0 && I == owned_.first) {
         dx = s.dx;
-        if constexpr (B::is_view) std::memcpy(dx, dy, batch * B::in_shape::size * sizeof(float));
+        if constexpr (B::is_view) copy(ctx_, dx, dy, batch * B::in_shape::size);
       } else if (I > 0) {
         if constexpr (!(B::is_view || B::in_place_grad)) cur_ ^= 1;
         dx = grad_[cur_];
@@ -226,9 +240,9 @@ class replica {
   stage_range owned_;
   std::size_t rows_, slots_;
   std::size_t param_lo_ = 0, param_hi_ = 0;
-  context ctx_{};
-  arena arena_;
-  arena opt_arena_;
+  context ctx_;
+  arena_type arena_;
+  arena_type opt_arena_;
   float* params_ = nullptr;
   float* grads_ = nullptr;
   float* state_ = nullptr;
@@ -236,6 +250,7 @@ class replica {
   std::array<float*, 2> grad_{};
   float* loss_rows_ = nullptr;
   float* shard_ = nullptr;
+  float* targets_ = nullptr;
   std::uint64_t seed_ = 0;
   std::uint64_t step_ = 0;
   std::size_t first_sample_ = 0;

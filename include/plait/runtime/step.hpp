@@ -81,7 +81,8 @@ struct model<Policy, G, Backend>::step_job {
       const std::size_t k = slot(i);
       if (r.first == rep.owned().first) {  // the device's first layers: bind this micro-batch's input
         await_slot(k);
-        rep.bind_input(k, r.first == 0 ? job.x + mb.begin * input_shape::size : rep.recv_input(k));
+        rep.bind_input(k, r.first == 0 ? job.m.input_of(rep, k, job.x + mb.begin * input_shape::size, mb.size())
+                                        : rep.recv_input(k));
       }
       rep.set_step(job.m.steps_, mb.begin, true);
       rep.forward(r, mb.size(), k);
@@ -91,7 +92,7 @@ struct model<Policy, G, Backend>::step_job {
       auto t = job.m.begin_event();
       const shard mb = rows(i);
       // Normalised by the global batch: summing every device's gradients gives the batch's gradient.
-      Loss::template rows<output_shape>(rep.ctx(), rep.output(slot(i)), slice(job.y, mb.begin, mb.size()),
+      Loss::template rows<output_shape>(rep.ctx(), rep.output(slot(i)), job.m.targets_of(rep, slice(job.y, mb.begin, mb.size())),
                                         rep.loss_grad(), rep.loss_rows(), float(job.count));
       // Under partition every device of a group computes the same loss: count it once.
       if (device % tensor_parallel_degree == 0) job.loss_sums[local] += sum(rep.ctx(), rep.loss_rows(), mb.size());
@@ -180,7 +181,10 @@ struct model<Policy, G, Backend>::step_job {
     std::size_t out_width() const { return device_layout::out_sizes[rep.owned().last - 1]; }
 
     static void run_collective(void* self, std::size_t code) {
-      static_cast<handler*>(self)->collective({.op = opcode(code >> 16), .buffer = std::uint16_t(code & 0xffff)});
+      instruction i;  // the fields the worker needs (set one by one: see collective(...) in instruction.hpp)
+      i.op = opcode(code >> 16);
+      i.buffer = std::uint16_t(code & 0xffff);
+      static_cast<handler*>(self)->collective(i);
     }
     // The data-parallel collectives of one instruction, on the device's communication worker.
     void collective(const instruction& i) {
@@ -193,7 +197,7 @@ struct model<Policy, G, Backend>::step_job {
       job.m.end_event(t, device, i);
     }
     void reduce(const instruction& i) {
-      hierarchical_comm& comm = job.m.dp_comms_[local];
+      auto& comm = job.m.dp_comms_[local];  // the device's data-parallel group
       if (i.buffer == whole_gradient) {
         comm.all_reduce(rep.grads(), rep.param_size());  // [Pd] @ every replica of my inner rank -> summed
       } else if constexpr (requires { Policy::template bucket_list<G>; }) {
@@ -284,7 +288,7 @@ void model<Policy, G, Backend>::exchange(model& m, replica_type& rep, std::size_
     const stage_range r = Policy::template stages<G>[i.stage];
     const std::size_t b = gradient ? r.first : r.last;  // the device graph's layer after the exchange
     const std::size_t width = device_layout::out_sizes[b - 1];
-    local_comm& comm = m.tp_comms_[device - m.first_];
+    auto& comm = m.tp_comms_[device - m.first_];  // the device's tensor group
     if (gradient)  // [mb, In] partial @ every device -> the sum (to send back when b starts the device's layers)
       comm.all_reduce(b == rep.owned().first ? rep.input_grad(slot) : rep.current_grad(), rows * width);
     else if (i.op == opcode::all_reduce)
@@ -306,11 +310,11 @@ struct model<Policy, G, Backend>::predict_job {
     auto& job = *static_cast<predict_job*>(self);
     const std::size_t d = job.m.first_ + l;
     replica_type& rep = job.m.replicas_[l];
-    local_comm* messages = communicates ? &job.m.comms_[l] : nullptr;
+    group_comm* messages = communicates ? &job.m.comms_[l] : nullptr;
     const auto width = [](std::size_t layer) { return layer == 0 ? input_shape::size : device_layout::out_sizes[layer - 1]; };
     std::uint64_t ticket = 0;
     std::size_t peer = 0;
-    if (rep.owned().first == 0) rep.bind_input(0, job.x);
+    if (rep.owned().first == 0) rep.bind_input(0, job.m.input_of(rep, 0, job.x, job.count));
     rep.set_step(job.m.steps_, 0, false);
     for (const instruction& i : Policy::template programs<G>[d]) {
       if (i.op == opcode::loss || i.op == opcode::backward) break;
@@ -337,7 +341,7 @@ template <class Policy, RootedGraph G, class Backend>
 samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backend>::predict_together(samples<input_shape> x) {
   predict_job job{*this, x.data, x.count};
   workers_->run(&predict_job::run, &job);
-  return {replicas_[holder(device_layer_count - 1)].output(0), x.count};
+  return output_to_host(replicas_[holder(device_layer_count - 1)], x.count);
 }
 
 template <class Policy, RootedGraph G, class Backend>
@@ -350,17 +354,19 @@ samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backe
          "predict in chunks of rows_per_call(), or use evaluate(...), which chunks for you");
   if (params_dirty_) broadcast_parameters();
   // The devices that hold the layers in order, from layer 0: device 0 alone unless the graph is cut.
-  const float* in = x.data;
   if constexpr (tensor_parallel_degree > 1) return predict_together(x);
+  const float* in = x.data;  // @ host for layer 0, then @ the device that computed it
+  std::size_t last = 0;
   for (std::size_t next = 0, d = holder(0); next < device_layer_count; d = holder(next)) {
     replica_type& r = replicas_[d];
-    r.bind_input(0, in);
+    r.bind_input(0, next == 0 ? input_of(r, 0, in, x.count) : in);
     r.set_step(steps_, 0, false);  // evaluation mode: no dropout, running statistics
     r.forward(r.owned(), x.count, 0);
     in = r.output(0);
     next = r.owned().last;
+    last = d;
   }
-  return {in, x.count};
+  return output_to_host(replicas_[last], x.count);
 }
 
 template <class Policy, RootedGraph G, class Backend>
@@ -378,9 +384,10 @@ evaluation model<Policy, G, Backend>::evaluate(samples<input_shape> x, Y y, cons
       const std::size_t n = std::min(rows_per_call(), x.count - at);
       const Y part = slice(y, at, n);
       if constexpr (requires { Loss::validate(part, output_shape::size); }) Loss::validate(part, output_shape::size);
-      const float* out = predict({x.data + at * input_shape::size, n}).data;
-      Loss::template rows<output_shape>(last.ctx(), out, part, static_cast<float*>(nullptr), last.loss_rows(), float(n));
-      for (std::size_t i = 0; i < n; ++i) total += last.loss_rows()[i];
+      const float* out = predict({x.data + at * input_shape::size, n}).data;  // @ host
+      Loss::template rows<output_shape>(last.ctx(), last.output(0), targets_of(last, part), static_cast<float*>(nullptr),
+                                        last.loss_rows(), float(n));
+      total += rows_total(last, n);
       if constexpr (std::is_same_v<Y, class_labels>) correct += count_correct(out, part);
     }
     const double count = double(x.count);

@@ -1,0 +1,43 @@
+#pragma once
+// What the runtime asks of a backend (DESIGN.md §5): the context a logical device runs its kernels
+// with, made from the device set given to place(...), and the planned memory of that device. One
+// specialisation per backend, beside the backend: the host's here, CUDA's in cuda_traits.hpp.
+//
+//   device_traits<B>::context                      what kernels take (host_context, cuda_context)
+//   device_traits<B>::arena_type                   one planned block of the device's memory
+//   device_traits<B>::make_context(set, i, d)      the context of entry i of `set`, logical device d
+//   device_traits<B>::make_arena(bytes, ctx, mr)   zero-filled; `mr` is where host memory comes from
+//   device_traits<B>::host_memory                  whether the host reads and writes device memory directly
+
+#include <cstddef>
+#include <memory_resource>
+
+#include "../core/meta.hpp"
+#include "arena.hpp"
+#include "host.hpp"
+
+namespace plait {
+
+template <class Backend>
+struct device_traits {
+  static_assert(dependent_false<Backend>,
+                "plait: this backend cannot run a placed model. The runtime needs a context and planned memory of "
+                "each backend. Fix: place on host_devices(...), or include plait/cuda.hpp for cuda_devices(...).");
+};
+
+template <class System>
+struct device_traits<host<System>> {
+  using context = host_context<System>;
+  using arena_type = arena;
+  static constexpr bool host_memory = true;
+
+  static context make_context(const device_set<host<System>>& set, std::size_t, std::size_t logical) {
+    context c;
+    c.index = logical;
+    c.threads = set.threads_per_device;
+    return c;
+  }
+  static arena_type make_arena(std::size_t bytes, const context&, std::pmr::memory_resource* mr) { return arena(bytes, mr); }
+};
+
+}  // namespace plait

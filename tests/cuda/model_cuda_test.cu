@@ -1,0 +1,84 @@
+// A model placed on CUDA devices trains as on one host device (runtime/model.hpp with the CUDA
+// backend): the same graph, seed, batches and optimizer, parameters and losses compared after a few
+// steps; predict and evaluate copy their results to the host. Policies run on virtual devices of GPU 0
+// (each its own stream), meeting through the CUDA local communicator. Skipped (exit 77) without a GPU.
+#include "cuda_test_main.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <plait/cuda.hpp>
+#include <plait/plait.hpp>
+#include <vector>
+
+using namespace plait;
+
+namespace {
+
+template <auto Net>
+struct batch {
+  using in = typename std::remove_cvref_t<decltype(Net)>::input_shape;
+  std::vector<float> x;
+  std::vector<std::int32_t> y;
+  batch(std::size_t n, std::uint64_t seed, std::int32_t classes) : x(n * in::size), y(n) {
+    splitmix64 rng(seed);
+    for (auto& v : x) v = rng.uniform(-1, 1);
+    for (auto& v : y) v = std::int32_t(rng.below(std::uint64_t(classes)));
+  }
+  samples<in> xs() const { return {x.data(), y.size()}; }
+  class_labels ys() const { return {y.data(), y.size()}; }
+};
+
+double worst_relative(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::abs(double(a[i]) - double(b[i])) / std::max(0.05, std::abs(double(b[i]))));
+  return worst;
+}
+
+// [docs:cuda_place]
+template <auto Net, class Opt, class Policy = single_device>
+double train_on_both(Opt opt, std::size_t n, int steps, std::int32_t classes) {
+  auto gpu = place<Policy>(Net, virtual_cuda_devices(Policy::device_count), {.max_batch = n, .seed = 3});  // on GPU 0
+  auto cpu = place(Net, host_device(), {.max_batch = n, .seed = 3});
+  // [/docs:cuda_place]
+  CHECK(worst_relative(gpu.gather_parameters(), cpu.gather_parameters()) == 0);  // initialised on the host, copied in
+  auto o1 = opt, o2 = opt;
+  for (int s = 0; s < steps; ++s) {
+    const batch<Net> b(n, 40 + std::uint64_t(s), classes);
+    const float l1 = cpu.train_step(b.xs(), b.ys(), cross_entropy, o1);
+    const float l2 = gpu.train_step(b.xs(), b.ys(), cross_entropy, o2);
+    CHECK(l2 == doctest::Approx(l1).epsilon(1e-4));
+  }
+  const batch<Net> held(n, 99, classes);
+  const auto p1 = cpu.predict(held.xs()), p2 = gpu.predict(held.xs());
+  CHECK(worst_relative(std::vector<float>(p2.data, p2.data + p2.count * 10), std::vector<float>(p1.data, p1.data + p1.count * 10)) < 1e-3);
+  const evaluation e1 = cpu.evaluate(held.xs(), held.ys(), cross_entropy), e2 = gpu.evaluate(held.xs(), held.ys(), cross_entropy);
+  CHECK(e2.loss == doctest::Approx(e1.loss).epsilon(1e-4));
+  return worst_relative(gpu.gather_parameters(), cpu.gather_parameters());
+}
+
+constexpr auto mlp = input<20> >> linear<64> >> relu >> linear<32> >> plait::tanh >> linear<10>;
+constexpr auto mlp2 = input<20> >> linear<64> >> relu >> linear<32> >> relu >> linear<10>;  // linear pairs split by partition<2>
+constexpr auto cnn = input<1, 12, 12> >> conv2d<4, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2> >> flatten >>
+                     dropout<0.25f> >> linear<10>;
+
+}  // namespace
+
+TEST_CASE("an MLP trains on a CUDA device as on a host device") {
+  CHECK(train_on_both<mlp>(sgd{.lr = 0.05f, .momentum = 0.9f}, 64, 5, 10) < 1e-4);
+  CHECK(train_on_both<mlp>(adam{.lr = 1e-3f}, 64, 5, 10) < 1e-3);
+}
+
+TEST_CASE("a CNN with batchnorm, pooling and dropout trains on a CUDA device as on a host device") {
+  CHECK(train_on_both<cnn>(sgd{.lr = 0.05f, .momentum = 0.9f}, 32, 4, 10) < 1e-4);
+}
+
+TEST_CASE("policies on virtual CUDA devices train as one host device") {
+  const auto sgd_m = sgd{.lr = 0.05f, .momentum = 0.9f};
+  CHECK(train_on_both<mlp, sgd, replicate<2>>(sgd_m, 64, 4, 10) < 1e-4);
+  CHECK(train_on_both<mlp, sgd, replicate<3, shard_optimizer>>(sgd_m, 63, 4, 10) < 1e-4);
+  CHECK(train_on_both<mlp, sgd, pipeline<2, microbatches<4>, one_f_one_b>>(sgd_m, 64, 4, 10) < 1e-4);
+  CHECK(train_on_both<mlp2, sgd, partition<2>>(sgd_m, 64, 4, 10) < 1e-4);
+  CHECK(train_on_both<mlp2, sgd, replicate<2, pipeline<2, microbatches<2>, gpipe>>>(sgd_m, 64, 4, 10) < 1e-4);
+  CHECK(train_on_both<mlp2, adam, replicate<2, partition<2>>>(adam{.lr = 1e-3f}, 64, 4, 10) < 1e-3);
+}
