@@ -26,6 +26,7 @@ struct device_traits<cuda> {
   static arena_type make_arena(std::size_t bytes, const context& ctx, std::pmr::memory_resource*) {
     return cuda_arena(bytes, ctx);
   }
+  static device_binding binding(const context& ctx) { return {ctx.device, ctx.stream()}; }
 };
 
 }  // namespace plait

@@ -8,6 +8,7 @@
 //   device_traits<B>::make_context(set, i, d)      the context of entry i of `set`, logical device d
 //   device_traits<B>::make_arena(bytes, ctx, mr)   zero-filled; `mr` is where host memory comes from
 //   device_traits<B>::host_memory                  whether the host reads and writes device memory directly
+//   device_traits<B>::binding(ctx)                 where a transport between processes must put its work
 
 #include <cstddef>
 #include <memory_resource>
@@ -17,6 +18,13 @@
 #include "host.hpp"
 
 namespace plait {
+
+/// Where a logical device's memory is and what orders its work, for a communicator between processes:
+/// host memory (gpu < 0), or a CUDA device and the stream (a cudaStream_t) its operations join.
+struct device_binding {
+  int gpu = -1;
+  void* stream = nullptr;
+};
 
 template <class Backend>
 struct device_traits {
@@ -38,6 +46,7 @@ struct device_traits<host<System>> {
     return c;
   }
   static arena_type make_arena(std::size_t bytes, const context&, std::pmr::memory_resource* mr) { return arena(bytes, mr); }
+  static device_binding binding(const context&) { return {}; }
 };
 
 }  // namespace plait

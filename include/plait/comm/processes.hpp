@@ -12,8 +12,10 @@
 #include <utility>
 
 #include "../backend/host.hpp"
+#include "../backend/traits.hpp"  // device_binding
 #include "../core/concepts.hpp"
 #include "../core/config.hpp"
+#include "../core/error.hpp"
 
 namespace plait {
 
@@ -54,6 +56,9 @@ template <Communicator C>
 class process_comm_of final : public process_comm {
  public:
   explicit process_comm_of(C comm) : comm_(std::move(comm)) {}
+  /// Builds the communicator in place (for one that cannot move, such as nccl_comm).
+  template <class... A>
+  explicit process_comm_of(std::in_place_t, A&&... args) : comm_(std::forward<A>(args)...) {}
   C& get() { return comm_; }
   std::size_t rank() const override { return comm_.rank(); }
   std::size_t size() const override { return comm_.size(); }
@@ -82,6 +87,14 @@ class process_set {
   /// A new communicator over every process, ranked as the processes are; its messages never meet
   /// another communicator's.
   virtual std::unique_ptr<process_comm> communicator() = 0;
+  /// The same for a device whose memory may not be the host's: the communicator moves that device's
+  /// buffers and orders its work with the device's (a CUDA stream). By default only host memory.
+  virtual std::unique_ptr<process_comm> communicator_for(const device_binding& device) {
+    if (device.gpu < 0) return communicator();
+    fail(cat("a communicator between processes was asked for CUDA device ", device.gpu),
+         "these processes move host memory (MPI); a model on CUDA devices needs NCCL between them",
+         "place it with across_processes from plait/comm/nccl_processes.hpp (link plait::nccl and plait::cuda)");
+  }
   /// Returns when every process states the same identity; otherwise throws the same plait::error on
   /// every process, naming the processes that differ and in what.
   virtual void check_consistent(const run_identity& mine) = 0;

@@ -114,10 +114,6 @@ class model {
   /// Each process must hold whole inner groups (pipeline stages and tensor shards talk through memory);
   /// the data-parallel groups span processes (hierarchical_comm).
   model(process_devices<Backend> devices, place_options options) : options_(options), processes_(devices.processes) {
-    static_assert(host_memory,
-                  "plait: a model on CUDA devices is placed across processes. Between processes plait moves host "
-                  "buffers over MPI so far; NCCL is not wired into place(...) yet. Fix: place CUDA devices in one "
-                  "process, or host devices across processes.");
     if (!processes_)
       fail("place(...) is given process_devices without processes", "a mesh across processes needs the job's processes",
            "build them with across_processes(world, devices) (plait/mpi.hpp)");
@@ -146,9 +142,6 @@ class model {
            "across processes plait reduce-scatters gradients with one replica per process",
            "run one device per process, or do not shard the optimizer");
     first_ = processes_->rank() * k;
-    if (q > 1)
-      for (std::size_t l = 0; l < k; ++l) across_.push_back(processes_->communicator());  // [l]: local rank l of every process
-    if (q > 1) world_ = processes_->communicator();
     build(k, devices.local);
   }
 
@@ -278,6 +271,11 @@ class model {
                     "batchnorm2d, or replicate<N> without an inner policy.");
       sums_ = std::make_unique<replica_sums>(data_parallel_degree, layout::replica_sum_size);
       for (std::size_t l = 0; l < local; ++l) replicas_[l].set_replica_sum(sums_->of(l));
+    }
+    if (processes_ && processes_->size() > 1) {  // the same calls in the same order on every process
+      for (std::size_t l = 0; l < local; ++l)  // [l]: local device l of every process, on that device's memory
+        across_.push_back(processes_->communicator_for(device_traits<Backend>::binding(replicas_[l].ctx())));
+      world_ = processes_->communicator();
     }
     if constexpr (communicates) {
       // The mesh: device d = (replica r, stage p, shard t) = r * I + p * T + t. Its tensor group is
