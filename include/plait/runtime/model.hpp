@@ -181,7 +181,10 @@ class model {
     if constexpr (tensor_parallel_degree > 1) {
       for (std::size_t l = 0; l < replicas_.size(); ++l) copy_blocks(l, all.data(), false);
     } else {
-      for (const auto& r : replicas_) copy_to_host(r.ctx(), all.data() + r.param_lo(), r.params(), r.param_size());
+      for (const auto& r : replicas_) {
+        const device_scope on(*this, r);
+        copy_to_host(r.ctx(), all.data() + r.param_lo(), r.params(), r.param_size());
+      }
     }
     return all;
   }
@@ -409,6 +412,7 @@ class model {
     if constexpr (tensor_parallel_degree > 1) {
       const auto& map = Policy::template param_blocks<G>[first_ + l];
       const replica_type& rep = replicas_[l];
+      const device_scope on(*this, rep);
       float* mine = rep.params() - rep.param_lo();  // blocks are placed in the whole device graph's layout
       for (std::size_t k = 0; k < map.count; ++k) {
         const auto& b = map.b[k];
@@ -422,6 +426,26 @@ class model {
       }
     }
   }
+
+  // The caller's thread is device 0's worker: where it works on another device's memory (CUDA),
+  // that device is made current for the scope and device 0 again after. Nothing on host devices.
+  // Not for the workers' own threads, which stay on their devices.
+  struct device_scope {
+    const model& m;
+    device_scope(const model& owner, const replica_type& r) : m(owner) {
+      if constexpr (!host_memory) r.ctx().enter();
+    }
+    ~device_scope() {
+      if constexpr (!host_memory) {
+        try {
+          m.replicas_[0].ctx().enter();
+        } catch (...) {  // a failed device: the next call on it reports the error
+        }
+      }
+    }
+    device_scope(const device_scope&) = delete;
+    device_scope& operator=(const device_scope&) = delete;
+  };
 
   // Where device `rep` reads micro-batch slot k's input of n samples at host address x: in place on
   // host devices; copied into the slot's input buffer otherwise.
@@ -477,7 +501,11 @@ class model {
       (void)to, (void)from;
       std::memcpy(dst, src, n * sizeof(float));
     } else {
-      copy_to_host(from.ctx(), staging_.data(), src, n);
+      {
+        const device_scope on(*this, from);
+        copy_to_host(from.ctx(), staging_.data(), src, n);
+      }
+      const device_scope on(*this, to);
       copy_from_host(to.ctx(), dst, staging_.data(), n);
     }
   }

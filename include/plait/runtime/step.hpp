@@ -341,6 +341,7 @@ template <class Policy, RootedGraph G, class Backend>
 samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backend>::predict_together(samples<input_shape> x) {
   predict_job job{*this, x.data, x.count};
   workers_->run(&predict_job::run, &job);
+  const device_scope on(*this, replicas_[holder(device_layer_count - 1)]);
   return output_to_host(replicas_[holder(device_layer_count - 1)], x.count);
 }
 
@@ -359,6 +360,7 @@ samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backe
   std::size_t last = 0;
   for (std::size_t next = 0, d = holder(0); next < device_layer_count; d = holder(next)) {
     replica_type& r = replicas_[d];
+    const device_scope on(*this, r);
     r.bind_input(0, next == 0 ? input_of(r, 0, in, x.count) : in);
     r.set_step(steps_, 0, false);  // evaluation mode: no dropout, running statistics
     r.forward(r.owned(), x.count, 0);
@@ -366,6 +368,7 @@ samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backe
     next = r.owned().last;
     last = d;
   }
+  const device_scope on(*this, replicas_[last]);
   return output_to_host(replicas_[last], x.count);
 }
 
@@ -385,6 +388,7 @@ evaluation model<Policy, G, Backend>::evaluate(samples<input_shape> x, Y y, cons
       const Y part = slice(y, at, n);
       if constexpr (requires { Loss::validate(part, output_shape::size); }) Loss::validate(part, output_shape::size);
       const float* out = predict({x.data + at * input_shape::size, n}).data;  // @ host
+      const device_scope on(*this, last);
       Loss::template rows<output_shape>(last.ctx(), last.output(0), targets_of(last, part), static_cast<float*>(nullptr),
                                         last.loss_rows(), float(n));
       total += rows_total(last, n);
