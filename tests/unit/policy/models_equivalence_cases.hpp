@@ -1,0 +1,67 @@
+#pragma once
+// The body of the conv-model equivalence tests, written once and instantiated per backend: the
+// including file names `on_backend` (test::on_host in tests/unit/policy/models_equivalence_test.cpp,
+// CUDA devices in tests/cuda/models_equivalence_cuda_test.cu).
+//
+// Equivalence of replicate and pipeline with one device on convolutional models: a small CNN,
+// residual blocks with and without a projection, and a CNN with dropout and layernorm. Each policy
+// trains on the same global batches as one device for 4 steps, with SGD (momentum) and with Adam,
+// and the parameters must agree. Sequence models: models_equivalence_sequence_test.cpp.
+//
+// Tolerance: the policies change only the order of float sums (a replica's share, a micro-batch's
+// gradients accumulated), never the maths; dropout's masks do not depend on the policy. Every
+// parameter agrees to 2e-5 relative to max(|p|, 0.05) with SGD, as in replicate_test and
+// pipeline_test, and to 1e-4 with Adam, whose update divides by sqrt(v) and so enlarges rounding
+// differences in weights whose gradient is nearly zero. Measured worst: 7e-7 with SGD, 3e-6 with
+// Adam.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <plait/plait.hpp>
+#include <vector>
+
+#include "equivalence.hpp"
+
+using namespace plait;
+using test::check_model;
+
+namespace {
+
+// (a) A small CNN.
+constexpr auto cnn = input<3, 8, 8> >> conv2d<6, 3, 1, 1> >> relu >> maxpool2d<2> >> flatten >> linear<10>;
+// (b) Residual blocks without batchnorm: the identity shortcut, fused with the relu after the add,
+// then a projection shortcut (3 -> 5 channels, stride 2), then average pooling.
+constexpr auto resnet = input<3, 8, 8> >> residual(conv2d<3, 3, 1, 1> >> relu >> conv2d<3, 3, 1, 1>) >> relu >>
+                        residual(conv2d<5, 3, 2, 1> >> relu >> conv2d<5, 3, 1, 1>, conv2d<5, 1, 2>) >>
+                        avgpool2d<2> >> flatten >> linear<6>;
+// (d) Dropout (two streams) and layernorm after a convolution and a linear layer.
+constexpr auto noisy = input<3, 8, 8> >> conv2d<4, 3, 1, 1> >> relu >> dropout<0.25f> >> flatten >> linear<24> >>
+                       relu >> layernorm >> dropout<0.5f, 1> >> linear<5>;
+// An explicit stage cut, for the two-stage pipelines.
+constexpr auto cnn_cut =
+    input<3, 8, 8> >> conv2d<6, 3, 1, 1> >> relu >> maxpool2d<2> >> cut >> flatten >> linear<10>;
+
+}  // namespace
+
+// replicate<3> on 26 and 25 samples: shares of 9, 9, 8 and 9, 8, 8.
+TEST_CASE_TEMPLATE("replicate<N> trains conv, residual and dropout models as one device", P, replicate<2>,
+                   replicate<3>) {
+  SUBCASE("cnn") { check_model<P, cnn, on_backend>(26, 1); }
+  SUBCASE("residual") { check_model<P, resnet, on_backend>(26, 1); }
+  SUBCASE("dropout and layernorm") { check_model<P, noisy, on_backend>(26, 1); }
+}
+
+// Stages balanced by FLOPs: the cuts fall where the graph's costs put them (after the first
+// convolution, after the first residual block).
+TEST_CASE_TEMPLATE("pipeline<S, microbatches<4>> trains conv, residual and dropout models as one device", P,
+                   pipeline<2, microbatches<4>, gpipe>, pipeline<2, microbatches<4>, one_f_one_b>,
+                   pipeline<3, microbatches<4>, one_f_one_b>) {
+  SUBCASE("cnn") { check_model<P, cnn, on_backend>(24, 0); }
+  SUBCASE("residual") { check_model<P, resnet, on_backend>(24, 0); }
+  SUBCASE("dropout and layernorm") { check_model<P, noisy, on_backend>(24, 0); }
+}
+
+TEST_CASE_TEMPLATE("a pipeline cut explicitly after the CNN's features trains as one device", S, gpipe, one_f_one_b) {
+  check_model<pipeline<2, microbatches<4>, S>, cnn_cut, on_backend>(24, 0);
+}
