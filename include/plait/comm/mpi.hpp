@@ -259,7 +259,7 @@ class mpi_comm {
   using clock = std::chrono::steady_clock;
   // One tag per channel: MPI keeps the messages of a (sender, receiver, tag) in order.
   static constexpr int send_tag = 0, post_tag = 1;
-  enum class op : unsigned char { all_reduce, reduce_scatter, all_gather, broadcast, barrier, send, recv, all_gather_bytes, post, take };
+  using op = mpi_detail::op;
 
   struct posted_message {
     MPI_Request request = MPI_REQUEST_NULL;
@@ -294,13 +294,7 @@ class mpi_comm {
     call(MPI_Get_count(&status, MPI_FLOAT, &got), "MPI_Get_count", o, n, peer);
     if (got != len) fail_length(o, peer, n, n <= options_.max_count ? got : -1);
   }
-  static constexpr std::size_t no_peer = ~std::size_t{0};
-
-  static const char* name(op o) {
-    constexpr const char* names[] = {"all_reduce", "reduce_scatter", "all_gather", "broadcast", "barrier",
-                                     "send",       "recv",           "all_gather_bytes", "post", "take"};
-    return names[static_cast<int>(o)];
-  }
+  static constexpr std::size_t no_peer = mpi_detail::no_peer;
 
   int piece(std::size_t n, std::size_t s) const { return static_cast<int>(std::min(options_.max_count, n - s)); }
 
@@ -347,16 +341,8 @@ class mpi_comm {
 
   // ---- errors (they may allocate: only reached when failing) ------------------------------------
 
-  std::string on(op o) const { return cat(name(o), " on rank ", rank_, " of ", size_); }
-  std::string describe(op o, std::size_t n, std::size_t peer) const {
-    std::string d = o == op::barrier ? std::string(name(o))
-                                     : cat(name(o), " of ", n, o == op::all_gather_bytes ? " bytes" : " floats");
-    d += cat(" on rank ", rank_, " of ", size_);
-    if (o == op::send || o == op::post) d += cat(" to rank ", peer);
-    if (o == op::recv || o == op::take) d += cat(" from rank ", peer);
-    if (o == op::broadcast && peer != no_peer) d += cat(" from root ", peer);
-    return d;
-  }
+  std::string on(op o) const { return cat(mpi_detail::name(o), " on rank ", rank_, " of ", size_); }
+  std::string describe(op o, std::size_t n, std::size_t peer) const { return mpi_detail::describe(o, n, rank_, size_, peer); }
 
   void enter(op o) const {
     if (broken_.load()) [[unlikely]]
@@ -381,12 +367,7 @@ class mpi_comm {
   [[noreturn]] void fail_deadline(op o, std::size_t n, std::size_t peer) {
     broken_.store(true);
     const std::string waited = cat(describe(o, n, peer), " waited ", std::size_t(options_.deadline.count()), " ms for ");
-    const std::string whom = o == op::send   ? cat("rank ", peer, " to receive")
-                             : o == op::post ? cat("rank ", peer, " to take a posted message")
-                             : o == op::recv ? cat("rank ", peer, " to send")
-                             : o == op::take ? cat("rank ", peer, " to post")
-                                             : cat("the other ", size_ - 1, size_ == 2 ? " rank" : " ranks", " to join the collective");
-    fail(waited + whom, "a peer did not reach the matching call (it died, is stuck, or calls something else)",
+    fail(waited + mpi_detail::awaited(o, peer, size_), "a peer did not reach the matching call (it died, is stuck, or calls something else)",
          "end the job (plait::run_or_abort calls MPI_Abort) and read the other ranks' messages; make every rank call the same "
          "collectives (and matching send/recv) in the same order, or raise mpi_options::deadline if a peer is legitimately that slow");
   }

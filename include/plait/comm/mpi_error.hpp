@@ -6,6 +6,7 @@
 
 #include <mpi.h>
 
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -54,6 +55,37 @@ inline void check(int rc, std::string_view call, const Context& context) {
 inline void check(int rc, std::string_view call) {
   if (rc != MPI_SUCCESS) [[unlikely]]
     fail_call(rc, call, {});
+}
+
+/// What an mpi_comm call does, for its messages.
+enum class op : unsigned char { all_reduce, reduce_scatter, all_gather, broadcast, barrier, send, recv, all_gather_bytes, post, take };
+inline constexpr std::size_t no_peer = ~std::size_t{0};
+
+inline const char* name(op o) {
+  constexpr const char* names[] = {"all_reduce", "reduce_scatter", "all_gather", "broadcast", "barrier",
+                                   "send",       "recv",           "all_gather_bytes", "post", "take"};
+  return names[static_cast<int>(o)];
+}
+
+// "all_reduce of 1000 floats on rank 0 of 3", "send of 8 floats on rank 1 of 2 to rank 0" (only when failing: it allocates).
+inline std::string describe(op o, std::size_t n, std::size_t rank, std::size_t size, std::size_t peer) {
+  std::string d = o == op::barrier ? std::string(name(o)) : cat(name(o), " of ", n, o == op::all_gather_bytes ? " bytes" : " floats");
+  d += cat(" on rank ", rank, " of ", size);
+  if (o == op::send || o == op::post) d += cat(" to rank ", peer);
+  if (o == op::recv || o == op::take) d += cat(" from rank ", peer);
+  if (o == op::broadcast && peer != no_peer) d += cat(" from root ", peer);
+  return d;
+}
+
+// Whom a call past its deadline waited for.
+inline std::string awaited(op o, std::size_t peer, std::size_t size) {
+  switch (o) {
+    case op::send: return cat("rank ", peer, " to receive");
+    case op::post: return cat("rank ", peer, " to take a posted message");
+    case op::recv: return cat("rank ", peer, " to send");
+    case op::take: return cat("rank ", peer, " to post");
+    default: return cat("the other ", size - 1, size == 2 ? " rank" : " ranks", " to join the collective");
+  }
 }
 
 }  // namespace mpi_detail

@@ -20,6 +20,7 @@ struct samples {
 
   std::span<const T> values() const { return {data, count * S::size}; }
   const T* sample(std::size_t i) const { return data + i * S::size; }
+  samples slice(std::size_t at, std::size_t n) const { return {data + at * S::size, n}; }  // samples [at, at + n)
 };
 
 /// A mutable view, for outputs the caller provides.
@@ -33,6 +34,7 @@ struct samples_out {
 struct class_labels {
   const std::int32_t* data = nullptr;  // [count]
   std::size_t count = 0;
+  class_labels slice(std::size_t at, std::size_t n) const { return {data + at, n}; }  // labels [at, at + n)
 };
 
 template <class T>

@@ -65,6 +65,12 @@ struct instruction {
   constexpr bool operator==(const instruction&) const = default;
 };
 
+constexpr bool is_collective(opcode op) {
+  return op == opcode::all_reduce || op == opcode::reduce_scatter || op == opcode::all_gather;
+}
+/// Whether the instruction waits on other devices: a collective, a send or a receive.
+constexpr bool communicates_op(opcode op) { return is_collective(op) || op == opcode::send || op == opcode::recv; }
+
 /// A collective of `group` on `buffer` (stage and micro-batch 0). Written field by field: nvcc 13's
 /// host pass drops designated initializers that skip a member ({.op = ..., .peer = ...}) in some
 /// constant expressions, and a program built so would verify wrongly or run wrongly under nvcc.

@@ -40,10 +40,6 @@ constexpr std::size_t next_send(const program<N>& q, std::size_t d, std::size_t 
   return N;
 }
 
-constexpr bool is_collective(opcode op) {
-  return op == opcode::all_reduce || op == opcode::reduce_scatter || op == opcode::all_gather;
-}
-
 /// Whether devices d and m are in the same group of kind g on a mesh with inner groups of I devices
 /// made of tensor groups of T: the inner kind is the tensor group, the data-parallel kind the devices
 /// of equal inner rank.

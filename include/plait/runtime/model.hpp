@@ -33,10 +33,14 @@
 #include "../kernels/elementwise.hpp"
 #include "../program/instruction.hpp"
 #include "../program/verify.hpp"
+#include "batch_checks.hpp"
 #include "comm_queue.hpp"
+#include "event_names.hpp"
+#include "host_io.hpp"
+#include "parameter_blocks.hpp"
 #include "options.hpp"
 #include "replica.hpp"
-#include "local_groups.hpp"
+#include "device_groups.hpp"
 #include "replica_sums.hpp"
 #include "workers.hpp"
 
@@ -51,8 +55,7 @@ class model {
   using device_graph = typename device_graph_of<Policy, G>::type;
   using device_layout = graph_layout<device_graph>;  // what each device runs (layer indices of stages)
   using replica_type = replica<device_graph, Backend>;
-  using groups = local_groups<Backend>;  // how this process's devices meet
-  using group_comm = typename groups::comm;
+  using group_comm = typename local_groups<Backend>::comm;  // how this process's devices meet
   static constexpr std::size_t layer_count = layout::layer_count;
   static constexpr std::size_t device_layer_count = device_layout::layer_count;
   static constexpr std::size_t device_count = Policy::device_count;
@@ -94,9 +97,7 @@ class model {
   static constexpr bool communicates = [] {
     for (const auto& p : Policy::template programs<G>)
       for (const instruction& i : p)
-        if (i.op == opcode::all_reduce || i.op == opcode::reduce_scatter || i.op == opcode::all_gather ||
-            i.op == opcode::send || i.op == opcode::recv)
-          return true;
+        if (communicates_op(i.op)) return true;
     return false;
   }();
 
@@ -179,10 +180,10 @@ class model {
   std::vector<float> gather_parameters() const {
     std::vector<float> all(layout::param_buffer_size, 0.0f);
     if constexpr (tensor_parallel_degree > 1) {
-      for (std::size_t l = 0; l < replicas_.size(); ++l) copy_blocks(l, all.data(), false);
+      copy_blocks(all.data(), false);
     } else {
       for (const auto& r : replicas_) {
-        const device_scope on(*this, r);
+        const auto on = on_device(r);
         copy_to_host(r.ctx(), all.data() + r.param_lo(), r.params(), r.param_size());
       }
     }
@@ -266,7 +267,10 @@ class model {
                              device_traits<Backend>::make_context(devices, l, d), mem);
       replicas_.back().init_parameters(options_.seed);  // the same on every replica: no broadcast needed
     }
-    if constexpr (tensor_parallel_degree > 1) split_parameters(whole_parameters(options_.seed));
+    if constexpr (tensor_parallel_degree > 1) {  // initialised as on one device, then split: training equals one device's
+      std::vector<float> whole = whole_parameters<layout>(options_.seed);
+      copy_blocks(whole.data(), true);
+    }
     if constexpr (data_parallel_degree > 1 && layout::replica_sum_size > 0) {
       static_assert(data_parallel_degree == device_count,
                     "plait: a layer that sums across replicas (sync_batchnorm2d) is placed under a composed policy. "
@@ -280,38 +284,8 @@ class model {
         across_.push_back(processes_->communicator_for(device_traits<Backend>::binding(replicas_[l].ctx())));
       world_ = processes_->communicator();
     }
-    if constexpr (communicates) {
-      // The mesh: device d = (replica r, stage p, shard t) = r * I + p * T + t. Its tensor group is
-      // the T devices of its stage (partition's exchanges), its pipeline group the P stages of its
-      // shard in its replica (messages): both inside this process. Its data-parallel group is the D
-      // replicas of its (p, t): this process's replicas, and across processes those of the others.
-      constexpr std::size_t T = tensor_parallel_degree, P = inner_count / T;
-      const std::size_t replicas = local / inner_count, r0 = first_ / inner_count;
-      struct member {
-        std::size_t group, rank;
-      };
-      // The groups of one kind: member_of(l) names local device l's group and its rank there.
-      const auto connect = [&](std::size_t count, std::size_t size, auto member_of, std::vector<group_comm>& comms) {
-        using context = typename replica_type::context;
-        std::vector<std::vector<const context*>> members(count, std::vector<const context*>(size));
-        for (std::size_t l = 0; l < local; ++l) members[member_of(l).group][member_of(l).rank] = &replicas_[l].ctx();
-        const std::size_t base = groups_.size();
-        for (const auto& m : members) groups_.push_back(groups::make(m));
-        for (std::size_t l = 0; l < local; ++l) comms.push_back(groups_[base + member_of(l).group]->comm(member_of(l).rank));
-      };
-      connect(local / T, T, [](std::size_t l) { return member{l / T, l % T}; }, tp_comms_);
-      connect(replicas * T, P, [&](std::size_t l) {
-        const std::size_t d = first_ + l;
-        return member{(d / inner_count - r0) * T + d % T, d % inner_count / T};
-      }, comms_);
-      std::vector<group_comm> replicas_of;  // [local device]: its data-parallel group in this process
-      connect(inner_count, replicas, [&](std::size_t l) {
-        const std::size_t d = first_ + l;
-        return member{d % inner_count, d / inner_count - r0};
-      }, replicas_of);
-      for (std::size_t l = 0; l < local; ++l)
-        dp_comms_.emplace_back(replicas_of[l], across_.empty() ? nullptr : across_[l].get());
-    }
+    if constexpr (communicates)
+      groups_.connect(replicas_, first_, inner_count, tensor_parallel_degree, across_);
     for (std::size_t l = 0; l < local; ++l)
       for (std::size_t q = 0; q < 2; ++q)
         queues_.push_back(std::make_unique<comm_queue>(communicates && device_count > 1,
@@ -321,10 +295,10 @@ class model {
     workers_ = std::make_unique<device_workers>(local, [reps = replicas_.data()](std::size_t l) { reps[l].ctx().enter(); });
     std::size_t widest = 0;
     for (std::size_t i = 0; i < device_layer_count; ++i) widest = std::max(widest, device_layout::param_sizes[i]);
-    staging_.resize(host_memory ? 0 : widest);
-    host_out_.resize(host_memory ? 0 : rows * output_shape::size);
-    host_rows_.resize(host_memory ? 0 : rows);
-    name_events();
+    io_.plan(rows, widest);
+    std::size_t buffers = 1;
+    if constexpr (requires { Policy::template bucket_list<G>; }) buffers = Policy::template bucket_list<G>.size();
+    names_ = event_names(Policy::template stages<G>.size(), buffers, tensor_parallel_degree > 1);
   }
 
   // The first of this process's devices that holds `layer` (an index into replicas_).
@@ -332,36 +306,6 @@ class model {
     for (std::size_t l = 0; l < replicas_.size(); ++l)
       if (replicas_[l].owned().first <= layer && layer < replicas_[l].owned().last) return l;
     return 0;
-  }
-
-  static class_labels slice(class_labels y, std::size_t at, std::size_t n) { return {y.data + at, n}; }
-  template <Shape S>
-  static samples<S> slice(samples<S> y, std::size_t at, std::size_t n) {
-    return {y.data + at * S::size, n};
-  }
-
-  std::size_t count_correct(const float* out, class_labels y) const {
-    constexpr std::size_t C = output_shape::size;
-    std::size_t correct = 0;
-    for (std::size_t r = 0; r < y.count; ++r) {
-      const float* row = out + r * C;
-      std::size_t best = 0;
-      for (std::size_t c = 1; c < C; ++c) best = row[c] > row[best] ? c : best;
-      correct += static_cast<std::int32_t>(best) == y.data[r];
-    }
-    return correct;
-  }
-
-  // Messages are built only on failure: a step must not allocate.
-  void check_batch(std::size_t n, std::size_t targets, const char* call) const {
-    if (n == 0) fail(std::string(call) + " is given an empty batch", "a step needs at least one sample", "skip empty batches");
-    if (n > options_.max_batch)
-      fail(std::string(call) + " is given a batch of " + std::to_string(n) + " samples, more than max_batch = " +
-               std::to_string(options_.max_batch),
-           "activations were planned at place(...) for max_batch samples", "raise place_options.max_batch");
-    if (n != targets)
-      fail(std::string(call) + " is given " + std::to_string(n) + " samples but " + std::to_string(targets) + " targets",
-           "every sample needs its target", "pass views of equal count");
   }
 
   /// Floats of gradients device d keeps for its optimizer shard (0 without sharding).
@@ -388,166 +332,32 @@ class model {
       const std::size_t from = holder(i);
       for (std::size_t d = from + 1; d < replicas_.size(); ++d)
         if (replicas_[d].owned().first <= i && i < replicas_[d].owned().last)
-          transfer(replicas_[d], replicas_[d].layer_params(i), replicas_[from], replicas_[from].layer_params(i),
-                   device_layout::param_sizes[i]);
+          io_.transfer(replicas_[0], replicas_[d], replicas_[d].layer_params(i), replicas_[from],
+                       replicas_[from].layer_params(i), device_layout::param_sizes[i]);
     }
     params_dirty_ = false;
   }
 
-  // Tensor parallelism: the whole model is initialised as on one device, then split (so training
-  // equals one device's); gather_parameters() joins the blocks again.
-  static std::vector<float> whole_parameters(std::uint64_t seed) {
-    std::vector<float> all(layout::param_buffer_size, 0.0f);
-    static_for<layer_count>([&]<std::size_t I>() {
-      splitmix64 rng(mix_seed(seed, I));
-      layout::template layer<I>::init(all.data() + layout::param_offsets[I], rng);
-    });
-    return all;
-  }
-  void split_parameters(const std::vector<float>& all) {
-    for (std::size_t l = 0; l < replicas_.size(); ++l) copy_blocks(l, const_cast<float*>(all.data()), true);
-  }
-  // Copies this process's device l's parameter blocks from `whole` (to_device) or into it.
-  void copy_blocks(std::size_t l, float* whole, bool to_device) const {
-    if constexpr (tensor_parallel_degree > 1) {
-      const auto& map = Policy::template param_blocks<G>[first_ + l];
-      const replica_type& rep = replicas_[l];
-      const device_scope on(*this, rep);
-      float* mine = rep.params() - rep.param_lo();  // blocks are placed in the whole device graph's layout
-      for (std::size_t k = 0; k < map.count; ++k) {
-        const auto& b = map.b[k];
-        if (b.local < rep.param_lo() || b.local >= rep.param_lo() + rep.param_size()) continue;  // another stage's
-        for (std::size_t row = 0; row < b.rows; ++row) {
-          float* w = whole + b.global + row * b.stride;  // [cols] @ host
-          float* d = mine + b.local + row * b.cols;       // [cols] @ device l
-          if (to_device) copy_from_host(rep.ctx(), d, w, b.cols);
-          else copy_to_host(rep.ctx(), w, d, b.cols);
-        }
+  // Tensor parallelism: this process's devices' blocks of the whole model's parameters, copied from
+  // `whole` (to_device) or into it (runtime/parameter_blocks.hpp).
+  void copy_blocks(float* whole, bool to_device) const {
+    if constexpr (tensor_parallel_degree > 1)
+      for (std::size_t l = 0; l < replicas_.size(); ++l) {
+        const auto on = on_device(replicas_[l]);
+        plait::copy_blocks(replicas_[l], Policy::template param_blocks<G>[first_ + l], whole, to_device);
       }
-    }
   }
 
-  // The caller's thread is device 0's worker: where it works on another device's memory (CUDA),
-  // that device is made current for the scope and device 0 again after. Nothing on host devices.
-  // Not for the workers' own threads, which stay on their devices.
-  struct device_scope {
-    const model& m;
-    device_scope(const model& owner, const replica_type& r) : m(owner) {
-      if constexpr (!host_memory) r.ctx().enter();
-    }
-    ~device_scope() {
-      if constexpr (!host_memory) {
-        try {
-          m.replicas_[0].ctx().enter();
-        } catch (...) {  // a failed device: the next call on it reports the error
-        }
-      }
-    }
-    device_scope(const device_scope&) = delete;
-    device_scope& operator=(const device_scope&) = delete;
-  };
-
-  // Where device `rep` reads micro-batch slot k's input of n samples at host address x: in place on
-  // host devices; copied into the slot's input buffer otherwise.
-  const float* input_of(replica_type& rep, std::size_t k, const float* x, std::size_t n) {
-    if constexpr (host_memory) {
-      (void)rep, (void)k, (void)n;
-      return x;
-    } else {
-      copy_from_host(rep.ctx(), rep.recv_input(k), x, n * input_shape::size);  // [n, in] @ host -> the device
-      return rep.recv_input(k);
-    }
-  }
-  // The targets as device `rep` reads them: in place on host devices; copied into its targets buffer otherwise.
-  template <class Y>
-  static Y targets_of(replica_type& rep, Y y) {
-    if constexpr (host_memory) {
-      (void)rep;
-      return y;
-    } else if constexpr (std::is_same_v<Y, class_labels>) {
-      auto* labels = reinterpret_cast<std::int32_t*>(rep.targets());  // [n] int32 @ the device
-      copy_from_host(rep.ctx(), labels, y.data, y.count);
-      return {labels, y.count};
-    } else {
-      copy_from_host(rep.ctx(), rep.targets(), y.data, y.count * Y::shape_type::size);  // [n, out] @ the device
-      return {rep.targets(), y.count};
-    }
-  }
-  // Slot 0's output of `rep` (n samples) where the host reads it.
-  samples<output_shape> output_to_host(const replica_type& rep, std::size_t n) {
-    if constexpr (host_memory) {
-      return {rep.output(0), n};
-    } else {
-      copy_to_host(rep.ctx(), host_out_.data(), rep.output(0), n * output_shape::size);
-      return {host_out_.data(), n};
-    }
-  }
-  // The sum of `rep`'s first n per-sample losses, in double, in order.
-  double rows_total(const replica_type& rep, std::size_t n) {
-    const float* rows = rep.loss_rows();
-    if constexpr (!host_memory) {
-      copy_to_host(rep.ctx(), host_rows_.data(), rows, n);
-      rows = host_rows_.data();
-    }
-    double total = 0;
-    for (std::size_t i = 0; i < n; ++i) total += rows[i];
-    return total;
-  }
-
-  // n floats from device `from` to device `to` (both of this process): directly on host devices,
-  // through the planned host staging buffer otherwise (rare: parameters written by the user).
-  void transfer(const replica_type& to, float* dst, const replica_type& from, const float* src, std::size_t n) {
-    if constexpr (host_memory) {
-      (void)to, (void)from;
-      std::memcpy(dst, src, n * sizeof(float));
-    } else {
-      {
-        const device_scope on(*this, from);
-        copy_to_host(from.ctx(), staging_.data(), src, n);
-      }
-      const device_scope on(*this, to);
-      copy_from_host(to.ctx(), dst, staging_.data(), n);
-    }
-  }
+  // Work on the caller's thread (device 0's worker) on device r's memory: r current for the scope.
+  device_scope<replica_type> on_device(const replica_type& r) const { return {replicas_[0], r}; }
 
   double begin_event() const { return trace_.enabled() ? trace_.now_us() : 0.0; }
   void end_event(double begin, std::size_t device, const instruction& i) {
     if (!trace_.enabled()) return;
-    const bool comm = i.op == opcode::all_reduce || i.op == opcode::reduce_scatter || i.op == opcode::all_gather ||
-                      i.op == opcode::send || i.op == opcode::recv;
-    trace_.record({event_name(i), std::uint32_t(device), comm ? trace_row::communication : trace_row::compute, begin,
+    trace_.record({names_(i), std::uint32_t(device), communicates_op(i.op) ? trace_row::communication : trace_row::compute, begin,
                    trace_.now_us(), std::int32_t(i.microbatch), std::int32_t(steps_)});
   }
-  const char* event_name(const instruction& i) const {
-    const bool collective = i.op == opcode::all_reduce || i.op == opcode::all_gather || i.op == opcode::reduce_scatter;
-    if (collective && i.buffer == whole_gradient) return "all_reduce gradients (data parallel)";
-    const std::size_t index =
-        i.op == opcode::forward || i.op == opcode::backward || (tensor_parallel_degree > 1 && collective) ? i.stage : i.buffer;
-    const auto& names = names_[std::size_t(i.op)];
-    return index < names.size() ? names[index].c_str() : to_string(i.op);  // scatter, loss, optimizer_step
-  }
-  // Event names are made at place(...): recording a trace allocates nothing.
-  void name_events() {
-    constexpr std::size_t stages = Policy::template stages<G>.size();
-    std::size_t buffers = 1;
-    if constexpr (requires { Policy::template bucket_list<G>; }) buffers = Policy::template bucket_list<G>.size();
-    for (std::size_t op = 0; op < names_.size(); ++op) {
-      const bool staged = op == std::size_t(opcode::forward) || op == std::size_t(opcode::backward);
-      const bool bucketed = op == std::size_t(opcode::all_reduce) || op == std::size_t(opcode::reduce_scatter) ||
-                            op == std::size_t(opcode::all_gather);
-      const bool message = op == std::size_t(opcode::send) || op == std::size_t(opcode::recv);
-      if (staged)
-        for (std::size_t k = 0; k < stages; ++k) names_[op].push_back(std::string(to_string(opcode(op))) + " stage " + std::to_string(k));
-      if (bucketed && tensor_parallel_degree > 1)
-        for (std::size_t k = 0; k < stages; ++k) names_[op].push_back(std::string(to_string(opcode(op))) + " at stage " + std::to_string(k));
-      else if (bucketed)
-        for (std::size_t k = 0; k < buffers; ++k) names_[op].push_back(std::string(to_string(opcode(op))) + " bucket " + std::to_string(k));
-      if (message) {
-        names_[op].push_back(std::string(to_string(opcode(op))) + " activation");
-        names_[op].push_back(std::string(to_string(opcode(op))) + " gradient");
-      }
-    }
-  }
+  const char* event_name(const instruction& i) const { return names_(i); }
 
   place_options options_;
   std::shared_ptr<process_set> processes_;  // the job's processes (null: this process runs the whole mesh)
@@ -556,17 +366,12 @@ class model {
   std::unique_ptr<process_comm> world_;                // every process: the loss of a step
   std::vector<replica_type> replicas_;  // [local device]: device first_ + l of the mesh
   std::unique_ptr<replica_sums> sums_;   // synchronised batch statistics, when a layer needs them
-  std::vector<std::unique_ptr<typename groups::group>> groups_;  // tensor, pipeline, data-parallel groups; on the heap: comms point into them
-  std::vector<group_comm> comms_;     // [local device]: its pipeline group (messages between stages)
-  std::vector<group_comm> tp_comms_;  // [local device]: its tensor group (partition's exchanges)
-  std::vector<basic_hierarchical_comm<group_comm>> dp_comms_;  // [local device]: its data-parallel group (gradient all-reduces), maybe across processes
+  device_groups<Backend, replica_type> groups_;  // [local device]: its tensor, pipeline and data-parallel groups
   std::vector<std::unique_ptr<comm_queue>> queues_;  // [local device][0: collectives and sends up, 1: sends down]
   std::unique_ptr<device_workers> workers_;
   trace_recorder trace_;
-  std::array<std::vector<std::string>, 11> names_;
-  std::vector<float> staging_;    // [widest layer] @ host: parameters copied between devices (device memory only)
-  std::vector<float> host_out_;   // [rows, out] @ host: predict's output (device memory only)
-  std::vector<float> host_rows_;  // [rows] @ host: per-sample losses for evaluate (device memory only)
+  event_names names_;  // made at place(...): recording a trace allocates nothing
+  host_io<replica_type, input_shape, output_shape> io_;  // copies between the host and device memory
   bool params_dirty_ = false;
   std::size_t steps_ = 0;
 };
@@ -574,3 +379,4 @@ class model {
 }  // namespace plait
 
 #include "step.hpp"
+#include "predict.hpp"

@@ -1,5 +1,5 @@
 #pragma once
-// The training step, inference and evaluation of model (model.hpp): how each instruction of a
+// The training step of model (model.hpp): how each instruction of a
 // device's program is carried out on that device.
 
 #include <utility>
@@ -61,13 +61,13 @@ struct model<Policy, G, Backend>::step_job {
       if constexpr (communicates) {
         if (k >= 64) return await_all_sent();
         for (auto& kind : slot_sent)
-          if (kind[k].ticket) job.m.comms_[local].wait_taken(kind[k].peer, std::exchange(kind[k].ticket, 0));
+          if (kind[k].ticket) job.m.groups_.pipeline[local].wait_taken(kind[k].peer, std::exchange(kind[k].ticket, 0));
       }
     }
     void await_all_sent() {
       if constexpr (communicates)
         for (auto& p : last_sent)
-          if (p.ticket) job.m.comms_[local].wait_taken(p.peer, std::exchange(p.ticket, 0));
+          if (p.ticket) job.m.groups_.pipeline[local].wait_taken(p.peer, std::exchange(p.ticket, 0));
     }
 
     void scatter(const instruction& i) {  // host devices read their rows in place: nothing to copy
@@ -81,7 +81,7 @@ struct model<Policy, G, Backend>::step_job {
       const std::size_t k = slot(i);
       if (r.first == rep.owned().first) {  // the device's first layers: bind this micro-batch's input
         await_slot(k);
-        rep.bind_input(k, r.first == 0 ? job.m.input_of(rep, k, job.x + mb.begin * input_shape::size, mb.size())
+        rep.bind_input(k, r.first == 0 ? job.m.io_.input(rep, k, job.x + mb.begin * input_shape::size, mb.size())
                                         : rep.recv_input(k));
       }
       rep.set_step(job.m.steps_, mb.begin, true);
@@ -92,7 +92,7 @@ struct model<Policy, G, Backend>::step_job {
       auto t = job.m.begin_event();
       const shard mb = rows(i);
       // Normalised by the global batch: summing every device's gradients gives the batch's gradient.
-      Loss::template rows<output_shape>(rep.ctx(), rep.output(slot(i)), job.m.targets_of(rep, slice(job.y, mb.begin, mb.size())),
+      Loss::template rows<output_shape>(rep.ctx(), rep.output(slot(i)), job.m.io_.targets(rep, job.y.slice(mb.begin, mb.size())),
                                         rep.loss_grad(), rep.loss_rows(), float(job.count));
       // Under partition every device of a group computes the same loss: count it once.
       if (device % tensor_parallel_degree == 0) job.loss_sums[local] += sum(rep.ctx(), rep.loss_rows(), mb.size());
@@ -150,9 +150,9 @@ struct model<Policy, G, Backend>::step_job {
       const std::size_t peer = std::size_t(i.peer);
       if (message_kind(i.buffer) == message_kind::activation) {
         await_slot(k);
-        job.m.comms_[local].take(rep.recv_input(k), n * in_width(), peer);  // [mb, in] from the stage before
+        job.m.groups_.pipeline[local].take(rep.recv_input(k), n * in_width(), peer);  // [mb, in] from the stage before
       } else {
-        job.m.comms_[local].take(rep.recv_grad(), n * out_width(), peer);  // [mb, out] from the stage after
+        job.m.groups_.pipeline[local].take(rep.recv_grad(), n * out_width(), peer);  // [mb, out] from the stage after
         rep.begin_backward();
       }
       job.m.end_event(t, device, i);
@@ -167,8 +167,8 @@ struct model<Policy, G, Backend>::step_job {
       const bool activation = message_kind(i.buffer) == message_kind::activation;
       const std::size_t peer = std::size_t(i.peer);
       const std::uint64_t ticket = activation
-          ? job.m.comms_[local].post(rep.output(k), n * out_width(), peer)     // [mb, out] to the stage after
-          : job.m.comms_[local].post(rep.input_grad(k), n * in_width(), peer);  // [mb, in] to the stage before
+          ? job.m.groups_.pipeline[local].post(rep.output(k), n * out_width(), peer)     // [mb, out] to the stage after
+          : job.m.groups_.pipeline[local].post(rep.input_grad(k), n * in_width(), peer);  // [mb, in] to the stage before
       const posted p{peer, ticket};
       if (k < 64) slot_sent[activation ? 0 : 1][k] = p;
       last_sent[peer > device % inner_count ? 0 : 1] = p;  // peers are ranks in the inner group
@@ -197,7 +197,7 @@ struct model<Policy, G, Backend>::step_job {
       job.m.end_event(t, device, i);
     }
     void reduce(const instruction& i) {
-      auto& comm = job.m.dp_comms_[local];  // the device's data-parallel group
+      auto& comm = job.m.groups_.data[local];  // the device's data-parallel group
       if (i.buffer == whole_gradient) {
         comm.all_reduce(rep.grads(), rep.param_size());  // [Pd] @ every replica of my inner rank -> summed
       } else if constexpr (requires { Policy::template bucket_list<G>; }) {
@@ -239,7 +239,7 @@ float model<Policy, G, Backend>::train_step(X x, Y y, const Loss&, Opt& opt) {
   Loss::template check<output_shape, Y>();
   // After a failed check, stop here: one message, not a cascade.
   if constexpr (std::is_same_v<typename X::shape_type, input_shape> && Loss::template accepts<output_shape, Y>) {
-    check_batch(x.count, y.count, "train_step");
+    check_batch(x.count, y.count, options_.max_batch, "train_step");
     const std::size_t least = data_parallel_degree * microbatch_count;
     if (x.count < least)
       fail("train_step is given a batch of " + std::to_string(x.count) + " samples for " +
@@ -288,7 +288,7 @@ void model<Policy, G, Backend>::exchange(model& m, replica_type& rep, std::size_
     const stage_range r = Policy::template stages<G>[i.stage];
     const std::size_t b = gradient ? r.first : r.last;  // the device graph's layer after the exchange
     const std::size_t width = device_layout::out_sizes[b - 1];
-    auto& comm = m.tp_comms_[device - m.first_];  // the device's tensor group
+    auto& comm = m.groups_.tensor[device - m.first_];  // the device's tensor group
     if (gradient)  // [mb, In] partial @ every device -> the sum (to send back when b starts the device's layers)
       comm.all_reduce(b == rep.owned().first ? rep.input_grad(slot) : rep.current_grad(), rows * width);
     else if (i.op == opcode::all_reduce)
@@ -296,108 +296,6 @@ void model<Policy, G, Backend>::exchange(model& m, replica_type& rep, std::size_
     else  // [mb, Out/N] @ device r -> [N, mb, Out/N] @ every device, in the gathering layer's saved buffer
       comm.all_gather(rep.layer_output(slot, b - 1), rep.layer_saved(slot, b), rows * device_layout::out_sizes[b]);
     m.end_event(t, device, i);
-  }
-}
-
-/// Forward of every device's program for micro-batch 0, in evaluation mode: prediction where the
-/// devices of a tensor-parallel group take part together (and pass activations on in a pipeline).
-template <class Policy, RootedGraph G, class Backend>
-struct model<Policy, G, Backend>::predict_job {
-  model& m;
-  const float* x;
-  std::size_t count;
-  static void run(void* self, std::size_t l) {  // this process's device l: the mesh's device first_ + l
-    auto& job = *static_cast<predict_job*>(self);
-    const std::size_t d = job.m.first_ + l;
-    replica_type& rep = job.m.replicas_[l];
-    group_comm* messages = communicates ? &job.m.comms_[l] : nullptr;
-    const auto width = [](std::size_t layer) { return layer == 0 ? input_shape::size : device_layout::out_sizes[layer - 1]; };
-    std::uint64_t ticket = 0;
-    std::size_t peer = 0;
-    if (rep.owned().first == 0) rep.bind_input(0, job.m.input_of(rep, 0, job.x, job.count));
-    rep.set_step(job.m.steps_, 0, false);
-    for (const instruction& i : Policy::template programs<G>[d]) {
-      if (i.op == opcode::loss || i.op == opcode::backward) break;
-      if (i.microbatch != 0) continue;
-      const bool activation = message_kind(i.buffer) == message_kind::activation;
-      if (i.op == opcode::forward) {
-        rep.forward(Policy::template stages<G>[i.stage], job.count, 0);
-      } else if ((i.op == opcode::all_reduce || i.op == opcode::all_gather) && activation &&
-                 i.peer == std::int16_t(collective_group::inner)) {
-        exchange(job.m, rep, d, i, job.count, 0);
-      } else if (i.op == opcode::recv && activation && messages) {  // [n, in] from the stage before
-        messages->take(rep.recv_input(0), job.count * width(rep.owned().first), std::size_t(i.peer));
-        rep.bind_input(0, rep.recv_input(0));
-      } else if (i.op == opcode::send && activation && messages) {  // [n, out] to the stage after
-        peer = std::size_t(i.peer);
-        ticket = messages->post(rep.output(0), job.count * device_layout::out_sizes[rep.owned().last - 1], peer);
-      }
-    }
-    if (ticket) messages->wait_taken(peer, ticket);
-  }
-};
-
-template <class Policy, RootedGraph G, class Backend>
-samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backend>::predict_together(samples<input_shape> x) {
-  predict_job job{*this, x.data, x.count};
-  workers_->run(&predict_job::run, &job);
-  const device_scope on(*this, replicas_[holder(device_layer_count - 1)]);
-  return output_to_host(replicas_[holder(device_layer_count - 1)], x.count);
-}
-
-template <class Policy, RootedGraph G, class Backend>
-samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backend>::predict(samples<input_shape> x) {
-  check_batch(x.count, x.count, "predict");
-  if (x.count > rows_per_call())
-    fail("predict is given " + std::to_string(x.count) + " samples, more than the " + std::to_string(rows_per_call()) +
-             " a call can hold",
-         "activations are planned for one device's micro-batch of max_batch",
-         "predict in chunks of rows_per_call(), or use evaluate(...), which chunks for you");
-  if (params_dirty_) broadcast_parameters();
-  // The devices that hold the layers in order, from layer 0: device 0 alone unless the graph is cut.
-  if constexpr (tensor_parallel_degree > 1) return predict_together(x);
-  const float* in = x.data;  // @ host for layer 0, then @ the device that computed it
-  std::size_t last = 0;
-  for (std::size_t next = 0, d = holder(0); next < device_layer_count; d = holder(next)) {
-    replica_type& r = replicas_[d];
-    const device_scope on(*this, r);
-    r.bind_input(0, next == 0 ? input_of(r, 0, in, x.count) : in);
-    r.set_step(steps_, 0, false);  // evaluation mode: no dropout, running statistics
-    r.forward(r.owned(), x.count, 0);
-    in = r.output(0);
-    next = r.owned().last;
-    last = d;
-  }
-  const device_scope on(*this, replicas_[last]);
-  return output_to_host(replicas_[last], x.count);
-}
-
-template <class Policy, RootedGraph G, class Backend>
-template <Target Y, class Loss>
-evaluation model<Policy, G, Backend>::evaluate(samples<input_shape> x, Y y, const Loss&) {
-  Loss::template check<output_shape, Y>();
-  if constexpr (Loss::template accepts<output_shape, Y>) {
-    if (x.count != y.count)
-      fail("evaluate is given " + std::to_string(x.count) + " samples but " + std::to_string(y.count) + " targets",
-           "every sample needs its target", "pass views of equal count");
-    replica_type& last = replicas_[holder(device_layer_count - 1)];
-    double total = 0;
-    std::size_t correct = 0;
-    for (std::size_t at = 0; at < x.count; at += rows_per_call()) {
-      const std::size_t n = std::min(rows_per_call(), x.count - at);
-      const Y part = slice(y, at, n);
-      if constexpr (requires { Loss::validate(part, output_shape::size); }) Loss::validate(part, output_shape::size);
-      const float* out = predict({x.data + at * input_shape::size, n}).data;  // @ host
-      const device_scope on(*this, last);
-      Loss::template rows<output_shape>(last.ctx(), last.output(0), targets_of(last, part), static_cast<float*>(nullptr),
-                                        last.loss_rows(), float(n));
-      total += rows_total(last, n);
-      if constexpr (std::is_same_v<Y, class_labels>) correct += count_correct(out, part);
-    }
-    const double count = double(x.count);
-    return {x.count ? total / count : 0.0, x.count ? double(correct) / count : 0.0, x.count};
-  } else {
-    return {};
   }
 }
 
