@@ -1,11 +1,13 @@
 // The C++ half of `bench/run gpu_step_vs_torch` (../shared/BENCH.md): one training step of plait on
-// GPU 0, timed with CUDA events after warm-up, and the cuBLAS GEMM floor of the large step in the
+// GPU 0, timed with CUDA events after warm-up, and the cuBLAS GEMM floors of the large step in the
 // same run. bench/gpu_step_vs_torch.py runs this binary and PyTorch alternately, round after round,
 // and reports the ratios.
 //
-//   large: MLP 4096 -> 4096 -> 4096 -> 4096 -> 10, batch 8192, SGD, cross-entropy
-//   small: MLP 32 -> 64 -> 64 -> 10,                 batch 32,   SGD, cross-entropy
-// Float32 storage, products on TF32 tensor cores (cuda_math::tf32) on both models.
+//   large: MLP 4096 -> 4096 -> 4096 -> 4096 -> 10, batch 8192, SGD, cross-entropy, twice:
+//          bf16 (cuda_math::bf16: products on bfloat16 tensor cores, float32 master weights) and
+//          TF32 (cuda_math::tf32)
+//   small: MLP 32 -> 64 -> 64 -> 10,                 batch 32,   SGD, cross-entropy, TF32
+// Storage is float32 in every run: parameters, gradients, activations, the loss.
 //
 // What one "step" is here: model.train_step with the batch in pinned host memory, so the step
 // includes the copy of the batch into the device (as the runtime does it: on the device's stream,
@@ -14,10 +16,15 @@
 // around it measures the whole step as the GPU's clock sees it. The PyTorch side times the same:
 // the copy in from pinned memory, forward, backward, SGD, and `loss.item()`.
 //
-// The floor: the step's own products (forward y = x W^T for the 4 layers, backward dW = dy^T x for
+// The floors: the step's own products (forward y = x W^T for the 4 layers, backward dW = dy^T x for
 // the 4 layers and dx = dy W for the 3 that have an input gradient), each timed alone with
-// cublasGemmEx in TF32 (CUBLAS_COMPUTE_32F_FAST_TF32) on its own handle and stream; floor = the sum
-// of their medians. The copy of the batch into the device is timed alone as well.
+// cublasGemmEx on its own handle and stream; a floor = the sum of their medians. Three configurations:
+//   bf16:         float32 storage, CUBLAS_COMPUTE_32F_FAST_16BF: what plait's bf16 step calls, so
+//                 plait bf16 / this floor is what plait adds around its products;
+//   bf16 storage: A, B and C in bfloat16 (CUDA_R_16BF), CUBLAS_COMPUTE_32F: half the bytes read, no
+//                 conversion in the kernel, what a framework that stores bf16 copies pays (stricter);
+//   TF32:         float32 storage, CUBLAS_COMPUTE_32F_FAST_TF32, for the TF32 step.
+// The copy of the batch into the device is timed alone as well.
 //
 // Output: a table, then one line `PLAIT key=value ...` for the driver. Without a CUDA device it
 // prints `skipped: no CUDA device answers` and exits 77.
@@ -25,6 +32,7 @@
 //   bench_gpu_step_vs_torch [--quick] [--reps-large N] [--reps-small N] [--probe]
 
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -107,8 +115,9 @@ struct step_result {
   float loss = 0;  // the last step's, which must be finite
 };
 template <auto Net, std::size_t In, std::size_t Batch>
-step_result time_plait_step(const host_batch<In, 10>& data, int warmup, int reps, cudaStream_t idle, event_timer& ev) {
-  auto model = place(Net, virtual_cuda_devices(1, gpu, cuda_math::tf32), {.max_batch = Batch, .seed = 1});
+step_result time_plait_step(const host_batch<In, 10>& data, cuda_math math, int warmup, int reps, cudaStream_t idle,
+                            event_timer& ev) {
+  auto model = place(Net, virtual_cuda_devices(1, gpu, math), {.max_batch = Batch, .seed = 1});
   auto opt = sgd{.lr = 0.01f};
   float loss = 0;
   for (int i = 0; i < warmup; ++i) loss = model.train_step(data.xs(), data.ys(), cross_entropy, opt);
@@ -120,53 +129,70 @@ step_result time_plait_step(const host_batch<In, 10>& data, int warmup, int reps
   return {summarise(std::move(t)), loss};
 }
 
+// How a floor's products are computed: the type of A, B and C in memory and cuBLAS's compute type.
+struct floor_config {
+  const char* name;  // in the table
+  cudaDataType_t storage;
+  cublasComputeType_t compute;
+};
+constexpr floor_config floor_bf16{"bf16", CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_16BF};  // as gemm_impl<cuda> calls it
+constexpr floor_config floor_bf16_storage{"bf16 storage", CUDA_R_16BF, CUBLAS_COMPUTE_32F};
+constexpr floor_config floor_tf32{"TF32", CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32};
+
 // Fills device memory with values uniform in [-1, 1) (a hash of the index): the floor never runs on zeros.
-__global__ void fill_uniform(float* p, std::size_t n, std::uint64_t seed) {
+template <class T>
+__global__ void fill_uniform(T* p, std::size_t n, std::uint64_t seed) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
     std::uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
-    p[i] = float(z >> 40) * 0x1.0p-23f - 1.0f;
+    p[i] = T(float(z >> 40) * 0x1.0p-23f - 1.0f);
   }
 }
 
-class device_floats {
+// n values of `storage` (float32 or bfloat16) in device memory, uniform in [-1, 1).
+class device_matrix {
  public:
-  device_floats(std::size_t n, std::uint64_t seed, cudaStream_t s) : n_(n) {
-    cuda_check(cudaMalloc(reinterpret_cast<void**>(&p_), n * sizeof(float)), cat("cudaMalloc of ", n * sizeof(float), " bytes"), gpu);
-    fill_uniform<<<1024, 256, 0, s>>>(p_, n, seed);
+  device_matrix(std::size_t n, cudaDataType_t storage, std::uint64_t seed, cudaStream_t s) {
+    const std::size_t bytes = n * (storage == CUDA_R_16BF ? sizeof(__nv_bfloat16) : sizeof(float));
+    cuda_check(cudaMalloc(&p_, bytes), cat("cudaMalloc of ", bytes, " bytes"), gpu);
+    if (storage == CUDA_R_16BF)
+      fill_uniform<<<1024, 256, 0, s>>>(static_cast<__nv_bfloat16*>(p_), n, seed);
+    else
+      fill_uniform<<<1024, 256, 0, s>>>(static_cast<float*>(p_), n, seed);
     cuda_check(cudaGetLastError(), "fill_uniform launch", gpu);
   }
-  device_floats(const device_floats&) = delete;
-  device_floats& operator=(const device_floats&) = delete;
-  device_floats(device_floats&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(o.n_) {}
-  ~device_floats() {
+  device_matrix(const device_matrix&) = delete;
+  device_matrix& operator=(const device_matrix&) = delete;
+  device_matrix(device_matrix&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  ~device_matrix() {
     if (p_) (void)cudaFree(p_);
   }
-  float* get() const { return p_; }
+  void* get() const { return p_; }
 
  private:
-  float* p_ = nullptr;
-  std::size_t n_ = 0;
+  void* p_ = nullptr;
 };
 
-// Row-major C[m, n] = op(A) op(B) in TF32, as plait's gemm_impl<cuda> maps it onto column-major cuBLAS:
-// the column-major C^T = op(B)^T op(A)^T, B given first, m and n swapped.
-void gemm_tf32(cublasHandle_t h, bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
-               float* c, int ldc) {
+// Row-major C[m, n] = op(A) op(B) in configuration f, as plait's gemm_impl<cuda> maps it onto
+// column-major cuBLAS: the column-major C^T = op(B)^T op(A)^T, B given first, m and n swapped.
+void gemm_ex(cublasHandle_t h, const floor_config& f, bool ta, bool tb, int m, int n, int k, const void* a, int lda,
+             const void* b, int ldb, void* c, int ldc) {
   const float one = 1, zero = 0;
-  blas_check(cublasGemmEx(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b, CUDA_R_32F,
-                          ldb, a, CUDA_R_32F, lda, &zero, c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
-             "cublasGemmEx (TF32)");
+  const cublasStatus_t s = cublasGemmEx(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b,
+                                        f.storage, ldb, a, f.storage, lda, &zero, c, f.storage, ldc, f.compute,
+                                        CUBLAS_GEMM_DEFAULT);
+  if (s != CUBLAS_STATUS_SUCCESS) [[unlikely]]
+    blas_check(s, cat("cublasGemmEx (", f.name, ", m ", m, ", n ", n, ", k ", k, ")").c_str());
 }
 
 struct gemm_call {
   std::string name;  // e.g. "fwd 1: [8192,4096] x [4096,4096]^T"
   bool ta, tb;
   int m, n, k;
-  const float *a, *b;
-  float* c;
+  const void *a, *b;
+  void* c;
   int lda, ldb, ldc;
   double flops() const { return 2.0 * m * n * k; }
 };
@@ -178,8 +204,10 @@ struct floor_result {
   double tflops = 0;                                // the step's products over the floor
 };
 
-// The large step's products alone, with its shapes and transposes (layers l = 0..3, widths dims[l] -> dims[l+1]).
-floor_result time_gemm_floor(const std::array<int, 5>& dims, int batch, int warmup, int reps, event_timer& ev) {
+// The large step's products alone, with its shapes and transposes (layers l = 0..3, widths dims[l] -> dims[l+1]),
+// in configuration f.
+floor_result time_gemm_floor(const floor_config& f, const std::array<int, 5>& dims, int batch, int warmup, int reps,
+                             event_timer& ev) {
   cudaStream_t s = nullptr;
   cublasHandle_t h = nullptr;
   cuda_check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreateWithFlags", gpu);
@@ -188,14 +216,14 @@ floor_result time_gemm_floor(const std::array<int, 5>& dims, int batch, int warm
   floor_result r;
   {
     constexpr int layers = 4;
-    std::vector<device_floats> act, grad, w, dw;
+    std::vector<device_matrix> act, grad, w, dw;  // each of f.storage
     for (int l = 0; l <= layers; ++l) {
-      act.emplace_back(std::size_t(batch) * dims[l], 100 + l, s);   // [batch, dims[l]] @ GPU 0
-      grad.emplace_back(l == 0 ? 1 : std::size_t(batch) * dims[l], 200 + l, s);  // [batch, dims[l]] @ GPU 0 (l > 0)
+      act.emplace_back(std::size_t(batch) * dims[l], f.storage, 100 + l, s);   // [batch, dims[l]] @ GPU 0
+      grad.emplace_back(l == 0 ? 1 : std::size_t(batch) * dims[l], f.storage, 200 + l, s);  // [batch, dims[l]] @ GPU 0 (l > 0)
     }
     for (int l = 0; l < layers; ++l) {
-      w.emplace_back(std::size_t(dims[l + 1]) * dims[l], 300 + l, s);   // [dims[l+1], dims[l]] @ GPU 0
-      dw.emplace_back(std::size_t(dims[l + 1]) * dims[l], 400 + l, s);  // [dims[l+1], dims[l]] @ GPU 0
+      w.emplace_back(std::size_t(dims[l + 1]) * dims[l], f.storage, 300 + l, s);   // [dims[l+1], dims[l]] @ GPU 0
+      dw.emplace_back(std::size_t(dims[l + 1]) * dims[l], f.storage, 400 + l, s);  // [dims[l+1], dims[l]] @ GPU 0
     }
     std::vector<gemm_call> calls;
     for (int l = 0; l < layers; ++l) {  // y = x W^T: [batch, in] x [out, in]^T
@@ -211,7 +239,7 @@ floor_result time_gemm_floor(const std::array<int, 5>& dims, int batch, int warm
         calls.push_back({cat("dx ", l, ":   [", batch, ",", o, "] x [", o, ",", i, "]"), false, false, batch, i, o,
                          grad[l + 1].get(), w[l].get(), grad[l].get(), o, i, i});
     }
-    auto run = [&](const gemm_call& g) { gemm_tf32(h, g.ta, g.tb, g.m, g.n, g.k, g.a, g.lda, g.b, g.ldb, g.c, g.ldc); };
+    auto run = [&](const gemm_call& g) { gemm_ex(h, f, g.ta, g.tb, g.m, g.n, g.k, g.a, g.lda, g.b, g.ldb, g.c, g.ldc); };
     double flops = 0;
     for (const gemm_call& g : calls) {
       for (int i = 0; i < warmup; ++i) run(g);
@@ -303,32 +331,50 @@ int run(int argc, char** argv) {
 
   const host_batch<4096, 10> large_data(large_batch);
   const host_batch<32, 10> small_data(small_batch);
-  const step_result pl = time_plait_step<large, 4096, large_batch>(large_data, 3, reps_large, idle, ev);
-  const floor_result fl = time_gemm_floor({4096, 4096, 4096, 4096, 10}, int(large_batch), 3, reps_large, ev);
+  constexpr std::array<int, 5> dims{4096, 4096, 4096, 4096, 10};
+  const step_result pl = time_plait_step<large, 4096, large_batch>(large_data, cuda_math::bf16, 3, reps_large, idle, ev);
+  const floor_result fl = time_gemm_floor(floor_bf16, dims, int(large_batch), 3, reps_large, ev);
+  const floor_result fl16 = time_gemm_floor(floor_bf16_storage, dims, int(large_batch), 3, reps_large, ev);
+  const step_result pt = time_plait_step<large, 4096, large_batch>(large_data, cuda_math::tf32, 3, reps_large, idle, ev);
+  const floor_result ft = time_gemm_floor(floor_tf32, dims, int(large_batch), 3, reps_large, ev);
   const stats copy = time_copy_in(large_data, 3, reps_large, ev);
-  const step_result ps = time_plait_step<small, 32, small_batch>(small_data, 20, reps_small, idle, ev);
+  const step_result ps = time_plait_step<small, 32, small_batch>(small_data, cuda_math::tf32, 20, reps_small, idle, ev);
   (void)cudaStreamDestroy(idle);
 
-  std::printf("plait on %s, float32 storage, TF32 products; CUDA events, median [min..max] us\n", name.c_str());
+  std::printf("plait on %s, float32 storage; CUDA events, median [min..max] us\n", name.c_str());
   auto row = [](const std::string& what, const stats& s) {
-    std::printf("  %-44s %10.1f [%.1f..%.1f]\n", what.c_str(), s.median, s.min, s.max);
+    std::printf("  %-52s %10.1f [%.1f..%.1f]\n", what.c_str(), s.median, s.min, s.max);
   };
-  row(cat("large step, batch ", large_batch, " (", reps_large, " steps)"), pl.time);
-  for (const auto& [what, s] : fl.each) row("  cuBLAS TF32 " + what, s);
-  std::printf("  %-44s %10.1f  (%.0f TFLOP/s)\n", "  floor: sum of the GEMM medians", fl.sum_us, fl.tflops);
-  row("  the same GEMMs back to back", fl.back_to_back);
-  row("  the batch's copy in (pinned -> device)", copy);
-  std::printf("  %-44s %10.3f\n", "  plait step / floor", pl.time.median / fl.sum_us);
-  std::printf("  %-44s %10.3f\n", "  plait step / (floor + copy in)", pl.time.median / (fl.sum_us + copy.median));
-  row(cat("small step, batch ", small_batch, " (", reps_small, " steps)"), ps.time);
-  std::printf("bf16: not built yet (a bf16 mode with float32 master weights)\n");
+  auto value = [](const std::string& what, double v) { std::printf("  %-52s %10.3f\n", what.c_str(), v); };
+  auto floor_rows = [&](const floor_result& f, const char* config) {
+    for (const auto& [what, t] : f.each) row(cat("  cuBLAS ", config, " ", what), t);
+    std::printf("  %-52s %10.1f  (%.0f TFLOP/s)\n", cat("  ", config, " floor: sum of the GEMM medians").c_str(), f.sum_us,
+                f.tflops);
+    row("  the same GEMMs back to back", f.back_to_back);
+  };
+  row(cat("large step, bf16 products (cuda_math::bf16), batch ", large_batch), pl.time);
+  floor_rows(fl, "bf16 (float32 storage, COMPUTE_32F_FAST_16BF)");
+  floor_rows(fl16, "bf16 storage (CUDA_R_16BF, COMPUTE_32F)");
+  value("  plait bf16 step / bf16 floor", pl.time.median / fl.sum_us);
+  value("  plait bf16 step / bf16-storage floor", pl.time.median / fl16.sum_us);
+  value("  plait bf16 step / (bf16 floor + copy in)", pl.time.median / (fl.sum_us + copy.median));
+  row(cat("large step, TF32 products (cuda_math::tf32), batch ", large_batch), pt.time);
+  floor_rows(ft, "TF32 (float32 storage, COMPUTE_32F_FAST_TF32)");
+  value("  plait TF32 step / TF32 floor", pt.time.median / ft.sum_us);
+  row("the large batch's copy in (pinned -> device)", copy);
+  row(cat("small step, TF32, batch ", small_batch, " (", reps_small, " steps)"), ps.time);
   std::printf("CUDA graph of a step: not built yet\n");
   std::printf("PLAIT device=%s reps_large=%d reps_small=%d plait_large_us=%.2f plait_large_min_us=%.2f "
-              "plait_large_max_us=%.2f floor_large_us=%.2f floor_seq_large_us=%.2f floor_tflops=%.1f copy_large_us=%.2f "
-              "plait_small_us=%.2f plait_small_min_us=%.2f plait_small_max_us=%.2f loss_large=%.4f loss_small=%.4f\n",
+              "plait_large_max_us=%.2f floor_large_us=%.2f floor_seq_large_us=%.2f floor_tflops=%.1f "
+              "floor_large_bf16_storage_us=%.2f floor_seq_large_bf16_storage_us=%.2f floor_tflops_bf16_storage=%.1f "
+              "plait_large_tf32_us=%.2f plait_large_tf32_min_us=%.2f plait_large_tf32_max_us=%.2f floor_large_tf32_us=%.2f "
+              "floor_seq_large_tf32_us=%.2f floor_tflops_tf32=%.1f copy_large_us=%.2f "
+              "plait_small_us=%.2f plait_small_min_us=%.2f plait_small_max_us=%.2f loss_large=%.4f loss_large_tf32=%.4f "
+              "loss_small=%.4f\n",
               name.c_str(), reps_large, reps_small, pl.time.median, pl.time.min, pl.time.max, fl.sum_us,
-              fl.back_to_back.median, fl.tflops, copy.median, ps.time.median, ps.time.min, ps.time.max, double(pl.loss),
-              double(ps.loss));
+              fl.back_to_back.median, fl.tflops, fl16.sum_us, fl16.back_to_back.median, fl16.tflops, pt.time.median,
+              pt.time.min, pt.time.max, ft.sum_us, ft.back_to_back.median, ft.tflops, copy.median, ps.time.median,
+              ps.time.min, ps.time.max, double(pl.loss), double(pt.loss), double(ps.loss));
   return 0;
 }
 

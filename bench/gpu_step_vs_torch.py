@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
 """bench/run gpu_step_vs_torch: one training step of plait on GPU 0 against PyTorch on the same GPU.
 
-Same models, batches, dtype (float32 storage, TF32 products: plait's cuda_math::tf32 and PyTorch's
-torch.backends.cuda.matmul.allow_tf32), optimizer (SGD, lr 0.01), loss (softmax cross-entropy) and
-data (uniform in [-1, 1), random labels) on both sides:
+Same models, batches, precision, optimizer (SGD, lr 0.01), loss (softmax cross-entropy) and data
+(uniform in [-1, 1), random labels) on both sides:
 
   large: MLP 4096 -> 4096 -> 4096 -> 4096 -> 10, batch 8192: plait, PyTorch eager, torch.compile,
-         and the cuBLAS TF32 floor (the step's own GEMMs timed alone, sum of their medians)
-  small: MLP 32 -> 64 -> 64 -> 10, batch 32: plait, PyTorch eager
+         and the cuBLAS floors (the step's own GEMMs timed alone, sum of their medians), twice:
+         bf16:  bf16 products, float32 master weights: plait's cuda_math::bf16; PyTorch's float32
+                parameters and SGD with torch.autocast(device_type="cuda", dtype=torch.bfloat16) around
+                forward and loss. Floor: cublasGemmEx on float32 storage, CUBLAS_COMPUTE_32F_FAST_16BF
+                (what plait calls); also, stricter, on bfloat16 storage (CUDA_R_16BF, compute 32F).
+                Autocast keeps its activations in bfloat16; plait keeps them in float32 and rounds
+                them as the products read them, so plait's step moves more bytes.
+         TF32:  float32 storage, TF32 products: plait's cuda_math::tf32 and PyTorch's
+                torch.backends.cuda.matmul.allow_tf32. Floor: CUBLAS_COMPUTE_32F_FAST_TF32.
+  small: MLP 32 -> 64 -> 64 -> 10, batch 32, TF32: plait, PyTorch eager
 
 A step starts from the batch in pinned host memory on both sides (plait's train_step copies it in;
 PyTorch's step does `.to(device, non_blocking=True)`) and ends when the loss is on the host
@@ -53,7 +60,7 @@ def run_plait(binary, reps_large, reps_small):
 class TorchStep:
     """One SGD step of an MLP (Linear + ReLU, no ReLU after the last layer) with cross-entropy."""
 
-    def __init__(self, torch, model, device, compiled=False):
+    def __init__(self, torch, model, device, compiled=False, bf16=False):
         torch.manual_seed(0)
         dims = model["dims"]
         layers = []
@@ -73,6 +80,9 @@ class TorchStep:
         self.x_dev, self.y_dev = x.to(device), y.to(device)  # the same @ the device, for "resident"
 
         def loss_of(xb, yb):
+            if bf16:  # products in bfloat16, parameters, gradients, SGD and the loss in float32
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+                    return torch.nn.functional.cross_entropy(self.model(xb), yb)
             return torch.nn.functional.cross_entropy(self.model(xb), yb)
 
         self.loss_of = torch.compile(loss_of) if compiled else loss_of
@@ -125,18 +135,23 @@ def spread(v):
 
 
 def make_torch_steps(torch, device, log):
-    """The PyTorch sides: eager and torch.compile for large, eager for small. torch.compile's first
-    call (the compilation) happens here, outside the timed rounds."""
-    steps = {"eager_large": TorchStep(torch, LARGE, device), "eager_small": TorchStep(torch, SMALL, device)}
-    try:
-        compiled = TorchStep(torch, LARGE, device, compiled=True)
-        t0 = time.perf_counter()
-        compiled()
-        compiled(resident=True)
-        log(f"torch.compile: first calls (compilation) took {time.perf_counter() - t0:.1f} s")
-        steps["compile_large"] = compiled
-    except Exception as e:  # a PyTorch without a working compiler (e.g. no Triton): report, do not stop
-        log(f"torch.compile failed, reported as n/a: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    """The PyTorch sides: eager and torch.compile for large (bf16 autocast: `*_large`; TF32:
+    `*_large_tf32`), eager for small (TF32). torch.compile's first calls (the compilation) happen
+    here, outside the timed rounds."""
+    steps = {"eager_large": TorchStep(torch, LARGE, device, bf16=True),
+             "eager_large_tf32": TorchStep(torch, LARGE, device),
+             "eager_small": TorchStep(torch, SMALL, device)}
+    for name, bf16 in (("compile_large", True), ("compile_large_tf32", False)):
+        try:
+            compiled = TorchStep(torch, LARGE, device, compiled=True, bf16=bf16)
+            t0 = time.perf_counter()
+            compiled()
+            compiled(resident=True)
+            log(f"torch.compile ({name}): first calls (compilation) took {time.perf_counter() - t0:.1f} s")
+            steps[name] = compiled
+        except Exception as e:  # a PyTorch without a working compiler (e.g. no Triton): report, do not stop
+            log(f"torch.compile ({name}) failed, reported as n/a: {type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''}")
     return steps
 
 
@@ -181,7 +196,9 @@ def main():
         steps = make_torch_steps(torch, device, log)
         timer = CudaEventTimer(torch)
 
-    plait_keys = ["plait_large_us", "floor_large_us", "floor_seq_large_us", "copy_large_us", "plait_small_us"]
+    plait_keys = ["plait_large_us", "floor_large_us", "floor_seq_large_us", "floor_large_bf16_storage_us",
+                  "plait_large_tf32_us", "floor_large_tf32_us", "floor_seq_large_tf32_us", "copy_large_us",
+                  "plait_small_us"]
     plait_t = {k: [] for k in plait_keys}
     torch_t = {f"{name}{suffix}": [] for name in steps for suffix in ("", "_resident")}
     last_table = ""
@@ -194,19 +211,21 @@ def main():
 
         def torch_round():
             for name, step in steps.items():
-                warm, reps = (warm_small, reps_small) if name.endswith("small") else (warm_large, reps_large)
+                warm, reps = (warm_small, reps_small) if name.endswith("_small") else (warm_large, reps_large)
                 torch_t[name].append(time_steps(step, warm, reps, timer))
                 torch_t[name + "_resident"].append(time_steps(step, warm, reps, timer, resident=True))
 
         for part in ((plait_round, torch_round) if r % 2 == 0 else (torch_round, plait_round)):
             part()
-        log(f"round {r + 1}/{rounds}: plait large {plait_t['plait_large_us'][-1]:.1f} us, small "
-            f"{plait_t['plait_small_us'][-1]:.1f} us; " +
+        log(f"round {r + 1}/{rounds}: plait large bf16 {plait_t['plait_large_us'][-1]:.1f} us, large TF32 "
+            f"{plait_t['plait_large_tf32_us'][-1]:.1f} us, small {plait_t['plait_small_us'][-1]:.1f} us; " +
             ", ".join(f"torch {n} {v[-1]:.1f} us" for n, v in torch_t.items() if not n.endswith("_resident")))
 
     med = statistics.median
-    pl, ps = med(plait_t["plait_large_us"]), med(plait_t["plait_small_us"])
-    floor, copy = med(plait_t["floor_large_us"]), med(plait_t["copy_large_us"])
+    pl, pt, ps = med(plait_t["plait_large_us"]), med(plait_t["plait_large_tf32_us"]), med(plait_t["plait_small_us"])
+    floor, floor16, floor_tf32 = (med(plait_t[k]) for k in ("floor_large_us", "floor_large_bf16_storage_us",
+                                                             "floor_large_tf32_us"))
+    copy = med(plait_t["copy_large_us"])
 
     def torch_med(name):
         return med(torch_t[name]) if torch_t.get(name) else None
@@ -214,33 +233,53 @@ def main():
     def ratio(num, den, digits=2):
         return "n/a" if num is None or den is None else round(num / den, digits)
 
-    eager_l, compile_l, eager_s = torch_med("eager_large"), torch_med("compile_large"), torch_med("eager_small")
+    def us(v, digits=1):
+        return round(v, digits) if v else "n/a"
+
+    eager_l, compile_l = torch_med("eager_large"), torch_med("compile_large")
+    eager_t, compile_t = torch_med("eager_large_tf32"), torch_med("compile_large_tf32")
+    eager_s = torch_med("eager_small")
     lines = [
-        f"gpu_step_vs_torch on {device_name}: plait vs PyTorch {torch_version} (eager, torch.compile), float32 storage, "
-        f"TF32 products, SGD lr {LR}, cross-entropy; {rounds} alternating rounds of {reps_large} (large) / "
-        f"{reps_small} (small) steps; CUDA events; median [min..max] of the round medians, us",
+        f"gpu_step_vs_torch on {device_name}: plait vs PyTorch {torch_version} (eager, torch.compile), float32 "
+        f"parameters, SGD lr {LR}, cross-entropy; large in bf16 (plait cuda_math::bf16, torch autocast bfloat16) and "
+        f"TF32, small in TF32; {rounds} alternating rounds of {reps_large} (large) / {reps_small} (small) steps; "
+        "CUDA events; median [min..max] of the round medians, us",
         "a step: batch from pinned host memory in, forward, backward, SGD, loss out to the host (both sides)",
-        f"{'case':28} {'median [min..max] us':>32} {'torch / plait':>14}",
-        f"{'large plait':28} {spread(plait_t['plait_large_us']):>32}",
+        f"{'case':34} {'median [min..max] us':>32} {'torch / plait':>14}",
     ]
-    for name in ("eager_large", "compile_large"):
-        for suffix in ("", "_resident"):
-            if torch_t.get(name + suffix):
-                lines.append(f"{'large torch ' + name.split('_')[0] + suffix.replace('_', ' '):28} "
-                             f"{spread(torch_t[name + suffix]):>32} {med(torch_t[name + suffix]) / pl:14.2f}")
+
+    def large_rows(label, plait_key, suffix, plait_med):
+        lines.append(f"{'large ' + label + ' plait':34} {spread(plait_t[plait_key]):>32}")
+        for kind in ("eager", "compile"):
+            for resident in ("", "_resident"):
+                name = f"{kind}_large{suffix}{resident}"
+                if torch_t.get(name):
+                    lines.append(f"{'large ' + label + ' torch ' + kind + resident.replace('_', ' '):34} "
+                                 f"{spread(torch_t[name]):>32} {med(torch_t[name]) / plait_med:14.2f}")
+
+    large_rows("bf16", "plait_large_us", "", pl)
     lines += [
-        f"{'large cuBLAS TF32 floor':28} {spread(plait_t['floor_large_us']):>32}   (sum of the step's GEMM medians)",
-        f"{'large GEMMs back to back':28} {spread(plait_t['floor_seq_large_us']):>32}",
-        f"{'large batch copy in':28} {spread(plait_t['copy_large_us']):>32}   (pinned -> device, alone)",
-        f"plait large / floor: {pl / floor:.3f}; plait large / (floor + copy in): {pl / (floor + copy):.3f}",
-        f"{'small plait':28} {spread(plait_t['plait_small_us']):>32}",
+        f"{'large bf16 cuBLAS floor':34} {spread(plait_t['floor_large_us']):>32}   (float32 storage, "
+        "COMPUTE_32F_FAST_16BF: plait's calls)",
+        f"{'large bf16 GEMMs back to back':34} {spread(plait_t['floor_seq_large_us']):>32}",
+        f"{'large bf16-storage cuBLAS floor':34} {spread(plait_t['floor_large_bf16_storage_us']):>32}   (CUDA_R_16BF, "
+        "COMPUTE_32F: stricter)",
+        f"plait large bf16 / bf16 floor: {pl / floor:.3f}; / bf16-storage floor: {pl / floor16:.3f}; "
+        f"/ (bf16 floor + copy in): {pl / (floor + copy):.3f}",
+    ]
+    large_rows("TF32", "plait_large_tf32_us", "_tf32", pt)
+    lines += [
+        f"{'large TF32 cuBLAS floor':34} {spread(plait_t['floor_large_tf32_us']):>32}   (sum of the step's GEMM medians)",
+        f"{'large TF32 GEMMs back to back':34} {spread(plait_t['floor_seq_large_tf32_us']):>32}",
+        f"plait large TF32 / TF32 floor: {pt / floor_tf32:.3f}; / (TF32 floor + copy in): {pt / (floor_tf32 + copy):.3f}",
+        f"{'large batch copy in':34} {spread(plait_t['copy_large_us']):>32}   (pinned -> device, alone)",
+        f"{'small TF32 plait':34} {spread(plait_t['plait_small_us']):>32}",
     ]
     for suffix in ("", "_resident"):
         if torch_t.get("eager_small" + suffix):
-            lines.append(f"{'small torch eager' + suffix.replace('_', ' '):28} {spread(torch_t['eager_small' + suffix]):>32} "
-                         f"{med(torch_t['eager_small' + suffix]) / ps:14.2f}")
+            lines.append(f"{'small TF32 torch eager' + suffix.replace('_', ' '):34} "
+                         f"{spread(torch_t['eager_small' + suffix]):>32} {med(torch_t['eager_small' + suffix]) / ps:14.2f}")
     lines += [
-        "bf16: not built yet (plait has no bf16 mode with float32 master weights)",
         "CUDA graph of a step: not built yet in plait (speedup_small_graph=pending)",
         "plait's last round, in detail:",
         *("  " + l for l in last_table.splitlines() if not l.startswith("PLAIT ")),
@@ -248,19 +287,29 @@ def main():
     result = {
         "device": device_name,
         "floor_ratio_large": round(pl / floor, 3),
+        "floor_ratio_large_bf16_storage": round(pl / floor16, 3),
+        "floor_ratio_large_tf32": round(pt / floor_tf32, 3),
         "speedup_vs_compile_large": ratio(compile_l, pl),
+        "speedup_vs_compile_large_tf32": ratio(compile_t, pt),
         "speedup_small": ratio(eager_s, ps),
         "speedup_small_graph": "pending",
         "speedup_vs_eager_large": ratio(eager_l, pl),
+        "speedup_vs_eager_large_tf32": ratio(eager_t, pt),
         "floor_copy_ratio_large": round(pl / (floor + copy), 3),
+        "floor_copy_ratio_large_tf32": round(pt / (floor_tf32 + copy), 3),
         "plait_large_us": round(pl, 1),
-        "torch_eager_large_us": round(eager_l, 1) if eager_l else "n/a",
-        "torch_compile_large_us": round(compile_l, 1) if compile_l else "n/a",
+        "plait_large_tf32_us": round(pt, 1),
+        "torch_eager_large_us": us(eager_l),
+        "torch_compile_large_us": us(compile_l),
+        "torch_eager_large_tf32_us": us(eager_t),
+        "torch_compile_large_tf32_us": us(compile_t),
         "floor_large_us": round(floor, 1),
+        "floor_large_bf16_storage_us": round(floor16, 1),
+        "floor_large_tf32_us": round(floor_tf32, 1),
         "copy_large_us": round(copy, 1),
         "plait_small_us": round(ps, 2),
-        "torch_small_us": round(eager_s, 2) if eager_s else "n/a",
-        "bf16": "not_built",
+        "torch_small_us": us(eager_s, 2),
+        "bf16": "built",
         "torch": torch_version,
         "rounds": rounds,
     }

@@ -1,7 +1,9 @@
 // The CUDA backend below the layers: contexts and device sets (virtual devices), planned device
-// memory, cuBLAS GEMM on row-major data against CBLAS, and the reductions against the host's.
+// memory, cuBLAS GEMM on row-major data against CBLAS (and cuda_math::bf16 against its host
+// reference), and the reductions against the host's.
 #include "cuda_test_main.hpp"
 
+#include <plait/core/bf16.hpp>
 #include <plait/cuda.hpp>
 #include <string>
 
@@ -12,22 +14,69 @@ using namespace plait;
 
 namespace {
 
+constexpr double alpha = 0.75, beta = 0.5;  // product()'s scalars
+
+/// product()'s operands on the host: row-major A, B, C with padded row strides, uniform in [-1, 1).
+struct operands {
+  std::size_t lda, ldb, ldc;
+  std::vector<float> a, b, c;  // [op(A) rows, lda], [op(B) rows, ldb], [m, ldc] @ host
+  operands(transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k)
+      : lda((ta == transpose::no ? k : m) + 3), ldb((tb == transpose::no ? n : k) + 1), ldc(n + 2),
+        a(test::random_floats((ta == transpose::no ? m : k) * lda, 1)),
+        b(test::random_floats((tb == transpose::no ? k : n) * ldb, 2)), c(test::random_floats(m * ldc, 3)) {}
+};
+
 /// C = alpha op(A) op(B) + beta C on ctx, for row-major A, B, C with padded row strides.
 template <class T, class Ctx, class Mem>
 std::vector<T> product(const Ctx& ctx, Mem& mem, transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k) {
-  const std::size_t a_rows = ta == transpose::no ? m : k, a_cols = ta == transpose::no ? k : m;
-  const std::size_t b_rows = tb == transpose::no ? k : n, b_cols = tb == transpose::no ? n : k;
-  const std::size_t lda = a_cols + 3, ldb = b_cols + 1, ldc = n + 2;
-  auto make = [](std::size_t count, std::uint64_t seed) {
-    const auto f = test::random_floats(count, seed);
-    return std::vector<T>(f.begin(), f.end());
-  };
-  const T* a = test::upload(ctx, mem, make(a_rows * lda, 1));
-  const T* b = test::upload(ctx, mem, make(b_rows * ldb, 2));
-  T* c = test::upload(ctx, mem, make(m * ldc, 3));
-  gemm(ctx, ta, tb, m, n, k, T(0.75), a, lda, b, ldb, T(0.5), c, ldc);
-  return test::download(ctx, static_cast<const T*>(c), m * ldc);
+  const operands in(ta, tb, m, n, k);
+  auto make = [](const std::vector<float>& f) { return std::vector<T>(f.begin(), f.end()); };
+  const T* a = test::upload(ctx, mem, make(in.a));
+  const T* b = test::upload(ctx, mem, make(in.b));
+  T* c = test::upload(ctx, mem, make(in.c));
+  gemm(ctx, ta, tb, m, n, k, T(alpha), a, in.lda, b, in.ldb, T(beta), c, in.ldc);
+  return test::download(ctx, static_cast<const T*>(c), m * in.ldc);
 }
+
+/// product() as cuda_math::bf16 defines it, on the host: A and B rounded to bfloat16 (round_to_bf16),
+/// each product of rounded operands exact (8 x 8 significant bits), summed in double; C float32.
+/// `scale` is, per element of C, the sum of the magnitudes of its terms: what float32 accumulation's
+/// error is proportional to (0 in C's padding, which must come back as it went).
+struct bf16_reference {
+  std::vector<double> c, scale;  // [m, ldc] @ host
+  bf16_reference(transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k) {
+    const operands in(ta, tb, m, n, k);
+    auto a = [&](std::size_t i, std::size_t l) {  // op(A)[i, l], rounded
+      return round_to_bf16(ta == transpose::no ? in.a[i * in.lda + l] : in.a[l * in.lda + i]);
+    };
+    auto b = [&](std::size_t l, std::size_t j) {  // op(B)[l, j], rounded
+      return round_to_bf16(tb == transpose::no ? in.b[l * in.ldb + j] : in.b[j * in.ldb + l]);
+    };
+    c.assign(in.c.begin(), in.c.end());
+    scale.assign(c.size(), 0.0);
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t j = 0; j < n; ++j) {
+        double sum = 0, magnitude = 0;
+        for (std::size_t l = 0; l < k; ++l) {
+          const double p = double(a(i, l)) * double(b(l, j));
+          sum += p;
+          magnitude += std::abs(p);
+        }
+        const double c0 = in.c[i * in.ldc + j];
+        c[i * in.ldc + j] = alpha * sum + beta * c0;
+        scale[i * in.ldc + j] = alpha * magnitude + beta * std::abs(c0);
+      }
+  }
+  /// The largest |got - c| / scale (an element with scale 0 must be exact).
+  double worst(const std::vector<float>& got) const {
+    double w = 0;
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      const double e = std::abs(double(got[i]) - c[i]);
+      w = std::max(w, scale[i] > 0 ? e / scale[i] : e > 0 ? HUGE_VAL : 0.0);
+    }
+    return w;
+  }
+};
 
 template <class T>
 void check_products(const cuda_context& ctx, double tolerance) {
@@ -59,6 +108,49 @@ TEST_CASE("cuBLAS GEMM on row-major data matches CBLAS for all four transpose co
     // [/docs:tf32]
     check_products<float>(tf32, 2e-2);
   }
+}
+
+TEST_CASE("bf16: float32 matrices multiplied with both operands rounded to bfloat16, float32 accumulation") {
+  // The reference rounds A and B with round_to_bf16 and adds in double; cuBLAS accumulates in float32,
+  // whose error over k terms is at most about k * 2^-24 of the sum of their magnitudes (1.5e-5 for
+  // k = 256; typically far less). So 1e-4 of it passes any float32 accumulation, while products of
+  // unrounded operands miss the reference by 6e-4 to 1.2e-3 of it on this data (float32 and TF32 alike,
+  // computed on the host): the second CHECK (above 4e-4) makes sure the data tells bf16 from float32.
+  const cuda_context bf16(0, 0, cuda_math::bf16), f32(0, 0);
+  test::cuda_memory mem;
+  constexpr double tolerance = 1e-4;
+  struct mnk {
+    std::size_t m, n, k;
+  };
+  for (const mnk s : {mnk{37, 29, 53}, mnk{96, 64, 256}})  // non-square; odd sizes, then multiples of 32 (strides padded)
+    for (transpose ta : {transpose::no, transpose::yes})
+      for (transpose tb : {transpose::no, transpose::yes}) {
+        CAPTURE(s.m);
+        CAPTURE(s.k);
+        CAPTURE(bool(ta));
+        CAPTURE(bool(tb));
+        const bf16_reference want(ta, tb, s.m, s.n, s.k);
+        CHECK(want.worst(product<float>(bf16, mem, ta, tb, s.m, s.n, s.k)) < tolerance);
+        CHECK(want.worst(product<float>(f32, mem, ta, tb, s.m, s.n, s.k)) > 4 * tolerance);
+      }
+}
+
+TEST_CASE("bf16 products differ from float32 ones where bfloat16 rounding must show") {
+  // A = 1 + 2^-10 (exact in float32 and in TF32's 10-bit mantissa; bfloat16 rounds it to 1), B = 1:
+  // every element of A B is k (1 + 2^-10) = 64.0625 in float32, exactly k = 64 in bf16. A context
+  // whose bf16 mode were ignored, or fell back to TF32, gives 64.0625.
+  const std::size_t m = 32, n = 16, k = 64;
+  const cuda_context bf16(0, 0, cuda_math::bf16), f32(0, 0);
+  test::cuda_memory mem;
+  auto run = [&](const cuda_context& ctx) {
+    const float* a = test::upload(ctx, mem, std::vector<float>(m * k, 1.0f + 0x1p-10f));  // [m, k] @ GPU 0
+    const float* b = test::upload(ctx, mem, std::vector<float>(k * n, 1.0f));             // [k, n] @ GPU 0
+    float* c = mem.zeros<float>(m * n);                                                     // [m, n] @ GPU 0
+    gemm(ctx, transpose::no, transpose::no, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+    return test::download(ctx, static_cast<const float*>(c), m * n);
+  };
+  CHECK(run(f32) == std::vector<float>(m * n, 64.0625f));
+  CHECK(run(bf16) == std::vector<float>(m * n, 64.0f));
 }
 
 TEST_CASE("two virtual devices on GPU 0 have their own streams and cuBLAS handles") {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <plait/core/bf16.hpp>
 #include <plait/cuda.hpp>
 #include <plait/plait.hpp>
 #include <vector>
@@ -67,6 +68,42 @@ constexpr auto cnn = input<1, 12, 12> >> conv2d<4, 3, 1, 1> >> batchnorm2d >> re
 TEST_CASE("an MLP trains on a CUDA device as on a host device") {
   CHECK(train_on_both<mlp>(sgd{.lr = 0.05f, .momentum = 0.9f}, 64, 5, 10) < 1e-4);
   CHECK(train_on_both<mlp>(adam{.lr = 1e-3f}, 64, 5, 10) < 1e-3);
+}
+
+TEST_CASE("with cuda_math::bf16 an MLP trains close to float32, on float32 master weights") {
+  // [docs:bf16_place]
+  auto gpu = place(mlp, virtual_cuda_devices(1, 0, cuda_math::bf16), {.max_batch = 64, .seed = 3});  // bf16 products
+  // [/docs:bf16_place]
+  auto cpu = place(mlp, host_device(), {.max_batch = 64, .seed = 3});  // float32 throughout
+  const std::vector<float> initial = gpu.gather_parameters();
+  auto o1 = sgd{.lr = 0.05f, .momentum = 0.9f}, o2 = o1;
+  // Tolerances. Rounding both operands to 8 significant bits moves each product by up to 2^-8 of
+  // itself; summed with random signs over 20..64 terms, a layer's outputs and gradients are off by
+  // about 1e-3 of their scale or less. The loss (about 2.3) then moves by 1e-4 to 1e-3 relative: 2e-2
+  // (the "few percent" a bf16 run is held to) leaves room for 5 steps of drift. The gradients' errors
+  // (a few 1e-5 here) reach the parameters as lr times their momentum sum (0.05 * 13 over 5 steps):
+  // a few 1e-5, up to about 2e-3 of worst_relative's 0.05 floor. 2e-2 holds that with a margin of 10,
+  // and 1e-4, which float32 products stay below (the case above), is 10 below it.
+  for (int s = 0; s < 5; ++s) {
+    const batch<mlp> b(64, 40 + std::uint64_t(s), 10);
+    const float l1 = cpu.train_step(b.xs(), b.ys(), cross_entropy, o1);
+    const float l2 = gpu.train_step(b.xs(), b.ys(), cross_entropy, o2);
+    CHECK(l2 == doctest::Approx(l1).epsilon(2e-2));
+  }
+  const std::vector<float> p1 = cpu.gather_parameters(), p2 = gpu.gather_parameters();
+  const double worst = worst_relative(p2, p1);
+  CHECK(worst < 2e-2);
+  CHECK(worst > 1e-4);  // the products were bf16's: float32 products stay below 1e-4 of the host
+  // The master weights are float32: most are not bfloat16 values, and updates smaller than half a
+  // bfloat16 step at the weight (which bfloat16 storage would drop) are kept.
+  std::size_t off_grid = 0, fine_updates = 0;
+  for (std::size_t i = 0; i < p2.size(); ++i) {
+    off_grid += round_to_bf16(p2[i]) != p2[i];
+    const float update = p2[i] - initial[i];
+    fine_updates += initial[i] != 0 && update != 0 && std::abs(update) < std::ldexp(1.0f, std::ilogb(initial[i]) - 8);
+  }
+  CHECK(off_grid > p2.size() / 2);
+  CHECK(fine_updates > 0);
 }
 
 TEST_CASE("a CNN with batchnorm, pooling and dropout trains on a CUDA device as on a host device") {

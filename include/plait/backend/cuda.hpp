@@ -33,9 +33,15 @@ struct is_cuda_backend : std::false_type {};
 template <>
 struct is_cuda_backend<cuda> : std::true_type {};
 
-/// How a CUDA device multiplies float matrices: float32 (IEEE single precision, the default), or
-/// tf32 (tensor cores, 10-bit mantissa inputs, float accumulation: faster, about 1e-3 relative).
-enum class cuda_math { float32, tf32 };
+/// How a CUDA device multiplies float matrices. Storage is float32 in every mode: parameters (the
+/// master weights the optimizer updates), gradients, optimizer state, activations, element-wise work and
+/// the loss; only a product's operands are rounded, as cuBLAS reads them.
+///   float32: IEEE single precision (the default).
+///   tf32:    tensor cores, inputs rounded to a 10-bit mantissa, float accumulation (about 1e-3 relative).
+///   bf16:    tensor cores, inputs rounded to bfloat16 (8 significant bits, core/bf16.hpp's round_to_bf16),
+///            float accumulation (about 4e-3 relative per product); needs compute capability 8.0 or later.
+/// Double products are IEEE double in every mode.
+enum class cuda_math { float32, tf32, bf16 };
 
 namespace cuda_detail {
 
@@ -81,6 +87,7 @@ class cuda_context {
       cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags", gpu);
       cuda_detail::cublas_check(cublasCreate(&blas_), "cublasCreate", gpu);
       cuda_detail::cublas_check(cublasSetStream(blas_, stream_), "cublasSetStream", gpu);
+      // bf16 keeps the default math: its products name their compute type (cublasGemmEx, gemm_cuda.hpp).
       cuda_detail::cublas_check(
           cublasSetMathMode(blas_, math == cuda_math::tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
           "cublasSetMathMode", gpu);

@@ -1,6 +1,9 @@
 #pragma once
-// GEMM on CUDA devices through cuBLAS, float and double, on the context's stream and handle (whose
-// math mode is the context's: float32, or TF32 tensor cores).
+// GEMM on CUDA devices through cuBLAS, float and double, on the context's stream and handle. Float
+// products follow the context's cuda_math: float32 and tf32 are cublasSgemm under the handle's math
+// mode; bf16 is cublasGemmEx on the same float32 matrices with compute type CUBLAS_COMPUTE_32F_FAST_16BF
+// (A and B rounded to bfloat16 as they are read, float32 accumulation, C read and written as float32).
+// Double products are cublasDgemm in every mode.
 //
 // cuBLAS is column-major. A row-major matrix M [r, c] with row stride ld is, read column-major,
 // M^T [c, r] with leading dimension ld. So the row-major C = op(A) op(B) is computed as the
@@ -20,6 +23,15 @@ template <>
 struct gemm_impl<cuda> {
   static cublasOperation_t op(transpose t) { return t == transpose::yes ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
+  // cublasSgemm's signature, for cuda_math::bf16: every matrix float32 in memory, the products on
+  // bfloat16 tensor cores.
+  static cublasStatus_t gemm_ex_bf16(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                     const float* alpha, const float* a, int lda, const float* b, int ldb,
+                                     const float* beta, float* c, int ldc) {
+    return cublasGemmEx(h, ta, tb, m, n, k, alpha, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb, beta, c, CUDA_R_32F, ldc,
+                        CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT);
+  }
+
   template <class Ctx, class T, class Call>
   static void run_with(const Ctx& ctx, const char* name, Call call, transpose ta, transpose tb, std::size_t m,
                        std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda, const T* b, std::size_t ldb,
@@ -35,7 +47,11 @@ struct gemm_impl<cuda> {
   static void run(const Ctx& ctx, transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
                   const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
                   std::size_t ldc) {
-    run_with(ctx, "cublasSgemm", cublasSgemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (ctx.math() == cuda_math::bf16)
+      run_with(ctx, "cublasGemmEx (float32 storage, CUBLAS_COMPUTE_32F_FAST_16BF)", gemm_ex_bf16, ta, tb, m, n, k, alpha,
+               a, lda, b, ldb, beta, c, ldc);
+    else
+      run_with(ctx, "cublasSgemm", cublasSgemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 
   template <class Ctx>
