@@ -6,7 +6,8 @@
 //   large: MLP 4096 -> 4096 -> 4096 -> 4096 -> 10, batch 8192, SGD, cross-entropy, twice:
 //          bf16 (cuda_math::bf16: products on bfloat16 tensor cores, float32 master weights) and
 //          TF32 (cuda_math::tf32)
-//   small: MLP 32 -> 64 -> 64 -> 10,                 batch 32,   SGD, cross-entropy, TF32
+//   small: MLP 32 -> 64 -> 64 -> 10,                 batch 32,   SGD, cross-entropy, TF32; kernel by kernel and
+//          with its step captured in a CUDA graph (place_options::cuda_graph)
 // Storage is float32 in every run: parameters, gradients, activations, the loss.
 //
 // What one "step" is here: model.train_step with the batch in pinned host memory, so the step
@@ -116,8 +117,9 @@ struct step_result {
 };
 template <auto Net, std::size_t In, std::size_t Batch>
 step_result time_plait_step(const host_batch<In, 10>& data, cuda_math math, int warmup, int reps, cudaStream_t idle,
-                            event_timer& ev) {
-  auto model = place(Net, virtual_cuda_devices(1, gpu, math), {.max_batch = Batch, .seed = 1});
+                            event_timer& ev, bool graph = false) {
+  // graph: the step captured in a CUDA graph (place_options::cuda_graph; captured by the second warm-up step)
+  auto model = place(Net, virtual_cuda_devices(1, gpu, math), {.max_batch = Batch, .seed = 1, .cuda_graph = graph});
   auto opt = sgd{.lr = 0.01f};
   float loss = 0;
   for (int i = 0; i < warmup; ++i) loss = model.train_step(data.xs(), data.ys(), cross_entropy, opt);
@@ -339,6 +341,7 @@ int run(int argc, char** argv) {
   const floor_result ft = time_gemm_floor(floor_tf32, dims, int(large_batch), 3, reps_large, ev);
   const stats copy = time_copy_in(large_data, 3, reps_large, ev);
   const step_result ps = time_plait_step<small, 32, small_batch>(small_data, cuda_math::tf32, 20, reps_small, idle, ev);
+  const step_result psg = time_plait_step<small, 32, small_batch>(small_data, cuda_math::tf32, 20, reps_small, idle, ev, true);
   (void)cudaStreamDestroy(idle);
 
   std::printf("plait on %s, float32 storage; CUDA events, median [min..max] us\n", name.c_str());
@@ -363,18 +366,20 @@ int run(int argc, char** argv) {
   value("  plait TF32 step / TF32 floor", pt.time.median / ft.sum_us);
   row("the large batch's copy in (pinned -> device)", copy);
   row(cat("small step, TF32, batch ", small_batch, " (", reps_small, " steps)"), ps.time);
-  std::printf("CUDA graph of a step: not built yet\n");
+  row(cat("small step, TF32, batch ", small_batch, ", captured in a CUDA graph"), psg.time);
   std::printf("PLAIT device=%s reps_large=%d reps_small=%d plait_large_us=%.2f plait_large_min_us=%.2f "
               "plait_large_max_us=%.2f floor_large_us=%.2f floor_seq_large_us=%.2f floor_tflops=%.1f "
               "floor_large_bf16_storage_us=%.2f floor_seq_large_bf16_storage_us=%.2f floor_tflops_bf16_storage=%.1f "
               "plait_large_tf32_us=%.2f plait_large_tf32_min_us=%.2f plait_large_tf32_max_us=%.2f floor_large_tf32_us=%.2f "
               "floor_seq_large_tf32_us=%.2f floor_tflops_tf32=%.1f copy_large_us=%.2f "
               "plait_small_us=%.2f plait_small_min_us=%.2f plait_small_max_us=%.2f loss_large=%.4f loss_large_tf32=%.4f "
-              "loss_small=%.4f\n",
+              "loss_small=%.4f plait_small_graph_us=%.2f plait_small_graph_min_us=%.2f plait_small_graph_max_us=%.2f "
+              "loss_small_graph=%.4f\n",
               name.c_str(), reps_large, reps_small, pl.time.median, pl.time.min, pl.time.max, fl.sum_us,
               fl.back_to_back.median, fl.tflops, fl16.sum_us, fl16.back_to_back.median, fl16.tflops, pt.time.median,
               pt.time.min, pt.time.max, ft.sum_us, ft.back_to_back.median, ft.tflops, copy.median, ps.time.median,
-              ps.time.min, ps.time.max, double(pl.loss), double(pt.loss), double(ps.loss));
+              ps.time.min, ps.time.max, double(pl.loss), double(pt.loss), double(ps.loss), psg.time.median, psg.time.min,
+              psg.time.max, double(psg.loss));
   return 0;
 }
 

@@ -14,7 +14,8 @@ Same models, batches, precision, optimizer (SGD, lr 0.01), loss (softmax cross-e
                 them as the products read them, so plait's step moves more bytes.
          TF32:  float32 storage, TF32 products: plait's cuda_math::tf32 and PyTorch's
                 torch.backends.cuda.matmul.allow_tf32. Floor: CUBLAS_COMPUTE_32F_FAST_TF32.
-  small: MLP 32 -> 64 -> 64 -> 10, batch 32, TF32: plait, PyTorch eager
+  small: MLP 32 -> 64 -> 64 -> 10, batch 32, TF32: plait (kernel by kernel, and its step in a CUDA graph:
+         place_options::cuda_graph), PyTorch eager
 
 A step starts from the batch in pinned host memory on both sides (plait's train_step copies it in;
 PyTorch's step does `.to(device, non_blocking=True)`) and ends when the loss is on the host
@@ -198,7 +199,7 @@ def main():
 
     plait_keys = ["plait_large_us", "floor_large_us", "floor_seq_large_us", "floor_large_bf16_storage_us",
                   "plait_large_tf32_us", "floor_large_tf32_us", "floor_seq_large_tf32_us", "copy_large_us",
-                  "plait_small_us"]
+                  "plait_small_us", "plait_small_graph_us"]
     plait_t = {k: [] for k in plait_keys}
     torch_t = {f"{name}{suffix}": [] for name in steps for suffix in ("", "_resident")}
     last_table = ""
@@ -223,6 +224,7 @@ def main():
 
     med = statistics.median
     pl, pt, ps = med(plait_t["plait_large_us"]), med(plait_t["plait_large_tf32_us"]), med(plait_t["plait_small_us"])
+    psg = med(plait_t["plait_small_graph_us"])
     floor, floor16, floor_tf32 = (med(plait_t[k]) for k in ("floor_large_us", "floor_large_bf16_storage_us",
                                                              "floor_large_tf32_us"))
     copy = med(plait_t["copy_large_us"])
@@ -280,7 +282,8 @@ def main():
             lines.append(f"{'small TF32 torch eager' + suffix.replace('_', ' '):34} "
                          f"{spread(torch_t['eager_small' + suffix]):>32} {med(torch_t['eager_small' + suffix]) / ps:14.2f}")
     lines += [
-        "CUDA graph of a step: not built yet in plait (speedup_small_graph=pending)",
+        f"{'small TF32 plait, CUDA graph':34} {spread(plait_t['plait_small_graph_us']):>32}   (place_options::cuda_graph)",
+        f"small: torch eager / plait with its step in a CUDA graph: {ratio(eager_s, psg)}",
         "plait's last round, in detail:",
         *("  " + l for l in last_table.splitlines() if not l.startswith("PLAIT ")),
     ]
@@ -292,7 +295,7 @@ def main():
         "speedup_vs_compile_large": ratio(compile_l, pl),
         "speedup_vs_compile_large_tf32": ratio(compile_t, pt),
         "speedup_small": ratio(eager_s, ps),
-        "speedup_small_graph": "pending",
+        "speedup_small_graph": ratio(eager_s, psg),
         "speedup_vs_eager_large": ratio(eager_l, pl),
         "speedup_vs_eager_large_tf32": ratio(eager_t, pt),
         "floor_copy_ratio_large": round(pl / (floor + copy), 3),
@@ -308,6 +311,7 @@ def main():
         "floor_large_tf32_us": round(floor_tf32, 1),
         "copy_large_us": round(copy, 1),
         "plait_small_us": round(ps, 2),
+        "plait_small_graph_us": round(psg, 2),
         "torch_small_us": us(eager_s, 2),
         "bf16": "built",
         "torch": torch_version,

@@ -6,9 +6,10 @@
 // device 1 to device 0, so that while device 0 trains on micro-batch k, device 1 already scales
 // micro-batch k+1.
 //
-// Today both devices are host devices (threads with their own memory). With the CUDA backend
-// (not there yet), device 0 would be a GPU and the same graph would keep the scaling on the CPU
-// and the training on the GPU.
+// Both devices are host devices here (threads with their own memory), so both parts could be
+// trained. For preprocessing that is not trained, feeding a model on a GPU, mark it on<cpu>(...)
+// instead: the graph's host stage runs on the CPU and hands each micro-batch to the GPU through pinned
+// buffers (example 12, examples/12_cpu_preprocessing_gpu.cu).
 //
 // plait has no scaling layer, so this file writes one: `scale_t<A, B>`, y = a x + b. A layer is
 // an empty type with `is_layer` and a nested `bound<In>` (core/concepts.hpp): its shapes, its

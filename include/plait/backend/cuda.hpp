@@ -13,6 +13,7 @@
 #include <thrust/system/cuda/execution_policy.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <type_traits>
 #include <utility>
@@ -70,9 +71,12 @@ inline void expect_device(int gpu) {
 }  // namespace cuda_detail
 
 /// What a step needs to run kernels on one logical CUDA device: its GPU, its own stream, a cuBLAS
-/// handle bound to that stream, and a device scalar (with its pinned host twin) for results the host
-/// reads (sum). Owns them; moves, does not copy. Everything is created, checked, at construction:
-/// a step creates nothing.
+/// handle bound to that stream with its own workspace (so that cuBLAS allocates nothing in a step, and a
+/// step can be captured in a CUDA graph), a device scalar (with its pinned host twin) for results the
+/// host reads (sum), and the step words: the step number and the optimizer's step count in device
+/// memory, copied in from a pinned twin at the start of every step, which random layers and Adam read
+/// on the device (so a captured step reads the current step's values when replayed). Owns them; moves,
+/// does not copy. Everything is created, checked, at construction: a step creates nothing.
 class cuda_context {
  public:
   using backend = cuda;
@@ -91,8 +95,14 @@ class cuda_context {
       cuda_detail::cublas_check(
           cublasSetMathMode(blas_, math == cuda_math::tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
           "cublasSetMathMode", gpu);
+      cuda_check(cudaMalloc(&workspace_, blas_workspace_bytes), cat("cudaMalloc of ", blas_workspace_bytes, " bytes (cuBLAS workspace)"), gpu);
+      cuda_detail::cublas_check(cublasSetWorkspace(blas_, workspace_, blas_workspace_bytes), "cublasSetWorkspace", gpu);
       cuda_check(cudaMalloc(reinterpret_cast<void**>(&scalar_), sizeof(double)), "cudaMalloc of 8 bytes", gpu);
       cuda_check(cudaMallocHost(reinterpret_cast<void**>(&host_scalar_), sizeof(double)), "cudaMallocHost of 8 bytes", gpu);
+      cuda_check(cudaMalloc(reinterpret_cast<void**>(&words_), 2 * sizeof(std::uint64_t)), "cudaMalloc of 16 bytes", gpu);
+      cuda_check(cudaMemsetAsync(words_, 0, 2 * sizeof(std::uint64_t), stream_), "cudaMemsetAsync", gpu);
+      cuda_check(cudaMallocHost(reinterpret_cast<void**>(&host_words_), 2 * sizeof(std::uint64_t)), "cudaMallocHost of 16 bytes", gpu);
+      host_words_[0] = host_words_[1] = 0;
     } catch (...) {
       release();
       throw;
@@ -123,6 +133,23 @@ class cuda_context {
   double* device_scalar() const { return scalar_; }  // [1] @ this GPU
   double* host_scalar() const { return host_scalar_; }  // [1] @ pinned host memory
 
+  /// The step words [step, optimizer step count] @ this GPU, as kernels read them.
+  const std::uint64_t* step_words() const { return words_; }
+  /// Sets the pinned twin of the step words. The host calls it between steps only: the copy that
+  /// reads the twin (copy_step_words, or its node in a captured step) runs when the step runs.
+  void set_step_words(std::uint64_t step, std::uint64_t optimizer_step) const {
+    host_words_[0] = step;
+    host_words_[1] = optimizer_step;
+  }
+  /// Enqueues the copy of the pinned twin into the step words on this device's stream.
+  void copy_step_words() const {
+    cuda_detail::cuda_check(cudaMemcpyAsync(words_, host_words_, 2 * sizeof(std::uint64_t), cudaMemcpyHostToDevice, stream_),
+                            "cudaMemcpyAsync (host to device) of the step words", device);
+  }
+
+  /// cuBLAS's workspace per handle: what NVIDIA recommends for Hopper (32 MiB).
+  static constexpr std::size_t blas_workspace_bytes = std::size_t{32} << 20;
+
  private:
   void swap(cuda_context& o) noexcept {
     std::swap(index, o.index);
@@ -132,16 +159,23 @@ class cuda_context {
     std::swap(blas_, o.blas_);
     std::swap(scalar_, o.scalar_);
     std::swap(host_scalar_, o.host_scalar_);
+    std::swap(workspace_, o.workspace_);
+    std::swap(words_, o.words_);
+    std::swap(host_words_, o.host_words_);
   }
   // Errors are ignored here: this runs in destructors and after a failed construction.
   void release() noexcept {
-    if (!stream_ && !blas_ && !scalar_ && !host_scalar_) return;
+    if (!stream_ && !blas_ && !scalar_ && !host_scalar_ && !workspace_ && !words_ && !host_words_) return;
     (void)cudaSetDevice(device);
+    if (host_words_) (void)cudaFreeHost(host_words_);
+    if (words_) (void)cudaFree(words_);
     if (host_scalar_) (void)cudaFreeHost(host_scalar_);
     if (scalar_) (void)cudaFree(scalar_);
     if (blas_) (void)cublasDestroy(blas_);
+    if (workspace_) (void)cudaFree(workspace_);
     if (stream_) (void)cudaStreamDestroy(stream_);
-    host_scalar_ = nullptr, scalar_ = nullptr, blas_ = nullptr, stream_ = nullptr;
+    host_words_ = nullptr, words_ = nullptr, host_scalar_ = nullptr, scalar_ = nullptr, blas_ = nullptr;
+    workspace_ = nullptr, stream_ = nullptr;
   }
 
   cuda_math math_ = cuda_math::float32;
@@ -149,6 +183,9 @@ class cuda_context {
   cublasHandle_t blas_ = nullptr;
   double* scalar_ = nullptr;
   double* host_scalar_ = nullptr;
+  void* workspace_ = nullptr;              // [blas_workspace_bytes] @ this GPU
+  std::uint64_t* words_ = nullptr;         // [2] @ this GPU
+  std::uint64_t* host_words_ = nullptr;    // [2] @ pinned host memory
 };
 
 /// The CUDA devices a model is placed on: logical device i runs on GPU gpus[i]. Several logical

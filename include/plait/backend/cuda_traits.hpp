@@ -8,7 +8,9 @@
 #include <memory_resource>
 
 #include "cuda.hpp"
+#include "cuda_graph.hpp"
 #include "cuda_memory.hpp"
+#include "cuda_staging.hpp"
 #include "traits.hpp"
 
 namespace plait {
@@ -27,6 +29,12 @@ struct device_traits<cuda> {
     return cuda_arena(bytes, ctx);
   }
   static device_binding binding(const context& ctx) { return {ctx.device, ctx.stream()}; }
+  // The host stage: pinned buffers in turn, copied on the device's stream; its layers run on the
+  // device's worker thread with the host's sequential kernels.
+  using staging_type = cuda_staging;
+  static staging_type make_staging(std::size_t floats, const context& ctx) { return cuda_staging(floats, ctx); }
+  static host_context<sequential> host_side(const context& ctx) { return {ctx.index, 1}; }
+  using step_graph = cuda_step_graph;
 };
 
 }  // namespace plait

@@ -76,6 +76,7 @@ struct forward_args {
   std::uint64_t step = 0;
   std::size_t first_sample = 0;
   replica_sum replicas{};
+  const std::uint64_t* step_at = nullptr;  // [1] @ the device: where random layers read the step, when set
 };
 
 /// What a layer's backward reads and writes. `dy` may be overwritten (it is scratch once read).
@@ -97,6 +98,7 @@ struct backward_args {
   std::uint64_t step = 0;
   std::size_t first_sample = 0;
   replica_sum replicas{};
+  const std::uint64_t* step_at = nullptr;  // [1] @ the device: where random layers read the step, when set
 };
 
 /// Doubles a bound layer sums across replicas in one call (0 unless it declares replica_sum_count).

@@ -31,6 +31,11 @@ struct on_t {
 
 /// The device a bound layer is pinned to, or `unpinned`.
 inline constexpr std::size_t unpinned = ~std::size_t{0};
+
+/// on<cpu>(f): f's layers run on the host, in the input's path, before the batch reaches the devices:
+/// the CPU preprocessing that feeds a model on GPUs (graph/cpu_prefix.hpp says what may be there).
+/// On host devices they run on the device that holds the layers after them.
+inline constexpr std::size_t cpu = unpinned - 1;
 template <class B>
 inline constexpr std::size_t pinned_device_of = [] {
   if constexpr (requires { B::device; }) return std::size_t{B::device};

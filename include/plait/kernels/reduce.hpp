@@ -3,6 +3,7 @@
 // backend, each backend's body in reduce_<backend>.hpp (reduce_host.hpp, reduce_cuda.hpp).
 //
 //   sum(ctx, x, n)                      -> x[0] + ... + x[n-1], returned to the host
+//   sum_into(ctx, x, n, acc, add)       -> *acc (+)= sum(ctx, x, n), in the device's memory
 //   find_first(ctx, n, pred)            -> the first i in [0, n) with pred(i), or n, returned to the host
 //   column_sums<Cols, Scale>(ctx, d, from, rows, sums, accumulate, grad)
 //                                       -> d [rows, Cols] *= grad(from) in place when Scale, then
@@ -26,6 +27,14 @@ struct reduce_impl {
 template <class Ctx, class T>
 T sum(const Ctx& ctx, const T* x, std::size_t n) {
   return reduce_impl<typename Ctx::backend>::sum(ctx, x, n);
+}
+
+/// *acc = (add ? *acc : 0) + double(sum(ctx, x, n)), with acc [1] in the device's memory: the same
+/// bits as adding what sum returns on the host, but nothing waits for the device, so a step captured
+/// in a CUDA graph may hold it.
+template <class Ctx, class T>
+void sum_into(const Ctx& ctx, const T* x, std::size_t n, double* acc, bool add) {
+  reduce_impl<typename Ctx::backend>::sum_into(ctx, x, n, acc, add);
 }
 
 /// The smallest i in [0, n) for which pred(i) holds, or n when none does. pred is a kernel body

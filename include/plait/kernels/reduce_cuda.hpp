@@ -2,6 +2,7 @@
 // Reductions on CUDA devices, on the context's stream.
 //   sum:         one thread adds x in index order, in double (the host's bits exactly), into the
 //                context's device scalar; copied to its pinned twin; the stream is waited for.
+//   sum_into:    the same kernel, adding into a device double; nothing is waited for.
 //   find_first:  thrust::find_if over the indices (it waits for its result).
 //   column_sums: one block per group of 32 columns; a block's 32 x 8 threads walk the rows eight
 //                apart (each warp reads 32 adjacent floats of a row), then each column's 8 partial
@@ -27,6 +28,15 @@ __global__ void sum_in_order(const T* x, std::size_t n, double* out) {
   double s = 0;
   for (std::size_t i = 0; i < n; ++i) s += double(x[i]);
   *out = s;
+}
+
+// *acc = (add ? *acc : 0) + double(T(the sum)): as the host adds what sum returns.
+template <class T>
+__global__ void sum_in_order_into(const T* x, std::size_t n, double* acc, bool add) {
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += double(x[i]);
+  const double part = double(T(s));
+  *acc = add ? *acc + part : part;
 }
 
 inline constexpr unsigned column_group = 32;  // columns per block: one warp's row of reads
@@ -73,6 +83,12 @@ struct reduce_impl<cuda> {
         "cudaMemcpyAsync (device to host) of a sum", ctx.device);
     ctx.synchronize();
     return T(*ctx.host_scalar());
+  }
+
+  template <class Ctx, class T>
+  static void sum_into(const Ctx& ctx, const T* x, std::size_t n, double* acc, bool add) {
+    cuda_detail::sum_in_order_into<<<1, 1, 0, ctx.stream()>>>(x, n, acc, add);
+    cuda_detail::cuda_check(cudaGetLastError(), "the launch of sum_in_order_into", ctx.device);
   }
 
   template <class Ctx, class Pred>

@@ -20,6 +20,12 @@ struct reduce_impl<host<System>> {
     return T(s);
   }
 
+  template <class Ctx, class T>
+  static void sum_into(const Ctx& ctx, const T* x, std::size_t n, double* acc, bool add) {
+    const double part = double(sum(ctx, x, n));
+    *acc = add ? *acc + part : part;
+  }
+
   template <class Ctx, class Pred>
   static std::size_t find_first(const Ctx&, std::size_t n, Pred pred) {
     for (std::size_t i = 0; i < n; ++i)

@@ -79,23 +79,24 @@ struct dropout_t {
         });
         return;
       }
-      apply_mask(ctx, x, y, a.batch, a.seed, a.step, a.first_sample);
+      apply_mask(ctx, x, y, a.batch, a.seed, a.step, a.step_at, a.first_sample);
     }
 
     template <class Ctx, class T>
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
       if (!a.dx) return;
-      apply_mask(ctx, static_cast<const T*>(a.dy), a.dx, a.batch, a.seed, a.step, a.first_sample);
+      apply_mask(ctx, static_cast<const T*>(a.dy), a.dx, a.batch, a.seed, a.step, a.step_at, a.first_sample);
     }
 
-    // to[r, j] = from[r, j] * mask[g, j] / (1 - P); from and to may be the same buffer.
+    // to[r, j] = from[r, j] * mask[g, j] / (1 - P); from and to may be the same buffer. The step is
+    // read on the device where the runtime keeps it there (step_at: a replayed CUDA graph's step).
     template <class Ctx, class T>
     static void apply_mask(const Ctx& ctx, const T* from, T* to, std::size_t batch, std::uint64_t seed,
-                           std::uint64_t step, std::size_t first_sample) {
+                           std::uint64_t step, const std::uint64_t* step_at, std::size_t first_sample) {
       constexpr std::size_t N = In::size;
       const T scale = T{1} / (T{1} - T(P));
       for_rows(ctx, batch, [=] PLAIT_HD(std::size_t r) {
-        const std::uint64_t key = sample_key(seed, step, first_sample + r);
+        const std::uint64_t key = sample_key(seed, step_at ? *step_at : step, first_sample + r);
         const T* f = from + r * N;
         T* t = to + r * N;
         for (std::size_t j = 0; j < N; ++j) t[j] = kept(key, j) ? f[j] * scale : T{0};

@@ -53,6 +53,8 @@ struct embedding_t {
     static constexpr std::size_t flops = 0;  // a gather: memory traffic, no arithmetic
     static constexpr bool is_view = false;
     static constexpr bool in_place_grad = false;
+    /// Its forward reads the device's answer to check_ids: a step with it cannot be replayed from a CUDA graph.
+    static constexpr bool waits_for_device = true;
 
     /// PyTorch's default: every entry of the table from N(0, 1), here by Box-Muller on rng's
     /// uniforms (two normals per pair of uniforms).

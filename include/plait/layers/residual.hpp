@@ -207,7 +207,8 @@ struct residual_t {
       const places<T> p(a.x, a.saved, a.batch);
       static_for<n>([&]<std::size_t J>() {
         layer<J>::forward(ctx, forward_args<T>{a.params + parts::param_at[J], p.in[J], p.out[J], p.saved[J], a.batch,
-                                               a.training, a.state + parts::state_at[J], a.seed, a.step, a.first_sample});
+                                               a.training, a.state + parts::state_at[J], a.seed, a.step, a.first_sample,
+                                               {}, a.step_at});
       });
       const T* fx = p.out[nf - 1];                            // [B, out] f(x)
       const T* px = has_projection ? p.out[n - 1] : a.x;      // [B, out] projection(x), or x
@@ -241,7 +242,8 @@ struct residual_t {
         }
         B::backward(ctx, backward_args<T>{a.params + parts::param_at[J], p.in[J], p.out[J], p.saved[J], cur, dx,
                                           a.dparams + parts::param_at[J], a.batch, a.accumulate,
-                                          a.state + parts::state_at[J], a.seed, a.step, a.first_sample});
+                                          a.state + parts::state_at[J], a.seed, a.step, a.first_sample, {},
+                                          a.step_at});
         cur = dx;
       });
       return cur;

@@ -91,7 +91,8 @@ struct sub_graph {
     const places<T> p(x, saved, a.batch);
     static_for<n>([&]<std::size_t J>() {
       layer<J>::forward(ctx, forward_args<T>{a.params + param_at[J], p.in[J], p.out[J], p.kept[J], a.batch, a.training,
-                                             a.state + state_at[J], a.seed, a.step, a.first_sample, a.replicas});
+                                             a.state + state_at[J], a.seed, a.step, a.first_sample, a.replicas,
+                                             a.step_at});
     });
     return n ? p.out[n - 1] : x;
   }
@@ -115,7 +116,7 @@ struct sub_graph {
       }
       B::backward(ctx, backward_args<T>{a.params + param_at[J], p.in[J], p.out[J], p.kept[J], cur, d,
                                         a.dparams + param_at[J], a.batch, a.accumulate, a.state + state_at[J], a.seed,
-                                        a.step, a.first_sample, a.replicas});
+                                        a.step, a.first_sample, a.replicas, a.step_at});
       cur = d;
     });
   }

@@ -5,23 +5,29 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 
+#include "../core/step_count.hpp"
 #include "../kernels/elementwise.hpp"
 
 namespace plait {
 
 namespace detail {
-template <class Ctx, class T>
-void adam_step(const Ctx& ctx, T* p, const T* g, T* state, std::size_t n, std::size_t t, float lr, float b1, float b2,
-               float eps, float l2, float decoupled) {
-  T* m = state;      // [n]
-  T* v = state + n;  // [n]
-  const double c1 = 1.0 - std::pow(double(b1), double(t));
-  const double c2 = 1.0 - std::pow(double(b2), double(t));
-  const T step = static_cast<T>(lr / c1);
-  const T inv_sqrt_c2 = static_cast<T>(1.0 / std::sqrt(c2));
-  const T beta1 = b1, beta2 = b2, epsilon = eps, wd = l2, shrink = T{1} - static_cast<T>(lr) * decoupled;
-  for_blocks(ctx, n, 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) {
+/// Adam's bias corrections for step t: the step size lr / (1 - b1^t) and 1 / sqrt(1 - b2^t), in double.
+template <class T>
+PLAIT_HD inline void adam_corrections(double t, float lr, float b1, float b2, T& step, T& inv_sqrt_c2) {
+  const double c1 = 1.0 - std::pow(double(b1), t);
+  const double c2 = 1.0 - std::pow(double(b2), t);
+  step = static_cast<T>(lr / c1);
+  inv_sqrt_c2 = static_cast<T>(1.0 / std::sqrt(c2));
+}
+
+template <class T>
+struct adam_update {
+  T *p, *m, *v;  // [n] each
+  const T* g;    // [n]
+  T beta1, beta2, epsilon, wd, shrink;
+  PLAIT_HD void operator()(std::size_t b, std::size_t e, T step, T inv_sqrt_c2) const {
     T* PLAIT_RESTRICT pp = p;
     T* PLAIT_RESTRICT mm = m;
     T* PLAIT_RESTRICT vv = v;
@@ -32,7 +38,26 @@ void adam_step(const Ctx& ctx, T* p, const T* g, T* state, std::size_t n, std::s
       vv[i] = beta2 * vv[i] + (T{1} - beta2) * gi * gi;
       pp[i] = pp[i] * shrink - step * mm[i] / (std::sqrt(vv[i]) * inv_sqrt_c2 + epsilon);
     }
-  });
+  }
+};
+
+// t.at set (CUDA): the corrections are computed in the kernel from the step count in device memory,
+// so that a step replayed from a CUDA graph uses the current t.
+template <class Ctx, class T>
+void adam_step(const Ctx& ctx, T* p, const T* g, T* state, std::size_t n, step_count t, float lr, float b1, float b2,
+               float eps, float l2, float decoupled) {
+  const adam_update<T> update{p, state, state + n, g, b1, b2, eps, l2, T{1} - static_cast<T>(lr) * decoupled};
+  if (const std::uint64_t* at = t.at) {
+    for_blocks(ctx, n, 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) {
+      T step{}, inv_sqrt_c2{};
+      adam_corrections(double(*at), lr, b1, b2, step, inv_sqrt_c2);
+      update(b, e, step, inv_sqrt_c2);
+    });
+    return;
+  }
+  T step{}, inv_sqrt_c2{};
+  adam_corrections(double(t.value), lr, b1, b2, step, inv_sqrt_c2);
+  for_blocks(ctx, n, 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) { update(b, e, step, inv_sqrt_c2); });
 }
 }  // namespace detail
 
@@ -44,10 +69,11 @@ struct adam {
   float weight_decay = 0.0f;  // L2, added to the gradient
 
   static constexpr const char* name = "adam";
+  bool operator==(const adam&) const = default;
   std::size_t state_per_param() const { return 2; }
 
   template <class Ctx, class T>
-  void step(const Ctx& ctx, T* p, const T* g, T* state, std::size_t n, std::size_t t) const {
+  void step(const Ctx& ctx, T* p, const T* g, T* state, std::size_t n, step_count t) const {
     detail::adam_step(ctx, p, g, state, n, t, lr, beta1, beta2, eps, weight_decay, 0.0f);
   }
 };
@@ -60,10 +86,11 @@ struct adamw {
   float weight_decay = 1e-2f;  // decoupled
 
   static constexpr const char* name = "adamw";
+  bool operator==(const adamw&) const = default;
   std::size_t state_per_param() const { return 2; }
 
   template <class Ctx, class T>
-  void step(const Ctx& ctx, T* p, const T* g, T* state, std::size_t n, std::size_t t) const {
+  void step(const Ctx& ctx, T* p, const T* g, T* state, std::size_t n, step_count t) const {
     detail::adam_step(ctx, p, g, state, n, t, lr, beta1, beta2, eps, 0.0f, weight_decay);
   }
 };

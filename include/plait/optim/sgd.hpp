@@ -16,6 +16,7 @@ struct sgd {
   bool nesterov = false;
 
   static constexpr const char* name = "sgd";
+  bool operator==(const sgd&) const = default;
   /// Floats of state per parameter (the momentum buffer).
   std::size_t state_per_param() const { return momentum != 0.0f ? 1 : 0; }
 

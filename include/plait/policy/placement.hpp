@@ -32,7 +32,10 @@ struct pins {
   /// Each layer's device: its mark, or the device of the marked layer before it (after it, at the start).
   static constexpr auto device = [] {
     std::array<std::size_t, n> d{};
-    static_for<n>([&]<std::size_t I>() { d[I] = pinned_device_of<typename L::template layer<I>>; });
+    static_for<n>([&]<std::size_t I>() {  // on<cpu> layers belong to the device of the layers after them
+      constexpr std::size_t pin = pinned_device_of<typename L::template layer<I>>;
+      d[I] = pin == cpu ? unpinned : pin;
+    });
     std::size_t first = unpinned;
     for (std::size_t i = 0; i < n && first == unpinned; ++i) first = d[i];
     std::size_t last = first;

@@ -1,8 +1,9 @@
 #pragma once
 // How the runtime moves data between the host and a device's memory. On host devices the host reads
 // and writes that memory in place and nothing here copies; where it cannot (CUDA), a micro-batch's
-// input and targets are copied into planned device buffers, and outputs, per-sample losses and
-// parameters written by the user are copied through host buffers planned at place(...).
+// targets are copied into planned device buffers (its input: replica::take_input), and outputs,
+// per-sample losses and parameters written by the user are copied through host buffers planned at
+// place(...).
 //
 // device_scope: the caller's thread is device 0's worker; where it works on another device's memory
 // (CUDA), that device is current for the scope and device 0 (`home`) again after. Not for the workers'
@@ -53,17 +54,6 @@ class host_io {
       staging_.resize(widest);
       out_.resize(rows * Out::size);
       rows_.resize(rows);
-    }
-  }
-
-  /// Where device `rep` reads slot k's input of n samples at host address x.
-  static const float* input(Replica& rep, std::size_t k, const float* x, std::size_t n) {
-    if constexpr (host_memory) {
-      (void)rep, (void)k, (void)n;
-      return x;
-    } else {
-      copy_from_host(rep.ctx(), rep.recv_input(k), x, n * In::size);  // [n, in] @ host -> the device
-      return rep.recv_input(k);
     }
   }
 

@@ -93,6 +93,8 @@ class model {
     if constexpr (requires { Policy::sharded; }) return bool{Policy::sharded};
     else return false;
   }();
+  static_assert(host_stage_fits<Policy, G, device_layout>());  // graph/cpu_prefix.hpp: what may be on<cpu>
+
   /// Whether any program holds a collective or a message.
   static constexpr bool communicates = [] {
     for (const auto& p : Policy::template programs<G>)
@@ -239,6 +241,15 @@ class model {
   template <class Y, class Loss, class Opt>
   struct step_job;
   struct predict_job;
+  template <class Loss, class Y, class Opt>
+  float eager_step(const float* x, Y y, std::size_t count, Opt& opt);
+
+  // place_options::cuda_graph (runtime/graph_step.hpp): refused where it cannot hold, then a step
+  // captured once per step kind and replayed.
+  static constexpr bool has_step_graph = !std::is_same_v<typename device_traits<Backend>::step_graph, no_step_graph>;
+  void check_graph_options() const;
+  template <class Loss, class Y, class Opt>
+  float graph_step(const float* x, Y y, std::size_t count, Opt& opt);
 
   // partition's collectives, on the compute thread: the next instruction needs their result.
   static void exchange(model& m, replica_type& rep, std::size_t device, const instruction& i, std::size_t rows,
@@ -247,6 +258,7 @@ class model {
 
   // Plans and initialises this process's `local` devices, first_ .. first_ + local - 1, and their groups.
   void build(std::size_t local, const device_set<Backend>& devices) {
+    check_graph_options();
     static_assert(host_memory || layout::replica_sum_size == 0,
                   "plait: sync_batchnorm2d is placed on CUDA devices. Its statistics are summed across replicas on "
                   "host devices only so far. Fix: use batchnorm2d, or host devices.");
@@ -299,6 +311,8 @@ class model {
     std::size_t buffers = 1;
     if constexpr (requires { Policy::template bucket_list<G>; }) buffers = Policy::template bucket_list<G>.size();
     names_ = event_names(Policy::template stages<G>.size(), buffers, tensor_parallel_degree > 1);
+    if constexpr (has_step_graph)
+      if (options_.cuda_graph) graph_.plan(options_.max_batch, input_shape::size, target_floats);
   }
 
   // The first of this process's devices that holds `layer` (an index into replicas_).
@@ -372,6 +386,7 @@ class model {
   trace_recorder trace_;
   event_names names_;  // made at place(...): recording a trace allocates nothing
   host_io<replica_type, input_shape, output_shape> io_;  // copies between the host and device memory
+  typename device_traits<Backend>::step_graph graph_;  // the captured step (place_options::cuda_graph)
   bool params_dirty_ = false;
   std::size_t steps_ = 0;
 };
@@ -380,3 +395,4 @@ class model {
 
 #include "step.hpp"
 #include "predict.hpp"
+#include "graph_step.hpp"

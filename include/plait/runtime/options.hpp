@@ -11,6 +11,7 @@ struct place_options {
   std::size_t max_batch = 256;                  // activations are planned for this many samples per device
   std::uint64_t seed = 0;                       // initial parameters
   std::pmr::memory_resource* memory = nullptr;  // where the arena comes from (default: new/delete)
+  bool cuda_graph = false;  // capture a training step in a CUDA graph and replay it (one CUDA device: docs/cuda.md)
 };
 
 /// What evaluate(...) measured over a data set.

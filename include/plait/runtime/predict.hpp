@@ -25,8 +25,8 @@ struct model<Policy, G, Backend>::predict_job {
     const auto width = [](std::size_t layer) { return layer == 0 ? input_shape::size : device_layout::out_sizes[layer - 1]; };
     std::uint64_t ticket = 0;
     std::size_t peer = 0;
-    if (rep.owned().first == 0) rep.bind_input(0, job.m.io_.input(rep, 0, job.x, job.count));
     rep.set_step(job.m.steps_, 0, false);
+    if (rep.owned().first == 0) rep.bind_input(0, rep.take_input(0, job.x, job.count));
     for (const instruction& i : Policy::template programs<G>[d]) {
       if (i.op == opcode::loss || i.op == opcode::backward) break;
       if (i.microbatch != 0) continue;
@@ -72,8 +72,8 @@ samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backe
   for (std::size_t next = 0, d = holder(0); next < device_layer_count; d = holder(next)) {
     replica_type& r = replicas_[d];
     const auto on = on_device(r);
-    r.bind_input(0, next == 0 ? io_.input(r, 0, in, x.count) : in);
     r.set_step(steps_, 0, false);  // evaluation mode: no dropout, running statistics
+    r.bind_input(0, next == 0 ? r.take_input(0, in, x.count) : in);
     r.forward(r.owned(), x.count, 0);
     in = r.output(0);
     next = r.owned().last;

@@ -18,10 +18,14 @@
 //   targets [rows, target_floats]    the micro-batch's targets, copied in (device memory only)
 // Where the host cannot read the device's memory (CUDA), the input of layer 0 is copied into in[k]
 // as well, and the targets into `targets`; parameters are initialised on the host and copied in once.
+// A graph's host stage (its leading on<cpu> layers) runs on the host for the device that holds
+// layer 0 (runtime/host_stage.hpp), which writes its output into in[k]; the device's layers start after it.
 // Optimizer state has its own arena, planned by the first step with a given optimizer.
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
+#include <memory>
 #include <memory_resource>
 #include <utility>
 #include <vector>
@@ -30,9 +34,11 @@
 #include "../backend/traits.hpp"
 #include "../core/concepts.hpp"
 #include "../core/random.hpp"
+#include "../core/step_count.hpp"
 #include "../graph/layout.hpp"
 #include "../kernels/copy.hpp"
 #include "../policy/policy.hpp"
+#include "host_stage.hpp"
 
 namespace plait {
 
@@ -46,6 +52,8 @@ class replica {
   /// Whether the host reads and writes this device's memory directly (host devices) or copies (CUDA).
   static constexpr bool host_memory = traits::host_memory;
   static constexpr std::size_t layer_count = layout::layer_count;
+  /// Layers [0, host_layers) are the graph's host stage (on<cpu>): run on the host, before the device's.
+  static constexpr std::size_t host_layers = cpu_prefix<layout>::size;
 
   struct plan {
     stage_range owned{0, layer_count};
@@ -60,7 +68,7 @@ class replica {
       : memory_(memory), owned_(p.owned), rows_(p.rows), slots_(p.slots), ctx_(std::move(ctx)), slot_ptrs_(p.slots) {
     param_lo_ = layout::param_offsets[owned_.first];
     param_hi_ = owned_.last == layer_count ? layout::param_buffer_size : layout::param_offsets[owned_.last];
-    const std::size_t in_width = owned_.first == 0 ? layout::input_shape::size : layout::out_sizes[owned_.first - 1];
+    const std::size_t in_width = owned_.first == 0 ? cpu_prefix<layout>::out_width : layout::out_sizes[owned_.first - 1];
     arena_plan a;
     const std::size_t params = a.reserve<float>(param_size());
     const std::size_t grads = a.reserve<float>(param_size());
@@ -71,9 +79,9 @@ class replica {
     };
     std::vector<slot_offsets> at(slots_);
     for (auto& s : at) {
-      if (owned_.first > 0 || !host_memory) s.in = a.reserve<float>(rows_ * in_width);
+      if (owned_.first > 0 || !host_memory || host_layers > 0) s.in = a.reserve<float>(rows_ * in_width);
       if (owned_.first > 0) s.dx = a.reserve<float>(rows_ * in_width);
-      for (std::size_t i = owned_.first; i < owned_.last; ++i) {
+      for (std::size_t i = std::max(owned_.first, host_layers); i < owned_.last; ++i) {  // the host stage's: host_stage
         if (!layout::is_view[i]) s.act[i] = a.reserve<float>(rows_ * layout::out_sizes[i]);
         s.saved[i] = a.reserve<float>(rows_ * layout::saved_sizes[i]);
       }
@@ -89,9 +97,9 @@ class replica {
     state_ = arena_.template at<float>(state);
     for (std::size_t k = 0; k < slots_; ++k) {
       slot_type& s = slot_ptrs_[k];
-      if (owned_.first > 0 || !host_memory) s.in = arena_.template at<float>(at[k].in);
+      if (owned_.first > 0 || !host_memory || host_layers > 0) s.in = arena_.template at<float>(at[k].in);
       if (owned_.first > 0) s.dx = arena_.template at<float>(at[k].dx);
-      for (std::size_t i = owned_.first; i < owned_.last; ++i) {
+      for (std::size_t i = std::max(owned_.first, host_layers); i < owned_.last; ++i) {
         s.acts[i] = layout::is_view[i] ? nullptr : arena_.template at<float>(at[k].act[i]);
         s.saved[i] = arena_.template at<float>(at[k].saved[i]);
       }
@@ -100,6 +108,8 @@ class replica {
     loss_rows_ = arena_.template at<float>(loss_rows);
     shard_ = arena_.template at<float>(shard);
     targets_ = arena_.template at<float>(targets);
+    if constexpr (host_layers > 0)
+      if (owned_.first == 0) host_stage_ = std::make_unique<host_stage<layout, Backend>>(rows_, ctx_);
   }
 
   const context& ctx() const { return ctx_; }
@@ -125,7 +135,7 @@ class replica {
   std::size_t optimizer_bytes() const { return opt_arena_.bytes(); }
   std::size_t activation_bytes() const {
     std::size_t n = 0;
-    for (std::size_t i = owned_.first; i < owned_.last; ++i)
+    for (std::size_t i = std::max(owned_.first, host_layers); i < owned_.last; ++i)
       n += round_up(rows_ * ((layout::is_view[i] ? 0 : layout::out_sizes[i]) * sizeof(float)), buffer_alignment) +
            round_up(rows_ * layout::saved_sizes[i] * sizeof(float), buffer_alignment);
     return n * slots_;
@@ -158,7 +168,31 @@ class replica {
     }
     return floats ? opt_arena_.template at<float>(0) : nullptr;
   }
-  std::size_t next_optimizer_step() { return ++opt_steps_; }
+  /// The optimizer's next step t, and where this device's kernels read it (the step words, below).
+  step_count next_optimizer_step() {
+    ++opt_steps_;
+    return {opt_steps_, step_words() ? step_words() + 1 : nullptr};
+  }
+  std::size_t optimizer_steps() const { return opt_steps_; }
+
+  /// Where this device's kernels read the step and the optimizer's step count: the context's step
+  /// words where it has them (CUDA: device memory a captured step reads when replayed), else null
+  /// (the values are passed to the kernels).
+  const std::uint64_t* step_words() const {
+    if constexpr (requires { ctx_.step_words(); }) return ctx_.step_words();
+    else return nullptr;
+  }
+  /// Before the first work of a step is enqueued: the step words of step `step` (whose optimizer step
+  /// is the next), set on the host and, with `copy`, copied to the device on its stream (a CUDA graph
+  /// holds that copy and replays it with the host's values of each replay).
+  void begin_step(std::uint64_t step, bool copy = true) const {
+    if constexpr (requires { ctx_.step_words(); }) {
+      ctx_.set_step_words(step, opt_steps_ + 1);
+      if (copy) ctx_.copy_step_words();
+    } else {
+      (void)step, (void)copy;
+    }
+  }
 
   /// What random layers need to draw the same numbers whatever the policy: the step, and the
   /// global index of this micro-batch's first sample. `training` selects the mode.
@@ -177,11 +211,26 @@ class replica {
   /// How this device's layers sum across the replicas of its batch (synchronised batchnorm).
   void set_replica_sum(replica_sum s) { sum_ = s; }
 
+  /// Slot k's input for n samples of the graph's input at host address x (the device that holds
+  /// layer 0): x itself where the host reads device memory; else a copy in in[k]; with a host stage,
+  /// its output, handed over into in[k]. Call after set_step (the host stage may draw random numbers).
+  const float* take_input(std::size_t k, const float* x, std::size_t n) {
+    if constexpr (host_layers > 0) {
+      return host_stage_->run(ctx_, slot_ptrs_[k].in, x, n, {seed_, step_, first_sample_, training_});
+    } else if constexpr (host_memory) {
+      (void)k, (void)n;
+      return x;
+    } else {
+      copy_from_host(ctx_, slot_ptrs_[k].in, x, n * layout::input_shape::size);  // [n, in] @ host -> the device
+      return slot_ptrs_[k].in;
+    }
+  }
+
   /// Resolves where each owned layer of `slot` reads and writes; views alias their input.
   void bind_input(std::size_t k, const float* x) {
     slot_type& s = slot_ptrs_[k];
     const float* in = x;
-    for (std::size_t i = owned_.first; i < owned_.last; ++i) {
+    for (std::size_t i = entry(); i < owned_.last; ++i) {
       s.ins[i] = in;
       s.outs[i] = layout::is_view[i] ? const_cast<float*>(in) : s.acts[i];
       in = s.outs[i];
@@ -191,10 +240,13 @@ class replica {
   void forward(stage_range r, std::size_t batch, std::size_t slot = 0) {
     slot_type& s = slot_ptrs_[slot];
     static_for<layer_count>([&]<std::size_t I>() {
-      if (I < r.first || I >= r.last) return;
-      using B = typename layout::template layer<I>;
-      B::forward(ctx_, forward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], batch, training_,
-                                           state_ + layout::state_offsets[I], seed_, step_, first_sample_, sum_});
+      if constexpr (I >= host_layers) {  // the host stage ran in take_input
+        if (I < r.first || I >= r.last) return;
+        using B = typename layout::template layer<I>;
+        B::forward(ctx_, forward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], batch, training_,
+                                             state_ + layout::state_offsets[I], seed_, step_, first_sample_, sum_,
+                                             step_words()});
+      }
     });
   }
 
@@ -203,30 +255,38 @@ class replica {
   void begin_backward() { cur_ = 0; }
 
   /// Backward of layers [r.first, r.last), last first. The gradient of the device's first owned
-  /// layer's input goes to input_grad(slot) (to be sent) or, for layer 0, nowhere: nothing needs
-  /// the gradient of the input data.
+  /// layer's input goes to input_grad(slot) (to be sent) or, for the device's first layer on layer 0's
+  /// device, nowhere: nothing needs the gradient of the input data (or of the untrained host stage).
   void backward(stage_range r, std::size_t batch, std::size_t slot, bool accumulate) {
     slot_type& s = slot_ptrs_[slot];
     static_for<layer_count>([&]<std::size_t J>() {
       constexpr std::size_t I = layer_count - 1 - J;
-      if (I < r.first || I >= r.last) return;
-      using B = typename layout::template layer<I>;
-      float* dy = grad_[cur_];
-      float* dx = nullptr;
-      if (I > 0 && I == owned_.first) {
-        dx = s.dx;
-        if constexpr (B::is_view) copy(ctx_, dx, dy, batch * B::in_shape::size);
-      } else if (I > 0) {
-        if constexpr (!(B::is_view || B::in_place_grad)) cur_ ^= 1;
-        dx = grad_[cur_];
+      if constexpr (I >= host_layers) {
+        if (I < r.first || I >= r.last) return;
+        using B = typename layout::template layer<I>;
+        float* dy = grad_[cur_];
+        float* dx = nullptr;
+        if (I == entry()) {
+          if (owned_.first > 0) {
+            dx = s.dx;
+            if constexpr (B::is_view) copy(ctx_, dx, dy, batch * B::in_shape::size);
+          }
+        } else {
+          if constexpr (!(B::is_view || B::in_place_grad)) cur_ ^= 1;
+          dx = grad_[cur_];
+        }
+        B::backward(ctx_, backward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], dy, dx,
+                                               grads_ + layout::param_offsets[I] - param_lo_, batch, accumulate,
+                                               state_ + layout::state_offsets[I], seed_, step_, first_sample_, sum_,
+                                               step_words()});
       }
-      B::backward(ctx_, backward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], dy, dx,
-                                             grads_ + layout::param_offsets[I] - param_lo_, batch, accumulate,
-                                             state_ + layout::state_offsets[I], seed_, step_, first_sample_, sum_});
     });
   }
 
  private:
+  // The first layer this device runs: after the host stage on layer 0's device.
+  std::size_t entry() const { return owned_.first == 0 ? host_layers : owned_.first; }
+
   struct slot_type {
     float* in = nullptr;
     float* dx = nullptr;
@@ -259,6 +319,7 @@ class replica {
   std::size_t cur_ = 0;
   const void* opt_tag_ = nullptr;
   std::size_t opt_steps_ = 0;
+  std::unique_ptr<host_stage<layout, Backend>> host_stage_;  // on layer 0's device, with a host stage
 };
 
 }  // namespace plait

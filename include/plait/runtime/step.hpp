@@ -19,10 +19,13 @@ struct model<Policy, G, Backend>::step_job {
   std::size_t count;
   std::array<float*, device_count> state{};
   std::array<double, device_count> loss_sums{};
+  double* loss_at = nullptr;  // [1] @ device 0: where a captured step sums its loss (graph_step.hpp)
+  bool loss_added = false;
 
   static void run(void* self, std::size_t l) {  // this process's device l: the mesh's device first_ + l
     auto& job = *static_cast<step_job*>(self);
     handler h{job, job.m.replicas_[l], job.m.first_ + l};
+    h.rep.begin_step(job.m.steps_);  // the step words, before the step's first work
     execute(Policy::template programs<G>[h.device], h);
     h.queue(0).wait();
     h.queue(1).wait();
@@ -79,12 +82,12 @@ struct model<Policy, G, Backend>::step_job {
       const stage_range r = Policy::template stages<G>[i.stage];
       const shard mb = rows(i);
       const std::size_t k = slot(i);
+      rep.set_step(job.m.steps_, mb.begin, true);
       if (r.first == rep.owned().first) {  // the device's first layers: bind this micro-batch's input
         await_slot(k);
-        rep.bind_input(k, r.first == 0 ? job.m.io_.input(rep, k, job.x + mb.begin * input_shape::size, mb.size())
+        rep.bind_input(k, r.first == 0 ? rep.take_input(k, job.x + mb.begin * input_shape::size, mb.size())
                                         : rep.recv_input(k));
       }
-      rep.set_step(job.m.steps_, mb.begin, true);
       rep.forward(r, mb.size(), k);
       job.m.end_event(t, device, i);
     }
@@ -95,7 +98,12 @@ struct model<Policy, G, Backend>::step_job {
       Loss::template rows<output_shape>(rep.ctx(), rep.output(slot(i)), job.m.io_.targets(rep, job.y.slice(mb.begin, mb.size())),
                                         rep.loss_grad(), rep.loss_rows(), float(job.count));
       // Under partition every device of a group computes the same loss: count it once.
-      if (device % tensor_parallel_degree == 0) job.loss_sums[local] += sum(rep.ctx(), rep.loss_rows(), mb.size());
+      if (device % tensor_parallel_degree == 0) {
+        if (job.loss_at)  // a captured step: summed on the device, read once the graph has run
+          sum_into(rep.ctx(), rep.loss_rows(), mb.size(), job.loss_at, std::exchange(job.loss_added, true));
+        else
+          job.loss_sums[local] += sum(rep.ctx(), rep.loss_rows(), mb.size());
+      }
       rep.begin_backward();
       job.m.end_event(t, device, i);
     }
@@ -110,7 +118,7 @@ struct model<Policy, G, Backend>::step_job {
       queue(0).wait();  // every bucket's reduction is in
       queue(1).wait();
       auto t = job.m.begin_event();
-      const std::size_t step = rep.next_optimizer_step();
+      const step_count step = rep.next_optimizer_step();
       if constexpr (requires { Policy::sharded; }) {
         if constexpr (Policy::sharded) {
           std::size_t at = 0;  // this device's chunks of every bucket, one after another
@@ -257,26 +265,34 @@ float model<Policy, G, Backend>::train_step(X x, Y y, const Loss&, Opt& opt) {
                "pass a batch divisible by the micro-batch count, or add the option uneven_microbatches");
     if constexpr (requires { Loss::validate(y, output_shape::size); }) Loss::validate(y, output_shape::size);
     if (params_dirty_) broadcast_parameters();
-    step_job<Y, Loss, Opt> job{*this, x.data, y, opt, x.count};
-    for (std::size_t l = 0; l < replicas_.size(); ++l)
-      job.state[l] = replicas_[l].template optimizer_state<Opt>(optimizer_floats(opt, l));
-    workers_->run(&step_job<Y, Loss, Opt>::run, &job);
-    double total = 0;
-    for (double s : job.loss_sums) total += s;
-    if (world_) {  // each process summed its replicas' rows: the job's sum, the same bits on every process
-      float sum = float(total);
-      try {
-        world_->all_reduce(&sum, 1);
-      } catch (const error& e) {
-        fail_in(cat("step ", steps_, ", the loss's sum over processes"), e);
-      }
-      total = sum;
-    }
-    ++steps_;
-    return float(total / double(x.count));
+    if constexpr (has_step_graph)
+      if (options_.cuda_graph) return graph_step<Loss>(x.data, y, x.count, opt);
+    return eager_step<Loss>(x.data, y, x.count, opt);
   } else {
     return 0.0f;
   }
+}
+
+template <class Policy, RootedGraph G, class Backend>
+template <class Loss, class Y, class Opt>
+float model<Policy, G, Backend>::eager_step(const float* x, Y y, std::size_t count, Opt& opt) {
+  step_job<Y, Loss, Opt> job{*this, x, y, opt, count};
+  for (std::size_t l = 0; l < replicas_.size(); ++l)
+    job.state[l] = replicas_[l].template optimizer_state<Opt>(optimizer_floats(opt, l));
+  workers_->run(&step_job<Y, Loss, Opt>::run, &job);
+  double total = 0;
+  for (double s : job.loss_sums) total += s;
+  if (world_) {  // each process summed its replicas' rows: the job's sum, the same bits on every process
+    float sum = float(total);
+    try {
+      world_->all_reduce(&sum, 1);
+    } catch (const error& e) {
+      fail_in(cat("step ", steps_, ", the loss's sum over processes"), e);
+    }
+    total = sum;
+  }
+  ++steps_;
+  return float(total / double(count));
 }
 
 template <class Policy, RootedGraph G, class Backend>

@@ -108,6 +108,8 @@ TEST_CASE("misuse at run time is a plait error and leaves the parameters untouch
   CHECK(m.steps() == 0);
   CHECK_THROWS_WITH_AS(place(mlp, host_device(), {.max_batch = 0}), doctest::Contains("max_batch is 0"), plait::error);
   CHECK_THROWS_AS(host_device(0), plait::error);
+  CHECK_THROWS_WITH_AS(place(mlp, host_device(), {.cuda_graph = true}),
+                       doctest::Contains("plait: place_options.cuda_graph is set for a model on host devices"), plait::error);
 }
 
 TEST_CASE("evaluate counts arg-max hits over several chunks") {
