@@ -29,10 +29,12 @@ struct device_traits<cuda> {
     return cuda_arena(bytes, ctx);
   }
   static device_binding binding(const context& ctx) { return {ctx.device, ctx.stream()}; }
-  // The host stage: pinned buffers in turn, copied on the device's stream; its layers run on the
-  // device's worker thread with the host's sequential kernels.
+  // The host stage: pinned buffers in turn, copied on a copy stream of the device; its layers run on
+  // the device's worker thread with the host's sequential kernels.
   using staging_type = cuda_staging;
-  static staging_type make_staging(std::size_t floats, const context& ctx) { return cuda_staging(floats, ctx); }
+  static staging_type make_staging(std::size_t floats, std::size_t slots, const context& ctx) {
+    return cuda_staging(floats, slots, ctx);
+  }
   static host_context<sequential> host_side(const context& ctx) { return {ctx.index, 1}; }
   using step_graph = cuda_step_graph;
 };

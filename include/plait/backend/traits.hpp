@@ -10,7 +10,7 @@
 //   device_traits<B>::host_memory                  whether the host reads and writes device memory directly
 //   device_traits<B>::binding(ctx)                 where a transport between processes must put its work
 //   device_traits<B>::staging_type                 how the host stage (on<cpu>) hands a micro-batch over
-//   device_traits<B>::make_staging(floats, ctx)
+//   device_traits<B>::make_staging(floats, slots, ctx)
 //   device_traits<B>::host_side(ctx)               the host context the host stage runs with
 //   device_traits<B>::step_graph                   a captured training step (CUDA graphs), or no_step_graph
 
@@ -37,7 +37,9 @@ struct no_step_graph {};
 struct host_staging {
   float* begin(float* dst, std::size_t) const { return dst; }
   template <class Ctx>
-  void end(const Ctx&, float*, std::size_t) const {}
+  void end(const Ctx&, float*, std::size_t, std::size_t) const {}
+  template <class Ctx>
+  void release(const Ctx&, std::size_t) const {}
 };
 
 template <class Backend>
@@ -62,7 +64,7 @@ struct device_traits<host<System>> {
   static arena_type make_arena(std::size_t bytes, const context&, std::pmr::memory_resource* mr) { return arena(bytes, mr); }
   static device_binding binding(const context&) { return {}; }
   using staging_type = host_staging;
-  static staging_type make_staging(std::size_t, const context&) { return {}; }
+  static staging_type make_staging(std::size_t, std::size_t, const context&) { return {}; }
   static const context& host_side(const context& ctx) { return ctx; }
   using step_graph = no_step_graph;
 };

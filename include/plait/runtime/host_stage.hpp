@@ -59,8 +59,8 @@ class host_stage {
   static constexpr std::size_t size = prefix::size;
   static constexpr std::size_t out_width = prefix::out_width;
 
-  host_stage(std::size_t rows, const typename traits::context& ctx)
-      : staging_(traits::make_staging(rows * out_width, ctx)) {
+  host_stage(std::size_t rows, std::size_t slots, const typename traits::context& ctx)
+      : staging_(traits::make_staging(rows * out_width, slots, ctx)) {
     static_for<size>([&]<std::size_t I>() {
       using B = typename Layout::template layer<I>;
       if constexpr (!B::is_view) acts_[I].resize(rows * B::out_shape::size);
@@ -75,9 +75,9 @@ class host_stage {
     bool training = true;
   };
 
-  /// The host stage on n samples of x ([n, In] @ host), its output handed to `dst` ([n, out_width]
-  /// @ the device of `ctx`), enqueued on the device's stream. Returns dst.
-  float* run(const typename traits::context& ctx, float* dst, const float* x, std::size_t n, draw d) {
+  /// The host stage on n samples of x ([n, In] @ host), its output handed to input slot `slot`, `dst`
+  /// ([n, out_width] @ the device of `ctx`), before the work enqueued next on the device. Returns dst.
+  float* run(const typename traits::context& ctx, std::size_t slot, float* dst, const float* x, std::size_t n, draw d) {
     const auto& host = traits::host_side(ctx);
     const float* in = x;  // [n, in_i] @ host
     static_for<size>([&]<std::size_t I>() {
@@ -89,9 +89,12 @@ class host_stage {
     });
     float* to = staging_.begin(dst, n * out_width);  // [n, out_width] @ pinned host, or dst itself
     std::memcpy(to, in, n * out_width * sizeof(float));
-    staging_.end(ctx, dst, n * out_width);
+    staging_.end(ctx, dst, n * out_width, slot);
     return dst;
   }
+
+  /// Input slot `slot` is no longer read by work enqueued after this (its micro-batch's last reader).
+  void release(const typename traits::context& ctx, std::size_t slot) { staging_.release(ctx, slot); }
 
  private:
   std::array<std::vector<float>, size> acts_, saved_;

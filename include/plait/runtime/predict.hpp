@@ -45,6 +45,7 @@ struct model<Policy, G, Backend>::predict_job {
       }
     }
     if (ticket) messages->wait_taken(peer, ticket);
+    rep.release_input(0);
   }
 };
 
@@ -75,6 +76,7 @@ samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backe
     r.set_step(steps_, 0, false);  // evaluation mode: no dropout, running statistics
     r.bind_input(0, next == 0 ? r.take_input(0, in, x.count) : in);
     r.forward(r.owned(), x.count, 0);
+    r.release_input(0);
     in = r.output(0);
     next = r.owned().last;
     last = d;

@@ -109,7 +109,7 @@ class replica {
     shard_ = arena_.template at<float>(shard);
     targets_ = arena_.template at<float>(targets);
     if constexpr (host_layers > 0)
-      if (owned_.first == 0) host_stage_ = std::make_unique<host_stage<layout, Backend>>(rows_, ctx_);
+      if (owned_.first == 0) host_stage_ = std::make_unique<host_stage<layout, Backend>>(rows_, slots_, ctx_);
   }
 
   const context& ctx() const { return ctx_; }
@@ -216,7 +216,7 @@ class replica {
   /// its output, handed over into in[k]. Call after set_step (the host stage may draw random numbers).
   const float* take_input(std::size_t k, const float* x, std::size_t n) {
     if constexpr (host_layers > 0) {
-      return host_stage_->run(ctx_, slot_ptrs_[k].in, x, n, {seed_, step_, first_sample_, training_});
+      return host_stage_->run(ctx_, k, slot_ptrs_[k].in, x, n, {seed_, step_, first_sample_, training_});
     } else if constexpr (host_memory) {
       (void)k, (void)n;
       return x;
@@ -224,6 +224,14 @@ class replica {
       copy_from_host(ctx_, slot_ptrs_[k].in, x, n * layout::input_shape::size);  // [n, in] @ host -> the device
       return slot_ptrs_[k].in;
     }
+  }
+
+  /// Slot k's input is read by no work enqueued after this call (its micro-batch's backward of the
+  /// device's first layers is enqueued, or its forward in evaluation): the host stage may copy the
+  /// next micro-batch into it without waiting for later work. Nothing without a host stage.
+  void release_input(std::size_t k) {
+    if constexpr (host_layers > 0)
+      if (host_stage_) host_stage_->release(ctx_, k);
   }
 
   /// Resolves where each owned layer of `slot` reads and writes; views alias their input.

@@ -111,7 +111,9 @@ struct model<Policy, G, Backend>::step_job {
       auto t = job.m.begin_event();
       const shard mb = rows(i);
       rep.set_step(job.m.steps_, mb.begin, true);
-      rep.backward(Policy::template stages<G>[i.stage], mb.size(), slot(i), i.microbatch > 0);
+      const stage_range r = Policy::template stages<G>[i.stage];
+      rep.backward(r, mb.size(), slot(i), i.microbatch > 0);
+      if (r.first == rep.owned().first) rep.release_input(slot(i));  // the slot's input was last read here
       job.m.end_event(t, device, i);
     }
     void optimizer_step(const instruction& i) {
