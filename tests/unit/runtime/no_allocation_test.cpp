@@ -30,9 +30,14 @@ struct counting_resource : std::pmr::memory_resource {
   bool do_is_equal(const memory_resource& o) const noexcept override { return this == &o; }
 };
 
-template <class System, class Policy = single_device, class Opt>
+constexpr auto plain_net = input<1, 8, 8> >> flatten >> linear<32> >> gelu >> linear<16> >> plait::tanh >> linear<4>;
+// With a host stage (on<cpu>): its buffers are planned at place(...) too.
+constexpr auto staged_net = input<1, 8, 8> >> on<cpu>(plait::tanh >> dropout<0.1f> >> flatten) >> linear<32> >> gelu >>
+                            linear<16> >> plait::tanh >> linear<4>;
+
+template <class System, class Policy = single_device, auto Net = plain_net, class Opt>
 void check_no_allocation(Opt opt) {
-  constexpr auto net = input<1, 8, 8> >> flatten >> linear<32> >> gelu >> linear<16> >> plait::tanh >> linear<4>;
+  constexpr auto net = Net;
   counting_resource mem;
   auto m = place<Policy>(net, host_devices<System>(Policy::device_count, 2 / Policy::device_count),
                          {.max_batch = 32, .memory = &mem});
@@ -61,6 +66,11 @@ TEST_CASE("train_step allocates nothing after its first call") {
 TEST_CASE("a data-parallel step allocates nothing after its first call either") {
   check_no_allocation<sequential, replicate<2>>(sgd{.lr = 0.01f, .momentum = 0.9f});
   check_no_allocation<sequential, replicate<2, shard_optimizer, buckets<bucket_plan{.bytes = 4096, .first_bytes = 1024}>>>(adam{});
+}
+
+TEST_CASE("a step with a host stage allocates nothing after its first call") {
+  check_no_allocation<sequential, single_device, staged_net>(adam{});
+  check_no_allocation<sequential, pipeline<2, microbatches<2>, gpipe, uneven_microbatches>, staged_net>(sgd{.lr = 0.01f});
 }
 
 TEST_CASE("the counter sees allocations (the test can fail)") {
