@@ -158,14 +158,22 @@ std::string name_of(const std::vector<int>& gpus) {
   return s;
 }
 
+// body(k, size) for every configuration of at least `least` ranks, its name captured for messages.
+template <class F>
+void for_each_configuration(std::size_t least, cuda_local_options options, F body) {
+  for (const std::vector<int>& gpus : configurations()) {
+    if (gpus.size() < least) continue;
+    const std::string config = name_of(gpus);
+    CAPTURE(config);
+    ranks k(gpus, options);
+    body(k, k.size());
+  }
+}
+
 }  // namespace
 
 TEST_CASE("all_reduce: every rank holds the sum in rank order, bit for bit") {
-  for (const std::vector<int>& gpus : configurations()) {
-    const std::string config = name_of(gpus);
-    CAPTURE(config);
-    ranks k(gpus);
-    const std::size_t size = k.size();
+  for_each_configuration(1, {}, [&](ranks& k, std::size_t size) {
     for (std::size_t n : sizes_for(size)) {
       CAPTURE(n);
       std::vector<std::vector<float>> in(size), got(size);
@@ -181,15 +189,11 @@ TEST_CASE("all_reduce: every rank holds the sum in rank order, bit for bit") {
       const std::vector<float> want = sum_of(size, n, 1);
       for (std::size_t r = 0; r < size; ++r) CHECK(same_bits(got[r], want));
     }
-  }
+  });
 }
 
 TEST_CASE("reduce_scatter: rank r holds chunk r of the sum, out of place and in place") {
-  for (const std::vector<int>& gpus : configurations()) {
-    const std::string config = name_of(gpus);
-    CAPTURE(config);
-    ranks k(gpus);
-    const std::size_t size = k.size();
+  for_each_configuration(1, {}, [&](ranks& k, std::size_t size) {
     for (std::size_t n : sizes_for(size))
       for (bool in_place : {false, true}) {
         CAPTURE(n);
@@ -210,15 +214,11 @@ TEST_CASE("reduce_scatter: rank r holds chunk r of the sum, out of place and in 
           CHECK(same_bits(got[r], std::vector<float>(sum.begin() + mine.begin, sum.begin() + mine.end)));
         }
       }
-  }
+  });
 }
 
 TEST_CASE("all_gather: every rank holds the chunks in rank order, out of place and in place") {
-  for (const std::vector<int>& gpus : configurations()) {
-    const std::string config = name_of(gpus);
-    CAPTURE(config);
-    ranks k(gpus);
-    const std::size_t size = k.size();
+  for_each_configuration(1, {}, [&](ranks& k, std::size_t size) {
     for (std::size_t n : sizes_for(size))
       for (bool in_place : {false, true}) {
         CAPTURE(n);
@@ -242,15 +242,11 @@ TEST_CASE("all_gather: every rank holds the chunks in rank order, out of place a
         });
         for (std::size_t r = 0; r < size; ++r) CHECK(same_bits(got[r], want));
       }
-  }
+  });
 }
 
 TEST_CASE("broadcast: every rank holds the root's buffer, for every root") {
-  for (const std::vector<int>& gpus : configurations()) {
-    const std::string config = name_of(gpus);
-    CAPTURE(config);
-    ranks k(gpus);
-    const std::size_t size = k.size();
+  for_each_configuration(1, {}, [&](ranks& k, std::size_t size) {
     for (std::size_t n : sizes_for(size))
       for (std::size_t root = 0; root < size; ++root) {
         CAPTURE(n);
@@ -265,15 +261,11 @@ TEST_CASE("broadcast: every rank holds the root's buffer, for every root") {
         });
         for (std::size_t r = 0; r < size; ++r) CHECK(same_bits(got[r], in[root]));
       }
-  }
+  });
 }
 
 TEST_CASE("barrier: work after it on any stream sees work before it on every stream") {
-  for (const std::vector<int>& gpus : configurations()) {
-    const std::string config = name_of(gpus);
-    CAPTURE(config);
-    ranks k(gpus);
-    const std::size_t size = k.size();
+  for_each_configuration(1, {}, [&](ranks& k, std::size_t size) {
     std::vector<std::vector<float>> mark(size), got(size);
     for (std::size_t r = 0; r < size; ++r) mark[r] = {float(r + 1)};
     const auto src = k.buffers(1, mark), flag = k.buffers(1), seen = k.buffers(size);
@@ -281,22 +273,17 @@ TEST_CASE("barrier: work after it on any stream sees work before it on every str
       arrive_late(r, size, stream, flag[r].get(), src[r].get(), 1);  // [1] = r + 1 @ rank r, late
       comm.barrier();
       for (std::size_t q = 0; q < size; ++q)  // every rank's flag -> seen[q] @ rank r
-        cuda_check(cudaMemcpyPeerAsync(seen[r].get() + q, gpus[r], flag[q].get(), gpus[q], sizeof(float), stream), "cudaMemcpyPeerAsync (test)");
+        cuda_check(cudaMemcpyPeerAsync(seen[r].get() + q, k.gpus[r], flag[q].get(), k.gpus[q], sizeof(float), stream), "cudaMemcpyPeerAsync (test)");
       got[r] = download(seen[r].get(), size, stream);
     });
     std::vector<float> want(size);
     for (std::size_t q = 0; q < size; ++q) want[q] = float(q + 1);
     for (std::size_t r = 0; r < size; ++r) CHECK(same_bits(got[r], want));
-  }
+  });
 }
 
 TEST_CASE("send/recv around a ring; the sender may overwrite its buffer once send returns") {
-  for (const std::vector<int>& gpus : configurations()) {
-    const std::size_t size = gpus.size();
-    if (size < 2) continue;
-    const std::string config = name_of(gpus);
-    CAPTURE(config);
-    ranks k(gpus);
+  for_each_configuration(2, {}, [&](ranks& k, std::size_t size) {
     for (std::size_t n : sizes_for(size)) {
       CAPTURE(n);
       std::vector<std::vector<float>> in(size), got(size);
@@ -317,18 +304,13 @@ TEST_CASE("send/recv around a ring; the sender may overwrite its buffer once sen
       });
       for (std::size_t r = 0; r < size; ++r) CHECK(same_bits(got[r], in[(r + size - 1) % size]));
     }
-  }
+  });
 }
 
 TEST_CASE("post/take: messages in order per pair, buffers reusable after wait_taken") {
   constexpr std::size_t per_peer = 3;
   const auto salt = [](std::size_t j, std::size_t to) { return 1000 + j * 64 + to; };
-  for (const std::vector<int>& gpus : configurations()) {
-    const std::size_t size = gpus.size();
-    if (size < 2) continue;
-    const std::string config = name_of(gpus);
-    CAPTURE(config);
-    ranks k(gpus);
+  for_each_configuration(2, {}, [&](ranks& k, std::size_t size) {
     for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{1027}, std::size_t{1} << 18}) {
       CAPTURE(n);
       const std::size_t slots = size * per_peer;  // [peer][j] messages of n floats @ each rank
@@ -367,16 +349,11 @@ TEST_CASE("post/take: messages in order per pair, buffers reusable after wait_ta
             CHECK(same_bits(std::vector<float>(first, first + std::ptrdiff_t(n)), values(p, n, salt(j, r))));
           }
     }
-  }
+  });
 }
 
 TEST_CASE("a rank that never comes: the others' all_reduce throws at the deadline, naming it") {
-  for (const std::vector<int>& gpus : configurations()) {
-    const std::size_t size = gpus.size();
-    if (size < 2) continue;
-    const std::string config = name_of(gpus);
-    CAPTURE(config);
-    ranks k(gpus, {.deadline = std::chrono::milliseconds(200)});
+  for_each_configuration(2, {.deadline = std::chrono::milliseconds(200)}, [&](ranks& k, std::size_t size) {
     const auto buf = k.buffers(1000);
     const std::size_t absent = size - 1;
     std::vector<std::string> said(size);
@@ -406,7 +383,7 @@ TEST_CASE("a rank that never comes: the others' all_reduce throws at the deadlin
       late = e.what();
     }
     CHECK(late.find("was called on a broken cuda_local_group") != std::string::npos);
-  }
+  });
 }
 
 TEST_CASE("mismatched collectives throw on every rank; a group from (GPU, stream) pairs; refusals") {
