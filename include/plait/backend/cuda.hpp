@@ -99,8 +99,8 @@ class cuda_context {
       cuda_detail::cublas_check(cublasSetWorkspace(blas_, workspace_, blas_workspace_bytes), "cublasSetWorkspace", gpu);
       cuda_check(cudaMalloc(reinterpret_cast<void**>(&scalar_), sizeof(double)), "cudaMalloc of 8 bytes", gpu);
       cuda_check(cudaMallocHost(reinterpret_cast<void**>(&host_scalar_), sizeof(double)), "cudaMallocHost of 8 bytes", gpu);
-      cuda_check(cudaMalloc(reinterpret_cast<void**>(&words_), 2 * sizeof(std::uint64_t)), "cudaMalloc of 16 bytes", gpu);
-      cuda_check(cudaMemsetAsync(words_, 0, 2 * sizeof(std::uint64_t), stream_), "cudaMemsetAsync", gpu);
+      cuda_check(cudaMalloc(reinterpret_cast<void**>(&words_), 4 * sizeof(std::uint64_t)), "cudaMalloc of 32 bytes", gpu);
+      cuda_check(cudaMemsetAsync(words_, 0, 4 * sizeof(std::uint64_t), stream_), "cudaMemsetAsync", gpu);
       cuda_check(cudaMallocHost(reinterpret_cast<void**>(&host_words_), 2 * sizeof(std::uint64_t)), "cudaMallocHost of 16 bytes", gpu);
       host_words_[0] = host_words_[1] = 0;
     } catch (...) {
@@ -135,6 +135,9 @@ class cuda_context {
 
   /// The step words [step, optimizer step count] @ this GPU, as kernels read them.
   const std::uint64_t* step_words() const { return words_; }
+  /// [2] doubles @ this GPU beside the step words: where an optimizer keeps the scalars it computes
+  /// on the device from its step count, once per step rather than once per parameter (step_count).
+  double* optimizer_scalars() const { return reinterpret_cast<double*>(words_ + 2); }
   /// Sets the pinned twin of the step words. The host calls it between steps only: the copy that
   /// reads the twin (copy_step_words, or its node in a captured step) runs when the step runs.
   void set_step_words(std::uint64_t step, std::uint64_t optimizer_step) const {
@@ -184,7 +187,7 @@ class cuda_context {
   double* scalar_ = nullptr;
   double* host_scalar_ = nullptr;
   void* workspace_ = nullptr;              // [blas_workspace_bytes] @ this GPU
-  std::uint64_t* words_ = nullptr;         // [2] @ this GPU
+  std::uint64_t* words_ = nullptr;         // [4] @ this GPU: the step words, then optimizer_scalars()
   std::uint64_t* host_words_ = nullptr;    // [2] @ pinned host memory
 };
 

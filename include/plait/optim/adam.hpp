@@ -41,18 +41,20 @@ struct adam_update {
   }
 };
 
-// t.at set (CUDA): the corrections are computed in the kernel from the step count in device memory,
-// so that a step replayed from a CUDA graph uses the current t.
+// t.at set (CUDA): the corrections are computed on the device from the step count in its memory, once
+// (into t.scalars), so that a step replayed from a CUDA graph uses the current t.
 template <class Ctx, class T>
 void adam_step(const Ctx& ctx, T* p, const T* g, T* state, std::size_t n, step_count t, float lr, float b1, float b2,
                float eps, float l2, float decoupled) {
   const adam_update<T> update{p, state, state + n, g, b1, b2, eps, l2, T{1} - static_cast<T>(lr) * decoupled};
   if (const std::uint64_t* at = t.at) {
-    for_blocks(ctx, n, 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) {
+    double* scalars = t.scalars;  // [2] @ the device: step size, 1 / sqrt(1 - b2^t)
+    for_blocks(ctx, 1, 1, [=] PLAIT_HD(std::size_t, std::size_t) {
       T step{}, inv_sqrt_c2{};
       adam_corrections(double(*at), lr, b1, b2, step, inv_sqrt_c2);
-      update(b, e, step, inv_sqrt_c2);
+      scalars[0] = double(step), scalars[1] = double(inv_sqrt_c2);
     });
+    for_blocks(ctx, n, 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) { update(b, e, T(scalars[0]), T(scalars[1])); });
     return;
   }
   T step{}, inv_sqrt_c2{};

@@ -171,7 +171,8 @@ class replica {
   /// The optimizer's next step t, and where this device's kernels read it (the step words, below).
   step_count next_optimizer_step() {
     ++opt_steps_;
-    return {opt_steps_, step_words() ? step_words() + 1 : nullptr};
+    if constexpr (requires { ctx_.optimizer_scalars(); }) return {opt_steps_, ctx_.step_words() + 1, ctx_.optimizer_scalars()};
+    else return {opt_steps_};
   }
   std::size_t optimizer_steps() const { return opt_steps_; }
 

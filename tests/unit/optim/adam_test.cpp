@@ -1,6 +1,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "gradcheck.hpp"
 
+#include <cstring>
+
 using namespace plait;
 
 namespace {
@@ -35,4 +37,25 @@ TEST_CASE_TEMPLATE("adam and adamw follow torch.optim", Ctx, host_context<sequen
   compare(ctx, adam{.lr = 0.01f, .weight_decay = 0.1f}, 0.1f, false);
   compare(ctx, adamw{.lr = 0.01f, .weight_decay = 0.1f}, 0.1f, true);
   CHECK(adam{}.state_per_param() == 2);
+}
+
+TEST_CASE("adam reading its step count from memory (as a CUDA step does) gives the bits of the passed count") {
+  // The path a replayed CUDA graph takes (step_count::at and ::scalars), run on the host.
+  const host_context<sequential> ctx{};
+  const std::size_t n = 1000;
+  std::vector<float> p1(n), p2(n), s1(2 * n, 0.0f), s2(2 * n, 0.0f), g(n);
+  splitmix64 rng(4);
+  for (auto& x : p1) x = rng.uniform(-1, 1);
+  p2 = p1;
+  std::uint64_t word = 0;
+  double scalars[2] = {0, 0};
+  const auto opt = adamw{.lr = 0.01f};
+  for (std::size_t t = 1; t <= 4; ++t) {
+    for (auto& x : g) x = rng.uniform(-1, 1);
+    opt.step(ctx, p1.data(), g.data(), s1.data(), n, t);
+    word = t;
+    opt.step(ctx, p2.data(), g.data(), s2.data(), n, step_count{99, &word, scalars});  // the value is not used
+  }
+  CHECK(std::memcmp(p1.data(), p2.data(), n * sizeof(float)) == 0);
+  CHECK(scalars[0] != 0.0);
 }
