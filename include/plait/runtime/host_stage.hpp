@@ -5,7 +5,8 @@
 // prepares micro-batch k+1 while the device copies and computes micro-batch k).
 //
 // Memory, planned at place(...) on the host:
-//   acts[i]  [rows, out_i]    each non-view layer's output (the host stage keeps nothing for backward)
+//   acts[i]  [rows, out_i]    each non-view layer's output but the last's, which is written into the
+//                             staging buffer (the host stage keeps nothing for backward)
 //   saved[i] [rows, saved_i]  what a layer writes beside its output
 //   staging                   the backend's: [rows, out_width] pinned, twice (CUDA), or the device buffer itself
 
@@ -63,7 +64,7 @@ class host_stage {
       : staging_(traits::make_staging(rows * out_width, slots, ctx)) {
     static_for<size>([&]<std::size_t I>() {
       using B = typename Layout::template layer<I>;
-      if constexpr (!B::is_view) acts_[I].resize(rows * B::out_shape::size);
+      if constexpr (!B::is_view && I + 1 < size) acts_[I].resize(rows * B::out_shape::size);
       saved_[I].resize(rows * B::saved_count);
     });
   }
@@ -79,16 +80,16 @@ class host_stage {
   /// ([n, out_width] @ the device of `ctx`), before the work enqueued next on the device. Returns dst.
   float* run(const typename traits::context& ctx, std::size_t slot, float* dst, const float* x, std::size_t n, draw d) {
     const auto& host = traits::host_side(ctx);
-    const float* in = x;  // [n, in_i] @ host
+    float* to = staging_.begin(dst, n * out_width);  // [n, out_width] @ pinned host, or dst itself
+    const float* in = x;                             // [n, in_i] @ host
     static_for<size>([&]<std::size_t I>() {
       using B = typename Layout::template layer<I>;
-      float* out = B::is_view ? const_cast<float*>(in) : acts_[I].data();  // [n, out_i] @ host
+      float* out = B::is_view ? const_cast<float*>(in) : I + 1 == size ? to : acts_[I].data();  // [n, out_i] @ host
       B::forward(host, forward_args<float>{nullptr, in, out, saved_[I].data(), n, d.training, nullptr, d.seed, d.step,
                                            d.first_sample, {}});
       in = out;
     });
-    float* to = staging_.begin(dst, n * out_width);  // [n, out_width] @ pinned host, or dst itself
-    std::memcpy(to, in, n * out_width * sizeof(float));
+    if (in != to) std::memcpy(to, in, n * out_width * sizeof(float));  // the stage ends in a view
     staging_.end(ctx, dst, n * out_width, slot);
     return dst;
   }

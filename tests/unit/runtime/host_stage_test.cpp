@@ -53,12 +53,17 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+// A host stage that ends in a layer that computes (it writes straight into the staging buffer).
+constexpr auto marked_flat = input<2, 6> >> on<cpu>(flatten >> plait::tanh >> dropout<0.25>) >> linear<8> >> linear<4>;
+constexpr auto plain_flat = input<2, 6> >> flatten >> plait::tanh >> dropout<0.25> >> linear<8> >> linear<4>;
+static_assert(cpu_prefix<graph_layout<std::remove_const_t<decltype(marked_flat)>>>::size == 3);
+
 // Trains the marked and the plain graph under Policy on the same batches; returns nothing, checks bits.
-template <class Policy, class Opt>
+template <class Policy, class Opt, auto Marked = marked, auto Plain = plain>
 void check_same_bits(Opt opt, std::size_t batch = 16) {
   const data d(batch * 4);
-  auto a = place<Policy>(marked, host_devices(Policy::device_count), {.max_batch = batch, .seed = 9});
-  auto b = place<Policy>(plain, host_devices(Policy::device_count), {.max_batch = batch, .seed = 9});
+  auto a = place<Policy>(Marked, host_devices(Policy::device_count), {.max_batch = batch, .seed = 9});
+  auto b = place<Policy>(Plain, host_devices(Policy::device_count), {.max_batch = batch, .seed = 9});
   auto oa = opt, ob = opt;
   for (std::size_t s = 0; s < 4; ++s) {
     const float la = a.train_step(d.xs(s * batch, batch), d.ys(s * batch, batch), cross_entropy, oa);
@@ -85,6 +90,10 @@ TEST_CASE("a host stage trains to the same bits as the same layers on the device
     check_same_bits<pipeline<2, microbatches<4>, one_f_one_b>>(sgd{.lr = 0.1f});
   }
   SUBCASE("replicate<2, pipeline<2, m=2>>") { check_same_bits<replicate<2, pipeline<2, microbatches<2>>>>(sgd{.lr = 0.1f}); }
+  SUBCASE("a host stage ending in a layer that computes, pipeline<1, m=4> and replicate<2>") {
+    check_same_bits<pipeline<1, microbatches<4>>, adam, marked_flat, plain_flat>(adam{.lr = 1e-2f});
+    check_same_bits<replicate<2>, adam, marked_flat, plain_flat>(adam{.lr = 1e-2f});
+  }
 }
 
 TEST_CASE("the host stage draws its random numbers as the device would, and not in evaluation") {
