@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "skip_alike.hpp"
+
 using namespace plait;
 
 namespace {
@@ -82,15 +84,7 @@ int main(int argc, char** argv) {
   return run_or_abort([&] {
     mpi_world world(&argc, &argv);
     mpi_comm mpi(world, {.deadline = std::chrono::seconds(60)});
-    const std::string why = skip_reason(world);
-    std::vector<char> skips(world.size());  // every rank skips alike; the lowest rank with a reason says it
-    const char mine = why.empty() ? 0 : 1;
-    mpi.all_gather_bytes(&mine, skips.data(), 1);
-    for (std::size_t q = 0; q < skips.size(); ++q)
-      if (skips[q]) {
-        if (q == world.rank()) std::printf("plait test: skipped on rank %zu of %zu: %s\n", q, world.size(), why.c_str());
-        return 77;
-      }
+    if (plait::test::skip_alike(world, mpi, skip_reason(world))) return 77;
     the_world = &world;
     doctest::Context context(argc, argv);
     float failed = context.run() != 0 ? 1.0f : 0.0f;  // every rank exits alike: non-zero when any rank failed

@@ -15,6 +15,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "skip_alike.hpp"
+
 using plait::chunk;
 using plait::chunk_of;
 using plait::nccl_comm;
@@ -291,15 +293,7 @@ int main(int argc, char** argv) {
   return plait::run_or_abort([&] {
     plait::mpi_world world(&argc, &argv);
     plait::mpi_comm mpi(world, {.deadline = std::chrono::seconds(60)});
-    const std::string why = skip_reason(world);
-    std::vector<char> skips(world.size());  // every rank skips alike; the lowest rank with a reason says it
-    const char mine = why.empty() ? 0 : 1;
-    mpi.all_gather_bytes(&mine, skips.data(), 1);
-    for (std::size_t q = 0; q < skips.size(); ++q)
-      if (skips[q]) {
-        if (q == world.rank()) std::printf("plait test: skipped on rank %zu of %zu: %s\n", q, world.size(), why.c_str());
-        return 77;
-      }
+    if (plait::test::skip_alike(world, mpi, skip_reason(world))) return 77;
     int failed = 0;
     {
       nccl_comm comm(mpi, {.deadline = std::chrono::seconds(60)});
