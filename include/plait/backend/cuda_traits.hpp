@@ -39,4 +39,6 @@ struct device_traits<cuda> {
   using step_graph = cuda_step_graph;
 };
 
+static_assert(Backend<cuda>);
+
 }  // namespace plait

@@ -14,6 +14,7 @@
 //   device_traits<B>::host_side(ctx)               the host context the host stage runs with
 //   device_traits<B>::step_graph                   a captured training step (CUDA graphs), or no_step_graph
 
+#include <concepts>
 #include <cstddef>
 #include <memory_resource>
 
@@ -42,11 +43,19 @@ struct host_staging {
   void release(const Ctx&, std::size_t) const {}
 };
 
+/// The primary template knows no backend: Backend<B> is false for it.
 template <class Backend>
-struct device_traits {
-  static_assert(dependent_false<Backend>,
-                "plait: this backend cannot run a placed model. The runtime needs a context and planned memory of "
-                "each backend. Fix: place on host_devices(...), or include plait/cuda.hpp for cuda_devices(...).");
+struct device_traits {};
+
+/// Backend: a type naming where a logical device runs its kernels (host<System>, cuda), with
+/// device_traits<B> saying how to make its context and memory (the members listed above).
+template <class B>
+concept Backend = requires(const typename device_traits<B>::context& ctx) {
+  typename device_traits<B>::arena_type;
+  { device_traits<B>::host_memory } -> std::convertible_to<bool>;
+  { device_traits<B>::binding(ctx) } -> std::convertible_to<device_binding>;
+  typename device_traits<B>::staging_type;
+  typename device_traits<B>::step_graph;
 };
 
 template <class System>
@@ -68,5 +77,7 @@ struct device_traits<host<System>> {
   static const context& host_side(const context& ctx) { return ctx; }
   using step_graph = no_step_graph;
 };
+
+static_assert(Backend<host<sequential>> && Backend<host<openmp>>);
 
 }  // namespace plait

@@ -10,6 +10,7 @@
 #include "../core/shape.hpp"
 #include "../core/tensor.hpp"
 #include "../kernels/elementwise.hpp"
+#include "loss.hpp"
 
 namespace plait {
 
@@ -66,5 +67,7 @@ struct cross_entropy_loss {
 };
 
 inline constexpr cross_entropy_loss cross_entropy{};
+
+static_assert(Loss<cross_entropy_loss>);
 
 }  // namespace plait

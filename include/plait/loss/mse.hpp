@@ -6,6 +6,7 @@
 #include "../core/shape.hpp"
 #include "../core/tensor.hpp"
 #include "../kernels/elementwise.hpp"
+#include "loss.hpp"
 
 namespace plait {
 
@@ -53,5 +54,7 @@ struct mse_loss {
 };
 
 inline constexpr mse_loss mse{};
+
+static_assert(Loss<mse_loss>);
 
 }  // namespace plait

@@ -9,6 +9,7 @@
 
 #include "../core/step_count.hpp"
 #include "../kernels/elementwise.hpp"
+#include "optimizer.hpp"
 
 namespace plait {
 
@@ -96,5 +97,7 @@ struct adamw {
     detail::adam_step(ctx, p, g, state, n, t, lr, beta1, beta2, eps, 0.0f, weight_decay);
   }
 };
+
+static_assert(Optimizer<adam> && Optimizer<adamw>);
 
 }  // namespace plait

@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "../kernels/elementwise.hpp"
+#include "optimizer.hpp"
 
 namespace plait {
 
@@ -45,5 +46,7 @@ struct sgd {
     });
   }
 };
+
+static_assert(Optimizer<sgd>);
 
 }  // namespace plait

@@ -24,6 +24,15 @@ concept Policy = std::is_empty_v<P> && requires {
   { P::name } -> std::convertible_to<const char*>;
 };
 
+/// A policy that maps graph G: its stages, each device's owned layers and its training program
+/// (what plan_of<P, G> reads, policy/plan.hpp).
+template <class P, class G>
+concept PolicyFor = Policy<P> && requires {
+  P::template stages<G>;
+  P::template owned<G>;
+  P::template programs<G>;
+};
+
 /// The graph each device runs: the policy's rewriting of G (partition's split layers), or G.
 template <class Policy, RootedGraph G>
 struct device_graph_of {

@@ -22,7 +22,11 @@ enum class opcode : std::uint8_t {
   recv,            // receive activation/gradient of `microbatch` from `peer`
   optimizer_step,  // update the parameters (shard `buffer`)
   nop,             // nothing: pads the shorter programs of a policy to one length
+  gather,          // hand `microbatch`'s output rows to the caller (inference programs)
 };
+
+/// Opcodes there are (the size of tables indexed by opcode).
+inline constexpr std::size_t opcode_count = 12;
 
 /// What a send or receive carries (`buffer` of a send/recv instruction).
 enum class message_kind : std::uint16_t { activation = 0, gradient = 1 };
@@ -52,6 +56,7 @@ constexpr const char* to_string(opcode op) {
     case opcode::recv: return "recv";
     case opcode::optimizer_step: return "optimizer_step";
     case opcode::nop: return "nop";
+    case opcode::gather: return "gather";
   }
   return "?";
 }
@@ -97,6 +102,7 @@ void execute(const program<N>& code, Handler& h) {
       case opcode::loss: h.loss(i); break;
       case opcode::backward: h.backward(i); break;
       case opcode::optimizer_step: h.optimizer_step(i); break;
+      case opcode::gather: h.gather(i); break;
       case opcode::nop: break;
       default: h.communicate(i); break;
     }

@@ -31,6 +31,7 @@ inline std::string to_text(const instruction& i, bool microbatches) {
     case opcode::recv: return std::string(message_kind(i.buffer) == message_kind::gradient ? "g<" : "a<") + std::to_string(i.peer) + mb();
     case opcode::optimizer_step: return "step";
     case opcode::nop: return "";
+    case opcode::gather: return "out" + mb();
   }
   return "?";
 }

@@ -63,4 +63,64 @@ constexpr timeline<P, N> plan_timeline(const std::array<program<N>, P>& progs, c
   return t;
 }
 
+/// The planned timeline of a device mesh's programs (peers as in verify_mesh<Inner, Tensor>), with
+/// the cost of forward and backward taken per stage (`fwd[stage]`, `bwd[stage]`, the stage an
+/// instruction names): receives wait for their send, and a collective ends when the last device of
+/// its group reaches it. Communication itself costs nothing here. Requires programs that verify_mesh
+/// accepts.
+template <std::size_t Inner, std::size_t Tensor, std::size_t P, std::size_t N, std::size_t S>
+constexpr timeline<P, N> plan_mesh_timeline(const std::array<program<N>, P>& programs, const std::array<double, S>& fwd,
+                                            const std::array<double, S>& bwd) {
+  const auto progs = detail::global_peers<Inner, Tensor>(programs);
+  timeline<P, N> t;
+  std::array<std::size_t, P> pc{};
+  std::array<double, P> clock{};
+  std::array<std::array<std::size_t, P>, P> cursor{};
+  std::array<std::array<std::size_t, 2>, P> passed{};               // collectives passed, per group kind
+  std::array<std::array<std::array<double, N>, 2>, P> arrived{};  // when device d reached its k-th collective of kind g
+  for (auto& a : arrived)
+    for (auto& g : a)
+      for (auto& x : g) x = -1;
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (std::size_t d = 0; d < P; ++d) {
+      while (pc[d] < N) {
+        const instruction& i = progs[d][pc[d]];
+        double cost = 0;
+        if (i.op == opcode::recv) {
+          const std::size_t q = std::size_t(i.peer);
+          const std::size_t k = detail::next_send(progs[q], d, cursor[q][d], pc[q]);
+          if (k == N) break;
+          cursor[q][d] = k + 1;
+          clock[d] = clock[d] > t.end[q][k] ? clock[d] : t.end[q][k];
+        } else if (is_collective(i.op)) {
+          const std::size_t g = std::size_t(i.peer), k = passed[d][g];
+          if (arrived[d][g][k] < 0) arrived[d][g][k] = clock[d];
+          double start = clock[d];
+          bool all_here = true;
+          for (std::size_t m = 0; m < P && all_here; ++m) {
+            if (m == d || !detail::same_group(d, m, i.peer, Inner, Tensor)) continue;
+            if (arrived[m][g][k] < 0) all_here = false;
+            else start = start > arrived[m][g][k] ? start : arrived[m][g][k];
+          }
+          if (!all_here) break;
+          clock[d] = start;
+          ++passed[d][g];
+        } else if (i.op == opcode::forward) {
+          cost = fwd[i.stage];
+        } else if (i.op == opcode::backward) {
+          cost = bwd[i.stage];
+        }
+        clock[d] += cost;
+        t.end[d][pc[d]] = clock[d];
+        t.busy[d] += cost;
+        ++pc[d];
+        progress = true;
+      }
+    }
+  }
+  for (double c : clock) t.step = c > t.step ? c : t.step;
+  return t;
+}
+
 }  // namespace plait

@@ -49,6 +49,20 @@ constexpr bool same_group(std::size_t d, std::size_t m, std::int16_t g, std::siz
 }  // namespace detail
 
 namespace detail {
+/// The programs with the peers of sends and receives as devices of the mesh: in a program they name
+/// stages of the sender's pipeline group (a peer outside the group becomes P, which is no device).
+template <std::size_t Inner, std::size_t Tensor, std::size_t P, std::size_t N>
+constexpr std::array<program<N>, P> global_peers(const std::array<program<N>, P>& progs) {
+  std::array<program<N>, P> global = progs;
+  for (std::size_t d = 0; d < P; ++d)
+    for (instruction& i : global[d])
+      if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0 && std::size_t(i.peer) < Inner / Tensor)
+        i.peer = std::int16_t(d / Inner * Inner + std::size_t(i.peer) * Tensor + d % Tensor);
+      else if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0)
+        i.peer = std::int16_t(P);
+  return global;
+}
+
 template <std::size_t P, std::size_t N, std::size_t Inner, std::size_t Tensor>
 constexpr verdict verify_global(const std::array<program<N>, P>& progs) {
   std::array<std::size_t, P> pc{};
@@ -113,15 +127,7 @@ template <std::size_t Inner, std::size_t Tensor = 1, std::size_t P, std::size_t 
 constexpr verdict verify_mesh(const std::array<program<N>, P>& progs) {
   static_assert(Inner >= 1 && P % Inner == 0 && Inner % Tensor == 0,
                 "plait: verify_mesh is given group sizes that do not divide the devices. Fix: pass Tensor dividing Inner dividing P.");
-  // Sends and receives name stages of the sender's pipeline group; the simulation works on devices.
-  std::array<program<N>, P> global = progs;
-  for (std::size_t d = 0; d < P; ++d)
-    for (instruction& i : global[d])
-      if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0 && std::size_t(i.peer) < Inner / Tensor)
-        i.peer = std::int16_t(d / Inner * Inner + std::size_t(i.peer) * Tensor + d % Tensor);
-      else if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0)
-        i.peer = std::int16_t(P);  // out of the group: bad_peer below
-  return detail::verify_global<P, N, Inner, Tensor>(global);
+  return detail::verify_global<P, N, Inner, Tensor>(detail::global_peers<Inner, Tensor>(progs));
 }
 
 /// The programs of one group of P devices (a pipeline, a partition, replicate alone).

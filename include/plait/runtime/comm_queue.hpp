@@ -14,14 +14,15 @@
 #include <thread>
 
 #include "../core/error.hpp"
+#include "../program/instruction.hpp"
 
 namespace plait {
 
-/// One collective to run: what the worker calls, with its argument.
+/// One collective to run: what the worker calls, with its argument and the instruction it carries out.
 struct comm_task {
-  void (*run)(void* arg, std::size_t index) = nullptr;
+  void (*run)(void* arg, const instruction& what) = nullptr;
   void* arg = nullptr;
-  std::size_t index = 0;
+  instruction what{};
 };
 
 class comm_queue {
@@ -51,7 +52,7 @@ class comm_queue {
   /// lends its core to the worker until the task has started (see below).
   std::size_t post(comm_task t, bool handoff = false) {
     if (!thread_.joinable()) {
-      t.run(t.arg, t.index);
+      t.run(t.arg, t.what);
       return 0;
     }
     const std::size_t p = posted_.load(std::memory_order_relaxed);
@@ -119,7 +120,7 @@ class comm_queue {
       }
       if (!error_) {
         try {
-          t.run(t.arg, t.index);
+          t.run(t.arg, t.what);
         } catch (...) {
           error_ = std::current_exception();  // read by wait() after completed_ is released
         }

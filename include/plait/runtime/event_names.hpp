@@ -44,7 +44,7 @@ class event_names {
 
  private:
   bool by_stage_ = false;
-  std::array<std::vector<std::string>, 11> names_;
+  std::array<std::vector<std::string>, opcode_count> names_;
 };
 
 }  // namespace plait

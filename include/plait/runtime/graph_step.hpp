@@ -34,13 +34,14 @@ inline constexpr bool waits_for_device = [] {
 }  // namespace detail
 
 template <class Policy, RootedGraph G, class Backend>
-void model<Policy, G, Backend>::check_graph_options() const {
-  if (!options_.cuda_graph) return;
+void model<Policy, G, Backend>::check_graph_options() {
+  const place_options& options = devices_->options();
+  if (!options.cuda_graph) return;
   if (!has_step_graph)
     fail("place_options.cuda_graph is set for a model on host devices",
          "a CUDA graph replays the work of a step on a GPU's stream", "place on cuda_devices(...), or leave cuda_graph unset");
   if (device_count > 1)
-    fail(cat("place_options.cuda_graph is set for ", Policy::name, " on ", device_count, " devices"),
+    fail(cat("place_options.cuda_graph is set for ", plan::name, " on ", device_count, " devices"),
          "a step is captured on one device's stream; several devices meet through host threads, which a graph cannot replay",
          "place on one CUDA device, or leave cuda_graph unset");
   if (cpu_prefix<layout>::size > 0)
@@ -51,10 +52,11 @@ void model<Policy, G, Backend>::check_graph_options() const {
     fail("place_options.cuda_graph is set for a graph with embedding",
          "embedding checks its ids on the device and waits for the answer, which a replayed step cannot do",
          "leave cuda_graph unset for this graph");
+  if constexpr (has_step_graph) graph_.plan(options.max_batch, input_shape::size, output_shape::size);
 }
 
 template <class Policy, RootedGraph G, class Backend>
-template <class Loss, class Y, class Opt>
+template <class L, class Y, class Opt>
 float model<Policy, G, Backend>::graph_step(const float* x, Y y, std::size_t count, Opt& opt) {
   if constexpr (has_step_graph && device_count == 1 && !decltype(graph_)::template replayable<Opt>) {
     fail("place_options.cuda_graph is set and the optimizer cannot be kept by a graph",
@@ -62,13 +64,14 @@ float model<Policy, G, Backend>::graph_step(const float* x, Y y, std::size_t cou
          "make the optimizer a small trivially copyable aggregate with operator== (as sgd and adam are), or leave "
          "cuda_graph unset");
   } else if constexpr (has_step_graph && device_count == 1) {
-    using job_type = step_job<Y, Loss, Opt>;
-    const void* kind = reinterpret_cast<const void*>(&job_type::run);
+    using job_type = train_job<L, Y, Opt, device_count>;
+    static constexpr char tag = 0;  // one per step kind (loss, targets, optimizer types)
+    const void* kind = &tag;
     if (!graph_.matches(kind, count, opt)) {  // a new kind of step: run it as usual, capture the next one
       graph_.expect(kind, count, opt);
-      return eager_step<Loss>(x, y, count, opt);
+      return eager_step<L>(x, y, count, opt);
     }
-    replica_type& rep = replicas_[0];
+    auto& rep = devices_->memory(0);
     const auto& ctx = rep.ctx();
     // The batch into the pinned buffers that the graph's first copies read.
     std::memcpy(graph_.input(), x, count * input_shape::size * sizeof(float));  // [n, in] @ pinned host
@@ -77,10 +80,10 @@ float model<Policy, G, Backend>::graph_step(const float* x, Y y, std::size_t cou
     std::memcpy(graph_.targets(), y.data, target_bytes);
     const Y staged{static_cast<decltype(y.data)>(graph_.targets()), count};
     if (!graph_.ready()) {
-      job_type job{*this, graph_.input(), staged, opt, count};
-      job.state[0] = rep.template optimizer_state<Opt>(optimizer_floats(opt, 0));
+      job_type job{graph_.input(), staged, count, &opt};
+      job.state[0] = rep.template optimizer_state<Opt>(opt.state_per_param() * rep.param_size());
       job.loss_at = ctx.device_scalar();
-      graph_.capture(ctx, [&] { job_type::run(&job, 0); });  // sets this step's words and counts its optimizer step
+      graph_.capture(ctx, [&] { devices_->run_one(0, job, steps_); });  // sets this step's words and counts its optimizer step
     } else {
       rep.begin_step(steps_, false);  // the step words the graph's first node copies in
       rep.next_optimizer_step();

@@ -25,9 +25,9 @@ namespace plait {
 /// The graph's host stage fits the graph and the policy (compile errors that say why otherwise):
 /// the on<cpu> marks come first, hold no parameters or state, leave layers for the devices, and every
 /// device that holds layer 0 holds more than the host stage.
-template <class Policy, RootedGraph G, class DeviceLayout>
+template <class Plan>
 constexpr bool host_stage_fits() {
-  using P = cpu_prefix<graph_layout<G>>;
+  using P = cpu_prefix<typename Plan::layout>;
   static_assert(P::leading,
                 "plait: on<cpu>(...) marks layers after the first layer that runs on a device. The host stage is "
                 "the graph's input path and runs before the devices. Fix: put the on<cpu> part first, right after "
@@ -40,8 +40,8 @@ constexpr bool host_stage_fits() {
                 "plait: on<cpu>(...) marks every layer of the graph. The host stage feeds the devices, which need "
                 "at least one layer. Fix: leave at least the last layer outside on<cpu>(...).");
   constexpr bool each_device_runs_something = [] {
-    constexpr std::size_t host = cpu_prefix<DeviceLayout>::size;
-    for (const stage_range& r : Policy::template owned<G>)
+    constexpr std::size_t host = cpu_prefix<typename Plan::device_layout>::size;
+    for (const stage_range& r : Plan::owned)
       if (r.first < host && (r.first > 0 || r.last <= host)) return false;
     return true;
   }();

@@ -1,8 +1,8 @@
 #pragma once
-// The two views of a pipeline schedule, in one format (Chrome trace, one track per stage):
-//   - planned: write_planned_trace<Policy, G>(path) draws the constexpr timeline of the schedule
-//     before anything runs, with each stage's forward taking its FLOPs' share of time and backward
-//     twice that;
+// The two views of a policy's training step, in one format (Chrome trace, one track per device):
+//   - planned: write_planned_trace<Policy, G>(path) draws the constexpr timeline of the programs
+//     (policy/plan.hpp) before anything runs, with each stage's forward taking its FLOPs' share of
+//     time and backward twice that;
 //   - executed: model.write_trace(path) after model.enable_trace() and a step.
 // measured_bubble(...) reads the idle share of a step back out of an executed trace.
 
@@ -16,40 +16,48 @@
 #include "../graph/chain.hpp"
 #include "../io/chrome_trace.hpp"
 #include "../io/trace.hpp"
+#include "../policy/plan.hpp"
 #include "../program/instruction.hpp"
 
 namespace plait {
 
-/// The planned schedule as trace events: `us_per_unit` microseconds per FLOP of forward (default:
-/// the slowest stage's forward of one micro-batch takes 1000 us).
+/// The planned training step of any policy as trace events (plan_of<Policy, G>::planned_timeline):
+/// each device's forwards and backwards, a stage's forward taking its FLOPs' share of time and its
+/// backward twice that, messages and collectives taking none. `us_per_unit` microseconds per FLOP of
+/// forward (default: the slowest forward of one micro-batch takes 1000 us).
 template <class Policy, RootedGraph G>
 std::vector<trace_event> planned_events(double us_per_unit = 0) {
-  constexpr auto& progs = Policy::schedule_programs;
-  constexpr auto& t = Policy::template planned_timeline<G>;
+  using plan = plan_of<Policy, G>;
+  constexpr auto& progs = plan::programs;
+  constexpr auto& t = plan::planned_timeline;
   double slowest = 0;
-  for (std::size_t s = 0; s < progs.size(); ++s)
-    for (std::size_t k = 0; k < progs[s].size(); ++k)
-      if (progs[s][k].op == opcode::forward) slowest = std::max(slowest, t.end[s][k] - (k ? t.end[s][k - 1] : 0.0));
+  for (std::size_t d = 0; d < progs.size(); ++d)
+    for (std::size_t k = 0; k < progs[d].size(); ++k)
+      if (progs[d][k].op == opcode::forward) slowest = std::max(slowest, t.end[d][k] - (k ? t.end[d][k - 1] : 0.0));
   const double scale = us_per_unit > 0 ? us_per_unit : (slowest > 0 ? 1000.0 / slowest : 1.0);
   std::vector<trace_event> events;
-  for (std::size_t s = 0; s < progs.size(); ++s)
-    for (std::size_t k = 0; k < progs[s].size(); ++k) {
-      const instruction& i = progs[s][k];
+  for (std::size_t d = 0; d < progs.size(); ++d)
+    for (std::size_t k = 0; k < progs[d].size(); ++k) {
+      const instruction& i = progs[d][k];
       if (i.op != opcode::forward && i.op != opcode::backward) continue;
       // It began where the instruction before it left the clock (a receive may have moved it on).
-      const double begin = k ? t.end[s][k - 1] : 0.0, end = t.end[s][k];
-      events.push_back({i.op == opcode::forward ? "forward" : "backward", std::uint32_t(s), trace_row::compute,
+      const double begin = k ? t.end[d][k - 1] : 0.0, end = t.end[d][k];
+      events.push_back({i.op == opcode::forward ? "forward" : "backward", std::uint32_t(d), trace_row::compute,
                         begin * scale, end * scale, std::int32_t(i.microbatch), 0});
     }
   return events;
 }
 
+/// Writes the planned training step of any policy as a Chrome trace, one track per device.
 template <class Policy, RootedGraph G>
 void write_planned_trace(const std::filesystem::path& path, double us_per_unit = 0) {
+  using plan = plan_of<Policy, G>;
   const auto events = planned_events<Policy, G>(us_per_unit);
   trace_metadata meta;
-  meta.title = std::string("plait ") + Policy::name + " (" + Policy::schedule::name + "): planned";
-  for (std::size_t s = 0; s < Policy::stage_count; ++s) meta.device_names.push_back("stage " + std::to_string(s));
+  meta.title = std::string("plait ") + plan::name;
+  if constexpr (requires { Policy::schedule::name; }) meta.title += std::string(" (") + Policy::schedule::name + ")";
+  meta.title += ": planned";
+  for (std::size_t d = 0; d < plan::device_count; ++d) meta.device_names.push_back("device " + std::to_string(d));
   write_chrome_trace(path, std::span<const trace_event>(events), meta);
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// replica<G, Backend>: one logical device's share of a graph, with all its memory planned.
+// device_memory<G, Backend>: one logical device's share of a graph, with all its memory planned.
 //
 // A device owns layers [owned.first, owned.last) (all of them under replicate, one stage under
 // pipeline) and keeps activations for `slots` micro-batches of up to `rows` samples each (the
@@ -43,7 +43,7 @@
 namespace plait {
 
 template <RootedGraph G, class Backend>
-class replica {
+class device_memory {
  public:
   using layout = graph_layout<G>;
   using traits = device_traits<Backend>;
@@ -64,7 +64,7 @@ class replica {
   };
 
   /// Plans device `ctx`'s memory (host memory from `memory`; a CUDA device's from its GPU).
-  replica(const plan& p, context ctx, std::pmr::memory_resource* memory)
+  device_memory(const plan& p, context ctx, std::pmr::memory_resource* memory)
       : memory_(memory), owned_(p.owned), rows_(p.rows), slots_(p.slots), ctx_(std::move(ctx)), slot_ptrs_(p.slots) {
     param_lo_ = layout::param_offsets[owned_.first];
     param_hi_ = owned_.last == layer_count ? layout::param_buffer_size : layout::param_offsets[owned_.last];

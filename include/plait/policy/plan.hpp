@@ -1,0 +1,147 @@
+#pragma once
+// plan_of<Policy, G>: everything the runtime reads from a policy, for one graph, in one place.
+//
+// A policy states what it is (degrees, options) and generates its stages, owned layers and programs;
+// the plan gathers those, fills in what a policy leaves out with its default (no data or tensor
+// parallelism, one micro-batch, even micro-batches, no buckets, no sharded optimizer, the graph
+// itself on every device), and derives what follows from them: each device's replica, activation
+// slots and optimizer shard, the inference programs, whether anything communicates, the planned
+// timeline and its figures. Every member is constexpr; the runtime (runtime/) reads only the plan.
+//
+//   using plan = plan_of<replicate<2, pipeline<2, microbatches<4>>>, decltype(net)>;
+//   static_assert(plan::device_count == 4 && plan::slots[0] == 2);
+//
+// Requirements: Policy is a policy for G (PolicyFor<Policy, G>: stages<G>, owned<G>, programs<G>).
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <type_traits>
+
+#include "../core/shard.hpp"
+#include "../graph/layout.hpp"
+#include "../program/inference.hpp"
+#include "../program/instruction.hpp"
+#include "../program/timeline.hpp"
+#include "../program/verify.hpp"
+#include "buckets.hpp"
+#include "policy.hpp"
+
+namespace plait {
+
+template <class P, RootedGraph G>
+  requires PolicyFor<P, G>
+struct plan_of {
+  using policy = P;
+  using graph = G;
+  using device_graph = typename device_graph_of<P, G>::type;  // what each device runs (partition: split layers)
+  using layout = graph_layout<G>;
+  using device_layout = graph_layout<device_graph>;
+
+  static constexpr const char* name = P::name;
+  static constexpr std::size_t device_count = P::device_count;
+  static constexpr std::size_t data_parallel_degree = data_parallel_degree_of<P>;
+  static constexpr std::size_t tensor_parallel_degree = tensor_parallel_degree_of<P>;
+  static constexpr std::size_t microbatch_count = microbatch_count_of<P>;
+  /// Devices of one replica: the mesh is data_parallel_degree x inner_count, and an inner group is
+  /// (inner_count / tensor_parallel_degree) pipeline stages x tensor_parallel_degree shards.
+  static constexpr std::size_t inner_count = device_count / data_parallel_degree;
+  /// A batch that the micro-batch count does not divide is split as evenly as possible (else refused).
+  static constexpr bool uneven = [] {
+    if constexpr (requires { P::uneven; }) return bool{P::uneven};
+    else return false;
+  }();
+  /// Optimizer state sharded over the replicas (replicate's shard_optimizer, ZeRO stage 1).
+  static constexpr bool sharded = [] {
+    if constexpr (requires { P::sharded; }) return bool{P::sharded};
+    else return false;
+  }();
+
+  /// Stage s runs the device graph's layers [stages[s].first, stages[s].last); device d holds owned[d].
+  static constexpr auto stages = P::template stages<G>;
+  static constexpr auto owned = P::template owned<G>;
+  /// Each device's training program.
+  static constexpr auto programs = P::template programs<G>;
+  static constexpr std::size_t program_length = programs[0].size();
+
+  /// The data-parallel gradient buckets (replicate<N>), none elsewhere.
+  static constexpr auto buckets = [] {
+    if constexpr (requires { P::template bucket_list<G>; }) return P::template bucket_list<G>;
+    else return std::array<bucket, 0>{};
+  }();
+  /// Each device's blocks of the whole model's parameters (tensor parallelism), else unused.
+  static constexpr bool has_param_blocks = requires { P::template param_blocks<G>; };
+  static constexpr auto param_blocks = [] {
+    if constexpr (has_param_blocks) return P::template param_blocks<G>;
+    else return std::array<int, 0>{};
+  }();
+
+  /// Device d's replica: which share of a batch it works on.
+  static constexpr auto replica = [] {
+    std::array<std::size_t, device_count> r{};
+    for (std::size_t d = 0; d < device_count; ++d) r[d] = d / inner_count;
+    return r;
+  }();
+  /// Whether device d answers for its tensor group (counts the loss, hands predictions over).
+  static constexpr bool group_leader(std::size_t d) { return d % tensor_parallel_degree == 0; }
+
+  /// Micro-batches of activations device d keeps at once (at least 1): its activation slots.
+  static constexpr auto slots = [] {
+    std::array<std::size_t, device_count> s{};
+    for (std::size_t d = 0; d < device_count; ++d) s[d] = std::max<std::size_t>(1, peak_inflight(programs[d]));
+    return s;
+  }();
+  /// Floats of reduced gradient device d keeps for its optimizer shard (0 without sharding).
+  static constexpr auto shard_floats = [] {
+    std::array<std::size_t, device_count> n{};
+    if constexpr (sharded)
+      for (std::size_t d = 0; d < device_count; ++d)
+        for (const bucket& b : buckets) n[d] += shard_of(b.size, data_parallel_degree, replica[d]).size();
+    return n;
+  }();
+
+  /// Whether any program holds a collective or a message.
+  static constexpr bool communicates = [] {
+    for (const auto& p : programs)
+      for (const instruction& i : p)
+        if (communicates_op(i.op)) return true;
+    return false;
+  }();
+
+  /// Each device's inference program (program/inference.hpp): the forward part of its training
+  /// program, with gather after the forward that ends the graph on each group's leader.
+  static constexpr auto inference_programs = [] {
+    std::array<program<program_length>, device_count> out{};
+    for (std::size_t d = 0; d < device_count; ++d) {
+      const bool last = owned[d].last == device_layout::layer_count;
+      out[d] = inference_program(programs[d], [](std::size_t s) { return stages[s].last == device_layout::layer_count; },
+                                 last && group_leader(d));
+    }
+    return out;
+  }();
+  static_assert(verify_mesh<inner_count, tensor_parallel_degree>(inference_programs).kind == verdict::ok,
+                "plait: the inference programs of this policy do not verify: a forward message or exchange has no "
+                "match, or the devices could wait on each other forever. Fix: report this as a plait bug, with the "
+                "policy and the graph.");
+
+  /// Forward FLOPs per sample of each stage; backward counts twice that.
+  static constexpr auto stage_flops = [] {
+    std::array<double, stages.size()> f{};
+    for (std::size_t s = 0; s < stages.size(); ++s)
+      for (std::size_t i = stages[s].first; i < stages[s].last; ++i) f[s] += double(device_layout::template layer_flops<>[i]);
+    return f;
+  }();
+  /// The planned training step: forward of a stage takes its FLOPs, backward twice that, messages and
+  /// collectives only wait (program/timeline.hpp).
+  static constexpr auto planned_timeline = [] {
+    std::array<double, stages.size()> b{};
+    for (std::size_t s = 0; s < stages.size(); ++s) b[s] = 2 * stage_flops[s];
+    return plan_mesh_timeline<inner_count, tensor_parallel_degree>(programs, stage_flops, b);
+  }();
+  /// The idle share of a planned step, averaged over devices.
+  static constexpr double bubble_fraction = planned_timeline.bubble_fraction();
+  /// Micro-batches of activations each device holds at most at once.
+  static constexpr auto peak_inflight_microbatches = slots;
+};
+
+}  // namespace plait

@@ -1,0 +1,363 @@
+#pragma once
+// device_executor<Plan, Backend>: what one logical device does with its programs. It holds what it
+// uses: the device's memory (device_memory.hpp), its communicators (its tensor, pipeline and
+// data-parallel groups: device_groups.hpp), its communication worker (comm_queue.hpp) and the trace
+// it records into; nothing of the model that placed it.
+//
+// run(job, step) executes the device's program for the job through the one interpreter of
+// programs (execute, program/instruction.hpp): the training program for a training job
+// (train_step.hpp), the inference program for predict and evaluate (inference.hpp). Both read the
+// batch from the host, split as the plan says: device d works on its replica's share of the rows
+// (shard_of over the data-parallel degree), cut into the plan's micro-batches.
+//
+// Threads: run() is called on the device's worker thread (runtime/workers.hpp); collectives of the
+// data-parallel group run on the communication worker, overlapped with backward; tensor-parallel
+// exchanges and receives run on the compute thread (the next instruction needs their result).
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../comm/hierarchical.hpp"
+#include "../core/error.hpp"
+#include "../core/shard.hpp"
+#include "../core/tensor.hpp"
+#include "../io/trace.hpp"
+#include "../kernels/copy.hpp"
+#include "../kernels/reduce.hpp"
+#include "../program/instruction.hpp"
+#include "comm_queue.hpp"
+#include "device_memory.hpp"
+#include "event_names.hpp"
+#include "local_groups.hpp"
+
+namespace plait {
+
+template <class Plan, class Backend>
+class device_executor {
+ public:
+  using memory_type = device_memory<typename Plan::device_graph, Backend>;
+  using comm = typename local_groups<Backend>::comm;
+  using data_comm = basic_hierarchical_comm<comm>;
+  using layout = typename Plan::layout;
+  using device_layout = typename Plan::device_layout;
+  using input_shape = typename layout::input_shape;
+  using output_shape = typename layout::output_shape;
+
+  /// Where a device meets its peers (null where its programs never do).
+  struct links {
+    comm* tensor = nullptr;     // its tensor group: partition's exchanges
+    comm* pipeline = nullptr;   // its pipeline group: activations and gradients between stages
+    data_comm* data = nullptr;  // its data-parallel group: gradient collectives
+  };
+  /// Where it records what it does.
+  struct tracing {
+    trace_recorder* recorder = nullptr;
+    const event_names* names = nullptr;
+  };
+
+  /// Device `device` of the mesh, `memory` its planned memory; `threaded`: collectives run on a
+  /// communication worker of their own (else at once, on the compute thread).
+  device_executor(memory_type& memory, std::size_t device, std::size_t local, links l, tracing t, bool threaded)
+      : mem_(memory), device_(device), local_(local), links_(l), tracing_(t),
+        queue_(threaded, [m = &memory] { m->ctx().enter(); }) {
+    if constexpr (!memory_type::host_memory) host_rows_.resize(memory.rows());
+  }
+  device_executor(const device_executor&) = delete;
+  device_executor& operator=(const device_executor&) = delete;
+
+  std::size_t device() const { return device_; }
+  memory_type& memory() const { return mem_; }
+
+  /// Executes this device's program for `job` (its training or inference program) in step `step`.
+  template <class Job>
+  void run(Job& job, std::uint64_t step) {
+    handler<Job> h{*this, job, step};
+    if constexpr (Job::training) {
+      mem_.begin_step(step);  // the step words, before the step's first work
+      execute(Plan::programs[device_], h);
+    } else {
+      execute(Plan::inference_programs[device_], h);
+    }
+    queue_.wait();
+    h.await_all_sent();  // the next run may overwrite what was posted
+  }
+
+ private:
+  /// A posted message: the peer it went to and its ticket (taken once the peer copied it).
+  struct posted {
+    std::size_t peer = 0;
+    std::uint64_t ticket = 0;
+  };
+
+  template <class Job>
+  struct handler {
+    device_executor& ex;
+    Job& job;
+    std::uint64_t step;
+    memory_type& mem = ex.mem_;
+    const std::size_t device = ex.device_;
+    const std::size_t local = ex.local_;  // this process's index of the device
+    const shard share = shard_of(job.count, Plan::data_parallel_degree, Plan::replica[device]);  // [B/dp] rows @ device
+    std::array<std::array<posted, 64>, 2> slot_sent{};  // last message posted from each slot, [activation|gradient]
+    std::array<posted, 2> last_sent{};                  // last message posted up / down
+
+    handler(device_executor& e, Job& j, std::uint64_t s) : ex(e), job(j), step(s) {}
+
+    trace_scope traced(const instruction& i, trace_row row = trace_row::compute) const {
+      return trace_scope(ex.tracing_.recorder ? *ex.tracing_.recorder : disabled(), ex.name(i), std::uint32_t(device), row,
+                         std::int32_t(i.microbatch), std::int32_t(step));
+    }
+    std::size_t slot(const instruction& i) const { return i.microbatch % mem.slots(); }
+    shard rows(const instruction& i) const {  // the micro-batch's rows of the global batch
+      const shard mb = shard_of(share.size(), Plan::microbatch_count, i.microbatch);
+      return {share.begin + mb.begin, share.begin + mb.end};
+    }
+    void await_slot(std::size_t k) {  // the slot's earlier messages were taken before it is overwritten
+      if constexpr (Plan::communicates) {
+        if (k >= 64) return await_all_sent();
+        for (auto& kind : slot_sent)
+          if (kind[k].ticket) ex.links_.pipeline->wait_taken(kind[k].peer, std::exchange(kind[k].ticket, 0));
+      }
+    }
+    void await_all_sent() {
+      if constexpr (Plan::communicates)
+        for (auto& p : last_sent)
+          if (p.ticket) ex.links_.pipeline->wait_taken(p.peer, std::exchange(p.ticket, 0));
+    }
+
+    void scatter(const instruction& i) {  // the device reads its rows where forward binds them
+      const auto t = traced(i);
+    }
+    void forward(const instruction& i) {
+      const auto t = traced(i);
+      const stage_range r = Plan::stages[i.stage];
+      const shard mb = rows(i);
+      const std::size_t k = slot(i);
+      mem.set_step(step, mb.begin, Job::training);
+      if (r.first == mem.owned().first) {  // the device's first layers: bind this micro-batch's input
+        await_slot(k);
+        mem.bind_input(k, r.first == 0 ? mem.take_input(k, job.x + mb.begin * input_shape::size, mb.size())
+                                        : mem.recv_input(k));
+      }
+      if (mb.size() > 0) mem.forward(r, mb.size(), k);
+      if constexpr (!Job::training)
+        if (r.first == mem.owned().first) mem.release_input(k);  // evaluation: the input was last read here
+    }
+    void loss(const instruction& i) {
+      if constexpr (Job::training) {
+        const auto t = traced(i);
+        const shard mb = rows(i);
+        using Loss = typename Job::loss_type;
+        // Normalised by the global batch: summing every device's gradients gives the batch's gradient.
+        Loss::template rows<output_shape>(mem.ctx(), mem.output(slot(i)), targets(job.y.slice(mb.begin, mb.size())),
+                                          mem.loss_grad(), mem.loss_rows(), float(job.count));
+        // Under partition every device of a group computes the same loss: count it once.
+        if (Plan::group_leader(device)) {
+          if (job.loss_at)  // a captured step: summed on the device, read once the graph has run
+            sum_into(mem.ctx(), mem.loss_rows(), mb.size(), job.loss_at, std::exchange(job.loss_added, true));
+          else
+            job.loss_sums[local] += sum(mem.ctx(), mem.loss_rows(), mb.size());
+        }
+        mem.begin_backward();
+      }
+    }
+    void backward(const instruction& i) {
+      if constexpr (Job::training) {
+        const auto t = traced(i);
+        const shard mb = rows(i);
+        mem.set_step(step, mb.begin, true);
+        const stage_range r = Plan::stages[i.stage];
+        mem.backward(r, mb.size(), slot(i), i.microbatch > 0);
+        if (r.first == mem.owned().first) mem.release_input(slot(i));  // the slot's input was last read here
+      }
+    }
+    void optimizer_step(const instruction& i) {
+      if constexpr (Job::training) {
+        ex.queue_.wait();  // every bucket's reduction is in
+        const auto t = traced(i);
+        const step_count count = mem.next_optimizer_step();
+        float* state = job.state[local];
+        if constexpr (Plan::sharded) {
+          std::size_t at = 0;  // this device's chunks of every bucket, one after another
+          for (const bucket& b : Plan::buckets) {
+            const shard c = shard_of(b.size, Plan::data_parallel_degree, Plan::replica[device]);
+            job.opt->step(mem.ctx(), mem.params() + b.offset + c.begin, mem.shard_grads() + at,
+                          state + at * job.opt->state_per_param(), c.size(), count);
+            at += c.size();
+          }
+        } else {
+          job.opt->step(mem.ctx(), mem.params(), mem.grads(), state, mem.param_size(), count);
+        }
+      }
+    }
+    // The micro-batch's output rows to the caller ([mb, out] @ host), and, when evaluating, its loss.
+    void gather(const instruction& i) {
+      if constexpr (!Job::training) {
+        const auto t = traced(i);
+        const shard mb = rows(i);
+        if (mb.size() == 0) return;
+        const float* out = mem.output(slot(i));  // [mb, out] @ the device
+        copy_to_host(mem.ctx(), job.out + mb.begin * output_shape::size, out, mb.size() * output_shape::size);
+        if constexpr (Job::evaluates) {
+          using Loss = typename Job::loss_type;
+          Loss::template rows<output_shape>(mem.ctx(), out, targets(job.y.slice(mb.begin, mb.size())),
+                                            static_cast<float*>(nullptr), mem.loss_rows(), float(mb.size()));
+          job.loss_sums[local] += ex.rows_total(mb.size());
+        }
+      }
+    }
+
+    void communicate(const instruction& i) {
+      if constexpr (Plan::communicates) {
+        if (i.op == opcode::recv) return receive(i);
+        if (i.op == opcode::send) return send(i);
+        // partition's exchanges run on the compute thread: the next instruction needs their result.
+        if (i.peer == std::int16_t(collective_group::inner)) return exchange(i);
+        ex.queue_.post({&run_collective, this, i}, true);
+        if (i.op == opcode::all_gather) ex.queue_.wait();  // parameters are needed whole by the next step
+      } else {
+        fail(cat("instruction ", to_string(i.op), " reached a policy without communication"),
+             "its programs hold no collective", "report this as a plait bug");
+      }
+    }
+
+    // A receive runs on the compute thread: the next instruction needs its data.
+    void receive(const instruction& i) {
+      const auto t = traced(i, trace_row::communication);
+      const std::size_t n = rows(i).size(), k = slot(i);
+      const std::size_t peer = std::size_t(i.peer);
+      if (message_kind(i.buffer) == message_kind::activation) {
+        await_slot(k);
+        ex.links_.pipeline->take(mem.recv_input(k), n * in_width(), peer);  // [mb, in] from the stage before
+      } else {
+        ex.links_.pipeline->take(mem.recv_grad(), n * out_width(), peer);  // [mb, out] from the stage after
+        mem.begin_backward();
+      }
+    }
+
+    // A send is posted from the compute thread and does not wait: the peer copies the buffer when
+    // it receives, and the slot is not overwritten before (await_slot). No thread hand-off, so a
+    // busy machine cannot delay a message behind the scheduler.
+    void send(const instruction& i) {
+      const auto t = traced(i, trace_row::communication);
+      const std::size_t n = rows(i).size(), k = slot(i);
+      const bool activation = message_kind(i.buffer) == message_kind::activation;
+      const std::size_t peer = std::size_t(i.peer);
+      const std::uint64_t ticket = activation
+          ? ex.links_.pipeline->post(mem.output(k), n * out_width(), peer)     // [mb, out] to the stage after
+          : ex.links_.pipeline->post(mem.input_grad(k), n * in_width(), peer);  // [mb, in] to the stage before
+      const posted p{peer, ticket};
+      if (k < 64) slot_sent[activation ? 0 : 1][k] = p;
+      last_sent[peer > device % Plan::inner_count ? 0 : 1] = p;  // peers are ranks in the inner group
+    }
+
+    // Tensor parallelism's exchange at a stage boundary of the device graph, on the tensor group.
+    void exchange(const instruction& i) {
+      const auto t = traced(i, trace_row::communication);
+      const std::size_t n = rows(i).size(), k = slot(i);
+      const bool gradient = message_kind(i.buffer) == message_kind::gradient;
+      const stage_range r = Plan::stages[i.stage];
+      const std::size_t b = gradient ? r.first : r.last;  // the device graph's layer after the exchange
+      const std::size_t width = device_layout::out_sizes[b - 1];
+      comm& group = *ex.links_.tensor;
+      if (gradient)  // [mb, In] partial @ every device -> the sum (to send back when b starts the device's layers)
+        group.all_reduce(b == mem.owned().first ? mem.input_grad(k) : mem.current_grad(), n * width);
+      else if (i.op == opcode::all_reduce)
+        group.all_reduce(mem.layer_output(k, b - 1), n * width);  // [mb, Out] partial @ every device -> the sum
+      else  // [mb, Out/N] @ device r -> [N, mb, Out/N] @ every device, in the gathering layer's saved buffer
+        group.all_gather(mem.layer_output(k, b - 1), mem.layer_saved(k, b), n * device_layout::out_sizes[b]);
+    }
+
+    std::size_t in_width() const {  // floats per sample entering the device's first layer
+      return mem.owned().first == 0 ? input_shape::size : device_layout::out_sizes[mem.owned().first - 1];
+    }
+    std::size_t out_width() const { return device_layout::out_sizes[mem.owned().last - 1]; }
+
+    template <class Y>
+    Y targets(Y y) {  // the targets as the device reads them (copied in where the host cannot read its memory)
+      if constexpr (memory_type::host_memory) {
+        return y;
+      } else if constexpr (std::is_same_v<Y, class_labels>) {
+        auto* labels = reinterpret_cast<std::int32_t*>(mem.targets());  // [n] int32 @ the device
+        copy_from_host(mem.ctx(), labels, y.data, y.count);
+        return {labels, y.count};
+      } else {
+        copy_from_host(mem.ctx(), mem.targets(), y.data, y.count * Y::shape_type::size);  // [n, out] @ the device
+        return {mem.targets(), y.count};
+      }
+    }
+
+    static void run_collective(void* self, const instruction& i) { static_cast<handler*>(self)->collective(i); }
+    // The data-parallel collectives of one instruction, on the device's communication worker.
+    void collective(const instruction& i) {
+      const auto t = traced(i, trace_row::communication);
+      try {
+        reduce(i);
+      } catch (const error& e) {  // a peer in another process failed or stopped: say where in the step
+        fail_in(cat("step ", step, ", device ", device, ", ", ex.name(i)), e);
+      }
+    }
+    void reduce(const instruction& i) {
+      data_comm& group = *ex.links_.data;  // the device's data-parallel group
+      if (i.buffer == whole_gradient) {
+        group.all_reduce(mem.grads(), mem.param_size());  // [Pd] @ every replica of my inner rank -> summed
+      } else if constexpr (Plan::buckets.size() > 0) {
+        const bucket& b = Plan::buckets[i.buffer];
+        const std::size_t dp_rank = Plan::replica[device];
+        const shard c = shard_of(b.size, Plan::data_parallel_degree, dp_rank);
+        switch (i.op) {
+          case opcode::all_reduce:  // [bucket] @ every replica -> summed, on every replica
+            group.all_reduce(mem.grads() + b.offset, b.size);
+            break;
+          case opcode::reduce_scatter: {  // [bucket] @ every replica -> my chunk of the sum
+            std::size_t at = 0;
+            for (std::size_t k = 0; k < i.buffer; ++k) at += shard_of(Plan::buckets[k].size, Plan::data_parallel_degree, dp_rank).size();
+            group.reduce_scatter(mem.grads() + b.offset, mem.shard_grads() + at, b.size);
+            break;
+          }
+          case opcode::all_gather:  // my chunk of the parameters -> [bucket] @ every replica
+            group.all_gather(mem.params() + b.offset + c.begin, mem.params() + b.offset, b.size);
+            break;
+          default:
+            fail(cat("instruction ", to_string(i.op), " is not a collective"), "only collectives reach the communication worker",
+                 "report this as a plait bug");
+        }
+      } else {
+        fail(cat("instruction ", to_string(i.op), " names a bucket"), "the policy has no buckets", "report this as a plait bug");
+      }
+    }
+  };
+
+  static trace_recorder& disabled() {
+    static trace_recorder off;
+    return off;
+  }
+  const char* name(const instruction& i) const { return tracing_.names ? (*tracing_.names)(i) : to_string(i.op); }
+
+  // The sum of the device's first n per-sample losses, in double, in order.
+  double rows_total(std::size_t n) {
+    const float* rows = mem_.loss_rows();
+    if constexpr (!memory_type::host_memory) {
+      copy_to_host(mem_.ctx(), host_rows_.data(), rows, n);
+      rows = host_rows_.data();
+    }
+    double total = 0;
+    for (std::size_t i = 0; i < n; ++i) total += rows[i];
+    return total;
+  }
+
+  memory_type& mem_;
+  std::size_t device_;  // in the mesh: what the programs and the batch's shares are indexed by
+  std::size_t local_;   // in this process: what a job's per-device values are indexed by
+  links links_;
+  tracing tracing_;
+  comm_queue queue_;
+  std::vector<float> host_rows_;  // [rows] @ host: per-sample losses read back (device memory only)
+};
+
+}  // namespace plait
