@@ -7,8 +7,9 @@
 // run(job, step) executes the device's program for the job through the one interpreter of
 // programs (execute, program/instruction.hpp): the training program for a training job
 // (train_step.hpp), the inference program for predict and evaluate (inference.hpp). Both read the
-// batch from the host, split as the plan says: device d works on its replica's share of the rows
-// (shard_of over the data-parallel degree), cut into the plan's micro-batches.
+// batch from the host: device d works on its replica's share of the rows (shard_of over the job's
+// replicas: the data-parallel degree in training, this process's replicas in inference), cut into
+// the plan's micro-batches.
 //
 // Threads: run() is called on the device's worker thread (runtime/workers.hpp); collectives of the
 // data-parallel group run on the communication worker, overlapped with backward; tensor-parallel
@@ -102,7 +103,8 @@ class device_executor {
     memory_type& mem = ex.mem_;
     const std::size_t device = ex.device_;
     const std::size_t local = ex.local_;  // this process's index of the device
-    const shard share = shard_of(job.count, Plan::data_parallel_degree, Plan::replica[device]);  // [B/dp] rows @ device
+    // [B/dp] rows @ device: its replica's share of the rows the job splits over job.replicas replicas
+    const shard share = shard_of(job.count, job.replicas, Plan::replica[device] - job.first_replica);
     std::array<std::array<posted, 64>, 2> slot_sent{};  // last message posted from each slot, [activation|gradient]
     std::array<posted, 2> last_sent{};                  // last message posted up / down
 

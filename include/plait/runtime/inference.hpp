@@ -4,6 +4,7 @@
 // that runs training steps. Rows are split over the replicas, streamed through a pipeline's stages
 // in micro-batches, and run by a tensor-parallel group's shards together; each group that ends the
 // graph hands its micro-batches' output rows to the caller, and, when evaluating, their losses.
+// Across processes, each process splits the rows over its own replicas and answers for all of them.
 
 #include <algorithm>
 #include <array>
@@ -25,6 +26,8 @@ struct inference_job {
   Y y;             // its targets @ host (evaluate)
   std::size_t count;
   float* out;                               // [count, out] @ host: the output rows, filled by gather
+  std::size_t replicas = 1;                 // the rows are split over this process's replicas ...
+  std::size_t first_replica = 0;            // ... the first of which is this one of the mesh
   std::array<double, Devices> loss_sums{};  // [local device]: summed losses of the rows it gathered
 };
 
@@ -37,7 +40,10 @@ template <class Policy, RootedGraph G, class Backend>
 template <class Y, class L>
 double model<Policy, G, Backend>::infer(const float* x, Y y, std::size_t count) {
   params_.sync();
-  inference_job<L, Y, device_count> job{x, y, count, out_.data()};
+  // Each process answers for every row with its own replicas: the same bits on every process, no
+  // communication across processes.
+  inference_job<L, Y, device_count> job{x, y, count, out_.data(), devices_->local_count() / plan::inner_count,
+                                        devices_->first() / plan::inner_count};
   devices_->run(job, steps_);
   double total = 0;
   for (double s : job.loss_sums) total += s;

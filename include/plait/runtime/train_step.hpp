@@ -20,6 +20,8 @@ struct train_job {
   Y y;             // its targets @ host
   std::size_t count;
   Opt* opt;
+  std::size_t replicas = 1;       // the batch is split over the data-parallel degree ...
+  std::size_t first_replica = 0;  // ... from replica 0 (across processes too)
   std::array<float*, Devices> state{};      // [local device]: its optimizer state
   std::array<double, Devices> loss_sums{};  // [local device]: its micro-batches' summed losses
   double* loss_at = nullptr;  // [1] @ device 0: where a captured step sums its loss (graph_step.hpp)
@@ -62,7 +64,7 @@ float model<Policy, G, Backend>::train_step(X x, Y y, const L&, Opt& opt) {
 template <class Policy, RootedGraph G, class Backend>
 template <class L, class Y, class Opt>
 float model<Policy, G, Backend>::eager_step(const float* x, Y y, std::size_t count, Opt& opt) {
-  train_job<L, Y, Opt, device_count> job{x, y, count, &opt};
+  train_job<L, Y, Opt, device_count> job{x, y, count, &opt, data_parallel_degree};
   for (std::size_t l = 0; l < devices_->local_count(); ++l) {
     auto& m = devices_->memory(l);
     const std::size_t shard = plan::shard_floats[devices_->first() + l];  // sharded: its chunks only

@@ -132,3 +132,36 @@ TEST_CASE("the same seed gives the same model; another seed another") {
   CHECK(std::equal(a.parameters().begin(), a.parameters().end(), b.parameters().begin()));
   CHECK(!std::equal(a.parameters().begin(), a.parameters().end(), c.parameters().begin()));
 }
+
+TEST_CASE("every public call of the model refuses misuse with a plait message") {
+  auto m = place<replicate<2>>(mlp, host_devices(2), {.max_batch = 8});
+  const blobs data(8);
+  auto opt = sgd{.lr = 0.1f};
+  // train_step: empty, too large, unequal targets, too small for the policy's shares
+  CHECK_THROWS_WITH_AS(m.train_step(data.xs(0, 0), data.ys(0, 0), cross_entropy, opt),
+                       doctest::Contains("plait: train_step is given an empty batch"), plait::error);
+  const blobs big(9);
+  CHECK_THROWS_WITH_AS(m.train_step(big.xs(), big.ys(), cross_entropy, opt),
+                       doctest::Contains("plait: train_step is given a batch of 9 samples, more than max_batch = 8"), plait::error);
+  CHECK_THROWS_WITH_AS(m.train_step(data.xs(), data.ys(0, 4), cross_entropy, opt),
+                       doctest::Contains("plait: train_step is given 8 samples but 4 targets"), plait::error);
+  CHECK_THROWS_WITH_AS(m.train_step(data.xs(0, 1), data.ys(0, 1), cross_entropy, opt),
+                       doctest::Contains("plait: train_step is given a batch of 1 samples for 2 replica(s)"), plait::error);
+  // parameters, gradients, the planned figures: a device this process does not have
+  CHECK_THROWS_WITH_AS(m.parameters(2), doctest::Contains("plait: parameters(2)"), plait::error);
+  CHECK_THROWS_WITH_AS(m.gradients(2), doctest::Contains("plait: gradients(2)"), plait::error);
+  CHECK_THROWS_WITH_AS(m.optimizer_bytes(3), doctest::Contains("plait: optimizer_bytes(3)"), plait::error);
+  CHECK_THROWS_WITH_AS(m.activation_bytes(7), doctest::Contains("plait: activation_bytes(7)"), plait::error);
+  // the sampler: its batch must hold a sample per replica
+  CHECK_THROWS_WITH_AS(m.sampler(100, {.global_batch = 1}), doctest::Contains("plait: "), plait::error);
+  // traces: a recorder of no events, a file that cannot be written
+  CHECK_THROWS_WITH_AS(m.enable_trace(0), doctest::Contains("plait: trace_recorder capacity_per_device is 0"), plait::error);
+  m.enable_trace();
+  CHECK_THROWS_WITH_AS(m.write_trace("/nonexistent-folder/trace.json"), doctest::Contains("plait: cannot open trace file"),
+                       plait::error);
+  // place: fewer devices than the policy needs, a max_batch below one sample per replica
+  CHECK_THROWS_WITH_AS(place<replicate<3>>(mlp, host_devices(2)), doctest::Contains("plait: replicate needs 3 devices"),
+                       plait::error);
+  CHECK_THROWS_WITH_AS(place<replicate<2>>(mlp, host_devices(2), {.max_batch = 1}),
+                       doctest::Contains("plait: place_options.max_batch is 1"), plait::error);
+}
