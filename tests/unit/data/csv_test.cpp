@@ -190,3 +190,21 @@ TEST_CASE("csv_options::max_bytes caps the data set as it grows") {
   CHECK(contains(m, "three.csv' up to line 4 claims 36 bytes of data, more than the cap of 35 bytes"));
   CHECK(contains(m, "csv_options::max_bytes"));
 }
+
+TEST_CASE("docs/data.md: read_csv with its options and limits") {
+  temp_dir dir;
+  const fs::path path = write(dir, "iris.csv",
+                              "sepal_length,sepal_width,petal_length,petal_width,species\n"
+                              "5.1,3.5,1.4,0.2,0\n6.3,3.3,6.0,2.5,2\n");
+  // [docs:csv]
+  // 4 features then the class id on each line; the first line names the columns.
+  auto iris = plait::read_csv<shape<4>, class_labels>(path, {
+      .header = true,
+      .max_line_bytes = 4096,               // a longer line is an error naming it (default 1 MiB)
+      .max_bytes = std::uint64_t{1} << 30,  // the largest data set returned (default 4 GiB)
+  });
+  // [/docs:csv]
+  CHECK(iris.size() == 2);
+  CHECK(iris.classes() == 3);
+  CHECK(iris.features()[4] == 6.3f);
+}

@@ -124,7 +124,11 @@ TEST_CASE("files of the wrong shape or content are refused") {
 TEST_CASE("load_options::max_bytes caps the loaded data set: n * (784 floats + 1 label)") {
   temp_dir dir;
   write_split(dir.path, "train", {1, 2, 3}, false);
-  CHECK(fm::load(dir.str(), fm::split::train, {.max_bytes = 3 * 3140}).size() == 3);
+  // [docs:fashion-mnist]
+  // 3 images of 28x28 floats and 3 labels: 3 * (784 * 4 + 4) = 9420 bytes, within the cap.
+  auto train = fm::load(dir.str(), fm::split::train, {.max_bytes = 9420});
+  // [/docs:fashion-mnist]
+  CHECK(train.size() == 3);
   const std::string m = [&] {
     try {
       fm::load(dir.str(), fm::split::train, {.max_bytes = 3 * 3140 - 1});
