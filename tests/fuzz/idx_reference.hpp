@@ -20,7 +20,8 @@ inline void check_idx(const idx_array& a, const std::uint8_t* data, std::size_t 
   std::uint64_t elements = 1;
   for (std::size_t d = 0; d < rank; ++d) {
     const std::uint8_t* b = data + 4 + 4 * d;
-    const std::uint32_t extent = (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3];
+    const std::uint32_t extent =
+        (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3];
     if (a.dims[d] != extent || extent == 0) wrong("read_idx returned other extents");
     elements *= extent;  // the data is in the input, so the product is below the input's size
   }

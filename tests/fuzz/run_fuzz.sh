@@ -8,7 +8,8 @@
 # test; the input that caused it is left in SCRATCH_DIR as crash-*, oom-*, leak-* or timeout-*.
 set -eu
 if [ $# -lt 4 ]; then
-  echo "plait: run_fuzz.sh needs 4 arguments. It runs TARGET on a copy of SEED_DIR in SCRATCH_DIR for SECONDS. Fix: run_fuzz.sh TARGET SEED_DIR SCRATCH_DIR SECONDS [options]." >&2
+  echo "plait: run_fuzz.sh needs 4 arguments. It runs TARGET on a copy of SEED_DIR in SCRATCH_DIR for SECONDS." \
+    "Fix: run_fuzz.sh TARGET SEED_DIR SCRATCH_DIR SECONDS [options]." >&2
   exit 2
 fi
 target=$1 seeds=$2 scratch=$3 seconds=$4
@@ -29,5 +30,6 @@ else
   grep -E '^(INFO: Seed|#[0-9]+ *DONE|Done [0-9]+ runs)' "$scratch/fuzz.log" || true
 fi
 runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$scratch/fuzz.log")
-echo "plait fuzz: $(basename "$target"): ${runs:-no} executions in $seconds s, $(ls "$scratch/corpus" | wc -l) inputs in the corpus, exit $status"
+inputs=$(ls "$scratch/corpus" | wc -l)
+echo "plait fuzz: $(basename "$target"): ${runs:-no} executions in $seconds s, $inputs inputs in the corpus, exit $status"
 exit "$status"

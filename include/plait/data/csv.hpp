@@ -162,7 +162,8 @@ in_memory_dataset<XShape, TargetKind> read_csv(const std::filesystem::path& path
       std::size_t count = 0;
       for (std::size_t start = 0;;) {
         const std::size_t stop = line.find(options.delimiter, start);
-        const std::string_view field = line.substr(start, (stop == std::string_view::npos ? line.size() : stop) - start);
+        const std::size_t end = stop == std::string_view::npos ? line.size() : stop;
+        const std::string_view field = line.substr(start, end - start);
         if (count <= columns) fields[count] = field;
         ++count;
         if (stop == std::string_view::npos) break;

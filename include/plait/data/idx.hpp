@@ -161,8 +161,8 @@ inline std::size_t read_growing(gzFile_s* f, std::vector<std::uint8_t>& data, st
   std::size_t have = 0;
   read_limits::resize(data, std::min(want, first_chunk), "the data of " + kind);
   while (have < want) {
-    if (have == data.size())
-      read_limits::resize(data, std::min(want, 2 * data.size()), "the data of " + kind);  // doubles: old + new <= 3 * have
+    if (have == data.size())  // full: double it, so that old + new buffer hold at most 3 * have
+      read_limits::resize(data, std::min(want, 2 * data.size()), "the data of " + kind);
     const std::size_t asked = data.size() - have;
     const std::size_t got = read_some(f, data.data() + have, asked, kind);
     have += got;

@@ -81,7 +81,8 @@ TEST_CASE("memory rule: a Fashion-MNIST folder of 16-byte files claiming 2739137
   write_plain(dir / "train-images-idx3-ubyte", idx_bytes(0x08, {fm_n, 28, 28}, {}));
   write_plain(dir / "train-labels-idx1-ubyte", idx_bytes(0x08, {fm_n}, {}));
   CHECK(contains(error_of([&] { fm::load(dir.str()); }), "more than the cap of 4294967296 bytes"));
-  const std::string raised = error_of([&] { fm::load(dir.str(), fm::split::train, {.max_bytes = std::uint64_t{16} << 30}); });
+  const std::string raised =
+      error_of([&] { fm::load(dir.str(), fm::split::train, {.max_bytes = std::uint64_t{16} << 30}); });
   CHECK(contains(raised, "is truncated: 0 of 2147483408 data bytes"));
 }
 
@@ -98,7 +99,8 @@ TEST_CASE("memory rule: a valid 2 MB gzip of 2739137 zero images") {
     MESSAGE("skipped the raised cap: no address-space limit under 1 GiB (CTest sets one)");
     return;
   }
-  const std::string raised = error_of([&] { fm::load(dir.str(), fm::split::train, {.max_bytes = std::uint64_t{16} << 30}); });
+  const std::string raised =
+      error_of([&] { fm::load(dir.str(), fm::split::train, {.max_bytes = std::uint64_t{16} << 30}); });
   CHECK(raised.rfind("plait: cannot allocate ", 0) == 0);
   CHECK(contains(raised, "train-images-idx3-ubyte.gz"));
 }

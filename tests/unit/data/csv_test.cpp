@@ -152,7 +152,8 @@ TEST_CASE("a line longer than max_line_bytes fails with its line number, not a f
   }
   temp_dir dir;
   const auto p = write(dir, "wide.csv", "1,2,0\n1,2,0\n1234567,1234567,1\n");  // line 3: 17 bytes
-  CHECK(contains(error_of([&] { read(p, {.max_line_bytes = 16}); }), "'" + p.string() + "' line 3 is longer than 16 bytes"));
+  CHECK(contains(error_of([&] { read(p, {.max_line_bytes = 16}); }),
+                 "'" + p.string() + "' line 3 is longer than 16 bytes"));
   CHECK(read(p, {.max_line_bytes = 17}).size() == 3);
 }
 
@@ -174,8 +175,10 @@ TEST_CASE("numbers beyond float's range and doubled signs are refused, naming li
   CHECK(contains(labels("1,2,+-1\n"), "line 1 column 3: '+-1' is not a number"));
 
   // The edge of the range still reads: float's largest value, and values that round to it.
-  const auto d = plait::read_csv<shape<2>, class_labels>(write(dir, "edge.csv", "3.4028235e38,-3.4028235e38,+0\n1e-50,+1,1\n"));
-  CHECK(d.features() == std::vector<float>{std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(), 0.0f, 1.0f});
+  const auto d =
+      plait::read_csv<shape<2>, class_labels>(write(dir, "edge.csv", "3.4028235e38,-3.4028235e38,+0\n1e-50,+1,1\n"));
+  constexpr float max = std::numeric_limits<float>::max();
+  CHECK(d.features() == std::vector<float>{max, -max, 0.0f, 1.0f});
   CHECK(d.targets() == std::vector<std::int32_t>{0, 1});
 }
 

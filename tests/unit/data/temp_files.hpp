@@ -76,7 +76,9 @@ inline bytes gz_member(const bytes& b) {
 inline void write_gz_zeros(const std::filesystem::path& p, const bytes& header, std::uint64_t zeros) {
   constexpr std::uint64_t mib = std::uint64_t{1} << 20;
   std::ofstream out(p, std::ios::binary);
-  const auto put = [&](const bytes& b) { out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size())); };
+  const auto put = [&](const bytes& b) {
+    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  };
   put(gz_member(header));
   const bytes full = gz_member(bytes(mib, 0));
   for (std::uint64_t i = 0; i < zeros / mib; ++i) put(full);
