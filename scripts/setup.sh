@@ -3,7 +3,7 @@
 # Idempotent: when everything is present it changes nothing and runs no apt-get at all.
 #
 #   scripts/setup.sh            build, test and examples: compiler, CMake, Ninja, OpenBLAS, Thrust, doctest,
-#                               Google Benchmark, zlib, Open MPI, the Fashion-MNIST data set
+#                               Google Benchmark, zlib, Open MPI, the Fashion-MNIST data set, clang (fuzzing)
 #   scripts/setup.sh --bench    also what bench/ needs to compare with PyTorch
 #   scripts/setup.sh --mpi      accepted for older commands: Open MPI is now in the default set
 #   scripts/setup.sh --dry-run  only print what would be installed
@@ -49,6 +49,8 @@ packages=(
   zlib1g-dev             # reading the gzip'd IDX files (plait::plait)
   openmpi-bin            # mpiexec: tests/mpi/ and bench allreduce_mpi run under it
   libopenmpi-dev         # mpi.h and libmpi for plait::mpi (optional: the host core never includes mpi.h)
+  clang                  # clang++ 14 builds the fuzz targets of the data readers (tests/fuzz, label fuzz)
+  libclang-rt-14-dev     # libFuzzer and the sanitizer runtimes that clang++ -fsanitize=fuzzer links
 )
 
 # Thrust and CUB: the CUDA toolkit's CCCL when there is one (the same one nvcc uses), else Debian's.

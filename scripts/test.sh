@@ -47,9 +47,12 @@ fi
 
 # Phases are timed; the summary is printed however the script ends.
 timings=()
+tests_ran=0
 summary() {
   local rc=$?
   ((${#timings[@]})) && printf 'plait test: %s\n' "${timings[@]}"
+  # The fuzz tests' executions per target (tests/fuzz/run_fuzz.sh prints them), also when they pass.
+  ((tests_ran)) && { grep -h '^plait fuzz: ' "$build/Testing/Temporary/LastTest.log" 2>/dev/null || true; }
   if ((rc == 0)); then echo "plait test: passed ($build)"; else echo "plait test: FAILED ($build, exit $rc)" >&2; fi
 }
 trap summary EXIT
@@ -72,4 +75,5 @@ fi
 
 phase configure cmake -S . -B "$build" -G Ninja "${cmake_args[@]}"
 phase build cmake --build "$build" --parallel "$jobs"
+tests_ran=1
 phase test ctest --test-dir "$build" "${ctest_args[@]}" "${ctest_extra[@]}"

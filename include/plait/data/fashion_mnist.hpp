@@ -18,6 +18,7 @@
 #include "../core/tensor.hpp"
 #include "dataset.hpp"
 #include "idx.hpp"
+#include "read_limits.hpp"
 
 namespace plait::fashion_mnist {
 
@@ -61,8 +62,14 @@ inline std::string dims_text(const std::vector<std::uint32_t>& dims) {
 
 }  // namespace detail
 
+/// What load may return: `max_bytes` caps the data set as loaded, n * (784 floats + 1 int32 label).
+struct load_options {
+  std::uint64_t max_bytes = default_max_dataset_bytes;
+};
+
 /// Loads one split from `dir` (plain or .gz files): train-* for split::train, t10k-* for split::test.
-inline dataset load(std::string_view dir, split which = split::train) {
+/// The headers are checked (shapes, counts, options.max_bytes) before any data is read.
+inline dataset load(std::string_view dir, split which = split::train, load_options options = {}) {
   const std::string prefix = which == split::train ? "train" : "t10k";
   const std::filesystem::path root{dir};
   std::error_code ec;
@@ -71,22 +78,36 @@ inline dataset load(std::string_view dir, split which = split::train) {
 
   const auto image_path = detail::find_file(root, prefix + "-images-idx3-ubyte");
   const auto label_path = detail::find_file(root, prefix + "-labels-idx1-ubyte");
-  const idx_array images = read_idx(image_path);
-  const idx_array labels = read_idx(label_path);
+  const std::vector<std::uint32_t> image_dims = read_idx_dims(image_path);
+  const std::vector<std::uint32_t> label_dims = read_idx_dims(label_path);
 
-  expect(images.dims.size() == 3 && images.dims[1] == 28 && images.dims[2] == 28,
-         "Fashion-MNIST images '" + image_path.string() + "' have dimensions " + detail::dims_text(images.dims),
+  expect(image_dims.size() == 3 && image_dims[1] == 28 && image_dims[2] == 28,
+         "Fashion-MNIST images '" + image_path.string() + "' have dimensions " + detail::dims_text(image_dims),
          "The images must be [n, 28, 28]", "check that the file is a Fashion-MNIST (or MNIST) image file");
-  expect(labels.dims.size() == 1,
-         "Fashion-MNIST labels '" + label_path.string() + "' have dimensions " + detail::dims_text(labels.dims),
+  expect(label_dims.size() == 1,
+         "Fashion-MNIST labels '" + label_path.string() + "' have dimensions " + detail::dims_text(label_dims),
          "The labels must be [n]", "check that the file is a Fashion-MNIST (or MNIST) label file");
-  const std::size_t n = images.dims[0];
-  expect(labels.dims[0] == n,
-         "Fashion-MNIST has " + std::to_string(n) + " images but " + std::to_string(labels.dims[0]) + " labels",
+  const std::size_t n = image_dims[0];
+  expect(label_dims[0] == n,
+         "Fashion-MNIST has " + std::to_string(n) + " images but " + std::to_string(label_dims[0]) + " labels",
          "The files '" + image_path.string() + "' and '" + label_path.string() + "' must describe the same samples",
          "take both files from the same split and the same download");
+  constexpr std::size_t pixels = image_shape::size;
+  read_limits::check_cap("Fashion-MNIST images '" + image_path.string() + "' " + detail::dims_text(image_dims) +
+                             " with their labels (as floats and int32)",
+                         std::uint64_t{n} * (pixels * sizeof(float) + sizeof(std::int32_t)), options.max_bytes,
+                         "fashion_mnist::load_options");
 
-  std::vector<std::int32_t> y(n);  // [n]
+  // Capped at what the headers said: a file replaced in between fails instead of growing.
+  const idx_array images = read_idx(image_path, {.max_bytes = std::uint64_t{n} * pixels});
+  const idx_array labels = read_idx(label_path, {.max_bytes = n});
+  expect(images.dims == image_dims && labels.dims == label_dims,
+         "Fashion-MNIST files in '" + root.string() + "' changed while they were read",
+         "The loader reads each header twice: once to check it, once with the data",
+         "load again once the files are complete");
+
+  std::vector<std::int32_t> y;  // [n]
+  read_limits::resize(y, n, "the labels of '" + label_path.string() + "'");
   for (std::size_t i = 0; i < n; ++i) {
     if (labels.data[i] >= classes)  // not expect: its message would be built for every label
       fail("Fashion-MNIST label " + std::to_string(labels.data[i]) + " of sample " + std::to_string(i) + " in '" +
@@ -94,7 +115,8 @@ inline dataset load(std::string_view dir, split which = split::train) {
            "The data set has 10 classes, 0..9", "the file is damaged or not a Fashion-MNIST label file");
     y[i] = labels.data[i];
   }
-  std::vector<float> x(images.data.size());  // [n, 1, 28, 28]
+  std::vector<float> x;  // [n, 1, 28, 28]
+  read_limits::resize(x, images.data.size(), "the images of '" + image_path.string() + "' as floats");
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(images.data[i]) / 255.0f;
   return dataset(std::move(x), std::move(y));
 }

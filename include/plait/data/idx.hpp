@@ -7,7 +7,8 @@
 //   then d big-endian uint32 extents, then the elements row-major.
 //
 // zlib's gzread reads plain files transparently, so one path serves both; gzip is recognised by
-// its 0x1f 0x8b magic only to say which kind of file an error is about.
+// its 0x1f 0x8b magic to say which kind of file an error is about, and to read its data in growing
+// chunks (a plain file's size is known in advance). read_limits.hpp has the memory rule.
 
 #include <zlib.h>
 
@@ -17,9 +18,12 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 #include "../core/error.hpp"
+#include "read_limits.hpp"
 
 namespace plait {
 
@@ -31,9 +35,6 @@ struct idx_array {
 };
 
 namespace idx_detail {
-
-// 2^31 elements is far beyond any IDX data set and keeps every product below size_t overflow.
-inline constexpr std::uint64_t max_elements = std::uint64_t{1} << 31;
 
 struct gz_closer {
   void operator()(gzFile_s* f) const { gzclose(f); }
@@ -87,9 +88,23 @@ inline std::uint32_t big_endian_u32(const unsigned char* b) {
 
 }  // namespace idx_detail
 
-/// Reads an IDX file of unsigned bytes. Every malformed file is a plait::error naming the path.
-inline idx_array read_idx(const std::filesystem::path& path) {
-  using namespace idx_detail;
+/// What read_idx may return: `max_bytes` caps the array (unsigned bytes, so its element count).
+struct idx_options {
+  std::uint64_t max_bytes = default_max_dataset_bytes;
+};
+
+namespace idx_detail {
+
+/// An IDX file opened and its header read and checked: the stream stands at the first data byte.
+struct opened {
+  gz_file file;
+  std::string kind;                 // "IDX file '<path>'" or "gzip IDX file '<path>'", for messages
+  std::vector<std::uint32_t> dims;  // outermost first
+  std::uint64_t elements = 1;       // the product of dims, saturated at 2^64 - 1
+  std::uint64_t header_bytes = 0;   // 4 + 4 * rank
+};
+
+inline opened open(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   const std::string name = path.string();
 
@@ -100,14 +115,16 @@ inline idx_array read_idx(const std::filesystem::path& path) {
   expect(!fs::is_directory(status), "IDX path '" + name + "' is a directory", "The IDX reader reads one file",
          "name the file inside it, e.g. train-images-idx3-ubyte.gz");
 
-  gz_file f(gzopen(name.c_str(), "rb"));
-  expect(f != nullptr, "cannot open IDX file '" + name + "'", "The file exists but could not be opened for reading",
-         "check its permissions");
-  gzbuffer(f.get(), 1u << 17);  // larger than the 8 KiB default: fewer system calls on 47 MB files
+  opened o;
+  o.file.reset(gzopen(name.c_str(), "rb"));
+  expect(o.file != nullptr, "cannot open IDX file '" + name + "'",
+         "The file exists but could not be opened for reading", "check its permissions");
+  gzbuffer(o.file.get(), 1u << 17);  // larger than the 8 KiB default: fewer system calls on 47 MB files
 
   unsigned char header[4];
-  const std::size_t got = read_some(f.get(), header, 4, "IDX file '" + name + "'");
-  const std::string kind = gzdirect(f.get()) ? "IDX file '" + name + "'" : "gzip IDX file '" + name + "'";
+  const std::size_t got = read_some(o.file.get(), header, 4, "IDX file '" + name + "'");
+  o.kind = gzdirect(o.file.get()) ? "IDX file '" + name + "'" : "gzip IDX file '" + name + "'";
+  const std::string& kind = o.kind;
   expect(got == 4, kind + " is truncated: " + std::to_string(got) + " bytes",
          "An IDX file starts with a 4-byte magic number", "the file is incomplete; download or install it again");
   expect(header[0] == 0 && header[1] == 0, kind + " has a wrong magic number",
@@ -120,34 +137,85 @@ inline idx_array read_idx(const std::filesystem::path& path) {
   expect(ndims > 0, kind + " has zero dimensions", "An IDX array needs at least one dimension",
          "the header is damaged; download or install the file again");
 
-  idx_array out;
-  out.dims.resize(ndims);
-  std::vector<unsigned char> raw(4 * std::size_t{ndims});
-  const std::size_t got_dims = read_some(f.get(), raw.data(), raw.size(), kind);
-  expect(got_dims == raw.size(), kind + " is truncated in its header",
+  o.dims.resize(ndims);
+  unsigned char raw[4 * 255];
+  const std::size_t got_dims = read_some(o.file.get(), raw, 4 * std::size_t{ndims}, kind);
+  expect(got_dims == 4 * std::size_t{ndims}, kind + " is truncated in its header",
          "The header announces " + std::to_string(ndims) + " dimensions but the file ends before them",
          "the file is incomplete; download or install it again");
-  std::uint64_t elements = 1;
   for (unsigned d = 0; d < ndims; ++d) {
-    out.dims[d] = big_endian_u32(raw.data() + 4 * d);
-    expect(out.dims[d] > 0, kind + " has a zero extent in dimension " + std::to_string(d),
+    o.dims[d] = big_endian_u32(raw + 4 * d);
+    expect(o.dims[d] > 0, kind + " has a zero extent in dimension " + std::to_string(d),
            "An IDX array with no elements is a damaged header, not a data set", "download or install the file again");
-    elements *= out.dims[d];  // cannot overflow: checked below 2^31 after each factor < 2^32
-    expect(elements <= max_elements, kind + " announces more than 2^31 elements",
-           "That is far larger than any IDX data set and would not fit in memory",
-           "check that the file is an IDX file");
+    o.elements = read_limits::saturating_product(o.elements, o.dims[d]);
   }
+  o.header_bytes = 4 + 4 * std::uint64_t{ndims};
+  return o;
+}
 
-  out.data.resize(static_cast<std::size_t>(elements));
-  const std::size_t got_data = read_some(f.get(), out.data.data(), out.data.size(), kind);
-  expect(got_data == out.data.size(),
-         kind + " is truncated: " + std::to_string(got_data) + " of " + std::to_string(out.data.size()) + " data bytes",
+/// Reads the data of a stream whose size is not known (gzip, a pipe) in chunks that grow with what
+/// arrives: never more than 3 times the bytes read so far, whatever the header claims.
+inline std::size_t read_growing(gzFile_s* f, std::vector<std::uint8_t>& data, std::size_t want,
+                                const std::string& kind) {
+  constexpr std::size_t first_chunk = std::size_t{1} << 20;
+  std::size_t have = 0;
+  read_limits::resize(data, std::min(want, first_chunk), "the data of " + kind);
+  while (have < want) {
+    if (have == data.size())  // full: double it, so that old + new buffer hold at most 3 * have
+      read_limits::resize(data, std::min(want, 2 * data.size()), "the data of " + kind);
+    const std::size_t asked = data.size() - have;
+    const std::size_t got = read_some(f, data.data() + have, asked, kind);
+    have += got;
+    if (got < asked) break;  // end of the stream
+  }
+  return have;
+}
+
+}  // namespace idx_detail
+
+/// Reads only the header of an IDX file: its extents, outermost first, checked as read_idx checks
+/// them (but neither against the data nor against a cap). Reads a few bytes, allocates nothing large.
+inline std::vector<std::uint32_t> read_idx_dims(const std::filesystem::path& path) {
+  return idx_detail::open(path).dims;
+}
+
+/// Reads an IDX file of unsigned bytes. Every malformed file is a plait::error naming the path. The
+/// header's claim is checked against options.max_bytes and, for a plain file, against the file's
+/// size before anything is allocated; a gzip file is read in chunks that grow with its data.
+inline idx_array read_idx(const std::filesystem::path& path, idx_options options = {}) {
+  using namespace idx_detail;
+  opened o = open(path);
+  const std::string& kind = o.kind;
+  read_limits::check_cap(kind, o.elements, options.max_bytes, "idx_options");
+  const auto want = static_cast<std::size_t>(o.elements);  // <= max_bytes: fits memory's addresses
+  const auto truncated = [&](std::uint64_t got) {
+    fail(kind + " is truncated: " + std::to_string(got) + " of " + std::to_string(want) + " data bytes",
          "The dimensions in its header need more bytes than the file holds",
          "the file is incomplete; download or install it again");
-  unsigned char extra = 0;
-  expect(read_some(f.get(), &extra, 1, kind) == 0, kind + " has bytes after its data",
-         "The dimensions in its header account for fewer bytes than the file holds",
+  };
+  const auto too_long = [&] {
+    fail(kind + " has bytes after its data", "The dimensions in its header account for fewer bytes than the file holds",
          "check that the header matches the data (the file may be damaged or of another format)");
+  };
+
+  idx_array out;
+  out.dims = std::move(o.dims);
+  std::error_code ec;
+  const bool plain = gzdirect(o.file.get()) && std::filesystem::is_regular_file(path, ec);
+  const std::uintmax_t file_size = plain ? std::filesystem::file_size(path, ec) : 0;
+  std::size_t got = 0;
+  if (plain && !ec) {  // the file's size says how many data bytes there are: check before allocating
+    const std::uint64_t there = file_size > o.header_bytes ? file_size - o.header_bytes : 0;
+    if (there < want) truncated(there);
+    if (there > want) too_long();
+    read_limits::resize(out.data, want, "the data of " + kind);
+    got = read_some(o.file.get(), out.data.data(), want, kind);
+  } else {
+    got = read_growing(o.file.get(), out.data, want, kind);
+  }
+  if (got != want) truncated(got);
+  unsigned char extra = 0;
+  if (read_some(o.file.get(), &extra, 1, kind) != 0) too_long();
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "counting_new.hpp"
 #include "temp_files.hpp"
 
 namespace fs = std::filesystem;
@@ -118,6 +119,62 @@ TEST_CASE("files of the wrong shape or content are refused") {
     write(dir.path / "train-images-idx3-ubyte", bytes{0, 0, 8}, false);
     CHECK(contains(error_of(dir.str()), "truncated"));
   }
+}
+
+TEST_CASE("load_options::max_bytes caps the loaded data set: n * (784 floats + 1 label)") {
+  temp_dir dir;
+  write_split(dir.path, "train", {1, 2, 3}, false);
+  // [docs:fashion-mnist]
+  // 3 images of 28x28 floats and 3 labels: 3 * (784 * 4 + 4) = 9420 bytes, within the cap.
+  auto train = fm::load(dir.str(), fm::split::train, {.max_bytes = 9420});
+  // [/docs:fashion-mnist]
+  CHECK(train.size() == 3);
+  const std::string m = [&] {
+    try {
+      fm::load(dir.str(), fm::split::train, {.max_bytes = 3 * 3140 - 1});
+    } catch (const plait::error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  }();
+  CHECK(m.rfind("plait: Fashion-MNIST images '", 0) == 0);
+  CHECK(contains(m, "train-images-idx3-ubyte' [3, 28, 28]"));
+  CHECK(contains(m, "claims 9420 bytes of data, more than the cap of 9419 bytes"));
+  CHECK(contains(m, "fashion_mnist::load_options::max_bytes"));
+}
+
+// Issue 21: a valid 2 MB gzip whose header says [2739137, 28, 28] of zeros ended in std::bad_alloc when
+// load converted it to 8.6 GB of floats. The headers are now checked against the cap first.
+TEST_CASE("a valid 2 MB gzip of 2739137 zero images is refused by the cap, before its data is read") {
+  temp_dir dir;
+  constexpr std::uint32_t n = 2739137;
+  write_gz_zeros(dir / "train-images-idx3-ubyte.gz", idx_bytes(0x08, {n, 28, 28}, {}), std::uint64_t{n} * 784);
+  write_gz_zeros(dir / "train-labels-idx1-ubyte.gz", idx_bytes(0x08, {n}, {}), n);
+  CHECK(fs::file_size(dir / "train-images-idx3-ubyte.gz") < (std::uintmax_t{3} << 20));
+  plait::test::largest_new = 0;
+  const std::string m = error_of(dir.str());
+  CAPTURE(m);
+  CHECK(m.rfind("plait: Fashion-MNIST images '", 0) == 0);
+  CHECK(contains(m, "train-images-idx3-ubyte.gz' [2739137, 28, 28]"));
+  CHECK(contains(m, "claims 8600890180 bytes of data, more than the cap of 4294967296 bytes"));
+  CHECK(plait::test::largest_new.load() < 4096);
+}
+
+// Issue 21: the same as the 8-byte IDX file, inside a Fashion-MNIST folder: headers claiming more
+// than the files hold fail without allocating, also where the cap is raised.
+TEST_CASE("a folder of tiny files claiming 2^31 pixels fails without allocating them") {
+  temp_dir dir;
+  constexpr std::uint32_t n = 2739137;
+  write_plain(dir / "train-images-idx3-ubyte", idx_bytes(0x08, {n, 28, 28}, {}));
+  write_plain(dir / "train-labels-idx1-ubyte", idx_bytes(0x08, {n}, {}));
+  plait::test::largest_new = 0;
+  try {
+    fm::load(dir.str(), fm::split::train, {.max_bytes = std::uint64_t{16} << 30});
+    FAIL("no error");
+  } catch (const plait::error& e) {
+    CHECK(contains(e.what(), "train-images-idx3-ubyte' is truncated: 0 of 2147483408 data bytes"));
+  }
+  CHECK(plait::test::largest_new.load() < 4096);
 }
 
 TEST_CASE("default_dir honours PLAIT_FASHION_MNIST_DIR") {
