@@ -1,6 +1,6 @@
 // bench/run allreduce_local [--quick]: the local communicator's all-reduce over 2 host devices
 // (2 threads, each with its own buffer) against the memory bandwidth of one thread copying the same
-// number of bytes, measured alternately in one run (../shared/BENCH.md).
+// number of bytes, measured alternately in one run (bench/README.md).
 //
 //   algbw = bytes / time,  busbw = algbw * 2 (n - 1) / n  (nccl-tests; n = 2 devices: busbw = algbw)
 //   copy  = bytes / time of one std::memcpy of the same size on one thread

@@ -1,6 +1,6 @@
 // bench/run allreduce_mpi [--quick]: plait's mpi_comm::all_reduce (MPI_Iallreduce polled against its
 // deadline) against a plain blocking MPI_Allreduce, on the same buffers and the same communicator,
-// alternating within one run (../shared/BENCH.md). Launched as mpiexec -np 2 by bench/run.
+// alternating within one run (bench/README.md). Launched as mpiexec -np 2 by bench/run.
 //
 //   ratio = time of MPI_Allreduce / time of plait's all_reduce   (1.0: no cost; target >= 0.9 at 64 MiB)
 //   extra = time of plait's all_reduce - time of MPI_Allreduce    (target <= 10 us at 1 KiB)

@@ -1,4 +1,4 @@
-// The C++ half of `bench/run gpu_step_vs_torch` (../shared/BENCH.md): one training step of plait on
+// The C++ half of `bench/run gpu_step_vs_torch` (bench/README.md): one training step of plait on
 // GPU 0, timed with CUDA events after warm-up, and the cuBLAS GEMM floors of the large step in the
 // same run. bench/gpu_step_vs_torch.py runs this binary and PyTorch alternately, round after round,
 // and reports the ratios.

@@ -21,7 +21,7 @@ MODELS = {
 
 
 def gemm_flops(dims, batch):
-    """A dense MLP step is 6 * batch * sum(d_in * d_out) FLOPs (BENCH.md)."""
+    """A dense MLP step is 6 * batch * sum(d_in * d_out) FLOPs (bench/README.md)."""
     return 6 * batch * sum(a * b for a, b in zip(dims, dims[1:]))
 
 

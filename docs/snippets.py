@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Keeps the code in docs/*.md equal to the tested code it is cut from.
+"""Keeps the code in docs/*.md, README.md and bench/README.md equal to the tested code it is cut from.
 
 A page marks a snippet like this (the code block between the markers is generated):
 
@@ -42,7 +42,7 @@ def render(page):
 def main():
     check = "--check" in sys.argv[1:]
     stale = []
-    for page in sorted((ROOT / "docs").glob("*.md")):
+    for page in sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md", ROOT / "bench" / "README.md"]:
         old = page.read_text()
         new = render(old)
         if new != old:

@@ -1,5 +1,5 @@
 #pragma once
-// The CUDA parts of plait (DESIGN.md §5): the cuda backend, its contexts and device sets, device
+// The CUDA parts of plait (docs/design.md §7): the cuda backend, its contexts and device sets, device
 // memory, and the kernels' CUDA specialisations. Compile with nvcc and link plait::cuda; the host
 // core (plait/plait.hpp) never includes a CUDA header.
 

@@ -1,5 +1,5 @@
 #pragma once
-// plait across processes (DESIGN.md §6): MPI start-up, the MPI communicator, the start-up consistency
+// plait across processes (docs/design.md §8): MPI start-up, the MPI communicator, the start-up consistency
 // check. Link with plait::mpi; the host core (plait/plait.hpp) never includes mpi.h.
 
 #include "comm/mpi.hpp"

@@ -1,3 +1,4 @@
+// [docs:consumer]
 #include <plait/plait.hpp>
 #include <cstdio>
 #include <vector>
@@ -12,3 +13,4 @@ int main() {
   std::printf("consumer: %zu parameters, first loss %.4f\n", model.parameter_count(), first);
   return first > 0.f ? 0 : 1;
 }
+// [/docs:consumer]

@@ -1,5 +1,5 @@
 #pragma once
-// Layer, loss and optimizer bodies written once and run on any backend (DESIGN.md §9): each case
+// Layer, loss and optimizer bodies written once and run on any backend (docs/contributing.md §8): each case
 // runs on the fixture's context and compares every output (forward's y, backward's dx and
 // parameter gradients, state, losses, updated parameters) with the host backend's.
 //

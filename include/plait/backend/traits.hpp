@@ -1,5 +1,5 @@
 #pragma once
-// What the runtime asks of a backend (DESIGN.md §5): the context a logical device runs its kernels
+// What the runtime asks of a backend (docs/design.md §7): the context a logical device runs its kernels
 // with, made from the device set given to place(...), and the planned memory of that device. One
 // specialisation per backend, beside the backend: the host's here, CUDA's in cuda_traits.hpp.
 //

@@ -1,6 +1,6 @@
 #pragma once
 // How a buffer of n elements is split over the ranks of a group, and the kernel with which a rank
-// reduces its own chunk over every rank's buffer (DESIGN.md §6: each device reduces its chunk).
+// reduces its own chunk over every rank's buffer (docs/design.md §8: each device reduces its chunk).
 
 #include <algorithm>
 #include <cstddef>

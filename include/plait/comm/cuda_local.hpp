@@ -1,5 +1,5 @@
 #pragma once
-// The communicator between the logical CUDA devices of one process (DESIGN.md §5-§6): local_group's
+// The communicator between the logical CUDA devices of one process (docs/design.md §7-§8): local_group's
 // operations (comm/local.hpp), with the same meaning and chunk rule, on device buffers of floats.
 // Each rank is a GPU and a stream; several ranks may share a GPU (virtual devices) or sit on
 // distinct GPUs. Each call is made by its rank's host thread and is asynchronous on that rank's

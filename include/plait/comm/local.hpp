@@ -1,5 +1,5 @@
 #pragma once
-// The communicator between the logical devices of one process (DESIGN.md §5-§6). Each device is a
+// The communicator between the logical devices of one process (docs/design.md §7-§8). Each device is a
 // thread; the ranks of a local_group share memory, so a collective is a few synchronisations
 // around plain loads and stores of the peers' buffers. all_reduce is a reduce-scatter and an
 // all-gather in one pass: rank r sums chunk r over every rank's buffer, in rank order (the same bits

@@ -1,5 +1,5 @@
 #pragma once
-// The communicator between host processes (DESIGN.md §6): the operations of local_comm (comm/local.hpp)
+// The communicator between host processes (docs/design.md §8): the operations of local_comm (comm/local.hpp)
 // with the same buffers and chunk rule, over MPI. Every operation is a non-blocking MPI call
 // (MPI_Iallreduce, MPI_Ireduce_scatter, MPI_Iallgatherv, MPI_Ibcast, MPI_Ibarrier, MPI_Issend, MPI_Isend,
 // MPI_Irecv)

@@ -1,5 +1,5 @@
 #pragma once
-// Starting and ending MPI for a plait job (DESIGN.md §6): mpi_world initialises MPI with the thread
+// Starting and ending MPI for a plait job (docs/design.md §8): mpi_world initialises MPI with the thread
 // support plait's runtime needs, says where this process sits (rank, size, rank on its node), checks
 // torchrun-style variables against what MPI reports, and finalises. expect_world_size is the check
 // that place(...) makes of the process count against a policy's mesh.

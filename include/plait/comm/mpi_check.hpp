@@ -1,5 +1,5 @@
 #pragma once
-// The start-up check of a job across processes (DESIGN.md §8): before the first step every rank must
+// The start-up check of a job across processes (docs/design.md §10): before the first step every rank must
 // run the same graph, the same number of parameters and the same plait, or their collectives would
 // not match (a hang, or silently mixed gradients). One all-gather of a small record; a mismatch is the
 // same plait::error on every rank, naming which ranks differ in what.

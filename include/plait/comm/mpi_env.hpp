@@ -1,5 +1,5 @@
 #pragma once
-// The torchrun-style launch variables (DESIGN.md §6): RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
+// The torchrun-style launch variables (docs/design.md §8): RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
 // MASTER_ADDR, MASTER_PORT, read into one checked value. mpi_world compares them with what MPI
 // reports; a bootstrap without MPI (NCCL's unique id over a TCP store) takes its rendezvous from
 // them. This header includes no MPI header: it is plain parsing, testable without a launcher.

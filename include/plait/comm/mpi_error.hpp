@@ -1,5 +1,5 @@
 #pragma once
-// MPI return codes as plait errors (DESIGN.md §8: every MPI return code is checked). plait's MPI
+// MPI return codes as plait errors (docs/design.md §10: every MPI return code is checked). plait's MPI
 // communicators set MPI_ERRORS_RETURN on the communicators they own, so a failed call returns here
 // instead of aborting inside MPI, and the message names the call, the rank and what plait was doing.
 // Only plait::mpi includes this (it includes mpi.h); the host core never does.

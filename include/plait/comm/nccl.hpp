@@ -1,5 +1,5 @@
 #pragma once
-// The communicator between GPUs of different processes or nodes (DESIGN.md §6), one GPU per rank: the
+// The communicator between GPUs of different processes or nodes (docs/design.md §8), one GPU per rank: the
 // operations of mpi_comm with the same meaning and chunk rule, on device buffers of floats, over NCCL.
 //
 //   all_reduce     [n] @ GPU of every rank                  -> [n] sum @ every rank

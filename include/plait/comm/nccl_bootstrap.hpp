@@ -1,5 +1,5 @@
 #pragma once
-// Where each rank of an nccl_comm runs, and the unique id of NCCL's rendezvous (DESIGN.md §6).
+// Where each rank of an nccl_comm runs, and the unique id of NCCL's rendezvous (docs/design.md §8).
 //
 // Over MPI (place_over_mpi), agreed before NCCL starts: every rank
 // learns every rank's node and GPUs, takes its GPU (by default its rank on its node), and receives the

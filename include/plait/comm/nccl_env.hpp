@@ -1,5 +1,5 @@
 #pragma once
-// The launch variables of an NCCL job started without MPI (DESIGN.md §6): torchrun-style RANK,
+// The launch variables of an NCCL job started without MPI (docs/design.md §8): torchrun-style RANK,
 // WORLD_SIZE, LOCAL_RANK, and NCCL_COMM_ID, the address at which rank 0 opens NCCL's rendezvous and the
 // others find it. This header includes no NCCL header: it is plain parsing, testable anywhere.
 //

@@ -1,5 +1,5 @@
 #pragma once
-// NCCL return codes as plait errors (DESIGN.md §8: every NCCL return code is checked). A failed call
+// NCCL return codes as plait errors (docs/design.md §10: every NCCL return code is checked). A failed call
 // becomes one plait::error naming the call, this rank, what plait was doing, NCCL's name for the code
 // and NCCL's last error text, e.g.
 //   plait: ncclAllReduce failed on rank 1 of 2 (all_reduce of 1000 floats): unhandled system error

@@ -1,5 +1,5 @@
 #pragma once
-// The processes of a job as the runtime sees them (DESIGN.md §6). A policy's mesh may span processes
+// The processes of a job as the runtime sees them (docs/design.md §8). A policy's mesh may span processes
 // (`place<replicate<2>>(net, across_processes(world, host_devices(1)))`, plait/mpi.hpp): each process
 // then runs its own share of the mesh's devices, and the groups that cross processes talk through a
 // communicator between processes. The host core names no transport: it holds such a communicator

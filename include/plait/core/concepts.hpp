@@ -108,7 +108,7 @@ inline constexpr std::size_t replica_sum_count_of = [] {
   else return std::size_t{0};
 }();
 
-/// Communicator: what the runtime needs between the ranks of one group (DESIGN.md §6), for host
+/// Communicator: what the runtime needs between the ranks of one group (docs/design.md §8), for host
 /// buffers of floats. Models: local_comm (threads of one process, comm/local.hpp) and mpi_comm
 /// (processes, comm/mpi.hpp). Requirements, for a group of size() ranks of which this is rank():
 ///   - all_reduce(buf, n): [n] @ every rank -> the sum, the same bits on every rank;

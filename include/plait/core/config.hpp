@@ -1,5 +1,5 @@
 #pragma once
-// The only home of plait's macros (STYLE.md §6: at most ~10, all here).
+// The only home of plait's macros (docs/contributing.md §5: at most ~10, all here).
 
 #define PLAIT_VERSION_MAJOR 0
 #define PLAIT_VERSION_MINOR 1

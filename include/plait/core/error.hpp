@@ -1,7 +1,7 @@
 #pragma once
 // plait::error: the one exception type of the library. Every message has the form
 //   plait: <what went wrong>. <why>. Fix: <what to change>.
-// (STYLE.md §5), the same format the compile-time diagnostics use.
+// (docs/contributing.md §4), the same format the compile-time diagnostics use.
 
 #include <stdexcept>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// The instruction set of generated programs (DESIGN.md §4). A policy turns (graph, devices) into
+// The instruction set of generated programs (docs/design.md §4). A policy turns (graph, devices) into
 // one program per logical device: a constexpr array of coarse instructions. The runtime executes
 // them; an instruction is a whole stage's forward on a micro-batch, so interpreting costs nothing
 // measurable next to the work it names.

@@ -1,5 +1,5 @@
 #pragma once
-// Pipeline schedules as constexpr per-stage programs (DESIGN.md §4).
+// Pipeline schedules as constexpr per-stage programs (docs/design.md §4).
 //
 // A schedule type has `name` and `template <std::size_t P, std::size_t M> static constexpr auto
 // programs()`, returning one program per stage, all of one length (shorter ones padded with nop).
