@@ -40,6 +40,7 @@ template <class Policy, RootedGraph G, class Backend>
 template <class Y, class L>
 double model<Policy, G, Backend>::infer(const float* x, Y y, std::size_t count) {
   params_.sync();
+  params_.align_state();  // every replica predicts with the first replica's running statistics
   // Each process answers for every row with its own replicas: the same bits on every process, no
   // communication across processes.
   inference_job<L, Y, device_count> job{x, y, count, out_.data(), devices_->local_count() / plan::inner_count,

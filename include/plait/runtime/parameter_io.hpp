@@ -10,7 +10,9 @@
 //   layer<I>()        layer I's parameters in place on its first holder, to write before a step;
 //                     the other holders get a copy when the next step or prediction starts (sync())
 
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -33,7 +35,7 @@ class parameter_io {
   explicit parameter_io(devices_type& devices) : devices_(devices) {
     std::size_t widest = 0;
     for (std::size_t i = 0; i < device_layout::layer_count; ++i) widest = std::max(widest, device_layout::param_sizes[i]);
-    if constexpr (!host_memory) staging_.resize(widest);
+    if constexpr (!host_memory) staging_.resize(std::max(widest, layout::state_buffer_size));
   }
 
   /// The whole model's parameters, [layout::param_buffer_size] @ host.
@@ -80,6 +82,18 @@ class parameter_io {
     return {devices_.memory(devices_.holder(I)).layer_params(I), layout::param_sizes[I]};
   }
 
+  /// Before inference: every replica's layer state (batch-norm running statistics) becomes that of
+  /// this process's first replica, device by device of the inner group, as DDP broadcasts its buffers.
+  /// Replicas normalise their own shares in training and so keep their own statistics; predict and
+  /// evaluate split the rows over the replicas and must give each row the same statistics.
+  void align_state() {
+    if constexpr (Plan::data_parallel_degree > 1 && layout::state_buffer_size > 0) {
+      constexpr std::size_t n = layout::state_buffer_size, inner = Plan::inner_count;
+      for (std::size_t d = inner; d < devices_.local_count(); ++d)  // local device d: replica d / inner, rank d % inner
+        transfer(d, devices_.memory(d).state(), d % inner, devices_.memory(d % inner).state(), n);
+    }
+  }
+
   /// Parameters written through layer<I>() reach the other devices that hold the same layers.
   void sync() {
     if (!dirty_) return;
@@ -117,7 +131,7 @@ class parameter_io {
   }
 
   devices_type& devices_;
-  std::vector<float> staging_;  // [widest layer] @ host (device memory only)
+  std::vector<float> staging_;  // [widest layer or the layer state] @ host (device memory only)
   bool dirty_ = false;
 };
 

@@ -78,4 +78,25 @@ TEST_CASE_TEMPLATE("a slow first stage: every micro-batch's activation is read a
   CHECK(predict_both<Policy, slow_first, on_backend>({64, 61, 3}, 64) < tolerance * on_backend::tolerance_scale);
 }
 
+// Batch normalisation keeps running statistics per replica (each normalises its own share in
+// training); predict gives every row the first replica's, whichever replica computes it.
+inline constexpr auto bn_cnn = plait::input<2, 6, 6> >> plait::conv2d<4, 3, 1, 1> >> plait::batchnorm2d >>
+                               plait::relu >> plait::flatten >> plait::linear<3>;
+
+TEST_CASE_TEMPLATE("batch normalisation under replicate: every row is predicted with the first replica's statistics",
+                   Policy, plait::replicate<2>, plait::replicate<2, plait::pipeline<2, plait::microbatches<2>>>) {
+  auto m = plait::place<Policy>(bn_cnn, on_backend::devices(Policy::device_count), {.max_batch = 16, .seed = 3});
+  auto opt = plait::sgd{.lr = 0.05f};
+  for (int s = 0; s < 3; ++s) {  // the replicas' shares differ: so do their running statistics
+    const batch_set<bn_cnn> b(16, 60 + std::uint64_t(s), 0, -1.0f + float(s), 2.0f + float(s));
+    m.train_step(b.xs(), b.ys(), plait::cross_entropy, opt);
+  }
+  const batch_set<bn_cnn> probe(16, 9);
+  const std::vector<float> together(m.predict(probe.xs()).data, m.predict(probe.xs()).data + 16 * 3);
+  for (std::size_t r = 0; r < 16; ++r) {  // one row alone goes to the first replica
+    const auto alone = m.predict({probe.x.data() + r * 72, 1});
+    CHECK(max_relative_difference({alone.data, 3}, {together.data() + r * 3, 3}) < tolerance * on_backend::tolerance_scale);
+  }
+}
+
 }  // namespace inference_cases

@@ -4,6 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <plait/plait.hpp>
 #include <vector>
 
@@ -15,31 +18,69 @@ using on_backend = test::on_host;
 using namespace plait;
 
 namespace {
-constexpr auto wide = input<256> >> linear<1024> >> relu >> linear<1024> >> relu >> linear<8>;
-
-/// Whether, in one predict call's executed trace, a forward of device 0 and one of device 1 overlap in
-/// time. On a loaded machine a worker may start late, so a few calls are tried.
-template <class Policy>
-bool devices_overlap_in_predict() {
-  auto m = place<Policy>(wide, host_devices(2), {.max_batch = 256});
-  const test::batch_set<wide> b(256, 3);
-  m.enable_trace();
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    m.predict(b.xs());
-    const auto events = m.trace().events();
-    for (const trace_event& a : events)
-      for (const trace_event& c : events)
-        if (a.device == 0 && c.device == 1 && std::string_view(a.name).starts_with("forward") &&
-            std::string_view(c.name).starts_with("forward") && a.begin_us < c.end_us && c.begin_us < a.end_us)
-          return true;
+// A layer that copies its input and, in evaluation, waits until `expected` devices have been inside
+// its forward at the same time (or a deadline passes). Devices that run one after another never meet;
+// devices working at once do. With SkipFirst the first call of a predict does not wait (a pipeline's
+// first stage must send its first micro-batch before the second stage can come). Host devices only.
+struct meeting {
+  std::mutex m;
+  std::condition_variable cv;
+  int inside = 0, most = 0, calls = 0, expected = 2;
+  void arrive(bool skip_first) {
+    std::unique_lock lock(m);
+    most = std::max(most, ++inside);
+    cv.notify_all();
+    if (!(skip_first && calls++ == 0)) cv.wait_for(lock, std::chrono::seconds(10), [&] { return most >= expected; });
+    --inside;
   }
-  return false;
+};
+meeting meet;
+
+template <bool SkipFirst>
+struct rendezvous_t {
+  static constexpr bool is_layer = true;
+  template <Shape In>
+  struct bound {
+    using in_shape = In;
+    using out_shape = In;
+    static constexpr std::size_t param_count = 0, saved_count = 0, flops = In::size;
+    static constexpr bool is_view = false, in_place_grad = true;
+    template <class T, class Rng>
+    static void init(T*, Rng&) {}
+    template <class Ctx, class T>
+    static void forward(const Ctx&, const forward_args<T>& a) {
+      std::copy(a.x, a.x + a.batch * In::size, a.y);
+      if (!a.training) meet.arrive(SkipFirst);
+    }
+    template <class Ctx, class T>
+    static void backward(const Ctx&, const backward_args<T>& a) {
+      if (a.dx) std::copy(a.dy, a.dy + a.batch * In::size, a.dx);
+    }
+  };
+};
+constexpr rendezvous_t<false> rendezvous{};
+constexpr rendezvous_t<true> rendezvous_after_first{};
+
+/// The most devices that were inside the rendezvous layer's forward at once during one predict.
+template <class Policy, auto Net>
+int devices_at_once(int expected) {
+  auto m = place<Policy>(Net, host_devices(Policy::device_count), {.max_batch = 16});
+  const test::batch_set<Net> b(16, 3);
+  meet.most = meet.calls = 0;
+  meet.expected = expected;
+  m.predict(b.xs());
+  return meet.most;
 }
+constexpr auto replicated = input<8> >> linear<8> >> rendezvous >> linear<4>;
+// Stage 0 meets from its second micro-batch on, stage 1 from its first: both must run at once.
+constexpr auto staged = input<8> >> linear<8> >> rendezvous_after_first >> cut >> rendezvous >> linear<4>;
 }  // namespace
 
 TEST_CASE("predict under replicate<2> and pipeline<2, m=4> runs on both devices at once") {
-  CHECK(devices_overlap_in_predict<replicate<2>>());
-  CHECK(devices_overlap_in_predict<pipeline<2, microbatches<4>>>());
+  CHECK(devices_at_once<replicate<2>, replicated>(2) == 2);
+  CHECK(devices_at_once<pipeline<2, microbatches<4>>, staged>(2) == 2);
+  // The same layer on one device never sees a second one: the count is of devices, not of calls.
+  CHECK(devices_at_once<single_device, replicated>(1) == 1);
 }
 
 TEST_CASE("predict's executed trace: each replica's forward on its rows, gathers by the devices that end the graph") {
