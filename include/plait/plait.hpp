@@ -21,7 +21,7 @@
 #include "graph/chain.hpp"
 #include "graph/cut.hpp"
 #include "graph/layout.hpp"
-#include "graph/cpu_prefix.hpp"
+#include "graph/host_stage_layers.hpp"
 #include "graph/on.hpp"
 #include "io/chrome_trace.hpp"
 #include "io/trace.hpp"

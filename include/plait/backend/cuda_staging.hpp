@@ -1,5 +1,5 @@
 #pragma once
-// cuda_staging: how the host stage of a graph (graph/cpu_prefix.hpp) hands a micro-batch to a CUDA
+// cuda_staging: how the host stage of a graph (graph/host_stage_layers.hpp) hands a micro-batch to a CUDA
 // device. Two pinned host buffers are used in turn, each copied to the device on a copy stream of its
 // own, so that:
 //   - the host prepares micro-batch k+1 in one buffer while the device copies and computes micro-batch

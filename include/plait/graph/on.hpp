@@ -33,7 +33,7 @@ struct on_t {
 inline constexpr std::size_t unpinned = ~std::size_t{0};
 
 /// on<cpu>(f): f's layers run on the host, in the input's path, before the batch reaches the devices:
-/// the CPU preprocessing that feeds a model on GPUs (graph/cpu_prefix.hpp says what may be there).
+/// the CPU preprocessing that feeds a model on GPUs (graph/host_stage_layers.hpp says what may be there).
 /// On host devices they run on the device that holds the layers after them.
 inline constexpr std::size_t cpu = unpinned - 1;
 template <class B>

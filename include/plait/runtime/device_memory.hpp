@@ -53,7 +53,7 @@ class device_memory {
   static constexpr bool host_memory = traits::host_memory;
   static constexpr std::size_t layer_count = layout::layer_count;
   /// Layers [0, host_layers) are the graph's host stage (on<cpu>): run on the host, before the device's.
-  static constexpr std::size_t host_layers = cpu_prefix<layout>::size;
+  static constexpr std::size_t host_layers = host_stage_layers<layout>::size;
 
   struct plan {
     stage_range owned{0, layer_count};
@@ -68,7 +68,7 @@ class device_memory {
       : memory_(memory), owned_(p.owned), rows_(p.rows), slots_(p.slots), ctx_(std::move(ctx)), slot_ptrs_(p.slots) {
     param_lo_ = layout::param_offsets[owned_.first];
     param_hi_ = owned_.last == layer_count ? layout::param_buffer_size : layout::param_offsets[owned_.last];
-    const std::size_t in_width = owned_.first == 0 ? cpu_prefix<layout>::out_width : layout::out_sizes[owned_.first - 1];
+    const std::size_t in_width = owned_.first == 0 ? host_stage_layers<layout>::out_width : layout::out_sizes[owned_.first - 1];
     arena_plan a;
     const std::size_t params = a.reserve<float>(param_size());
     const std::size_t grads = a.reserve<float>(param_size());

@@ -44,7 +44,7 @@ void model<Policy, G, Backend>::check_graph_options() {
     fail(cat("place_options.cuda_graph is set for ", plan::name, " on ", device_count, " devices"),
          "a step is captured on one device's stream; several devices meet through host threads, which a graph cannot replay",
          "place on one CUDA device, or leave cuda_graph unset");
-  if (cpu_prefix<layout>::size > 0)
+  if (host_stage_layers<layout>::size > 0)
     fail("place_options.cuda_graph is set for a graph with a host stage (on<cpu>)",
          "a CUDA graph replays the GPU's work only, not the host's layers",
          "prepare the batch before train_step and drop the on<cpu> marks, or leave cuda_graph unset");

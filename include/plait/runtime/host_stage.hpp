@@ -1,6 +1,6 @@
 #pragma once
 // host_stage<Layout, Backend>: runs a graph's host stage (its leading on<cpu> layers,
-// graph/cpu_prefix.hpp) for the device that holds layer 0, one micro-batch at a time, and hands the
+// graph/host_stage_layers.hpp) for the device that holds layer 0, one micro-batch at a time, and hands the
 // result to that device through its backend's staging (pinned buffers in turn on CUDA: the host
 // prepares micro-batch k+1 while the device copies and computes micro-batch k).
 //
@@ -17,7 +17,7 @@
 
 #include "../backend/traits.hpp"
 #include "../core/concepts.hpp"
-#include "../graph/cpu_prefix.hpp"
+#include "../graph/host_stage_layers.hpp"
 #include "../policy/policy.hpp"
 
 namespace plait {
@@ -27,7 +27,7 @@ namespace plait {
 /// device that holds layer 0 holds more than the host stage.
 template <class Plan>
 constexpr bool host_stage_fits() {
-  using P = cpu_prefix<typename Plan::layout>;
+  using P = host_stage_layers<typename Plan::layout>;
   static_assert(P::leading,
                 "plait: on<cpu>(...) marks layers after the first layer that runs on a device. The host stage is "
                 "the graph's input path and runs before the devices. Fix: put the on<cpu> part first, right after "
@@ -40,7 +40,7 @@ constexpr bool host_stage_fits() {
                 "plait: on<cpu>(...) marks every layer of the graph. The host stage feeds the devices, which need "
                 "at least one layer. Fix: leave at least the last layer outside on<cpu>(...).");
   constexpr bool each_device_runs_something = [] {
-    constexpr std::size_t host = cpu_prefix<typename Plan::device_layout>::size;
+    constexpr std::size_t host = host_stage_layers<typename Plan::device_layout>::size;
     for (const stage_range& r : Plan::owned)
       if (r.first < host && (r.first > 0 || r.last <= host)) return false;
     return true;
@@ -55,7 +55,7 @@ constexpr bool host_stage_fits() {
 template <class Layout, class Backend>
 class host_stage {
  public:
-  using prefix = cpu_prefix<Layout>;
+  using prefix = host_stage_layers<Layout>;
   using traits = device_traits<Backend>;
   static constexpr std::size_t size = prefix::size;
   static constexpr std::size_t out_width = prefix::out_width;

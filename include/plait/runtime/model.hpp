@@ -44,7 +44,7 @@ class model {
   static constexpr std::uint64_t signature = placed_devices<plan, Backend>::signature;
   /// Whether the host reads and writes the devices' memory directly (host devices) or copies (CUDA).
   static constexpr bool host_memory = placed_devices<plan, Backend>::memory_type::host_memory;
-  static_assert(host_stage_fits<plan>());  // graph/cpu_prefix.hpp: what may be on<cpu>
+  static_assert(host_stage_fits<plan>());  // graph/host_stage_layers.hpp: what may be on<cpu>
 
   /// On this process's devices (device_set), or on its share of a mesh across processes.
   model(device_set<Backend> devices, place_options options)

@@ -1,4 +1,4 @@
-// The host stage (on<cpu>(...), graph/cpu_prefix.hpp, runtime/host_stage.hpp): a graph's leading
+// The host stage (on<cpu>(...), graph/host_stage_layers.hpp, runtime/host_stage.hpp): a graph's leading
 // layers run on the host in the input's path and hand their output to the device that holds the next
 // layer. On host devices the stage runs with that device's own kernels, so a graph with the marks
 // must train to the same bits as the same graph without them, under every policy: the host stage
@@ -24,13 +24,13 @@ using marked_graph = std::remove_const_t<decltype(marked)>;
 using marked_layout = graph_layout<marked_graph>;
 using plain_layout = graph_layout<std::remove_const_t<decltype(plain)>>;
 
-static_assert(cpu_prefix<marked_layout>::size == 3 && cpu_prefix<plain_layout>::size == 0);
-static_assert(cpu_prefix<marked_layout>::leading && cpu_prefix<marked_layout>::untrained);
-static_assert(cpu_prefix<marked_layout>::out_width == 12 && cpu_prefix<plain_layout>::out_width == 12);
+static_assert(host_stage_layers<marked_layout>::size == 3 && host_stage_layers<plain_layout>::size == 0);
+static_assert(host_stage_layers<marked_layout>::leading && host_stage_layers<marked_layout>::untrained);
+static_assert(host_stage_layers<marked_layout>::out_width == 12 && host_stage_layers<plain_layout>::out_width == 12);
 static_assert(marked_layout::parameter_count == plain_layout::parameter_count);
 // A mark after a device layer, and a layer with parameters in the host stage, are seen as such.
-static_assert(!cpu_prefix<graph_layout<std::remove_const_t<decltype(input<4> >> relu >> on<cpu>(plait::tanh) >> linear<2>)>>>::leading);
-static_assert(!cpu_prefix<graph_layout<std::remove_const_t<decltype(input<4> >> on<cpu>(linear<4>) >> linear<2>)>>>::untrained);
+static_assert(!host_stage_layers<graph_layout<std::remove_const_t<decltype(input<4> >> relu >> on<cpu>(plait::tanh) >> linear<2>)>>>::leading);
+static_assert(!host_stage_layers<graph_layout<std::remove_const_t<decltype(input<4> >> on<cpu>(linear<4>) >> linear<2>)>>>::untrained);
 // Under placement, on<cpu> layers belong to the device of the layers after them.
 constexpr auto fed = input<6> >> on<cpu>(plait::tanh) >> on<1>(linear<8> >> relu) >> on<0>(linear<4>);
 using fed_graph = std::remove_const_t<decltype(fed)>;
@@ -56,7 +56,7 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 // A host stage that ends in a layer that computes (it writes straight into the staging buffer).
 constexpr auto marked_flat = input<2, 6> >> on<cpu>(flatten >> plait::tanh >> dropout<0.25>) >> linear<8> >> linear<4>;
 constexpr auto plain_flat = input<2, 6> >> flatten >> plait::tanh >> dropout<0.25> >> linear<8> >> linear<4>;
-static_assert(cpu_prefix<graph_layout<std::remove_const_t<decltype(marked_flat)>>>::size == 3);
+static_assert(host_stage_layers<graph_layout<std::remove_const_t<decltype(marked_flat)>>>::size == 3);
 
 // Trains the marked and the plain graph under Policy on the same batches; returns nothing, checks bits.
 template <class Policy, class Opt, auto Marked = marked, auto Plain = plain>

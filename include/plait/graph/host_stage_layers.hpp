@@ -24,7 +24,7 @@
 namespace plait {
 
 template <class Layout>
-struct cpu_prefix {
+struct host_stage_layers {
   static constexpr std::size_t layer_count = Layout::layer_count;
   /// Whether layer i is marked on<cpu>.
   static constexpr auto marks = [] {
