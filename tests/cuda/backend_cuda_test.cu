@@ -205,6 +205,34 @@ TEST_CASE("a cuda_arena is one zeroed block of the planned size; pinned buffers 
   CHECK(pinned.values()[15] == 0.0f);
 }
 
+TEST_CASE("contexts and arenas on another GPU leave the caller's current device as it was") {
+  // A model allocates its optimizer's state on each of its GPUs from the caller's thread: each
+  // allocation (and each release) must give the caller its device back. Seen with two GPUs; on one,
+  // the same calls run and the device stays 0.
+  const int last = cuda_detail::device_count() - 1;
+  auto current = [] {
+    int d = -1;
+    cuda_detail::cuda_check(cudaGetDevice(&d), "cudaGetDevice");
+    return d;
+  };
+  if (last == 0) MESSAGE("one GPU: the device cannot be seen to move; the calls still run");
+  const cuda_context ctx(0, last);
+  cuda_detail::cuda_check(cudaSetDevice(0), "cudaSetDevice");
+  {
+    const cuda_arena memory(4096, ctx);  // a cudaMalloc on GPU `last`
+    CHECK(memory.device() == last);
+    CHECK(current() == 0);
+    cuda_arena moved;
+    moved = cuda_arena(1024, ctx);  // the move frees nothing yet; the temporary is empty
+    CHECK(current() == 0);
+    moved = cuda_arena();  // frees on GPU `last`
+    CHECK(current() == 0);
+  }
+  CHECK(current() == 0);
+  { const cuda_context other(1, last); }  // destroyed on GPU `last`
+  CHECK(current() == 0);
+}
+
 TEST_CASE("sum gives the host's bits; find_first finds the first match") {
   const cuda_context ctx(0, 0);
   test::cuda_memory mem;

@@ -119,3 +119,23 @@ TEST_CASE("policies on virtual CUDA devices train as one host device") {
   CHECK(train_on_both<mlp2, sgd, replicate<2, pipeline<2, microbatches<2>, gpipe>>>(sgd_m, 64, 4, 10) < 1e-4);
   CHECK(train_on_both<mlp2, adam, replicate<2, partition<2>>>(adam{.lr = 1e-3f}, 64, 4, 10) < 1e-3);
 }
+
+TEST_CASE("train_step on two GPUs leaves the caller's current device where it was") {
+  // The first step allocates the optimizer's state on every GPU of the model from the caller's thread;
+  // the caller must stay on its device (host-side allocations after the step land there).
+  if (cuda_detail::device_count() < 2) {
+    MESSAGE("skipped: one GPU; this case needs two");
+    return;
+  }
+  auto gpu = place<replicate<2>>(mlp, cuda_devices({0, 1}), {.max_batch = 64, .seed = 3});
+  const batch<mlp> b(64, 7, 10);
+  auto step_from = [&](int caller, auto opt) {  // an optimizer of a type new to the model: its state is allocated now
+    cuda_detail::cuda_check(cudaSetDevice(caller), "cudaSetDevice");
+    (void)gpu.train_step(b.xs(), b.ys(), cross_entropy, opt);
+    int now = -1;
+    cuda_detail::cuda_check(cudaGetDevice(&now), "cudaGetDevice");
+    CHECK(now == caller);
+  };
+  step_from(0, sgd{.lr = 0.05f, .momentum = 0.9f});
+  step_from(1, adam{.lr = 1e-3f});
+}

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <new>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -169,7 +170,7 @@ class cuda_context {
   // Errors are ignored here: this runs in destructors and after a failed construction.
   void release() noexcept {
     if (!stream_ && !blas_ && !scalar_ && !host_scalar_ && !workspace_ && !words_ && !host_words_) return;
-    (void)cudaSetDevice(device);
+    const cuda_detail::keep_device on(device, std::nothrow);  // a destroyed context leaves the caller's device current
     if (host_words_) (void)cudaFreeHost(host_words_);
     if (words_) (void)cudaFree(words_);
     if (host_scalar_) (void)cudaFreeHost(host_scalar_);
