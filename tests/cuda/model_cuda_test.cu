@@ -9,7 +9,10 @@
 #include <plait/core/bf16.hpp>
 #include <plait/cuda.hpp>
 #include <plait/plait.hpp>
+#include <utility>
 #include <vector>
+
+#include "cublas_bf16.hpp"
 
 using namespace plait;
 
@@ -93,7 +96,17 @@ TEST_CASE("with cuda_math::bf16 an MLP trains close to float32, on float32 maste
   const std::vector<float> p1 = cpu.gather_parameters(), p2 = gpu.gather_parameters();
   const double worst = worst_relative(p2, p1);
   CHECK(worst < 2e-2);
-  CHECK(worst > 1e-4);  // the products were bf16's: float32 products stay below 1e-4 of the host
+  // The products were bf16's where cuBLAS rounds them (CUBLAS_COMPUTE_32F_FAST_16BF allows it, it does
+  // not oblige it: cublas_bf16.hpp): float32 products stay below 1e-4 of the host. Asked for the
+  // shapes of this MLP's forward products (64 rows): where cuBLAS rounds them all, the drift must show.
+  const cuda_context probe(0, 0, cuda_math::bf16);
+  bool rounds = true;
+  for (const auto [out, in] : {std::pair<std::size_t, std::size_t>{64, 20}, {32, 64}, {10, 32}})
+    rounds = test::cublas_rounds(probe, transpose::no, transpose::yes, 64, out, in) && rounds;
+  if (rounds)
+    CHECK(worst > 1e-4);
+  else
+    MESSAGE("cuBLAS kept float32 operands for some of this MLP's products: bf16's drift is not required (worst ", worst, ")");
   // The master weights are float32: most are not bfloat16 values, and updates smaller than half a
   // bfloat16 step at the weight (which bfloat16 storage would drop) are kept.
   std::size_t off_grid = 0, fine_updates = 0;
