@@ -113,7 +113,62 @@ void check_products(const cuda_context& ctx, double tolerance) {
     }
 }
 
+/// A derivative for column_sums' Scale path: d *= 0.5 + from.
+struct half_plus {
+  __host__ __device__ float operator()(float f) const { return 0.5f + f; }
+};
+
+/// column_sums<Cols, Scale> on d [rows, Cols] against sums in double (relative to the sum of the
+/// magnitudes of each column's terms: float accumulation's error is proportional to it); the scaled d
+/// must be the host's float products exactly, and a second call on the same data the same bits.
+template <std::size_t Cols, bool Scale>
+void check_column_sums(const cuda_context& ctx, std::size_t rows, bool accumulate) {
+  CAPTURE(Cols);
+  CAPTURE(Scale);
+  CAPTURE(rows);
+  CAPTURE(accumulate);
+  const std::vector<float> d0 = test::random_floats(rows * Cols, 5), from = test::random_floats(rows * Cols, 6),
+                           s0 = test::random_floats(Cols, 7);
+  std::vector<float> scaled = d0;  // [rows, Cols] @ host
+  std::vector<double> want(Cols, 0.0), magnitude(Cols, 0.0);
+  for (std::size_t c = 0; c < Cols; ++c) want[c] = accumulate ? s0[c] : 0.0, magnitude[c] = std::abs(want[c]);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < Cols; ++c) {
+      float& v = scaled[r * Cols + c];
+      if constexpr (Scale) v *= half_plus{}(from[r * Cols + c]);
+      want[c] += v;
+      magnitude[c] += std::abs(v);
+    }
+  std::vector<float> got[2];
+  for (std::vector<float>& g : got) {
+    test::cuda_memory mem;
+    float* d = test::upload(ctx, mem, d0);
+    float* sums = test::upload(ctx, mem, s0);
+    column_sums<Cols, Scale>(ctx, d, static_cast<const float*>(test::upload(ctx, mem, from)), rows, sums, accumulate, half_plus{});
+    g = test::download(ctx, static_cast<const float*>(sums), Cols);
+    CHECK(test::download(ctx, static_cast<const float*>(d), rows * Cols) == scaled);
+  }
+  CHECK(got[0] == got[1]);
+  double worst = 0;
+  for (std::size_t c = 0; c < Cols; ++c)
+    worst = std::max(worst, std::abs(double(got[0][c]) - want[c]) / std::max(magnitude[c], 1e-30));
+  CHECK(worst < 1e-5);
+}
+
 }  // namespace
+
+TEST_CASE("column_sums: tall matrices are split into row chunks, added per column in a fixed order") {
+  // 8192 rows of 10 columns (a classifier's bias gradient at batch 8192): 32 chunks of 256 rows instead
+  // of one block walking every row; odd sizes, the one-chunk path, no rows, and a wide matrix (8 chunks).
+  const cuda_context ctx(0, 0);
+  check_column_sums<10, true>(ctx, 8192, false);
+  check_column_sums<10, false>(ctx, 8192, true);
+  check_column_sums<37, true>(ctx, 300, true);
+  check_column_sums<37, false>(ctx, 1000003 / 37, false);
+  check_column_sums<5, true>(ctx, 100, true);
+  check_column_sums<5, false>(ctx, 0, true);
+  check_column_sums<4096, true>(ctx, 2048, false);
+}
 
 TEST_CASE("cuBLAS GEMM on row-major data matches CBLAS for all four transpose combinations") {
   SUBCASE("float32") { check_products<float>(cuda_context(0, 0), 1e-5); }
