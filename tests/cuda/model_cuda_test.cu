@@ -134,21 +134,28 @@ TEST_CASE("policies on virtual CUDA devices train as one host device") {
 }
 
 TEST_CASE("train_step on two GPUs leaves the caller's current device where it was") {
-  // The first step allocates the optimizer's state on every GPU of the model from the caller's thread;
-  // the caller must stay on its device (host-side allocations after the step land there).
+  // The caller's thread is device 0's worker: place(...) leaves it on device 0's GPU. The first step
+  // with an optimizer allocates its state on every GPU of the model from that thread, which must stay
+  // on GPU 0 (device 0's kernels of the next step are launched from it, and host-side allocations
+  // after the step land there).
   if (cuda_detail::device_count() < 2) {
     MESSAGE("skipped: one GPU; this case needs two");
     return;
   }
   auto gpu = place<replicate<2>>(mlp, cuda_devices({0, 1}), {.max_batch = 64, .seed = 3});
   const batch<mlp> b(64, 7, 10);
-  auto step_from = [&](int caller, auto opt) {  // an optimizer of a type new to the model: its state is allocated now
-    cuda_detail::cuda_check(cudaSetDevice(caller), "cudaSetDevice");
-    (void)gpu.train_step(b.xs(), b.ys(), cross_entropy, opt);
+  auto current = [] {
     int now = -1;
     cuda_detail::cuda_check(cudaGetDevice(&now), "cudaGetDevice");
-    CHECK(now == caller);
+    return now;
   };
-  step_from(0, sgd{.lr = 0.05f, .momentum = 0.9f});
-  step_from(1, adam{.lr = 1e-3f});
+  REQUIRE(current() == 0);
+  auto o1 = sgd{.lr = 0.05f, .momentum = 0.9f};
+  auto o2 = adam{.lr = 1e-3f};
+  for (int s = 0; s < 2; ++s) {  // each optimizer's first step allocates its state, the second reuses it
+    (void)gpu.train_step(b.xs(), b.ys(), cross_entropy, o1);
+    CHECK(current() == 0);
+    (void)gpu.train_step(b.xs(), b.ys(), cross_entropy, o2);
+    CHECK(current() == 0);
+  }
 }
