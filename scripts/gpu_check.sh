@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # scripts/gpu_check.sh OUTDIR [options] [-- CMAKE_ARGS...]: plait's CUDA code on a GPU machine in one run.
 # Configures with -DCMAKE_CUDA_ARCHITECTURES=90, builds only the CUDA targets (plait_cuda_checks) with every
-# core, runs the CUDA tests, compute-sanitizer's memcheck and racecheck on the backend and local-communicator
-# tests, and `bench/run gpu_step_vs_torch --quick`; every log and a one-page summary.txt go into OUTDIR.
-# Without a GPU (or with --no-gpu) only configure and build run, and the summary says the rest was skipped.
+# core, runs the CUDA tests (and the NCCL ones where MPI is found), compute-sanitizer's memcheck and racecheck
+# on the backend and local-communicator tests, and `bench/run gpu_step_vs_torch --quick`; every log and a
+# one-page summary.txt go into OUTDIR. Without a GPU (or with --no-gpu) only configure and build run, and
+# the summary says the rest was skipped.
 #
 #   --deps DIR          Debian 12 .deb files (made on a connected machine by scripts/setup.sh --download DIR):
 #                       unpacked with dpkg -x into OUTDIR/prefix (no apt, no network); CMake finds OpenBLAS,
@@ -20,7 +21,7 @@
 set -uo pipefail  # not -e: a failed phase is recorded and the phases after it still run where they can
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 fail() { printf 'plait: %s. %s. Fix: %s.\n' "$1" "$2" "$3" >&2; exit 2; }
 
 out="" deps="" reuse="" jobs=$(nproc 2>/dev/null || echo 2) no_gpu=0 cmake_extra=()
@@ -190,7 +191,8 @@ elif [[ ! -d $build/tests/cuda ]]; then
   for p in test memcheck racecheck bench; do skip "$p" "nothing was built"; done
   failed=1
 else
-  phase test 90 ctest --test-dir "$build" -L '^cuda$' -LE '^(fail|mpi|example)$' --output-on-failure --no-tests=error -j 4
+  # The CUDA tests, and the NCCL ones under mpiexec where MPI was found (one GPU: -n 2 skips itself).
+  phase test 90 ctest --test-dir "$build" -L '^cuda$' -LE '^(fail|example)$' --output-on-failure --no-tests=error -j 4
   if [[ -x $sanitizer ]]; then
     limit=${PLAIT_GPU_CHECK_MEMCHECK_S:-45}
     phase memcheck "$limit" bash -c 'sanitize memcheck "$1"' _ $((limit / 2 - 3))
