@@ -161,8 +161,10 @@ configure_ok=0
 phase configure 60 bash -c 'configure "$@"' _ "$configured" "${configure_args[@]}" && configure_ok=1
 
 # build: every independent target builds even when one fails (-k 0), so the later phases see what can run
+keep_going=(-k 0)  # Ninja's; a reused tree of another generator: make's -k
+[[ -n $reuse ]] && ! grep -qx 'CMAKE_GENERATOR:INTERNAL=Ninja' "$reuse/CMakeCache.txt" && keep_going=(-k)
 if ((configure_ok)) || [[ -n $reuse ]]; then
-  phase build 180 cmake --build "$build" --parallel "$jobs" --target plait_cuda_checks -- -k 0
+  phase build 180 cmake --build "$build" --parallel "$jobs" --target plait_cuda_checks -- "${keep_going[@]}"
 else
   skip build "configure failed"
 fi
