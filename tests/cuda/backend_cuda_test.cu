@@ -331,7 +331,11 @@ TEST_CASE("contexts and arenas on another GPU leave the caller's current device 
     CHECK(current() == 0);
   }
   CHECK(current() == 0);
-  { const cuda_context other(1, last); }  // destroyed on GPU `last`
+  {
+    const cuda_context other(1, last);  // a context's construction leaves its GPU current
+    CHECK(current() == last);
+    cuda_detail::cuda_check(cudaSetDevice(0), "cudaSetDevice");
+  }  // destroyed on GPU `last`
   CHECK(current() == 0);
 }
 
