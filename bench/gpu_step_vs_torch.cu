@@ -12,10 +12,14 @@
 //
 // What one "step" is here: model.train_step with the batch in pinned host memory, so the step
 // includes the copy of the batch into the device (as the runtime does it: on the device's stream,
-// before the forward) and the copy of the per-sample losses out. train_step returns after the
-// device's work is done (it reads the loss), so a pair of CUDA events recorded on an idle stream
-// around it measures the whole step as the GPU's clock sees it. The PyTorch side times the same:
-// the copy in from pinned memory, forward, backward, SGD, and `loss.item()`.
+// before the forward) and the copy of the per-sample losses out. train_step returns once it has read
+// the loss, which is before the device has finished the step: backward and the optimizer are still
+// enqueued on the model's stream (a kernel-by-kernel step; a captured one waits for its graph). So the
+// end event is recorded on an idle stream only after cudaDeviceSynchronize has waited for every stream
+// of the device, including the model's: the pair of events then covers the whole step as the GPU's
+// clock sees it, not just its steady-state overlap with the next step. The PyTorch side times the
+// same: the copy in from pinned memory, forward, backward, SGD, and `loss.item()` (which follows SGD
+// on its stream, so it returns once the step's work is done).
 //
 // The floors: the step's own products (forward y = x W^T for the 4 layers, backward dW = dy^T x for
 // the 4 layers and dx = dy W for the 3 that have an input gradient), each timed alone with
@@ -67,7 +71,8 @@ stats summarise(std::vector<double> v) {
   return {n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), v.front(), v.back()};
 }
 
-// Two CUDA events around work enqueued on `stream` (or, for a plait step, done before `f` returns).
+// Two CUDA events around work enqueued on `stream` (or, for a plait step, done before `f` returns: f
+// waits for the device itself).
 class event_timer {
  public:
   event_timer() {
@@ -122,10 +127,15 @@ step_result time_plait_step(const host_batch<In, 10>& data, cuda_math math, int 
   auto model = place(Net, virtual_cuda_devices(1, gpu, math), {.max_batch = Batch, .seed = 1, .cuda_graph = graph});
   auto opt = sgd{.lr = 0.01f};
   float loss = 0;
-  for (int i = 0; i < warmup; ++i) loss = model.train_step(data.xs(), data.ys(), cross_entropy, opt);
+  // train_step returns with the step's backward and optimizer still on the model's stream, which the
+  // model does not hand out: the device-wide wait ends the step (and keeps a warm-up step out of the first timing).
+  auto whole_step = [&] {
+    loss = model.train_step(data.xs(), data.ys(), cross_entropy, opt);
+    cuda_check(cudaDeviceSynchronize(), "cudaDeviceSynchronize (the end of a step)", gpu);
+  };
+  for (int i = 0; i < warmup; ++i) whole_step();
   std::vector<double> t;
-  for (int i = 0; i < reps; ++i)
-    t.push_back(ev.time_us(idle, [&] { loss = model.train_step(data.xs(), data.ys(), cross_entropy, opt); }));
+  for (int i = 0; i < reps; ++i) t.push_back(ev.time_us(idle, whole_step));
   expect(std::isfinite(loss), cat("the benchmark's loss is ", loss, " after ", warmup + reps, " steps"),
          "a step that diverged may not time what a training step does", "lower the learning rate of the benchmark");
   return {summarise(std::move(t)), loss};

@@ -18,9 +18,10 @@ Same models, batches, precision, optimizer (SGD, lr 0.01), loss (softmax cross-e
          place_options::cuda_graph), PyTorch eager
 
 A step starts from the batch in pinned host memory on both sides (plait's train_step copies it in;
-PyTorch's step does `.to(device, non_blocking=True)`) and ends when the loss is on the host
-(`loss.item()` here; train_step returns it). Each step is timed with a pair of CUDA events after
-warm-up. PyTorch's step with the batch already on the GPU is reported too ("resident"), for reference.
+PyTorch's step does `.to(device, non_blocking=True)`) and ends when the loss is on the host and the
+step's work is done (`loss.item()` here, after SGD on the same stream; plait's train_step returns the
+loss before its backward and optimizer finish, so the binary waits for the device before its end
+event). Each step is timed with a pair of CUDA events after warm-up. PyTorch's step with the batch already on the GPU is reported too ("resident"), for reference.
 
 The C++ binary (bench/gpu_step_vs_torch.cu) and PyTorch run alternately, round after round, in this
 one invocation; each side's figure is the median over rounds of the round medians, the spread the

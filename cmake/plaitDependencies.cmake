@@ -9,6 +9,14 @@ find_package(ZLIB QUIET)
 # CBLAS from OpenBLAS (Debian: libopenblas-dev).
 find_library(PLAIT_OPENBLAS_LIBRARY NAMES openblas)
 find_path(PLAIT_CBLAS_INCLUDE_DIR NAMES cblas.h PATH_SUFFIXES openblas)
+# A prefix unpacked from Debian's .deb files (dpkg -x, scripts/gpu_check.sh --deps) has no alternatives
+# (/usr/lib/<arch>/libopenblas.so, /usr/include/<arch>/cblas.h): the pthread flavour's own directories.
+if(NOT PLAIT_OPENBLAS_LIBRARY)
+  find_library(PLAIT_OPENBLAS_LIBRARY NAMES openblas PATH_SUFFIXES openblas-pthread)
+endif()
+if(NOT PLAIT_CBLAS_INCLUDE_DIR)
+  find_path(PLAIT_CBLAS_INCLUDE_DIR NAMES cblas.h PATH_SUFFIXES openblas-pthread)
+endif()
 # Thrust and CUB: the CUDA toolkit's CCCL, else Debian's libthrust-dev.
 find_path(PLAIT_THRUST_INCLUDE_DIR NAMES thrust/version.h
   HINTS ENV CUDA_HOME ENV CUDA_PATH /usr/local/cuda

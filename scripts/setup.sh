@@ -4,14 +4,20 @@
 #
 #   scripts/setup.sh            build, test and examples: compiler, CMake, Ninja, OpenBLAS, Thrust, doctest,
 #                               Google Benchmark, zlib, Open MPI, the Fashion-MNIST data set, clang (fuzzing)
-#   scripts/setup.sh --bench    also what bench/ needs to compare with PyTorch
+#   scripts/setup.sh --bench    also what bench/ needs to compare with PyTorch, and only that: nothing when
+#                               a Python with torch is there already (scripts/bench_python.sh finds it)
 #   scripts/setup.sh --mpi      accepted for older commands: Open MPI is now in the default set
 #   scripts/setup.sh --dry-run  only print what would be installed
+#   scripts/setup.sh --download DIR
+#                               installs nothing: downloads (apt-get download, no root) into DIR the Debian 12
+#                               .deb files of what a GPU machine without them needs to build plait's CUDA
+#                               targets and tests: OpenBLAS, doctest, Google Benchmark, zlib, with their
+#                               libraries; scripts/gpu_check.sh OUTDIR --deps DIR unpacks them there offline
 #
 # Runs apt-get as root, through sudo when not root, and otherwise prints what to install.
 set -euo pipefail
 
-usage() { sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 fail() {  # fail <what> <why> <how>: the one message format of plait
   printf 'plait: %s. %s. Fix: %s.\n' "$1" "$2" "$3" >&2
@@ -20,15 +26,48 @@ fail() {  # fail <what> <why> <how>: the one message format of plait
 
 want_bench=0
 dry_run=0
-for arg in "$@"; do
-  case "$arg" in
+download=""
+while (($#)); do
+  case "$1" in
     --bench) want_bench=1 ;;
     --mpi) ;;  # Open MPI is in the default set; the option stays for older commands
     --dry-run) dry_run=1 ;;
+    --download)
+      (($# >= 2)) || fail "--download was given without a folder" "The .deb files are written there" "run scripts/setup.sh --download DIR"
+      download=$2
+      shift ;;
     -h | --help) usage; exit 0 ;;
-    *) fail "unknown option '$arg'" "scripts/setup.sh takes --bench, --mpi, --dry-run" "run scripts/setup.sh --help" ;;
+    *) fail "unknown option '$1'" "scripts/setup.sh takes --bench, --mpi, --dry-run, --download DIR" "run scripts/setup.sh --help" ;;
   esac
+  shift
 done
+
+# --- offline: the .deb files for a GPU machine without network ---------------------------------------------
+
+# What a GPU machine with the CUDA toolkit, CMake, Ninja and a compiler but none of Debian's -dev packages
+# lacks for plait's CUDA targets, tests and benchmark: the -dev packages and the libraries they link
+# (OpenBLAS's pthread flavour and its Fortran runtime; zlib1g for the libz.so link). libc, libstdc++ and
+# libgomp come with the compiler and are left out: a second libc in the prefix would not load.
+offline_packages=(
+  doctest-dev
+  libopenblas-dev libopenblas-pthread-dev libopenblas0 libopenblas0-pthread libgfortran5 libquadmath0
+  libbenchmark-dev libbenchmark1debian
+  zlib1g-dev zlib1g
+)
+if [[ -n $download ]]; then
+  command -v apt-get >/dev/null 2>&1 ||
+    fail "apt-get was not found" "--download fetches Debian 12's .deb files through apt" "run it on a connected Debian 12 machine"
+  mkdir -p "$download" || fail "'$download' cannot be created" "The .deb files go there" "name a writable folder"
+  if ((dry_run)); then
+    echo "plait setup: would download ${offline_packages[*]} into $download"
+    exit 0
+  fi
+  (cd "$download" && apt-get download "${offline_packages[@]}") ||
+    fail "apt-get download failed for ${offline_packages[*]}" "The package lists may be missing or stale, or the mirror unreachable" \
+         "run apt-get update as root and check the network, then rerun scripts/setup.sh --download $download"
+  echo "plait setup: ${#offline_packages[@]} packages in $download; on the GPU machine: scripts/gpu_check.sh OUTDIR --deps $download"
+  exit 0
+fi
 
 command -v dpkg-query >/dev/null 2>&1 ||
   fail "dpkg-query was not found" "This script installs Debian packages with apt-get" \
@@ -69,19 +108,37 @@ else
   packages+=(libthrust-dev)
 fi
 
-# The benchmark side: bench/ compares plait with PyTorch on the same models, using the newest PyTorch
-# that installs here: PyPI's build (it runs on the CPU) in a virtual environment outside the tree,
-# $PLAIT_BENCH_VENV (default ~/.cache/plait/bench-venv). Debian's python3-torch (1.13, CPU) stays the
-# fallback when PyPI cannot be reached. scripts/bench_python.sh prints the interpreter bench/ uses.
+# The benchmark side: bench/ compares plait with PyTorch on the same models. When the Python that
+# scripts/bench_python.sh picks has torch already ($PLAIT_BENCH_PYTHON, the venv below, or python3 on
+# PATH), nothing is installed for it. Otherwise the newest PyTorch that installs here: PyPI's build in a
+# virtual environment outside the tree, $PLAIT_BENCH_VENV (default ~/.cache/plait/bench-venv), for which
+# Debian's python3-venv is installed where venv cannot make one; Debian's python3-torch (1.13, CPU, about
+# 170 packages) only as the fallback when PyPI's does not install.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench_venv=0  # whether bench_python_check makes the venv
 bench_packages() {
-  packages+=(python3-torch python3-venv)
+  local python
+  python=$(bash "$here/bench_python.sh")
+  if "$python" -c 'import torch' 2>/dev/null; then
+    echo "plait setup: bench/ uses the PyTorch of $python; nothing to install for it"
+    return
+  fi
+  [[ -z ${PLAIT_BENCH_PYTHON:-} ]] || return 0  # the user's choice: bench_python_check says what it lacks
+  python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
+  bench_venv=1
 }
 bench_python_check() {
   local venv=${PLAIT_BENCH_VENV:-$HOME/.cache/plait/bench-venv}
-  if [[ -z ${PLAIT_BENCH_PYTHON:-} ]] && ! "$venv/bin/python" -c 'import torch' 2>/dev/null && ((!dry_run)); then
+  if ((bench_venv && dry_run)); then
+    echo "plait setup: --dry-run: PyPI's newest torch would be installed into $venv"
+    return 0
+  fi
+  if ((bench_venv)); then
     echo "plait setup: installing PyPI's newest torch into $venv (several GB, once)"
-    { python3 -m venv "$venv" && "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q torch numpy; } ||
+    { python3 -m venv "$venv" && "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q torch numpy; } || {
       echo "plait setup: PyPI's torch did not install; bench/ falls back to Debian's python3-torch" >&2
+      is_installed python3-torch || install_missing python3-torch
+    }
   fi
   local python
   python=$(bash "$(dirname "${BASH_SOURCE[0]}")/bench_python.sh")
@@ -98,14 +155,8 @@ is_installed() {
   [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == installed ]]
 }
 
-missing=()
-for p in "${packages[@]}"; do
-  is_installed "$p" || missing+=("$p")
-done
-
-if ((${#missing[@]} == 0)); then
-  echo "plait setup: all ${#packages[@]} Debian packages are installed; nothing to do"
-else
+install_missing() {  # install_missing PACKAGES...: apt-get install, as root
+  local missing=("$@")
   echo "plait setup: installing ${missing[*]}"
   if ((dry_run)); then
     echo "plait setup: --dry-run, nothing installed"
@@ -126,6 +177,17 @@ else
   "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
     fail "apt-get install failed for ${missing[*]}" "plait needs them to build and test" "read apt-get's message above, then rerun scripts/setup.sh"
   echo "plait setup: installed ${missing[*]}"
+}
+
+missing=()
+for p in "${packages[@]}"; do
+  is_installed "$p" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "plait setup: all ${#packages[@]} Debian packages are installed; nothing to do"
+else
+  install_missing "${missing[@]}"
 fi
 
 ((want_bench)) && bench_python_check

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "backend_check.hpp"
+#include "cublas_bf16.hpp"
 #include "cuda_memory.hpp"
 
 using namespace plait;
@@ -38,19 +39,34 @@ std::vector<T> product(const Ctx& ctx, Mem& mem, transpose ta, transpose tb, std
   return test::download(ctx, static_cast<const T*>(c), m * in.ldc);
 }
 
+/// product() with the test's own cublasGemmEx under CUBLAS_COMPUTE_32F_FAST_16BF (cublas_bf16.hpp):
+/// what cuBLAS does with the call that cuda_math::bf16 stands for, on the same operands.
+std::vector<float> cublas_product(const cuda_context& ctx, test::cuda_memory& mem, transpose ta, transpose tb, std::size_t m,
+                                  std::size_t n, std::size_t k) {
+  const operands in(ta, tb, m, n, k);
+  const float* a = test::upload(ctx, mem, in.a);
+  const float* b = test::upload(ctx, mem, in.b);
+  float* c = test::upload(ctx, mem, in.c);
+  test::cublas_fast_16bf(ctx, ta, tb, m, n, k, float(alpha), a, in.lda, b, in.ldb, float(beta), c, in.ldc);
+  return test::download(ctx, static_cast<const float*>(c), m * in.ldc);
+}
+
 /// product() as cuda_math::bf16 defines it, on the host: A and B rounded to bfloat16 (round_to_bf16),
 /// each product of rounded operands exact (8 x 8 significant bits), summed in double; C float32.
+/// With `rounded` false, the same with A and B as they are: the product of cuBLAS when it keeps the
+/// operands float32 (CUBLAS_COMPUTE_32F_FAST_16BF allows rounding, it does not oblige it).
 /// `scale` is, per element of C, the sum of the magnitudes of its terms: what float32 accumulation's
 /// error is proportional to (0 in C's padding, which must come back as it went).
 struct bf16_reference {
   std::vector<double> c, scale;  // [m, ldc] @ host
-  bf16_reference(transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k) {
+  bf16_reference(transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k, bool rounded = true) {
     const operands in(ta, tb, m, n, k);
+    auto r = [rounded](float x) { return rounded ? round_to_bf16(x) : x; };
     auto a = [&](std::size_t i, std::size_t l) {  // op(A)[i, l], rounded
-      return round_to_bf16(ta == transpose::no ? in.a[i * in.lda + l] : in.a[l * in.lda + i]);
+      return r(ta == transpose::no ? in.a[i * in.lda + l] : in.a[l * in.lda + i]);
     };
     auto b = [&](std::size_t l, std::size_t j) {  // op(B)[l, j], rounded
-      return round_to_bf16(tb == transpose::no ? in.b[l * in.ldb + j] : in.b[j * in.ldb + l]);
+      return r(tb == transpose::no ? in.b[l * in.ldb + j] : in.b[j * in.ldb + l]);
     };
     c.assign(in.c.begin(), in.c.end());
     scale.assign(c.size(), 0.0);
@@ -97,7 +113,62 @@ void check_products(const cuda_context& ctx, double tolerance) {
     }
 }
 
+/// A derivative for column_sums' Scale path: d *= 0.5 + from.
+struct half_plus {
+  __host__ __device__ float operator()(float f) const { return 0.5f + f; }
+};
+
+/// column_sums<Cols, Scale> on d [rows, Cols] against sums in double (relative to the sum of the
+/// magnitudes of each column's terms: float accumulation's error is proportional to it); the scaled d
+/// must be the host's float products exactly, and a second call on the same data the same bits.
+template <std::size_t Cols, bool Scale>
+void check_column_sums(const cuda_context& ctx, std::size_t rows, bool accumulate) {
+  CAPTURE(Cols);
+  CAPTURE(Scale);
+  CAPTURE(rows);
+  CAPTURE(accumulate);
+  const std::vector<float> d0 = test::random_floats(rows * Cols, 5), from = test::random_floats(rows * Cols, 6),
+                           s0 = test::random_floats(Cols, 7);
+  std::vector<float> scaled = d0;  // [rows, Cols] @ host
+  std::vector<double> want(Cols, 0.0), magnitude(Cols, 0.0);
+  for (std::size_t c = 0; c < Cols; ++c) want[c] = accumulate ? s0[c] : 0.0, magnitude[c] = std::abs(want[c]);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < Cols; ++c) {
+      float& v = scaled[r * Cols + c];
+      if constexpr (Scale) v *= half_plus{}(from[r * Cols + c]);
+      want[c] += v;
+      magnitude[c] += std::abs(v);
+    }
+  std::vector<float> got[2];
+  for (std::vector<float>& g : got) {
+    test::cuda_memory mem;
+    float* d = test::upload(ctx, mem, d0);
+    float* sums = test::upload(ctx, mem, s0);
+    column_sums<Cols, Scale>(ctx, d, static_cast<const float*>(test::upload(ctx, mem, from)), rows, sums, accumulate, half_plus{});
+    g = test::download(ctx, static_cast<const float*>(sums), Cols);
+    CHECK(test::download(ctx, static_cast<const float*>(d), rows * Cols) == scaled);
+  }
+  CHECK(got[0] == got[1]);
+  double worst = 0;
+  for (std::size_t c = 0; c < Cols; ++c)
+    worst = std::max(worst, std::abs(double(got[0][c]) - want[c]) / std::max(magnitude[c], 1e-30));
+  CHECK(worst < 1e-5);
+}
+
 }  // namespace
+
+TEST_CASE("column_sums: tall matrices are split into row chunks, added per column in a fixed order") {
+  // 8192 rows of 10 columns (a classifier's bias gradient at batch 8192): 32 chunks of 256 rows instead
+  // of one block walking every row; odd sizes, the one-chunk path, no rows, and a wide matrix (8 chunks).
+  const cuda_context ctx(0, 0);
+  check_column_sums<10, true>(ctx, 8192, false);
+  check_column_sums<10, false>(ctx, 8192, true);
+  check_column_sums<37, true>(ctx, 300, true);
+  check_column_sums<37, false>(ctx, 1000003 / 37, false);
+  check_column_sums<5, true>(ctx, 100, true);
+  check_column_sums<5, false>(ctx, 0, true);
+  check_column_sums<4096, true>(ctx, 2048, false);
+}
 
 TEST_CASE("cuBLAS GEMM on row-major data matches CBLAS for all four transpose combinations") {
   SUBCASE("float32") { check_products<float>(cuda_context(0, 0), 1e-5); }
@@ -111,17 +182,22 @@ TEST_CASE("cuBLAS GEMM on row-major data matches CBLAS for all four transpose co
 }
 
 TEST_CASE("bf16: float32 matrices multiplied with both operands rounded to bfloat16, float32 accumulation") {
-  // The reference rounds A and B with round_to_bf16 and adds in double; cuBLAS accumulates in float32,
-  // whose error over k terms is at most about k * 2^-24 of the sum of their magnitudes (1.5e-5 for
-  // k = 256; typically far less). So 1e-4 of it passes any float32 accumulation, while products of
-  // unrounded operands miss the reference by 6e-4 to 1.2e-3 of it on this data (float32 and TF32 alike,
-  // computed on the host): the second CHECK (above 4e-4) makes sure the data tells bf16 from float32.
+  // CUBLAS_COMPUTE_32F_FAST_16BF allows cuBLAS to round A and B to bfloat16; it does not oblige it. So
+  // each product is held to what cuBLAS itself does with the same call on the same data (the test's
+  // own cublasGemmEx): where cuBLAS rounds, to the reference that rounds A and B with round_to_bf16
+  // and adds in double; where it keeps float32 operands, to the same reference without rounding.
+  // cuBLAS accumulates in float32, whose error over k terms is at most about k * 2^-24 of the sum of
+  // their magnitudes (1.5e-5 for k = 256; typically far less). So 1e-4 of it passes any float32
+  // accumulation, while products of unrounded operands miss the rounded reference by 6e-4 to 1.2e-3 of
+  // it on this data (float32 and TF32 alike, computed on the host): the CHECK on f32 (above 4e-4) makes
+  // sure the data tells the two apart, so a bf16 mode that plait ignored fails wherever cuBLAS rounds.
   const cuda_context bf16(0, 0, cuda_math::bf16), f32(0, 0);
   test::cuda_memory mem;
   constexpr double tolerance = 1e-4;
   struct mnk {
     std::size_t m, n, k;
   };
+  std::size_t rounded = 0, products = 0;
   for (const mnk s : {mnk{37, 29, 53}, mnk{96, 64, 256}})  // non-square; odd sizes, then multiples of 32 (strides padded)
     for (transpose ta : {transpose::no, transpose::yes})
       for (transpose tb : {transpose::no, transpose::yes}) {
@@ -129,28 +205,54 @@ TEST_CASE("bf16: float32 matrices multiplied with both operands rounded to bfloa
         CAPTURE(s.k);
         CAPTURE(bool(ta));
         CAPTURE(bool(tb));
-        const bf16_reference want(ta, tb, s.m, s.n, s.k);
-        CHECK(want.worst(product<float>(bf16, mem, ta, tb, s.m, s.n, s.k)) < tolerance);
-        CHECK(want.worst(product<float>(f32, mem, ta, tb, s.m, s.n, s.k)) > 4 * tolerance);
+        const bf16_reference want(ta, tb, s.m, s.n, s.k), kept(ta, tb, s.m, s.n, s.k, false);
+        const std::vector<float> by_cublas = cublas_product(bf16, mem, ta, tb, s.m, s.n, s.k);
+        const bool rounds = want.worst(by_cublas) < tolerance;
+        CHECK_MESSAGE((rounds || kept.worst(by_cublas) < tolerance), "cuBLAS's own product is neither bf16's nor float32's");
+        CAPTURE(rounds);
+        CHECK((rounds ? want : kept).worst(product<float>(bf16, mem, ta, tb, s.m, s.n, s.k)) < tolerance);
+        const std::vector<float> by_f32 = product<float>(f32, mem, ta, tb, s.m, s.n, s.k);
+        CHECK(want.worst(by_f32) > 4 * tolerance);
+        CHECK(kept.worst(by_f32) < tolerance);
+        rounded += rounds, ++products;
       }
+  MESSAGE("cuBLAS rounded the operands to bfloat16 in ", rounded, " of ", products, " products under CUBLAS_COMPUTE_32F_FAST_16BF");
 }
 
-TEST_CASE("bf16 products differ from float32 ones where bfloat16 rounding must show") {
+TEST_CASE("bf16 products differ from float32 ones where cuBLAS rounds to bfloat16") {
   // A = 1 + 2^-10 (exact in float32 and in TF32's 10-bit mantissa; bfloat16 rounds it to 1), B = 1:
-  // every element of A B is k (1 + 2^-10) = 64.0625 in float32, exactly k = 64 in bf16. A context
-  // whose bf16 mode were ignored, or fell back to TF32, gives 64.0625.
+  // every element of A B is k (1 + 2^-10) = 64.0625 in float32, exactly k = 64 in bf16
+  // (cublas_bf16.hpp). cuBLAS may keep float32 operands under CUBLAS_COMPUTE_32F_FAST_16BF, so plait's
+  // bf16 product is held to what the test's own cublasGemmEx gives: where that is 64, a context whose
+  // bf16 mode were ignored, or fell back to TF32, gives 64.0625 and fails.
   const std::size_t m = 32, n = 16, k = 64;
   const cuda_context bf16(0, 0, cuda_math::bf16), f32(0, 0);
-  test::cuda_memory mem;
-  auto run = [&](const cuda_context& ctx) {
-    const float* a = test::upload(ctx, mem, std::vector<float>(m * k, 1.0f + 0x1p-10f));  // [m, k] @ GPU 0
-    const float* b = test::upload(ctx, mem, std::vector<float>(k * n, 1.0f));             // [k, n] @ GPU 0
-    float* c = mem.zeros<float>(m * n);                                                     // [m, n] @ GPU 0
-    gemm(ctx, transpose::no, transpose::no, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
-    return test::download(ctx, static_cast<const float*>(c), m * n);
+  auto through_plait = [&](const cuda_context& ctx) {
+    return test::probe_rounding(ctx, transpose::no, transpose::no, m, n, k,
+                                [&](const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc) {
+                                  gemm(ctx, transpose::no, transpose::no, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+                                });
   };
-  CHECK(run(f32) == std::vector<float>(m * n, 64.0625f));
-  CHECK(run(bf16) == std::vector<float>(m * n, 64.0f));
+  const bool rounds = test::cublas_rounds(bf16, transpose::no, transpose::no, m, n, k);
+  CHECK(through_plait(f32) == test::bf16_seen::float32);
+  CHECK(through_plait(bf16) == (rounds ? test::bf16_seen::rounded : test::bf16_seen::float32));
+  if (!rounds) MESSAGE("cuBLAS kept float32 operands for this product under CUBLAS_COMPUTE_32F_FAST_16BF");
+}
+
+TEST_CASE("cuda_math::bf16 products are cublasGemmEx with CUBLAS_COMPUTE_32F_FAST_16BF, float32 ones cublasSgemm") {
+  // Where cuBLAS keeps float32 operands, the numbers cannot tell an ignored bf16 mode; the call can.
+  // A product with C's row stride below its width is refused by cuBLAS (CUBLAS_STATUS_INVALID_VALUE)
+  // before it runs, and plait's error names the call it made.
+  const cuda_context bf16(0, 0, cuda_math::bf16), f32(0, 0);
+  test::cuda_memory mem;
+  const std::size_t m = 4, n = 8, k = 4;
+  const float* a = mem.zeros<float>(m * k);
+  const float* b = mem.zeros<float>(k * n);
+  float* c = mem.zeros<float>(m * n);
+  CHECK_THROWS_WITH_AS(gemm(bf16, transpose::no, transpose::no, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n - 1),
+                       doctest::Contains("cublasGemmEx (float32 storage, CUBLAS_COMPUTE_32F_FAST_16BF)"), error);
+  CHECK_THROWS_WITH_AS(gemm(f32, transpose::no, transpose::no, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n - 1),
+                       doctest::Contains("cublasSgemm"), error);
 }
 
 TEST_CASE("two virtual devices on GPU 0 have their own streams and cuBLAS handles") {
@@ -203,6 +305,38 @@ TEST_CASE("a cuda_arena is one zeroed block of the planned size; pinned buffers 
   REQUIRE(pinned.data() != nullptr);
   copy_to_host(ctx, pinned.data(), memory.at<float>(a), 16);
   CHECK(pinned.values()[15] == 0.0f);
+}
+
+TEST_CASE("contexts and arenas on another GPU leave the caller's current device as it was") {
+  // A model allocates its optimizer's state on each of its GPUs from the caller's thread: each
+  // allocation (and each release) must give the caller its device back. Seen with two GPUs; on one,
+  // the same calls run and the device stays 0.
+  const int last = cuda_detail::device_count() - 1;
+  auto current = [] {
+    int d = -1;
+    cuda_detail::cuda_check(cudaGetDevice(&d), "cudaGetDevice");
+    return d;
+  };
+  if (last == 0) MESSAGE("one GPU: the device cannot be seen to move; the calls still run");
+  const cuda_context ctx(0, last);
+  cuda_detail::cuda_check(cudaSetDevice(0), "cudaSetDevice");
+  {
+    const cuda_arena memory(4096, ctx);  // a cudaMalloc on GPU `last`
+    CHECK(memory.device() == last);
+    CHECK(current() == 0);
+    cuda_arena moved;
+    moved = cuda_arena(1024, ctx);  // the move frees nothing yet; the temporary is empty
+    CHECK(current() == 0);
+    moved = cuda_arena();  // frees on GPU `last`
+    CHECK(current() == 0);
+  }
+  CHECK(current() == 0);
+  {
+    const cuda_context other(1, last);  // a context's construction leaves its GPU current
+    CHECK(current() == last);
+    cuda_detail::cuda_check(cudaSetDevice(0), "cudaSetDevice");
+  }  // destroyed on GPU `last`
+  CHECK(current() == 0);
 }
 
 TEST_CASE("sum gives the host's bits; find_first finds the first match") {

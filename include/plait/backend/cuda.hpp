@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <new>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -102,6 +103,7 @@ class cuda_context {
       cuda_check(cudaMalloc(reinterpret_cast<void**>(&words_), 4 * sizeof(std::uint64_t)), "cudaMalloc of 32 bytes", gpu);
       cuda_check(cudaMemsetAsync(words_, 0, 4 * sizeof(std::uint64_t), stream_), "cudaMemsetAsync", gpu);
       cuda_check(cudaMallocHost(reinterpret_cast<void**>(&host_words_), 2 * sizeof(std::uint64_t)), "cudaMallocHost of 16 bytes", gpu);
+      cuda_check(cudaMalloc(&scratch_, scratch_bytes), cat("cudaMalloc of ", scratch_bytes, " bytes (reduction scratch)"), gpu);
       host_words_[0] = host_words_[1] = 0;
     } catch (...) {
       release();
@@ -152,6 +154,10 @@ class cuda_context {
 
   /// cuBLAS's workspace per handle: what NVIDIA recommends for Hopper (32 MiB).
   static constexpr std::size_t blas_workspace_bytes = std::size_t{32} << 20;
+  /// [scratch_bytes] @ this GPU: the partial results of a reduction split over blocks (column_sums),
+  /// which a second kernel on this stream adds; only one kernel pair uses it at a time.
+  void* scratch() const { return scratch_; }
+  static constexpr std::size_t scratch_bytes = std::size_t{4} << 20;
 
  private:
   void swap(cuda_context& o) noexcept {
@@ -165,11 +171,13 @@ class cuda_context {
     std::swap(workspace_, o.workspace_);
     std::swap(words_, o.words_);
     std::swap(host_words_, o.host_words_);
+    std::swap(scratch_, o.scratch_);
   }
   // Errors are ignored here: this runs in destructors and after a failed construction.
   void release() noexcept {
-    if (!stream_ && !blas_ && !scalar_ && !host_scalar_ && !workspace_ && !words_ && !host_words_) return;
-    (void)cudaSetDevice(device);
+    if (!stream_ && !blas_ && !scalar_ && !host_scalar_ && !workspace_ && !words_ && !host_words_ && !scratch_) return;
+    const cuda_detail::keep_device on(device, std::nothrow);  // a destroyed context leaves the caller's device current
+    if (scratch_) (void)cudaFree(scratch_);
     if (host_words_) (void)cudaFreeHost(host_words_);
     if (words_) (void)cudaFree(words_);
     if (host_scalar_) (void)cudaFreeHost(host_scalar_);
@@ -178,7 +186,7 @@ class cuda_context {
     if (workspace_) (void)cudaFree(workspace_);
     if (stream_) (void)cudaStreamDestroy(stream_);
     host_words_ = nullptr, words_ = nullptr, host_scalar_ = nullptr, scalar_ = nullptr, blas_ = nullptr;
-    workspace_ = nullptr, stream_ = nullptr;
+    workspace_ = nullptr, stream_ = nullptr, scratch_ = nullptr;
   }
 
   cuda_math math_ = cuda_math::float32;
@@ -189,6 +197,7 @@ class cuda_context {
   void* workspace_ = nullptr;              // [blas_workspace_bytes] @ this GPU
   std::uint64_t* words_ = nullptr;         // [4] @ this GPU: the step words, then optimizer_scalars()
   std::uint64_t* host_words_ = nullptr;    // [2] @ pinned host memory
+  void* scratch_ = nullptr;                // [scratch_bytes] @ this GPU
 };
 
 /// The CUDA devices a model is placed on: logical device i runs on GPU gpus[i]. Several logical

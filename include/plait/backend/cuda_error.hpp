@@ -7,6 +7,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <new>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,32 @@ inline void cuda_check(cudaError_t e, std::string_view what, int device = -1) {
            cudaGetErrorString(e), ")"),
        "CUDA returned an error for this call", fix_for(e));
 }
+
+/// Makes `device` current on the calling thread for a scope and the caller's device current again
+/// after it: what allocates or frees on a device's behalf leaves the caller where it was. The nothrow
+/// form (for destructors) ignores errors.
+class keep_device {
+ public:
+  explicit keep_device(int device) {
+    cuda_check(cudaGetDevice(&previous_), "cudaGetDevice", device);
+    if (previous_ == device) return;
+    cuda_check(cudaSetDevice(device), "cudaSetDevice", device);
+    changed_ = true;
+  }
+  keep_device(int device, std::nothrow_t) noexcept {
+    if (cudaGetDevice(&previous_) != cudaSuccess) (void)cudaGetLastError(), previous_ = -1;
+    changed_ = previous_ != device && cudaSetDevice(device) == cudaSuccess && previous_ >= 0;
+  }
+  keep_device(const keep_device&) = delete;
+  keep_device& operator=(const keep_device&) = delete;
+  ~keep_device() {
+    if (changed_) (void)cudaSetDevice(previous_);
+  }
+
+ private:
+  int previous_ = -1;
+  bool changed_ = false;
+};
 
 /// Whether any CUDA device answers: what CUDA tests and examples ask before they run (exit 77 if not).
 inline bool cuda_device_answers() {

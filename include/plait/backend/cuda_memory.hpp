@@ -7,6 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <new>
 #include <span>
 #include <utility>
 
@@ -23,7 +24,7 @@ class cuda_arena {
   cuda_arena() = default;
   cuda_arena(std::size_t bytes, const cuda_context& ctx) : device_(ctx.device), bytes_(bytes) {
     if (bytes_ == 0) return;
-    ctx.enter();
+    const cuda_detail::keep_device on(device_);  // the caller's device is current again after it
     cuda_detail::cuda_check(cudaMalloc(reinterpret_cast<void**>(&base_), bytes_), cat("cudaMalloc of ", bytes_, " bytes"),
                             device_);
     cuda_detail::cuda_check(cudaMemsetAsync(base_, 0, bytes_, ctx.stream()), cat("cudaMemsetAsync of ", bytes_, " bytes"),
@@ -40,7 +41,7 @@ class cuda_arena {
   cuda_arena& operator=(const cuda_arena&) = delete;
   ~cuda_arena() {
     if (base_) {
-      (void)cudaSetDevice(device_);
+      const cuda_detail::keep_device on(device_, std::nothrow);
       (void)cudaFree(base_);
     }
   }

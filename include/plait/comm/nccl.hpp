@@ -224,9 +224,13 @@ class nccl_comm : private nccl_detail::link {
       std::lock_guard lock(mutex_);
       ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
       config.blocking = 0;  // every NCCL call returns at once; plait waits, with the deadline
-      call(ncclCommInitRankConfig(&comms_[main], int(size_), id, int(rank_), &config), "ncclCommInitRankConfig", comms_[main], op::start, 0);
+      // Each result is kept before call() reads the handle: the call sets it (ncclInProgress, with the
+      // handle to poll, is what a non-blocking communicator's creation returns).
+      const ncclResult_t init = ncclCommInitRankConfig(&comms_[main], int(size_), id, int(rank_), &config);
+      call(init, "ncclCommInitRankConfig", comms_[main], op::start, 0);
       for (side s : {up, down}) {
-        call(ncclCommSplit(comms_[main], 0, int(rank_), &comms_[s], &config), "ncclCommSplit", comms_[main], op::start, 0);
+        const ncclResult_t split = ncclCommSplit(comms_[main], 0, int(rank_), &comms_[s], &config);
+        call(split, "ncclCommSplit", comms_[main], op::start, 0);  // the parent settles, then the child
         settle(comms_[s], "ncclCommSplit", op::start, 0, nccl_detail::no_peer);
       }
       if (options_.stream == nullptr) {

@@ -54,6 +54,10 @@ inline double max_relative_difference(std::span<const float> a, std::span<const 
   return worst;
 }
 
+/// The losses of a policy and of one device differ by at most this much of the loss (doctest's Approx
+/// with scale 0: relative alone, however large or small the loss is).
+inline constexpr double loss_tolerance = 1e-5;
+
 /// Trains Net under Policy and on one device for `steps` steps on the same batches (their sizes
 /// alternating between `batch` and `batch - odd`), checks the losses agree and, under replicate<N>
 /// alone, that the replicas hold the same bits; returns the largest parameter difference.
@@ -66,7 +70,7 @@ double train_both(Opt opt, std::size_t batch, std::size_t odd = 0, std::size_t i
     const batch_set<Net> b(batch - odd * std::size_t(s % 2), 300 + std::uint64_t(s), ids);
     const float l1 = single.train_step(b.xs(), b.ys(), plait::cross_entropy, o1);
     const float l2 = multi.train_step(b.xs(), b.ys(), plait::cross_entropy, o2);
-    CHECK(l2 == doctest::Approx(l1).epsilon(1e-5));
+    CHECK(l2 == doctest::Approx(l1).epsilon(loss_tolerance * On::tolerance_scale).scale(0));  // relative to the loss
   }
   if constexpr (On::host_memory && requires { Policy::data_parallel_degree; }) {
     if constexpr (Policy::data_parallel_degree == Policy::device_count)  // replicas apply one averaged gradient
