@@ -3,7 +3,7 @@
 #include <plait/graph/bind.hpp>
 #include <type_traits>
 
-#include "toy_layers.hpp"
+#include "../toy_layers.hpp"
 
 namespace {
 using namespace plait;

@@ -4,7 +4,7 @@
 #include <plait/graph/layout.hpp>
 #include <plait/graph/on.hpp>
 
-#include "toy_layers.hpp"
+#include "../toy_layers.hpp"
 
 namespace {
 using namespace plait;

@@ -3,7 +3,7 @@
 #include <plait/graph/chain.hpp>
 #include <type_traits>
 
-#include "toy_layers.hpp"
+#include "../toy_layers.hpp"
 
 namespace plait {
 // A rule for the test: same<1> after same<0> becomes same<10>.

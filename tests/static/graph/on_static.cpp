@@ -3,7 +3,7 @@
 #include <plait/graph/chain.hpp>
 #include <plait/graph/on.hpp>
 
-#include "toy_layers.hpp"
+#include "../toy_layers.hpp"
 
 namespace {
 using namespace plait;
