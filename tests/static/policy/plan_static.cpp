@@ -61,10 +61,4 @@ static_assert(part::bubble_fraction == 0);
 // uneven micro-batches are the pipeline's option, read through the plan.
 static_assert(plan_of<pipeline<2, microbatches<3>, gpipe, uneven_microbatches>, G>::uneven);
 static_assert(plan_of<replicate<2, pipeline<2, microbatches<3>, gpipe, uneven_microbatches>>, G>::uneven);
-
-// is_forward_part: what an inference program keeps of a training program.
-static_assert(is_forward_part(instruction{opcode::forward}) && !is_forward_part(instruction{opcode::backward}));
-static_assert(!is_forward_part(collective(opcode::all_reduce, collective_group::data_parallel, whole_gradient)));
-static_assert(is_forward_part(collective(opcode::all_reduce, collective_group::inner, std::uint16_t(message_kind::activation))));
-static_assert(!is_forward_part(collective(opcode::all_reduce, collective_group::inner, std::uint16_t(message_kind::gradient))));
 }  // namespace

@@ -1,9 +1,8 @@
-// replicate<D, Inner>: device meshes. The composed programs, their compile-time verification
-// (including collectives of each group), and the equivalence with one device of
-// replicate<D, pipeline<P, ...>> and replicate<D, partition<T>> on up to 8 host devices.
-//
-// Tolerance: as replicate_test and partition_test (float reassociation of the sums over replicas,
-// micro-batches and shards): 2e-5 relative for SGD, 1e-4 for Adam, 1e-6 absolute floor.
+// policy/mesh.hpp, replicate<D, Inner>: device meshes. The composed programs, their compile-time
+// verification (including collectives of each group), and the equivalence with one device of
+// replicate<D, pipeline<P, ...>> and replicate<D, partition<T>> on up to 8 host devices (the
+// check is in mesh_equivalence.hpp; pipelines of tensor-parallel stages are in
+// pipeline_partition_test.cpp).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -12,14 +11,13 @@
 #include <plait/plait.hpp>
 #include <vector>
 
-#include "equivalence.hpp"
+#include "mesh_equivalence.hpp"
 
 using namespace plait;
-using test::max_relative_difference;
+using test::mesh::check_equivalence;
+using test::mesh::mlp;
 
 namespace {
-using role = split_role;
-constexpr auto mlp = input<12> >> linear<24> >> relu >> linear<16> >> plait::tanh >> linear<8> >> linear<5>;
 using graph = std::remove_const_t<decltype(mlp)>;
 
 // ---- what a mesh generates ----------------------------------------------------------------------
@@ -70,52 +68,6 @@ static_assert(verify_mesh<2>(std::array<program<3>, 4>{{{recv_from_0, dp_reduce,
                                                         {recv_from_0, dp_reduce, step},
                                                         {dp_reduce, send_to_1, step}}}).kind != verdict::ok);
 
-// ---- equivalence ----------------------------------------------------------------------------------
-struct batch_set {
-  std::vector<float> x;
-  std::vector<std::int32_t> y;
-  batch_set(std::size_t n, std::uint64_t seed) : x(n * 12), y(n) {
-    splitmix64 rng(seed);
-    for (auto& v : x) v = rng.uniform(-1, 1);
-    for (auto& v : y) v = std::int32_t(rng.below(5));
-  }
-  samples<shape<12>> xs() const { return {x.data(), y.size()}; }
-  class_labels ys() const { return {y.data(), y.size()}; }
-};
-
-const batch_set& b_eval() {
-  static const batch_set b(40, 99);
-  return b;
-}
-
-template <class Policy, class Opt, class Net = decltype(mlp)>
-void check_equivalence(Opt opt, double tolerance, Net net = mlp) {
-  constexpr std::size_t batch = 24;
-  auto single = place(net, host_device(), {.max_batch = batch, .seed = 13});
-  auto mesh = place<Policy>(net, host_devices(Policy::device_count), {.max_batch = batch, .seed = 13});
-  auto o1 = opt, o2 = opt;
-  for (std::uint64_t s = 0; s < 4; ++s) {
-    const batch_set b(batch, 70 + s);
-    const float l1 = single.train_step(b.xs(), b.ys(), cross_entropy, o1);
-    const float l2 = mesh.train_step(b.xs(), b.ys(), cross_entropy, o2);
-    CHECK(l2 == doctest::Approx(l1).epsilon(1e-5));
-  }
-  CHECK(max_relative_difference(mesh.gather_parameters(), single.gather_parameters()) < tolerance);
-  // Devices of equal inner rank hold bitwise the same parameters.
-  if constexpr (requires { Policy::inner_device_count; }) {
-    constexpr std::size_t I = Policy::inner_device_count;
-    for (std::size_t d = I; d < Policy::device_count; ++d)
-      CHECK(std::ranges::equal(mesh.parameters(d), mesh.parameters(d % I)));
-  }
-  // Prediction in chunks of what one device's activations hold (a replica's micro-batch).
-  const std::size_t n = mesh.rows_per_call();
-  const batch_set t(n, 5);
-  const auto p1 = single.predict(t.xs());
-  const std::vector<float> expected(p1.data, p1.data + n * 5);
-  CHECK(max_relative_difference({mesh.predict(t.xs()).data, n * 5}, expected) < tolerance);
-  CHECK(mesh.evaluate(b_eval().xs(), b_eval().ys(), cross_entropy).loss ==
-        doctest::Approx(single.evaluate(b_eval().xs(), b_eval().ys(), cross_entropy).loss).epsilon(1e-4));
-}
 }  // namespace
 
 TEST_CASE_TEMPLATE("replicate<D, pipeline<P, ...>> trains as one device", P,
@@ -131,37 +83,6 @@ TEST_CASE_TEMPLATE("replicate<D, partition<T>> trains as one device", P, replica
                    replicate<1, partition<2>>) {
   check_equivalence<P>(sgd{.lr = 0.05f, .momentum = 0.9f}, 2e-5);
   check_equivalence<P>(adam{.lr = 0.01f}, 1e-4);
-}
-
-// A pipeline of tensor-parallel stages: outputs that divide by 2 wherever the cut falls.
-constexpr auto even = input<12> >> linear<24> >> relu >> linear<16> >> plait::tanh >> linear<8> >> linear<6>;
-using even_graph = std::remove_const_t<decltype(even)>;
-// [docs:pp_tp]
-using pp_tp = pipeline<2, microbatches<2>, one_f_one_b, partition<2>>;  // 2 stages x 2 shards = 4 devices
-// [/docs:pp_tp]
-static_assert(pp_tp::device_count == 4 && pp_tp::check<even_graph>.kind == verdict::ok);
-static_assert(pp_tp::owned<even_graph>[0].first == 0 && pp_tp::owned<even_graph>[1].first == 0);  // shards of stage 0
-static_assert(pp_tp::owned<even_graph>[2].first == pp_tp::owned<even_graph>[0].last);
-// The cut falls after the first linear (balanced FLOPs): it is gathered in stage 0, and stage 1 holds
-// a column-row pair and a gathered linear, so both stages exchange on their tensor groups.
-static_assert(pp_tp::plan<even_graph>::roles == std::array{role::gathered, role::column, role::row, role::gathered});
-constexpr std::size_t exchanges(const auto& program) {
-  std::size_t n = 0;
-  for (const instruction& i : program)
-    n += (i.op == opcode::all_reduce || i.op == opcode::all_gather) && i.peer == std::int16_t(collective_group::inner);
-  return n;
-}
-static_assert(exchanges(pp_tp::programs<even_graph>[0]) == 2 * 1);      // per micro-batch: the gather
-static_assert(exchanges(pp_tp::programs<even_graph>[3]) == 2 * 4);      // gather, row sum, column grad, first grad
-// Every pair of partition<2> inside a stage; none straddles the cut.
-static_assert(replicate<2, pp_tp>::check<even_graph>.kind == verdict::ok);
-
-TEST_CASE_TEMPLATE("pipeline<P, M, Schedule, partition<T>> and replicate<D, ...> of it train as one device", P,
-                   pipeline<2, microbatches<1>, gpipe, partition<2>>, pipeline<2, microbatches<2>, gpipe, partition<2>>,
-                   pipeline<2, microbatches<4>, one_f_one_b, partition<2>>, pipeline<3, microbatches<3>, one_f_one_b, partition<2>>,
-                   replicate<2, pipeline<2, microbatches<2>, one_f_one_b, partition<2>>>) {
-  check_equivalence<P>(sgd{.lr = 0.05f, .momentum = 0.9f}, 2e-5, even);
-  check_equivalence<P>(adam{.lr = 0.01f}, 1e-4, even);
 }
 
 TEST_CASE("a mesh needs D x I devices, and its sampler splits for the D replicas") {

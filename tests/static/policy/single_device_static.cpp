@@ -1,4 +1,4 @@
-// Programs are values: the single-device step, instruction by instruction.
+// policy/single_device.hpp: the single-device step, instruction by instruction. Compiling is the test.
 #include <plait/plait.hpp>
 
 namespace {
@@ -13,5 +13,6 @@ static_assert(p[0].op == opcode::scatter && p[1].op == opcode::forward && p[2].o
               p[3].op == opcode::backward && p[4].op == opcode::optimizer_step);
 static_assert(single_device::stages<net_t>[0].first == 0 && single_device::stages<net_t>[0].last == 2);
 static_assert(Policy<single_device>);
-static_assert(to_string(opcode::all_reduce)[0] == 'a');
+// The program names its one device and no peer: it verifies alone.
+static_assert(single_device::device_count == 1 && verify_messages(progs));
 }  // namespace

@@ -1,0 +1,37 @@
+// runtime/local_groups.hpp: host devices meet in a local_group: make(members) gives a group of that
+// many ranks, whose handles are Communicators that sum across threads.
+#include <doctest/doctest.h>
+
+#include <plait/runtime/local_groups.hpp>
+#include <thread>
+#include <vector>
+
+using namespace plait;
+
+using groups = local_groups<host<sequential>>;
+static_assert(std::is_same_v<groups::comm, local_comm> && Communicator<groups::comm>);
+
+TEST_CASE("a group of the members' count, its ranks in order, summing across threads") {
+  const host_context<sequential> a{.index = 0}, b{.index = 1}, c{.index = 2};
+  const std::vector<const host_context<sequential>*> members{&a, &b, &c};
+  auto group = groups::make(members);
+  REQUIRE(group != nullptr);
+  std::vector<std::vector<float>> bufs(3, std::vector<float>(5));
+  std::vector<std::size_t> ranks(3), sizes(3);
+  std::vector<std::thread> threads;
+  for (std::size_t r = 0; r < 3; ++r)
+    threads.emplace_back([&, r] {
+      groups::comm comm = group->comm(r);
+      ranks[r] = comm.rank();
+      sizes[r] = comm.size();
+      for (std::size_t i = 0; i < 5; ++i) bufs[r][i] = float(r * 10 + i);
+      comm.all_reduce(bufs[r].data(), 5);
+    });
+  for (auto& t : threads) t.join();
+  CHECK(ranks == std::vector<std::size_t>{0, 1, 2});
+  CHECK(sizes == std::vector<std::size_t>{3, 3, 3});
+  for (std::size_t i = 0; i < 5; ++i) CHECK(bufs[0][i] == float(30 + 3 * i));
+  CHECK(bufs[1] == bufs[0]);
+  CHECK(bufs[2] == bufs[0]);
+  CHECK_THROWS_AS(group->comm(3), error);
+}
