@@ -1,6 +1,6 @@
-// graph/cpu_prefix.hpp: the host stage is the graph's leading on<cpu> layers: its size, whether the
+// graph/host_stage_layers.hpp: the host stage is the graph's leading on<cpu> layers: its size, whether the
 // marks lead, whether it is untrained, and the width it hands over. Compiling is the test.
-#include <plait/graph/cpu_prefix.hpp>
+#include <plait/graph/host_stage_layers.hpp>
 #include <plait/graph/layout.hpp>
 #include <plait/graph/on.hpp>
 
@@ -12,7 +12,7 @@ using test::resize;
 using test::same;
 
 template <class G>
-using prefix = cpu_prefix<graph_layout<std::remove_cvref_t<G>>>;
+using prefix = host_stage_layers<graph_layout<std::remove_cvref_t<G>>>;
 
 // Two parameterless layers on the host, then the devices' layers.
 using host2 = prefix<decltype(input<6> >> on<cpu>(same<0>{} >> same<1>{}) >> resize<4>{} >> resize<2>{})>;
