@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "../core/meta.hpp"
+#include "../program/dependencies.hpp"
 #include "../program/schedule.hpp"
 #include "../program/timeline.hpp"
 #include "../program/verify.hpp"
@@ -64,6 +65,16 @@ struct pipeline {
   static constexpr const char* name = "pipeline";
   using schedule = Sched;
 
+  /// The fewest micro-batches the schedule works with (1 unless it says min_microbatches<S>).
+  static constexpr std::size_t least_microbatches = [] {
+    if constexpr (requires { Sched::template min_microbatches<S>; }) return std::size_t{Sched::template min_microbatches<S>};
+    else return std::size_t{1};
+  }();
+  static_assert(Micro::count >= least_microbatches,
+                "plait: the pipeline has fewer micro-batches than its schedule needs. The schedule fills its "
+                "stages with min_microbatches<S> micro-batches at least. Fix: raise microbatches<M>, or choose "
+                "gpipe or one_f_one_b, which take any M.");
+
   /// Every stage's program (graph independent); peers are stage numbers.
   static constexpr auto schedule_programs = Sched::template programs<S, Micro::count>();
 
@@ -83,6 +94,27 @@ struct pipeline {
   static_assert(check.kind != verdict::unmatched_send,
                 "plait: a pipeline program sends a message that no stage receives. Every send needs its receive. "
                 "Fix: add the receive or remove the send.");
+
+  /// Every micro-batch computed in dependency order on the slots the runtime plans (program/dependencies.hpp).
+  static constexpr order_verdict order = check ? verify_order(schedule_programs, Micro::count) : order_verdict{};
+  static_assert(order.kind != order_verdict::count,
+                "plait: a pipeline schedule does not run every micro-batch's forward and backward exactly once on "
+                "every stage (the last stage its loss too, every stage boundary one activation and one gradient "
+                "message each way). Fix: give each stage F and B (and on the last, loss) once per micro-batch, with "
+                "their sends and receives.");
+  static_assert(order.kind != order_verdict::order,
+                "plait: a pipeline schedule runs an instruction before what it depends on: a send before the forward "
+                "or backward that computes it, a forward before its activation arrives, or a backward before its "
+                "gradient or loss. Fix: order each micro-batch's work as receive, forward, send; and receive (or "
+                "loss), backward, send.");
+  static_assert(order.kind != order_verdict::slot_overwrite,
+                "plait: a pipeline schedule takes an activation slot that an earlier micro-batch still needs: "
+                "micro-batch mb lives in slot mb % slots (the stage's peak in flight) until its backward. Fix: run "
+                "backwards in the order of their forwards, or keep fewer micro-batches in flight.");
+  static_assert(order.kind != order_verdict::slot_deadlock,
+                "plait: a pipeline schedule can deadlock on its activation slots: a stage waits to reuse a slot "
+                "whose message its peer takes only later. Fix: let each message be received before its slot is "
+                "reused (fewer micro-batches in flight, or receives earlier).");
 
   /// Micro-batches of activations stage s holds at most at once (GPipe: M; 1F1B: at most S - s).
   static constexpr auto peak_inflight_microbatches = [] {

@@ -1,0 +1,138 @@
+#pragma once
+// Compile-time proof that a pipeline schedule computes every micro-batch in dependency order, on the
+// activation slots the runtime plans (program/verify.hpp proves the messages match and cannot
+// deadlock; this proves what the messages carry was computed, and that bounded slots suffice).
+//
+// For programs of P stages (stage s on device s, peers are stage numbers) and M micro-batches:
+//   - every stage runs forward(mb) and backward(mb) exactly once for each mb < M, and the last stage
+//     loss(mb) exactly once; no instruction names a micro-batch >= M;
+//   - a stage after the first receives mb's activation exactly once, before forward(mb); a stage
+//     before the last sends it exactly once, after forward(mb) (F of stage s precedes F of s + 1);
+//   - a stage before the last receives mb's gradient before backward(mb); the last stage computes
+//     loss(mb) after forward(mb) and before backward(mb); a stage after the first sends the gradient
+//     after backward(mb) (B of stage s + 1 precedes B of stage s); backward(mb) follows forward(mb);
+//   - with the runtime's slots (micro-batch mb in slot mb % slots[s], slots[s] = the stage's peak of
+//     micro-batches in flight), a slot is taken by a receive or a first stage's forward only when its
+//     earlier micro-batch's backward has run and every message sent from it has been received; the
+//     programs run to their end together under that rule (bounded slots, not unbounded sends).
+
+#include <array>
+#include <cstddef>
+
+#include "instruction.hpp"
+#include "verify.hpp"
+
+namespace plait {
+
+struct order_verdict {
+  enum kind_t { ok, count, order, slot_overwrite, slot_deadlock } kind = ok;
+  std::size_t stage = 0;       // where the problem is
+  std::size_t pc = 0;          // its instruction (count: the end of the program)
+  std::size_t microbatch = 0;  // the micro-batch it concerns
+  constexpr explicit operator bool() const { return kind == ok; }
+};
+
+namespace detail {
+/// Where each kind of instruction of micro-batch mb sits in a stage's program (N: absent).
+template <std::size_t N>
+struct mb_positions {
+  std::size_t forward = N, backward = N, loss = N, recv_act = N, send_act = N, recv_grad = N, send_grad = N;
+};
+
+template <std::size_t N>
+constexpr order_verdict check_stage(const program<N>& p, std::size_t s, std::size_t P, std::size_t M) {
+  for (std::size_t mb = 0; mb < M; ++mb) {
+    mb_positions<N> at;
+    std::size_t seen[7] = {};
+    for (std::size_t k = 0; k < N; ++k) {
+      const instruction& i = p[k];
+      if (i.op == opcode::nop || i.op == opcode::optimizer_step || is_collective(i.op) || i.op == opcode::scatter) continue;
+      if (i.microbatch >= M) return {order_verdict::count, s, k, i.microbatch};
+      if (i.microbatch != mb) continue;
+      const bool act = message_kind(i.buffer) == message_kind::activation;
+      std::size_t* slot = nullptr;
+      std::size_t which = 0;
+      switch (i.op) {
+        case opcode::forward: slot = &at.forward, which = 0; break;
+        case opcode::backward: slot = &at.backward, which = 1; break;
+        case opcode::loss: slot = &at.loss, which = 2; break;
+        case opcode::recv: slot = act ? &at.recv_act : &at.recv_grad, which = act ? 3 : 5; break;
+        case opcode::send: slot = act ? &at.send_act : &at.send_grad, which = act ? 4 : 6; break;
+        default: break;
+      }
+      if (!slot) continue;
+      if (++seen[which] > 1) return {order_verdict::count, s, k, mb};
+      *slot = k;
+    }
+    const bool first = s == 0, last = s + 1 == P;
+    const auto has = [](std::size_t x) { return x != N; };
+    if (!has(at.forward) || !has(at.backward) || has(at.loss) != last || has(at.recv_act) == first ||
+        has(at.send_act) == last || has(at.recv_grad) == last || has(at.send_grad) == first)
+      return {order_verdict::count, s, N, mb};
+    if (at.backward < at.forward) return {order_verdict::order, s, at.backward, mb};
+    if (!first && at.forward < at.recv_act) return {order_verdict::order, s, at.forward, mb};
+    if (!last && at.send_act < at.forward) return {order_verdict::order, s, at.send_act, mb};
+    if (!last && at.backward < at.recv_grad) return {order_verdict::order, s, at.backward, mb};
+    if (last && (at.loss < at.forward || at.backward < at.loss)) return {order_verdict::order, s, at.loss, mb};
+    if (!first && at.send_grad < at.backward) return {order_verdict::order, s, at.send_grad, mb};
+  }
+  return {};
+}
+}  // namespace detail
+
+/// Every stage's program checked alone (counts and order), then all of them run together on bounded
+/// slots. Requires programs that verify_messages accepts.
+template <std::size_t P, std::size_t N>
+constexpr order_verdict verify_order(const std::array<program<N>, P>& progs, std::size_t M) {
+  for (std::size_t s = 0; s < P; ++s)
+    if (const order_verdict v = detail::check_stage(progs[s], s, P, M); !v) return v;
+  std::array<std::size_t, P> slots{};
+  for (std::size_t s = 0; s < P; ++s) slots[s] = peak_inflight(progs[s]) > 0 ? peak_inflight(progs[s]) : 1;
+  // The simulation: pc per stage; per (sender, receiver) the next undelivered send; per stage and slot
+  // the micro-batch it holds (its last backward not yet run) and the last send made from it.
+  std::array<std::size_t, P> pc{};
+  std::array<std::array<std::size_t, P>, P> cursor{};
+  std::array<std::array<int, N + 1>, P> holder{};
+  std::array<std::array<std::array<std::size_t, 2>, N + 1>, P> last_send{};  // [stage][slot][activation|gradient]
+  for (auto& h : holder)
+    for (auto& x : h) x = -1;
+  for (auto& l : last_send)
+    for (auto& x : l) x = {N, N};
+  const auto delivered = [&](std::size_t s, std::size_t k) {  // send at pc k of stage s was received
+    const std::size_t peer = std::size_t(progs[s][k].peer);
+    return cursor[s][peer] > k;
+  };
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (std::size_t s = 0; s < P; ++s) {
+      while (pc[s] < N) {
+        const instruction& i = progs[s][pc[s]];
+        const std::size_t k = i.microbatch % slots[s];
+        const bool takes_slot = (i.op == opcode::recv && message_kind(i.buffer) == message_kind::activation) ||
+                                (i.op == opcode::forward && s == 0);
+        if (takes_slot) {
+          if (holder[s][k] >= 0 && holder[s][k] != int(i.microbatch)) return {order_verdict::slot_overwrite, s, pc[s], i.microbatch};
+          bool taken = true;  // the runtime waits until the slot's messages were taken (await_slot)
+          for (const std::size_t at : last_send[s][k]) taken = taken && (at == N || delivered(s, at));
+          if (!taken) break;
+          holder[s][k] = int(i.microbatch);
+        }
+        if (i.op == opcode::recv) {
+          const std::size_t q = std::size_t(i.peer);
+          const std::size_t at = detail::next_send(progs[q], s, cursor[q][s], pc[q]);
+          if (at == N) break;
+          cursor[q][s] = at + 1;
+        }
+        if (i.op == opcode::send) last_send[s][k][message_kind(i.buffer) == message_kind::activation ? 0 : 1] = pc[s];
+        if (i.op == opcode::backward && holder[s][k] == int(i.microbatch)) holder[s][k] = -1;
+        ++pc[s];
+        progress = true;
+      }
+    }
+  }
+  for (std::size_t s = 0; s < P; ++s)
+    if (pc[s] < N) return {order_verdict::slot_deadlock, s, pc[s], progs[s][pc[s]].microbatch};
+  return {};
+}
+
+}  // namespace plait
