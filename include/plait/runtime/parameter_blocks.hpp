@@ -1,7 +1,7 @@
 #pragma once
 // Tensor parallelism's parameters: the whole model is initialised as on one device (so training equals
 // one device's), then each device copies its blocks of the whole (its column or row slices, its
-// branches; Policy::param_blocks<G>); gather_parameters() joins the blocks again.
+// branches; plan_of<Policy, G>::param_blocks); gather_parameters() joins the blocks again.
 
 #include <cstddef>
 #include <cstdint>
