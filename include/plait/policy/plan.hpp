@@ -39,6 +39,11 @@ struct plan_of {
   using device_layout = graph_layout<device_graph>;
 
   static constexpr const char* name = P::name;
+  /// The pipeline schedule's name (gpipe, one_f_one_b, ...), or "" for a policy without one.
+  static constexpr const char* schedule_name = [] {
+    if constexpr (requires { P::schedule::name; }) return P::schedule::name;
+    else return "";
+  }();
   static constexpr std::size_t device_count = P::device_count;
   static constexpr std::size_t data_parallel_degree = data_parallel_degree_of<P>;
   static constexpr std::size_t tensor_parallel_degree = tensor_parallel_degree_of<P>;

@@ -55,7 +55,7 @@ void write_planned_trace(const std::filesystem::path& path, double us_per_unit =
   const auto events = planned_events<Policy, G>(us_per_unit);
   trace_metadata meta;
   meta.title = std::string("plait ") + plan::name;
-  if constexpr (requires { Policy::schedule::name; }) meta.title += std::string(" (") + Policy::schedule::name + ")";
+  if (*plan::schedule_name) meta.title += std::string(" (") + plan::schedule_name + ")";
   meta.title += ": planned";
   for (std::size_t d = 0; d < plan::device_count; ++d) meta.device_names.push_back("device " + std::to_string(d));
   write_chrome_trace(path, std::span<const trace_event>(events), meta);
