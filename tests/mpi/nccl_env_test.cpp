@@ -1,10 +1,10 @@
-// Tests of include/plait/comm/nccl_env.hpp: the launch variables of an NCCL job started without MPI.
+// Tests of include/plait/comm/nccl/launch_env.hpp: the launch variables of an NCCL job started without MPI.
 // No NCCL, CUDA or MPI needed.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <map>
-#include <plait/comm/nccl_env.hpp>
+#include <plait/comm/nccl/launch_env.hpp>
 #include <string>
 
 using plait::nccl_launch_env;

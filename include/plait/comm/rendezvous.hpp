@@ -1,7 +1,7 @@
 #pragma once
 // rendezvous: where the host threads of a group of ranks meet, with a deadline at an operation's
 // entry, and where the group is marked broken after an error. Host code only (no CUDA): the CUDA
-// local communicator (comm/cuda_local.hpp) meets here at the entry and exit of its collectives.
+// local communicator (comm/cuda/local_group.hpp) meets here at the entry and exit of its collectives.
 //
 // One arrival counter; meeting p is complete when the counter reaches size * p. A rank that gives
 // up at an entry withdraws its arrival with a compare-exchange, so either the meeting completed

@@ -109,8 +109,8 @@ inline constexpr std::size_t replica_sum_count_of = [] {
 }();
 
 /// Communicator: what the runtime needs between the ranks of one group (DESIGN.md §6), for host
-/// buffers of floats. Models: local_comm (threads of one process, comm/local.hpp) and mpi_comm
-/// (processes, comm/mpi.hpp). Requirements, for a group of size() ranks of which this is rank():
+/// buffers of floats. Models: local_comm (threads of one process, comm/host/local_group.hpp) and mpi_comm
+/// (processes, comm/mpi/comm.hpp). Requirements, for a group of size() ranks of which this is rank():
 ///   - all_reduce(buf, n): [n] @ every rank -> the sum, the same bits on every rank;
 ///   - reduce_scatter(in, out, n): out = my chunk (chunk_of(n, size, rank)) of the sum;
 ///   - all_gather(in, out, n): in = my chunk, out = [n] in rank order;

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "../comm/hierarchical.hpp"
-#include "../comm/local.hpp"
+#include "../comm/host/local_group.hpp"
 #include "../comm/processes.hpp"
 #include "../core/error.hpp"
 #include "../core/signature.hpp"
