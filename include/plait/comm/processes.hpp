@@ -13,7 +13,7 @@
 
 #include "../backend/host/backend.hpp"
 #include "../backend/traits.hpp"  // device_binding
-#include "../core/concepts.hpp"
+#include "communicator.hpp"
 #include "../core/config.hpp"
 #include "../core/error.hpp"
 
@@ -31,7 +31,7 @@ struct run_identity {
 };
 
 /// A communicator between processes, as the runtime holds it. Requirements and meaning: those of
-/// the Communicator concept (core/concepts.hpp), for host buffers; every call completes or throws a
+/// the Communicator concept (comm/communicator.hpp), for host buffers; every call completes or throws a
 /// plait::error (a peer that never comes is a deadline, never a hang).
 class process_comm {
  public:

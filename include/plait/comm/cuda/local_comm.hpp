@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../../core/concepts.hpp"
+#include "../communicator.hpp"
 #include "../../core/error.hpp"
 #include "local_group.hpp"
 

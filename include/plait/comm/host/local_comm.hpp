@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../../core/concepts.hpp"
+#include "../communicator.hpp"
 #include "local_group.hpp"
 
 namespace plait {

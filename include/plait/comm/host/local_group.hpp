@@ -29,7 +29,7 @@
 #include <string>
 #include <string_view>
 
-#include "../../core/concepts.hpp"
+#include "../communicator.hpp"
 #include "../../core/error.hpp"
 #include "../chunk.hpp"
 #include "../wait_point.hpp"

@@ -33,7 +33,7 @@
 #include <utility>
 #include <vector>
 
-#include "../../core/concepts.hpp"
+#include "../communicator.hpp"
 #include "../../core/error.hpp"
 #include "../chunk.hpp"
 #include "bootstrap.hpp"

@@ -31,7 +31,7 @@
 #include <utility>
 
 #include "../../backend/cuda/error.hpp"
-#include "../../core/concepts.hpp"
+#include "../communicator.hpp"
 #include "../../core/error.hpp"
 #include "../chunk.hpp"
 #include "../mpi/comm.hpp"
@@ -143,7 +143,7 @@ class nccl_comm : private nccl_detail::link {
     wait_event(done_, l.o, l.n, l.peer);
   }
 
-  // ---- blocking: the Communicator concept (core/concepts.hpp) --------------------------------------
+  // ---- blocking: the Communicator concept (comm/communicator.hpp) --------------------------------------
   void all_reduce(float* buf, std::size_t n) { all_reduce_async(buf, n), synchronize(); }
   void reduce_scatter(const float* in, float* out, std::size_t n) { reduce_scatter_async(in, out, n), synchronize(); }
   void all_gather(const float* in, float* out, std::size_t n) { all_gather_async(in, out, n), synchronize(); }
