@@ -8,13 +8,13 @@
 // and each element is read once and written once per rank (a separate all-gather would read the
 // reduced chunks again).
 //
-// Synchronisation: one arrival counter per group; sync p is complete when the counter reaches
-// size * p. The first sync of a collective (entry) has the group's deadline: a rank that gives up
-// withdraws its arrival with a compare-exchange, so either the sync completed (and it goes on) or
-// it never will (and no peer ever reads that rank's buffers). The later syncs of a collective wait
-// for peers that are already inside it doing bounded copies, and keep waiting: giving up there
-// would let the caller free a buffer a peer is still reading. A wait spins briefly (compute threads
-// share the cores; inside a collective, about as long as the work since the last sync), then
+// Synchronisation: the ranks meet at a rendezvous (comm/rendezvous.hpp), where sync p is complete
+// when every rank has arrived p times. The first sync of a collective (entry) has the group's
+// deadline: a rank that gives up withdraws its arrival, so either the sync completed (and it goes on)
+// or it never will (and no peer ever reads that rank's buffers). The later syncs of a collective wait
+// for peers that are already inside it doing bounded copies, and keep waiting (meet_all): giving up
+// there would let the caller free a buffer a peer is still reading. A wait spins briefly (compute
+// threads share the cores; inside a collective, about as long as the work since the last sync), then
 // sleeps on a condition variable.
 // After any error the group is broken: every later call on any rank throws.
 
@@ -32,7 +32,7 @@
 #include "../communicator.hpp"
 #include "../../core/error.hpp"
 #include "../chunk.hpp"
-#include "../wait_point.hpp"
+#include "../rendezvous.hpp"
 
 namespace plait {
 
@@ -50,7 +50,7 @@ class local_comm;
 /// reduce_scatter may run in place (out == in + chunk.begin), all_gather too (in == out + chunk.begin).
 class local_group {
  public:
-  explicit local_group(std::size_t size, local_options options = {}) : size_(size), options_(options) {
+  explicit local_group(std::size_t size, local_options options = {}) : size_(size), options_(options), meet_(size) {
     if (size == 0) fail("local_group(0) was asked for", "a group has at least one rank", "pass size >= 1");
     if (options.deadline.count() <= 0)
       fail("a local_group was asked for with a deadline <= 0", "every wait for a peer needs time to succeed",
@@ -70,7 +70,6 @@ class local_group {
  private:
   friend class local_comm;
   using clock = std::chrono::steady_clock;
-  static constexpr std::size_t nobody = ~std::size_t{0};
 
   enum class op : unsigned char { all_reduce, reduce_scatter, all_gather, broadcast, barrier, send, recv };
   static const char* name(op o) {
@@ -87,9 +86,7 @@ class local_group {
   struct alignas(64) rank_slot {
     call calls[2];                  // by collective parity: a peer may publish call c + 1 while I read call c
     std::uint64_t collectives = 0;  // owner only
-    std::uint64_t syncs = 0;        // owner only
     std::chrono::steady_clock::time_point synced{};  // owner only: when the last sync returned
-    std::atomic<std::uint64_t> reached{0};  // last sync this rank arrived at, for error messages
   };
   struct alignas(64) pair_slot {
     std::atomic<std::uint64_t> state{0};  // 4 k + {0 idle, 1 posted, 2 being received, 3 rejected}
@@ -115,28 +112,21 @@ class local_group {
     alignas(64) std::atomic<std::uint64_t> taken{0};
   };
   std::unique_ptr<mailbox[]> boxes_;  // [sender * size + receiver]
-  alignas(64) std::atomic<std::uint64_t> arrivals_{0};
-  alignas(64) std::atomic<std::size_t> broken_by_{nobody};
-  wait_point waits_;  // where every rank of the group waits, and is woken
+  rendezvous meet_;  // where every rank of the group meets, waits and is woken; whether it is broken
 
   // ---- waiting ----------------------------------------------------------------------------------
-  void wake() { waits_.wake(); }
+  void wake() { meet_.wake(); }
 
-  bool broken() const { return broken_by_.load() != nobody; }
+  bool broken() const { return meet_.broken(); }
 
   // Marks the group broken; returns the rank that broke it first (`rank` if nobody had).
-  std::size_t break_by(std::size_t rank) {
-    std::size_t first = nobody;
-    broken_by_.compare_exchange_strong(first, rank);
-    wake();
-    return first == nobody ? rank : first;
-  }
+  std::size_t break_by(std::size_t rank) { return meet_.break_by(rank); }
 
-  // Waits until done() holds (true), or until the deadline passes or, with watch_broken, the group
-  // breaks (false).
+  // Waits until done() holds (true), or until the group's deadline passes or, with watch_broken, the
+  // group breaks (false).
   template <class Done>
-  bool await(const Done& done, clock::time_point deadline, bool watch_broken, clock::duration spin) {
-    return waits_.await(done, [&] { return watch_broken && broken(); }, deadline, spin);
+  bool await(const Done& done, bool watch_broken, clock::duration spin) {
+    return meet_.await(done, options_.deadline, spin, watch_broken);
   }
 
   // Arrives at the next sync and waits for every rank. At a collective's entry the wait has the
@@ -146,20 +136,13 @@ class local_group {
   // sleeping (capped by spin_inside): waking a sleeper costs tens of µs, more on a VM.
   void sync(std::size_t r, op kind, bool entry) {
     rank_slot& me = ranks_[r];
-    const std::uint64_t p = ++me.syncs, target = p * size_;
-    arrivals_.fetch_add(1);
-    me.reached.store(p);
-    wake();
-    const clock::time_point now = clock::now();
-    const clock::duration spin =
-        entry ? options_.spin : std::max<clock::duration>(options_.spin, std::min<clock::duration>(now - me.synced, options_.spin_inside));
-    const auto done = [&] { return arrivals_.load() >= target; };
-    while (!await(done, clock::now() + options_.deadline, entry, spin))
-      if (entry) {
-        for (std::uint64_t a = arrivals_.load(); a < target;)
-          if (arrivals_.compare_exchange_weak(a, a - 1)) fail_wait(kind, r, break_by(r), missing(p, r));
-        break;
-      }
+    if (entry) {
+      if (!meet_.meet(r, true, options_.deadline, options_.spin)) fail_wait(kind, r, break_by(r), meet_.missing(r));
+    } else {
+      const clock::duration spin =
+          std::max<clock::duration>(options_.spin, std::min<clock::duration>(clock::now() - me.synced, options_.spin_inside));
+      meet_.meet_all(r, options_.deadline, spin);
+    }
     me.synced = clock::now();
   }
 
@@ -248,11 +231,11 @@ class local_group {
     s.state.store(idle + 1);
     wake();
     const auto finished = [&] { const std::uint64_t st = s.state.load(); return st != idle + 1 && st != idle + 2; };
-    if (!await(finished, clock::now() + options_.deadline, true, options_.spin)) {
+    if (!await(finished, true, options_.spin)) {
       std::uint64_t posted = idle + 1;
       if (s.state.compare_exchange_strong(posted, idle))  // withdrawn: the receiver never saw it
         fail_wait(op::send, r, break_by(r), cat("rank ", peer));
-      while (!await(finished, clock::now() + options_.deadline, false, options_.spin)) {  // it is being copied
+      while (!await(finished, false, options_.spin)) {  // it is being copied
       }
     }
     if (s.state.load() == idle + 3) {
@@ -270,7 +253,7 @@ class local_group {
     const std::uint64_t idle = s.state.load() & ~std::uint64_t{3};
     const auto posted = [&] { return s.state.load() == idle + 1; };
     for (std::uint64_t expect = idle + 1; !s.state.compare_exchange_strong(expect, idle + 2); expect = idle + 1)
-      if (!await(posted, clock::now() + options_.deadline, true, options_.spin))
+      if (!await(posted, true, options_.spin))
         fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
     if (s.n != n) {
       s.expected = n;
@@ -295,7 +278,7 @@ class local_group {
     mailbox& b = boxes_[r * size_ + peer];
     const std::uint64_t k = b.posted.load(std::memory_order_relaxed);
     const auto room = [&] { return k - b.taken.load(std::memory_order_acquire) < mailbox::depth; };
-    if (!room() && !await(room, clock::now() + options_.deadline, true, options_.spin))
+    if (!room() && !await(room, true, options_.spin))
       fail_wait(op::send, r, break_by(r), cat("rank ", peer, " to take earlier messages"));
     b.ring[k % mailbox::depth] = {buf, n};  // [n] @ rank r, read by `peer`
     b.posted.store(k + 1, std::memory_order_release);
@@ -310,7 +293,7 @@ class local_group {
     mailbox& b = boxes_[peer * size_ + r];
     const std::uint64_t k = b.taken.load(std::memory_order_relaxed);
     const auto arrived = [&] { return b.posted.load(std::memory_order_acquire) > k; };
-    if (!arrived() && !await(arrived, clock::now() + options_.deadline, true, options_.spin))
+    if (!arrived() && !await(arrived, true, options_.spin))
       fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
     const typename mailbox::entry e = b.ring[k % mailbox::depth];
     if (e.n != n) {
@@ -327,20 +310,13 @@ class local_group {
     check_peer(op::send, r, peer);
     mailbox& b = boxes_[r * size_ + peer];
     const auto done = [&] { return b.taken.load(std::memory_order_acquire) >= ticket; };
-    if (!done() && !await(done, clock::now() + options_.deadline, true, options_.spin))
+    if (!done() && !await(done, true, options_.spin))
       fail_wait(op::send, r, break_by(r), cat("rank ", peer, " to take a posted message"));
   }
 
   // ---- errors (they may allocate: only reached when failing) ------------------------------------
   static constexpr const char* start_over = "handle the first error; a local_group cannot be used after one, so create a new group";
 
-  std::string missing(std::uint64_t sync, std::size_t r) const {
-    std::string list;
-    std::size_t count = 0;
-    for (std::size_t q = 0; q < size_; ++q)
-      if (q != r && ranks_[q].reached.load() < sync) list += cat(count++ ? ", " : "", q);
-    return count == 0 ? "a peer" : cat(count == 1 ? "rank " : "ranks ", list);
-  }
   static std::string on(op o, std::size_t r) { return cat(name(o), " on rank ", r); }
   static std::string describe(const call& c) {
     return cat(name(c.kind), " of ", c.n, " floats", c.kind == op::broadcast ? cat(" from root ", c.root) : "");
@@ -366,7 +342,7 @@ class local_group {
   }
   [[noreturn]] void fail_broken(op o, std::size_t r) const {
     fail(cat(on(o, r), " was called on a broken local_group"),
-         cat("rank ", broken_by_.load(), " failed earlier, so the ranks can no longer match their calls"), start_over);
+         cat("rank ", meet_.broken_by(), " failed earlier, so the ranks can no longer match their calls"), start_over);
   }
   [[noreturn]] static void fail_mismatch(std::size_t r, const call& mine, std::size_t q, const call& theirs) {
     fail(cat(on(mine.kind, r), " (", describe(mine), ") met rank ", q, "'s ", describe(theirs)),
