@@ -93,7 +93,8 @@ class process_set {
     if (device.gpu < 0) return communicator();
     fail(cat("a communicator between processes was asked for CUDA device ", device.gpu),
          "these processes move host memory (MPI); a model on CUDA devices needs NCCL between them",
-         "place it with across_processes from plait/comm/nccl/mpi_processes.hpp (link plait::nccl and plait::cuda)");
+         "place it with across_processes from plait/comm/nccl/env_processes.hpp (launched by variables) or "
+         "plait/comm/nccl/mpi_processes.hpp (over MPI), linking plait::nccl and plait::cuda");
   }
   /// Returns when every process states the same identity; otherwise throws the same plait::error on
   /// every process, naming the processes that differ and in what.

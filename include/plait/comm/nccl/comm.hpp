@@ -22,6 +22,7 @@
 
 #include <array>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -34,8 +35,7 @@
 #include "../communicator.hpp"
 #include "../../core/error.hpp"
 #include "../chunk.hpp"
-#include "../mpi/comm.hpp"
-#include "mpi_bootstrap.hpp"
+#include "detail/placement.hpp"
 #include "launch_env.hpp"
 #include "error.hpp"
 #include "detail/link.hpp"
@@ -45,6 +45,8 @@ static_assert(NCCL_VERSION_CODE >= NCCL_VERSION(2, 18, 0),
               "plait: plait::nccl needs NCCL 2.18 or newer. It uses ncclCommSplit and non-blocking communicators. Fix: install a newer NCCL.");
 
 namespace plait {
+
+class mpi_comm;  // comm/mpi/comm.hpp: only for the start over MPI (comm/nccl/mpi_bootstrap.hpp)
 
 struct nccl_options {
   std::chrono::milliseconds deadline{std::chrono::minutes(5)};  // longest wait for one operation (or start-up) to complete
@@ -65,9 +67,11 @@ struct nccl_options {
 /// leaves device() the constructing thread's current CUDA device; wait_taken every ticket before destroying.
 class nccl_comm : private nccl_detail::link {
  public:
-  /// Collective over `bootstrap`: agrees on devices (mpi_bootstrap.hpp), then starts NCCL.
-  explicit nccl_comm(mpi_comm& bootstrap, nccl_options options = {}) : nccl_comm(options, bootstrap.rank(), bootstrap.size()) {
-    const nccl_detail::placement p = nccl_detail::place_over_mpi(bootstrap, options.device);
+  /// Collective over `bootstrap`, an mpi_comm: agrees on devices (comm/nccl/mpi_bootstrap.hpp, which
+  /// must be included, with plait::mpi linked), then starts NCCL.
+  template <std::same_as<mpi_comm> Bootstrap>
+  explicit nccl_comm(Bootstrap& bootstrap, nccl_options options = {}) : nccl_comm(options, bootstrap.rank(), bootstrap.size()) {
+    const nccl_detail::placement p = nccl_detail::agree<Bootstrap>::place(bootstrap, options.device);
     start(p.device, p.id);
   }
   /// Without MPI: the ranks meet at NCCL_COMM_ID (launch_env.hpp), rank 0 listening there.

@@ -1,6 +1,6 @@
 #pragma once
 // The launch variables of an NCCL job started without MPI (DESIGN.md §6): torchrun-style RANK,
-// WORLD_SIZE, LOCAL_RANK, and NCCL_COMM_ID, the address at which rank 0 opens NCCL's rendezvous and the
+// WORLD_SIZE, LOCAL_RANK (LOCAL_WORLD_SIZE where the launcher sets it), and NCCL_COMM_ID, the address at which rank 0 opens NCCL's rendezvous and the
 // others find it. This header includes no NCCL header: it is plain parsing, testable anywhere.
 //
 //   RANK=1 WORLD_SIZE=2 LOCAL_RANK=1 NCCL_COMM_ID=node0:29600
@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,12 +19,14 @@
 namespace plait {
 
 /// Where this process sits in an NCCL job launched by variables. Invariants (checked by
-/// parse_nccl_launch_env): rank < world_size; local_rank < world_size; comm_id is "host:port" or
+/// parse_nccl_launch_env): rank < world_size; local_rank < local_world_size when that is known, and
+/// local_rank < world_size; comm_id is "host:port" or
 /// "[ipv6]:port" with a port in 1 .. 65535 when world_size > 1 (empty only when world_size == 1).
 struct nccl_launch_env {
   std::size_t rank = 0;
   std::size_t world_size = 1;
   std::size_t local_rank = 0;  // this rank's GPU on its node, unless nccl_options::device says otherwise
+  std::optional<std::size_t> local_world_size;  // LOCAL_WORLD_SIZE, when the launcher sets it: the GPUs a node needs
   std::string comm_id;         // NCCL_COMM_ID
 };
 
@@ -42,8 +45,15 @@ inline void check_comm_id(std::string_view id) {
 
 }  // namespace detail
 
+/// True when the environment names an NCCL launch without MPI: NCCL_COMM_ID is set with RANK or
+/// WORLD_SIZE (a program may then start from the launch variables, and over MPI otherwise).
+template <EnvLookup Get>
+bool has_nccl_launch_env(const Get& get) {
+  return get("NCCL_COMM_ID") != nullptr && has_launch_env(get);
+}
+
 /// Reads and checks the variables of an NCCL launch from `get`. RANK and WORLD_SIZE are required;
-/// LOCAL_RANK is required when WORLD_SIZE > 1 (0 otherwise); NCCL_COMM_ID is required when
+/// LOCAL_RANK is required when WORLD_SIZE > 1 (0 otherwise); LOCAL_WORLD_SIZE is optional; NCCL_COMM_ID is required when
 /// WORLD_SIZE > 1. Throws plait::error naming the variable and its value on anything missing or wrong.
 template <EnvLookup Get>
 nccl_launch_env parse_nccl_launch_env(const Get& get) {
@@ -63,11 +73,18 @@ nccl_launch_env parse_nccl_launch_env(const Get& get) {
   if (env.rank >= env.world_size)
     fail(cat("RANK=", env.rank, " with WORLD_SIZE=", env.world_size), "ranks are 0 .. WORLD_SIZE - 1",
          cat("number the processes 0 .. ", env.world_size - 1, " and export WORLD_SIZE to all"));
+  if (const char* lws = get("LOCAL_WORLD_SIZE")) {
+    env.local_world_size = detail::env_number("LOCAL_WORLD_SIZE", lws, max_ranks);
+    if (*env.local_world_size == 0 || *env.local_world_size > env.world_size)
+      fail(cat("LOCAL_WORLD_SIZE=", *env.local_world_size, " with WORLD_SIZE=", env.world_size),
+           "a node runs at least one and at most WORLD_SIZE of the job's processes", "set LOCAL_WORLD_SIZE to the processes on this node");
+  }
   if (const char* lr = get("LOCAL_RANK")) {
     env.local_rank = detail::env_number("LOCAL_RANK", lr, max_ranks);
-    if (env.local_rank >= env.world_size)
-      fail(cat("LOCAL_RANK=", env.local_rank, " with WORLD_SIZE=", env.world_size),
-           "a process's number on its node is below the number of processes", cat("set LOCAL_RANK to 0 .. ", env.world_size - 1));
+    const std::size_t limit = env.local_world_size.value_or(env.world_size);
+    if (env.local_rank >= limit)
+      fail(cat("LOCAL_RANK=", env.local_rank, " with ", env.local_world_size ? "LOCAL_WORLD_SIZE=" : "WORLD_SIZE=", limit),
+           "a process's number on its node is below the number of processes", cat("set LOCAL_RANK to 0 .. ", limit - 1));
   } else if (env.world_size > 1) {
     required("LOCAL_RANK", "with several processes, each must know which GPU of its node is its own");
   }

@@ -1,5 +1,7 @@
 #pragma once
-// Where each rank of an nccl_comm runs, and the unique id of NCCL's rendezvous (DESIGN.md §6).
+// Where each rank of an nccl_comm runs, and the unique id of NCCL's rendezvous (DESIGN.md §6), agreed
+// over MPI: nccl_comm(mpi_comm&, options) needs this header (plait/nccl.hpp includes it where mpi.h is
+// found) and plait::mpi; from the launch variables see detail/placement.hpp.
 //
 // Over MPI (place_over_mpi), agreed before NCCL starts: every rank
 // learns every rank's node and GPUs, takes its GPU (by default its rank on its node), and receives the
@@ -26,16 +28,10 @@
 #include "../../backend/cuda/error.hpp"
 #include "../../core/error.hpp"
 #include "../mpi/comm.hpp"
-#include "launch_env.hpp"
+#include "detail/placement.hpp"
 #include "error.hpp"
 
 namespace plait::nccl_detail {
-
-/// This rank's part of the agreement.
-struct placement {
-  int device = 0;     // CUDA device of this rank
-  ncclUniqueId id{};  // rank 0's, the same on every rank
-};
 
 // What one rank says about itself, gathered by all (trivially copyable, fixed size).
 struct node_record {           // round 1
@@ -130,26 +126,10 @@ inline placement place_over_mpi(mpi_comm& comm, int requested) {
   return p;
 }
 
-/// Without MPI, from the launch variables: the device is LOCAL_RANK (or `requested`), and NCCL makes
-/// the same id on every rank from NCCL_COMM_ID (rank 0 listens there when NCCL starts).
-inline placement place_from_env(const nccl_launch_env& env, int requested) {
-  placement p;
-  p.device = requested >= 0 ? requested : static_cast<int>(env.local_rank);
-  int count = 0;
-  cuda_detail::cuda_check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
-  if (p.device >= count)
-    fail(cat("rank ", env.rank, " of ", env.world_size, " would take CUDA device ", p.device, ", but this node has ", count),
-         "an nccl_comm puts each rank on its own GPU (LOCAL_RANK, or nccl_options::device)",
-         cat("start at most ", count, " ranks per node, or pass nccl_options{.device = ...}"));
-  const char* in_process = std::getenv("NCCL_COMM_ID");
-  if (env.world_size > 1 && (in_process == nullptr || env.comm_id != in_process))
-    fail(cat("rank ", env.rank, " of ", env.world_size, " was given NCCL_COMM_ID=", env.comm_id, ", but the process has ",
-             in_process ? cat("NCCL_COMM_ID=", std::string_view(in_process)) : std::string("none")),
-         "NCCL reads the rendezvous address from the process environment", "export NCCL_COMM_ID and build the nccl_launch_env from it");
-  cuda_detail::cuda_check(cudaSetDevice(p.device), "cudaSetDevice", p.device);
-  if (const ncclResult_t r = ncclGetUniqueId(&p.id); r != ncclSuccess)
-    fail_call(r, "ncclGetUniqueId", cat("on rank ", env.rank, " of ", env.world_size, " (NCCL_COMM_ID=", env.comm_id, ")"), nullptr);
-  return p;
-}
+/// nccl_comm(mpi_comm&, options) agrees over MPI.
+template <>
+struct agree<mpi_comm> {
+  static placement place(mpi_comm& comm, int requested) { return place_over_mpi(comm, requested); }
+};
 
 }  // namespace plait::nccl_detail

@@ -6,8 +6,9 @@
 //   plait::mpi_world world(&argc, &argv);
 //   auto model = plait::place<plait::replicate<2>>(net, plait::across_processes(world, plait::cuda_devices({gpu})));
 //
-// Needs nvcc and both plait::cuda and plait::nccl; include it after plait/cuda.hpp and plait/nccl.hpp.
-// NCCL wants one GPU per rank: each process names its own GPU (e.g. world.local_rank()).
+// Needs nvcc, plait::cuda, plait::nccl and plait::mpi; include it after plait/cuda.hpp and plait/nccl.hpp.
+// NCCL wants one GPU per rank: each process names its own GPU (e.g. world.local_rank()). Without MPI, from
+// torchrun-style variables: comm/nccl/env_processes.hpp.
 
 #include <memory>
 
@@ -15,6 +16,7 @@
 #include "../../backend/cuda/traits.hpp"
 #include "../mpi/processes.hpp"
 #include "comm.hpp"
+#include "mpi_bootstrap.hpp"
 #include "../processes.hpp"
 
 namespace plait {
