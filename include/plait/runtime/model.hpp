@@ -31,6 +31,7 @@
 #include "../io/trace.hpp"
 #include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
+#include "../policy/buckets.hpp"
 #include "../program/instruction.hpp"
 #include "../program/verify.hpp"
 #include "batch_checks.hpp"
