@@ -20,7 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <plait/comm/local.hpp>
+#include <plait/comm/host/local_group.hpp>
 #include <string>
 #include <thread>
 #include <vector>

@@ -2,8 +2,8 @@
 // The host umbrella: everything plait needs to build and train on host devices.
 
 #include "backend/arena.hpp"
-#include "backend/host.hpp"
-#include "comm/local.hpp"
+#include "backend/host/backend.hpp"
+#include "comm/host/local_group.hpp"
 #include "core/concepts.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"

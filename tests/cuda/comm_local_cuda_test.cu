@@ -1,4 +1,4 @@
-// The local communicator on CUDA devices (comm/cuda_local.hpp): every operation on 1..4 virtual
+// The local communicator on CUDA devices (comm/cuda/local_group.hpp): every operation on 1..4 virtual
 // devices of GPU 0 and, where the machine has two GPUs or more, on ranks spread over distinct GPUs.
 // Each rank is a host thread enqueueing on its own stream. Inputs reach each buffer late (a spin
 // kernel, then a copy, on the rank's stream), and results are read back by later work on the same
@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
-#include <plait/backend/cuda.hpp>
-#include <plait/comm/cuda_local.hpp>
+#include <plait/backend/cuda/backend.hpp>
+#include <plait/comm/cuda/local_group.hpp>
 #include <string>
 #include <thread>
 #include <vector>

@@ -5,7 +5,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
-#include <plait/backend/cuda_error.hpp>
+#include <plait/backend/cuda/error.hpp>
 #include <vector>
 
 namespace plait::test {

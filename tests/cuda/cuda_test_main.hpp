@@ -5,7 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
-#include <plait/backend/cuda_error.hpp>
+#include <plait/backend/cuda/error.hpp>
 
 int main(int argc, char** argv) {
   if (!plait::cuda_detail::cuda_device_answers()) {

@@ -1,5 +1,5 @@
 // A training step captured in a CUDA graph and replayed (place_options::cuda_graph,
-// runtime/graph_step.hpp, backend/cuda_graph.hpp) gives the same result as the same step run kernel by
+// runtime/graph_step.hpp, backend/cuda/graph.hpp) gives the same result as the same step run kernel by
 // kernel: the same losses and parameters, to the bit, step after step, with dropout (the step number
 // read on the device) and Adam (its step count read on the device); and it captures again where the
 // batch size or the optimizer's settings change. What cannot be captured is refused at place(...).

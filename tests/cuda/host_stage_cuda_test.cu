@@ -1,4 +1,4 @@
-// The host stage on CUDA devices (on<cpu>(...), runtime/host_stage.hpp, backend/cuda_staging.hpp):
+// The host stage on CUDA devices (on<cpu>(...), runtime/host_stage.hpp, backend/cuda/staging.hpp):
 // the graph's leading layers run on the host, their output goes through two pinned buffers in turn to
 // the device that holds the next layer. Trained on virtual devices of GPU 0 against the same graph
 // on host devices (where the host stage runs on the device itself), on the same batches.

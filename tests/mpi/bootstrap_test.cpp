@@ -1,4 +1,4 @@
-// Tests of include/plait/comm/mpi_bootstrap.hpp, run under mpiexec -np 2 and -np 3.
+// Tests of include/plait/comm/mpi/bootstrap.hpp, run under mpiexec -np 2 and -np 3.
 #include "mpi_doctest_main.hpp"
 
 #include <algorithm>

@@ -1,7 +1,7 @@
-// Tests of include/plait/comm/mpi_check.hpp, run under mpiexec -np 2 and -np 3.
+// Tests of include/plait/comm/mpi/check.hpp, run under mpiexec -np 2 and -np 3.
 #include "mpi_doctest_main.hpp"
 
-#include <plait/comm/mpi_check.hpp>
+#include <plait/comm/mpi/check.hpp>
 #include <string>
 
 using plait_test::comm;

@@ -1,11 +1,11 @@
-// Tests of include/plait/comm/mpi.hpp, run under mpiexec -np 2 and -np 3 (tests/mpi/CMakeLists.txt).
+// Tests of include/plait/comm/mpi/comm.hpp, run under mpiexec -np 2 and -np 3 (tests/mpi/CMakeLists.txt).
 #include "mpi_doctest_main.hpp"
 
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <plait/comm/local.hpp>
+#include <plait/comm/host/local_group.hpp>
 #include <string>
 #include <thread>
 #include <vector>

@@ -1,10 +1,10 @@
-// Tests of include/plait/comm/mpi_env.hpp: the torchrun-style launch variables. No MPI needed.
+// Tests of include/plait/comm/launch_env.hpp: the torchrun-style launch variables. No MPI needed.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cstdlib>
 #include <map>
-#include <plait/comm/mpi_env.hpp>
+#include <plait/comm/launch_env.hpp>
 #include <string>
 
 using plait::launch_env;

@@ -1,4 +1,4 @@
-// Tests of include/plait/comm/mpi_error.hpp: MPI return codes as plait errors, run_or_abort's normal
+// Tests of include/plait/comm/mpi/error.hpp: MPI return codes as plait errors, run_or_abort's normal
 // path. Its failure path (print, MPI_Abort, non-zero exit) is tested by mpi_deadline_* (deadline_test.cpp).
 #include "mpi_doctest_main.hpp"
 

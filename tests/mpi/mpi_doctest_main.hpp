@@ -10,9 +10,9 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
-#include <plait/comm/mpi.hpp>
-#include <plait/comm/mpi_bootstrap.hpp>
-#include <plait/comm/mpi_error.hpp>
+#include <plait/comm/mpi/comm.hpp>
+#include <plait/comm/mpi/bootstrap.hpp>
+#include <plait/comm/mpi/error.hpp>
 
 namespace plait_test {
 inline plait::mpi_world* the_world = nullptr;

@@ -1,10 +1,10 @@
-// Tests of include/plait/comm/nccl_env.hpp: the launch variables of an NCCL job started without MPI.
+// Tests of include/plait/comm/nccl/launch_env.hpp: the launch variables of an NCCL job started without MPI.
 // No NCCL, CUDA or MPI needed.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <map>
-#include <plait/comm/nccl_env.hpp>
+#include <plait/comm/nccl/launch_env.hpp>
 #include <string>
 
 using plait::nccl_launch_env;
@@ -84,4 +84,26 @@ TEST_CASE("inconsistent ranks are errors that quote them") {
   CHECK(starts_with(error_of(with(launch, "WORLD_SIZE", "0")), "plait: WORLD_SIZE=0."));
   CHECK(starts_with(error_of(with(launch, "LOCAL_RANK", "4")), "plait: LOCAL_RANK=4 with WORLD_SIZE=4."));
   CHECK(starts_with(error_of(with(launch, "RANK", "x")), "plait: RANK='x' is not a number"));
+}
+
+TEST_CASE("LOCAL_WORLD_SIZE, where the launcher sets it, bounds LOCAL_RANK") {
+  CHECK_FALSE(parse_nccl_launch_env(lookup(launch)).local_world_size.has_value());
+  const nccl_launch_env e = parse_nccl_launch_env(lookup(with(launch, "LOCAL_WORLD_SIZE", "2")));
+  REQUIRE(e.local_world_size.has_value());
+  CHECK(*e.local_world_size == 2);
+  CHECK(e.local_rank == 1);
+  CHECK(error_of(with(with(launch, "LOCAL_WORLD_SIZE", "2"), "LOCAL_RANK", "2")) ==
+        "plait: LOCAL_RANK=2 with LOCAL_WORLD_SIZE=2. a process's number on its node is below the number of processes. Fix: set "
+        "LOCAL_RANK to 0 .. 1.");
+  CHECK(starts_with(error_of(with(launch, "LOCAL_WORLD_SIZE", "0")), "plait: LOCAL_WORLD_SIZE=0 with WORLD_SIZE=4."));
+  CHECK(starts_with(error_of(with(launch, "LOCAL_WORLD_SIZE", "5")), "plait: LOCAL_WORLD_SIZE=5 with WORLD_SIZE=4."));
+  CHECK(starts_with(error_of(with(launch, "LOCAL_WORLD_SIZE", "two")), "plait: LOCAL_WORLD_SIZE='two' is not a number"));
+}
+
+TEST_CASE("an NCCL launch without MPI is recognised by NCCL_COMM_ID beside RANK or WORLD_SIZE") {
+  CHECK(plait::has_nccl_launch_env(lookup(launch)));
+  CHECK(plait::has_nccl_launch_env(lookup(vars{{"WORLD_SIZE", "2"}, {"NCCL_COMM_ID", "node0:29600"}})));
+  CHECK_FALSE(plait::has_nccl_launch_env(lookup(with(launch, "NCCL_COMM_ID", nullptr))));  // torchrun without NCCL_COMM_ID
+  CHECK_FALSE(plait::has_nccl_launch_env(lookup(vars{{"NCCL_COMM_ID", "node0:29600"}})));    // mpiexec with NCCL_COMM_ID exported
+  CHECK_FALSE(plait::has_nccl_launch_env(lookup(vars{})));
 }

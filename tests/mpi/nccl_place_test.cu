@@ -1,4 +1,4 @@
-// A model on CUDA devices placed across the processes of an MPI job (comm/nccl_processes.hpp): each
+// A model on CUDA devices placed across the processes of an MPI job (comm/nccl/mpi_processes.hpp): each
 // process runs its replicas on its own GPU (its rank on its node), the gradients cross processes
 // through NCCL on the devices' streams, and training equals one host device on the same batches.
 // Run under mpiexec -n 2 (tests/mpi/CMakeLists.txt); every rank exits 77 (skipped) where a node has
@@ -14,7 +14,7 @@
 #include <plait/mpi.hpp>
 #include <plait/nccl.hpp>
 #include <plait/plait.hpp>
-#include <plait/comm/nccl_processes.hpp>
+#include <plait/comm/nccl/mpi_processes.hpp>
 #include <string>
 #include <vector>
 

@@ -1,4 +1,4 @@
-// Tests of include/plait/comm/nccl.hpp, run under mpiexec -n 1 and -n 2 (tests/mpi/CMakeLists.txt). They need
+// Tests of include/plait/comm/nccl/comm.hpp, run under mpiexec -n 1 and -n 2 (tests/mpi/CMakeLists.txt). They need
 // one GPU per rank: where no CUDA device answers, or a node has fewer GPUs than ranks, every rank exits 77
 // (CTest: skipped) and the lowest such rank prints one line saying why. Host C++: device buffers through
 // cudaMalloc / cudaMemcpy, every call checked.

@@ -1,4 +1,4 @@
-// place(...) across the processes of an MPI job (comm/mpi_processes.hpp, runtime/model.hpp): a mesh whose
+// place(...) across the processes of an MPI job (comm/mpi/processes.hpp, runtime/model.hpp): a mesh whose
 // data-parallel groups span processes trains as one device does on the same global batches, and what the
 // processes cannot run is refused on every rank at start-up. CTest runs it under mpiexec -np 2 and -np 3;
 // each case picks the policies for the job's size.

@@ -1,7 +1,7 @@
 #pragma once
 // What the runtime asks of a backend (docs/design.md §7): the context a logical device runs its kernels
 // with, made from the device set given to place(...), and the planned memory of that device. One
-// specialisation per backend, beside the backend: the host's here, CUDA's in cuda_traits.hpp.
+// specialisation per backend, beside the backend: the host's here, CUDA's in cuda/traits.hpp.
 //
 //   device_traits<B>::context                      what kernels take (host_context, cuda_context)
 //   device_traits<B>::arena_type                   one planned block of the device's memory
@@ -20,7 +20,7 @@
 
 #include "../core/meta.hpp"
 #include "arena.hpp"
-#include "host.hpp"
+#include "host/backend.hpp"
 
 namespace plait {
 

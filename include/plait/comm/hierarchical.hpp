@@ -17,7 +17,7 @@
 
 #include "../core/error.hpp"
 #include "chunk.hpp"
-#include "local_comm.hpp"
+#include "host/local_comm.hpp"
 #include "processes.hpp"
 
 namespace plait {

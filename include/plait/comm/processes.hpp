@@ -4,16 +4,16 @@
 // then runs its own share of the mesh's devices, and the groups that cross processes talk through a
 // communicator between processes. The host core names no transport: it holds such a communicator
 // behind process_comm (one virtual call per collective, never per element), and asks a process_set,
-// which the transport's header provides (mpi_processes in comm/mpi_processes.hpp), for new ones.
+// which the transport's header provides (mpi_processes in comm/mpi/processes.hpp), for new ones.
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <utility>
 
-#include "../backend/host.hpp"
+#include "../backend/host/backend.hpp"
 #include "../backend/traits.hpp"  // device_binding
-#include "../core/concepts.hpp"
+#include "communicator.hpp"
 #include "../core/config.hpp"
 #include "../core/error.hpp"
 
@@ -31,7 +31,7 @@ struct run_identity {
 };
 
 /// A communicator between processes, as the runtime holds it. Requirements and meaning: those of
-/// the Communicator concept (core/concepts.hpp), for host buffers; every call completes or throws a
+/// the Communicator concept (comm/communicator.hpp), for host buffers; every call completes or throws a
 /// plait::error (a peer that never comes is a deadline, never a hang).
 class process_comm {
  public:
@@ -93,7 +93,8 @@ class process_set {
     if (device.gpu < 0) return communicator();
     fail(cat("a communicator between processes was asked for CUDA device ", device.gpu),
          "these processes move host memory (MPI); a model on CUDA devices needs NCCL between them",
-         "place it with across_processes from plait/comm/nccl_processes.hpp (link plait::nccl and plait::cuda)");
+         "place it with across_processes from plait/comm/nccl/env_processes.hpp (launched by variables) or "
+         "plait/comm/nccl/mpi_processes.hpp (over MPI), linking plait::nccl and plait::cuda");
   }
   /// Returns when every process states the same identity; otherwise throws the same plait::error on
   /// every process, naming the processes that differ and in what.

@@ -1,13 +1,16 @@
 #pragma once
 // rendezvous: where the host threads of a group of ranks meet, with a deadline at an operation's
-// entry, and where the group is marked broken after an error. Host code only (no CUDA): the CUDA
-// local communicator (comm/cuda_local.hpp) meets here at the entry and exit of its collectives.
+// entry, and where the group is marked broken after an error. Host code only (no CUDA): both local
+// communicators meet here, the host's (comm/host/local_group.hpp) at every sync of its collectives and
+// the CUDA one (comm/cuda/local_group.hpp) at the entry and exit of its collectives.
 //
 // One arrival counter; meeting p is complete when the counter reaches size * p. A rank that gives
 // up at an entry withdraws its arrival with a compare-exchange, so either the meeting completed
 // (and it goes on) or it never will (and no peer ever uses that rank's buffers). A meeting inside an
 // operation waits for peers that are already in it doing bounded work (enqueueing), so it has no
-// deadline, but it ends if a peer breaks the group (that peer failed while enqueueing).
+// deadline, but it ends if a peer breaks the group (that peer failed while enqueueing); one whose peers
+// read this rank's buffers until they arrive (meet_all) waits even past a break, since leaving would let
+// the caller free a buffer a peer is still reading.
 
 #include <atomic>
 #include <chrono>
@@ -35,11 +38,7 @@ class rendezvous {
   /// the meeting completed meanwhile, and returns false. Elsewhere the wait has no deadline and
   /// returns false only if the group breaks. True: every rank has arrived.
   bool meet(std::size_t r, bool entry, clock::duration deadline, clock::duration spin) {
-    rank_slot& me = ranks_[r];
-    const std::uint64_t p = ++me.meetings, target = p * size_;
-    arrivals_.fetch_add(1);
-    me.reached.store(p);
-    waits_.wake();
+    const std::uint64_t target = arrive(r);
     const auto done = [&] { return arrivals_.load() >= target; };
     while (!await(done, deadline, spin)) {
       if (!entry && broken()) return false;
@@ -51,10 +50,21 @@ class rendezvous {
     return true;
   }
 
-  /// Waits until done() holds (true), at most `timeout`, and not past a break of the group (false).
+  /// Rank r arrives at its next meeting and waits for every rank, with no deadline and whatever
+  /// breaks: for a meeting inside an operation whose peers use this rank's buffers until they arrive
+  /// (they are already in it, doing bounded work). `recheck`: the longest sleep between checks.
+  void meet_all(std::size_t r, clock::duration recheck, clock::duration spin) {
+    const std::uint64_t target = arrive(r);
+    const auto done = [&] { return arrivals_.load() >= target; };
+    while (!await(done, recheck, spin, false)) {
+    }
+  }
+
+  /// Waits until done() holds (true), at most `timeout`, and, with watch_broken, not past a break of
+  /// the group (false).
   template <class Done>
-  bool await(const Done& done, clock::duration timeout, clock::duration spin) {
-    return waits_.await(done, [&] { return broken(); }, clock::now() + timeout, spin);
+  bool await(const Done& done, clock::duration timeout, clock::duration spin, bool watch_broken = true) {
+    return waits_.await(done, [&] { return watch_broken && broken(); }, clock::now() + timeout, spin);
   }
 
   /// Call after every change of state a peer may be waiting for.
@@ -83,6 +93,16 @@ class rendezvous {
   }
 
  private:
+  // Rank r's arrival at its next meeting; returns the count of arrivals that completes it.
+  std::uint64_t arrive(std::size_t r) {
+    rank_slot& me = ranks_[r];
+    const std::uint64_t p = ++me.meetings;
+    arrivals_.fetch_add(1);
+    me.reached.store(p);
+    waits_.wake();
+    return p * size_;
+  }
+
   struct alignas(64) rank_slot {
     std::uint64_t meetings = 0;             // owner only
     std::atomic<std::uint64_t> reached{0};  // the last meeting this rank arrived at, for missing()

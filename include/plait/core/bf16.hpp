@@ -1,5 +1,5 @@
 #pragma once
-// bfloat16 rounding: the reference semantics of cuda_math::bf16 (backend/cuda.hpp), whose matrix
+// bfloat16 rounding: the reference semantics of cuda_math::bf16 (backend/cuda/backend.hpp), whose matrix
 // products take both operands rounded to bfloat16 and accumulate in float32.
 //
 // bfloat16 is float32's upper half: the same sign and 8-bit exponent, 7 stored mantissa bits (8

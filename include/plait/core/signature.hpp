@@ -1,7 +1,7 @@
 #pragma once
 // signature_of<T...>: a 64-bit hash of types, computed when the program compiles (FNV-1a over the
 // compiler's spelling of the types). Ranks that train one model across processes compare the
-// signature of (policy, graph) at start-up (comm/mpi_check.hpp): two builds of different graphs or
+// signature of (policy, graph) at start-up (comm/mpi/check.hpp): two builds of different graphs or
 // policies disagree. Builds by different compilers spell types differently and so disagree too,
 // which is what a start-up check wants (their layouts are not guaranteed to match either).
 

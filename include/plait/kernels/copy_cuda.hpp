@@ -7,8 +7,8 @@
 
 #include <cstddef>
 
-#include "../backend/cuda.hpp"
-#include "../backend/cuda_error.hpp"
+#include "../backend/cuda/backend.hpp"
+#include "../backend/cuda/error.hpp"
 #include "copy.hpp"
 
 namespace plait {

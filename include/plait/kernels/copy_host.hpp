@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstring>
 
-#include "../backend/host.hpp"
+#include "../backend/host/backend.hpp"
 #include "copy.hpp"
 
 namespace plait {

@@ -6,7 +6,7 @@
 
 #include <cstddef>
 
-#include "../backend/cuda.hpp"
+#include "../backend/cuda/backend.hpp"
 #include "elementwise.hpp"
 
 namespace plait {

@@ -12,8 +12,8 @@
 
 #include <cublas_v2.h>
 
-#include "../backend/cublas_error.hpp"
-#include "../backend/cuda.hpp"
+#include "../backend/cuda/cublas_error.hpp"
+#include "../backend/cuda/backend.hpp"
 #include "../core/error.hpp"
 #include "gemm.hpp"
 

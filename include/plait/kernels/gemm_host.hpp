@@ -3,7 +3,7 @@
 
 #include <cblas.h>
 
-#include "../backend/host.hpp"
+#include "../backend/host/backend.hpp"
 #include "gemm.hpp"
 
 namespace plait {

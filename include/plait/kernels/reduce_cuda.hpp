@@ -19,8 +19,8 @@
 
 #include <cstddef>
 
-#include "../backend/cuda.hpp"
-#include "../backend/cuda_error.hpp"
+#include "../backend/cuda/backend.hpp"
+#include "../backend/cuda/error.hpp"
 #include "reduce.hpp"
 
 namespace plait {

@@ -4,7 +4,7 @@
 
 #include <cstddef>
 
-#include "../backend/host.hpp"
+#include "../backend/host/backend.hpp"
 #include "../core/config.hpp"
 #include "elementwise.hpp"
 #include "reduce.hpp"

@@ -11,7 +11,7 @@
 #include <concepts>
 #include <cstddef>
 
-#include "../backend/host.hpp"
+#include "../backend/host/backend.hpp"
 #include "../core/step_count.hpp"
 
 namespace plait {

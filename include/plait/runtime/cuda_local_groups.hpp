@@ -6,9 +6,9 @@
 #include <span>
 #include <vector>
 
-#include "../backend/cuda_traits.hpp"
-#include "../comm/cuda_local.hpp"
-#include "../comm/cuda_local_comm.hpp"
+#include "../backend/cuda/traits.hpp"
+#include "../comm/cuda/local_group.hpp"
+#include "../comm/cuda/local_comm.hpp"
 #include "local_groups.hpp"
 
 namespace plait {

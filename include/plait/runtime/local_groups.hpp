@@ -1,8 +1,8 @@
 #pragma once
 // local_groups<Backend>: the communicator the runtime builds between the logical devices of one
 // process, chosen by the backend's type. Host devices meet in a local_group (threads sharing memory,
-// comm/local.hpp); CUDA devices in a cuda_local_group (their streams ordered by events,
-// comm/cuda_local.hpp), whose specialisation is in cuda_local_groups.hpp, included by plait/cuda.hpp.
+// comm/host/local_group.hpp); CUDA devices in a cuda_local_group (their streams ordered by events,
+// comm/cuda/local_group.hpp), whose specialisation is in cuda_local_groups.hpp, included by plait/cuda.hpp.
 //
 //   local_groups<B>::group                      the shared state of one group
 //   local_groups<B>::comm                       one member's handle (a Communicator)
@@ -12,7 +12,7 @@
 #include <span>
 
 #include "../backend/traits.hpp"
-#include "../comm/local_comm.hpp"
+#include "../comm/host/local_comm.hpp"
 #include "../core/meta.hpp"
 
 namespace plait {

@@ -19,6 +19,7 @@
 #include "../io/chrome_trace.hpp"
 #include "../loss/loss.hpp"
 #include "../optim/optimizer.hpp"
+#include "../policy/buckets.hpp"
 #include "../policy/plan.hpp"
 #include "devices.hpp"
 #include "options.hpp"

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "../comm/local.hpp"
+#include "../comm/host/local_group.hpp"
 #include "../core/concepts.hpp"
 #include "../core/error.hpp"
 

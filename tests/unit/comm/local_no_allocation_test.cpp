@@ -6,7 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
-#include <plait/comm/local.hpp>
+#include <plait/comm/host/local_group.hpp>
 #include <thread>
 #include <vector>
 

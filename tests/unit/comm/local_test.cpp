@@ -1,4 +1,4 @@
-// Tests of include/plait/comm/local.hpp and chunk.hpp: every collective and send/recv on groups of
+// Tests of include/plait/comm/host/local_group.hpp and chunk.hpp: every collective and send/recv on groups of
 // 1..5 ranks (one std::thread each), sizes that do not divide evenly, exact expected values
 // computed here independently, deadlines, mismatches and argument errors.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <exception>
 #include <latch>
-#include <plait/comm/local.hpp>
+#include <plait/comm/host/local_group.hpp>
 #include <string>
 #include <thread>
 #include <vector>
