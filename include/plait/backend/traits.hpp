@@ -13,6 +13,8 @@
 //   device_traits<B>::make_staging(floats, slots, ctx)
 //   device_traits<B>::host_side(ctx)               the host context the host stage runs with
 //   device_traits<B>::step_graph                   a captured training step (CUDA graphs), or no_step_graph
+//   device_traits<B>::caller_scope(ctx)            RAII: ctx's device current on the calling thread for a
+//                                                  scope, the caller's own again after
 
 #include <concepts>
 #include <cstddef>
@@ -76,6 +78,10 @@ struct device_traits<host<System>> {
   static staging_type make_staging(std::size_t, std::size_t, const context&) { return {}; }
   static const context& host_side(const context& ctx) { return ctx; }
   using step_graph = no_step_graph;
+  /// The caller's thread needs no device of its own to work on host devices.
+  struct caller_scope {
+    explicit caller_scope(const context&) noexcept {}
+  };
 };
 
 static_assert(Backend<host<sequential>> && Backend<host<openmp>>);

@@ -114,6 +114,7 @@ class placed_devices {
   /// Every device's program for `job`, at once, in step `step`; rethrows the first device's error.
   template <class Job>
   void run(Job& job, std::uint64_t step) {
+    const auto keep = caller();
     struct call {
       placed_devices& self;
       Job& job;
@@ -128,8 +129,11 @@ class placed_devices {
   /// Local device l's program alone, on the caller's thread (a CUDA graph's capture of one device).
   template <class Job>
   void run_one(std::size_t l, Job& job, std::uint64_t step) {
+    const auto keep = caller();
     executors_[l]->run(job, step);
   }
+  /// For a call of the model on the user's thread: device 0 current while it lasts, the user's own after.
+  typename device_traits<Backend>::caller_scope caller() const { return typename device_traits<Backend>::caller_scope(memories_[0].ctx()); }
 
   /// Records every instruction each device executes, from now on.
   void enable_trace(std::size_t capacity_per_device) { trace_ = trace_recorder(device_count, capacity_per_device); }

@@ -37,6 +37,12 @@ struct device_traits<cuda> {
   }
   static host_context<sequential> host_side(const context& ctx) { return {ctx.index, 1}; }
   using step_graph = cuda_step_graph;
+  /// A call of the model on the user's thread: device 0 current while it works (device 0's program runs
+  /// there), whatever device the user had, and the user's device current again after.
+  struct caller_scope {
+    cuda_detail::keep_device keep;
+    explicit caller_scope(const context& ctx) : keep(ctx.device) {}
+  };
 };
 
 static_assert(Backend<cuda>);
