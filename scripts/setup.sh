@@ -3,7 +3,7 @@
 # Idempotent: when everything is present it changes nothing and runs no apt-get at all.
 #
 #   scripts/setup.sh            build, test and examples: compiler, CMake, Ninja, OpenBLAS, Thrust, doctest,
-#                               Google Benchmark, zlib, Open MPI, the Fashion-MNIST data set
+#                               Google Benchmark, zlib, nlohmann_json, Open MPI, the Fashion-MNIST data set
 #   scripts/setup.sh --bench    also what bench/ needs to compare with PyTorch
 #   scripts/setup.sh --mpi      accepted for older commands: Open MPI is now in the default set
 #   scripts/setup.sh --dry-run  only print what would be installed
@@ -47,6 +47,7 @@ packages=(
   libbenchmark-dev       # bench/ (Google Benchmark)
   dataset-fashion-mnist  # the real data set of examples and tests (/usr/share/datasets/fashion-mnist)
   zlib1g-dev             # reading the gzip'd IDX files (plait::plait)
+  nlohmann-json3-dev     # JSON headers of safetensors checkpoints (plait::plait, io/safetensors.hpp)
   openmpi-bin            # mpiexec: tests/mpi/ and bench allreduce_mpi run under it
   libopenmpi-dev         # mpi.h and libmpi for plait::mpi (optional: the host core never includes mpi.h)
 )
@@ -76,9 +77,9 @@ bench_packages() {
 }
 bench_python_check() {
   local venv=${PLAIT_BENCH_VENV:-$HOME/.cache/plait/bench-venv}
-  if [[ -z ${PLAIT_BENCH_PYTHON:-} ]] && ! "$venv/bin/python" -c 'import torch' 2>/dev/null && ((!dry_run)); then
+  if [[ -z ${PLAIT_BENCH_PYTHON:-} ]] && ! "$venv/bin/python" -c 'import torch, safetensors' 2>/dev/null && ((!dry_run)); then
     echo "plait setup: installing PyPI's newest torch into $venv (several GB, once)"
-    { python3 -m venv "$venv" && "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q torch numpy; } ||
+    { python3 -m venv "$venv" && "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q torch numpy safetensors; } ||
       echo "plait setup: PyPI's torch did not install; bench/ falls back to Debian's python3-torch" >&2
   fi
   local python
