@@ -27,8 +27,8 @@ namespace plait {
 class atomic_file {
  public:
   explicit atomic_file(std::filesystem::path target) : target_(std::move(target)) {
-    temp_ = target_;
-    temp_ += ".tmp." + std::to_string(::getpid());
+    std::string temp = target_.string();
+    temp_ = temp.append(".tmp.").append(std::to_string(::getpid()));
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0)
       fail(cat("cannot create '", temp_.string(), "': ", std::strerror(errno)),
@@ -58,9 +58,9 @@ class atomic_file {
 
   /// The path of the k-th older file kept by keep_last (k >= 1).
   static std::filesystem::path older(const std::filesystem::path& target, std::size_t k) {
-    auto p = target;
-    p += "." + std::to_string(k);
-    return p;
+    std::string name = target.string();
+    name.append(".").append(std::to_string(k));
+    return name;
   }
 
   static void sync_folder(const std::filesystem::path& file) {

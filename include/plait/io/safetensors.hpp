@@ -55,8 +55,8 @@ struct safetensors_entry {
   }
   std::string shape_text() const {
     std::string s = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + "]";
+    for (std::size_t i = 0; i < shape.size(); ++i) s.append(i ? ", " : "").append(std::to_string(shape[i]));
+    return s.append("]");
   }
 };
 

@@ -154,14 +154,14 @@ std::string describe_graph() {
     using B = typename L::template layer<I>;
     const auto dims = [](const auto& a) {
       std::string t = "[";
-      for (std::size_t k = 0; k < a.size(); ++k) t += (k ? "," : "") + std::to_string(a[k]);
-      return t + "]";
+      for (std::size_t k = 0; k < a.size(); ++k) t.append(k ? "," : "").append(std::to_string(a[k]));
+      return t.append("]");
     };
     std::string kind = detail::is_linear<S> ? "linear" : detail::is_conv2d<S> ? "conv2d" : detail::is_lstm<S> ? "lstm"
                      : detail::is_embedding<S> ? "embedding" : detail::is_layernorm<S> ? "layernorm"
                      : detail::is_batchnorm<S> ? "batchnorm2d" : requires { S::is_cut; } ? "cut" : "layer";
-    d += std::to_string(I) + " " + kind + " " + dims(B::in_shape::dims) + " -> " + dims(B::out_shape::dims) + " " +
-         std::to_string(std::size_t{B::param_count}) + "\n";
+    d.append(std::to_string(I)).append(" ").append(kind).append(" ").append(dims(B::in_shape::dims)).append(" -> ");
+    d.append(dims(B::out_shape::dims)).append(" ").append(std::to_string(std::size_t{B::param_count})).append("\n");
   });
   return d;
 }
