@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -133,15 +134,33 @@ void save(M& model, const std::filesystem::path& path, const Opt* opt, const dat
         if (tensors[i].state == state && tensors[i].t.from == from) w->write(i, whole.data() + tensors[i].t.offset);
     });
   };
-  write_all(model.gather_parameters(), model_tensor::source::param, -1);  // one whole copy at a time
+  const std::size_t spp = state_names.size();
+  // Parameters and optimizer arrays: straight from the device's memory where the host reads it in the
+  // whole layout's order (no copy); else from a whole copy, one array at a time.
+  const auto write_array = [&](int k) {
+    if (M::host_memory && states.template in_place<Opt>(0, k, spp)) {
+      guarded([&] {
+        for (std::size_t i = 0; i < tensors.size(); ++i) {
+          const model_tensor& t = tensors[i].t;
+          if (tensors[i].state != k || t.from != model_tensor::source::param) continue;
+          std::size_t l = 0;
+          while (!states.holds(l, t.offset, t.count)) ++l;  // a process holds whole replicas: some device has it
+          w->write(i, states.template in_place<Opt>(l, k, spp) + (t.offset - states.param_lo(l)));
+        }
+      });
+    } else {
+      write_all(k < 0 ? model.gather_parameters() : states.template gather_optimizer<Opt>(std::size_t(k), spp),
+                model_tensor::source::param, k);
+    }
+  };
+  write_array(-1);
   write_all(states.gather_state(), model_tensor::source::state, -1);
   const std::int64_t steps = std::int64_t(model.steps());
   guarded([&] {
     for (std::size_t i = 0; i < tensors.size(); ++i)
       if (tensors[i].t.from == model_tensor::source::counter) w->write(i, &steps);
   });
-  for (std::size_t k = 0; k < state_names.size(); ++k)
-    write_all(states.template gather_optimizer<Opt>(k, state_names.size()), model_tensor::source::param, int(k));
+  for (std::size_t k = 0; k < spp; ++k) write_array(int(k));
   guarded([&] { w->finish(); });
   guarded([&] {
     if (::fsync(file->fd()) != 0) fail(cat("fsync of '", path.string(), "' failed"), "a checkpoint is durable before it replaces the previous one", "check the disk");
@@ -166,15 +185,13 @@ std::optional<data_position> load(M& model, const std::filesystem::path& path, c
   const std::string name = path.string();
   const auto state_names = opt ? optimizer_state_names(*opt) : std::vector<std::string>{};
   const auto tensors = checkpoint_tensors<M>(state_names);
-  std::vector<float> params, state;
-  std::vector<std::vector<float>> optim(state_names.size());
   std::size_t step = model.steps(), opt_step = 0;
   std::uint64_t seed = devices.options().seed;
   std::optional<data_position> at;
   std::string failure;
+  std::optional<safetensors_file> f;
   try {  // everything read and checked before anything is written
-    const safetensors_file f(path);
-    const auto& h = f.header();
+    const auto& h = f.emplace(path).header();
     if (opt) {
       if (h.meta("plait.kind") != "checkpoint")
         fail(cat(name, ": it holds weights only, not a checkpoint"), "resuming needs the optimizer state and the step counts",
@@ -201,15 +218,8 @@ std::optional<data_position> load(M& model, const std::filesystem::path& path, c
       }
     }
     check_tensors(h, tensors, name, opt ? std::vector<std::string>{} : std::vector<std::string>{"plait.optim."});
-    params.assign(M::layout::param_buffer_size, 0.0f);
-    state = states.gather_state();  // layers without saved state (scratch) keep theirs
-    for (auto& o : optim) o.assign(M::layout::param_buffer_size, 0.0f);
-    for (const auto& c : tensors) {
-      if (c.t.from == model_tensor::source::counter) continue;
-      float* to = c.state >= 0 ? optim[std::size_t(c.state)].data()
-                  : c.t.from == model_tensor::source::param ? params.data() : state.data();
-      read_checked(f, h.at(c.t.name), to + c.t.offset);
-    }
+    for (const auto& c : tensors)  // every checksum, over the file's pages in place
+      if (c.t.from != model_tensor::source::counter) verify_checksum(*f, h.at(c.t.name));
   } catch (const std::exception& e) {
     failure = e.what();
   }
@@ -217,10 +227,37 @@ std::optional<data_position> load(M& model, const std::filesystem::path& path, c
     throw error(failure.empty() ? cat("plait: loading '", name, "' failed on another rank. Every rank loads the same "
                                       "file, or none does. Fix: read that rank's message")
                                 : failure);
-  model.set_parameters(params);
+  // Checked on every rank: now the model is written, from the file's pages.
+  const auto source = [&](const checkpoint_tensor& c) {
+    return reinterpret_cast<const float*>(f->mapped(f->header().at(c.t.name)));
+  };
+  const auto stage = [&](std::vector<float>& whole, model_tensor::source from, int k) {
+    for (const auto& c : tensors)
+      if (c.state == k && c.t.from == from) std::memcpy(whole.data() + c.t.offset, source(c), c.t.count * sizeof(float));
+  };
+  std::vector<float> state = states.gather_state();  // layers whose state is not saved (scratch) keep theirs
+  stage(state, model_tensor::source::state, -1);
   states.scatter_state(state);
+  const std::size_t spp = state_names.size();
+  const auto apply_array = [&](int k) {  // the parameters (k < 0) or optimizer array k
+    if (states.template in_place<Opt>(0, k, spp)) {  // each device's share straight from the file
+      for (std::size_t l = 0; l < devices.local_count(); ++l)
+        for (const auto& c : tensors)
+          if (c.state == k && c.t.from == model_tensor::source::param && states.holds(l, c.t.offset, c.t.count)) {
+            float* to = states.template in_place<Opt>(l, k, spp) + (c.t.offset - states.param_lo(l));
+            const auto on = devices.on_device(l);
+            copy_from_host(devices.memory(l).ctx(), to, source(c), c.t.count);
+          }
+    } else {  // tensor shards, optimizer chunks: through a whole copy
+      std::vector<float> whole(M::layout::param_buffer_size, 0.0f);
+      stage(whole, model_tensor::source::param, k);
+      if (k < 0) model.set_parameters(whole);
+      else states.template scatter_optimizer<Opt>(std::size_t(k), spp, whole);
+    }
+  };
+  apply_array(-1);
   if (opt) {
-    for (std::size_t k = 0; k < optim.size(); ++k) states.template scatter_optimizer<Opt>(k, optim.size(), optim[k]);
+    for (std::size_t k = 0; k < spp; ++k) apply_array(int(k));
     states.set_optimizer_steps(opt_step);
     states.set_seed(seed);
     model.resume_at_step(step);

@@ -114,13 +114,18 @@ inline void check_tensors(const safetensors_header& h, const std::vector<checkpo
            "load a checkpoint of this model (every tensor is needed; nothing is half-loaded)");
 }
 
-/// Reads tensor `e` into `out` and checks it against the header's checksum, when the file has one.
-inline void read_checked(const safetensors_file& f, const safetensors_entry& e, float* out) {
-  f.read(e, std::span<float>(out, e.elements()));
+/// Checks tensor `e`'s bytes, in place in the mapped file, against the header's checksum when it has one
+/// (files from PyTorch have none).
+inline void verify_checksum(safetensors_file& f, const safetensors_entry& e) {
+  const unsigned char* bytes = f.mapped(e);
+  if (!bytes)
+    fail(cat(f.name(), ": it cannot be mapped into memory"), "loading reads the tensors from the file's pages in place",
+         "load from a regular file on a local or network file system");
   const std::string want = f.header().meta("plait.checksum." + e.name);
-  if (!want.empty() && want != hex64(checksum64(out, e.end - e.begin)))
-    fail(cat(f.name(), ": tensor '", e.name, "' fails its checksum (", hex64(checksum64(out, e.end - e.begin)),
-             " read, ", want, " saved)"),
+  if (want.empty()) return;
+  const std::string got = hex64(checksum64(bytes, e.end - e.begin));
+  if (want != got)
+    fail(cat(f.name(), ": tensor '", e.name, "' fails its checksum (", got, " read, ", want, " saved)"),
          "its bytes changed after they were saved (a torn write, a corrupted disk, or an edit)",
          "load the previous checkpoint (keep_last keeps older ones), or save again");
 }

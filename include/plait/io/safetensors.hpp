@@ -8,6 +8,7 @@
 //   safetensors_header h = parse_safetensors(bytes);            // a whole file in memory (fuzzing)
 //   safetensors_file f("model.safetensors");                     // a file: the header only is read
 //   f.read(f.header().at("1.weight"), std::span<float>(w));      // one tensor, from disk, into w
+//   const unsigned char* b = f.mapped(f.header().at("1.weight"));  // or in place, the file mapped
 //
 // A header is refused (a plait::error naming the tensor and what differs) when: the file is shorter
 // than 8 bytes, N is over 100 MB or beyond the file, the JSON does not parse or has the wrong form,
@@ -17,6 +18,7 @@
 // The JSON is nlohmann_json's; this file never parses JSON by hand.
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -220,6 +222,7 @@ class safetensors_file {
   safetensors_file(const safetensors_file&) = delete;
   safetensors_file& operator=(const safetensors_file&) = delete;
   ~safetensors_file() {
+    if (map_) ::munmap(map_, map_bytes_);
     if (fd_ >= 0) ::close(fd_);
   }
 
@@ -236,6 +239,23 @@ class safetensors_file {
            "it is read into a buffer of its size", "pass a buffer of the tensor's element count");
     read_bytes(e, out.data());
   }
+  /// Tensor `e`'s bytes in place: the file mapped read-only (its page cache, no copy; pages of a file
+  /// larger than memory come and go as they are read). Null where the file cannot be mapped: use read.
+  const unsigned char* mapped(const safetensors_entry& e) {
+    if (!map_ && !map_failed_) {
+      map_bytes_ = header_.data_start + header_.data_bytes;
+      void* p = map_bytes_ ? ::mmap(nullptr, map_bytes_, PROT_READ, MAP_SHARED, fd_, 0) : MAP_FAILED;
+      if (p == MAP_FAILED) {
+        map_failed_ = true;
+      } else {
+        map_ = p;
+        ::madvise(map_, map_bytes_, MADV_SEQUENTIAL);
+        ::madvise(map_, map_bytes_, MADV_WILLNEED);
+      }
+    }
+    return map_ ? static_cast<const unsigned char*>(map_) + header_.data_start + e.begin : nullptr;
+  }
+
   /// Tensor `e`'s raw bytes (e.end - e.begin of them) into `out`.
   void read_bytes(const safetensors_entry& e, void* out) const {
     if (!read_at(out, e.end - e.begin, header_.data_start + e.begin))
@@ -258,6 +278,9 @@ class safetensors_file {
   std::string name_;
   int fd_ = -1;
   safetensors_header header_;
+  void* map_ = nullptr;
+  std::size_t map_bytes_ = 0;
+  bool map_failed_ = false;
 };
 
 }  // namespace plait

@@ -88,6 +88,28 @@ class state_io {
     }
   }
 
+  /// Where local device l keeps the parameters (k < 0) or optimizer array k: element i of the whole
+  /// layout, for i in [param_lo(l), param_lo(l) + param_size), is at the result + (i - param_lo(l)).
+  /// Null where the device holds them in another order (tensor shards, optimizer chunks).
+  template <class Opt>
+  float* in_place(std::size_t l, int k, std::size_t spp) {
+    if constexpr (Plan::has_param_blocks || Plan::sharded) {
+      (void)l, (void)k, (void)spp;
+      return nullptr;
+    } else {
+      auto& m = devices_.memory(l);
+      if (k < 0) return m.params();
+      const auto on = devices_.on_device(l);
+      return m.template optimizer_state<Opt>(spp * optimizer_floats(l)) + std::size_t(k) * optimizer_floats(l);
+    }
+  }
+  std::size_t param_lo(std::size_t l) const { return devices_.memory(l).param_lo(); }
+  /// Whether local device l holds whole-layout floats [at, at + n) (its stage's parameters).
+  bool holds(std::size_t l, std::size_t at, std::size_t n) const {
+    const auto& m = devices_.memory(l);
+    return m.param_lo() <= at && at + n <= m.param_lo() + m.param_size();
+  }
+
   /// The optimizer's step count (the same on every device), and setting it on every device.
   std::size_t optimizer_steps() const { return devices_.memory(0).optimizer_steps(); }
   void set_optimizer_steps(std::size_t t) {
