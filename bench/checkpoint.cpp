@@ -4,7 +4,7 @@
 // (two more arrays of that size): save_checkpoint writes 805 MB (parameters, exp_avg, exp_avg_sq, in
 // safetensors, checksummed, to a temporary file, fsync, rename, folder fsync); load_checkpoint reads
 // them back (every checksum checked, every tensor staged before the model is written). The floor, in
-// the same run and alternating with plait, is plain write() of as many bytes from one buffer + fsync,
+// the same run and alternating with plait (which side goes first alternates too), is plain write() of as many bytes from one buffer + fsync,
 // and plain read() of them into one buffer. Both load from the page cache (the file was just written).
 // Ratios are floor time / plait time (1: as fast as the floor). The memory a save adds is read from
 // the process's peak resident set (VmHWM, reset before the save) and given in copies of the parameters.
@@ -91,11 +91,13 @@ int main(int argc, char** argv) {
 
   std::vector<char> buf(bytes, 1);
   std::vector<double> plait_save, raw_save, plait_load, raw_load;
-  for (int r = 0; r < rounds; ++r) {
-    raw_save.push_back(seconds([&] { raw_write(raw, buf); }));
-    plait_save.push_back(seconds([&] { save_checkpoint(m, ck, opt); }));
-    raw_load.push_back(seconds([&] { raw_read(raw, buf); }));
-    plait_load.push_back(seconds([&] { load_checkpoint(m, ck, opt); }));
+  for (int r = 0; r < rounds; ++r) {  // alternating which side goes first; sync() before each save: no one else's dirty pages
+    const auto save_raw = [&] { ::sync(); raw_save.push_back(seconds([&] { raw_write(raw, buf); })); };
+    const auto save_plait = [&] { ::sync(); plait_save.push_back(seconds([&] { save_checkpoint(m, ck, opt); })); };
+    const auto load_raw = [&] { raw_load.push_back(seconds([&] { raw_read(raw, buf); })); };
+    const auto load_plait = [&] { plait_load.push_back(seconds([&] { load_checkpoint(m, ck, opt); })); };
+    if (r % 2 == 0) save_raw(), save_plait(), load_raw(), load_plait();
+    else save_plait(), save_raw(), load_plait(), load_raw();
   }
   fs::remove(ck);
   fs::remove(raw);
