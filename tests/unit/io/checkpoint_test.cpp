@@ -69,9 +69,11 @@ TEST_CASE_TEMPLATE("resuming a checkpoint continues training to the bit", Opt, s
   auto first = place(cnn, host_device(), {.max_batch = 8, .seed = 4});
   train<cnn>(first, o2, 3, 0);
   const auto p = temp("resume.safetensors");
+  // [docs:resume]
   save_checkpoint(first, p, o2);
   auto resumed = place(cnn, host_device(), {.max_batch = 8, .seed = 99});  // another seed: the checkpoint's is used
   load_checkpoint(resumed, p, o3);
+  // [/docs:resume]
   CHECK(resumed.steps() == 3);
   CHECK(resumed.gather_parameters() == first.gather_parameters());
   train<cnn>(resumed, o3, 2, 3);
@@ -123,8 +125,10 @@ TEST_CASE("a bad file is refused with the tensor named, and the model is unchang
   write(temp("cut"), std::vector<char>(bytes.begin(), bytes.begin() + 50));
   CHECK(load_error(target, temp("cut"), opt).find("runs beyond the file") != std::string::npos);
 
+  // [docs:refused]
   auto other = place(input<2, 6, 6> >> conv2d<4, 3, 1, 1> >> relu >> maxpool2d<2> >> flatten >> linear<5>, host_device(), {.max_batch = 8});
-  const std::string sig = load_error(other, p, opt);
+  const std::string sig = load_error(other, p, opt);  // load_checkpoint's plait::error, caught
+  // [/docs:refused]
   CHECK(sig.find("saved from another graph") != std::string::npos);
   CHECK(sig.find("batchnorm2d") != std::string::npos);  // the saved graph is described
 
@@ -168,7 +172,9 @@ TEST_CASE("the loader's position is saved and remapped to another global batch, 
   save_checkpoint(m, temp("pos"), opt, l8);
   sharded_sampler s16(64, 2, {.global_batch = 16, .seed = 3});
   loader<decltype(data)> l16(data, s16);
-  const data_position at = load_checkpoint(m, temp("pos"), opt, l16);
+  // [docs:position]
+  const data_position at = load_checkpoint(m, temp("pos"), opt, l16);  // saved at batch 6 of 8, read in batches of 16
+  // [/docs:position]
   CHECK(at.epoch == 2);
   CHECK(at.batch == 3);  // 6 batches of 8 = 3 of 16
   sharded_sampler s32(64, 1, {.global_batch = 32, .seed = 3});

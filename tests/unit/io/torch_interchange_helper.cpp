@@ -13,9 +13,11 @@ using namespace plait;
 namespace fs = std::filesystem;
 
 namespace {
+// [docs:torch_twins]
 constexpr auto mlp = input<20> >> linear<32> >> relu >> dropout<0.1> >> linear<16> >> plait::tanh >> linear<5>;
 constexpr auto cnn = input<3, 10, 10> >> conv2d<6, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2> >> conv2d<8, 3> >> relu >>
                      flatten >> linear<10>;
+// [/docs:torch_twins]
 constexpr std::size_t rows = 16;
 
 void put(const fs::path& p, const float* v, std::size_t n) {
@@ -43,11 +45,15 @@ void run(const std::string& name, const fs::path& dir, bool save) {
     for (auto& v : y) v = std::int32_t(rng.below(out));
     adam opt{.lr = 0.01f};
     for (int s = 0; s < 5; ++s) m.train_step(samples<in>{x.data(), rows}, class_labels{y.data(), rows}, cross_entropy, opt);
-    save_weights(m, dir / (name + ".safetensors"));
+    // [docs:save_weights]
+    save_weights(m, dir / (name + ".safetensors"));  // module.load_state_dict(load_file(path), strict=True)
+    // [/docs:save_weights]
     put(dir / (name + "_x.bin"), x.data(), x.size());
     put(dir / (name + "_plait.bin"), m.predict(samples<in>{x.data(), rows}).data, rows * out);
   } else {
-    load_weights(m, dir / ("torch_" + name + ".safetensors"));
+    // [docs:load_weights]
+    load_weights(m, dir / ("torch_" + name + ".safetensors"));  // from save_file(module.state_dict(), path)
+    // [/docs:load_weights]
     const auto tx = get(dir / (name + "_x.bin"), x.size());
     put(dir / (name + "_from_torch.bin"), m.predict(samples<in>{tx.data(), rows}).data, rows * out);
   }
