@@ -102,11 +102,11 @@ std::vector<model_tensor> model_tensors() {
   using L = graph_layout<G>;
   using P = model_tensor::source;
   std::vector<model_tensor> out;
-  std::size_t module = 0;
+  std::size_t torch_index = 0;
   static_for<L::layer_count>([&]<std::size_t I>() {
     using S = typename detail::unwrapped<type_at_t<I, typename G::layers>>::type;
     using B = typename L::template layer<I>;
-    const std::string m = std::to_string(module) + ".";
+    const std::string m = std::to_string(torch_index) + ".";
     const std::size_t p = L::param_offsets[I], s = L::state_offsets[I];
     const auto add = [&](std::string name, std::vector<std::uint64_t> shape, P from, std::size_t at) {
       std::size_t n = 1;
@@ -139,7 +139,7 @@ std::vector<model_tensor> model_tensors() {
       if constexpr (B::param_count > 0) add(own + "params", {B::param_count}, P::param, p);
       if constexpr (detail::keeps_state<B> && L::state_sizes[I] > 0) add(own + "state", {L::state_sizes[I]}, P::state, s);
     }
-    module += detail::torch_modules<S>();
+    torch_index += detail::torch_modules<S>();
   });
   return out;
 }
