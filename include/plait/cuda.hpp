@@ -12,6 +12,7 @@
 #include "kernels/elementwise_cuda.hpp"
 #include "kernels/gemm_cuda.hpp"
 #include "kernels/reduce_cuda.hpp"
+#include "io/checkpoint_cuda.hpp"
 #include "comm/cuda_local.hpp"
 #include "comm/cuda_local_comm.hpp"
 #include "runtime/cuda_local_groups.hpp"

@@ -149,8 +149,14 @@ void save(M& model, const std::filesystem::path& path, const Opt* opt, const dat
         }
       });
     } else {
-      write_all(k < 0 ? model.gather_parameters() : states.template gather_optimizer<Opt>(std::size_t(k), spp),
-                model_tensor::source::param, k);
+      std::vector<float> whole;
+      if (k >= 0) {
+        whole = states.template gather_optimizer<Opt>(std::size_t(k), spp);
+      } else {
+        whole.assign(M::layout::param_buffer_size, 0.0f);
+        if (!states.gather_parameters(whole)) whole = model.gather_parameters();  // tensor shards
+      }
+      write_all(whole, model_tensor::source::param, k);
     }
   };
   write_array(-1);
@@ -246,7 +252,7 @@ std::optional<data_position> load(M& model, const std::filesystem::path& path, c
           if (c.state == k && c.t.from == model_tensor::source::param && states.holds(l, c.t.offset, c.t.count)) {
             float* to = states.template in_place<Opt>(l, k, spp) + (c.t.offset - states.param_lo(l));
             const auto on = devices.on_device(l);
-            copy_from_host(devices.memory(l).ctx(), to, source(c), c.t.count);
+            states.from_host(l, to, source(c), c.t.count);
           }
     } else {  // tensor shards, optimizer chunks: through a whole copy
       std::vector<float> whole(M::layout::param_buffer_size, 0.0f);

@@ -10,11 +10,16 @@
 //   layer state      [layout::state_buffer_size]: every layer's running statistics (batchnorm2d),
 //                    read from the first device that runs the layer, written to every device.
 //
+// Where the host cannot read a device's memory (CUDA), copies go through a bounce buffer of 16 MB,
+// pinned for CUDA (runtime/host_bounce.hpp).
+//
 // Across processes the parameters and layer state of a whole replica are in every process; a sharded
 // optimizer's chunks are summed over the processes (each process holds its replica's chunk, zeros
 // elsewhere), so every process ends with the whole.
 
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -23,6 +28,7 @@
 #include "../kernels/copy.hpp"
 #include "../policy/buckets.hpp"
 #include "devices.hpp"
+#include "host_bounce.hpp"
 #include "parameter_blocks.hpp"
 
 namespace plait {
@@ -62,7 +68,7 @@ class state_io {
   }
 
   /// Every layer's state, whole: [layout::state_buffer_size] @ host.
-  std::vector<float> gather_state() const {
+  std::vector<float> gather_state() {
     std::vector<float> whole(layout::state_buffer_size, 0.0f);
     for (std::size_t i = 0; i < layout::layer_count; ++i) {
       if (layout::state_sizes[i] == 0) continue;
@@ -70,8 +76,8 @@ class state_io {
       const std::size_t l = devices_.holder(j);
       const auto on = devices_.on_device(l);
       const auto& m = devices_.memory(l);
-      copy_to_host(m.ctx(), whole.data() + layout::state_offsets[i], m.state() + device_layout::state_offsets[j],
-                   layout::state_sizes[i]);
+      to_host(l, whole.data() + layout::state_offsets[i], m.state() + device_layout::state_offsets[j],
+              layout::state_sizes[i]);
     }
     return whole;
   }
@@ -82,8 +88,53 @@ class state_io {
       for (std::size_t l = 0; l < devices_.local_count(); ++l) {
         const auto on = devices_.on_device(l);
         auto& m = devices_.memory(l);
-        copy_from_host(m.ctx(), m.state() + device_layout::state_offsets[j], whole.data() + layout::state_offsets[i],
-                       layout::state_sizes[i]);
+        from_host(l, m.state() + device_layout::state_offsets[j], whole.data() + layout::state_offsets[i],
+                  layout::state_sizes[i]);
+      }
+    }
+  }
+
+  /// The whole parameters into `whole` ([layout::param_buffer_size], zeros in the padding), each range
+  /// from the first local device that holds it; false under tensor parallelism (parameter_io gathers those).
+  bool gather_parameters(std::vector<float>& whole) {
+    if constexpr (Plan::has_param_blocks) {
+      (void)whole;
+      return false;
+    } else {
+      for (std::size_t l = 0; l < devices_.local_count(); ++l) {
+        const auto& m = devices_.memory(l);
+        bool seen = false;  // a replica's copy of a range read already
+        for (std::size_t e = 0; e < l; ++e) seen = seen || devices_.memory(e).param_lo() == m.param_lo();
+        if (seen) continue;
+        const auto on = devices_.on_device(l);
+        to_host(l, whole.data() + m.param_lo(), m.params(), m.param_size());
+      }
+      return true;
+    }
+  }
+
+  /// n floats of local device l's memory to the host and back (the caller holds l's device scope).
+  void to_host(std::size_t l, float* out, const float* src, std::size_t n) {
+    const auto& ctx = devices_.memory(l).ctx();
+    if constexpr (devices_type::memory_type::host_memory) {
+      copy_to_host(ctx, out, src, n);
+    } else {
+      for (std::size_t at = 0; at < n; at += bounce_floats) {
+        const std::size_t c = std::min(bounce_floats, n - at);
+        copy_to_host(ctx, bounce().data(), src + at, c);
+        std::memcpy(out + at, bounce().data(), c * sizeof(float));
+      }
+    }
+  }
+  void from_host(std::size_t l, float* dst, const float* in, std::size_t n) {
+    const auto& ctx = devices_.memory(l).ctx();
+    if constexpr (devices_type::memory_type::host_memory) {
+      copy_from_host(ctx, dst, in, n);
+    } else {
+      for (std::size_t at = 0; at < n; at += bounce_floats) {
+        const std::size_t c = std::min(bounce_floats, n - at);
+        std::memcpy(bounce().data(), in + at, c * sizeof(float));
+        copy_from_host(ctx, dst + at, bounce().data(), c);
       }
     }
   }
@@ -156,8 +207,8 @@ class state_io {
     const auto on = devices_.on_device(l);
     float* state = m.template optimizer_state<Opt>(spp * n);  // planned here when no step has run yet
     const auto move = [&](float* dev, float* host, std::size_t count) {
-      if (to_device) copy_from_host(m.ctx(), dev, host, count);
-      else copy_to_host(m.ctx(), host, dev, count);
+      if (to_device) from_host(l, dev, host, count);
+      else to_host(l, host, dev, count);
     };
     if constexpr (Plan::sharded) {
       std::size_t at = 0;
@@ -173,7 +224,15 @@ class state_io {
     }
   }
 
+  static constexpr std::size_t bounce_floats = std::size_t{4} << 20;  // 16 MB
+  using bounce_type = typename checkpoint_bounce<Backend>::buffer;
+  bounce_type& bounce() {
+    if (bounce_.size() == 0) bounce_ = bounce_type(bounce_floats);
+    return bounce_;
+  }
+
   devices_type& devices_;
+  bounce_type bounce_;  // made on the first copy that needs it (device memory only)
 };
 
 }  // namespace plait
