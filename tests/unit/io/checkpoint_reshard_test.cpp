@@ -74,3 +74,35 @@ TEST_CASE_TEMPLATE("saved under one policy, resumed under each of the others", S
   [&]<class... L>(loads<L...>) { (resume_under<Save, L>(file, single), ...); }(all{});
   fs::remove(file);
 }
+
+TEST_CASE("running statistics travel with the checkpoint: saved by a pipeline's stages, loaded on one device") {
+  constexpr auto cnn = input<2, 6, 6> >> conv2d<4, 3, 1, 1> >> batchnorm2d >> relu >> cut >> conv2d<3, 3> >> batchnorm2d >>
+                       relu >> flatten >> linear<5>;
+  sgd o1{.lr = 0.05f, .momentum = 0.9f}, o2 = o1;
+  auto staged = place<pipeline<2, microbatches<1>>>(cnn, host_devices(2), {.max_batch = 8, .seed = 5});
+  auto single = place(cnn, host_device(), {.max_batch = 8, .seed = 5});
+  for (int s = 0; s < 3; ++s) {
+    const test::batch_set<cnn> b(8, 40 + std::uint64_t(s));
+    staged.train_step(b.xs(), b.ys(), cross_entropy, o1);
+    single.train_step(b.xs(), b.ys(), cross_entropy, o2);
+  }
+  const fs::path file = fs::temp_directory_path() / "plait_reshard_batchnorm";
+  save_checkpoint(staged, file, o1);
+  auto loaded = place(cnn, host_device(), {.max_batch = 8});
+  sgd o3 = o1;
+  load_checkpoint(loaded, file, o3);
+  const test::batch_set<cnn> b(8, 99);
+  const auto want = single.evaluate(b.xs(), b.ys(), cross_entropy), got = loaded.evaluate(b.xs(), b.ys(), cross_entropy);
+  CHECK(got.loss == doctest::Approx(want.loss).epsilon(1e-5));  // evaluation reads the running statistics
+  state_io<decltype(loaded)::plan, host<>> a(loaded.placed()), s1(single.placed());
+  const auto mine = a.gather_state(), theirs = s1.gather_state();
+  int statistics = 0;
+  for (const auto& t : model_tensors<test::graph_of<cnn>>())  // running_mean and running_var of both batchnorms
+    if (t.from == model_tensor::source::state) {
+      ++statistics;
+      CHECK(test::max_relative_difference({mine.data() + t.offset, t.count}, {theirs.data() + t.offset, t.count}) <
+            test::sgd_tolerance);
+    }
+  CHECK(statistics == 4);
+  fs::remove(file);
+}
