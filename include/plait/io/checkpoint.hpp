@@ -143,8 +143,11 @@ void save(M& model, const std::filesystem::path& path, const Opt* opt, const dat
         for (std::size_t i = 0; i < tensors.size(); ++i) {
           const model_tensor& t = tensors[i].t;
           if (tensors[i].state != k || t.from != model_tensor::source::param) continue;
-          std::size_t l = 0;
-          while (!states.holds(l, t.offset, t.count)) ++l;  // a process holds whole replicas: some device has it
+          std::size_t l = 0;  // a process holds whole replicas: one of its devices has the tensor
+          while (l < devices.local_count() && !states.holds(l, t.offset, t.count)) ++l;
+          if (l == devices.local_count())
+            fail(cat("tensor '", t.name, "' is on none of this process's devices"),
+                 "a process holds whole replicas, so every parameter is on one of its devices", "report this as a plait bug");
           w->write(i, states.template in_place<Opt>(l, k, spp) + (t.offset - states.param_lo(l)));
         }
       });
