@@ -5,11 +5,13 @@
 // 10,000 test images.
 //
 //   build/examples/00_fashion_mnist [--devices 1|2] [--epochs N] [--batch B] [--threads T] [--lr LR]
-//                                   [--limit N] [--trace FILE]
+//                                   [--limit N] [--trace FILE] [--checkpoint FILE] [--resume FILE]
 //
 // --devices 2 trains data-parallel, replicate<2> on two host devices (one thread each by default).
 // --limit N trains and tests on the first N images only (the smoke test uses it).
 // --trace FILE writes the last step of training as a Chrome trace (open it in Perfetto).
+// --checkpoint FILE is where a checkpoint is saved at the end of each epoch (default
+//   00_fashion_mnist.safetensors); --resume FILE continues from one, saved under either --devices.
 
 #include <algorithm>
 #include <chrono>
@@ -33,6 +35,8 @@ struct settings {
   unsigned threads = 0;  // 0: the machine's 2 cores shared out over the devices
   float lr = 1e-3f;
   std::size_t limit = 0;  // 0: all images
+  std::string checkpoint = "00_fashion_mnist.safetensors";
+  std::string resume;
 };
 
 settings parse(int argc, char** argv) {
@@ -47,9 +51,12 @@ settings parse(int argc, char** argv) {
     else if (a == "--threads" && v) s.threads = unsigned(std::atoi(argv[++i]));
     else if (a == "--lr" && v) s.lr = std::strtof(argv[++i], nullptr);
     else if (a == "--limit" && v) s.limit = std::strtoul(argv[++i], nullptr, 10);
+    else if (a == "--checkpoint" && v) s.checkpoint = argv[++i];
+    else if (a == "--resume" && v) s.resume = argv[++i];
     else {
       std::fprintf(stderr,
-                   "usage: %s [--devices 1|2] [--epochs N] [--batch B] [--threads T] [--lr LR] [--limit N] [--trace FILE]\n",
+                   "usage: %s [--devices 1|2] [--epochs N] [--batch B] [--threads T] [--lr LR] [--limit N] [--trace FILE]\n"
+                   "          [--checkpoint FILE] [--resume FILE]\n",
                    argv[0]);
       std::exit(2);
     }
@@ -58,12 +65,12 @@ settings parse(int argc, char** argv) {
 }
 
 // A one-line progress bar, redrawn in place on a terminal and printed once per epoch otherwise.
-void progress(int epoch, int epochs, std::size_t done, std::size_t total, double loss, double per_second, bool final) {
+void progress(std::uint64_t epoch, int epochs, std::size_t done, std::size_t total, double loss, double per_second, bool final) {
   static const bool tty = isatty(STDOUT_FILENO);
   if (!tty && !final) return;
   constexpr int width = 24;
   const int filled = int(width * done / (total ? total : 1));
-  std::printf("%sepoch %d/%d [%.*s%*s] %6zu/%zu  loss %.4f  %8.0f samples/s%s", tty ? "\r" : "", epoch + 1, epochs,
+  std::printf("%sepoch %d/%d [%.*s%*s] %6zu/%zu  loss %.4f  %8.0f samples/s%s", tty ? "\r" : "", int(epoch) + 1, epochs,
               filled, "========================", width - filled, "", done, total, loss, per_second,
               final ? "\n" : "");
   std::fflush(stdout);
@@ -91,12 +98,14 @@ int run(const settings& cfg, const Dataset& train, const Dataset& test) {
   // [docs:train]
   auto opt = adam{.lr = cfg.lr};
   loader batches(train, {.batch_size = cfg.batch, .seed = 7});
-  for (int epoch = 0; epoch < cfg.epochs; ++epoch) {
-    if (!cfg.trace.empty() && epoch + 1 == cfg.epochs) model.enable_trace(1 << 16);
+  data_position at;  // where training starts: epoch 0, batch 0, or a checkpoint's position
+  if (!cfg.resume.empty()) at = load_checkpoint(model, cfg.resume, opt, batches);
+  for (auto epoch = at.epoch; epoch < std::uint64_t(cfg.epochs); ++epoch) {
+    if (!cfg.trace.empty() && epoch + 1 == std::uint64_t(cfg.epochs)) model.enable_trace(1 << 16);
     const auto start = clock::now();
     double loss_sum = 0;
     std::size_t seen = 0;
-    for (auto& b : batches.epoch(epoch)) {
+    for (auto& b : batches.epoch(epoch, epoch == at.epoch ? at.batch : 0)) {
       loss_sum += double(model.train_step(b.x, b.y, cross_entropy, opt)) * double(b.size());
       seen += b.size();
       const double seconds = std::chrono::duration<double>(clock::now() - start).count();
@@ -104,6 +113,7 @@ int run(const settings& cfg, const Dataset& train, const Dataset& test) {
     }
     const double seconds = std::chrono::duration<double>(clock::now() - start).count();
     progress(epoch, cfg.epochs, seen, train.size(), loss_sum / double(seen), double(seen) / seconds, true);
+    save_checkpoint(model, cfg.checkpoint, opt, batches);  // replaces the last one only once it is on disk
   }
   // [/docs:train]
 

@@ -3,9 +3,10 @@
 # Idempotent: when everything is present it changes nothing and runs no apt-get at all.
 #
 #   scripts/setup.sh            build, test and examples: compiler, CMake, Ninja, OpenBLAS, Thrust, doctest,
-#                               Google Benchmark, zlib, Open MPI, the Fashion-MNIST data set, clang (fuzzing)
+#                               Google Benchmark, zlib, nlohmann_json, Open MPI, the Fashion-MNIST data set,
+#                               clang (fuzzing)
 #   scripts/setup.sh --bench    also what bench/ needs to compare with PyTorch, and only that: nothing when
-#                               a Python with torch is there already (scripts/bench_python.sh finds it)
+#                               a Python with torch and safetensors is there already (scripts/bench_python.sh finds it)
 #   scripts/setup.sh --mpi      accepted for older commands: Open MPI is now in the default set
 #   scripts/setup.sh --dry-run  only print what would be installed
 #   scripts/setup.sh --download DIR
@@ -86,6 +87,7 @@ packages=(
   libbenchmark-dev       # bench/ (Google Benchmark)
   dataset-fashion-mnist  # the real data set of examples and tests (/usr/share/datasets/fashion-mnist)
   zlib1g-dev             # reading the gzip'd IDX files (plait::plait)
+  nlohmann-json3-dev     # JSON headers of safetensors checkpoints (plait::plait, io/safetensors.hpp)
   openmpi-bin            # mpiexec: tests/mpi/ and bench allreduce_mpi run under it
   libopenmpi-dev         # mpi.h and libmpi for plait::mpi (optional: the host core never includes mpi.h)
   clang                  # clang++ 14 builds the fuzz targets of the data readers (tests/fuzz, label fuzz)
@@ -119,8 +121,13 @@ bench_venv=0  # whether bench_python_check makes the venv
 bench_packages() {
   local python
   python=$(bash "$here/bench_python.sh")
-  if "$python" -c 'import torch' 2>/dev/null; then
+  if "$python" -c 'import torch, safetensors' 2>/dev/null; then
     echo "plait setup: bench/ uses the PyTorch of $python; nothing to install for it"
+    return
+  fi
+  if "$python" -c 'import torch' 2>/dev/null; then  # the checkpoint interchange tests also read safetensors files
+    "$python" -m pip install -q safetensors 2>/dev/null ||
+      echo "plait setup: safetensors did not install for $python; the PyTorch interchange tests will be skipped" >&2
     return
   fi
   [[ -z ${PLAIT_BENCH_PYTHON:-} ]] || return 0  # the user's choice: bench_python_check says what it lacks
@@ -135,7 +142,7 @@ bench_python_check() {
   fi
   if ((bench_venv)); then
     echo "plait setup: installing PyPI's newest torch into $venv (several GB, once)"
-    { python3 -m venv "$venv" && "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q torch numpy; } || {
+    { python3 -m venv "$venv" && "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q torch numpy safetensors; } || {
       echo "plait setup: PyPI's torch did not install; bench/ falls back to Debian's python3-torch" >&2
       is_installed python3-torch || install_missing python3-torch
     }

@@ -14,4 +14,5 @@
 #include "kernels/reduce_cuda.hpp"
 #include "comm/cuda/local_group.hpp"
 #include "comm/cuda/local_comm.hpp"
+#include "io/checkpoint_cuda.hpp"
 #include "runtime/cuda_local_groups.hpp"

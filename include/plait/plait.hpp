@@ -57,3 +57,4 @@
 #include "program/verify.hpp"
 #include "runtime/place.hpp"
 #include "runtime/schedule_trace.hpp"
+#include "io/checkpoint.hpp"  // after runtime/: it reads placed models

@@ -145,19 +145,23 @@ class loader {
   /// The sample order of the current epoch: permutation(size, seed, epoch), or 0..n-1 unshuffled.
   std::span<const std::size_t> order() const { return sampler_.order(); }
 
-  /// Starts epoch `e` (any epoch, in any order) and returns its batches for range-for.
-  epoch_range epoch(std::uint64_t e) {
-    begin_epoch(e);
+  /// Starts epoch `e` (any epoch, in any order) and returns its batches for range-for; from batch
+  /// `first` on when resuming a checkpoint (io/checkpoint.hpp).
+  epoch_range epoch(std::uint64_t e, std::size_t first = 0) {
+    begin_epoch(e, first);
     return epoch_range(this);
   }
 
-  /// Starts epoch `e`, abandoning whatever remains of the current one.
-  void begin_epoch(std::uint64_t e) {
+  /// Batches next() has returned in the current epoch: where a checkpoint resumes.
+  std::size_t batches_taken() const { return handed_; }
+
+  /// Starts epoch `e` at batch `first`, abandoning whatever remains of the current one.
+  void begin_epoch(std::uint64_t e, std::size_t first = 0) {
     std::unique_lock lock(mutex_);
     active_ = false;
     ready_cv_.wait(lock, [&] { return !busy_; });  // the worker reads the sampler while it gathers
     sampler_.set_epoch(e);
-    handed_ = released_ = fill_next_ = filled_ = 0;
+    handed_ = released_ = fill_next_ = filled_ = std::min(first, batches_per_epoch());
     error_ = nullptr;
     active_ = started_ = true;
     lock.unlock();

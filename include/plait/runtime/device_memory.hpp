@@ -175,6 +175,9 @@ class device_memory {
     else return {opt_steps_};
   }
   std::size_t optimizer_steps() const { return opt_steps_; }
+  /// A resumed checkpoint's optimizer step count and random seed (io/checkpoint.hpp).
+  void set_optimizer_steps(std::size_t t) { opt_steps_ = t; }
+  void set_seed(std::uint64_t seed) { seed_ = seed; }
 
   /// Where this device's kernels read the step and the optimizer's step count: the context's step
   /// words where it has them (CUDA: device memory a captured step reads when replayed), else null

@@ -31,6 +31,7 @@ template <class Policy, RootedGraph G, class Backend>
 class model {
  public:
   using plan = plan_of<Policy, G>;
+  using backend_type = Backend;
   using layout = graph_layout<G>;  // the whole model, as the user wrote it
   using input_shape = typename layout::input_shape;
   using output_shape = typename layout::output_shape;
@@ -108,6 +109,9 @@ class model {
     if constexpr (I < layer_count) return params_.template layer<I>();
     else return {};
   }
+  /// For checkpoints (io/checkpoint.hpp): this process's placed devices, and the step to resume at.
+  placed_devices<plan, Backend>& placed() const { return *devices_; }
+  void resume_at_step(std::size_t step) { steps_ = step; }
   /// Bytes planned on device d: its arena and its optimizer state; and the activation part of it.
   std::size_t planned_bytes(std::size_t d = 0) const { return memory(d, "planned_bytes").planned_bytes(); }
   std::size_t optimizer_bytes(std::size_t d = 0) const { return memory(d, "optimizer_bytes").optimizer_bytes(); }

@@ -400,3 +400,21 @@ TEST_CASE("options that contradict the sampler are plait errors") {
   CHECK_NOTHROW(L(data, s, {.batch_size = 8, .seed = 3, .prefetch = false}));
   CHECK_NOTHROW(L(data, s, {.batch_size = 2, .prefetch = false, .replicas = {3, 4}}));
 }
+
+TEST_CASE("an epoch started at batch k gives the epoch's batches from k on, and batches_taken counts them") {
+  const label_set data = make_labels(50);
+  for (const bool prefetch : {true, false}) {
+    plait::loader<label_set> l(data, {.batch_size = 8, .seed = 5, .prefetch = prefetch});
+    const auto whole = record_epoch(l, 3);
+    CHECK(l.batches_taken() == whole.size());
+    std::vector<seen_batch> tail;
+    for (auto& b : l.epoch(3, 4)) {
+      const auto xs = b.x.values();
+      tail.push_back({{xs.begin(), xs.end()}, {b.y.data, b.y.data + b.y.count}});
+      CHECK(b.number == 4 + tail.size() - 1);
+    }
+    CHECK(tail == std::vector<seen_batch>(whole.begin() + 4, whole.end()));
+    CHECK(l.batches_taken() == whole.size());
+    CHECK(l.epoch(3, 99).begin() == std::default_sentinel);  // past the end: an empty epoch
+  }
+}

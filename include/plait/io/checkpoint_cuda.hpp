@@ -1,0 +1,16 @@
+#pragma once
+// Checkpoints of models on CUDA devices copy GPU memory through pinned host memory (cudaMallocHost),
+// 16 MB at a time, with the backend's copy functions (runtime/state_io.hpp). Included by plait/cuda.hpp.
+
+#include "../backend/cuda.hpp"
+#include "../backend/cuda_memory.hpp"
+#include "../runtime/host_bounce.hpp"
+
+namespace plait {
+
+template <>
+struct checkpoint_bounce<cuda> {
+  using buffer = pinned_buffer<float>;
+};
+
+}  // namespace plait
