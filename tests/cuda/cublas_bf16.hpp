@@ -9,7 +9,7 @@
 
 #include <cstddef>
 #include <doctest/doctest.h>
-#include <plait/backend/cublas_error.hpp>
+#include <plait/backend/cuda/cublas_error.hpp>
 #include <plait/cuda.hpp>
 #include <vector>
 
