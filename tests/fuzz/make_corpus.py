@@ -2,6 +2,7 @@
 """Writes the seed corpus of the fuzz targets into tests/fuzz/corpus/<target>/ (committed; rerun after
 changing a seed here). A few small files per target: valid inputs and a few damaged ones."""
 import gzip
+import json
 import pathlib
 import struct
 
@@ -19,6 +20,23 @@ def idx(dims, data=None):
 
 def gz(b):
     return gzip.compress(b, mtime=0)
+
+
+def safetensors(tensors, metadata=None, cut=0):
+    """A safetensors file: little-endian header length, JSON header, F32 data (counting floats)."""
+    header, data, at = {}, b"", 0
+    for name, shape in tensors:
+        n = 1
+        for d in shape:
+            n *= d
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [at, at + 4 * n]}
+        data += struct.pack(f"<{n}f", *[0.5 * i for i in range(n)])
+        at += 4 * n
+    if metadata:
+        header["__metadata__"] = metadata
+    text = json.dumps(header).encode()
+    blob = struct.pack("<Q", len(text)) + text + data
+    return blob[: len(blob) - cut]
 
 
 SEEDS = {
@@ -45,6 +63,13 @@ SEEDS = {
         "short_lines": b"\x08" + b"1,2,3,0\n1234567890,1,2,3\n",
         "label_first": b"\x10" + b"3,1,2,3\n",
         "out_of_range": b"\x00" + b"1e39,2,3,0\n+-1,2,3,0\n",
+    },
+    "safetensors": {
+        "linear": safetensors([("0.weight", [3, 2]), ("0.bias", [3])], {"plait.version": "0.1"}),
+        "empty": safetensors([]),
+        "scalar": safetensors([("plait.step", [])]),
+        "truncated": safetensors([("0.weight", [4, 4])], cut=6),
+        "huge_length": struct.pack("<Q", 1 << 40) + b"{}",
     },
 }
 

@@ -203,8 +203,27 @@ class safetensors_file {
     if (fd_ < 0)
       fail(cat("cannot open '", name_, "': ", std::strerror(errno)), "loading reads the file",
            "check the path and its permissions");
+    try {  // a refused header must not leave the file open (a constructor that throws runs no destructor)
+      read_header();
+    } catch (...) {
+      ::close(fd_);
+      fd_ = -1;
+      throw;
+    }
+  }
+  safetensors_file(const safetensors_file&) = delete;
+  safetensors_file& operator=(const safetensors_file&) = delete;
+  ~safetensors_file() {
+    if (map_) ::munmap(map_, map_bytes_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  void read_header() {
     struct stat st {};
-    ::fstat(fd_, &st);
+    if (::fstat(fd_, &st) != 0)
+      fail(cat("cannot read the size of '", name_, "': ", std::strerror(errno)), "loading reads the whole file",
+           "check that the path is a readable file");
     const std::uint64_t size = std::uint64_t(st.st_size);
     unsigned char len[8];
     if (size < 8 || !read_at(len, 8, 0)) detail::bad_header(name_, cat("it has ", size, " bytes"), "a safetensors file starts with an 8-byte header length");
@@ -219,13 +238,8 @@ class safetensors_file {
     if (!read_at(json.data(), n, 8)) detail::bad_header(name_, "its header cannot be read", "the file is readable");
     header_ = parse_safetensors_header(json, size - 8 - n, name_);
   }
-  safetensors_file(const safetensors_file&) = delete;
-  safetensors_file& operator=(const safetensors_file&) = delete;
-  ~safetensors_file() {
-    if (map_) ::munmap(map_, map_bytes_);
-    if (fd_ >= 0) ::close(fd_);
-  }
 
+ public:
   const safetensors_header& header() const { return header_; }
   const std::string& name() const { return name_; }
 
