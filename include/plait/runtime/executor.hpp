@@ -179,6 +179,7 @@ class device_executor {
     void optimizer_step(const instruction& i) {
       if constexpr (Job::training) {
         ex.queue_.wait();  // every bucket's reduction is in
+        if (job.guard) return job.guard->measure(local);  // a guarded step: the update waits for the norm (step_guard.hpp)
         const auto t = traced(i);
         const step_count count = mem.next_optimizer_step();
         float* state = job.state[local];

@@ -23,6 +23,7 @@
 #include "devices.hpp"
 #include "options.hpp"
 #include "parameter_io.hpp"
+#include "step_guard.hpp"
 
 namespace plait {
 
@@ -112,6 +113,12 @@ class model {
   std::size_t optimizer_bytes(std::size_t d = 0) const { return memory(d, "optimizer_bytes").optimizer_bytes(); }
   std::size_t activation_bytes(std::size_t d = 0) const { return memory(d, "activation_bytes").activation_bytes(); }
 
+  /// Gradient clipping by global norm and the inf/NaN check, for every following step (step_guard.hpp).
+  void guard_steps(step_guard_options o) { guard_.configure(*devices_, o); }
+  /// Steps the non-finite check skipped, and the last guarded step's gradient norm (before clipping).
+  std::size_t skipped_steps() const { return guard_.skipped(); }
+  double gradient_norm() const { return guard_.norm(); }
+
   /// Records every instruction each device executes, from now on (`capacity` events per device).
   void enable_trace(std::size_t capacity_per_device = 4096) { devices_->enable_trace(capacity_per_device); }
   const trace_recorder& trace() const { return devices_->trace(); }
@@ -182,6 +189,8 @@ class model {
  private:
   template <class L, class Y, class Opt>
   float eager_step(const float* x, Y y, std::size_t count, Opt& opt);
+  template <class L, class Y, class Opt>
+  float guarded_train_step(const float* x, Y y, std::size_t count, Opt& opt);  // train_step.hpp
   template <class Y, class L>
   double infer(const float* x, Y y, std::size_t count);  // inference.hpp: the summed loss when evaluating
 
@@ -206,6 +215,7 @@ class model {
   std::vector<float> out_ = std::vector<float>(devices_->options().max_batch * output_shape::size);  // predict's rows @ host
   typename device_traits<Backend>::step_graph graph_;  // the captured step (place_options::cuda_graph)
   std::size_t steps_ = 0;
+  step_guard<plan, devices_type> guard_;  // off until guard_steps
 };
 
 }  // namespace plait

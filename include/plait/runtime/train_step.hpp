@@ -8,6 +8,7 @@
 
 #include "batch_checks.hpp"
 #include "model.hpp"
+#include "step_guard.hpp"
 
 namespace plait {
 
@@ -24,6 +25,7 @@ struct train_job {
   std::array<double, Devices> loss_sums{};  // [local device]: its micro-batches' summed losses
   double* loss_at = nullptr;  // [1] @ device 0: where a captured step sums its loss (graph_step.hpp)
   bool loss_added = false;
+  deferred_update* guard = nullptr;  // set: each device measures its gradient and leaves the update (step_guard.hpp)
 };
 
 template <class Policy, RootedGraph G, class Backend>
@@ -51,6 +53,7 @@ float model<Policy, G, Backend>::train_step(X x, Y y, const L&, Opt& opt) {
                "pass a batch divisible by the micro-batch count, or add the option uneven_microbatches");
     if constexpr (requires { L::validate(y, output_shape::size); }) L::validate(y, output_shape::size);
     params_.sync();
+    if (guard_.active()) return guarded_train_step<L>(x.data, y, x.count, opt);
     if constexpr (has_step_graph)
       if (devices_->options().cuda_graph) return graph_step<L>(x.data, y, x.count, opt);
     return eager_step<L>(x.data, y, x.count, opt);
@@ -81,6 +84,17 @@ float model<Policy, G, Backend>::eager_step(const float* x, Y y, std::size_t cou
     }
     total = sum;
   }
+  ++steps_;
+  return float(total / double(count));
+}
+
+template <class Policy, RootedGraph G, class Backend>
+template <class L, class Y, class Opt>
+float model<Policy, G, Backend>::guarded_train_step(const float* x, Y y, std::size_t count, Opt& opt) {
+  train_job<L, Y, Opt, device_count> job{x, y, count, &opt};
+  for (std::size_t l = 0; l < devices_->local_count(); ++l)
+    job.state[l] = devices_->memory(l).template optimizer_state<Opt>(opt.state_per_param() * devices_->memory(l).param_size());
+  const double total = guarded_step(*devices_, guard_, job, steps_);
   ++steps_;
   return float(total / double(count));
 }
