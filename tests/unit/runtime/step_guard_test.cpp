@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <plait/plait.hpp>
 #include <vector>
@@ -136,4 +137,18 @@ TEST_CASE("guard_steps refuses what it cannot do") {
   auto sharded = place<replicate<2, shard_optimizer>>(net, host_devices(2), {.max_batch = 16});
   CHECK_THROWS_WITH_AS(sharded.guard_steps({.max_norm = 1.0f}), doctest::Contains("shards its optimizer"), error);
   sharded.guard_steps({});  // off: accepted
+}
+
+TEST_CASE("docs/training.md: a guarded training loop") {
+  const test::batch_set<net> batch(16, 21);
+  // [docs:guard]
+  auto m = place<replicate<2>>(net, host_devices(2), {.max_batch = 16});
+  m.guard_steps({.max_norm = 1.0f,            // clip the gradient's global L2 norm to 1
+                 .skip_nonfinite = true});    // an inf/NaN loss or gradient skips the step on every rank
+  adam opt{.lr = 1e-3f};
+  const float loss = m.train_step(batch.xs(), batch.ys(), cross_entropy, opt);
+  std::printf("loss %.4f, gradient norm %.3f, %zu step(s) skipped\n", loss, m.gradient_norm(), m.skipped_steps());
+  // [/docs:guard]
+  CHECK(std::isfinite(loss));
+  CHECK(m.skipped_steps() == 0);
 }
