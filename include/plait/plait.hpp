@@ -44,6 +44,7 @@
 #include "loss/cross_entropy.hpp"
 #include "loss/mse.hpp"
 #include "optim/adam.hpp"
+#include "optim/schedule.hpp"
 #include "optim/sgd.hpp"
 #include "policy/mesh.hpp"
 #include "policy/partition.hpp"
