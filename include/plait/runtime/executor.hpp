@@ -155,7 +155,7 @@ class device_executor {
         using Loss = typename Job::loss_type;
         // Normalised by the global batch: summing every device's gradients gives the batch's gradient.
         Loss::template rows<output_shape>(mem.ctx(), mem.output(slot(i)), targets(job.y.slice(mb.begin, mb.size())),
-                                          mem.loss_grad(), mem.loss_rows(), float(job.count));
+                                          mem.loss_grad(), mem.loss_rows(), float(job.total ? job.total : job.count));
         // Under partition every device of a group computes the same loss: count it once.
         if (Plan::group_leader(device)) {
           if (job.loss_at)  // a captured step: summed on the device, read once the graph has run
@@ -172,13 +172,14 @@ class device_executor {
         const shard mb = rows(i);
         mem.set_step(step, mb.begin, true);
         const stage_range r = Plan::stages[i.stage];
-        mem.backward(r, mb.size(), slot(i), i.microbatch > 0);
+        mem.backward(r, mb.size(), slot(i), i.microbatch > 0 || job.accumulating);  // accumulate_step: onto the chunks before
         if (r.first == mem.owned().first) mem.release_input(slot(i));  // the slot's input was last read here
       }
     }
     void optimizer_step(const instruction& i) {
       if constexpr (Job::training) {
         ex.queue_.wait();  // every bucket's reduction is in
+        if (job.local_only) return;  // accumulate_step: a chunk before the last neither syncs nor updates
         if (job.guard) return job.guard->measure(local);  // a guarded step: the update waits for the norm (step_guard.hpp)
         const auto t = traced(i);
         const step_count count = mem.next_optimizer_step();
@@ -219,6 +220,8 @@ class device_executor {
         if (i.op == opcode::send) return send(i);
         // partition's exchanges run on the compute thread: the next instruction needs their result.
         if (i.peer == std::int16_t(collective_group::inner)) return exchange(i);
+        if constexpr (Job::training)
+          if (job.local_only) return;  // accumulate_step: gradients are synchronised once, after the last chunk
         ex.queue_.post({&run_collective, this, i}, true);
         if (i.op == opcode::all_gather) ex.queue_.wait();  // parameters are needed whole by the next step
       } else {

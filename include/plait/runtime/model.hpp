@@ -151,6 +151,11 @@ class model {
     return 0.0f;
   }
 
+  /// Gradient accumulation: the batch in `chunks` chunks, their gradients summed on each device and
+  /// synchronised once, then one update: the same step as train_step on the whole batch (accumulate_step.hpp).
+  template <Samples X, Target Y, Loss L, Optimizer Opt>
+  float accumulate_step(X x, Y y, const L&, Opt& opt, std::size_t chunks);
+
   /// Forward only, in evaluation mode, for at most rows_per_call() samples, through every device's
   /// inference program (rows split over the replicas, micro-batches streamed through the stages);
   /// the view stays valid until the next call.
@@ -221,5 +226,6 @@ class model {
 }  // namespace plait
 
 #include "train_step.hpp"
+#include "accumulate_step.hpp"
 #include "inference.hpp"
 #include "graph_step.hpp"

@@ -26,6 +26,10 @@ struct train_job {
   double* loss_at = nullptr;  // [1] @ device 0: where a captured step sums its loss (graph_step.hpp)
   bool loss_added = false;
   deferred_update* guard = nullptr;  // set: each device measures its gradient and leaves the update (step_guard.hpp)
+  // accumulate_step (accumulate_step.hpp): this job is one chunk of a larger batch.
+  std::size_t total = 0;     // samples of the whole batch, that the loss is normalised by (0: count)
+  bool accumulating = false;  // add the gradients onto the chunks' before
+  bool local_only = false;    // a chunk before the last: no data-parallel collective, no update
 };
 
 template <class Policy, RootedGraph G, class Backend>

@@ -80,6 +80,19 @@ TEST_CASE("a guarded step (clipping, the non-finite check) allocates nothing aft
   check_no_allocation<sequential, pipeline<2, microbatches<2>, gpipe, uneven_microbatches>>(sgd{.lr = 0.01f}, {.skip_nonfinite = true});
 }
 
+TEST_CASE("an accumulated step allocates nothing after its first call") {
+  auto m = place<replicate<2>>(plain_net, host_devices(2), {.max_batch = 8});
+  std::vector<float> x(32 * 64, 0.25f);
+  std::vector<std::int32_t> y(32, 1);
+  sgd opt{.lr = 0.01f, .momentum = 0.9f};
+  m.guard_steps({.max_norm = 0.01f});
+  m.accumulate_step(samples<shape<1, 8, 8>>{x.data(), 32}, class_labels{y.data(), 32}, cross_entropy, opt, 4);
+  const std::size_t new_calls = news.load();
+  for (std::size_t n : {std::size_t{32}, std::size_t{30}})
+    m.accumulate_step(samples<shape<1, 8, 8>>{x.data(), n}, class_labels{y.data(), n}, cross_entropy, opt, 4);
+  CHECK(news.load() == new_calls);
+}
+
 TEST_CASE("the counter sees allocations (the test can fail)") {
   const std::size_t before = news.load();
   auto* v = new std::vector<int>(10);
