@@ -22,6 +22,7 @@
 #include "graph/cut.hpp"
 #include "graph/layout.hpp"
 #include "graph/cpu_prefix.hpp"
+#include "graph/frozen.hpp"
 #include "graph/on.hpp"
 #include "io/chrome_trace.hpp"
 #include "io/trace.hpp"

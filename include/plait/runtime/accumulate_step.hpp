@@ -64,7 +64,7 @@ float model<Policy, G, Backend>::accumulate_step(X x, Y y, const L&, Opt& opt, s
     for (std::size_t l = 0; l < devices_->local_count(); ++l) {
       auto& m = devices_->memory(l);
       const std::size_t shard = plan::shard_floats[devices_->first() + l];
-      job.state[l] = m.template optimizer_state<Opt>(opt.state_per_param() * (shard ? shard : m.param_size()));
+      job.state[l] = m.template optimizer_state<Opt>(opt.state_per_param() * (shard ? shard : trainable_floats<device_layout>(m)));
     }
     job.total = x.count;
     double total = 0;

@@ -26,6 +26,7 @@
 #include "../core/error.hpp"
 #include "../core/shard.hpp"
 #include "../core/tensor.hpp"
+#include "../graph/frozen.hpp"
 #include "../io/trace.hpp"
 #include "../kernels/copy.hpp"
 #include "../kernels/reduce.hpp"
@@ -192,6 +193,13 @@ class device_executor {
                           state + at * job.opt->state_per_param(), c.size(), count);
             at += c.size();
           }
+        } else if constexpr (any_frozen<device_layout>) {  // graph/frozen.hpp: the trainable runs, their state packed
+          const auto runs = trainable_runs<device_layout>(mem.owned().first, mem.owned().last);
+          for (std::size_t k = 0, at = 0; k < runs.count; at += runs.r[k++].size) {
+            const std::size_t from = runs.r[k].offset - mem.param_lo();
+            job.opt->step(mem.ctx(), mem.params() + from, mem.grads() + from, state + at * job.opt->state_per_param(),
+                          runs.r[k].size, count);
+          }
         } else {
           job.opt->step(mem.ctx(), mem.params(), mem.grads(), state, mem.param_size(), count);
         }
@@ -309,9 +317,15 @@ class device_executor {
     void reduce(const instruction& i) {
       data_comm& group = *ex.links_.data;  // the device's data-parallel group
       if (i.buffer == whole_gradient) {
-        group.all_reduce(mem.grads(), mem.param_size());  // [Pd] @ every replica of my inner rank -> summed
+        if constexpr (any_frozen<device_layout>) {  // the trainable runs only (graph/frozen.hpp)
+          const auto runs = trainable_runs<device_layout>(mem.owned().first, mem.owned().last);
+          for (std::size_t k = 0; k < runs.count; ++k) group.all_reduce(mem.grads() + runs.r[k].offset - mem.param_lo(), runs.r[k].size);
+        } else {
+          group.all_reduce(mem.grads(), mem.param_size());  // [Pd] @ every replica of my inner rank -> summed
+        }
       } else if constexpr (Plan::buckets.size() > 0) {
         const bucket& b = Plan::buckets[i.buffer];
+        if (b.size == 0) return;  // frozen layers' bucket: nothing to communicate (graph/frozen.hpp)
         const std::size_t dp_rank = Plan::replica[device];
         const shard c = shard_of(b.size, Plan::data_parallel_degree, dp_rank);
         switch (i.op) {

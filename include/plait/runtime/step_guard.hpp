@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../graph/frozen.hpp"
 #include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
 
@@ -87,8 +88,10 @@ class step_guard final : public deferred_update {
           if (held_before(d, b.global)) continue;                                              // a copy
           ranges_[l].push_back({b.local - m.param_lo(), b.local - m.param_lo() + b.rows * b.cols});
         }
-      } else {
-        ranges_[l].push_back({0, m.param_size()});
+      } else {  // the trainable runs (graph/frozen.hpp): the whole gradient unless a layer is frozen
+        const auto runs = trainable_runs<typename Plan::device_layout>(m.owned().first, m.owned().last);
+        for (std::size_t k = 0; k < runs.count; ++k)
+          ranges_[l].push_back({runs.r[k].offset - m.param_lo(), runs.r[k].offset - m.param_lo() + runs.r[k].size});
       }
     }
   }
@@ -144,7 +147,16 @@ class step_guard final : public deferred_update {
       for_blocks(m.ctx(), m.param_size(), 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) {
         for (std::size_t i = b; i < e; ++i) g[i] *= scale;
       });
-    opt.step(m.ctx(), m.params(), m.grads(), state, m.param_size(), m.next_optimizer_step());
+    const step_count t = m.next_optimizer_step();
+    if constexpr (any_frozen<typename Plan::device_layout>) {  // the trainable runs, their state packed
+      const auto runs = trainable_runs<typename Plan::device_layout>(m.owned().first, m.owned().last);
+      for (std::size_t k = 0, at = 0; k < runs.count; at += runs.r[k++].size) {
+        const std::size_t from = runs.r[k].offset - m.param_lo();
+        opt.step(m.ctx(), m.params() + from, g + from, state + at * opt.state_per_param(), runs.r[k].size, t);
+      }
+    } else {
+      opt.step(m.ctx(), m.params(), g, state, m.param_size(), t);
+    }
   }
 
  private:

@@ -73,7 +73,7 @@ float model<Policy, G, Backend>::eager_step(const float* x, Y y, std::size_t cou
   for (std::size_t l = 0; l < devices_->local_count(); ++l) {
     auto& m = devices_->memory(l);
     const std::size_t shard = plan::shard_floats[devices_->first() + l];  // sharded: its chunks only
-    const std::size_t floats = shard ? shard : m.param_size();
+    const std::size_t floats = shard ? shard : trainable_floats<device_layout>(m);  // frozen layers keep no state
     job.state[l] = m.template optimizer_state<Opt>(opt.state_per_param() * floats);
   }
   devices_->run(job, steps_);
@@ -97,7 +97,7 @@ template <class L, class Y, class Opt>
 float model<Policy, G, Backend>::guarded_train_step(const float* x, Y y, std::size_t count, Opt& opt) {
   train_job<L, Y, Opt, device_count> job{x, y, count, &opt};
   for (std::size_t l = 0; l < devices_->local_count(); ++l)
-    job.state[l] = devices_->memory(l).template optimizer_state<Opt>(opt.state_per_param() * devices_->memory(l).param_size());
+    job.state[l] = devices_->memory(l).template optimizer_state<Opt>(opt.state_per_param() * trainable_floats<device_layout>(devices_->memory(l)));
   const double total = guarded_step(*devices_, guard_, job, steps_);
   ++steps_;
   return float(total / double(count));

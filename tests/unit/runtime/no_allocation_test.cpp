@@ -35,6 +35,9 @@ constexpr auto plain_net = input<1, 8, 8> >> flatten >> linear<32> >> gelu >> li
 constexpr auto staged_net = input<1, 8, 8> >> on<cpu>(plait::tanh >> dropout<0.1f> >> flatten) >> linear<32> >> gelu >>
                             linear<16> >> plait::tanh >> linear<4>;
 
+// With a frozen layer: the optimizer steps the trainable runs only.
+constexpr auto frozen_net = input<1, 8, 8> >> flatten >> frozen(linear<32>) >> gelu >> linear<16> >> plait::tanh >> linear<4>;
+
 template <class System, class Policy = single_device, auto Net = plain_net, class Opt>
 void check_no_allocation(Opt opt, step_guard_options guard = {}) {
   constexpr auto net = Net;
@@ -78,6 +81,11 @@ TEST_CASE("a guarded step (clipping, the non-finite check) allocates nothing aft
   check_no_allocation<sequential>(sgd{.lr = 0.01f}, {.max_norm = 0.01f, .skip_nonfinite = true});
   check_no_allocation<sequential, replicate<2>>(adam{}, {.max_norm = 0.01f});
   check_no_allocation<sequential, pipeline<2, microbatches<2>, gpipe, uneven_microbatches>>(sgd{.lr = 0.01f}, {.skip_nonfinite = true});
+}
+
+TEST_CASE("a step with frozen layers allocates nothing after its first call") {
+  check_no_allocation<sequential, single_device, frozen_net>(adam{});
+  check_no_allocation<sequential, replicate<2>, frozen_net>(sgd{.lr = 0.01f, .momentum = 0.9f}, {.max_norm = 0.01f});
 }
 
 TEST_CASE("an accumulated step allocates nothing after its first call") {

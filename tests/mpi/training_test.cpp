@@ -1,7 +1,8 @@
-// Gradient clipping and the non-finite check across the processes of an MPI job
-// (runtime/step_guard.hpp): the norm counts each parameter once over every process, the clipped
-// step equals one device's, and an inf in one process's rows skips the step on every rank.
-// CTest runs it under mpiexec -np 2.
+// The training-loop pieces across the processes of an MPI job: gradient clipping and the
+// non-finite check (runtime/step_guard.hpp): the norm counts each parameter once over every
+// process, the clipped step equals one device's, and an inf in one process's rows skips the step on
+// every rank; gradient accumulation (runtime/accumulate_step.hpp) equals one device's step on the
+// whole batch. CTest runs it under mpiexec -np 2.
 #include "mpi_doctest_main.hpp"
 
 #include <chrono>
@@ -79,4 +80,19 @@ TEST_CASE("an inf in rank 1's rows skips the step on every rank; the parameters 
   CHECK(m.skipped_steps() == 1);
   CHECK(m.gather_parameters() != before);
   CHECK(same_on_every_rank(m.gather_parameters()));
+}
+
+TEST_CASE("an accumulated step across processes equals one device's step on the whole batch") {
+  REQUIRE(world().size() == 2);
+  auto single = place(mlp, host_device(), {.max_batch = 24, .seed = 11});
+  auto multi = place<replicate<2, pipeline<2, microbatches<2>>>>(mlp, processes_of(2), {.max_batch = 8, .seed = 11});
+  adam o1{.lr = 0.01f}, o2 = o1;
+  for (int s = 0; s < 3; ++s) {
+    const test::batch_set<mlp> b(24, 80 + std::uint64_t(s));
+    const float l1 = single.train_step(b.xs(), b.ys(), cross_entropy, o1);
+    const float l2 = multi.accumulate_step(b.xs(), b.ys(), cross_entropy, o2, 3);
+    CHECK(l2 == doctest::Approx(l1).epsilon(1e-5));
+  }
+  CHECK(same_on_every_rank(multi.gather_parameters()));
+  CHECK(test::max_relative_difference(multi.gather_parameters(), single.gather_parameters()) < test::adam_tolerance);
 }
