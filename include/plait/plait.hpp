@@ -25,6 +25,7 @@
 #include "graph/frozen.hpp"
 #include "graph/on.hpp"
 #include "io/chrome_trace.hpp"
+#include "io/progress.hpp"
 #include "io/trace.hpp"
 #include "kernels/copy_host.hpp"
 #include "kernels/gemm_host.hpp"
