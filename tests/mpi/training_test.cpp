@@ -2,7 +2,9 @@
 // non-finite check (runtime/step_guard.hpp): the norm counts each parameter once over every
 // process, the clipped step equals one device's, and an inf in one process's rows skips the step on
 // every rank; gradient accumulation (runtime/accumulate_step.hpp) equals one device's step on the
-// whole batch. CTest runs it under mpiexec -np 2.
+// whole batch; ranks that disagree on the batch or the optimizer's settings stop with an error
+// naming them (runtime/step_agreement.hpp); replicas that would start apart are refused at place
+// (runtime/replica_check.hpp). CTest runs it under mpiexec -np 2.
 #include "mpi_doctest_main.hpp"
 
 #include <chrono>
@@ -95,4 +97,43 @@ TEST_CASE("an accumulated step across processes equals one device's step on the 
   }
   CHECK(same_on_every_rank(multi.gather_parameters()));
   CHECK(test::max_relative_difference(multi.gather_parameters(), single.gather_parameters()) < test::adam_tolerance);
+}
+
+TEST_CASE("ranks that disagree on the global batch or the optimizer's settings stop at that step, every rank alike") {
+  REQUIRE(world().size() == 2);
+  const bool second = world().rank() == 1;
+  const test::batch_set<mlp> b(16, 12);
+  SUBCASE("a rank given fewer rows") {
+    auto m = place<replicate<2>>(mlp, processes_of(1), {.max_batch = 16, .seed = 11});
+    sgd opt{.lr = 0.1f};
+    CHECK(std::isfinite(m.train_step(b.xs(), b.ys(), cross_entropy, opt)));  // agreeing: no error
+    const std::size_t n = second ? 12 : 16;
+    CHECK_THROWS_WITH_AS(m.train_step(samples<shape<12>>{b.x.data(), n}, class_labels{b.y.data(), n}, cross_entropy, opt),
+                         doctest::Contains("plait: the ranks of this job disagree at step 1: global batch 16 on rank 0 but "
+                                           "12 on rank 1. "),
+                         error);
+  }
+  SUBCASE("a rank with another learning rate, in a guarded step") {
+    auto m = place<replicate<2>>(mlp, processes_of(1), {.max_batch = 16, .seed = 11});
+    m.guard_steps({.max_norm = 1.0f});
+    adam opt{.lr = second ? 0.02f : 0.01f};
+    CHECK_THROWS_WITH_AS(m.train_step(b.xs(), b.ys(), cross_entropy, opt),
+                         doctest::Contains("at step 0: learning rate 0.01 on rank 0 but 0.02 on rank 1; optimizer settings hash"),
+                         error);
+  }
+  SUBCASE("a rank with another momentum, in an accumulated step") {
+    auto m = place<replicate<2>>(mlp, processes_of(1), {.max_batch = 8, .seed = 11});
+    sgd opt{.lr = 0.1f, .momentum = second ? 0.8f : 0.9f};
+    CHECK_THROWS_WITH_AS(m.accumulate_step(b.xs(), b.ys(), cross_entropy, opt, 2),
+                         doctest::Contains("at step 0: optimizer settings hash"), error);
+  }
+}
+
+TEST_CASE("replicas that would start from different parameters are refused at place, on every rank") {
+  REQUIRE(world().size() == 2);
+  const std::uint64_t seed = world().rank() == 1 ? 12 : 11;
+  CHECK_THROWS_WITH_AS(place<replicate<2>>(mlp, processes_of(1), {.max_batch = 16, .seed = seed}),
+                       doctest::Contains("plait: the replicas' initial parameters differ across processes: checksum "),
+                       error);
+  CHECK_NOTHROW(place<replicate<2, pipeline<2, microbatches<2>>>>(mlp, processes_of(2), {.max_batch = 16, .seed = 11}));
 }

@@ -79,19 +79,11 @@ float model<Policy, G, Backend>::accumulate_step(X x, Y y, const L&, Opt& opt, s
         devices_->run(job, steps_);
         continue;
       }
-      total = guarded_step(*devices_, guard_, job, steps_);  // the last chunk: clipped or skipped as configured
+      total = guarded_step(*devices_, guard_, agree_, job, steps_);  // the last chunk: clipped or skipped as configured
     }
     if (!guard_.active()) {
       for (double s : job.loss_sums) total += s;
-      if (process_comm* world = devices_->world()) {
-        float sum = float(total);
-        try {
-          world->all_reduce(&sum, 1);
-        } catch (const error& e) {
-          fail_in(cat("step ", steps_, ", the loss's sum over processes"), e);
-        }
-        total = sum;
-      }
+      if (process_comm* world = devices_->world()) agree_.sum(*world, &total, 1, x.count, opt, steps_, "the loss's sum");
     }
     ++steps_;
     return float(total / double(x.count));

@@ -23,6 +23,8 @@
 #include "devices.hpp"
 #include "options.hpp"
 #include "parameter_io.hpp"
+#include "replica_check.hpp"
+#include "step_agreement.hpp"
 #include "step_guard.hpp"
 
 namespace plait {
@@ -55,6 +57,7 @@ class model {
   model(process_devices<Backend> devices, place_options options)
       : devices_(std::make_unique<devices_type>(std::move(devices), options)) {
     check_graph_options();
+    check_initial_replicas<plan>(*devices_);  // replica_check.hpp: one all-gather at start-up
   }
 
   /// A sampler whose replica count is this model's data-parallel degree, so the two cannot disagree.
@@ -221,6 +224,7 @@ class model {
   typename device_traits<Backend>::step_graph graph_;  // the captured step (place_options::cuda_graph)
   std::size_t steps_ = 0;
   step_guard<plan, devices_type> guard_;  // off until guard_steps
+  step_agreement agree_{devices_->process_count()};  // across processes: the loss's sum checks batch and settings
 };
 
 }  // namespace plait

@@ -32,6 +32,7 @@
 #include "../graph/frozen.hpp"
 #include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
+#include "step_agreement.hpp"
 
 namespace plait {
 
@@ -183,19 +184,15 @@ class step_guard final : public deferred_update {
 /// A guarded training step (train_step.hpp, with the guard active): the devices' programs with the
 /// update deferred, the loss and squared norm summed, then the update on every device or none.
 template <class Plan, class Devices, class Job>
-double guarded_step(Devices& devices, step_guard<Plan, Devices>& guard, Job& job, std::uint64_t step) {
+double guarded_step(Devices& devices, step_guard<Plan, Devices>& guard, step_agreement& agree, Job& job, std::uint64_t step) {
   job.guard = &guard;
   devices.run(job, step);
   double loss = 0;
   for (double s : job.loss_sums) loss += s;
   double square = guard.local_square();
-  if (auto* world = devices.world()) {  // the loss's all-reduce carries the squared norm too: no extra round trip
-    float both[2] = {float(loss), float(square)};
-    try {
-      world->all_reduce(both, 2);
-    } catch (const error& e) {
-      fail_in(cat("step ", step, ", the loss's and the gradient norm's sum over processes"), e);
-    }
+  if (auto* world = devices.world()) {  // the loss's sum carries the squared norm too: no extra round trip
+    double both[2] = {loss, square};
+    agree.sum(*world, both, 2, job.total ? job.total : job.count, *job.opt, step, "the loss's and the gradient norm's sum");
     loss = both[0];
     square = both[1];
   }

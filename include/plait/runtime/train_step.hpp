@@ -8,6 +8,7 @@
 
 #include "batch_checks.hpp"
 #include "model.hpp"
+#include "step_agreement.hpp"
 #include "step_guard.hpp"
 
 namespace plait {
@@ -79,15 +80,8 @@ float model<Policy, G, Backend>::eager_step(const float* x, Y y, std::size_t cou
   devices_->run(job, steps_);
   double total = 0;
   for (double s : job.loss_sums) total += s;
-  if (process_comm* world = devices_->world()) {  // each process summed its replicas' rows: the same bits everywhere
-    float sum = float(total);
-    try {
-      world->all_reduce(&sum, 1);
-    } catch (const error& e) {
-      fail_in(cat("step ", steps_, ", the loss's sum over processes"), e);
-    }
-    total = sum;
-  }
+  if (process_comm* world = devices_->world())  // each process summed its replicas' rows; the ranks' batch and settings agree
+    agree_.sum(*world, &total, 1, count, opt, steps_, "the loss's sum");  // step_agreement.hpp
   ++steps_;
   return float(total / double(count));
 }
@@ -98,7 +92,7 @@ float model<Policy, G, Backend>::guarded_train_step(const float* x, Y y, std::si
   train_job<L, Y, Opt, device_count> job{x, y, count, &opt};
   for (std::size_t l = 0; l < devices_->local_count(); ++l)
     job.state[l] = devices_->memory(l).template optimizer_state<Opt>(opt.state_per_param() * trainable_floats<device_layout>(devices_->memory(l)));
-  const double total = guarded_step(*devices_, guard_, job, steps_);
+  const double total = guarded_step(*devices_, guard_, agree_, job, steps_);
   ++steps_;
   return float(total / double(count));
 }
