@@ -87,6 +87,7 @@ class step_guard final : public deferred_update {
           const auto& b = mine.b[k];
           if (b.local < m.param_lo() || b.local >= m.param_lo() + m.param_size()) continue;  // another stage's
           if (held_before(d, b.global)) continue;                                              // a copy
+          if (frozen_at(b.local)) continue;  // a frozen layer's (graph/frozen.hpp)
           ranges_[l].push_back({b.local - m.param_lo(), b.local - m.param_lo() + b.rows * b.cols});
         }
       } else {  // the trainable runs (graph/frozen.hpp): the whole gradient unless a layer is frozen
@@ -161,6 +162,14 @@ class step_guard final : public deferred_update {
   }
 
  private:
+  // Whether the device graph's parameter at flat offset `local` belongs to a frozen layer.
+  static bool frozen_at(std::size_t local) {
+    using DL = typename Plan::device_layout;
+    for (std::size_t i = 0; i < DL::layer_count; ++i)
+      if (DL::param_sizes[i] > 0 && DL::param_offsets[i] <= local && local < DL::param_offsets[i] + DL::param_sizes[i])
+        return frozen_layers<DL>[i];
+    return false;
+  }
   // Whether a device before d of replica 0 holds the whole model's parameters at `global` too.
   static bool held_before(std::size_t d, std::size_t global) {
     for (std::size_t e = 0; e < d; ++e) {

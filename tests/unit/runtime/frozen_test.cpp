@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <plait/plait.hpp>
 #include <string>
 #include <vector>
@@ -105,4 +106,29 @@ TEST_CASE("a model with frozen layers trains under every policy as on one device
   m.train_step(b.xs(), b.ys(), cross_entropy, a);
   CHECK(layer_kept<head_only, 0>(m.gather_parameters(), before));
   CHECK(!layer_kept<head_only, 1>(m.gather_parameters(), before));
+}
+
+TEST_CASE("the gradient norm of a model with frozen layers counts the trainable parameters only, under every policy") {
+  const test::batch_set<head_only> b(16, 8);
+  auto plain_model = place(plain, host_device(), {.max_batch = 16, .seed = 4});
+  auto single = place(head_only, host_device(), {.max_batch = 16, .seed = 4});
+  plain_model.set_parameters(single.gather_parameters());
+  sgd o{.lr = 0.1f};
+  plain_model.train_step(b.xs(), b.ys(), cross_entropy, o);
+  double square = 0;  // the unfrozen model's gradient, without the first layer's
+  const auto g = plain_model.gradients();
+  for (std::size_t i = layout_of<plain>::param_offsets[1]; i < g.size(); ++i) square += double(g[i]) * g[i];
+  single.guard_steps({.max_norm = 1e6f});
+  single.train_step(b.xs(), b.ys(), cross_entropy, o);
+  CHECK(single.gradient_norm() == doctest::Approx(std::sqrt(square)).epsilon(1e-6));
+  const auto norm_under = [&]<class P>() {
+    auto m = place<P>(head_only, host_devices(P::device_count), {.max_batch = 16, .seed = 4});
+    m.guard_steps({.max_norm = 1e6f});
+    m.train_step(b.xs(), b.ys(), cross_entropy, o);
+    return m.gradient_norm();
+  };
+  CHECK(norm_under.template operator()<replicate<2>>() == doctest::Approx(single.gradient_norm()).epsilon(1e-5));
+  CHECK(norm_under.template operator()<partition<2>>() == doctest::Approx(single.gradient_norm()).epsilon(1e-5));
+  CHECK(norm_under.template operator()<replicate<2, pipeline<2, microbatches<2>>>>() ==
+        doctest::Approx(single.gradient_norm()).epsilon(1e-5));
 }
