@@ -48,6 +48,7 @@
 #include "optim/adam.hpp"
 #include "optim/schedule.hpp"
 #include "optim/sgd.hpp"
+#include "policy/gradient_bytes.hpp"
 #include "policy/mesh.hpp"
 #include "policy/partition.hpp"
 #include "policy/pipeline.hpp"

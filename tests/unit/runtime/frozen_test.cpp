@@ -132,3 +132,22 @@ TEST_CASE("the gradient norm of a model with frozen layers counts the trainable 
   CHECK(norm_under.template operator()<replicate<2, pipeline<2, microbatches<2>>>>() ==
         doctest::Approx(single.gradient_norm()).epsilon(1e-5));
 }
+
+TEST_CASE("the programs' byte count: a frozen layer's gradient is not communicated, under replicate and a mesh") {
+  using L = layout_of<plain>;
+  constexpr std::size_t first = L::param_offsets[1] - L::param_offsets[0];  // the first layer's floats, padded
+  using dp = replicate<2, buckets<bucket_plan{.bytes = 256, .first_bytes = 128}>>;
+  constexpr std::size_t all = gradient_bytes<plan_of<dp, test::graph_of<plain>>>(0);
+  static_assert(all == sizeof(float) * bucket_floats<plain>());
+  static_assert(gradient_bytes<plan_of<dp, test::graph_of<head_only>>>(0) == all - sizeof(float) * first);
+  using mesh = replicate<2, pipeline<2, microbatches<2>>>;
+  constexpr std::size_t stage0 = gradient_bytes<plan_of<mesh, test::graph_of<plain>>>(0);
+  static_assert(stage0 > 0 && gradient_bytes<plan_of<mesh, test::graph_of<head_only>>>(0) < stage0);
+  // Stage 1 holds no frozen layer: the same floats, but runs leave out the alignment padding after the last layer.
+  constexpr std::size_t stage1 = gradient_bytes<plan_of<mesh, test::graph_of<plain>>>(1);
+  static_assert(gradient_bytes<plan_of<mesh, test::graph_of<head_only>>>(1) <= stage1);
+  static_assert(gradient_bytes<plan_of<mesh, test::graph_of<head_only>>>(1) + 16 * sizeof(float) > stage1);
+  MESSAGE("bytes of gradient per step under replicate<2>: ", all, " unfrozen, ",
+          gradient_bytes<plan_of<dp, test::graph_of<head_only>>>(0), " with the first layer frozen");
+  CHECK(gradient_bytes<plan_of<single_device, test::graph_of<plain>>>(0) == 0);
+}
