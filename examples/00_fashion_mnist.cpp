@@ -14,12 +14,10 @@
 //   00_fashion_mnist.safetensors); --resume FILE continues from one, saved under either --devices.
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
-#include <unistd.h>
+
+#include "options.hpp"
 
 // [docs:include]
 #include <plait/plait.hpp>
@@ -41,39 +39,18 @@ struct settings {
 
 settings parse(int argc, char** argv) {
   settings s;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (a == "--devices" && v) s.devices = std::strtoul(argv[++i], nullptr, 10);
-    else if (a == "--trace" && v) s.trace = argv[++i];
-    else if (a == "--epochs" && v) s.epochs = std::atoi(argv[++i]);
-    else if (a == "--batch" && v) s.batch = std::strtoul(argv[++i], nullptr, 10);
-    else if (a == "--threads" && v) s.threads = unsigned(std::atoi(argv[++i]));
-    else if (a == "--lr" && v) s.lr = std::strtof(argv[++i], nullptr);
-    else if (a == "--limit" && v) s.limit = std::strtoul(argv[++i], nullptr, 10);
-    else if (a == "--checkpoint" && v) s.checkpoint = argv[++i];
-    else if (a == "--resume" && v) s.resume = argv[++i];
-    else {
-      std::fprintf(stderr,
-                   "usage: %s [--devices 1|2] [--epochs N] [--batch B] [--threads T] [--lr LR] [--limit N] [--trace FILE]\n"
-                   "          [--checkpoint FILE] [--resume FILE]\n",
-                   argv[0]);
-      std::exit(2);
-    }
-  }
+  example_options("00_fashion_mnist", "an MLP trained on Fashion-MNIST")
+      .add("--devices", s.devices, "1: one host device, 2: replicate<2>")
+      .add("--epochs", s.epochs, "passes over the training images")
+      .add("--batch", s.batch, "samples per step")
+      .add("--threads", s.threads, "threads per device (0: the cores shared out)")
+      .add("--lr", s.lr, "Adam's learning rate")
+      .add("--limit", s.limit, "train and test on the first N images only (0: all)")
+      .add("--trace", s.trace, "write the last epoch as a Chrome trace to FILE")
+      .add("--checkpoint", s.checkpoint, "save a checkpoint to FILE at the end of each epoch")
+      .add("--resume", s.resume, "continue from the checkpoint FILE, saved under either --devices")
+      .parse(argc, argv);
   return s;
-}
-
-// A one-line progress bar, redrawn in place on a terminal and printed once per epoch otherwise.
-void progress(std::uint64_t epoch, int epochs, std::size_t done, std::size_t total, double loss, double per_second, bool final) {
-  static const bool tty = isatty(STDOUT_FILENO);
-  if (!tty && !final) return;
-  constexpr int width = 24;
-  const int filled = int(width * done / (total ? total : 1));
-  std::printf("%sepoch %d/%d [%.*s%*s] %6zu/%zu  loss %.4f  %8.0f samples/s%s", tty ? "\r" : "", int(epoch) + 1, epochs,
-              filled, "========================", width - filled, "", done, total, loss, per_second,
-              final ? "\n" : "");
-  std::fflush(stdout);
 }
 
 }  // namespace
@@ -81,7 +58,6 @@ void progress(std::uint64_t epoch, int epochs, std::size_t done, std::size_t tot
 template <class Policy, class Dataset>
 int run(const settings& cfg, const Dataset& train, const Dataset& test) {
   using namespace plait;
-  using clock = std::chrono::steady_clock;
   const unsigned threads = cfg.threads ? cfg.threads : std::max(1u, unsigned(2 / Policy::device_count));
   // [docs:model]
   constexpr auto net = input<1, 28, 28> >> flatten
@@ -98,21 +74,15 @@ int run(const settings& cfg, const Dataset& train, const Dataset& test) {
   // [docs:train]
   auto opt = adam{.lr = cfg.lr};
   loader batches(train, {.batch_size = cfg.batch, .seed = 7});
+  progress bar({.epochs = cfg.epochs, .samples_per_epoch = train.size()});  // samples/s, loss, ETA
   data_position at;  // where training starts: epoch 0, batch 0, or a checkpoint's position
   if (!cfg.resume.empty()) at = load_checkpoint(model, cfg.resume, opt, batches);
   for (auto epoch = at.epoch; epoch < std::uint64_t(cfg.epochs); ++epoch) {
     if (!cfg.trace.empty() && epoch + 1 == std::uint64_t(cfg.epochs)) model.enable_trace(1 << 16);
-    const auto start = clock::now();
-    double loss_sum = 0;
-    std::size_t seen = 0;
-    for (auto& b : batches.epoch(epoch, epoch == at.epoch ? at.batch : 0)) {
-      loss_sum += double(model.train_step(b.x, b.y, cross_entropy, opt)) * double(b.size());
-      seen += b.size();
-      const double seconds = std::chrono::duration<double>(clock::now() - start).count();
-      progress(epoch, cfg.epochs, seen, train.size(), loss_sum / double(seen), double(seen) / seconds, false);
-    }
-    const double seconds = std::chrono::duration<double>(clock::now() - start).count();
-    progress(epoch, cfg.epochs, seen, train.size(), loss_sum / double(seen), double(seen) / seconds, true);
+    bar.begin_epoch(int(epoch));
+    for (auto& b : batches.epoch(epoch, epoch == at.epoch ? at.batch : 0))
+      bar.step(b.size(), model.train_step(b.x, b.y, cross_entropy, opt));
+    bar.end_epoch();  // one line per epoch (redrawn in place on a terminal); returns the epoch's metrics
     save_checkpoint(model, cfg.checkpoint, opt, batches);  // replaces the last one only once it is on disk
   }
   // [/docs:train]

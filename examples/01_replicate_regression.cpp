@@ -9,20 +9,20 @@
 
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <plait/plait.hpp>
 #include <string>
 #include <vector>
+
+#include "options.hpp"
 
 int main(int argc, char** argv) try {
   using namespace plait;
   int steps = 300;
   std::string trace;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--trace")) trace = argv[i + 1];
-  }
+  example_options("01_replicate_regression", "data-parallel linear regression on two host devices")
+      .add("--steps", steps, "training steps")
+      .add("--trace", trace, "write the last steps as a Chrome trace to FILE")
+      .parse(argc, argv);
 
   // The answer the model should find: y = w . x + b, plus a little noise.
   const float true_w[10] = {0.5f, -1.0f, 2.0f, 0.0f, 1.5f, -0.5f, 0.25f, -2.0f, 1.0f, 0.75f};

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "options.hpp"
+
 namespace {
 using namespace plait;
 
@@ -73,11 +75,11 @@ int main(int argc, char** argv) try {
   int steps = 20;
   std::size_t batch = 256;
   std::string trace;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--batch")) batch = std::strtoul(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--trace")) trace = argv[i + 1];
-  }
+  example_options("02_mlp_pipeline", "A two-part model on two devices: model parallelism, then a pipeline")
+      .add("--steps", steps, "training steps")
+      .add("--batch", batch, "samples per step")
+      .add("--trace", trace, "write a Chrome trace of the last steps to FILE")
+      .parse(argc, argv);
   const data d(batch);
   // [docs:stages]
   using model_parallel = pipeline<2, microbatches<1>>;

@@ -19,6 +19,8 @@
 #include <plait/plait.hpp>
 #include <vector>
 
+#include "options.hpp"
+
 namespace {
 using namespace plait;
 
@@ -53,10 +55,10 @@ struct teacher_data {
 int main(int argc, char** argv) try {
   int steps = 300;
   std::size_t batch = 64;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--batch")) batch = std::strtoul(argv[i + 1], nullptr, 10);
-  }
+  example_options("03_small_block_replicate", "A small block, replicated: replicate<2> keeps two identical copies of a 10 -> 20 -> 5 MLP")
+      .add("--steps", steps, "training steps")
+      .add("--batch", batch, "samples per step")
+      .parse(argc, argv);
   const teacher_data train(4096, 1), test(1024, 2);
 
   // [docs:block]

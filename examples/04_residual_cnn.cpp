@@ -20,6 +20,8 @@
 #include <plait/plait.hpp>
 #include <vector>
 
+#include "options.hpp"
+
 namespace {
 
 constexpr std::size_t classes = 12, pixels = 3 * 32 * 32;
@@ -42,10 +44,10 @@ int main(int argc, char** argv) try {
   using namespace plait;
   int steps = 150;
   std::size_t batch = 64;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--batch")) batch = std::strtoul(argv[i + 1], nullptr, 10);
-  }
+  example_options("04_residual_cnn", "A residual CNN block, trained data-parallel: replicate<2> on two host devices")
+      .add("--steps", steps, "training steps")
+      .add("--batch", batch, "samples per step")
+      .parse(argc, argv);
 
   // [docs:residual]
   constexpr auto block = residual(conv2d<16, 3, 1, 1> >> batchnorm2d >> relu >> conv2d<16, 3, 1, 1> >> batchnorm2d,

@@ -27,6 +27,8 @@
 #include <plait/plait.hpp>
 #include <vector>
 
+#include "options.hpp"
+
 namespace {
 using namespace plait;
 
@@ -85,10 +87,10 @@ bool run(const char* label, int steps, std::size_t batch, const squares& train, 
 int main(int argc, char** argv) try {
   int steps = 120;
   std::size_t batch = 64;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--batch")) batch = std::strtoul(argv[i + 1], nullptr, 10);
-  }
+  example_options("05_feature_extractor_classifier", "A feature extractor on one device, a classifier on another")
+      .add("--steps", steps, "training steps")
+      .add("--batch", batch, "samples per step")
+      .parse(argc, argv);
   const squares train(4096, 1), test(512, 2);
 
   // [docs:policies]

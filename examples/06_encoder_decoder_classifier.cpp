@@ -27,6 +27,8 @@
 #include <plait/plait.hpp>
 #include <vector>
 
+#include "options.hpp"
+
 namespace {
 using namespace plait;
 
@@ -69,10 +71,10 @@ struct first_marker {
 int main(int argc, char** argv) try {
   int steps = 300;
   std::size_t batch = 32;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--batch")) batch = std::strtoul(argv[i + 1], nullptr, 10);
-  }
+  example_options("06_encoder_decoder_classifier", "An encoder, a decoder and a classifier on three devices: a three-stage pipeline")
+      .add("--steps", steps, "training steps")
+      .add("--batch", batch, "samples per step")
+      .parse(argc, argv);
   const first_marker train(8192, 1), test(1024, 2);
 
   // What each device holds, from the types alone.

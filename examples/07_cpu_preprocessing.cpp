@@ -31,6 +31,8 @@
 #include <ratio>
 #include <vector>
 
+#include "options.hpp"
+
 // [docs:layer]
 /// scale_t<A, B>: y = a x + b element-wise, any input shape, no parameters; a and b are std::ratio
 /// values (compile-time constants, as batchnorm2d_t's momentum). Backward: dx = a dy.
@@ -117,10 +119,10 @@ struct raw_images {
 int main(int argc, char** argv) try {
   int steps = 200;
   std::size_t batch = 64;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--batch")) batch = std::strtoul(argv[i + 1], nullptr, 10);
-  }
+  example_options("07_cpu_preprocessing", "Preprocessing on one device, the model on another; and how to write a layer of your own")
+      .add("--steps", steps, "training steps")
+      .add("--batch", batch, "samples per step")
+      .parse(argc, argv);
   const raw_images train(4096, 1), test(512, 2);
 
   // The new layer is a graph of its own too: scale a ramp image (pixel j has value j) and look.

@@ -19,6 +19,8 @@
 #include <plait/plait.hpp>
 #include <string>
 
+#include "options.hpp"
+
 namespace {
 
 struct settings {
@@ -31,19 +33,13 @@ struct settings {
 
 settings parse(int argc, char** argv) {
   settings s;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (a == "--devices" && v) s.devices = std::strtoul(argv[++i], nullptr, 10);
-    else if (a == "--epochs" && v) s.epochs = std::atoi(argv[++i]);
-    else if (a == "--batch" && v) s.batch = std::strtoul(argv[++i], nullptr, 10);
-    else if (a == "--lr" && v) s.lr = std::strtof(argv[++i], nullptr);
-    else if (a == "--limit" && v) s.limit = std::strtoul(argv[++i], nullptr, 10);
-    else {
-      std::fprintf(stderr, "usage: %s [--devices 1|2] [--epochs N] [--batch B] [--lr LR] [--limit N]\n", argv[0]);
-      std::exit(2);
-    }
-  }
+  example_options("08_fashion_mnist_cnn", "a CNN trained on Fashion-MNIST")
+      .add("--devices", s.devices, "1: one host device, 2: replicate<2>")
+      .add("--epochs", s.epochs, "passes over the training images")
+      .add("--batch", s.batch, "samples per step")
+      .add("--lr", s.lr, "the learning rate")
+      .add("--limit", s.limit, "train and test on the first N images only (0: all)")
+      .parse(argc, argv);
   return s;
 }
 
@@ -52,7 +48,6 @@ settings parse(int argc, char** argv) {
 template <class Policy, class Dataset>
 int run(const settings& cfg, const Dataset& train, const Dataset& test) {
   using namespace plait;
-  using clock = std::chrono::steady_clock;
   const unsigned threads = std::max(1u, unsigned(2 / Policy::device_count));
   // [docs:cnn]
   constexpr auto net = input<1, 28, 28>
@@ -69,19 +64,14 @@ int run(const settings& cfg, const Dataset& train, const Dataset& test) {
 
   auto opt = adam{.lr = cfg.lr};
   loader batches(train, {.batch_size = cfg.batch, .seed = 7});
+  progress bar({.epochs = cfg.epochs, .samples_per_epoch = train.size()});
   for (int epoch = 0; epoch < cfg.epochs; ++epoch) {
     if (epoch >= 2) opt.lr /= 2;  // halved from the third epoch on: the last epochs settle
-    const auto start = clock::now();
-    double loss_sum = 0;
-    std::size_t seen = 0;
-    for (auto& b : batches.epoch(epoch)) {
-      loss_sum += double(model.train_step(b.x, b.y, cross_entropy, opt)) * double(b.size());
-      seen += b.size();
-    }
-    const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+    bar.begin_epoch(epoch);
+    for (auto& b : batches.epoch(epoch)) bar.step(b.size(), model.train_step(b.x, b.y, cross_entropy, opt));
+    bar.end_epoch();
     const evaluation e = model.evaluate(test.x(), test.y(), cross_entropy);
-    std::printf("epoch %d/%d  train loss %.4f  %.1f s (%.0f images/s)  test loss %.4f accuracy %.4f\n", epoch + 1,
-                cfg.epochs, loss_sum / double(seen ? seen : 1), seconds, double(seen) / seconds, e.loss, e.accuracy);
+    std::printf("  after epoch %d: test loss %.4f accuracy %.4f\n", epoch + 1, e.loss, e.accuracy);
     std::fflush(stdout);
   }
   const evaluation result = model.evaluate(test.x(), test.y(), cross_entropy);

@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "options.hpp"
+
 namespace {
 using namespace plait;
 
@@ -60,11 +62,11 @@ int main(int argc, char** argv) try {
   int steps = 600;
   std::size_t batch = 64;
   std::string trace = "09_branches_trace.json";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--batch")) batch = std::strtoul(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--trace")) trace = argv[i + 1];
-  }
+  example_options("09_branches", "Two branches at the same depth, on two devices, concatenated")
+      .add("--steps", steps, "training steps")
+      .add("--batch", batch, "samples per step")
+      .add("--trace", trace, "write a Chrome trace of the last steps to FILE")
+      .parse(argc, argv);
   const teacher_data train(8192, 1), test(2048, 2);
 
   // [docs:branches]

@@ -20,8 +20,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
+
+#include "options.hpp"
 
 // [docs:mpi_include]
 #include <plait/mpi.hpp>    // plait::mpi: the MPI world and communicator, across_processes
@@ -41,20 +42,14 @@ struct settings {
 
 settings parse(int argc, char** argv) {
   settings s;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool value = i + 1 < argc;
-    if (a == "--epochs" && value) s.epochs = std::atoi(argv[++i]);
-    else if (a == "--batch" && value) s.batch = std::strtoul(argv[++i], nullptr, 10);
-    else if (a == "--lr" && value) s.lr = std::strtof(argv[++i], nullptr);
-    else if (a == "--limit" && value) s.limit = std::strtoul(argv[++i], nullptr, 10);
-    else if (a == "--checkpoint" && value) s.checkpoint = argv[++i];
-    else if (a == "--resume" && value) s.resume = argv[++i];
-    else
-      plait::fail("unknown argument '" + a + "'", "this example takes --epochs, --batch, --lr, --limit, --checkpoint and --resume",
-                  "run it as mpirun -np 2 11_mpi_fashion_mnist [--epochs N] [--batch B] [--lr LR] [--limit N] "
-                  "[--checkpoint FILE] [--resume FILE]");
-  }
+  example_options("11_mpi_fashion_mnist", "the demo's MLP, data parallel over the processes of mpirun -np 2")
+      .add("--epochs", s.epochs, "passes over the training images")
+      .add("--batch", s.batch, "samples per step (the global batch)")
+      .add("--lr", s.lr, "Adam's learning rate")
+      .add("--limit", s.limit, "train and test on the first N images only (0: all)")
+      .add("--checkpoint", s.checkpoint, "save a checkpoint to FILE at the end of each epoch (rank 0 writes)")
+      .add("--resume", s.resume, "continue from the checkpoint FILE, saved by any number of processes")
+      .parse(argc, argv);
   return s;
 }
 
@@ -62,7 +57,6 @@ settings parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace plait;
-  using clock = std::chrono::steady_clock;
   return run_or_abort([&] {  // an error on any rank: printed, then MPI_Abort ends the job non-zero
     // [docs:mpi_place]
     mpi_world world(&argc, &argv);  // MPI_Init_thread ... MPI_Finalize; outlives the model below
@@ -90,20 +84,14 @@ int main(int argc, char** argv) {
     // [docs:mpi_train]
     auto opt = adam{.lr = cfg.lr};
     loader batches(train, {.batch_size = cfg.batch, .seed = 7});  // the same batches on every process
+    progress bar({.epochs = cfg.epochs, .samples_per_epoch = train.size(), .enabled = leader});  // rank 0 prints
     data_position at;                                              // epoch 0, batch 0, or a checkpoint's
     if (!cfg.resume.empty()) at = load_checkpoint(model, cfg.resume, opt, batches);
     for (auto epoch = at.epoch; epoch < std::uint64_t(cfg.epochs); ++epoch) {
-      const auto start = clock::now();
-      double loss_sum = 0;
-      std::size_t seen = 0;
-      for (auto& b : batches.epoch(epoch, epoch == at.epoch ? at.batch : 0)) {
-        loss_sum += double(model.train_step(b.x, b.y, cross_entropy, opt)) * double(b.size());  // the job's loss
-        seen += b.size();
-      }
-      const double seconds = std::chrono::duration<double>(clock::now() - start).count();
-      if (leader)
-        std::printf("epoch %d/%d  loss %.4f  %.0f samples/s\n", int(epoch) + 1, cfg.epochs, loss_sum / double(seen),
-                    double(seen) / seconds);
+      bar.begin_epoch(int(epoch));
+      for (auto& b : batches.epoch(epoch, epoch == at.epoch ? at.batch : 0))
+        bar.step(b.size(), model.train_step(b.x, b.y, cross_entropy, opt));  // the job's loss
+      bar.end_epoch();
       save_checkpoint(model, cfg.checkpoint, opt, batches);  // every process calls it; rank 0 writes
     }
     // [/docs:mpi_train]

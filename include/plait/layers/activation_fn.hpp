@@ -25,9 +25,10 @@ struct relu_fn {
   static constexpr bool grad_from_output = true;
   static constexpr std::size_t flops = 1;
   template <class T>
-  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) { return z > T{0} ? z : T{0}; }
+  // Written so that NaN passes through (NaN <= 0 is false), as torch.relu: a NaN is not hidden.
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) { return z <= T{0} ? T{0} : z; }
   template <class T>
-  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T y) { return y > T{0} ? T{1} : T{0}; }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T y) { return y <= T{0} ? T{0} : T{1}; }
 };
 
 struct tanh_fn {

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 
+#include "../graph/frozen.hpp"
 #include "../graph/layout.hpp"
 
 namespace plait {
@@ -37,7 +38,21 @@ constexpr bucket_cuts<G> cut_buckets(bucket_plan plan) {
   using L = graph_layout<G>;
   bucket_cuts<G> cuts;
   std::size_t last = L::layer_count, bytes = 0;
+  bool in_frozen = false;
   for (std::size_t i = L::layer_count; i-- > 0;) {
+    // Frozen layers (graph/frozen.hpp) are buckets of their own, with no gradient to communicate
+    // (size 0): a frozen layer ends the trainable bucket after it, a trainable one the frozen bucket.
+    const bool trains = !frozen_layers<L>[i] && L::param_sizes[i] > 0;
+    if (frozen_layers<L>[i] != in_frozen && (frozen_layers<L>[i] || trains)) {
+      if (last > i + 1) cuts.b[cuts.count++] = bucket{i + 1, last, 0, 0};
+      last = i + 1;
+      bytes = 0;
+      in_frozen = frozen_layers<L>[i];
+    }
+    if (in_frozen) {
+      if (i == 0) cuts.b[cuts.count++] = bucket{0, last, 0, 0};
+      continue;
+    }
     bytes += L::param_sizes[i] * sizeof(float);
     const std::size_t cap = cuts.count == 0 ? plan.first_bytes : plan.bytes;
     if (bytes >= cap || i == 0) {
@@ -60,7 +75,7 @@ constexpr bucket_cuts<G> cut_buckets(bucket_plan plan) {
     auto& bk = cuts.b[k];
     bk.offset = L::param_offsets[bk.first_layer];
     const std::size_t end = bk.last_layer == L::layer_count ? L::param_buffer_size : L::param_offsets[bk.last_layer];
-    bk.size = end - bk.offset;
+    bk.size = frozen_layers<L>[bk.last_layer - 1] ? 0 : end - bk.offset;  // a frozen bucket's last layer is frozen
   }
   return cuts;
 }

@@ -126,6 +126,8 @@ class placed_devices {
     } c{*this, job, step};
     workers_->run(&call::on, &c);
   }
+  /// fn(arg, l) for every local device l at once, each on its worker thread (a guarded step's update).
+  void each(device_workers::job_fn fn, void* arg) { workers_->run(fn, arg); }
   /// Local device l's program alone, on the caller's thread (a CUDA graph's capture of one device).
   template <class Job>
   void run_one(std::size_t l, Job& job, std::uint64_t step) {

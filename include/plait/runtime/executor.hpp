@@ -27,6 +27,7 @@
 #include "../core/error.hpp"
 #include "../core/shard.hpp"
 #include "../core/tensor.hpp"
+#include "../graph/frozen.hpp"
 #include "../io/trace.hpp"
 #include "../kernels/copy.hpp"
 #include "../kernels/reduce.hpp"
@@ -157,7 +158,7 @@ class device_executor {
         using Loss = typename Job::loss_type;
         // Normalised by the global batch: summing every device's gradients gives the batch's gradient.
         Loss::template rows<output_shape>(mem.ctx(), mem.output(slot(i)), targets(job.y.slice(mb.begin, mb.size())),
-                                          mem.loss_grad(), mem.loss_rows(), float(job.count));
+                                          mem.loss_grad(), mem.loss_rows(), float(job.total ? job.total : job.count));
         // Under partition every device of a group computes the same loss: count it once.
         if (Plan::group_leader(device)) {
           if (job.loss_at)  // a captured step: summed on the device, read once the graph has run
@@ -174,13 +175,15 @@ class device_executor {
         const shard mb = rows(i);
         mem.set_step(step, mb.begin, true);
         const stage_range r = Plan::stages[i.stage];
-        mem.backward(r, mb.size(), slot(i), i.microbatch > 0);
+        mem.backward(r, mb.size(), slot(i), i.microbatch > 0 || job.accumulating);  // accumulate_step: onto the chunks before
         if (r.first == mem.owned().first) mem.release_input(slot(i));  // the slot's input was last read here
       }
     }
     void optimizer_step(const instruction& i) {
       if constexpr (Job::training) {
         ex.queue_.wait();  // every bucket's reduction is in
+        if (job.local_only) return;  // accumulate_step: a chunk before the last neither syncs nor updates
+        if (job.guard) return job.guard->measure(local);  // a guarded step: the update waits for the norm (step_guard.hpp)
         const auto t = traced(i);
         const step_count count = mem.next_optimizer_step();
         float* state = job.state[local];
@@ -191,6 +194,13 @@ class device_executor {
             job.opt->step(mem.ctx(), mem.params() + b.offset + c.begin, mem.shard_grads() + at,
                           state + at * job.opt->state_per_param(), c.size(), count);
             at += c.size();
+          }
+        } else if constexpr (any_frozen<device_layout>) {  // graph/frozen.hpp: the trainable runs, their state packed
+          const auto runs = trainable_runs<device_layout>(mem.owned().first, mem.owned().last);
+          for (std::size_t k = 0, at = 0; k < runs.count; at += runs.r[k++].size) {
+            const std::size_t from = runs.r[k].offset - mem.param_lo();
+            job.opt->step(mem.ctx(), mem.params() + from, mem.grads() + from, state + at * job.opt->state_per_param(),
+                          runs.r[k].size, count);
           }
         } else {
           job.opt->step(mem.ctx(), mem.params(), mem.grads(), state, mem.param_size(), count);
@@ -220,6 +230,8 @@ class device_executor {
         if (i.op == opcode::send) return send(i);
         // partition's exchanges run on the compute thread: the next instruction needs their result.
         if (i.peer == std::int16_t(collective_group::inner)) return exchange(i);
+        if constexpr (Job::training)
+          if (job.local_only) return;  // accumulate_step: gradients are synchronised once, after the last chunk
         ex.queue_.post({&run_collective, this, i}, true);
         if (i.op == opcode::all_gather) ex.queue_.wait();  // parameters are needed whole by the next step
       } else {
@@ -307,9 +319,15 @@ class device_executor {
     void reduce(const instruction& i) {
       data_comm& group = *ex.links_.data;  // the device's data-parallel group
       if (i.buffer == whole_gradient) {
-        group.all_reduce(mem.grads(), mem.param_size());  // [Pd] @ every replica of my inner rank -> summed
+        if constexpr (any_frozen<device_layout>) {  // the trainable runs only (graph/frozen.hpp)
+          const auto runs = trainable_runs<device_layout>(mem.owned().first, mem.owned().last);
+          for (std::size_t k = 0; k < runs.count; ++k) group.all_reduce(mem.grads() + runs.r[k].offset - mem.param_lo(), runs.r[k].size);
+        } else {
+          group.all_reduce(mem.grads(), mem.param_size());  // [Pd] @ every replica of my inner rank -> summed
+        }
       } else if constexpr (Plan::buckets.size() > 0) {
         const bucket& b = Plan::buckets[i.buffer];
+        if (b.size == 0) return;  // frozen layers' bucket: nothing to communicate (graph/frozen.hpp)
         const std::size_t dp_rank = Plan::replica[device];
         const shard c = shard_of(b.size, Plan::data_parallel_degree, dp_rank);
         switch (i.op) {

@@ -81,7 +81,7 @@ float model<Policy, G, Backend>::graph_step(const float* x, Y y, std::size_t cou
     const Y staged{static_cast<decltype(y.data)>(graph_.targets()), count};
     if (!graph_.ready()) {
       job_type job{graph_.input(), staged, count, &opt, data_parallel_degree};
-      job.state[0] = rep.template optimizer_state<Opt>(opt.state_per_param() * rep.param_size());
+      job.state[0] = rep.template optimizer_state<Opt>(opt.state_per_param() * trainable_floats<device_layout>(rep));
       job.loss_at = ctx.device_scalar();
       graph_.capture(ctx, [&] { devices_->run_one(0, job, steps_); });  // sets this step's words and counts its optimizer step
     } else {

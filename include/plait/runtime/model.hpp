@@ -24,6 +24,9 @@
 #include "devices.hpp"
 #include "options.hpp"
 #include "parameter_io.hpp"
+#include "replica_check.hpp"
+#include "step_agreement.hpp"
+#include "step_guard.hpp"
 
 namespace plait {
 
@@ -56,6 +59,7 @@ class model {
   model(process_devices<Backend> devices, place_options options)
       : devices_(std::make_unique<devices_type>(std::move(devices), options)) {
     check_graph_options();
+    check_initial_replicas<plan>(*devices_);  // replica_check.hpp: one all-gather at start-up
   }
 
   /// A sampler whose replica count is this model's data-parallel degree, so the two cannot disagree.
@@ -117,6 +121,12 @@ class model {
   std::size_t optimizer_bytes(std::size_t d = 0) const { return memory(d, "optimizer_bytes").optimizer_bytes(); }
   std::size_t activation_bytes(std::size_t d = 0) const { return memory(d, "activation_bytes").activation_bytes(); }
 
+  /// Gradient clipping by global norm and the inf/NaN check, for every following step (step_guard.hpp).
+  void guard_steps(step_guard_options o) { guard_.configure(*devices_, o); }
+  /// Steps the non-finite check skipped, and the last guarded step's gradient norm (before clipping).
+  std::size_t skipped_steps() const { return guard_.skipped(); }
+  double gradient_norm() const { return guard_.norm(); }
+
   /// Records every instruction each device executes, from now on (`capacity` events per device).
   void enable_trace(std::size_t capacity_per_device = 4096) { devices_->enable_trace(capacity_per_device); }
   const trace_recorder& trace() const { return devices_->trace(); }
@@ -148,6 +158,11 @@ class model {
                                   "Fix: pass sgd{...}, adam{...} or adamw{...}, or give yours those members.");
     return 0.0f;
   }
+
+  /// Gradient accumulation: the batch in `chunks` chunks, their gradients summed on each device and
+  /// synchronised once, then one update: the same step as train_step on the whole batch (accumulate_step.hpp).
+  template <Samples X, Target Y, Loss L, Optimizer Opt>
+  float accumulate_step(X x, Y y, const L&, Opt& opt, std::size_t chunks);
 
   /// Forward only, in evaluation mode, for at most rows_per_call() samples, through every device's
   /// inference program (rows split over the replicas, micro-batches streamed through the stages);
@@ -187,6 +202,8 @@ class model {
  private:
   template <class L, class Y, class Opt>
   float eager_step(const float* x, Y y, std::size_t count, Opt& opt);
+  template <class L, class Y, class Opt>
+  float guarded_train_step(const float* x, Y y, std::size_t count, Opt& opt);  // train_step.hpp
   template <class Y, class L>
   double infer(const float* x, Y y, std::size_t count);  // inference.hpp: the summed loss when evaluating
 
@@ -211,10 +228,13 @@ class model {
   std::vector<float> out_ = std::vector<float>(devices_->options().max_batch * output_shape::size);  // predict's rows @ host
   typename device_traits<Backend>::step_graph graph_;  // the captured step (place_options::cuda_graph)
   std::size_t steps_ = 0;
+  step_guard<plan, devices_type> guard_;  // off until guard_steps
+  step_agreement agree_{devices_->process_count()};  // across processes: the loss's sum checks batch and settings
 };
 
 }  // namespace plait
 
 #include "train_step.hpp"
+#include "accumulate_step.hpp"
 #include "inference.hpp"
 #include "graph_step.hpp"

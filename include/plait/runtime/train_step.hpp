@@ -8,6 +8,8 @@
 
 #include "batch_checks.hpp"
 #include "model.hpp"
+#include "step_agreement.hpp"
+#include "step_guard.hpp"
 
 namespace plait {
 
@@ -26,6 +28,11 @@ struct train_job {
   std::array<double, Devices> loss_sums{};  // [local device]: its micro-batches' summed losses
   double* loss_at = nullptr;  // [1] @ device 0: where a captured step sums its loss (graph_step.hpp)
   bool loss_added = false;
+  deferred_update* guard = nullptr;  // set: each device measures its gradient and leaves the update (step_guard.hpp)
+  // accumulate_step (accumulate_step.hpp): this job is one chunk of a larger batch.
+  std::size_t total = 0;     // samples of the whole batch, that the loss is normalised by (0: count)
+  bool accumulating = false;  // add the gradients onto the chunks' before
+  bool local_only = false;    // a chunk before the last: no data-parallel collective, no update
 };
 
 template <class Policy, RootedGraph G, class Backend>
@@ -53,6 +60,7 @@ float model<Policy, G, Backend>::train_step(X x, Y y, const L&, Opt& opt) {
                "pass a batch divisible by the micro-batch count, or add the option uneven_microbatches");
     if constexpr (requires { L::validate(y, output_shape::size); }) L::validate(y, output_shape::size);
     params_.sync();
+    if (guard_.active()) return guarded_train_step<L>(x.data, y, x.count, opt);
     if constexpr (has_step_graph)
       if (devices_->options().cuda_graph) return graph_step<L>(x.data, y, x.count, opt);
     return eager_step<L>(x.data, y, x.count, opt);
@@ -68,21 +76,25 @@ float model<Policy, G, Backend>::eager_step(const float* x, Y y, std::size_t cou
   for (std::size_t l = 0; l < devices_->local_count(); ++l) {
     auto& m = devices_->memory(l);
     const std::size_t shard = plan::shard_floats[devices_->first() + l];  // sharded: its chunks only
-    const std::size_t floats = shard ? shard : m.param_size();
+    const std::size_t floats = shard ? shard : trainable_floats<device_layout>(m);  // frozen layers keep no state
     job.state[l] = m.template optimizer_state<Opt>(opt.state_per_param() * floats);
   }
   devices_->run(job, steps_);
   double total = 0;
   for (double s : job.loss_sums) total += s;
-  if (process_comm* world = devices_->world()) {  // each process summed its replicas' rows: the same bits everywhere
-    float sum = float(total);
-    try {
-      world->all_reduce(&sum, 1);
-    } catch (const error& e) {
-      fail_in(cat("step ", steps_, ", the loss's sum over processes"), e);
-    }
-    total = sum;
-  }
+  if (process_comm* world = devices_->world())  // each process summed its replicas' rows; the ranks' batch and settings agree
+    agree_.sum(*world, &total, 1, count, opt, steps_, "the loss's sum");  // step_agreement.hpp
+  ++steps_;
+  return float(total / double(count));
+}
+
+template <class Policy, RootedGraph G, class Backend>
+template <class L, class Y, class Opt>
+float model<Policy, G, Backend>::guarded_train_step(const float* x, Y y, std::size_t count, Opt& opt) {
+  train_job<L, Y, Opt, device_count> job{x, y, count, &opt};
+  for (std::size_t l = 0; l < devices_->local_count(); ++l)
+    job.state[l] = devices_->memory(l).template optimizer_state<Opt>(opt.state_per_param() * trainable_floats<device_layout>(devices_->memory(l)));
+  const double total = guarded_step(*devices_, guard_, agree_, job, steps_);
   ++steps_;
   return float(total / double(count));
 }

@@ -3,6 +3,9 @@
 
 #include <plait/layers/mean_pool.hpp>
 
+#include <cmath>
+#include <limits>
+
 using namespace plait;
 using test::host_contexts;
 
@@ -20,6 +23,10 @@ TEST_CASE("mean_pool forward is the mean over the steps, per sample") {
   std::vector<float> y(4, -1);
   B::forward(ctx, forward_args<float>{nullptr, x.data(), y.data(), nullptr, 2});
   CHECK(y == std::vector<float>{3, 30, -1, 1});
+  std::vector<float> with_nan = x;
+  with_nan[2] = std::numeric_limits<float>::quiet_NaN();  // NaN in gives NaN out, in its column only
+  B::forward(ctx, forward_args<float>{nullptr, with_nan.data(), y.data(), nullptr, 2});
+  CHECK((std::isnan(y[0]) && y[1] == 30 && y[2] == -1));
 }
 
 TEST_CASE("mean_pool backward spreads dy / T over every step") {

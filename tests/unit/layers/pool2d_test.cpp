@@ -4,6 +4,9 @@
 #include <plait/layers/pool2d.hpp>
 #include <plait/plait.hpp>
 
+#include <cmath>
+#include <limits>
+
 using namespace plait;
 using test::host_contexts;
 
@@ -100,3 +103,18 @@ TEST_CASE_TEMPLATE_DEFINE("pooling backward matches finite differences", Ctx, po
   }
 }
 TEST_CASE_TEMPLATE_APPLY(pool_grad, host_contexts);
+
+TEST_CASE("NaN in gives NaN out: a window holding NaN pools to NaN (max and average), the others do not") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const std::size_t at : {0u, 5u}) {  // NaN first in its window, and after the window's maximum
+    auto x = image;
+    x[at] = nan;
+    const run<maxpool2d_t<2>::bound<shape<1, 4, 4>>> m(x, {1, 1, 1, 1}, 1);
+    CHECK(std::isnan(m.y[0]));
+    CHECK(m.y[1] == 8);
+    CHECK(m.dx[at] == 1);  // the gradient goes to the NaN, as in PyTorch
+    const run<avgpool2d_t<2>::bound<shape<1, 4, 4>>> a(x, {1, 1, 1, 1}, 1);
+    CHECK(std::isnan(a.y[0]));
+    CHECK(!std::isnan(a.y[1]));
+  }
+}
