@@ -116,8 +116,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("local all-reduce, %zu host devices (threads pinned to CPUs 0..%zu), float32; copy = one thread's memcpy\n",
-              devices, devices - 1);
+  std::printf(
+      "local all-reduce, %zu host devices (threads pinned to CPUs 0..%zu), float32; copy = one thread's memcpy\n",
+      devices, devices - 1);
   std::printf("%9s %12s %7s %10s %10s %10s %7s %10s\n", "size", "time/call", "spread", "algbw", "busbw", "copy",
               "spread", "busbw/copy");
   result last{};

@@ -54,7 +54,9 @@ result measure(plait::mpi_comm& comm, std::size_t bytes, std::size_t reps, std::
     const auto t0 = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < k; ++i) {
       if (use_plait) comm.all_reduce(buf.data(), n);
-      else plait::mpi_detail::check(MPI_Allreduce(MPI_IN_PLACE, buf.data(), int(n), MPI_FLOAT, MPI_SUM, comm.native()), "MPI_Allreduce");
+      else
+        plait::mpi_detail::check(MPI_Allreduce(MPI_IN_PLACE, buf.data(), int(n), MPI_FLOAT, MPI_SUM, comm.native()),
+                                 "MPI_Allreduce");
     }
     double mine = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / double(k), slowest = 0;
     benchmark::DoNotOptimize(buf.data());
@@ -92,9 +94,12 @@ int main(int argc, char** argv) {
       char version[MPI_MAX_LIBRARY_VERSION_STRING];
       int length = 0;
       MPI_Get_library_version(version, &length);
-      std::printf("all-reduce over %zu MPI ranks, float32, in place: plait's mpi_comm vs MPI_Allreduce on the same buffers\n", ranks);
+      std::printf(
+          "all-reduce over %zu MPI ranks, float32, in place: plait's mpi_comm vs MPI_Allreduce on the same buffers\n",
+          ranks);
       std::printf("MPI: %.*s\n", int(std::strcspn(version, "\n")), version);
-      std::printf("%9s %12s %7s %12s %7s %7s %10s %11s\n", "size", "plait", "spread", "MPI", "spread", "ratio", "extra", "busbw plait");
+      std::printf("%9s %12s %7s %12s %7s %7s %10s %11s\n", "size", "plait", "spread", "MPI", "spread", "ratio", "extra",
+                  "busbw plait");
     }
     result first{}, last{};
     for (std::size_t bytes = 1u << 10; bytes <= (std::size_t(64) << 20); bytes *= 4) {
@@ -104,15 +109,16 @@ int main(int argc, char** argv) {
       if (bytes == (1u << 10)) first = last;
       const double busbw = double(bytes) / last.plait.median / 1e9 * 2.0 * double(ranks - 1) / double(ranks);
       if (print)
-        std::printf("%9s %9.2f us %6.1f%% %9.2f us %6.1f%% %7.2f %7.2f us %6.2f GB/s\n", human(bytes).c_str(), last.plait.median * 1e6,
-                    last.plait.spread * 100, last.raw.median * 1e6, last.raw.spread * 100, last.raw.median / last.plait.median,
-                    (last.plait.median - last.raw.median) * 1e6, busbw);
+        std::printf("%9s %9.2f us %6.1f%% %9.2f us %6.1f%% %7.2f %7.2f us %6.2f GB/s\n", human(bytes).c_str(),
+                    last.plait.median * 1e6, last.plait.spread * 100, last.raw.median * 1e6, last.raw.spread * 100,
+                    last.raw.median / last.plait.median, (last.plait.median - last.raw.median) * 1e6, busbw);
       std::fflush(stdout);
     }
     if (print)
-      std::printf("RESULT allreduce_mpi ranks=%zu ratio_64mb=%.2f extra_us_1kb=%.2f plait_us_1kb=%.2f mpi_us_1kb=%.2f plait_ms_64mb=%.2f mpi_ms_64mb=%.2f\n",
-                  ranks, last.raw.median / last.plait.median, (first.plait.median - first.raw.median) * 1e6, first.plait.median * 1e6,
-                  first.raw.median * 1e6, last.plait.median * 1e3, last.raw.median * 1e3);
+      std::printf(
+          "RESULT allreduce_mpi ranks=%zu ratio_64mb=%.2f extra_us_1kb=%.2f plait_us_1kb=%.2f mpi_us_1kb=%.2f plait_ms_64mb=%.2f mpi_ms_64mb=%.2f\n",
+          ranks, last.raw.median / last.plait.median, (first.plait.median - first.raw.median) * 1e6,
+          first.plait.median * 1e6, first.raw.median * 1e6, last.plait.median * 1e3, last.raw.median * 1e3);
     return 0;
   });
 }

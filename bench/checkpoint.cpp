@@ -4,10 +4,10 @@
 // (two more arrays of that size): save_checkpoint writes 805 MB (parameters, exp_avg, exp_avg_sq, in
 // safetensors, checksummed, to a temporary file, fsync, rename, folder fsync); load_checkpoint reads
 // them back (every checksum checked, every tensor staged before the model is written). The floor, in
-// the same run and alternating with plait (which side goes first alternates too), is plain write() of as many bytes from one buffer + fsync,
-// and plain read() of them into one buffer. Both load from the page cache (the file was just written).
-// Ratios are floor time / plait time (1: as fast as the floor). The memory a save adds is read from
-// the process's peak resident set (VmHWM, reset before the save) and given in copies of the parameters.
+// the same run and alternating with plait (which side goes first alternates too), is plain write() of as many bytes
+// from one buffer + fsync, and plain read() of them into one buffer. Both load from the page cache (the file was just
+// written). Ratios are floor time / plait time (1: as fast as the floor). The memory a save adds is read from the
+// process's peak resident set (VmHWM, reset before the save) and given in copies of the parameters.
 //
 //   bench_checkpoint [--quick] [--dir DIR]    (DIR: where the files go; default the current folder)
 
@@ -29,7 +29,8 @@ using namespace plait;
 using clock_type = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-constexpr auto net = input<4096> >> linear<4096> >> relu >> linear<4096> >> relu >> linear<4096> >> relu >> linear<4096>;
+constexpr auto net =
+    input<4096> >> linear<4096> >> relu >> linear<4096> >> relu >> linear<4096> >> relu >> linear<4096>;
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -51,7 +52,8 @@ std::size_t status_kb(const char* key) {
 
 void raw_write(const fs::path& p, const std::vector<char>& buf) {
   const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  for (std::size_t at = 0; at < buf.size();) at += std::size_t(::write(fd, buf.data() + at, std::min<std::size_t>(buf.size() - at, 1 << 30)));
+  for (std::size_t at = 0; at < buf.size();)
+    at += std::size_t(::write(fd, buf.data() + at, std::min<std::size_t>(buf.size() - at, 1 << 30)));
   ::fsync(fd);
   ::close(fd);
 }
@@ -91,9 +93,16 @@ int main(int argc, char** argv) {
 
   std::vector<char> buf(bytes, 1);
   std::vector<double> plait_save, raw_save, plait_load, raw_load;
-  for (int r = 0; r < rounds; ++r) {  // alternating which side goes first; sync() before each save: no one else's dirty pages
-    const auto save_raw = [&] { ::sync(); raw_save.push_back(seconds([&] { raw_write(raw, buf); })); };
-    const auto save_plait = [&] { ::sync(); plait_save.push_back(seconds([&] { save_checkpoint(m, ck, opt); })); };
+  for (int r = 0; r < rounds;
+       ++r) {  // alternating which side goes first; sync() before each save: no one else's dirty pages
+    const auto save_raw = [&] {
+      ::sync();
+      raw_save.push_back(seconds([&] { raw_write(raw, buf); }));
+    };
+    const auto save_plait = [&] {
+      ::sync();
+      plait_save.push_back(seconds([&] { save_checkpoint(m, ck, opt); }));
+    };
     const auto load_raw = [&] { raw_load.push_back(seconds([&] { raw_read(raw, buf); })); };
     const auto load_plait = [&] { plait_load.push_back(seconds([&] { load_checkpoint(m, ck, opt); })); };
     if (r % 2 == 0) save_raw(), save_plait(), load_raw(), load_plait();
@@ -114,9 +123,10 @@ int main(int argc, char** argv) {
   row("save", plait_save, raw_save);
   row("load", plait_load, raw_load);
   std::printf("\nsave's peak extra memory: %.2f copies of the parameters\n", extra_copies);
-  std::printf("RESULT checkpoint param_mb=%.0f file_mb=%.0f save_s=%.3f raw_save_s=%.3f load_s=%.3f raw_load_s=%.3f "
-              "save_ratio=%.3f load_ratio=%.3f save_extra_copies=%.2f\n",
-              param_bytes / 1e6, double(bytes) / 1e6, median(plait_save), median(raw_save), median(plait_load),
-              median(raw_load), median(raw_save) / median(plait_save), median(raw_load) / median(plait_load), extra_copies);
+  std::printf(
+      "RESULT checkpoint param_mb=%.0f file_mb=%.0f save_s=%.3f raw_save_s=%.3f load_s=%.3f raw_load_s=%.3f "
+      "save_ratio=%.3f load_ratio=%.3f save_extra_copies=%.2f\n",
+      param_bytes / 1e6, double(bytes) / 1e6, median(plait_save), median(raw_save), median(plait_load),
+      median(raw_load), median(raw_save) / median(plait_save), median(raw_load) / median(plait_load), extra_copies);
   return 0;
 }

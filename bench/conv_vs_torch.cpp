@@ -20,10 +20,10 @@ unsigned threads() {
 
 constexpr std::size_t batch = 32, classes = 12;
 // Example 04's model, layer for layer.
-constexpr auto net = input<3, 32, 32>
-                   >> residual(conv2d<16, 3, 1, 1> >> batchnorm2d >> relu >> conv2d<16, 3, 1, 1> >> batchnorm2d,
-                               conv2d<16, 1>) >> relu
-                   >> maxpool2d<4> >> flatten >> linear<classes>;
+constexpr auto net =
+    input<3, 32, 32> >>
+    residual(conv2d<16, 3, 1, 1> >> batchnorm2d >> relu >> conv2d<16, 3, 1, 1> >> batchnorm2d, conv2d<16, 1>) >> relu
+    >> maxpool2d<4> >> flatten >> linear<classes>;
 
 // Inputs uniform in [0, 1), labels uniform over the classes: never zeros.
 void plait_step_resblock(benchmark::State& state) {

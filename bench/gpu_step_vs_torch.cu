@@ -154,7 +154,8 @@ constexpr floor_config floor_tf32{"TF32", CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF
 // Fills device memory with values uniform in [-1, 1) (a hash of the index): the floor never runs on zeros.
 template <class T>
 __global__ void fill_uniform(T* p, std::size_t n, std::uint64_t seed) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x) {
     std::uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -169,10 +170,8 @@ class device_matrix {
   device_matrix(std::size_t n, cudaDataType_t storage, std::uint64_t seed, cudaStream_t s) {
     const std::size_t bytes = n * (storage == CUDA_R_16BF ? sizeof(__nv_bfloat16) : sizeof(float));
     cuda_check(cudaMalloc(&p_, bytes), cat("cudaMalloc of ", bytes, " bytes"), gpu);
-    if (storage == CUDA_R_16BF)
-      fill_uniform<<<1024, 256, 0, s>>>(static_cast<__nv_bfloat16*>(p_), n, seed);
-    else
-      fill_uniform<<<1024, 256, 0, s>>>(static_cast<float*>(p_), n, seed);
+    if (storage == CUDA_R_16BF) fill_uniform<<<1024, 256, 0, s>>>(static_cast<__nv_bfloat16*>(p_), n, seed);
+    else fill_uniform<<<1024, 256, 0, s>>>(static_cast<float*>(p_), n, seed);
     cuda_check(cudaGetLastError(), "fill_uniform launch", gpu);
   }
   device_matrix(const device_matrix&) = delete;
@@ -192,9 +191,9 @@ class device_matrix {
 void gemm_ex(cublasHandle_t h, const floor_config& f, bool ta, bool tb, int m, int n, int k, const void* a, int lda,
              const void* b, int ldb, void* c, int ldc) {
   const float one = 1, zero = 0;
-  const cublasStatus_t s = cublasGemmEx(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b,
-                                        f.storage, ldb, a, f.storage, lda, &zero, c, f.storage, ldc, f.compute,
-                                        CUBLAS_GEMM_DEFAULT);
+  const cublasStatus_t s =
+      cublasGemmEx(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b, f.storage, ldb,
+                   a, f.storage, lda, &zero, c, f.storage, ldc, f.compute, CUBLAS_GEMM_DEFAULT);
   if (s != CUBLAS_STATUS_SUCCESS) [[unlikely]]
     blas_check(s, cat("cublasGemmEx (", f.name, ", m ", m, ", n ", n, ", k ", k, ")").c_str());
 }
@@ -230,8 +229,9 @@ floor_result time_gemm_floor(const floor_config& f, const std::array<int, 5>& di
     constexpr int layers = 4;
     std::vector<device_matrix> act, grad, w, dw;  // each of f.storage
     for (int l = 0; l <= layers; ++l) {
-      act.emplace_back(std::size_t(batch) * dims[l], f.storage, 100 + l, s);   // [batch, dims[l]] @ GPU 0
-      grad.emplace_back(l == 0 ? 1 : std::size_t(batch) * dims[l], f.storage, 200 + l, s);  // [batch, dims[l]] @ GPU 0 (l > 0)
+      act.emplace_back(std::size_t(batch) * dims[l], f.storage, 100 + l, s);  // [batch, dims[l]] @ GPU 0
+      grad.emplace_back(l == 0 ? 1 : std::size_t(batch) * dims[l], f.storage, 200 + l,
+                        s);  // [batch, dims[l]] @ GPU 0 (l > 0)
     }
     for (int l = 0; l < layers; ++l) {
       w.emplace_back(std::size_t(dims[l + 1]) * dims[l], f.storage, 300 + l, s);   // [dims[l+1], dims[l]] @ GPU 0
@@ -251,7 +251,9 @@ floor_result time_gemm_floor(const floor_config& f, const std::array<int, 5>& di
         calls.push_back({cat("dx ", l, ":   [", batch, ",", o, "] x [", o, ",", i, "]"), false, false, batch, i, o,
                          grad[l + 1].get(), w[l].get(), grad[l].get(), o, i, i});
     }
-    auto run = [&](const gemm_call& g) { gemm_ex(h, f, g.ta, g.tb, g.m, g.n, g.k, g.a, g.lda, g.b, g.ldb, g.c, g.ldc); };
+    auto run = [&](const gemm_call& g) {
+      gemm_ex(h, f, g.ta, g.tb, g.m, g.n, g.k, g.a, g.lda, g.b, g.ldb, g.c, g.ldc);
+    };
     double flops = 0;
     for (const gemm_call& g : calls) {
       for (int i = 0; i < warmup; ++i) run(g);
@@ -284,7 +286,8 @@ stats time_copy_in(const host_batch<In, 10>& data, int warmup, int reps, event_t
   cuda_check(cudaMalloc(&x, data.x.size() * sizeof(float)), "cudaMalloc", gpu);
   cuda_check(cudaMalloc(&y, data.y.size() * sizeof(std::int32_t)), "cudaMalloc", gpu);
   auto copy = [&] {
-    cuda_check(cudaMemcpyAsync(x, data.x.data(), data.x.size() * sizeof(float), cudaMemcpyHostToDevice, s), "cudaMemcpyAsync", gpu);
+    cuda_check(cudaMemcpyAsync(x, data.x.data(), data.x.size() * sizeof(float), cudaMemcpyHostToDevice, s),
+               "cudaMemcpyAsync", gpu);
     cuda_check(cudaMemcpyAsync(y, data.y.data(), data.y.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice, s),
                "cudaMemcpyAsync", gpu);
   };
@@ -297,7 +300,8 @@ stats time_copy_in(const host_batch<In, 10>& data, int warmup, int reps, event_t
   return summarise(std::move(t));
 }
 
-constexpr auto large = input<4096> >> linear<4096> >> relu >> linear<4096> >> relu >> linear<4096> >> relu >> linear<10>;
+constexpr auto large =
+    input<4096> >> linear<4096> >> relu >> linear<4096> >> relu >> linear<4096> >> relu >> linear<10>;
 constexpr auto small = input<32> >> linear<64> >> relu >> linear<64> >> relu >> linear<10>;
 constexpr std::size_t large_batch = 8192, small_batch = 32;
 
@@ -320,8 +324,10 @@ int run(int argc, char** argv) {
     else if (a == "--reps-large" && i + 1 < argc) reps_large = std::atoi(argv[++i]);
     else if (a == "--reps-small" && i + 1 < argc) reps_small = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "plait: unknown argument '%s'. bench_gpu_step_vs_torch takes --quick, --probe, --reps-large N, "
-                           "--reps-small N. Fix: run it through bench/run gpu_step_vs_torch [--quick].\n", a.c_str());
+      std::fprintf(stderr,
+                   "plait: unknown argument '%s'. bench_gpu_step_vs_torch takes --quick, --probe, --reps-large N, "
+                   "--reps-small N. Fix: run it through bench/run gpu_step_vs_torch [--quick].\n",
+                   a.c_str());
       return 2;
     }
   }
@@ -344,14 +350,17 @@ int run(int argc, char** argv) {
   const host_batch<4096, 10> large_data(large_batch);
   const host_batch<32, 10> small_data(small_batch);
   constexpr std::array<int, 5> dims{4096, 4096, 4096, 4096, 10};
-  const step_result pl = time_plait_step<large, 4096, large_batch>(large_data, cuda_math::bf16, 3, reps_large, idle, ev);
+  const step_result pl =
+      time_plait_step<large, 4096, large_batch>(large_data, cuda_math::bf16, 3, reps_large, idle, ev);
   const floor_result fl = time_gemm_floor(floor_bf16, dims, int(large_batch), 3, reps_large, ev);
   const floor_result fl16 = time_gemm_floor(floor_bf16_storage, dims, int(large_batch), 3, reps_large, ev);
-  const step_result pt = time_plait_step<large, 4096, large_batch>(large_data, cuda_math::tf32, 3, reps_large, idle, ev);
+  const step_result pt =
+      time_plait_step<large, 4096, large_batch>(large_data, cuda_math::tf32, 3, reps_large, idle, ev);
   const floor_result ft = time_gemm_floor(floor_tf32, dims, int(large_batch), 3, reps_large, ev);
   const stats copy = time_copy_in(large_data, 3, reps_large, ev);
   const step_result ps = time_plait_step<small, 32, small_batch>(small_data, cuda_math::tf32, 20, reps_small, idle, ev);
-  const step_result psg = time_plait_step<small, 32, small_batch>(small_data, cuda_math::tf32, 20, reps_small, idle, ev, true);
+  const step_result psg =
+      time_plait_step<small, 32, small_batch>(small_data, cuda_math::tf32, 20, reps_small, idle, ev, true);
   (void)cudaStreamDestroy(idle);
 
   std::printf("plait on %s, float32 storage; CUDA events, median [min..max] us\n", name.c_str());
@@ -361,8 +370,8 @@ int run(int argc, char** argv) {
   auto value = [](const std::string& what, double v) { std::printf("  %-52s %10.3f\n", what.c_str(), v); };
   auto floor_rows = [&](const floor_result& f, const char* config) {
     for (const auto& [what, t] : f.each) row(cat("  cuBLAS ", config, " ", what), t);
-    std::printf("  %-52s %10.1f  (%.0f TFLOP/s)\n", cat("  ", config, " floor: sum of the GEMM medians").c_str(), f.sum_us,
-                f.tflops);
+    std::printf("  %-52s %10.1f  (%.0f TFLOP/s)\n", cat("  ", config, " floor: sum of the GEMM medians").c_str(),
+                f.sum_us, f.tflops);
     row("  the same GEMMs back to back", f.back_to_back);
   };
   row(cat("large step, bf16 products (cuda_math::bf16), batch ", large_batch), pl.time);
@@ -377,19 +386,19 @@ int run(int argc, char** argv) {
   row("the large batch's copy in (pinned -> device)", copy);
   row(cat("small step, TF32, batch ", small_batch, " (", reps_small, " steps)"), ps.time);
   row(cat("small step, TF32, batch ", small_batch, ", captured in a CUDA graph"), psg.time);
-  std::printf("PLAIT device=%s reps_large=%d reps_small=%d plait_large_us=%.2f plait_large_min_us=%.2f "
-              "plait_large_max_us=%.2f floor_large_us=%.2f floor_seq_large_us=%.2f floor_tflops=%.1f "
-              "floor_large_bf16_storage_us=%.2f floor_seq_large_bf16_storage_us=%.2f floor_tflops_bf16_storage=%.1f "
-              "plait_large_tf32_us=%.2f plait_large_tf32_min_us=%.2f plait_large_tf32_max_us=%.2f floor_large_tf32_us=%.2f "
-              "floor_seq_large_tf32_us=%.2f floor_tflops_tf32=%.1f copy_large_us=%.2f "
-              "plait_small_us=%.2f plait_small_min_us=%.2f plait_small_max_us=%.2f loss_large=%.4f loss_large_tf32=%.4f "
-              "loss_small=%.4f plait_small_graph_us=%.2f plait_small_graph_min_us=%.2f plait_small_graph_max_us=%.2f "
-              "loss_small_graph=%.4f\n",
-              name.c_str(), reps_large, reps_small, pl.time.median, pl.time.min, pl.time.max, fl.sum_us,
-              fl.back_to_back.median, fl.tflops, fl16.sum_us, fl16.back_to_back.median, fl16.tflops, pt.time.median,
-              pt.time.min, pt.time.max, ft.sum_us, ft.back_to_back.median, ft.tflops, copy.median, ps.time.median,
-              ps.time.min, ps.time.max, double(pl.loss), double(pt.loss), double(ps.loss), psg.time.median, psg.time.min,
-              psg.time.max, double(psg.loss));
+  std::printf(
+      "PLAIT device=%s reps_large=%d reps_small=%d plait_large_us=%.2f plait_large_min_us=%.2f "
+      "plait_large_max_us=%.2f floor_large_us=%.2f floor_seq_large_us=%.2f floor_tflops=%.1f "
+      "floor_large_bf16_storage_us=%.2f floor_seq_large_bf16_storage_us=%.2f floor_tflops_bf16_storage=%.1f "
+      "plait_large_tf32_us=%.2f plait_large_tf32_min_us=%.2f plait_large_tf32_max_us=%.2f floor_large_tf32_us=%.2f "
+      "floor_seq_large_tf32_us=%.2f floor_tflops_tf32=%.1f copy_large_us=%.2f "
+      "plait_small_us=%.2f plait_small_min_us=%.2f plait_small_max_us=%.2f loss_large=%.4f loss_large_tf32=%.4f "
+      "loss_small=%.4f plait_small_graph_us=%.2f plait_small_graph_min_us=%.2f plait_small_graph_max_us=%.2f "
+      "loss_small_graph=%.4f\n",
+      name.c_str(), reps_large, reps_small, pl.time.median, pl.time.min, pl.time.max, fl.sum_us, fl.back_to_back.median,
+      fl.tflops, fl16.sum_us, fl16.back_to_back.median, fl16.tflops, pt.time.median, pt.time.min, pt.time.max,
+      ft.sum_us, ft.back_to_back.median, ft.tflops, copy.median, ps.time.median, ps.time.min, ps.time.max,
+      double(pl.loss), double(pt.loss), double(ps.loss), psg.time.median, psg.time.min, psg.time.max, double(psg.loss));
   return 0;
 }
 

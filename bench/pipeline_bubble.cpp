@@ -87,11 +87,16 @@ int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const int rounds = quick ? 3 : 7, steps = quick ? 2 : 4;
   const data d;
-  std::vector<config> configs{make<1, gpipe>("gpipe"),        make<2, gpipe>("gpipe"),
-                              make<4, gpipe>("gpipe"),        make<8, gpipe>("gpipe"),
-                              make<16, gpipe>("gpipe"),       make<1, one_f_one_b>("one_f_one_b"),
-                              make<2, one_f_one_b>("one_f_one_b"), make<4, one_f_one_b>("one_f_one_b"),
-                              make<8, one_f_one_b>("one_f_one_b"), make<16, one_f_one_b>("one_f_one_b")};
+  std::vector<config> configs{make<1, gpipe>("gpipe"),
+                              make<2, gpipe>("gpipe"),
+                              make<4, gpipe>("gpipe"),
+                              make<8, gpipe>("gpipe"),
+                              make<16, gpipe>("gpipe"),
+                              make<1, one_f_one_b>("one_f_one_b"),
+                              make<2, one_f_one_b>("one_f_one_b"),
+                              make<4, one_f_one_b>("one_f_one_b"),
+                              make<8, one_f_one_b>("one_f_one_b"),
+                              make<16, one_f_one_b>("one_f_one_b")};
   std::vector<double> single;
   for (int r = 0; r < rounds; ++r) {
     double ignored;
@@ -103,8 +108,10 @@ int main(int argc, char** argv) {
     }
   }
   const double one = median(single);
-  std::printf("pipeline_bubble: MLP of 8 layers 512x512, batch %zu, p = 2 host devices (1 thread each) vs 1 device, "
-              "%d rounds x %d steps\n", batch, rounds, steps);
+  std::printf(
+      "pipeline_bubble: MLP of 8 layers 512x512, batch %zu, p = 2 host devices (1 thread each) vs 1 device, "
+      "%d rounds x %d steps\n",
+      batch, rounds, steps);
   std::printf("single device: %.2f ms/step\n", one);
   std::printf("%-12s %4s %12s %9s %16s %10s %8s\n", "schedule", "m", "ms/step", "speedup", "bubble measured", "formula",
               "error");
@@ -116,6 +123,8 @@ int main(int argc, char** argv) {
     if (c.m == 8 && c.schedule[0] == 'g') speedup_m8_gpipe = one / ms;
     std::printf("%-12s %4zu %12.2f %9.2f %16.3f %10.3f %8.3f\n", c.schedule, c.m, ms, one / ms, b, c.formula, err);
   }
-  std::printf("RESULT pipeline_bubble p=2 batch=%zu single_ms=%.3f max_bubble_error=%.3f speedup_m8=%.3f "
-              "speedup_m8_gpipe=%.3f\n", batch, one, worst, speedup_m8, speedup_m8_gpipe);
+  std::printf(
+      "RESULT pipeline_bubble p=2 batch=%zu single_ms=%.3f max_bubble_error=%.3f speedup_m8=%.3f "
+      "speedup_m8_gpipe=%.3f\n",
+      batch, one, worst, speedup_m8, speedup_m8_gpipe);
 }

@@ -55,7 +55,8 @@ double bytes_sent_per_step() {
   for (const instruction& i : Policy::template programs<graph>[0]) {
     const bool dp_group = i.peer == std::int16_t(collective_group::data_parallel);
     const double g = dp_group ? dp : inner;
-    if (i.op == opcode::all_reduce && i.buffer == whole_gradient) floats += 2 * (g - 1) / g * double(D::param_buffer_size);
+    if (i.op == opcode::all_reduce && i.buffer == whole_gradient)
+      floats += 2 * (g - 1) / g * double(D::param_buffer_size);
     else if (i.op == opcode::all_reduce && dp_group) {
       if constexpr (requires { Policy::template bucket_list<graph>; })
         floats += 2 * (g - 1) / g * double(Policy::template bucket_list<graph>[i.buffer].size);
@@ -69,7 +70,7 @@ double bytes_sent_per_step() {
       const double mb = rows / double(M::microbatch_count);
       const auto owned = Policy::template owned<graph>[0];
       const double width = message_kind(i.buffer) == message_kind::activation ? double(D::out_sizes[owned.last - 1])
-                                                                             : double(D::out_sizes[owned.first - 1]);
+                                                                              : double(D::out_sizes[owned.first - 1]);
       floats += width * mb;
     }
   }
@@ -114,8 +115,12 @@ std::size_t peak_memory() {
 template <class Policy, auto Net = mlp>
 entry make(const char* name) {
   using graph = std::remove_const_t<decltype(Net)>;
-  return {name, Policy::device_count, Policy::device_count > 2, &round_of<Policy, Net>,
-          bytes_sent_per_step<Policy, graph>(), &peak_memory<Policy, Net>};
+  return {name,
+          Policy::device_count,
+          Policy::device_count > 2,
+          &round_of<Policy, Net>,
+          bytes_sent_per_step<Policy, graph>(),
+          &peak_memory<Policy, Net>};
 }
 }  // namespace
 
@@ -123,7 +128,8 @@ int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const int rounds = quick ? 3 : 9, steps = quick ? 2 : 4;
   const data d;
-  std::vector<entry> entries{make<single_device>("single_device"), make<replicate<2>>("replicate<2>"),
+  std::vector<entry> entries{make<single_device>("single_device"),
+                             make<replicate<2>>("replicate<2>"),
                              make<pipeline<2, microbatches<8>, one_f_one_b>>("pipeline<2, m=8, 1F1B>"),
                              make<partition<2>>("partition<2>"),
                              make<replicate<2, partition<2>>>("replicate<2, partition<2>>"),
@@ -133,8 +139,10 @@ int main(int argc, char** argv) {
   for (int r = 0; r < rounds; ++r)
     for (auto& e : entries) e.ms.push_back(e.round(d, steps));
   const double one = median(entries[0].ms);
-  std::printf("policy_matrix: MLP 784-1024-1024-1024-10, batch %zu, SGD, 1 thread per logical device, 2 cores, "
-              "%d rounds x %d steps\n", batch, rounds, steps);
+  std::printf(
+      "policy_matrix: MLP 784-1024-1024-1024-10, batch %zu, SGD, 1 thread per logical device, 2 cores, "
+      "%d rounds x %d steps\n",
+      batch, rounds, steps);
   std::printf("%-28s %8s %10s %12s %9s %14s %14s\n", "policy", "devices", "ms/step", "samples/s", "speedup",
               "MB sent/dev", "MB peak/dev");
   double partition2 = 0, branches2 = 0;
@@ -150,7 +158,9 @@ int main(int argc, char** argv) {
   }
   std::printf("* oversubscribed: more logical devices than the machine's 2 cores\n");
   std::printf("branches: 784 -> concat(1024 -> 768, 1024 -> 768) -> 10, speedup against its own single device\n");
-  std::printf("RESULT policy_matrix batch=%zu single_ms=%.3f partition2_speedup=%.3f branches2_speedup=%.3f "
-              "replicate2_speedup=%.3f pipeline2_speedup=%.3f mesh_speedup=%.3f\n", batch, one, partition2, branches2,
-              one / median(entries[1].ms), one / median(entries[2].ms), one / median(entries[4].ms));
+  std::printf(
+      "RESULT policy_matrix batch=%zu single_ms=%.3f partition2_speedup=%.3f branches2_speedup=%.3f "
+      "replicate2_speedup=%.3f pipeline2_speedup=%.3f mesh_speedup=%.3f\n",
+      batch, one, partition2, branches2, one / median(entries[1].ms), one / median(entries[2].ms),
+      one / median(entries[4].ms));
 }

@@ -61,11 +61,12 @@ int main(int argc, char** argv) {
   const double m1 = median(t1), m2 = median(t2);
   const auto [lo1, hi1] = std::minmax_element(t1.begin(), t1.end());
   const auto [lo2, hi2] = std::minmax_element(t2.begin(), t2.end());
-  std::printf("replicate_scaling: MLP 784-1024-1024-10, global batch %zu, SGD, 1 thread per device, %d rounds x %d steps\n",
-              batch, rounds, steps);
+  std::printf(
+      "replicate_scaling: MLP 784-1024-1024-10, global batch %zu, SGD, 1 thread per device, %d rounds x %d steps\n",
+      batch, rounds, steps);
   std::printf("%-14s %8s %22s %14s\n", "policy", "devices", "ms/step [min..max]", "samples/s");
   std::printf("%-14s %8d %8.2f [%.2f..%.2f] %14.0f\n", "replicate<1>", 1, m1 * 1e3, *lo1 * 1e3, *hi1 * 1e3, batch / m1);
   std::printf("%-14s %8d %8.2f [%.2f..%.2f] %14.0f\n", "replicate<2>", 2, m2 * 1e3, *lo2 * 1e3, *hi2 * 1e3, batch / m2);
-  std::printf("RESULT replicate_scaling devices=2 batch=%zu ms_1=%.3f ms_2=%.3f speedup=%.3f\n", batch, m1 * 1e3, m2 * 1e3,
-              m1 / m2);
+  std::printf("RESULT replicate_scaling devices=2 batch=%zu ms_1=%.3f ms_2=%.3f speedup=%.3f\n", batch, m1 * 1e3,
+              m2 * 1e3, m1 / m2);
 }

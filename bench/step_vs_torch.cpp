@@ -92,13 +92,16 @@ void gemm_floor(benchmark::State& state, std::size_t batch) {
   for (auto _ : state) {
     for (std::size_t l = 0; l < layers; ++l) {
       const int i = int(dims[l]), o = int(dims[l + 1]);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, o, i, 1, act[l].data(), i, w[l].data(), i, 0, act[l + 1].data(), o);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, o, i, 1, act[l].data(), i, w[l].data(), i, 0,
+                  act[l + 1].data(), o);
     }
     for (std::size_t l = layers; l-- > 0;) {
       const int i = int(dims[l]), o = int(dims[l + 1]);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o, i, b, 1, grad[l + 1].data(), o, act[l].data(), i, 0, dw[l].data(), i);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o, i, b, 1, grad[l + 1].data(), o, act[l].data(), i, 0,
+                  dw[l].data(), i);
       if (l > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, i, o, 1, grad[l + 1].data(), o, w[l].data(), i, 0, grad[l].data(), i);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, i, o, 1, grad[l + 1].data(), o, w[l].data(), i, 0,
+                    grad[l].data(), i);
     }
     benchmark::ClobberMemory();
   }

@@ -60,10 +60,7 @@ int run(const settings& cfg, const Dataset& train, const Dataset& test) {
   using namespace plait;
   const unsigned threads = cfg.threads ? cfg.threads : std::max(1u, unsigned(2 / Policy::device_count));
   // [docs:model]
-  constexpr auto net = input<1, 28, 28> >> flatten
-                     >> linear<256> >> relu
-                     >> linear<128> >> relu
-                     >> linear<10>;
+  constexpr auto net = input<1, 28, 28> >> flatten >> linear<256> >> relu >> linear<128> >> relu >> linear<10>;
   auto model = place<Policy>(net, host_devices(Policy::device_count, threads), {.max_batch = cfg.batch, .seed = 42});
   // [/docs:model]
   using layout = decltype(model)::layout;
@@ -113,7 +110,8 @@ int main(int argc, char** argv) try {
   switch (cfg.devices) {
     // [docs:policies]
     case 1: return run<single_device>(cfg, train, test);
-    case 2: return run<replicate<2, buckets<bucket_plan{.bytes = 512 << 10, .first_bytes = 128 << 10}>>>(cfg, train, test);
+    case 2:
+      return run<replicate<2, buckets<bucket_plan{.bytes = 512 << 10, .first_bytes = 128 << 10}>>>(cfg, train, test);
     // [/docs:policies]
     default:
       fail("--devices " + std::to_string(cfg.devices) + " is not built into this example",

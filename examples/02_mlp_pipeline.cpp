@@ -25,8 +25,8 @@ namespace {
 using namespace plait;
 
 // [docs:graph]
-constexpr auto net = input<512> >> linear<512> >> relu >> linear<512> >> relu >> cut
-                   >> linear<512> >> relu >> linear<512> >> relu >> linear<10>;
+constexpr auto net = input<512> >> linear<512> >> relu >> linear<512> >> relu >> cut >> linear<512> >> relu >>
+                     linear<512> >> relu >> linear<10>;
 using graph = std::remove_const_t<decltype(net)>;
 // [/docs:graph]
 
@@ -37,7 +37,8 @@ struct data {
     splitmix64 rng(11);
     for (std::size_t i = 0; i < n; ++i) {
       y[i] = std::int32_t(rng.below(10));
-      for (std::size_t j = 0; j < 512; ++j) x[i * 512 + j] = rng.uniform(-1, 1) + (j % 10 == std::size_t(y[i]) ? 0.5f : 0.0f);
+      for (std::size_t j = 0; j < 512; ++j)
+        x[i * 512 + j] = rng.uniform(-1, 1) + (j % 10 == std::size_t(y[i]) ? 0.5f : 0.0f);
     }
   }
 };
@@ -54,15 +55,16 @@ int run(const char* label, int steps, std::size_t batch, const data& d, const st
   model.enable_trace(1 << 14);
   const auto t0 = std::chrono::steady_clock::now();
   for (int s = 1; s < steps; ++s) last = model.train_step(x, y, cross_entropy, opt);
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
-                    std::max(1, steps - 1);
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / std::max(1, steps - 1);
   const auto events = model.trace().events();
   double bubble = 0;
   for (int s = 1; s < steps; ++s) bubble += measured_bubble(events, s, 2);
   bubble /= std::max(1, steps - 1);
-  std::printf("%-24s %8.2f ms/step  bubble: schedule %.3f, planned for this graph %.3f, measured %.3f  loss %.3f -> %.4f\n",
-              label, ms, Policy::bubble_fraction, Policy::template planned_timeline<graph>.bubble_fraction(), bubble,
-              first, last);
+  std::printf(
+      "%-24s %8.2f ms/step  bubble: schedule %.3f, planned for this graph %.3f, measured %.3f  loss %.3f -> %.4f\n",
+      label, ms, Policy::bubble_fraction, Policy::template planned_timeline<graph>.bubble_fraction(), bubble, first,
+      last);
   if (!trace.empty() && Policy::microbatch_count == 8) {
     write_planned_trace<Policy, graph>(trace + "_planned_m8.json");
     model.write_trace(trace + "_executed_m8.json");

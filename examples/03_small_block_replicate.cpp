@@ -55,7 +55,8 @@ struct teacher_data {
 int main(int argc, char** argv) try {
   int steps = 300;
   std::size_t batch = 64;
-  example_options("03_small_block_replicate", "A small block, replicated: replicate<2> keeps two identical copies of a 10 -> 20 -> 5 MLP")
+  example_options("03_small_block_replicate",
+                  "A small block, replicated: replicate<2> keeps two identical copies of a 10 -> 20 -> 5 MLP")
       .add("--steps", steps, "training steps")
       .add("--batch", batch, "samples per step")
       .parse(argc, argv);

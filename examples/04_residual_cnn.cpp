@@ -51,9 +51,9 @@ int main(int argc, char** argv) try {
 
   // [docs:residual]
   constexpr auto block = residual(conv2d<16, 3, 1, 1> >> batchnorm2d >> relu >> conv2d<16, 3, 1, 1> >> batchnorm2d,
-                                  conv2d<16, 1>);  // the projection shortcut: 3 -> 16 channels
+                                  conv2d<16, 1>);         // the projection shortcut: 3 -> 16 channels
   constexpr auto net = input<3, 32, 32> >> block >> relu  // the relu is fused into the block's add
-                     >> maxpool2d<4> >> flatten >> linear<classes>;
+                       >> maxpool2d<4> >> flatten >> linear<classes>;
   auto model = place<replicate<2>>(net, host_devices(2), {.max_batch = batch, .seed = 1});
   // [/docs:residual]
   using layout = decltype(model)::layout;
@@ -69,7 +69,8 @@ int main(int argc, char** argv) try {
   int in_window = 0;
   for (int s = 0; s < steps; ++s) {
     draw(rng, batch, x.data(), y.data());  // a fresh global batch; each replica trains on half of it
-    window += model.train_step(samples<shape<3, 32, 32>>{x.data(), batch}, class_labels{y.data(), batch}, cross_entropy, opt);
+    window +=
+        model.train_step(samples<shape<3, 32, 32>>{x.data(), batch}, class_labels{y.data(), batch}, cross_entropy, opt);
     ++in_window;
     if ((s + 1) % 10 == 0 || s + 1 == steps) {
       std::printf("step %4d  loss %.4f\n", s + 1, window / in_window);
@@ -84,8 +85,8 @@ int main(int argc, char** argv) try {
   std::vector<std::int32_t> ty(held_out);
   splitmix64 test_rng(99);
   draw(test_rng, held_out, tx.data(), ty.data());
-  const evaluation e = model.evaluate(samples<shape<3, 32, 32>>{tx.data(), held_out}, class_labels{ty.data(), held_out},
-                                      cross_entropy);
+  const evaluation e =
+      model.evaluate(samples<shape<3, 32, 32>>{tx.data(), held_out}, class_labels{ty.data(), held_out}, cross_entropy);
   std::printf("held-out: loss %.4f, accuracy %.4f over %zu images (chance %.4f)\n", e.loss, e.accuracy, e.count,
               1.0 / classes);
   return 0;

@@ -34,8 +34,7 @@ using namespace plait;
 
 // [docs:graph]
 constexpr auto net = input<3, 16, 16> >> conv2d<16, 3, 1, 1> >> relu >> maxpool2d<2>  // device 0: features
-                   >> cut
-                   >> flatten >> linear<10>;                                          // device 1: classes
+                     >> cut >> flatten >> linear<10>;                                 // device 1: classes
 using graph = std::remove_const_t<decltype(net)>;
 // [/docs:graph]
 
@@ -105,14 +104,16 @@ int main(int argc, char** argv) try {
       params += layout::param_sizes[i];
       flops += layout::layer_flops<>[i];
     }
-    std::printf("device %zu: layers [%zu, %zu), %5zu parameters, %.3f MFLOP per sample forward\n", s,
-                stages[s].first, stages[s].last, params, double(flops) / 1e6);
+    std::printf("device %zu: layers [%zu, %zu), %5zu parameters, %.3f MFLOP per sample forward\n", s, stages[s].first,
+                stages[s].last, params, double(flops) / 1e6);
   }
   std::printf("sent per sample and step: %zu floats (the [16, 8, 8] features forward, their gradient back)\n",
               pipelined::floats_sent_per_sample<graph>);
-  std::printf("bubble with equal stages: M = 1 %.3f, M = 4 %.3f; activations in flight on device 0: M = 1 %zu, "
-              "M = 4 %zu\n", model_parallel::bubble_fraction, pipelined::bubble_fraction,
-              model_parallel::peak_inflight_microbatches[0], pipelined::peak_inflight_microbatches[0]);
+  std::printf(
+      "bubble with equal stages: M = 1 %.3f, M = 4 %.3f; activations in flight on device 0: M = 1 %zu, "
+      "M = 4 %zu\n",
+      model_parallel::bubble_fraction, pipelined::bubble_fraction, model_parallel::peak_inflight_microbatches[0],
+      pipelined::peak_inflight_microbatches[0]);
   // The stages here are far from equal (device 1 does a tenth of the work), so the plan from this
   // graph's FLOPs is what to expect: device 0 is busy either way and M = 4 can save little. (A
   // planned timeline costs each micro-batch a whole sample's FLOPs: divide its step by M.)

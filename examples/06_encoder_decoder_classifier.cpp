@@ -35,11 +35,9 @@ using namespace plait;
 constexpr std::size_t T = 12, vocab = 100, markers = 10;
 
 // [docs:graph]
-constexpr auto net = input<T> >> embedding<vocab, 32> >> lstm<64>   // device 0: encoder
-                   >> cut
-                   >> lstm<64> >> linear<32>                        // device 1: decoder
-                   >> cut
-                   >> mean_pool >> linear<10>;                      // device 2: classifier
+constexpr auto net = input<T> >> embedding<vocab, 32> >> lstm<64>  // device 0: encoder
+                     >> cut >> lstm<64> >> linear<32>              // device 1: decoder
+                     >> cut >> mean_pool >> linear<10>;            // device 2: classifier
 using graph = std::remove_const_t<decltype(net)>;
 using policy = pipeline<3, microbatches<4>, one_f_one_b>;
 // [/docs:graph]
@@ -71,7 +69,8 @@ struct first_marker {
 int main(int argc, char** argv) try {
   int steps = 300;
   std::size_t batch = 32;
-  example_options("06_encoder_decoder_classifier", "An encoder, a decoder and a classifier on three devices: a three-stage pipeline")
+  example_options("06_encoder_decoder_classifier",
+                  "An encoder, a decoder and a classifier on three devices: a three-stage pipeline")
       .add("--steps", steps, "training steps")
       .add("--batch", batch, "samples per step")
       .parse(argc, argv);
@@ -87,10 +86,11 @@ int main(int argc, char** argv) try {
       params += layout::param_sizes[i];
       flops += layout::layer_flops<>[i];
     }
-    std::printf("device %zu, %-10s layers [%zu, %zu): %6zu parameters, %.2f MFLOP per sample forward, "
-                "holds %zu micro-batch(es) in flight\n",
-                s, names[s], stages[s].first, stages[s].last, params, double(flops) / 1e6,
-                policy::peak_inflight_microbatches[s]);
+    std::printf(
+        "device %zu, %-10s layers [%zu, %zu): %6zu parameters, %.2f MFLOP per sample forward, "
+        "holds %zu micro-batch(es) in flight\n",
+        s, names[s], stages[s].first, stages[s].last, params, double(flops) / 1e6,
+        policy::peak_inflight_microbatches[s]);
   }
   std::printf("schedule %s, %zu micro-batches: bubble %.3f with equal stages, %.3f planned for this graph\n",
               policy::schedule::name, policy::microbatch_count, policy::bubble_fraction,

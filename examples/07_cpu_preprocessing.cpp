@@ -49,8 +49,8 @@ struct scale_t {
     static constexpr std::size_t param_count = 0;  // nothing to learn
     static constexpr std::size_t saved_count = 0;  // backward needs neither x nor y
     static constexpr std::size_t flops = 2 * In::size;
-    static constexpr bool is_view = false;         // it computes a new tensor
-    static constexpr bool in_place_grad = true;    // dx[i] reads dy[i] only: dx may be dy
+    static constexpr bool is_view = false;       // it computes a new tensor
+    static constexpr bool in_place_grad = true;  // dx[i] reads dy[i] only: dx may be dy
 
     template <class T, class Rng>
     static void init(T*, Rng&) {}
@@ -66,7 +66,7 @@ struct scale_t {
 
     template <class Ctx, class T>
     static void backward(const Ctx& ctx, const plait::backward_args<T>& args) {
-      if (!args.dx) return;  // the first layer of the graph: no one needs dx
+      if (!args.dx) return;   // the first layer of the graph: no one needs dx
       const T* dy = args.dy;  // [B, In::size]
       T* dx = args.dx;        // [B, In::size], may be dy
       plait::for_blocks(ctx, args.batch * In::size, 4096, [=](std::size_t i0, std::size_t i1) {
@@ -87,8 +87,8 @@ namespace {
 using namespace plait;
 
 // [docs:graph]
-constexpr auto net = input<1, 16, 16> >> on<1>(pixels_to_unit)                       // preprocessing
-                   >> on<0>(flatten >> linear<64> >> relu >> linear<10>);             // the model
+constexpr auto net = input<1, 16, 16> >> on<1>(pixels_to_unit)               // preprocessing
+                     >> on<0>(flatten >> linear<64> >> relu >> linear<10>);  // the model
 using graph = std::remove_const_t<decltype(net)>;
 using policy = placement<2, microbatches<4>, one_f_one_b>;
 // [/docs:graph]
@@ -119,7 +119,8 @@ struct raw_images {
 int main(int argc, char** argv) try {
   int steps = 200;
   std::size_t batch = 64;
-  example_options("07_cpu_preprocessing", "Preprocessing on one device, the model on another; and how to write a layer of your own")
+  example_options("07_cpu_preprocessing",
+                  "Preprocessing on one device, the model on another; and how to write a layer of your own")
       .add("--steps", steps, "training steps")
       .add("--batch", batch, "samples per step")
       .parse(argc, argv);

@@ -50,11 +50,9 @@ int run(const settings& cfg, const Dataset& train, const Dataset& test) {
   using namespace plait;
   const unsigned threads = std::max(1u, unsigned(2 / Policy::device_count));
   // [docs:cnn]
-  constexpr auto net = input<1, 28, 28>
-                     >> conv2d<16, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2>   // [16, 14, 14]
-                     >> conv2d<32, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2>   // [32, 7, 7]
-                     >> flatten >> linear<128> >> relu
-                     >> linear<10>;
+  constexpr auto net = input<1, 28, 28> >> conv2d<16, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2>  // [16, 14, 14]
+                       >> conv2d<32, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2>                   // [32, 7, 7]
+                       >> flatten >> linear<128> >> relu >> linear<10>;
   auto model = place<Policy>(net, host_devices(Policy::device_count, threads), {.max_batch = cfg.batch, .seed = 42});
   // [/docs:cnn]
   using layout = decltype(model)::layout;

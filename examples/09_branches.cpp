@@ -72,7 +72,7 @@ int main(int argc, char** argv) try {
   // [docs:branches]
   constexpr auto net = input<16> >> concat(linear<64> >> relu >> linear<32> >> plait::tanh,  // device 0
                                            linear<48> >> gelu)                               // device 1
-                     >> linear<6>;
+                       >> linear<6>;
   using policy = partition<2>;  // a concat of 2 branches over 2 devices: one branch each
   auto model = place<policy>(net, host_devices(2), {.max_batch = batch, .seed = 5});
   // [/docs:branches]

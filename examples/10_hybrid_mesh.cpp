@@ -71,7 +71,8 @@ int main(int argc, char** argv) try {
   int steps = 800;
   std::size_t batch = 64;
   std::string trace = "10_hybrid_mesh_trace.json";
-  example_options("10_hybrid_mesh", "A 2 x 2 device mesh: two data-parallel replicas of a two-stage pipeline, on four host devices")
+  example_options("10_hybrid_mesh",
+                  "A 2 x 2 device mesh: two data-parallel replicas of a two-stage pipeline, on four host devices")
       .add("--steps", steps, "training steps")
       .add("--batch", batch, "samples per step")
       .add("--trace", trace, "write a Chrome trace of the last steps to FILE")
@@ -80,15 +81,15 @@ int main(int argc, char** argv) try {
 
   // [docs:mesh]
   constexpr auto net = input<20> >> linear<64> >> relu >> linear<64> >> relu  // stage 0
-                     >> cut
-                     >> linear<64> >> relu >> linear<8>;                      // stage 1
+                       >> cut >> linear<64> >> relu >> linear<8>;             // stage 1
   using policy = replicate<2, pipeline<2, microbatches<4>, one_f_one_b>>;     // 2 replicas x 2 stages
   auto model = place<policy>(net, host_devices(4), {.max_batch = batch, .seed = 9});
   // [/docs:mesh]
 
   using graph = std::remove_const_t<decltype(net)>;
   for (std::size_t d = 0; d < policy::device_count; ++d)
-    std::printf("device %zu (replica %zu, stage %zu): %s\n", d, d / 2, d % 2, summary(policy::programs<graph>[d]).c_str());
+    std::printf("device %zu (replica %zu, stage %zu): %s\n", d, d / 2, d % 2,
+                summary(policy::programs<graph>[d]).c_str());
 
   auto opt = adam{.lr = 0.003f};
   const auto t0 = std::chrono::steady_clock::now();
@@ -105,7 +106,8 @@ int main(int argc, char** argv) try {
   const bool identical = std::ranges::equal(model.parameters(0), model.parameters(2)) &&
                          std::ranges::equal(model.parameters(1), model.parameters(3));
   std::printf("held-out (%zu samples): loss %.4f, accuracy %.3f  (%.3f ms/step); replicas %s; trace: %s\n", after.count,
-              after.loss, after.accuracy, ms / std::max(1, steps), identical ? "identical" : "DIFFERENT", trace.c_str());
+              after.loss, after.accuracy, ms / std::max(1, steps), identical ? "identical" : "DIFFERENT",
+              trace.c_str());
   return after.accuracy > 0.75 && identical ? 0 : 1;
 } catch (const plait::error& e) {
   std::fprintf(stderr, "%s\n", e.what());

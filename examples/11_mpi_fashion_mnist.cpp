@@ -25,7 +25,7 @@
 #include "options.hpp"
 
 // [docs:mpi_include]
-#include <plait/mpi.hpp>    // plait::mpi: the MPI world and communicator, across_processes
+#include <plait/mpi.hpp>  // plait::mpi: the MPI world and communicator, across_processes
 #include <plait/plait.hpp>
 // [/docs:mpi_include]
 
@@ -64,12 +64,10 @@ int main(int argc, char** argv) {
     const bool leader = world.rank() == 0;
     using policy = replicate<2>;
     const std::size_t local = policy::device_count / std::min(world.size(), policy::device_count);
-    constexpr auto net = input<1, 28, 28> >> flatten
-                       >> linear<256> >> relu
-                       >> linear<128> >> relu
-                       >> linear<10>;
-    auto model = place<policy>(net, across_processes(world, host_devices(local), {.deadline = std::chrono::seconds(60)}),
-                               {.max_batch = cfg.batch, .seed = 42});
+    constexpr auto net = input<1, 28, 28> >> flatten >> linear<256> >> relu >> linear<128> >> relu >> linear<10>;
+    auto model =
+        place<policy>(net, across_processes(world, host_devices(local), {.deadline = std::chrono::seconds(60)}),
+                      {.max_batch = cfg.batch, .seed = 42});
     // [/docs:mpi_place]
     if (leader)
       std::printf("policy: replicate<2> over %zu process(es) of %zu host device(s); %zu parameters\n", world.size(),
@@ -85,7 +83,7 @@ int main(int argc, char** argv) {
     auto opt = adam{.lr = cfg.lr};
     loader batches(train, {.batch_size = cfg.batch, .seed = 7});  // the same batches on every process
     progress bar({.epochs = cfg.epochs, .samples_per_epoch = train.size(), .enabled = leader});  // rank 0 prints
-    data_position at;                                              // epoch 0, batch 0, or a checkpoint's
+    data_position at;  // epoch 0, batch 0, or a checkpoint's
     if (!cfg.resume.empty()) at = load_checkpoint(model, cfg.resume, opt, batches);
     for (auto epoch = at.epoch; epoch < std::uint64_t(cfg.epochs); ++epoch) {
       bar.begin_epoch(int(epoch));
@@ -96,7 +94,8 @@ int main(int argc, char** argv) {
     }
     // [/docs:mpi_train]
     const evaluation result = model.evaluate(test.x(), test.y(), cross_entropy);  // every process: the same answer
-    if (leader) std::printf("test: loss %.4f, accuracy %.4f over %zu images\n", result.loss, result.accuracy, result.count);
+    if (leader)
+      std::printf("test: loss %.4f, accuracy %.4f over %zu images\n", result.loss, result.accuracy, result.count);
     return 0;
   });
 }

@@ -69,12 +69,14 @@ int main(int argc, char** argv) try {
   }
   auto train = fashion_mnist::load(fashion_mnist::default_dir(), fashion_mnist::split::train);
   auto test = fashion_mnist::load(fashion_mnist::default_dir(), fashion_mnist::split::test);
-  if (limit) train = train.subset(0, std::min(limit, train.size())), test = test.subset(0, std::min(limit, test.size()));
+  if (limit)
+    train = train.subset(0, std::min(limit, train.size())), test = test.subset(0, std::min(limit, test.size()));
 
   // [docs:gpu_model]
   constexpr auto net = input<1, 28, 28> >> on<cpu>(standardize >> flatten)  // on the host, per micro-batch
-                     >> linear<256> >> relu >> linear<10>;                   // on GPU 0
-  auto model = place<pipeline<1, microbatches<4>>>(net, cuda_devices({0}, cuda_math::tf32), {.max_batch = batch, .seed = 1});
+                       >> linear<256> >> relu >> linear<10>;                // on GPU 0
+  auto model =
+      place<pipeline<1, microbatches<4>>>(net, cuda_devices({0}, cuda_math::tf32), {.max_batch = batch, .seed = 1});
   // [/docs:gpu_model]
   auto opt = adam{.lr = 1e-3f};
   loader batches(train, {.batch_size = batch, .seed = 7, .drop_last = true});
@@ -87,7 +89,8 @@ int main(int argc, char** argv) try {
       seen += b.size();
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("epoch %d/%d: loss %.4f, %.0f samples/s\n", epoch + 1, epochs, loss_sum / double(seen), double(seen) / seconds);
+    std::printf("epoch %d/%d: loss %.4f, %.0f samples/s\n", epoch + 1, epochs, loss_sum / double(seen),
+                double(seen) / seconds);
   }
   const evaluation result = model.evaluate(test.x(), test.y(), cross_entropy);
   std::printf("test: loss %.4f, accuracy %.4f over %zu images\n", result.loss, result.accuracy, result.count);

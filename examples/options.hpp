@@ -27,7 +27,8 @@ class example_options {
   example_options& add(const char* flag, T& value, const char* help) {
     static_assert(std::is_integral_v<T> || std::is_floating_point_v<T> || std::is_same_v<T, std::string>,
                   "an example's option sets an integer, a float or a string");
-    entries_.push_back({flag, help, [](void* to, const char* text) {
+    entries_.push_back({flag, help,
+                        [](void* to, const char* text) {
                           T& v = *static_cast<T*>(to);
                           char* end = nullptr;
                           if constexpr (std::is_same_v<T, std::string>) {
@@ -54,7 +55,8 @@ class example_options {
       const entry* e = find(argv[i]);
       if (!e) complain(argv[i], "is not an option of this example");
       if (i + 1 >= argc) complain(argv[i], "needs a value");
-      if (!e->set(e->target, argv[i + 1])) complain(argv[i], (std::string("cannot take the value ") + argv[i + 1]).c_str());
+      if (!e->set(e->target, argv[i + 1]))
+        complain(argv[i], (std::string("cannot take the value ") + argv[i + 1]).c_str());
       ++i;
     }
   }

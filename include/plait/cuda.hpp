@@ -3,16 +3,16 @@
 // memory, and the kernels' CUDA specialisations. Compile with nvcc and link plait::cuda; the host
 // core (plait/plait.hpp) never includes a CUDA header.
 
-#include "backend/cuda/cublas_error.hpp"
 #include "backend/cuda/backend.hpp"
+#include "backend/cuda/cublas_error.hpp"
 #include "backend/cuda/error.hpp"
 #include "backend/cuda/memory.hpp"
 #include "backend/cuda/traits.hpp"
+#include "comm/cuda/local_comm.hpp"
+#include "comm/cuda/local_group.hpp"
+#include "io/checkpoint_cuda.hpp"
 #include "kernels/copy_cuda.hpp"
 #include "kernels/elementwise_cuda.hpp"
 #include "kernels/gemm_cuda.hpp"
 #include "kernels/reduce_cuda.hpp"
-#include "comm/cuda/local_group.hpp"
-#include "comm/cuda/local_comm.hpp"
-#include "io/checkpoint_cuda.hpp"
 #include "runtime/cuda_local_groups.hpp"

@@ -1,6 +1,6 @@
 // [docs:consumer]
-#include <plait/plait.hpp>
 #include <cstdio>
+#include <plait/plait.hpp>
 #include <vector>
 int main() {
   using namespace plait;

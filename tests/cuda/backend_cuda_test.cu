@@ -22,14 +22,18 @@ struct operands {
   std::size_t lda, ldb, ldc;
   std::vector<float> a, b, c;  // [op(A) rows, lda], [op(B) rows, ldb], [m, ldc] @ host
   operands(transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k)
-      : lda((ta == transpose::no ? k : m) + 3), ldb((tb == transpose::no ? n : k) + 1), ldc(n + 2),
+      : lda((ta == transpose::no ? k : m) + 3),
+        ldb((tb == transpose::no ? n : k) + 1),
+        ldc(n + 2),
         a(test::random_floats((ta == transpose::no ? m : k) * lda, 1)),
-        b(test::random_floats((tb == transpose::no ? k : n) * ldb, 2)), c(test::random_floats(m * ldc, 3)) {}
+        b(test::random_floats((tb == transpose::no ? k : n) * ldb, 2)),
+        c(test::random_floats(m * ldc, 3)) {}
 };
 
 /// C = alpha op(A) op(B) + beta C on ctx, for row-major A, B, C with padded row strides.
 template <class T, class Ctx, class Mem>
-std::vector<T> product(const Ctx& ctx, Mem& mem, transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k) {
+std::vector<T> product(const Ctx& ctx, Mem& mem, transpose ta, transpose tb, std::size_t m, std::size_t n,
+                       std::size_t k) {
   const operands in(ta, tb, m, n, k);
   auto make = [](const std::vector<float>& f) { return std::vector<T>(f.begin(), f.end()); };
   const T* a = test::upload(ctx, mem, make(in.a));
@@ -41,8 +45,8 @@ std::vector<T> product(const Ctx& ctx, Mem& mem, transpose ta, transpose tb, std
 
 /// product() with the test's own cublasGemmEx under CUBLAS_COMPUTE_32F_FAST_16BF (cublas_bf16.hpp):
 /// what cuBLAS does with the call that cuda_math::bf16 stands for, on the same operands.
-std::vector<float> cublas_product(const cuda_context& ctx, test::cuda_memory& mem, transpose ta, transpose tb, std::size_t m,
-                                  std::size_t n, std::size_t k) {
+std::vector<float> cublas_product(const cuda_context& ctx, test::cuda_memory& mem, transpose ta, transpose tb,
+                                  std::size_t m, std::size_t n, std::size_t k) {
   const operands in(ta, tb, m, n, k);
   const float* a = test::upload(ctx, mem, in.a);
   const float* b = test::upload(ctx, mem, in.b);
@@ -144,7 +148,8 @@ void check_column_sums(const cuda_context& ctx, std::size_t rows, bool accumulat
     test::cuda_memory mem;
     float* d = test::upload(ctx, mem, d0);
     float* sums = test::upload(ctx, mem, s0);
-    column_sums<Cols, Scale>(ctx, d, static_cast<const float*>(test::upload(ctx, mem, from)), rows, sums, accumulate, half_plus{});
+    column_sums<Cols, Scale>(ctx, d, static_cast<const float*>(test::upload(ctx, mem, from)), rows, sums, accumulate,
+                             half_plus{});
     g = test::download(ctx, static_cast<const float*>(sums), Cols);
     CHECK(test::download(ctx, static_cast<const float*>(d), rows * Cols) == scaled);
   }
@@ -198,7 +203,8 @@ TEST_CASE("bf16: float32 matrices multiplied with both operands rounded to bfloa
     std::size_t m, n, k;
   };
   std::size_t rounded = 0, products = 0;
-  for (const mnk s : {mnk{37, 29, 53}, mnk{96, 64, 256}})  // non-square; odd sizes, then multiples of 32 (strides padded)
+  for (const mnk s :
+       {mnk{37, 29, 53}, mnk{96, 64, 256}})  // non-square; odd sizes, then multiples of 32 (strides padded)
     for (transpose ta : {transpose::no, transpose::yes})
       for (transpose tb : {transpose::no, transpose::yes}) {
         CAPTURE(s.m);
@@ -208,7 +214,8 @@ TEST_CASE("bf16: float32 matrices multiplied with both operands rounded to bfloa
         const bf16_reference want(ta, tb, s.m, s.n, s.k), kept(ta, tb, s.m, s.n, s.k, false);
         const std::vector<float> by_cublas = cublas_product(bf16, mem, ta, tb, s.m, s.n, s.k);
         const bool rounds = want.worst(by_cublas) < tolerance;
-        CHECK_MESSAGE((rounds || kept.worst(by_cublas) < tolerance), "cuBLAS's own product is neither bf16's nor float32's");
+        CHECK_MESSAGE((rounds || kept.worst(by_cublas) < tolerance),
+                      "cuBLAS's own product is neither bf16's nor float32's");
         CAPTURE(rounds);
         CHECK((rounds ? want : kept).worst(product<float>(bf16, mem, ta, tb, s.m, s.n, s.k)) < tolerance);
         const std::vector<float> by_f32 = product<float>(f32, mem, ta, tb, s.m, s.n, s.k);
@@ -216,7 +223,8 @@ TEST_CASE("bf16: float32 matrices multiplied with both operands rounded to bfloa
         CHECK(kept.worst(by_f32) < tolerance);
         rounded += rounds, ++products;
       }
-  MESSAGE("cuBLAS rounded the operands to bfloat16 in ", rounded, " of ", products, " products under CUBLAS_COMPUTE_32F_FAST_16BF");
+  MESSAGE("cuBLAS rounded the operands to bfloat16 in ", rounded, " of ", products,
+          " products under CUBLAS_COMPUTE_32F_FAST_16BF");
 }
 
 TEST_CASE("bf16 products differ from float32 ones where cuBLAS rounds to bfloat16") {
@@ -228,10 +236,11 @@ TEST_CASE("bf16 products differ from float32 ones where cuBLAS rounds to bfloat1
   const std::size_t m = 32, n = 16, k = 64;
   const cuda_context bf16(0, 0, cuda_math::bf16), f32(0, 0);
   auto through_plait = [&](const cuda_context& ctx) {
-    return test::probe_rounding(ctx, transpose::no, transpose::no, m, n, k,
-                                [&](const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc) {
-                                  gemm(ctx, transpose::no, transpose::no, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-                                });
+    return test::probe_rounding(
+        ctx, transpose::no, transpose::no, m, n, k,
+        [&](const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc) {
+          gemm(ctx, transpose::no, transpose::no, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+        });
   };
   const bool rounds = test::cublas_rounds(bf16, transpose::no, transpose::no, m, n, k);
   CHECK(through_plait(f32) == test::bf16_seen::float32);
@@ -257,7 +266,7 @@ TEST_CASE("cuda_math::bf16 products are cublasGemmEx with CUBLAS_COMPUTE_32F_FAS
 
 TEST_CASE("two virtual devices on GPU 0 have their own streams and cuBLAS handles") {
   // [docs:virtual]
-  const auto set = virtual_cuda_devices(2);  // two logical devices on GPU 0
+  const auto set = virtual_cuda_devices(2);              // two logical devices on GPU 0
   const std::vector<cuda_context> ctx = set.contexts();  // each: its own stream and cuBLAS handle
   // [/docs:virtual]
   CHECK(set.count == 2);

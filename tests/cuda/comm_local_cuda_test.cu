@@ -72,8 +72,7 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 
 __global__ void spin(long long cycles) {
   const long long start = clock64();
-  while (clock64() - start < cycles) {
-  }
+  while (clock64() - start < cycles) {}
 }
 
 // One configuration: a rank per entry of `gpus`, each with its cuda_context (its own stream).
@@ -110,7 +109,8 @@ struct ranks {
     for (std::size_t r = 0; r < size(); ++r) {
       b.emplace_back(gpus[r], n);
       if (!fill.empty() && !fill[r].empty())
-        cuda_check(cudaMemcpy(b[r].get(), fill[r].data(), fill[r].size() * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy (test)");
+        cuda_check(cudaMemcpy(b[r].get(), fill[r].data(), fill[r].size() * sizeof(float), cudaMemcpyHostToDevice),
+                   "cudaMemcpy (test)");
     }
     cuda_check(cudaDeviceSynchronize(), "cudaDeviceSynchronize (test)");
     return b;
@@ -121,13 +121,15 @@ struct ranks {
 void arrive_late(std::size_t r, std::size_t size, cudaStream_t s, float* dst, const float* src, std::size_t n) {
   spin<<<1, 1, 0, s>>>((long long)(size - r) * 400000);
   cuda_check(cudaGetLastError(), "spin (test)");
-  if (n) cuda_check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, s), "cudaMemcpyAsync (test)");
+  if (n)
+    cuda_check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, s), "cudaMemcpyAsync (test)");
 }
 
 // [n] @ device -> host, enqueued on s after everything there, then waited for.
 std::vector<float> download(const float* p, std::size_t n, cudaStream_t s) {
   std::vector<float> h(n);
-  if (n) cuda_check(cudaMemcpyAsync(h.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync (test)");
+  if (n)
+    cuda_check(cudaMemcpyAsync(h.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync (test)");
   cuda_check(cudaStreamSynchronize(s), "cudaStreamSynchronize (test)");
   return h;
 }
@@ -182,8 +184,8 @@ TEST_CASE("all_reduce: every rank holds the sum in rank order, bit for bit") {
       // [docs:all_reduce]
       k.run([&](std::size_t r, cuda_local_comm comm, cudaStream_t stream) {
         arrive_late(r, size, stream, buf[r].get(), src[r].get(), n);  // [n] @ rank r, ready later on its stream
-        comm.all_reduce(buf[r].get(), n);                               // enqueued on `stream`: returns at once
-        got[r] = download(buf[r].get(), n, stream);                     // later work on `stream` sees the sum
+        comm.all_reduce(buf[r].get(), n);                             // enqueued on `stream`: returns at once
+        got[r] = download(buf[r].get(), n, stream);                   // later work on `stream` sees the sum
       });
       // [/docs:all_reduce]
       const std::vector<float> want = sum_of(size, n, 1);
@@ -273,7 +275,8 @@ TEST_CASE("barrier: work after it on any stream sees work before it on every str
       arrive_late(r, size, stream, flag[r].get(), src[r].get(), 1);  // [1] = r + 1 @ rank r, late
       comm.barrier();
       for (std::size_t q = 0; q < size; ++q)  // every rank's flag -> seen[q] @ rank r
-        cuda_check(cudaMemcpyPeerAsync(seen[r].get() + q, k.gpus[r], flag[q].get(), k.gpus[q], sizeof(float), stream), "cudaMemcpyPeerAsync (test)");
+        cuda_check(cudaMemcpyPeerAsync(seen[r].get() + q, k.gpus[r], flag[q].get(), k.gpus[q], sizeof(float), stream),
+                   "cudaMemcpyPeerAsync (test)");
       got[r] = download(seen[r].get(), size, stream);
     });
     std::vector<float> want(size);
@@ -298,7 +301,9 @@ TEST_CASE("send/recv around a ring; the sender may overwrite its buffer once sen
         };
         if (r != 0) receive();
         comm.send(out[r].get(), n, next);
-        if (n) cuda_check(cudaMemsetAsync(out[r].get(), 0xff, n * sizeof(float), stream), "cudaMemsetAsync (test)");  // reused at once
+        if (n)
+          cuda_check(cudaMemsetAsync(out[r].get(), 0xff, n * sizeof(float), stream),
+                     "cudaMemsetAsync (test)");  // reused at once
         if (r == 0) receive();
         got[r] = download(back[r].get(), n, stream);
       });
@@ -336,7 +341,9 @@ TEST_CASE("post/take: messages in order per pair, buffers reusable after wait_ta
           for (std::size_t j = 0; j < per_peer && p != r; ++j) comm.take(taken[r].get() + (p * per_peer + j) * n, n, p);
         for (std::size_t p = 0; p < size; ++p)
           if (p != r) comm.wait_taken(p, tickets[p]);
-        if (n) cuda_check(cudaMemsetAsync(posted[r].get(), 0xff, slots * n * sizeof(float), stream), "cudaMemsetAsync (test)");
+        if (n)
+          cuda_check(cudaMemsetAsync(posted[r].get(), 0xff, slots * n * sizeof(float), stream),
+                     "cudaMemsetAsync (test)");
         got[r] = download(taken[r].get(), slots * n, stream);
       });
       for (std::size_t r = 0; r < size; ++r)
@@ -390,15 +397,28 @@ TEST_CASE("mismatched collectives throw on every rank; a group from (GPU, stream
   cuda_context a(0, 0), b(1, 0);
   {
     // [docs:group]
-    cuda_local_group group({{a.device, a.stream()}, {b.device, b.stream()}});  // rank = (GPU, stream); or group(contexts)
+    cuda_local_group group(
+        {{a.device, a.stream()}, {b.device, b.stream()}});  // rank = (GPU, stream); or group(contexts)
     // [/docs:group]
     CHECK(group.size() == 2);
     CHECK(group.direct(0, 1));
     CHECK(group.comm(1).stream() == b.stream());
     device_buffer x(0, 11), y(0, 11);
     std::string said[2];
-    std::thread t0([&] { try { group.comm(0).all_reduce(x.get(), 10); } catch (const plait::error& e) { said[0] = e.what(); } });
-    std::thread t1([&] { try { group.comm(1).all_reduce(y.get(), 11); } catch (const plait::error& e) { said[1] = e.what(); } });
+    std::thread t0([&] {
+      try {
+        group.comm(0).all_reduce(x.get(), 10);
+      } catch (const plait::error& e) {
+        said[0] = e.what();
+      }
+    });
+    std::thread t1([&] {
+      try {
+        group.comm(1).all_reduce(y.get(), 11);
+      } catch (const plait::error& e) {
+        said[1] = e.what();
+      }
+    });
     t0.join();
     t1.join();
     CHECK(said[0].find("met rank 1's all_reduce of 11 floats") != std::string::npos);
@@ -406,6 +426,6 @@ TEST_CASE("mismatched collectives throw on every rank; a group from (GPU, stream
     CHECK_THROWS_WITH_AS(group.comm(2), doctest::Contains("ranks are 0 .. size - 1"), plait::error);
   }
   CHECK_THROWS_WITH_AS(cuda_local_group(std::vector<cuda_local_rank>{}), doctest::Contains("no ranks"), plait::error);
-  CHECK_THROWS_WITH_AS(cuda_local_group(std::vector<cuda_local_rank>{{999, a.stream()}}), doctest::Contains("names CUDA device 999"),
-                       plait::error);
+  CHECK_THROWS_WITH_AS(cuda_local_group(std::vector<cuda_local_rank>{{999, a.stream()}}),
+                       doctest::Contains("names CUDA device 999"), plait::error);
 }

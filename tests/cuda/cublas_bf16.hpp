@@ -7,8 +7,8 @@
 
 #include <cublas_v2.h>
 
-#include <cstddef>
 #include <doctest/doctest.h>
+#include <cstddef>
 #include <plait/backend/cuda/cublas_error.hpp>
 #include <plait/cuda.hpp>
 #include <vector>
@@ -20,14 +20,14 @@ namespace plait::test {
 
 /// C = alpha op(A) op(B) + beta C on row-major device matrices, as gemm does it (cuBLAS column-major:
 /// B first, n and m swapped), through cublasGemmEx with CUBLAS_COMPUTE_32F_FAST_16BF on ctx's handle.
-inline void cublas_fast_16bf(const cuda_context& ctx, transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k,
-                             float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
-                             std::size_t ldc) {
+inline void cublas_fast_16bf(const cuda_context& ctx, transpose ta, transpose tb, std::size_t m, std::size_t n,
+                             std::size_t k, float alpha, const float* a, std::size_t lda, const float* b,
+                             std::size_t ldb, float beta, float* c, std::size_t ldc) {
   auto op = [](transpose t) { return t == transpose::yes ? CUBLAS_OP_T : CUBLAS_OP_N; };
-  cuda_detail::cublas_check(cublasGemmEx(ctx.blas(), op(tb), op(ta), int(n), int(m), int(k), &alpha, b, CUDA_R_32F, int(ldb), a,
-                                         CUDA_R_32F, int(lda), &beta, c, CUDA_R_32F, int(ldc), CUBLAS_COMPUTE_32F_FAST_16BF,
-                                         CUBLAS_GEMM_DEFAULT),
-                            "cublasGemmEx (the test's own call, CUBLAS_COMPUTE_32F_FAST_16BF)", ctx.device);
+  cuda_detail::cublas_check(
+      cublasGemmEx(ctx.blas(), op(tb), op(ta), int(n), int(m), int(k), &alpha, b, CUDA_R_32F, int(ldb), a, CUDA_R_32F,
+                   int(lda), &beta, c, CUDA_R_32F, int(ldc), CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT),
+      "cublasGemmEx (the test's own call, CUBLAS_COMPUTE_32F_FAST_16BF)", ctx.device);
 }
 
 /// What an [m, k] x [k, n] product (operands transposed as ta, tb say) gives where every element of A
@@ -36,13 +36,13 @@ inline void cublas_fast_16bf(const cuda_context& ctx, transpose ta, transpose tb
 /// `multiply` runs the product on device pointers: multiply(a, lda, b, ldb, c, ldc).
 enum class bf16_seen { rounded, float32, neither };
 template <class Multiply>
-bf16_seen probe_rounding(const cuda_context& ctx, transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k,
-                         const Multiply& multiply) {
+bf16_seen probe_rounding(const cuda_context& ctx, transpose ta, transpose tb, std::size_t m, std::size_t n,
+                         std::size_t k, const Multiply& multiply) {
   cuda_memory mem;
   const std::size_t lda = ta == transpose::no ? k : m, ldb = tb == transpose::no ? n : k;
   const float* a = upload(ctx, mem, std::vector<float>(m * k, 1.0f + 0x1p-10f));  // [m, k] or [k, m] @ GPU
   const float* b = upload(ctx, mem, std::vector<float>(k * n, 1.0f));             // [k, n] or [n, k] @ GPU
-  float* c = mem.zeros<float>(m * n);                                               // [m, n] @ GPU
+  float* c = mem.zeros<float>(m * n);                                             // [m, n] @ GPU
   multiply(a, lda, b, ldb, c, n);
   const std::vector<float> got = download(ctx, static_cast<const float*>(c), m * n);
   const float rounded = float(k), kept = float(k) * (1.0f + 0x1p-10f);
@@ -53,12 +53,15 @@ bf16_seen probe_rounding(const cuda_context& ctx, transpose ta, transpose tb, st
 
 /// Whether cuBLAS itself rounds to bfloat16 under CUBLAS_COMPUTE_32F_FAST_16BF for a product of this
 /// shape on ctx (it must do one or the other: anything else fails the calling test).
-inline bool cublas_rounds(const cuda_context& ctx, transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k) {
-  const bf16_seen seen = probe_rounding(ctx, ta, tb, m, n, k, [&](const float* a, std::size_t lda, const float* b, std::size_t ldb,
-                                                                  float* c, std::size_t ldc) {
-    cublas_fast_16bf(ctx, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-  });
-  CHECK_MESSAGE(seen != bf16_seen::neither, "cuBLAS under CUBLAS_COMPUTE_32F_FAST_16BF gave neither the bf16 nor the float32 product");
+inline bool cublas_rounds(const cuda_context& ctx, transpose ta, transpose tb, std::size_t m, std::size_t n,
+                          std::size_t k) {
+  const bf16_seen seen =
+      probe_rounding(ctx, ta, tb, m, n, k,
+                     [&](const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc) {
+                       cublas_fast_16bf(ctx, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+                     });
+  CHECK_MESSAGE(seen != bf16_seen::neither,
+                "cuBLAS under CUBLAS_COMPUTE_32F_FAST_16BF gave neither the bf16 nor the float32 product");
   return seen == bf16_seen::rounded;
 }
 

@@ -51,7 +51,8 @@ void check_graph_equals_kernels(Opt opt, const std::vector<std::size_t>& sizes, 
     CHECK(same_bits(graphed.gather_parameters(), plain.gather_parameters()));
   }
   const batch held(64, 7);
-  const evaluation e1 = plain.evaluate(held.xs(), held.ys(), cross_entropy), e2 = graphed.evaluate(held.xs(), held.ys(), cross_entropy);
+  const evaluation e1 = plain.evaluate(held.xs(), held.ys(), cross_entropy),
+                   e2 = graphed.evaluate(held.xs(), held.ys(), cross_entropy);
   CHECK(e1.loss == e2.loss);
 }
 
@@ -75,11 +76,12 @@ TEST_CASE("micro-batches on one device are captured as one step") {
 
 TEST_CASE("what a graph cannot replay is refused at place") {
   CHECK_THROWS_WITH_AS(place<replicate<2>>(mlp, virtual_cuda_devices(2), {.cuda_graph = true}),
-                       doctest::Contains("plait: place_options.cuda_graph is set for replicate on 2 devices"), plait::error);
+                       doctest::Contains("plait: place_options.cuda_graph is set for replicate on 2 devices"),
+                       plait::error);
   constexpr auto staged = input<32> >> on<cpu>(plait::tanh) >> linear<10>;
   CHECK_THROWS_WITH_AS(place(staged, cuda_devices({0}), {.cuda_graph = true}),
                        doctest::Contains("a graph with a host stage"), plait::error);
   constexpr auto tokens = input<8> >> embedding<16, 4> >> flatten >> linear<2>;
-  CHECK_THROWS_WITH_AS(place(tokens, cuda_devices({0}), {.cuda_graph = true}), doctest::Contains("a graph with embedding"),
-                       plait::error);
+  CHECK_THROWS_WITH_AS(place(tokens, cuda_devices({0}), {.cuda_graph = true}),
+                       doctest::Contains("a graph with embedding"), plait::error);
 }

@@ -45,7 +45,7 @@ using host_layers::to_unit;
 
 // [docs:host_stage_cuda]
 constexpr auto net = input<1, 8, 8> >> on<cpu>(to_unit >> dropout<0.1f> >> flatten)  // on the host
-                   >> linear<32> >> relu >> linear<10>;                              // on the GPU
+                     >> linear<32> >> relu >> linear<10>;                            // on the GPU
 // [/docs:host_stage_cuda]
 
 struct pixels {
@@ -76,7 +76,8 @@ void check_against_host() {
   }
   CHECK(test::max_relative_difference(gpu.gather_parameters(), cpu.gather_parameters()) < 1e-3);
   const pixels held(n, 77);
-  const evaluation e1 = cpu.evaluate(held.xs(), held.ys(), cross_entropy), e2 = gpu.evaluate(held.xs(), held.ys(), cross_entropy);
+  const evaluation e1 = cpu.evaluate(held.xs(), held.ys(), cross_entropy),
+                   e2 = gpu.evaluate(held.xs(), held.ys(), cross_entropy);
   CHECK(e2.loss == doctest::Approx(e1.loss).epsilon(1e-4));
   CHECK(e2.accuracy == e1.accuracy);
 }

@@ -55,14 +55,17 @@ double train_on_both(Opt opt, std::size_t n, int steps, std::int32_t classes) {
   }
   const batch<Net> held(n, 99, classes);
   const auto p1 = cpu.predict(held.xs()), p2 = gpu.predict(held.xs());
-  CHECK(worst_relative(std::vector<float>(p2.data, p2.data + p2.count * 10), std::vector<float>(p1.data, p1.data + p1.count * 10)) < 1e-3);
-  const evaluation e1 = cpu.evaluate(held.xs(), held.ys(), cross_entropy), e2 = gpu.evaluate(held.xs(), held.ys(), cross_entropy);
+  CHECK(worst_relative(std::vector<float>(p2.data, p2.data + p2.count * 10),
+                       std::vector<float>(p1.data, p1.data + p1.count * 10)) < 1e-3);
+  const evaluation e1 = cpu.evaluate(held.xs(), held.ys(), cross_entropy),
+                   e2 = gpu.evaluate(held.xs(), held.ys(), cross_entropy);
   CHECK(e2.loss == doctest::Approx(e1.loss).epsilon(1e-4));
   return worst_relative(gpu.gather_parameters(), cpu.gather_parameters());
 }
 
 constexpr auto mlp = input<20> >> linear<64> >> relu >> linear<32> >> plait::tanh >> linear<10>;
-constexpr auto mlp2 = input<20> >> linear<64> >> relu >> linear<32> >> relu >> linear<10>;  // linear pairs split by partition<2>
+constexpr auto mlp2 =
+    input<20> >> linear<64> >> relu >> linear<32> >> relu >> linear<10>;  // linear pairs split by partition<2>
 constexpr auto cnn = input<1, 12, 12> >> conv2d<4, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2> >> flatten >>
                      dropout<0.25f> >> linear<10>;
 
@@ -103,10 +106,10 @@ TEST_CASE("with cuda_math::bf16 an MLP trains close to float32, on float32 maste
   bool rounds = true;
   for (const auto [out, in] : {std::pair<std::size_t, std::size_t>{64, 20}, {32, 64}, {10, 32}})
     rounds = test::cublas_rounds(probe, transpose::no, transpose::yes, 64, out, in) && rounds;
-  if (rounds)
-    CHECK(worst > 1e-4);
+  if (rounds) CHECK(worst > 1e-4);
   else
-    MESSAGE("cuBLAS kept float32 operands for some of this MLP's products: bf16's drift is not required (worst ", worst, ")");
+    MESSAGE("cuBLAS kept float32 operands for some of this MLP's products: bf16's drift is not required (worst ", worst,
+            ")");
   // The master weights are float32: most are not bfloat16 values, and updates smaller than half a
   // bfloat16 step at the weight (which bfloat16 storage would drop) are kept.
   std::size_t off_grid = 0, fine_updates = 0;

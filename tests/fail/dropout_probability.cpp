@@ -1,7 +1,7 @@
 // dropout with P = 1: every element dropped and the survivors divided by zero.
 // expect: plait: dropout<P> is given a probability outside .0, 1..*Fix: give dropout a P with 0 <= P < 1
-#include <plait/plait.hpp>
 #include <plait/layers/dropout.hpp>
+#include <plait/plait.hpp>
 using namespace plait;
 #ifdef PLAIT_FAIL
 constexpr auto net = input<16> >> dropout<1.0f> >> linear<10>;

@@ -7,5 +7,6 @@ constexpr auto net = input<2, 4, 4> >> sync_batchnorm2d >> flatten >> linear<8> 
 #else
 constexpr auto net = input<2, 4, 4> >> batchnorm2d >> flatten >> linear<8> >> cut >> linear<2>;
 #endif
-using model_type = model<replicate<2, pipeline<2, microbatches<2>>>, std::remove_const_t<decltype(net)>, host<sequential>>;
+using model_type =
+    model<replicate<2, pipeline<2, microbatches<2>>>, std::remove_const_t<decltype(net)>, host<sequential>>;
 void make(device_set<host<sequential>> d) { model_type m(d, {.max_batch = 8}); }

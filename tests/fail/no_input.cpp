@@ -7,4 +7,7 @@ constexpr auto net = linear<10> >> relu >> linear<2>;
 #else
 constexpr auto net = input<4> >> linear<10> >> relu >> linear<2>;
 #endif
-void f() { auto m = place(net, host_device()); (void)m; }
+void f() {
+  auto m = place(net, host_device());
+  (void)m;
+}

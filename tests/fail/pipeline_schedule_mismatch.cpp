@@ -55,4 +55,5 @@ struct two_stage_schedule {
   }
 };
 
-static_assert(pipeline<2, microbatches<2>, two_stage_schedule>::check && pipeline<2, microbatches<2>, two_stage_schedule>::order);
+static_assert(pipeline<2, microbatches<2>, two_stage_schedule>::check &&
+              pipeline<2, microbatches<2>, two_stage_schedule>::order);

@@ -9,7 +9,7 @@ int main() {
 #ifdef PLAIT_FAIL
   auto m = place<data_parallel>(input<4> >> linear<2>, host_devices(2), {.max_batch = 2});
 #else
-  auto m = place<replicate<2>>(input<4> >> linear<2>, host_devices(2), {.max_batch = 2});
+  auto m = place<replicate<2> >(input<4> >> linear<2>, host_devices(2), {.max_batch = 2});
 #endif
   (void)m;
 }

@@ -7,8 +7,8 @@ using namespace plait;
 #ifdef PLAIT_FAIL
 constexpr auto net = input<3, 8, 8> >> residual(conv2d<16, 3, 1, 1> >> batchnorm2d >> relu >> conv2d<16, 3, 1, 1>);
 #else
-constexpr auto net = input<3, 8, 8> >> residual(conv2d<16, 3, 1, 1> >> batchnorm2d >> relu >> conv2d<16, 3, 1, 1>,
-                                                conv2d<16, 1>);
+constexpr auto net = input<3, 8, 8> >>
+                     residual(conv2d<16, 3, 1, 1> >> batchnorm2d >> relu >> conv2d<16, 3, 1, 1>, conv2d<16, 1>);
 #endif
 static_assert(Graph<decltype(net)>);
 #ifndef PLAIT_FAIL

@@ -43,8 +43,7 @@ void read(const std::filesystem::path& file, std::string_view text, plait::csv_o
         plait::fuzz::wrong("read_csv returned a target that is not finite");
       }
     }
-  } catch (const plait::error&) {
-  }
+  } catch (const plait::error&) {}
 }
 
 }  // namespace
@@ -59,9 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   plait::csv_options options{.delimiter = (config & 2) ? ';' : ',', .header = (config & 1) != 0};
   if (config & 8) options.max_line_bytes = 16;
   if (config & 16) options.label_column = 0;
-  if (config & 4)
-    read<plait::samples<plait::shape<2>>>(file, text, options);
-  else
-    read<plait::class_labels>(file, text, options);
+  if (config & 4) read<plait::samples<plait::shape<2>>>(file, text, options);
+  else read<plait::class_labels>(file, text, options);
   return 0;
 }

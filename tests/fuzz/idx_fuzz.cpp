@@ -16,7 +16,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const plait::idx_array a = plait::read_idx(file);
     plait::fuzz::check_idx(a, data, size);
     if (plait::read_idx_dims(file) != a.dims) plait::fuzz::wrong("read_idx_dims differs from read_idx");
-  } catch (const plait::error&) {
-  }
+  } catch (const plait::error&) {}
   return 0;
 }

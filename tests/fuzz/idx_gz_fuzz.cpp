@@ -46,7 +46,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint64_t elements = 1;
     for (auto d : a.dims) elements *= d;
     if (a.dims.empty() || elements != a.data.size()) plait::fuzz::wrong("read_idx's extents and data disagree");
-  } catch (const plait::error&) {
-  }
+  } catch (const plait::error&) {}
   return 0;
 }

@@ -18,7 +18,8 @@ void check(const plait::safetensors_header& h, std::size_t file_size) {
   std::uint64_t at = 0;
   for (const auto& e : h.tensors) {
     if (e.begin != at || e.end < e.begin) plait::fuzz::wrong("tensors are not contiguous from byte 0");
-    if (e.end - e.begin != e.elements() * plait::safetensors_dtype_size(e.dtype)) plait::fuzz::wrong("a tensor's bytes differ from its shape");
+    if (e.end - e.begin != e.elements() * plait::safetensors_dtype_size(e.dtype))
+      plait::fuzz::wrong("a tensor's bytes differ from its shape");
     at = e.end;
   }
   if (at != h.data_bytes) plait::fuzz::wrong("the tensors do not end where the data does");
@@ -31,8 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     check(plait::parse_safetensors(std::span<const unsigned char>(data, size)), size);
     parsed = true;
-  } catch (const plait::error&) {
-  }
+  } catch (const plait::error&) {}
   plait::fuzz::write_file(scratch.path, data, size);
   try {
     const plait::safetensors_file f(scratch.path);

@@ -65,8 +65,9 @@ auto placed_across() {
 TEST_CASE("save: 2 processes, the optimizer sharded between them, save after k steps") {
   REQUIRE(world().size() == 2);
   const dataset d = data();
-  auto m = place<replicate<2, shard_optimizer>>(net, across_processes(world(), host_devices(1), {.deadline = std::chrono::seconds(30)}),
-                                                {.max_batch = global_batch, .seed = 11});
+  auto m = place<replicate<2, shard_optimizer>>(
+      net, across_processes(world(), host_devices(1), {.deadline = std::chrono::seconds(30)}),
+      {.max_batch = global_batch, .seed = 11});
   const sharded_sampler s = m.sampler(d.size(), {.global_batch = global_batch, .seed = 2});
   loader<dataset> mine(d, s);  // every process reads the global batches; each trains on its replica's share
   adam opt;
@@ -76,8 +77,8 @@ TEST_CASE("save: 2 processes, the optimizer sharded between them, save after k s
   CHECK(std::filesystem::exists(file));
   // rank 0 cannot write: every rank fails alike (the others learn it before the rename), the file stays
   const auto saved = std::filesystem::last_write_time(file);
-  CHECK_THROWS_WITH_AS(save_checkpoint(m, "no_such_folder/ck.safetensors", opt), doctest::Contains("saving 'no_such_folder/ck.safetensors' failed"),
-                       plait::error);
+  CHECK_THROWS_WITH_AS(save_checkpoint(m, "no_such_folder/ck.safetensors", opt),
+                       doctest::Contains("saving 'no_such_folder/ck.safetensors' failed"), plait::error);
   CHECK(std::filesystem::last_write_time(file) == saved);
 }
 
@@ -98,7 +99,8 @@ TEST_CASE("load: under 1 or 3 processes, resume the loader and train on") {
     auto m = placed_across<3>();
     const auto before = m.gather_parameters();
     loader<dataset> wrong(d, m.sampler(d.size(), {.global_batch = 24, .seed = 2}));
-    CHECK_THROWS_WITH_AS(load_checkpoint(m, file, opt, wrong), doctest::Contains("stopped after 36 samples of epoch 0"), plait::error);
+    CHECK_THROWS_WITH_AS(load_checkpoint(m, file, opt, wrong), doctest::Contains("stopped after 36 samples of epoch 0"),
+                         plait::error);
     CHECK(m.gather_parameters() == before);
     CHECK(m.steps() == 0);
     loader<dataset> mine(d, m.sampler(d.size(), {.global_batch = global_batch, .seed = 2}));

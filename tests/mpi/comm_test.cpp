@@ -113,7 +113,8 @@ TEST_CASE("reduce_scatter leaves each rank its chunk of the sum, also in place")
 
     std::vector<float> both = values_of(r, n);  // [n] @ rank r; the result lands at chunk r
     comm().reduce_scatter(both.data(), both.data() + mine.begin, n);
-    CHECK(first_mismatch(std::vector<float>(both.begin() + mine.begin, both.begin() + mine.end), mine.begin, sum_at) == mine.size());
+    CHECK(first_mismatch(std::vector<float>(both.begin() + mine.begin, both.begin() + mine.end), mine.begin, sum_at) ==
+          mine.size());
   }
 }
 
@@ -206,8 +207,10 @@ TEST_CASE("max_count splits long buffers into several MPI calls with the same re
   }
   // reduce_scatter and all_gather cut chunks per call: longer than max_count is refused on every rank alike.
   std::vector<float> in(8), out(8);
-  CHECK(message_of([&] { small.reduce_scatter(in.data(), out.data(), 8); }).find("reduce_scatter on rank " + std::to_string(r) + " of " +
-                                                                                 std::to_string(size) + " of 8 elements") != std::string::npos);
+  CHECK(message_of([&] {
+          small.reduce_scatter(in.data(), out.data(), 8);
+        }).find("reduce_scatter on rank " + std::to_string(r) + " of " + std::to_string(size) + " of 8 elements") !=
+        std::string::npos);
   CHECK(message_of([&] { small.all_gather(in.data(), out.data(), 8); }).find("split the buffer") != std::string::npos);
   CHECK_FALSE(small.broken());  // refused before any MPI call
   small.barrier();
@@ -228,16 +231,17 @@ TEST_CASE("a recv whose length differs from the message is an error naming both 
     c.send(five.data(), 5, 1);  // longer than the recv
   } else if (r == 1) {
     const std::string longer = message_of([&] { c.recv(buf.data(), 4, 0); });
-    CHECK(longer.find("plait: recv on rank 1 of " + std::to_string(c.size()) + " from rank 0: a message of another length met a recv of 4 floats") ==
-          0);
+    CHECK(longer.find("plait: recv on rank 1 of " + std::to_string(c.size()) +
+                      " from rank 0: a message of another length met a recv of 4 floats") == 0);
     CHECK(c.broken());
     CHECK(message_of([&] { c.recv(buf.data(), 3, 0); }).find("was called on a broken mpi_comm") != std::string::npos);
   }
   plait::mpi_comm d(plait_test::world(), {.deadline = std::chrono::seconds(30)});
   if (r == 0) d.send(five.data(), 3, 1);  // shorter than the recv
   if (r == 1)
-    CHECK(message_of([&] { d.recv(buf.data(), 4, 0); }).find("a message of 3 floats met a recv of 4 floats. a send and its recv must agree") !=
-          std::string::npos);
+    CHECK(message_of([&] {
+            d.recv(buf.data(), 4, 0);
+          }).find("a message of 3 floats met a recv of 4 floats. a send and its recv must agree") != std::string::npos);
   comm().barrier();
 }
 
@@ -246,12 +250,18 @@ TEST_CASE("misuse is refused before any MPI call, naming the rank") {
   float x = 0;
   const std::string on = " on rank " + std::to_string(r) + " of " + std::to_string(size);
   CHECK(message_of([&] { comm().send(&x, 1, size); }) ==
-        "plait: send" + on + " with peer " + std::to_string(size) + ". ranks are 0 .. size - 1. Fix: pass a peer below size().");
+        "plait: send" + on + " with peer " + std::to_string(size) +
+            ". ranks are 0 .. size - 1. Fix: pass a peer below size().");
   CHECK(message_of([&] { comm().recv(&x, 1, r); }).find("recv" + on + " with itself as the peer") != std::string::npos);
-  CHECK(message_of([&] { comm().broadcast(&x, 1, size); }).find("broadcast" + on + " from root " + std::to_string(size)) != std::string::npos);
-  CHECK(message_of([&] { comm().all_reduce(nullptr, 3); }).find("all_reduce" + on + " got a null buffer for 3 floats") != std::string::npos);
-  CHECK(message_of([] { plait::mpi_comm bad(MPI_COMM_WORLD, {.deadline = std::chrono::milliseconds(0)}); }).find("deadline <= 0") !=
-        std::string::npos);
+  CHECK(message_of([&] {
+          comm().broadcast(&x, 1, size);
+        }).find("broadcast" + on + " from root " + std::to_string(size)) != std::string::npos);
+  CHECK(message_of([&] {
+          comm().all_reduce(nullptr, 3);
+        }).find("all_reduce" + on + " got a null buffer for 3 floats") != std::string::npos);
+  CHECK(message_of([] {
+          plait::mpi_comm bad(MPI_COMM_WORLD, {.deadline = std::chrono::milliseconds(0)});
+        }).find("deadline <= 0") != std::string::npos);
   CHECK_FALSE(comm().broken());
 }
 
@@ -263,13 +273,15 @@ TEST_CASE("a peer that never sends becomes a deadline error naming this rank, th
     const auto start = std::chrono::steady_clock::now();
     const std::string e = message_of([&] { c.recv(buf, 4, 1); });
     const auto waited = std::chrono::steady_clock::now() - start;
-    CHECK(e.find("plait: recv of 4 floats on rank 0 of " + std::to_string(size) + " from rank 1 waited 300 ms for rank 1 to send. a peer did not reach") ==
-          0);
+    CHECK(e.find("plait: recv of 4 floats on rank 0 of " + std::to_string(size) +
+                 " from rank 1 waited 300 ms for rank 1 to send. a peer did not reach") == 0);
     CHECK(e.find("Fix: end the job (plait::run_or_abort calls MPI_Abort)") != std::string::npos);
     CHECK(waited >= std::chrono::milliseconds(300));
     CHECK(waited < std::chrono::seconds(10));
     CHECK(c.broken());
-    CHECK(message_of([&] { c.barrier(); }).find("barrier on rank 0 of " + std::to_string(size) + " was called on a broken mpi_comm") == 7);
+    CHECK(message_of([&] {
+            c.barrier();
+          }).find("barrier on rank 0 of " + std::to_string(size) + " was called on a broken mpi_comm") == 7);
   }
   comm().barrier();  // rank 1 never sent: its messages and c's pending receive stay on c, which nobody uses again
 }
@@ -281,7 +293,9 @@ TEST_CASE("post does not wait for the receiver; take receives each pair's posts 
   const std::size_t size = comm().size(), r = comm().rank();
   const std::size_t next = (r + 1) % size, prev = (r + size - 1) % size;
   const auto length = [](std::size_t k) { return k % 10 == 3 ? std::size_t(70000) : k % 7; };
-  const auto datum = [](std::size_t k, std::size_t i, std::size_t from) { return float(k * 1000 + i % 1000) + float(from) * 0.25f; };
+  const auto datum = [](std::size_t k, std::size_t i, std::size_t from) {
+    return float(k * 1000 + i % 1000) + float(from) * 0.25f;
+  };
   std::size_t k = 0, wrong = 0;
   std::uint64_t ticket = 0;
   for (const std::size_t round : {plait::mpi_comm::post_depth, std::size_t(36)}) {
@@ -301,7 +315,9 @@ TEST_CASE("post does not wait for the receiver; take receives each pair's posts 
     k += round;
   }
   CHECK(wrong == 0);
-  CHECK(message_of([&] { comm().wait_taken(next, ticket + 1); }).find("only " + std::to_string(k) + " messages were posted") != std::string::npos);
+  CHECK(message_of([&] {
+          comm().wait_taken(next, ticket + 1);
+        }).find("only " + std::to_string(k) + " messages were posted") != std::string::npos);
   comm().barrier();
 }
 
@@ -311,13 +327,16 @@ TEST_CASE("take checks the length, and waits for a post only until the deadline"
   float three[3] = {1, 2, 3}, buf[4];
   if (r == 0) c.wait_taken(1, c.post(three, 3, 1));
   if (r == 1) {
-    CHECK(message_of([&] { c.take(buf, 4, 0); }).find("take on rank 1 of " + std::to_string(c.size()) +
-                                                      " from rank 0: a message of 3 floats met a recv of 4 floats") != std::string::npos);
+    CHECK(message_of([&] { c.take(buf, 4, 0); })
+              .find("take on rank 1 of " + std::to_string(c.size()) +
+                    " from rank 0: a message of 3 floats met a recv of 4 floats") != std::string::npos);
     CHECK(c.broken());
   }
   plait::mpi_comm d(plait_test::world(), {.deadline = std::chrono::milliseconds(300)});
   if (r == 0)
     CHECK(message_of([&] { d.take(buf, 4, 1); })
-              .rfind("plait: take of 4 floats on rank 0 of " + std::to_string(d.size()) + " from rank 1 waited 300 ms for rank 1 to post.", 0) == 0);
+              .rfind("plait: take of 4 floats on rank 0 of " + std::to_string(d.size()) +
+                         " from rank 1 waited 300 ms for rank 1 to post.",
+                     0) == 0);
   comm().barrier();
 }

@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
     std::vector<float> buf(1000);  // [1000] @ every rank
     for (int step = 0; step < 10; ++step) {
       if (step == 3 && world.rank() == world.size() - 1) {
-        std::printf("plait test: rank %zu %s at step %d\n", world.rank(), exit_mode ? "exits abruptly" : "stops calling collectives", step);
+        std::printf("plait test: rank %zu %s at step %d\n", world.rank(),
+                    exit_mode ? "exits abruptly" : "stops calling collectives", step);
         std::fflush(stdout);
         if (exit_mode) std::_Exit(0);
         std::this_thread::sleep_for(std::chrono::minutes(5));  // longer than the test's timeout
@@ -30,7 +31,8 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = float(world.rank() + i % 7);
       comm.all_reduce(buf.data(), buf.size());
       const float expect = float(world.size() * (world.size() - 1) / 2);
-      if (buf[0] != expect) plait::fail("all_reduce gave a wrong sum", "the test's own check", "look at mpi_comm::all_reduce");
+      if (buf[0] != expect)
+        plait::fail("all_reduce gave a wrong sum", "the test's own check", "look at mpi_comm::all_reduce");
     }
     std::printf("plait test: rank %zu finished every step\n", world.rank());
     return 0;

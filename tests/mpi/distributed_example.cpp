@@ -10,8 +10,8 @@
 
 namespace {
 
-constexpr std::size_t processes = 2;          // the mesh this program is written for
-constexpr std::size_t features = 8;           // y = w . x + b
+constexpr std::size_t processes = 2;  // the mesh this program is written for
+constexpr std::size_t features = 8;   // y = w . x + b
 constexpr std::size_t parameters = features + 1;
 constexpr std::size_t samples_per_rank = 256;
 constexpr std::uint64_t signature = 0x6c696e656172ull;  // stands for the graph's compile-time signature
@@ -29,7 +29,7 @@ void sample(std::size_t i, float* x, float& y) {
 
 // Returns the mean squared error of the last step over the whole data set.
 float train(plait::mpi_comm& comm, std::vector<float>& w, int steps) {  // w: [parameters] @ every rank, identical
-  const std::size_t first = comm.rank() * samples_per_rank;  // this rank's shard of the data
+  const std::size_t first = comm.rank() * samples_per_rank;             // this rank's shard of the data
   float loss = 0;
   // [docs:mpi_step]
   std::vector<float> grad(parameters + 1);  // [gradient, loss] @ every rank: this rank's sums, then the job's
@@ -57,7 +57,7 @@ float train(plait::mpi_comm& comm, std::vector<float>& w, int steps) {  // w: [p
 
 int main(int argc, char** argv) {
   // [docs:mpi_main]
-  return plait::run_or_abort([&] {  // any error, on any rank: printed, then MPI_Abort ends the job non-zero
+  return plait::run_or_abort([&] {         // any error, on any rank: printed, then MPI_Abort ends the job non-zero
     plait::mpi_world world(&argc, &argv);  // MPI_Init_thread(MPI_THREAD_MULTIPLE) ... MPI_Finalize
     plait::expect_world_size(world, processes, "this program's data-parallel mesh");
     plait::mpi_comm comm(world, {.deadline = std::chrono::seconds(60)});  // a dead peer: an error after 60 s

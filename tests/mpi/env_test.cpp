@@ -31,8 +31,12 @@ std::string error_of(const vars& v) {
   return "(no error)";
 }
 
-const vars torchrun{{"RANK", "5"},           {"WORLD_SIZE", "8"},         {"LOCAL_RANK", "1"},
-                    {"LOCAL_WORLD_SIZE", "4"}, {"MASTER_ADDR", "node0.lan"}, {"MASTER_PORT", "29500"}};
+const vars torchrun{{"RANK", "5"},
+                    {"WORLD_SIZE", "8"},
+                    {"LOCAL_RANK", "1"},
+                    {"LOCAL_WORLD_SIZE", "4"},
+                    {"MASTER_ADDR", "node0.lan"},
+                    {"MASTER_PORT", "29500"}};
 
 vars with(vars v, const std::string& name, const char* value) {
   if (value == nullptr) v.erase(name);
@@ -68,30 +72,39 @@ TEST_CASE("a one-process job needs only RANK and WORLD_SIZE") {
 }
 
 TEST_CASE("missing variables are named, with what sets them") {
-  CHECK(error_of(with(torchrun, "RANK", nullptr)).rfind("plait: RANK is not set. a launched process must know its number in the job. Fix: export RANK", 0) ==
+  CHECK(error_of(with(torchrun, "RANK", nullptr))
+            .rfind("plait: RANK is not set. a launched process must know its number in the job. Fix: export RANK", 0) ==
         0);
   CHECK(error_of(with(torchrun, "WORLD_SIZE", nullptr)).rfind("plait: WORLD_SIZE is not set.", 0) == 0);
-  CHECK(error_of(with(torchrun, "LOCAL_RANK", nullptr)).rfind("plait: LOCAL_RANK is not set. with several processes", 0) == 0);
-  CHECK(error_of(with(torchrun, "MASTER_ADDR", nullptr)).rfind("plait: MASTER_ADDR is not set. the processes of a job meet at MASTER_ADDR:MASTER_PORT", 0) == 0);
+  CHECK(error_of(with(torchrun, "LOCAL_RANK", nullptr))
+            .rfind("plait: LOCAL_RANK is not set. with several processes", 0) == 0);
+  CHECK(error_of(with(torchrun, "MASTER_ADDR", nullptr))
+            .rfind("plait: MASTER_ADDR is not set. the processes of a job meet at MASTER_ADDR:MASTER_PORT", 0) == 0);
   CHECK(error_of(with(torchrun, "MASTER_PORT", nullptr)).rfind("plait: MASTER_PORT is not set.", 0) == 0);
   CHECK(error_of(with(torchrun, "MASTER_ADDR", "")).rfind("plait: MASTER_ADDR is empty.", 0) == 0);
 }
 
 TEST_CASE("inconsistent values are errors that quote them") {
-  CHECK(error_of(with(torchrun, "RANK", "8")) ==
-        "plait: RANK=8 with WORLD_SIZE=8. ranks are 0 .. WORLD_SIZE - 1. Fix: number the processes 0 .. 7 and export WORLD_SIZE to all.");
-  CHECK(error_of(with(torchrun, "WORLD_SIZE", "0")).rfind("plait: WORLD_SIZE=0. a job has at least one process.", 0) == 0);
+  CHECK(
+      error_of(with(torchrun, "RANK", "8")) ==
+      "plait: RANK=8 with WORLD_SIZE=8. ranks are 0 .. WORLD_SIZE - 1. Fix: number the processes 0 .. 7 and export WORLD_SIZE to all.");
+  CHECK(error_of(with(torchrun, "WORLD_SIZE", "0")).rfind("plait: WORLD_SIZE=0. a job has at least one process.", 0) ==
+        0);
   CHECK(error_of(with(torchrun, "LOCAL_RANK", "4")).rfind("plait: LOCAL_RANK=4 with LOCAL_WORLD_SIZE=4.", 0) == 0);
-  CHECK(error_of(with(with(torchrun, "LOCAL_WORLD_SIZE", nullptr), "LOCAL_RANK", "8")).rfind("plait: LOCAL_RANK=8 with WORLD_SIZE=8.", 0) == 0);
-  CHECK(error_of(with(torchrun, "LOCAL_WORLD_SIZE", "9")).rfind("plait: LOCAL_WORLD_SIZE=9 with WORLD_SIZE=8.", 0) == 0);
+  CHECK(error_of(with(with(torchrun, "LOCAL_WORLD_SIZE", nullptr), "LOCAL_RANK", "8"))
+            .rfind("plait: LOCAL_RANK=8 with WORLD_SIZE=8.", 0) == 0);
+  CHECK(error_of(with(torchrun, "LOCAL_WORLD_SIZE", "9")).rfind("plait: LOCAL_WORLD_SIZE=9 with WORLD_SIZE=8.", 0) ==
+        0);
   CHECK(error_of(with(torchrun, "MASTER_PORT", "0")).rfind("plait: MASTER_PORT=0.", 0) == 0);
-  CHECK(error_of(with(torchrun, "MASTER_PORT", "65536")).rfind("plait: MASTER_PORT='65536' is not a number in 0 .. 65535.", 0) == 0);
+  CHECK(error_of(with(torchrun, "MASTER_PORT", "65536"))
+            .rfind("plait: MASTER_PORT='65536' is not a number in 0 .. 65535.", 0) == 0);
 }
 
 TEST_CASE("values that are not non-negative decimal numbers are refused") {
   for (const char* bad : {"", "-1", "1.0", "2x", " 1", "0x10", "99999999999999999999999"}) {
     CAPTURE(bad);
-    CHECK(error_of(with(torchrun, "RANK", bad)).rfind(std::string("plait: RANK='") + bad + "' is not a number in 0 .. ", 0) == 0);
+    CHECK(error_of(with(torchrun, "RANK", bad))
+              .rfind(std::string("plait: RANK='") + bad + "' is not a number in 0 .. ", 0) == 0);
   }
 }
 

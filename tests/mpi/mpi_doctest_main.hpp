@@ -10,8 +10,8 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
-#include <plait/comm/mpi/comm.hpp>
 #include <plait/comm/mpi/bootstrap.hpp>
+#include <plait/comm/mpi/comm.hpp>
 #include <plait/comm/mpi/error.hpp>
 
 namespace plait_test {
@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
       failed = context.run() != 0 ? 1 : 0;
       plait_test::the_comm = nullptr;
       if (comm.broken())  // a rank out of step: the others may wait in a collective, so end the job
-        plait::fail("the test communicator broke", "a test case left the ranks out of step", "read the first failure above");
+        plait::fail("the test communicator broke", "a test case left the ranks out of step",
+                    "read the first failure above");
     }
     int any = 0;  // every rank exits alike: non-zero when any rank failed a check
     plait::mpi_detail::check(MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");

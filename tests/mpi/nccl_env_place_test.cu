@@ -64,7 +64,8 @@ std::string skip_reason() {
   int n = 0;
   cuda_detail::cuda_check(cudaGetDeviceCount(&n), "cudaGetDeviceCount");
   const char* world = std::getenv("WORLD_SIZE");
-  if (n < std::atoi(world)) return cat("this node has ", n, " GPU(s) for ", world, " processes, and NCCL needs one GPU per rank");
+  if (n < std::atoi(world))
+    return cat("this node has ", n, " GPU(s) for ", world, " processes, and NCCL needs one GPU per rank");
   return {};
 }
 
@@ -84,8 +85,9 @@ TEST_CASE("the start-up check goes through NCCL: agreement passes, a difference 
   nccl_env_processes processes(*the_env, options);
   CHECK(processes.size() == the_env->world_size);
   processes.check_consistent(run_identity{.signature = 0x1f, .parameter_count = 203530, .devices_per_process = 1});
-  CHECK_THROWS_WITH(processes.check_consistent(run_identity{.signature = 0x10 + processes.rank(), .parameter_count = 203530}),
-                    doctest::Contains("graph signature 0x0000000000000010 on rank 0 but 0x0000000000000011 on rank 1"));
+  CHECK_THROWS_WITH(
+      processes.check_consistent(run_identity{.signature = 0x10 + processes.rank(), .parameter_count = 203530}),
+      doctest::Contains("graph signature 0x0000000000000010 on rank 0 but 0x0000000000000011 on rank 1"));
 }
 
 TEST_CASE("replicate<2> with one CUDA device per process equals one host device") {
@@ -93,7 +95,8 @@ TEST_CASE("replicate<2> with one CUDA device per process equals one host device"
 }
 
 TEST_CASE("a pipeline inside each process on one GPU, data parallel across processes through NCCL") {
-  if (the_env->world_size == 2) CHECK(train_across<replicate<2, pipeline<2, microbatches<2>, one_f_one_b>>>(2, 32) < 1e-4);
+  if (the_env->world_size == 2)
+    CHECK(train_across<replicate<2, pipeline<2, microbatches<2>, one_f_one_b>>>(2, 32) < 1e-4);
 }
 
 int main(int argc, char** argv) {

@@ -24,7 +24,8 @@ void sum_on_gpus(plait::nccl_comm& comm) {
   std::vector<float> host(n, float(comm.rank() + 1));
   float* grad = nullptr;  // [n] @ GPU comm.device() of every rank
   cuda_check(cudaMalloc(&grad, n * sizeof(float)), "cudaMalloc", comm.device());
-  cuda_check(cudaMemcpyAsync(grad, host.data(), n * sizeof(float), cudaMemcpyHostToDevice, comm.stream()), "cudaMemcpyAsync");
+  cuda_check(cudaMemcpyAsync(grad, host.data(), n * sizeof(float), cudaMemcpyHostToDevice, comm.stream()),
+             "cudaMemcpyAsync");
   comm.all_reduce_async(grad, n);  // enqueued on comm.stream(), after the copy; returns at once
   // ... compute on other streams overlaps here ...
   comm.synchronize();  // waits for the sum; a peer that never comes is an error after the deadline

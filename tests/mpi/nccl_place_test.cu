@@ -10,11 +10,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <plait/comm/nccl/mpi_processes.hpp>
 #include <plait/cuda.hpp>
 #include <plait/mpi.hpp>
 #include <plait/nccl.hpp>
 #include <plait/plait.hpp>
-#include <plait/comm/nccl/mpi_processes.hpp>
 #include <string>
 #include <vector>
 
@@ -40,8 +40,9 @@ template <class Policy>
 double train_across(std::size_t local, std::size_t n) {
   mpi_world& world = *the_world;
   const int gpu = int(world.local_rank());
-  auto gpus = place<Policy>(mlp, across_processes(world, virtual_cuda_devices(local, gpu), {.deadline = std::chrono::seconds(60)}),
-                            {.max_batch = n, .seed = 9});
+  auto gpus = place<Policy>(
+      mlp, across_processes(world, virtual_cuda_devices(local, gpu), {.deadline = std::chrono::seconds(60)}),
+      {.max_batch = n, .seed = 9});
   auto host = place(mlp, host_device(), {.max_batch = n, .seed = 9});
   auto o1 = sgd{.lr = 0.05f, .momentum = 0.9f}, o2 = o1;
   for (int s = 0; s < 4; ++s) {
@@ -77,7 +78,8 @@ TEST_CASE("two replicas per process on one GPU: local all-reduce on CUDA, NCCL a
 }
 
 TEST_CASE("a pipeline inside each process on one GPU, data parallel across processes through NCCL") {
-  if (the_world->size() == 2) CHECK(train_across<replicate<2, pipeline<2, microbatches<2>, one_f_one_b>>>(2, 32) < 1e-4);
+  if (the_world->size() == 2)
+    CHECK(train_across<replicate<2, pipeline<2, microbatches<2>, one_f_one_b>>>(2, 32) < 1e-4);
 }
 
 int main(int argc, char** argv) {

@@ -3,8 +3,8 @@
 // (CTest: skipped) and the lowest such rank prints one line saying why. Host C++: device buffers through
 // cudaMalloc / cudaMemcpy, every call checked.
 #define DOCTEST_CONFIG_IMPLEMENT
-#include <doctest/doctest.h>
 #include <cuda_runtime_api.h>
+#include <doctest/doctest.h>
 
 #include <chrono>
 #include <cstdint>
@@ -60,12 +60,15 @@ class device_buffer {
   device_buffer& operator=(const device_buffer&) = delete;
   float* get() const { return p_; }
   void upload(const std::vector<float>& v) {
-    if (!v.empty()) cuda_check(cudaMemcpy(p_, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy to the GPU", comm().device());
+    if (!v.empty())
+      cuda_check(cudaMemcpy(p_, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy to the GPU",
+                 comm().device());
   }
   std::vector<float> download(std::size_t offset = 0) const {
     std::vector<float> v(n_ - offset);
     if (!v.empty())
-      cuda_check(cudaMemcpy(v.data(), p_ + offset, v.size() * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy from the GPU", comm().device());
+      cuda_check(cudaMemcpy(v.data(), p_ + offset, v.size() * sizeof(float), cudaMemcpyDeviceToHost),
+                 "cudaMemcpy from the GPU", comm().device());
     return v;
   }
 
@@ -104,7 +107,8 @@ std::size_t owner_of(std::size_t i, std::size_t n) {
 // Whether every rank holds the same bits (FNV-1a of the bytes, compared over MPI).
 bool same_bits_everywhere(const std::vector<float>& v) {
   std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char b : std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float))) h = (h ^ b) * 1099511628211ull;
+  for (unsigned char b : std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)))
+    h = (h ^ b) * 1099511628211ull;
   std::vector<std::uint64_t> all(the_mpi->size());
   the_mpi->all_gather_bytes(&h, all.data(), sizeof h);
   for (std::uint64_t x : all)
@@ -153,7 +157,8 @@ TEST_CASE("reduce_scatter leaves each rank its chunk of the sum, for even and un
     in.upload(values_of(comm().rank(), n));
     comm().reduce_scatter(in.get(), in.get() + mine.begin, n);  // in place: out == in + chunk.begin
     const std::vector<float> got = in.download(mine.begin);
-    CHECK(first_mismatch(std::vector<float>(got.begin(), got.begin() + long(mine.size())), mine.begin, sum_at) == mine.size());
+    CHECK(first_mismatch(std::vector<float>(got.begin(), got.begin() + long(mine.size())), mine.begin, sum_at) ==
+          mine.size());
   }
 }
 
@@ -212,8 +217,11 @@ TEST_CASE("send and recv pass a message around the ring") {
   for (std::size_t n : {std::size_t{1}, std::size_t{1000}, std::size_t{1} << 20}) {
     CAPTURE(n);
     device_buffer out(values_of(r, n)), in(n);  // [n] @ rank r -> @ next
-    if (r % 2 == 0) comm().send(out.get(), n, next), comm().recv(in.get(), n, prev);  // blocking send returns once received:
-    else comm().recv(in.get(), n, prev), comm().send(out.get(), n, next);           // even ranks send first, odd ranks receive first
+    if (r % 2 == 0)
+      comm().send(out.get(), n, next), comm().recv(in.get(), n, prev);  // blocking send returns once received:
+    else
+      comm().recv(in.get(), n, prev),
+          comm().send(out.get(), n, next);  // even ranks send first, odd ranks receive first
     CHECK(first_mismatch(in.download(), 0, [prev](std::size_t i) { return value(prev, i); }) == n);
   }
 }
@@ -240,10 +248,12 @@ TEST_CASE("post and take deliver in order without blocking the sender, both dire
 
 TEST_CASE("misuse is refused before NCCL sees it, and leaves the communicator usable") {
   std::vector<float> host(16, 1.0f);
-  CHECK(message_of([&] { comm().all_reduce(host.data(), host.size()); }).find("got a host buffer of 16 floats") != std::string::npos);
+  CHECK(message_of([&] { comm().all_reduce(host.data(), host.size()); }).find("got a host buffer of 16 floats") !=
+        std::string::npos);
   CHECK(message_of([&] { comm().all_reduce(nullptr, 4); }).find("got a null buffer for 4 floats") != std::string::npos);
   device_buffer one(1);
-  CHECK(message_of([&] { comm().send(one.get(), 1, comm().rank()); }).find("with itself as the peer") != std::string::npos);
+  CHECK(message_of([&] { comm().send(one.get(), 1, comm().rank()); }).find("with itself as the peer") !=
+        std::string::npos);
   CHECK(message_of([&] { comm().broadcast(one.get(), 1, comm().size()); }).find("from root") != std::string::npos);
   CHECK_FALSE(comm().broken());
   comm().barrier();
@@ -268,7 +278,9 @@ TEST_CASE("a rank that skips a collective gives the others plait's deadline erro
   }  // destroyed: the broken ones abort; the healthy one's finalize ends within its deadline
   if (comm().rank() != last) {
     CAPTURE(error);
-    CHECK(error.rfind(plait::cat("plait: all_reduce of 1000 floats on rank ", comm().rank(), " of ", comm().size(), " (CUDA device "), 0) == 0);
+    CHECK(error.rfind(plait::cat("plait: all_reduce of 1000 floats on rank ", comm().rank(), " of ", comm().size(),
+                                 " (CUDA device "),
+                      0) == 0);
     CHECK(error.find("waited 2000 ms for the other") != std::string::npos);
     CHECK(error.find("NCCL_DEBUG=INFO") != std::string::npos);
   }
@@ -278,12 +290,13 @@ namespace {
 
 // Why this job cannot run the tests, or "" when it can.
 std::string skip_reason(const plait::mpi_world& world) {
-  if (!plait::cuda_detail::cuda_device_answers()) return "no CUDA device answers (cudaGetDeviceCount), and an nccl_comm needs one GPU per rank";
+  if (!plait::cuda_detail::cuda_device_answers())
+    return "no CUDA device answers (cudaGetDeviceCount), and an nccl_comm needs one GPU per rank";
   int count = 0;
   cuda_check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
   if (std::size_t(count) < world.local_size())
-    return plait::cat(world.local_size(), " ranks run on this node, which has ", count, " CUDA device", count == 1 ? "" : "s",
-                      ", and NCCL needs one GPU per rank");
+    return plait::cat(world.local_size(), " ranks run on this node, which has ", count, " CUDA device",
+                      count == 1 ? "" : "s", ", and NCCL needs one GPU per rank");
   return "";
 }
 
@@ -297,12 +310,15 @@ int main(int argc, char** argv) {
     int failed = 0;
     {
       nccl_comm comm(mpi, {.deadline = std::chrono::seconds(60)});
-      cuda_check(cudaSetDevice(comm.device()), "cudaSetDevice", comm.device());  // the buffers' device (construction set it too)
+      cuda_check(cudaSetDevice(comm.device()), "cudaSetDevice",
+                 comm.device());  // the buffers' device (construction set it too)
       the_world = &world, the_mpi = &mpi, the_nccl = &comm;
       doctest::Context context(argc, argv);
       failed = context.run() != 0 ? 1 : 0;
       the_nccl = nullptr;
-      if (comm.broken()) plait::fail("the test's nccl_comm broke", "a test case left the ranks out of step", "read the first failure above");
+      if (comm.broken())
+        plait::fail("the test's nccl_comm broke", "a test case left the ranks out of step",
+                    "read the first failure above");
     }
     float any = float(failed);  // every rank exits alike: non-zero when any rank failed a check
     mpi.all_reduce(&any, 1);

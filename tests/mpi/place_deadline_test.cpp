@@ -22,8 +22,8 @@ int main(int argc, char** argv) {
   return run_or_abort([&] {
     mpi_world world(&argc, &argv);
     constexpr auto net = input<16> >> linear<32> >> relu >> linear<4>;
-    auto model = place<replicate<3>>(net, across_processes(world, host_devices(1), {.deadline = std::chrono::seconds(2)}),
-                                     {.max_batch = 48});
+    auto model = place<replicate<3>>(
+        net, across_processes(world, host_devices(1), {.deadline = std::chrono::seconds(2)}), {.max_batch = 48});
     std::vector<float> x(48 * 16);
     std::vector<std::int32_t> y(48);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(i % 13) / 13.0f - 0.5f;
@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
     auto opt = sgd{.lr = 0.1f};
     for (int step = 0; step < 10; ++step) {
       if (step == 3 && world.rank() == world.size() - 1) {
-        std::printf("plait test: rank %zu %s at step %d\n", world.rank(), exit_mode ? "exits abruptly" : "stops training", step);
+        std::printf("plait test: rank %zu %s at step %d\n", world.rank(),
+                    exit_mode ? "exits abruptly" : "stops training", step);
         std::fflush(stdout);
         if (exit_mode) std::_Exit(0);
         std::this_thread::sleep_for(std::chrono::minutes(5));  // longer than the test's timeout

@@ -90,7 +90,8 @@ TEST_CASE("two replicas in each process: the all-reduce is hierarchical, local t
 
 TEST_CASE("a pipeline inside each process, data parallel across processes") {
   const auto run = []<class P>() { check_across<P, mlp>(2, 24); };
-  for_job<replicate<2, pipeline<2, microbatches<2>, one_f_one_b>>, replicate<3, pipeline<2, microbatches<2>, one_f_one_b>>>(run, run);
+  for_job<replicate<2, pipeline<2, microbatches<2>, one_f_one_b>>,
+          replicate<3, pipeline<2, microbatches<2>, one_f_one_b>>>(run, run);
 }
 
 TEST_CASE("tensor parallel inside each process, data parallel across processes") {
@@ -120,8 +121,8 @@ TEST_CASE("a job whose processes cannot hold the mesh is refused on every rank")
   const auto q = world().size();
   SUBCASE("more devices than the policy has") {
     const auto run = []<class P>() { place<P>(mlp, processes_of(2)); };
-    const std::string expected = "replicate needs " + std::to_string(q) + " devices, but the job has " + std::to_string(q) +
-                                 " processes of 2 devices";
+    const std::string expected = "replicate needs " + std::to_string(q) + " devices, but the job has " +
+                                 std::to_string(q) + " processes of 2 devices";
     CHECK_THROWS_WITH_AS((for_job<replicate<2>, replicate<3>>(run, run)), doctest::Contains(expected.c_str()), error);
   }
   SUBCASE("a pipeline split across processes") {
@@ -141,7 +142,8 @@ TEST_CASE("a job whose processes cannot hold the mesh is refused on every rank")
       else place<P>(mlp, processes_of(1));
     };
     const std::string last = std::to_string(q - 1);
-    CHECK_THROWS_WITH_AS((for_job<replicate<2>, replicate<3>>(run, run)), doctest::Contains(("on rank " + last).c_str()), error);
+    CHECK_THROWS_WITH_AS((for_job<replicate<2>, replicate<3>>(run, run)),
+                         doctest::Contains(("on rank " + last).c_str()), error);
     CHECK_THROWS_WITH_AS((for_job<replicate<2>, replicate<3>>(run, run)), doctest::Contains("graph signature"), error);
   }
 }

@@ -108,18 +108,20 @@ TEST_CASE("ranks that disagree on the global batch or the optimizer's settings s
     sgd opt{.lr = 0.1f};
     CHECK(std::isfinite(m.train_step(b.xs(), b.ys(), cross_entropy, opt)));  // agreeing: no error
     const std::size_t n = second ? 12 : 16;
-    CHECK_THROWS_WITH_AS(m.train_step(samples<shape<12>>{b.x.data(), n}, class_labels{b.y.data(), n}, cross_entropy, opt),
-                         doctest::Contains("plait: the ranks of this job disagree at step 1: global batch 16 on rank 0 but "
-                                           "12 on rank 1. "),
-                         error);
+    CHECK_THROWS_WITH_AS(
+        m.train_step(samples<shape<12>>{b.x.data(), n}, class_labels{b.y.data(), n}, cross_entropy, opt),
+        doctest::Contains("plait: the ranks of this job disagree at step 1: global batch 16 on rank 0 but "
+                          "12 on rank 1. "),
+        error);
   }
   SUBCASE("a rank with another learning rate, in a guarded step") {
     auto m = place<replicate<2>>(mlp, processes_of(1), {.max_batch = 16, .seed = 11});
     m.guard_steps({.max_norm = 1.0f});
     adam opt{.lr = second ? 0.02f : 0.01f};
-    CHECK_THROWS_WITH_AS(m.train_step(b.xs(), b.ys(), cross_entropy, opt),
-                         doctest::Contains("at step 0: learning rate 0.01 on rank 0 but 0.02 on rank 1; optimizer settings hash"),
-                         error);
+    CHECK_THROWS_WITH_AS(
+        m.train_step(b.xs(), b.ys(), cross_entropy, opt),
+        doctest::Contains("at step 0: learning rate 0.01 on rank 0 but 0.02 on rank 1; optimizer settings hash"),
+        error);
   }
   SUBCASE("a rank with another momentum, in an accumulated step") {
     auto m = place<replicate<2>>(mlp, processes_of(1), {.max_batch = 8, .seed = 11});

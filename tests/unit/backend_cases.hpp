@@ -10,13 +10,13 @@
 
 #include "backend_check.hpp"
 
-
 TEST_CASE_FIXTURE(backend_fixture, "linear matches the host: plain, fused relu, fused gelu on a sequence, wide") {
   using namespace plait;
   test::check_layer<linear_t<5>::bound<shape<7>>>(*this, 3, 1);
   test::check_layer<linear_t<6, relu_fn>::bound<shape<4>>>(*this, 5, 2);
   test::check_layer<linear_t<6, gelu_fn>::bound<shape<3, 4>>>(*this, 2, 3);
-  test::check_layer<linear_t<300, tanh_fn>::bound<shape<9>>>(*this, 37, 4);  // 10 column groups, rows not a multiple of 8
+  test::check_layer<linear_t<300, tanh_fn>::bound<shape<9>>>(*this, 37,
+                                                             4);  // 10 column groups, rows not a multiple of 8
 }
 
 TEST_CASE_FIXTURE(backend_fixture, "activations, conv2d and pooling match the host") {

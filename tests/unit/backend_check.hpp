@@ -52,7 +52,8 @@ std::vector<T> download(const Ctx& ctx, const T* p, std::size_t n) {
 }
 
 /// Every element within tolerance * max(1, |want|) of want; names the first that is not.
-inline void check_close(const std::vector<float>& got, const std::vector<float>& want, double tolerance, const char* what) {
+inline void check_close(const std::vector<float>& got, const std::vector<float>& want, double tolerance,
+                        const char* what) {
   REQUIRE(got.size() == want.size());
   for (std::size_t i = 0; i < got.size(); ++i) {
     const double err = std::abs(double(got[i]) - double(want[i]));
@@ -82,8 +83,9 @@ struct layer_outputs {
 
 template <class B>
 layer_inputs inputs_for(std::size_t batch, std::uint64_t seed, std::vector<float> x = {}) {
-  layer_inputs in{random_floats(B::param_count, seed), std::move(x), random_floats(batch * B::out_shape::size, seed + 2),
-                  std::vector<float>(state_count_of<B>, 0.0f), batch};
+  layer_inputs in{random_floats(B::param_count, seed), std::move(x),
+                  random_floats(batch * B::out_shape::size, seed + 2), std::vector<float>(state_count_of<B>, 0.0f),
+                  batch};
   if (in.x.empty()) in.x = random_floats(batch * B::in_shape::size, seed + 1);
   if constexpr (requires(float* s) { B::init_state(s); }) B::init_state(in.state.data());
   return in;
@@ -167,4 +169,3 @@ void check_optimizer(Fixture& f, const Opt& opt, std::size_t n) {
 }
 
 }  // namespace plait::test
-

@@ -12,7 +12,7 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 namespace plait::test {
-inline std::atomic<std::size_t> new_calls{0};       // every operator new of the process
+inline std::atomic<std::size_t> new_calls{0};          // every operator new of the process
 inline thread_local std::size_t thread_new_calls = 0;  // those made by this thread
 inline std::atomic<std::size_t> largest_new{0};        // the largest size asked of operator new; tests reset it
 
@@ -20,8 +20,7 @@ inline void note_new(std::size_t n) {
   ++new_calls;
   ++thread_new_calls;
   std::size_t seen = largest_new.load(std::memory_order_relaxed);
-  while (n > seen && !largest_new.compare_exchange_weak(seen, n, std::memory_order_relaxed)) {
-  }
+  while (n > seen && !largest_new.compare_exchange_weak(seen, n, std::memory_order_relaxed)) {}
 }
 }  // namespace plait::test
 

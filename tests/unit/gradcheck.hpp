@@ -53,7 +53,7 @@ gradcheck_result gradcheck(const Ctx& ctx, std::size_t batch, std::uint64_t seed
   auto x = random_vector(batch * in, seed + 1);
   const auto w = random_vector(batch * out, seed + 2);
   std::vector<double> y(batch * out), saved(batch * B::saved_count + 1), dy = w, dx(batch * in, 0.0),
-      dp(B::param_count, 0.0);
+                                                                         dp(B::param_count, 0.0);
   auto state = initial_state<B>();
   B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), saved.data(), batch, true, state.data(), 7, 3, 0});
   B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), saved.data(), dy.data(), dx.data(), dp.data(),

@@ -32,8 +32,7 @@ class arena_plan {
 class arena {
  public:
   arena() = default;
-  arena(std::size_t bytes, std::pmr::memory_resource* mr = std::pmr::get_default_resource())
-      : mr_(mr), bytes_(bytes) {
+  arena(std::size_t bytes, std::pmr::memory_resource* mr = std::pmr::get_default_resource()) : mr_(mr), bytes_(bytes) {
     if (bytes_ > 0) {
       base_ = static_cast<std::byte*>(mr_->allocate(bytes_, buffer_alignment));
       for (std::size_t i = 0; i < bytes_; ++i) base_[i] = std::byte{0};

@@ -72,7 +72,9 @@ struct device_traits<host<System>> {
     c.threads = set.threads_per_device;
     return c;
   }
-  static arena_type make_arena(std::size_t bytes, const context&, std::pmr::memory_resource* mr) { return arena(bytes, mr); }
+  static arena_type make_arena(std::size_t bytes, const context&, std::pmr::memory_resource* mr) {
+    return arena(bytes, mr);
+  }
   static device_binding binding(const context&) { return {}; }
   using staging_type = host_staging;
   static staging_type make_staging(std::size_t, std::size_t, const context&) { return {}; }

@@ -57,15 +57,21 @@ inline void check_identities(const std::vector<run_identity>& all, std::size_t r
   const auto add = [&](const char* field, const std::string& diff) {
     if (!diff.empty()) what += (what.empty() ? "" : "; ") + std::string(field) + " " + diff;
   };
-  add("graph signature", consistency_detail::differences(all, [](const run_identity& r) { return r.signature; }, consistency_detail::hex));
-  add("parameter count", consistency_detail::differences(all, [](const run_identity& r) { return r.parameter_count; },
-                                                 [](std::uint64_t v) { return std::to_string(v); }));
-  const auto version = [](const run_identity& r) { return (r.version_major << 42) | (r.version_minor << 21) | r.version_patch; };
+  add("graph signature",
+      consistency_detail::differences(all, [](const run_identity& r) { return r.signature; }, consistency_detail::hex));
+  add("parameter count", consistency_detail::differences(
+                             all, [](const run_identity& r) { return r.parameter_count; },
+                             [](std::uint64_t v) { return std::to_string(v); }));
+  const auto version = [](const run_identity& r) {
+    return (r.version_major << 42) | (r.version_minor << 21) | r.version_patch;
+  };
   add("plait version", consistency_detail::differences(all, version, [](std::uint64_t v) {
-        return std::to_string(v >> 42) + "." + std::to_string((v >> 21) & 0x1fffff) + "." + std::to_string(v & 0x1fffff);
+        return std::to_string(v >> 42) + "." + std::to_string((v >> 21) & 0x1fffff) + "." +
+               std::to_string(v & 0x1fffff);
       }));
-  add("devices per process", consistency_detail::differences(all, [](const run_identity& r) { return r.devices_per_process; },
-                                                     [](std::uint64_t v) { return std::to_string(v); }));
+  add("devices per process", consistency_detail::differences(
+                                 all, [](const run_identity& r) { return r.devices_per_process; },
+                                 [](std::uint64_t v) { return std::to_string(v); }));
   if (what.empty()) return;
   fail("the ranks of this job disagree at start-up (seen on rank " + std::to_string(rank) + "): " + what,
        "every rank must run the same model, policy, plait version and devices, or their collectives would not match",

@@ -61,7 +61,7 @@ class basic_hierarchical_comm {
     if (!spans_processes()) return local_.broadcast(buf, n, root);
     const std::size_t l = local_.size();
     if (local_.rank() == root % l) across_->broadcast(buf, n, root / l);  // root's process -> its peers
-    local_.broadcast(buf, n, root % l);                                    // then inside every process
+    local_.broadcast(buf, n, root % l);                                   // then inside every process
   }
   void barrier() {
     local_.barrier();
@@ -72,9 +72,11 @@ class basic_hierarchical_comm {
  private:
   void expect_one_per_process(const char* op) const {
     if (local_.size() != 1)
-      fail(cat(op, " over a group of ", size(), " devices in ", across_->size(), " processes (", local_.size(), " in each)"),
-           "across processes, plait reduce-scatters and all-gathers with one device of the group per process",
-           "give each process one replica (e.g. host_devices of the inner policy's size), or do not shard the optimizer");
+      fail(
+          cat(op, " over a group of ", size(), " devices in ", across_->size(), " processes (", local_.size(),
+              " in each)"),
+          "across processes, plait reduce-scatters and all-gathers with one device of the group per process",
+          "give each process one replica (e.g. host_devices of the inner policy's size), or do not shard the optimizer");
   }
 
   Local local_;

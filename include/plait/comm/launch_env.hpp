@@ -5,7 +5,8 @@
 // them. This header includes no MPI header: it is plain parsing, testable without a launcher.
 //
 //   RANK=1 WORLD_SIZE=4 LOCAL_RANK=1 MASTER_ADDR=node0 MASTER_PORT=29500
-//     ->  {.rank = 1, .world_size = 4, .local_rank = 1, .local_world_size = none, .master_addr = "node0", .master_port = 29500}
+//     ->  {.rank = 1, .world_size = 4, .local_rank = 1, .local_world_size = none, .master_addr = "node0", .master_port
+//     = 29500}
 
 #include <charconv>
 #include <concepts>
@@ -77,26 +78,32 @@ launch_env parse_launch_env(const Get& get) {
     const auto v = value(name);
     if (!v)
       fail(std::string(name) + " is not set", why,
-           std::string("export ") + name + " for every process (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, "
-                                           "MASTER_PORT), or launch with mpirun and let MPI number the processes");
+           std::string("export ") + name +
+               " for every process (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, "
+               "MASTER_PORT), or launch with mpirun and let MPI number the processes");
     return *v;
   };
   using detail::max_ranks;
 
   launch_env env;
-  env.world_size = detail::env_number("WORLD_SIZE", required("WORLD_SIZE", "a launched process must know how many processes the job has"), max_ranks);
-  env.rank = detail::env_number("RANK", required("RANK", "a launched process must know its number in the job"), max_ranks);
+  env.world_size = detail::env_number(
+      "WORLD_SIZE", required("WORLD_SIZE", "a launched process must know how many processes the job has"), max_ranks);
+  env.rank =
+      detail::env_number("RANK", required("RANK", "a launched process must know its number in the job"), max_ranks);
   if (env.world_size == 0)
     fail("WORLD_SIZE=0", "a job has at least one process", "set WORLD_SIZE to the number of processes started");
   if (env.rank >= env.world_size)
     fail("RANK=" + std::to_string(env.rank) + " with WORLD_SIZE=" + std::to_string(env.world_size),
-         "ranks are 0 .. WORLD_SIZE - 1", "number the processes 0 .. " + std::to_string(env.world_size - 1) + " and export WORLD_SIZE to all");
+         "ranks are 0 .. WORLD_SIZE - 1",
+         "number the processes 0 .. " + std::to_string(env.world_size - 1) + " and export WORLD_SIZE to all");
 
   if (const auto lws = value("LOCAL_WORLD_SIZE")) {
     env.local_world_size = detail::env_number("LOCAL_WORLD_SIZE", *lws, max_ranks);
     if (*env.local_world_size == 0 || *env.local_world_size > env.world_size)
-      fail("LOCAL_WORLD_SIZE=" + std::to_string(*env.local_world_size) + " with WORLD_SIZE=" + std::to_string(env.world_size),
-           "a node runs at least one and at most WORLD_SIZE of the job's processes", "set LOCAL_WORLD_SIZE to the processes on this node");
+      fail("LOCAL_WORLD_SIZE=" + std::to_string(*env.local_world_size) +
+               " with WORLD_SIZE=" + std::to_string(env.world_size),
+           "a node runs at least one and at most WORLD_SIZE of the job's processes",
+           "set LOCAL_WORLD_SIZE to the processes on this node");
   }
   if (const auto lr = value("LOCAL_RANK")) {
     env.local_rank = detail::env_number("LOCAL_RANK", *lr, max_ranks);
@@ -105,8 +112,8 @@ launch_env parse_launch_env(const Get& get) {
   }
   const std::size_t local_limit = env.local_world_size.value_or(env.world_size);
   if (env.local_rank >= local_limit)
-    fail("LOCAL_RANK=" + std::to_string(env.local_rank) + " with " + (env.local_world_size ? "LOCAL_WORLD_SIZE=" : "WORLD_SIZE=") +
-             std::to_string(local_limit),
+    fail("LOCAL_RANK=" + std::to_string(env.local_rank) + " with " +
+             (env.local_world_size ? "LOCAL_WORLD_SIZE=" : "WORLD_SIZE=") + std::to_string(local_limit),
          "a process's number on its node is below the number of processes on the node",
          "set LOCAL_RANK to 0 .. " + std::to_string(local_limit - 1));
 
@@ -115,11 +122,13 @@ launch_env parse_launch_env(const Get& get) {
     env.master_addr = std::string(required("MASTER_ADDR", why));
     if (env.master_addr.empty())
       fail("MASTER_ADDR is empty", why, "set MASTER_ADDR to the host name or address of rank 0's node");
-    env.master_port = static_cast<std::uint16_t>(detail::env_number("MASTER_PORT", required("MASTER_PORT", why), 65535));
+    env.master_port =
+        static_cast<std::uint16_t>(detail::env_number("MASTER_PORT", required("MASTER_PORT", why), 65535));
     if (env.master_port == 0) fail("MASTER_PORT=0", why, "set MASTER_PORT to a free port in 1 .. 65535, e.g. 29500");
   } else {
     if (const auto a = value("MASTER_ADDR")) env.master_addr = std::string(*a);
-    if (const auto p = value("MASTER_PORT")) env.master_port = static_cast<std::uint16_t>(detail::env_number("MASTER_PORT", *p, 65535));
+    if (const auto p = value("MASTER_PORT"))
+      env.master_port = static_cast<std::uint16_t>(detail::env_number("MASTER_PORT", *p, 65535));
   }
   return env;
 }

@@ -13,9 +13,9 @@
 
 #include "../backend/host/backend.hpp"
 #include "../backend/traits.hpp"  // device_binding
-#include "communicator.hpp"
 #include "../core/config.hpp"
 #include "../core/error.hpp"
+#include "communicator.hpp"
 
 namespace plait {
 
@@ -38,10 +38,10 @@ class process_comm {
   virtual ~process_comm() = default;
   virtual std::size_t rank() const = 0;
   virtual std::size_t size() const = 0;
-  virtual void all_reduce(float* buf, std::size_t n) = 0;                           // [n] @ every rank: the sum
-  virtual void reduce_scatter(const float* in, float* out, std::size_t n) = 0;      // out: my chunk of the sum
-  virtual void all_gather(const float* in, float* out, std::size_t n) = 0;          // in: my chunk; out: [n]
-  virtual void broadcast(float* buf, std::size_t n, std::size_t root) = 0;          // [n] <- root's
+  virtual void all_reduce(float* buf, std::size_t n) = 0;                       // [n] @ every rank: the sum
+  virtual void reduce_scatter(const float* in, float* out, std::size_t n) = 0;  // out: my chunk of the sum
+  virtual void all_gather(const float* in, float* out, std::size_t n) = 0;      // in: my chunk; out: [n]
+  virtual void broadcast(float* buf, std::size_t n, std::size_t root) = 0;      // [n] <- root's
   virtual void barrier() = 0;
   virtual void send(const float* buf, std::size_t n, std::size_t peer) = 0;
   virtual void recv(float* buf, std::size_t n, std::size_t peer) = 0;

@@ -44,8 +44,9 @@ class rendezvous {
       if (!entry && broken()) return false;
       if (!entry) continue;
       for (std::uint64_t a = arrivals_.load(); a < target;)
-        if (arrivals_.compare_exchange_weak(a, a - 1)) return false;  // withdrawn (reached stays: missing() names the absent)
-      return true;  // completed while withdrawing
+        if (arrivals_.compare_exchange_weak(a, a - 1))
+          return false;  // withdrawn (reached stays: missing() names the absent)
+      return true;       // completed while withdrawing
     }
     return true;
   }
@@ -56,8 +57,7 @@ class rendezvous {
   void meet_all(std::size_t r, clock::duration recheck, clock::duration spin) {
     const std::uint64_t target = arrive(r);
     const auto done = [&] { return arrivals_.load() >= target; };
-    while (!await(done, recheck, spin, false)) {
-    }
+    while (!await(done, recheck, spin, false)) {}
   }
 
   /// Waits until done() holds (true), at most `timeout`, and, with watch_broken, not past a break of

@@ -65,10 +65,10 @@ struct replica_sum {
 /// let random layers draw the same numbers for a sample whatever the policy splits.
 template <class T>
 struct forward_args {
-  const T* params;    // [param_count]
-  const T* x;         // [batch, in_shape::size]
-  T* y;               // [batch, out_shape::size]
-  T* saved;           // [batch, saved_count]
+  const T* params;  // [param_count]
+  const T* x;       // [batch, in_shape::size]
+  T* y;             // [batch, out_shape::size]
+  T* saved;         // [batch, saved_count]
   std::size_t batch;
   bool training = true;
   T* state = nullptr;  // [state_count]
@@ -84,13 +84,13 @@ struct forward_args {
 /// `accumulate`: add to dparams instead of overwriting (micro-batches).
 template <class T>
 struct backward_args {
-  const T* params;    // [param_count]
-  const T* x;         // [batch, in_shape::size]
-  const T* y;         // [batch, out_shape::size]
-  const T* saved;     // [batch, saved_count]
-  T* dy;              // [batch, out_shape::size]
-  T* dx;              // [batch, in_shape::size] or null
-  T* dparams;         // [param_count]
+  const T* params;  // [param_count]
+  const T* x;       // [batch, in_shape::size]
+  const T* y;       // [batch, out_shape::size]
+  const T* saved;   // [batch, saved_count]
+  T* dy;            // [batch, out_shape::size]
+  T* dx;            // [batch, in_shape::size] or null
+  T* dparams;       // [param_count]
   std::size_t batch;
   bool accumulate;
   T* state = nullptr;  // [state_count]

@@ -28,7 +28,9 @@ namespace detail {
 inline std::string to_text(std::string_view s) { return std::string(s); }
 template <class N>
   requires std::is_arithmetic_v<N>
-std::string to_text(N v) { return std::to_string(v); }
+std::string to_text(N v) {
+  return std::to_string(v);
+}
 }  // namespace detail
 template <class... A>
 std::string cat(const A&... a) {

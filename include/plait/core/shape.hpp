@@ -13,7 +13,9 @@ struct shape {
   static constexpr std::size_t rank = sizeof...(D);
   static constexpr std::size_t size = (std::size_t{1} * ... * D);
   static constexpr std::array<std::size_t, sizeof...(D)> dims{D...};
-  static_assert(((D > 0) && ...), "plait: a shape has a zero extent. Every dimension of a sample must hold at least one element. Fix: give each dimension a positive size.");
+  static_assert(
+      ((D > 0) && ...),
+      "plait: a shape has a zero extent. Every dimension of a sample must hold at least one element. Fix: give each dimension a positive size.");
 };
 
 template <class T>

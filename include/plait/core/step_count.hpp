@@ -18,7 +18,8 @@ struct step_count {
   const std::uint64_t* at = nullptr;  // [1] @ the device whose kernels read it, or null: use value
   double* scalars = nullptr;          // [2] @ that device, with `at`
 
-  constexpr step_count(std::size_t v, const std::uint64_t* where = nullptr, double* scratch = nullptr)  // NOLINT: a count converts
+  constexpr step_count(std::size_t v, const std::uint64_t* where = nullptr,
+                       double* scratch = nullptr)  // NOLINT: a count converts
       : value(v), at(where), scalars(scratch) {}
   constexpr operator std::size_t() const { return value; }
 };

@@ -34,9 +34,9 @@ struct csv_options {
   static constexpr std::size_t last = std::numeric_limits<std::size_t>::max();
 
   char delimiter = ',';
-  bool header = false;              // true: the first line holds column names and is skipped
-  std::size_t label_column = last;  // first target column, 0-based
-  std::size_t max_line_bytes = std::size_t{1} << 20;   // a longer line is an error naming it (1 MiB)
+  bool header = false;                                  // true: the first line holds column names and is skipped
+  std::size_t label_column = last;                      // first target column, 0-based
+  std::size_t max_line_bytes = std::size_t{1} << 20;    // a longer line is an error naming it (1 MiB)
   std::uint64_t max_bytes = default_max_dataset_bytes;  // the largest data set returned, features and targets
 };
 
@@ -201,10 +201,8 @@ in_memory_dataset<XShape, TargetKind> read_csv(const std::filesystem::path& path
           fail(where(c) + ": '" + std::string(field) + "' is beyond float's range",
                "Features and regression targets are stored as float, whose largest magnitude is about 3.4028235e38",
                "rescale the column, or fix the field");
-        if (is_target)
-          targets.push_back(static_cast<target_value>(f));
-        else
-          features.push_back(f);
+        if (is_target) targets.push_back(static_cast<target_value>(f));
+        else features.push_back(f);
       }
     }
   } catch (const std::bad_alloc&) {

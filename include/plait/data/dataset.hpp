@@ -60,11 +60,11 @@ struct target_traits<samples<YShape, float>> {
 ///                    calls on a const dataset (the loader gathers on a background thread).
 template <class D>
 concept Dataset = Shape<typename D::x_shape> && Target<typename D::target_kind> &&
-    requires(const D& d, std::span<const std::size_t> idx, float* x,
-             typename target_traits<typename D::target_kind>::value_type* y) {
-  { d.size() } -> std::convertible_to<std::size_t>;
-  d.gather(idx, x, y);
-};
+                  requires(const D& d, std::span<const std::size_t> idx, float* x,
+                           typename target_traits<typename D::target_kind>::value_type* y) {
+                    { d.size() } -> std::convertible_to<std::size_t>;
+                    d.gather(idx, x, y);
+                  };
 
 template <Shape XShape, Target TargetKind>
 class in_memory_dataset {
@@ -114,7 +114,11 @@ class in_memory_dataset {
   const std::vector<target_value>& targets() const { return targets_; }
 
   /// The number of classes, max label + 1 (0 for an empty dataset).
-  std::size_t classes() const requires std::is_same_v<TargetKind, class_labels> { return classes_; }
+  std::size_t classes() const
+    requires std::is_same_v<TargetKind, class_labels>
+  {
+    return classes_;
+  }
 
   /// Copies samples indices[0..k) into x_out [k, x_size] and y_out [k, y_size]. Reads only.
   void gather(std::span<const std::size_t> indices, float* x_out, target_value* y_out) const {

@@ -43,20 +43,13 @@ using gz_file = std::unique_ptr<gzFile_s, gz_closer>;
 
 inline const char* type_name(std::uint8_t type) {
   switch (type) {
-    case 0x08:
-      return "unsigned byte (0x08)";
-    case 0x09:
-      return "signed byte (0x09)";
-    case 0x0B:
-      return "int16 (0x0B)";
-    case 0x0C:
-      return "int32 (0x0C)";
-    case 0x0D:
-      return "float32 (0x0D)";
-    case 0x0E:
-      return "float64 (0x0E)";
-    default:
-      return "unknown";
+    case 0x08: return "unsigned byte (0x08)";
+    case 0x09: return "signed byte (0x09)";
+    case 0x0B: return "int16 (0x0B)";
+    case 0x0C: return "int32 (0x0C)";
+    case 0x0D: return "float32 (0x0D)";
+    case 0x0E: return "float64 (0x0E)";
+    default: return "unknown";
   }
 }
 

@@ -53,11 +53,11 @@ struct replica_range {
 /// With a sampler, the sampler fixes batch_size, shuffle, seed and drop_last: leave them at their
 /// defaults (or repeat the sampler's values). replicas applies with a sampler only, prefetch always.
 struct loader_options {
-  std::size_t batch_size = 0;  // samples per batch; required without a sampler
-  bool shuffle = true;         // false: dataset order in every epoch
-  std::uint64_t seed = 0;      // with the epoch number, fixes the order (see shuffle.hpp)
-  bool drop_last = false;      // true: skip the final batch when it would be smaller
-  bool prefetch = true;        // false: gather on the calling thread (same batches, no overlap)
+  std::size_t batch_size = 0;   // samples per batch; required without a sampler
+  bool shuffle = true;          // false: dataset order in every epoch
+  std::uint64_t seed = 0;       // with the epoch number, fixes the order (see shuffle.hpp)
+  bool drop_last = false;       // true: skip the final batch when it would be smaller
+  bool prefetch = true;         // false: gather on the calling thread (same batches, no overlap)
   replica_range replicas = {};  // with a sampler: whose parts of each global batch to gather
 };
 
@@ -230,8 +230,10 @@ class loader {
            "pass a sharded_sampler to the loader, or leave replicas at its default");
     // A batch never exceeds the dataset, so min(batch_size, n) gives the same batches.
     return sharded_sampler(n, 1,
-                           {.global_batch = std::min(options.batch_size, n), .shuffle = options.shuffle,
-                            .seed = options.seed, .last = options.drop_last ? last_batch::drop : last_batch::pad});
+                           {.global_batch = std::min(options.batch_size, n),
+                            .shuffle = options.shuffle,
+                            .seed = options.seed,
+                            .last = options.drop_last ? last_batch::drop : last_batch::pad});
   }
 
   // Refuses options that contradict the sampler; returns the options in effect.
@@ -246,8 +248,8 @@ class loader {
     const std::size_t last = std::min(r.last, sampler.replicas());
     expect(r.first < last && (r.last == replica_range::all || r.last <= sampler.replicas()),
            "loader replicas [" + std::to_string(r.first) + ", " +
-               (r.last == replica_range::all ? std::string("all") : std::to_string(r.last)) + ") is not a range of the " +
-               std::to_string(sampler.replicas()) + " replicas of the sampler",
+               (r.last == replica_range::all ? std::string("all") : std::to_string(r.last)) +
+               ") is not a range of the " + std::to_string(sampler.replicas()) + " replicas of the sampler",
            "A loader gathers the parts of a non-empty run of the sampler's replicas",
            "pass replicas = {first, last} with first < last <= sampler.replicas()");
     std::size_t batch = 0;
@@ -263,9 +265,9 @@ class loader {
     if (!options.shuffle && so.shuffle)
       refuse("loader shuffle = false with a sampler that shuffles", "set shuffle = false in sampler_options");
     if (options.seed != 0 && options.seed != so.seed)
-      refuse("loader seed " + std::to_string(options.seed) + " differs from the sampler's seed " +
-                 std::to_string(so.seed),
-             "leave the loader's seed at 0 and set it in sampler_options");
+      refuse(
+          "loader seed " + std::to_string(options.seed) + " differs from the sampler's seed " + std::to_string(so.seed),
+          "leave the loader's seed at 0 and set it in sampler_options");
     if (options.drop_last && so.last != last_batch::drop)
       refuse("loader drop_last with a sampler that pads", "set last = last_batch::drop in sampler_options");
     options.batch_size = batch;
@@ -290,9 +292,7 @@ class loader {
   }
 
   // May batch fill_next_ be gathered now? Slot (k % 2) is free once the caller released batch k-2.
-  bool can_fill() const {
-    return active_ && !error_ && fill_next_ < batches_per_epoch() && fill_next_ < released_ + 2;
-  }
+  bool can_fill() const { return active_ && !error_ && fill_next_ < batches_per_epoch() && fill_next_ < released_ + 2; }
 
   void work() {
     std::unique_lock lock(mutex_);
@@ -310,18 +310,16 @@ class loader {
       }
       lock.lock();
       busy_ = false;
-      if (failure)
-        error_ = failure;  // batches are filled in order, so the error belongs to batch filled_
-      else
-        filled_ = k + 1;
+      if (failure) error_ = failure;  // batches are filled in order, so the error belongs to batch filled_
+      else filled_ = k + 1;
       ready_cv_.notify_all();
     }
   }
 
   const D* data_;
   loader_options options_;
-  sharded_sampler sampler_;    // this loader's own copy; set_epoch only under mutex_ with the worker idle
-  shard window_;               // positions of this loader's replicas within each global batch
+  sharded_sampler sampler_;     // this loader's own copy; set_epoch only under mutex_ with the worker idle
+  shard window_;                // positions of this loader's replicas within each global batch
   std::size_t last_count_ = 0;  // samples in the last batch: window_.size(), or fewer once trimmed
   std::array<slot, 2> slots_;
   // The caller's thread only.

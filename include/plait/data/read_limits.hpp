@@ -35,9 +35,8 @@ inline std::uint64_t saturating_product(std::uint64_t a, std::uint64_t b) {
 /// struct whose max_bytes raises the cap.
 inline void check_cap(std::string_view what, std::uint64_t claimed, std::uint64_t cap, std::string_view options) {
   if (claimed <= cap) return;
-  const std::string size = claimed == std::numeric_limits<std::uint64_t>::max()
-                               ? std::string("more than 2^64 bytes")
-                               : cat(claimed, " bytes");
+  const std::string size = claimed == std::numeric_limits<std::uint64_t>::max() ? std::string("more than 2^64 bytes")
+                                                                                : cat(claimed, " bytes");
   fail(cat(what, " claims ", size, " of data, more than the cap of ", cap, " bytes"),
        "A reader returns at most max_bytes per data set, so that a damaged header cannot exhaust memory",
        cat("check the file; if the data set is really that large, raise ", options, "::max_bytes"));

@@ -38,9 +38,9 @@ namespace plait {
 enum class last_batch { drop, pad };
 
 struct sampler_options {
-  std::size_t global_batch = 0;        // samples per step over all replicas; required
-  bool shuffle = true;                 // false: dataset order in every epoch
-  std::uint64_t seed = 0;              // with the epoch number, fixes the order (see shuffle.hpp)
+  std::size_t global_batch = 0;  // samples per step over all replicas; required
+  bool shuffle = true;           // false: dataset order in every epoch
+  std::uint64_t seed = 0;        // with the epoch number, fixes the order (see shuffle.hpp)
   last_batch last = last_batch::drop;
 };
 
@@ -83,17 +83,17 @@ class sharded_sampler {
   const sampler_options& options() const { return options_; }
 
   /// Samples replica r gets per global batch: shard_of(global_batch, replicas, r).size().
-  std::size_t batch_size(std::size_t replica) const { return shard_of(options_.global_batch, replicas_, replica).size(); }
+  std::size_t batch_size(std::size_t replica) const {
+    return shard_of(options_.global_batch, replicas_, replica).size();
+  }
 
   /// Starts epoch e (any epoch, in any order): the same order on every replica for the same
   /// (seed, e). Invalidates the spans handed out before.
   void set_epoch(std::uint64_t e) {
     epoch_ = e;
     const std::span<std::size_t> epoch_order(order_.data(), n_);
-    if (options_.shuffle)
-      shuffle_indices(epoch_order, options_.seed, e);
-    else
-      std::iota(epoch_order.begin(), epoch_order.end(), std::size_t{0});
+    if (options_.shuffle) shuffle_indices(epoch_order, options_.seed, e);
+    else std::iota(epoch_order.begin(), epoch_order.end(), std::size_t{0});
     // The padded tail repeats the order from its start, wrapping again when the dataset is smaller
     // than the padding (n < global_batch), as DistributedSampler does. Under drop_last there is no tail.
     for (std::size_t k = n_; k < order_.size(); ++k) order_[k] = order_[k - n_];

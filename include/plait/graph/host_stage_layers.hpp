@@ -29,7 +29,8 @@ struct host_stage_layers {
   /// Whether layer i is marked on<cpu>.
   static constexpr auto marks = [] {
     std::array<bool, layer_count> m{};
-    static_for<layer_count>([&]<std::size_t I>() { m[I] = pinned_device_of<typename Layout::template layer<I>> == cpu; });
+    static_for<layer_count>(
+        [&]<std::size_t I>() { m[I] = pinned_device_of<typename Layout::template layer<I>> == cpu; });
     return m;
   }();
 

@@ -57,9 +57,10 @@ struct on_device {
     if constexpr (LayerSpec<F>) {
       return chain<no_input, on_t<D, F>>{};
     } else {
-      static_assert(Graph<F> && !F::has_input,
-                    "plait: on<D>(...) is given something that is not a layer or a sub-graph without an input. on<D> "
-                    "pins layers to a device; the graph's input<...> stays outside. Fix: write input<...> >> on<D>(layers).");
+      static_assert(
+          Graph<F> && !F::has_input,
+          "plait: on<D>(...) is given something that is not a layer or a sub-graph without an input. on<D> "
+          "pins layers to a device; the graph's input<...> stays outside. Fix: write input<...> >> on<D>(layers).");
       return detail::pin<D>(F{});
     }
   }

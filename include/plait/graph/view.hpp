@@ -10,7 +10,9 @@ namespace plait {
 
 template <Shape In, Shape Out>
 struct view_layer {
-  static_assert(In::size == Out::size, "plait: a view changes the number of elements. A view only reinterprets its input. Fix: keep the sample size.");
+  static_assert(
+      In::size == Out::size,
+      "plait: a view changes the number of elements. A view only reinterprets its input. Fix: keep the sample size.");
   using in_shape = In;
   using out_shape = Out;
   static constexpr std::size_t param_count = 0;

@@ -61,17 +61,19 @@ data_position remap(const data_order& saved, const loader<D>& l, const std::stri
     fail(cat(file, ": ", what), "resuming must visit the samples the saved run had not seen yet, in its order", fix);
   };
   if (saved.dataset_size != now.dataset_size)
-    refuse(cat("its data position is in a data set of ", saved.dataset_size, " samples, the loader's has ", now.dataset_size),
+    refuse(cat("its data position is in a data set of ", saved.dataset_size, " samples, the loader's has ",
+               now.dataset_size),
            "resume on the same data set");
   if (saved.seed != now.seed || saved.shuffle != now.shuffle)
-    refuse(cat("its data order has seed ", saved.seed, saved.shuffle ? "" : " unshuffled", ", the loader's seed ", now.seed,
-               now.shuffle ? "" : " unshuffled"),
+    refuse(cat("its data order has seed ", saved.seed, saved.shuffle ? "" : " unshuffled", ", the loader's seed ",
+               now.seed, now.shuffle ? "" : " unshuffled"),
            "give the sampler the saved seed and shuffle");
   const std::uint64_t seen = saved.batch * saved.global_batch;
   if (seen % now.global_batch != 0)
-    refuse(cat("it stopped after ", seen, " samples of epoch ", saved.epoch, ", not a whole number of the loader's global batches of ",
-               now.global_batch),
-           cat("resume with a global batch that divides ", seen, " (it was ", saved.global_batch, "), or from a checkpoint saved at an epoch's end"));
+    refuse(cat("it stopped after ", seen, " samples of epoch ", saved.epoch,
+               ", not a whole number of the loader's global batches of ", now.global_batch),
+           cat("resume with a global batch that divides ", seen, " (it was ", saved.global_batch,
+               "), or from a checkpoint saved at an epoch's end"));
   return {saved.epoch, std::size_t(seen / now.global_batch)};
 }
 
@@ -84,7 +86,8 @@ inline bool all_agree(process_comm* world, bool ok) {
 }
 
 template <class M, class Opt>
-void save(M& model, const std::filesystem::path& path, const Opt* opt, const data_order* order, checkpoint_options options) {
+void save(M& model, const std::filesystem::path& path, const Opt* opt, const data_order* order,
+          checkpoint_options options) {
   using plan = typename M::plan;
   auto& devices = model.placed();
   state_io<plan, typename M::backend_type> states(devices);
@@ -147,7 +150,8 @@ void save(M& model, const std::filesystem::path& path, const Opt* opt, const dat
           while (l < devices.local_count() && !states.holds(l, t.offset, t.count)) ++l;
           if (l == devices.local_count())
             fail(cat("tensor '", t.name, "' is on none of this process's devices"),
-                 "a process holds whole replicas, so every parameter is on one of its devices", "report this as a plait bug");
+                 "a process holds whole replicas, so every parameter is on one of its devices",
+                 "report this as a plait bug");
           w->write(i, states.template in_place<Opt>(l, k, spp) + (t.offset - states.param_lo(l)));
         }
       });
@@ -172,7 +176,9 @@ void save(M& model, const std::filesystem::path& path, const Opt* opt, const dat
   for (std::size_t k = 0; k < spp; ++k) write_array(int(k));
   guarded([&] { w->finish(); });
   guarded([&] {
-    if (::fsync(file->fd()) != 0) fail(cat("fsync of '", path.string(), "' failed"), "a checkpoint is durable before it replaces the previous one", "check the disk");
+    if (::fsync(file->fd()) != 0)
+      fail(cat("fsync of '", path.string(), "' failed"), "a checkpoint is durable before it replaces the previous one",
+           "check the disk");
   });
   if (!all_agree(world, failure.empty()))  // every rank gathered; rank 0's file is complete and durable
     fail(cat("saving '", path.string(), "' failed", failure.empty() ? " on another rank" : ": " + failure),
@@ -203,7 +209,8 @@ std::optional<data_position> load(M& model, const std::filesystem::path& path, c
     const auto& h = f.emplace(path).header();
     if (opt) {
       if (h.meta("plait.kind") != "checkpoint")
-        fail(cat(name, ": it holds weights only, not a checkpoint"), "resuming needs the optimizer state and the step counts",
+        fail(cat(name, ": it holds weights only, not a checkpoint"),
+             "resuming needs the optimizer state and the step counts",
              "resume from a file of save_checkpoint, or use load_weights to take its parameters");
       if (h.meta("plait.signature") != hex64(graph_signature<M>))
         fail(cat(name, ": it was saved from another graph (signature ", h.meta("plait.signature"), ", this model's ",
@@ -220,10 +227,11 @@ std::optional<data_position> load(M& model, const std::filesystem::path& path, c
         if (h.meta("plait.data.epoch").empty())
           fail(cat(name, ": it has no data position"), "it was saved without a loader",
                "load it without a loader, or save with one");
-        at = position(data_order{meta_number(h, "plait.data.epoch", name), meta_number(h, "plait.data.batch", name),
-                                 meta_number(h, "plait.data.global_batch", name), meta_number(h, "plait.data.dataset_size", name),
-                                 meta_number(h, "plait.data.seed", name), meta_number(h, "plait.data.shuffle", name)},
-                      name);
+        at = position(
+            data_order{meta_number(h, "plait.data.epoch", name), meta_number(h, "plait.data.batch", name),
+                       meta_number(h, "plait.data.global_batch", name), meta_number(h, "plait.data.dataset_size", name),
+                       meta_number(h, "plait.data.seed", name), meta_number(h, "plait.data.shuffle", name)},
+            name);
       }
     }
     check_tensors(h, tensors, name, opt ? std::vector<std::string>{} : std::vector<std::string>{"plait.optim."});
@@ -233,7 +241,8 @@ std::optional<data_position> load(M& model, const std::filesystem::path& path, c
     failure = e.what();
   }
   if (!all_agree(world, failure.empty()))
-    throw error(failure.empty() ? cat("plait: loading '", name, "' failed on another rank. Every rank loads the same "
+    throw error(failure.empty() ? cat("plait: loading '", name,
+                                      "' failed on another rank. Every rank loads the same "
                                       "file, or none does. Fix: read that rank's message")
                                 : failure);
   // Checked on every rank: now the model is written, from the file's pages.
@@ -242,13 +251,14 @@ std::optional<data_position> load(M& model, const std::filesystem::path& path, c
   };
   const auto stage = [&](std::vector<float>& whole, model_tensor::source from, int k) {
     for (const auto& c : tensors)
-      if (c.state == k && c.t.from == from) std::memcpy(whole.data() + c.t.offset, source(c), c.t.count * sizeof(float));
+      if (c.state == k && c.t.from == from)
+        std::memcpy(whole.data() + c.t.offset, source(c), c.t.count * sizeof(float));
   };
   std::vector<float> state = states.gather_state();  // layers whose state is not saved (scratch) keep theirs
   stage(state, model_tensor::source::state, -1);
   states.scatter_state(state);
   const std::size_t spp = state_names.size();
-  const auto apply_array = [&](int k) {  // the parameters (k < 0) or optimizer array k
+  const auto apply_array = [&](int k) {              // the parameters (k < 0) or optimizer array k
     if (states.template in_place<Opt>(0, k, spp)) {  // each device's share straight from the file
       for (std::size_t l = 0; l < devices.local_count(); ++l)
         for (const auto& c : tensors)
@@ -294,8 +304,8 @@ void load_checkpoint(M& model, const std::filesystem::path& path, const Opt& opt
 }
 template <class M, class Opt, class D>
 data_position load_checkpoint(M& model, const std::filesystem::path& path, const Opt& opt, const loader<D>& data) {
-  return *detail::load<M, Opt>(model, path, &opt,
-                                     [&](const data_order& o, const std::string& file) { return detail::remap(o, data, file); });
+  return *detail::load<M, Opt>(
+      model, path, &opt, [&](const data_order& o, const std::string& file) { return detail::remap(o, data, file); });
 }
 
 /// Parameters and running statistics only, under PyTorch's names: what load_state_dict(strict=True) takes.

@@ -74,14 +74,15 @@ std::vector<checkpoint_tensor> checkpoint_tensors(const std::vector<std::string>
 
 inline std::vector<safetensors_spec> specs_of(const std::vector<checkpoint_tensor>& ts) {
   std::vector<safetensors_spec> s;
-  for (const auto& c : ts) s.push_back({c.t.name, c.t.shape, c.t.from == model_tensor::source::counter ? "I64" : "F32"});
+  for (const auto& c : ts)
+    s.push_back({c.t.name, c.t.shape, c.t.from == model_tensor::source::counter ? "I64" : "F32"});
   return s;
 }
 
 /// Checks that `h` has every tensor of `ts` with its dtype and shape (counters may be absent), and, when
 /// `strict`, no tensor beyond them except under the prefixes in `ignored`.
-inline void check_tensors(const safetensors_header& h, const std::vector<checkpoint_tensor>& ts, const std::string& file,
-                          const std::vector<std::string>& ignored = {}) {
+inline void check_tensors(const safetensors_header& h, const std::vector<checkpoint_tensor>& ts,
+                          const std::string& file, const std::vector<std::string>& ignored = {}) {
   std::map<std::string, const checkpoint_tensor*> want;
   for (const auto& c : ts) want[c.t.name] = &c;
   for (const auto& e : h.tensors) {
@@ -103,14 +104,16 @@ inline void check_tensors(const safetensors_header& h, const std::vector<checkpo
     if (e.shape != t.shape) {
       safetensors_entry expected;
       expected.shape = t.shape;
-      fail(cat(file, ": tensor '", e.name, "' has shape ", e.shape_text(), " where the model has ", expected.shape_text()),
+      fail(cat(file, ": tensor '", e.name, "' has shape ", e.shape_text(), " where the model has ",
+               expected.shape_text()),
            "a checkpoint loads into the graph it was saved from, shape for shape",
            "load it into a model of the same layer sizes, or check the layer order of the PyTorch module");
     }
   }
   for (const auto& c : ts)
     if (c.t.from != model_tensor::source::counter && !h.find(c.t.name))
-      fail(cat(file, ": tensor '", c.t.name, "' is missing"), "every parameter and running statistic of the model is loaded",
+      fail(cat(file, ": tensor '", c.t.name, "' is missing"),
+           "every parameter and running statistic of the model is loaded",
            "load a checkpoint of this model (every tensor is needed; nothing is half-loaded)");
 }
 
@@ -136,8 +139,7 @@ inline std::uint64_t meta_number(const safetensors_header& h, const std::string&
     std::size_t used = 0;
     const auto n = std::stoull(v, &used);
     if (used == v.size()) return n;
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
   fail(cat(file, ": its metadata '", key, "' is '", v, "', not a number"), "a plait checkpoint records it as a count",
        "load a checkpoint that plait saved (load_weights takes files from elsewhere)");
 }

@@ -82,8 +82,8 @@ inline void write_us(std::ostream& out, double us) {
   out.write(buf, r.ptr - buf);  // |us| <= 1e18 (checked): at most 24 characters
 }
 
-inline void write_metadata_event(std::ostream& out, const char* name, std::size_t pid, int tid,
-                                 std::string_view key, std::string_view value, bool first) {
+inline void write_metadata_event(std::ostream& out, const char* name, std::size_t pid, int tid, std::string_view key,
+                                 std::string_view value, bool first) {
   out << (first ? "\n" : ",\n") << R"({"name":")" << name << R"(","ph":"M","pid":)";
   write_int(out, pid);
   out << R"(,"tid":)" << tid << R"(,"ts":0,"args":{")" << key << "\":";
@@ -118,8 +118,8 @@ inline void write_document(std::ostream& out, std::span<const trace_event> event
   bool first = true;
   for (std::size_t d = 0; d < devices; ++d) {
     const bool named = d < meta.device_names.size() && !meta.device_names[d].empty();
-    write_metadata_event(out, "process_name", d, 0, "name", named ? meta.device_names[d] : "device " + std::to_string(d),
-                         first);
+    write_metadata_event(out, "process_name", d, 0, "name",
+                         named ? meta.device_names[d] : "device " + std::to_string(d), first);
     first = false;
     if (!meta.process_name.empty())
       write_metadata_event(out, "process_labels", d, 0, "labels", meta.process_name, false);
@@ -170,7 +170,8 @@ inline void write_document(std::ostream& out, std::span<const trace_event> event
 
 /// Writes the events (in the given order) as one Chrome-trace JSON object. plait::error when an
 /// event has no name or a time that is not finite (before anything is written), or when the stream fails.
-inline void write_chrome_trace(std::ostream& out, std::span<const trace_event> events, const trace_metadata& meta = {}) {
+inline void write_chrome_trace(std::ostream& out, std::span<const trace_event> events,
+                               const trace_metadata& meta = {}) {
   chrome_trace_detail::write_document(out, events, meta);
   if (!out)
     fail("writing a Chrome trace failed", "The output stream reported an error", "check the stream's destination");

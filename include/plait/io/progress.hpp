@@ -15,12 +15,12 @@
 // processes only the process that enables it prints (rank 0's: `.enabled = model.first_device() == 0`);
 // the loss train_step returns is already the global batch's on every rank.
 
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <optional>
-#include <unistd.h>
 
 namespace plait {
 
@@ -38,10 +38,10 @@ struct epoch_metrics {
 struct progress_options {
   int epochs = 1;
   std::size_t samples_per_epoch = 0;
-  bool enabled = true;                    // false: print nothing (every rank but 0)
+  bool enabled = true;  // false: print nothing (every rank but 0)
   std::FILE* out = stdout;
-  std::optional<bool> terminal;           // redraw in place; unset: whether `out` is a terminal
-  double redraw_seconds = 0.1;            // on a terminal, at most one redraw per this
+  std::optional<bool> terminal;  // redraw in place; unset: whether `out` is a terminal
+  double redraw_seconds = 0.1;   // on a terminal, at most one redraw per this
 };
 
 class progress {

@@ -128,12 +128,15 @@ inline safetensors_header parse_safetensors_header(std::string_view json, std::u
       continue;
     }
     const auto where = cat("tensor '", name, "'");
-    if (!v.is_object()) bad_header(source, cat(where, " is not an object"), "each tensor has dtype, shape, data_offsets");
+    if (!v.is_object())
+      bad_header(source, cat(where, " is not an object"), "each tensor has dtype, shape, data_offsets");
     auto dt = v.find("dtype");
     auto sh = v.find("shape");
     auto off = v.find("data_offsets");
-    if (dt == v.end() || !dt->is_string()) bad_header(source, cat(where, " has no dtype string"), "each tensor names its dtype");
-    if (sh == v.end() || !sh->is_array()) bad_header(source, cat(where, " has no shape array"), "each tensor has a shape");
+    if (dt == v.end() || !dt->is_string())
+      bad_header(source, cat(where, " has no dtype string"), "each tensor names its dtype");
+    if (sh == v.end() || !sh->is_array())
+      bad_header(source, cat(where, " has no shape array"), "each tensor has a shape");
     if (off == v.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
         !(*off)[1].is_number_unsigned())
       bad_header(source, cat(where, " has no data_offsets [begin, end]"), "each tensor says where its bytes are");
@@ -141,34 +144,41 @@ inline safetensors_header parse_safetensors_header(std::string_view json, std::u
     e.name = name;
     e.dtype = dt->get<std::string>();
     const std::uint64_t size = safetensors_dtype_size(e.dtype);
-    if (size == 0) bad_header(source, cat(where, " has the unknown dtype '", e.dtype, "'"), "safetensors names F32, F16, BF16, I64 and the like");
+    if (size == 0)
+      bad_header(source, cat(where, " has the unknown dtype '", e.dtype, "'"),
+                 "safetensors names F32, F16, BF16, I64 and the like");
     std::uint64_t count = 1;
     for (const auto& d : *sh) {
-      if (!d.is_number_unsigned()) bad_header(source, cat(where, " has a shape entry that is not a count"), "a shape lists extents >= 0");
+      if (!d.is_number_unsigned())
+        bad_header(source, cat(where, " has a shape entry that is not a count"), "a shape lists extents >= 0");
       const std::uint64_t x = d.get<std::uint64_t>();
-      if (x != 0 && count > (std::uint64_t{1} << 62) / x) bad_header(source, cat(where, "'s shape overflows"), "a tensor fits in memory");
+      if (x != 0 && count > (std::uint64_t{1} << 62) / x)
+        bad_header(source, cat(where, "'s shape overflows"), "a tensor fits in memory");
       count *= x;
       e.shape.push_back(x);
     }
     e.begin = (*off)[0].get<std::uint64_t>();
     e.end = (*off)[1].get<std::uint64_t>();
-    if (e.begin > e.end) bad_header(source, cat(where, " ends before it begins (", e.begin, " > ", e.end, ")"), "data_offsets are [begin, end)");
+    if (e.begin > e.end)
+      bad_header(source, cat(where, " ends before it begins (", e.begin, " > ", e.end, ")"),
+                 "data_offsets are [begin, end)");
     if (e.end > data_bytes)
       bad_header(source, cat(where, " ends at byte ", e.end, " of a data section of ", data_bytes),
                  "a tensor's bytes lie inside the file (the file may be truncated)");
     if (count * size != e.end - e.begin)
-      bad_header(source, cat(where, " of shape ", e.shape_text(), " and dtype ", e.dtype, " needs ", count * size,
-                             " bytes but its offsets hold ", e.end - e.begin),
+      bad_header(source,
+                 cat(where, " of shape ", e.shape_text(), " and dtype ", e.dtype, " needs ", count * size,
+                     " bytes but its offsets hold ", e.end - e.begin),
                  "a tensor's offsets hold exactly its elements");
     h.tensors.push_back(std::move(e));
   }
-  std::sort(h.tensors.begin(), h.tensors.end(), [](const auto& a, const auto& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
+  std::sort(h.tensors.begin(), h.tensors.end(),
+            [](const auto& a, const auto& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   std::uint64_t at = 0;
   for (const auto& t : h.tensors) {
     if (t.begin < at)
-      bad_header(source, cat("tensor '", t.name, "' overlaps the tensor before it (starts at ", t.begin, ", before ", at, ")"),
+      bad_header(source,
+                 cat("tensor '", t.name, "' overlaps the tensor before it (starts at ", t.begin, ", before ", at, ")"),
                  "tensors' bytes do not overlap");
     if (t.begin > at)
       bad_header(source, cat("tensor '", t.name, "' starts at ", t.begin, ", leaving a gap after ", at),
@@ -182,8 +192,11 @@ inline safetensors_header parse_safetensors_header(std::string_view json, std::u
 }
 
 /// The header of a whole file held in memory (what a fuzzer calls).
-inline safetensors_header parse_safetensors(std::span<const unsigned char> file, std::string_view source = "safetensors") {
-  if (file.size() < 8) detail::bad_header(source, cat("it has ", file.size(), " bytes"), "a safetensors file starts with an 8-byte header length");
+inline safetensors_header parse_safetensors(std::span<const unsigned char> file,
+                                            std::string_view source = "safetensors") {
+  if (file.size() < 8)
+    detail::bad_header(source, cat("it has ", file.size(), " bytes"),
+                       "a safetensors file starts with an 8-byte header length");
   const std::uint64_t n = detail::read_le64(file.data());
   if (n > safetensors_max_header)
     detail::bad_header(source, cat("its header length is ", n, " bytes, over the limit of ", safetensors_max_header),
@@ -191,8 +204,8 @@ inline safetensors_header parse_safetensors(std::span<const unsigned char> file,
   if (n > file.size() - 8)
     detail::bad_header(source, cat("its header length ", n, " runs beyond the file's ", file.size(), " bytes"),
                        "the header follows the 8-byte length inside the file");
-  return parse_safetensors_header(std::string_view(reinterpret_cast<const char*>(file.data()) + 8, n), file.size() - 8 - n,
-                                  source);
+  return parse_safetensors_header(std::string_view(reinterpret_cast<const char*>(file.data()) + 8, n),
+                                  file.size() - 8 - n, source);
 }
 
 /// A safetensors file opened for reading: the header checked on opening, tensors read on demand.
@@ -220,13 +233,15 @@ class safetensors_file {
 
  private:
   void read_header() {
-    struct stat st {};
+    struct stat st{};
     if (::fstat(fd_, &st) != 0)
       fail(cat("cannot read the size of '", name_, "': ", std::strerror(errno)), "loading reads the whole file",
            "check that the path is a readable file");
     const std::uint64_t size = std::uint64_t(st.st_size);
     unsigned char len[8];
-    if (size < 8 || !read_at(len, 8, 0)) detail::bad_header(name_, cat("it has ", size, " bytes"), "a safetensors file starts with an 8-byte header length");
+    if (size < 8 || !read_at(len, 8, 0))
+      detail::bad_header(name_, cat("it has ", size, " bytes"),
+                         "a safetensors file starts with an 8-byte header length");
     const std::uint64_t n = detail::read_le64(len);
     if (n > safetensors_max_header)
       detail::bad_header(name_, cat("its header length is ", n, " bytes, over the limit of ", safetensors_max_header),
@@ -246,8 +261,8 @@ class safetensors_file {
   /// Tensor `e`'s elements into `out` (its element count, F32 only).
   void read(const safetensors_entry& e, std::span<float> out) const {
     if (e.dtype != "F32")
-      fail(cat(name_, ": tensor '", e.name, "' is ", e.dtype, ", not F32"), "plait's parameters and state are 32-bit floats",
-           "save it as float32 (tensor.float() in PyTorch)");
+      fail(cat(name_, ": tensor '", e.name, "' is ", e.dtype, ", not F32"),
+           "plait's parameters and state are 32-bit floats", "save it as float32 (tensor.float() in PyTorch)");
     if (out.size() != e.elements())
       fail(cat(name_, ": tensor '", e.name, "' has ", e.elements(), " elements, not ", out.size()),
            "it is read into a buffer of its size", "pass a buffer of the tensor's element count");

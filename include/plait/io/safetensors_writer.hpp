@@ -118,7 +118,8 @@ class safetensors_writer {
     nlohmann::ordered_json j;
     j["__metadata__"] = meta_;
     for (std::size_t i = 0; i < specs_.size(); ++i)
-      j[specs_[i].name] = {{"dtype", specs_[i].dtype}, {"shape", specs_[i].shape},
+      j[specs_[i].name] = {{"dtype", specs_[i].dtype},
+                           {"shape", specs_[i].shape},
                            {"data_offsets", {offsets_[i].first, offsets_[i].second}}};
     return j.dump();
   }

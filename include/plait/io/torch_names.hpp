@@ -114,7 +114,8 @@ std::vector<model_tensor> model_tensors() {
       out.push_back({std::move(name), std::move(shape), from, I, at, from == P::counter ? 1 : n});
     };
     if constexpr (detail::is_linear<S> || detail::is_conv2d<S>) {
-      if constexpr (detail::is_linear<S>) add(m + "weight", {B::out_shape::dims[B::out_shape::rank - 1], B::in_features}, P::param, p);
+      if constexpr (detail::is_linear<S>)
+        add(m + "weight", {B::out_shape::dims[B::out_shape::rank - 1], B::in_features}, P::param, p);
       else add(m + "weight", {S::out_channels, B::C, S::kernel, S::kernel}, P::param, p);
       add(m + "bias", {B::param_count - B::weight_count}, P::param, p + B::weight_count);
     } else if constexpr (detail::is_lstm<S>) {
@@ -137,7 +138,8 @@ std::vector<model_tensor> model_tensors() {
     } else {
       const std::string own = "plait.layers." + std::to_string(I) + ".";
       if constexpr (B::param_count > 0) add(own + "params", {B::param_count}, P::param, p);
-      if constexpr (detail::keeps_state<B> && L::state_sizes[I] > 0) add(own + "state", {L::state_sizes[I]}, P::state, s);
+      if constexpr (detail::keeps_state<B> && L::state_sizes[I] > 0)
+        add(own + "state", {L::state_sizes[I]}, P::state, s);
     }
     torch_index += detail::torch_modules<S>();
   });
@@ -157,9 +159,14 @@ std::string describe_graph() {
       for (std::size_t k = 0; k < a.size(); ++k) t.append(k ? "," : "").append(std::to_string(a[k]));
       return t.append("]");
     };
-    std::string kind = detail::is_linear<S> ? "linear" : detail::is_conv2d<S> ? "conv2d" : detail::is_lstm<S> ? "lstm"
-                     : detail::is_embedding<S> ? "embedding" : detail::is_layernorm<S> ? "layernorm"
-                     : detail::is_batchnorm<S> ? "batchnorm2d" : requires { S::is_cut; } ? "cut" : "layer";
+    std::string kind = detail::is_linear<S>      ? "linear"
+                       : detail::is_conv2d<S>    ? "conv2d"
+                       : detail::is_lstm<S>      ? "lstm"
+                       : detail::is_embedding<S> ? "embedding"
+                       : detail::is_layernorm<S> ? "layernorm"
+                       : detail::is_batchnorm<S> ? "batchnorm2d"
+                       : requires { S::is_cut; } ? "cut"
+                                                 : "layer";
     d.append(std::to_string(I)).append(" ").append(kind).append(" ").append(dims(B::in_shape::dims)).append(" -> ");
     d.append(dims(B::out_shape::dims)).append(" ").append(std::to_string(std::size_t{B::param_count})).append("\n");
   });

@@ -60,8 +60,8 @@ class trace_recorder {
         events_(std::make_unique<trace_event[]>(devices * capacity_per_device)) {
     expect(devices > 0, "trace_recorder over 0 devices", "An enabled recorder keeps one buffer per device",
            "pass the number of logical devices, or default-construct a disabled recorder");
-    expect(capacity_per_device > 0, "trace_recorder capacity_per_device is 0",
-           "Every event would be dropped", "pass the most events one device records between two clear() calls");
+    expect(capacity_per_device > 0, "trace_recorder capacity_per_device is 0", "Every event would be dropped",
+           "pass the most events one device records between two clear() calls");
   }
 
   bool enabled() const { return devices_ != 0; }
@@ -145,8 +145,8 @@ class trace_recorder {
 
   std::size_t devices_ = 0;  // 0: disabled
   std::size_t capacity_ = 0;
-  std::unique_ptr<counter[]> counts_;        // [devices]
-  std::unique_ptr<trace_event[]> events_;    // [devices, capacity] @ host
+  std::unique_ptr<counter[]> counts_;      // [devices]
+  std::unique_ptr<trace_event[]> events_;  // [devices, capacity] @ host
   std::chrono::steady_clock::time_point origin_ = std::chrono::steady_clock::now();
 };
 

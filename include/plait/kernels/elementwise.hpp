@@ -8,9 +8,9 @@
 // (__host__ __device__ under nvcc, nothing under g++), capture by value, and touch only the
 // memory of the context's device.
 
-#include <cstddef>
 #include <thrust/for_each.h>
 #include <thrust/iterator/counting_iterator.h>
+#include <cstddef>
 
 #include "../core/config.hpp"
 #include "reduce.hpp"

@@ -19,8 +19,8 @@ struct gemm_impl {
 
 /// op(A) is [m,k], op(B) is [k,n], C is [m,n]; lda/ldb/ldc are row strides.
 template <class Ctx, class T>
-void gemm(const Ctx& ctx, transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k, T alpha,
-          const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+void gemm(const Ctx& ctx, transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
   gemm_impl<typename Ctx::backend>::run(ctx, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 

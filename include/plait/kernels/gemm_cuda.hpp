@@ -12,8 +12,8 @@
 
 #include <cublas_v2.h>
 
-#include "../backend/cuda/cublas_error.hpp"
 #include "../backend/cuda/backend.hpp"
+#include "../backend/cuda/cublas_error.hpp"
 #include "../core/error.hpp"
 #include "gemm.hpp"
 
@@ -37,8 +37,8 @@ struct gemm_impl<cuda> {
                        std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda, const T* b, std::size_t ldb,
                        T beta, T* c, std::size_t ldc) {
     if (m == 0 || n == 0) return;
-    const cublasStatus_t s = call(ctx.blas(), op(tb), op(ta), int(n), int(m), int(k), &alpha, b, int(ldb), a, int(lda),
-                                  &beta, c, int(ldc));
+    const cublasStatus_t s =
+        call(ctx.blas(), op(tb), op(ta), int(n), int(m), int(k), &alpha, b, int(ldb), a, int(lda), &beta, c, int(ldc));
     if (s != CUBLAS_STATUS_SUCCESS) [[unlikely]]
       cuda_detail::cublas_check(s, cat(name, " (m ", m, ", n ", n, ", k ", k, ")"), ctx.device);
   }
@@ -48,10 +48,9 @@ struct gemm_impl<cuda> {
                   const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
                   std::size_t ldc) {
     if (ctx.math() == cuda_math::bf16)
-      run_with(ctx, "cublasGemmEx (float32 storage, CUBLAS_COMPUTE_32F_FAST_16BF)", gemm_ex_bf16, ta, tb, m, n, k, alpha,
-               a, lda, b, ldb, beta, c, ldc);
-    else
-      run_with(ctx, "cublasSgemm", cublasSgemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      run_with(ctx, "cublasGemmEx (float32 storage, CUBLAS_COMPUTE_32F_FAST_16BF)", gemm_ex_bf16, ta, tb, m, n, k,
+               alpha, a, lda, b, ldb, beta, c, ldc);
+    else run_with(ctx, "cublasSgemm", cublasSgemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 
   template <class Ctx>

@@ -12,10 +12,10 @@
 //                column in chunk order. The chunks depend only on rows and Cols, so the bits do too
 //                (no atomics): a tall d (8192 rows of 10 columns) is read by 32 blocks, not one.
 
-#include <cub/warp/warp_reduce.cuh>
 #include <cuda_runtime_api.h>
 #include <thrust/find.h>
 #include <thrust/iterator/counting_iterator.h>
+#include <cub/warp/warp_reduce.cuh>
 
 #include <cstddef>
 
@@ -43,8 +43,8 @@ __global__ void sum_in_order_into(const T* x, std::size_t n, double* acc, bool a
   *acc = add ? *acc + part : part;
 }
 
-inline constexpr unsigned column_group = 32;  // columns per block: one warp's row of reads
-inline constexpr unsigned row_lanes = 8;      // rows read at once per block
+inline constexpr unsigned column_group = 32;    // columns per block: one warp's row of reads
+inline constexpr unsigned row_lanes = 8;        // rows read at once per block
 inline constexpr std::size_t chunk_rows = 256;  // rows per block at least, once d is split into chunks
 inline constexpr std::size_t max_chunks = 64;   // chunks at most: the second kernel adds this many per column
 
@@ -61,8 +61,9 @@ constexpr std::size_t column_chunks(std::size_t rows) {
 // d [rows, Cols], from [rows, Cols] @ device; rows [blockIdx.y * per_chunk, ...) of them, summed into
 // sums [Cols] @ device (one chunk: accumulate applies) or into row blockIdx.y of sums [chunks, Cols].
 template <std::size_t Cols, bool Scale, class T, class Grad>
-__global__ void __launch_bounds__(column_group * row_lanes)
-    column_sums_kernel(T* d, const T* from, std::size_t rows, std::size_t per_chunk, T* sums, bool accumulate, Grad grad) {
+__global__ void __launch_bounds__(column_group* row_lanes)
+    column_sums_kernel(T* d, const T* from, std::size_t rows, std::size_t per_chunk, T* sums, bool accumulate,
+                       Grad grad) {
   using lane_sum = cub::WarpReduce<T, row_lanes>;
   __shared__ typename lane_sum::TempStorage temp[column_group];
   __shared__ T partial[row_lanes][column_group + 1];  // [lane, column of the group], padded

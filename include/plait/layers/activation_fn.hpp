@@ -15,9 +15,13 @@ struct identity_fn {
   static constexpr bool grad_from_output = true;
   static constexpr std::size_t flops = 0;
   template <class T>
-  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) { return z; }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) {
+    return z;
+  }
   template <class T>
-  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T) { return T{1}; }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T) {
+    return T{1};
+  }
 };
 
 struct relu_fn {
@@ -26,9 +30,13 @@ struct relu_fn {
   static constexpr std::size_t flops = 1;
   template <class T>
   // Written so that NaN passes through (NaN <= 0 is false), as torch.relu: a NaN is not hidden.
-  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) { return z <= T{0} ? T{0} : z; }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) {
+    return z <= T{0} ? T{0} : z;
+  }
   template <class T>
-  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T y) { return y <= T{0} ? T{0} : T{1}; }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T y) {
+    return y <= T{0} ? T{0} : T{1};
+  }
 };
 
 struct tanh_fn {
@@ -36,9 +44,13 @@ struct tanh_fn {
   static constexpr bool grad_from_output = true;
   static constexpr std::size_t flops = 10;
   template <class T>
-  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) { return std::tanh(z); }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) {
+    return std::tanh(z);
+  }
   template <class T>
-  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T y) { return T{1} - y * y; }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T y) {
+    return T{1} - y * y;
+  }
 };
 
 struct sigmoid_fn {
@@ -46,9 +58,13 @@ struct sigmoid_fn {
   static constexpr bool grad_from_output = true;
   static constexpr std::size_t flops = 10;
   template <class T>
-  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) { return T{1} / (T{1} + std::exp(-z)); }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T apply(T z) {
+    return T{1} / (T{1} + std::exp(-z));
+  }
   template <class T>
-  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T y) { return y * (T{1} - y); }
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T y) {
+    return y * (T{1} - y);
+  }
 };
 
 /// The exact GELU, z * Phi(z), as PyTorch's default.
@@ -72,7 +88,9 @@ struct gelu_fn {
 template <class Act>
 struct derivative {
   template <class T>
-  PLAIT_HD PLAIT_ALWAYS_INLINE T operator()(T v) const { return Act::grad(v); }
+  PLAIT_HD PLAIT_ALWAYS_INLINE T operator()(T v) const {
+    return Act::grad(v);
+  }
 };
 
 }  // namespace plait

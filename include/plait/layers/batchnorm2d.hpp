@@ -126,10 +126,12 @@ struct batchnorm2d_t {
     /// two passes over x. Forward and backward both call this, so backward sees bitwise the
     /// statistics forward normalised with. Returns the mean in double.
     template <class T>
-    PLAIT_HD static double channel_stats(const T* x, std::size_t batch, std::size_t c, T& mean, T& inv_std, double& var) {
+    PLAIT_HD static double channel_stats(const T* x, std::size_t batch, std::size_t c, T& mean, T& inv_std,
+                                         double& var) {
       constexpr std::size_t C = channels, HW = pixels;
       const double n = double(batch * HW);
-      const double m = channel_sum(batch, [=](std::size_t b, std::size_t i) { return double(x[(b * C + c) * HW + i]); }) / n;
+      const double m =
+          channel_sum(batch, [=](std::size_t b, std::size_t i) { return double(x[(b * C + c) * HW + i]); }) / n;
       // The second pass: no cancellation for channels with a large mean.
       const double ss = channel_sum(batch, [=](std::size_t b, std::size_t i) {
         const double d = double(x[(b * C + c) * HW + i]) - m;
@@ -147,9 +149,9 @@ struct batchnorm2d_t {
         if (a.training) return forward_synchronised(ctx, a);
       constexpr std::size_t C = channels, HW = pixels;
       const std::size_t batch = a.batch;
-      const T* x = a.x;                // [B, C, H*W]
-      T* running_mean = a.state;       // [C]
-      T* running_var = a.state + C;    // [C]
+      const T* x = a.x;              // [B, C, H*W]
+      T* running_mean = a.state;     // [C]
+      T* running_var = a.state + C;  // [C]
       const bool training = a.training;
       // One iteration per channel: every sum and every write of channel c stays in iteration c.
       for_rows(ctx, C, [=] PLAIT_HD(std::size_t c) {
@@ -179,7 +181,7 @@ struct batchnorm2d_t {
     template <class T>
     PLAIT_HD static void normalise(const forward_args<T>& a, std::size_t c, T mean, T inv_std) {
       constexpr std::size_t C = channels, HW = pixels;
-      const T scale = a.params[c] * inv_std;         // gamma [C]
+      const T scale = a.params[c] * inv_std;           // gamma [C]
       const T shift = a.params[C + c] - mean * scale;  // beta [C]
       for (std::size_t b = 0; b < a.batch; ++b) {
         const T* PLAIT_RESTRICT xc = a.x + (b * C + c) * HW;
@@ -220,8 +222,8 @@ struct batchnorm2d_t {
       constexpr std::size_t C = channels;
       double sums[2 * C + 1];
       global_stats(a.x, a.batch, sums, a.replicas);
-      T* running_mean = a.state;       // [C]
-      T* running_var = a.state + C;    // [C]
+      T* running_mean = a.state;     // [C]
+      T* running_var = a.state + C;  // [C]
       for_rows(ctx, C, [&](std::size_t c) {
         double mean, var;
         mean_var(sums, c, mean, var);
@@ -238,18 +240,19 @@ struct batchnorm2d_t {
       if constexpr (synchronised) return backward_synchronised(ctx, a);
       constexpr std::size_t C = channels, HW = pixels;
       const std::size_t batch = a.batch;
-      const T* x = a.x;                // [B, C, H*W]
-      const T* dy = a.dy;              // [B, C, H*W]
-      T* dx = a.dx;                    // [B, C, H*W], may be dy, or null
-      const T* gamma = a.params;       // [C]
-      T* dgamma = a.dparams;           // [C]
-      T* dbeta = a.dparams + C;        // [C]
+      const T* x = a.x;           // [B, C, H*W]
+      const T* dy = a.dy;         // [B, C, H*W]
+      T* dx = a.dx;               // [B, C, H*W], may be dy, or null
+      const T* gamma = a.params;  // [C]
+      T* dgamma = a.dparams;      // [C]
+      T* dbeta = a.dparams + C;   // [C]
       const bool acc = a.accumulate;
       for_rows(ctx, C, [=] PLAIT_HD(std::size_t c) {
         T mean, inv_std;
         double var;
         const double m = channel_stats(x, batch, c, mean, inv_std, var);
-        const double sum_dy = channel_sum(batch, [=](std::size_t b, std::size_t i) { return double(dy[(b * C + c) * HW + i]); });
+        const double sum_dy =
+            channel_sum(batch, [=](std::size_t b, std::size_t i) { return double(dy[(b * C + c) * HW + i]); });
         const double sum_dy_centred = channel_sum(batch, [=](std::size_t b, std::size_t i) {
           const std::size_t at = (b * C + c) * HW + i;
           return double(dy[at]) * (double(x[at]) - m);
@@ -265,7 +268,8 @@ struct batchnorm2d_t {
           const T* PLAIT_RESTRICT xc = x + (b * C + c) * HW;
           const T* dyc = dy + (b * C + c) * HW;  // no restrict: dxc may be dyc
           T* dxc = dx + (b * C + c) * HW;
-          for (std::size_t i = 0; i < HW; ++i) dxc[i] = k * (dyc[i] - mean_dy - (xc[i] - mean) * inv_std * mean_dy_xhat);
+          for (std::size_t i = 0; i < HW; ++i)
+            dxc[i] = k * (dyc[i] - mean_dy - (xc[i] - mean) * inv_std * mean_dy_xhat);
         }
       });
     }
@@ -280,9 +284,9 @@ struct batchnorm2d_t {
                     "batchnorm2d on this backend, or train on host devices.");
       constexpr std::size_t C = channels, HW = pixels;
       const std::size_t batch = a.batch;
-      const T* x = a.x;                // [B, C, H*W]
-      const T* dy = a.dy;              // [B, C, H*W]
-      double sums[4 * C + 1];          // [sum x, sum x^2, n | sum dy, sum dy*x], the last two local
+      const T* x = a.x;        // [B, C, H*W]
+      const T* dy = a.dy;      // [B, C, H*W]
+      double sums[4 * C + 1];  // [sum x, sum x^2, n | sum dy, sum dy*x], the last two local
       global_stats(x, batch, sums, a.replicas);
       double* local = sums + 2 * C + 1;
       for (std::size_t c = 0; c < C; ++c) {
@@ -295,9 +299,9 @@ struct batchnorm2d_t {
       double global[2 * C];
       for (std::size_t i = 0; i < 2 * C; ++i) global[i] = local[i];
       a.replicas(global, 2 * C);  // [sum dy (C), sum dy*x (C)] @ every replica
-      T* dx = a.dx;                    // [B, C, H*W], may be dy, or null
-      T* dgamma = a.dparams;           // [C]
-      T* dbeta = a.dparams + C;        // [C]
+      T* dx = a.dx;               // [B, C, H*W], may be dy, or null
+      T* dgamma = a.dparams;      // [C]
+      T* dbeta = a.dparams + C;   // [C]
       const bool acc = a.accumulate;
       const double n = sums[2 * C];
       for_rows(ctx, C, [&](std::size_t c) {
@@ -325,6 +329,7 @@ struct batchnorm2d_t {
 
 inline constexpr batchnorm2d_t<> batchnorm2d{};
 /// batchnorm2d whose statistics are those of the whole global batch under replicate<N>.
-inline constexpr batchnorm2d_t<std::ratio<1, 10>, std::ratio<1, 100000>, batch_statistics::synchronised> sync_batchnorm2d{};
+inline constexpr batchnorm2d_t<std::ratio<1, 10>, std::ratio<1, 100000>, batch_statistics::synchronised>
+    sync_batchnorm2d{};
 
 }  // namespace plait

@@ -74,7 +74,8 @@ struct branch_set {
   static constexpr bool shapes_agree = [] {
     bool ok = true;
     static_for<k>([&]<std::size_t J>() {
-      if constexpr (std::is_same_v<Combine, concat_outputs>) ok = ok && concat_shapes_agree<first_out, typename branch<J>::out_shape>::value;
+      if constexpr (std::is_same_v<Combine, concat_outputs>)
+        ok = ok && concat_shapes_agree<first_out, typename branch<J>::out_shape>::value;
       else ok = ok && add_shapes_agree<first_out, typename branch<J>::out_shape>::value;
     });
     return ok;
@@ -133,12 +134,15 @@ struct branches_t {
                   "plait: add(...) has branches of different output shapes. add sums the outputs element by element. "
                   "Fix: end every branch in the same shape.");
     static constexpr std::size_t k = set::k;
-    static constexpr std::size_t out_size = std::is_same_v<Combine, concat_outputs> ? set::out_at[k] : set::first_out::size;
+    static constexpr std::size_t out_size =
+        std::is_same_v<Combine, concat_outputs> ? set::out_at[k] : set::first_out::size;
     using in_shape = In;
-    using out_shape = std::conditional_t<std::is_same_v<Combine, concat_outputs>,
-                                         typename detail::with_first_dim<(set::first_out::rank > 0 ? out_size / (set::first_out::size / set::first_out::dims[0]) : 1),
-                                                                         typename set::first_out>::type,
-                                         typename set::first_out>;
+    using out_shape = std::conditional_t<
+        std::is_same_v<Combine, concat_outputs>,
+        typename detail::with_first_dim<
+            (set::first_out::rank > 0 ? out_size / (set::first_out::size / set::first_out::dims[0]) : 1),
+            typename set::first_out>::type,
+        typename set::first_out>;
     static constexpr std::size_t param_count = set::param_at[k];
     static constexpr std::size_t state_count = set::state_at[k];
     static constexpr std::size_t scratch_at = set::saved_at[k];  // [B, widest out] dy of a branch, then [B, In] its dx
@@ -174,7 +178,8 @@ struct branches_t {
     template <std::size_t J, class Ctx, class T>
     static void part_of(const Ctx& ctx, const T* dy, T* g, std::size_t batch) {
       constexpr std::size_t w = set::out_widths[J], at = set::out_at[J];
-      for_rows(ctx, batch, [=] PLAIT_HD(std::size_t b) { std::memcpy(g + b * w, dy + b * out_size + at, w * sizeof(T)); });
+      for_rows(ctx, batch,
+               [=] PLAIT_HD(std::size_t b) { std::memcpy(g + b * w, dy + b * out_size + at, w * sizeof(T)); });
     }
 
     template <std::size_t J, class T>
@@ -313,7 +318,8 @@ struct tensor_split<branches_t<Combine, Bs...>> {
   static constexpr std::array<split_block, 2> branch_blocks(std::size_t r) {
     using set = typename branches_t<Combine, Bs...>::template bound<In>::set;
     const std::size_t size = set::param_at[r + 1] - set::param_at[r];
-    return {{{.offset = set::param_at[r], .stride = size, .rows = size ? 1u : 0u, .cols = size, .local = 0, .part = 0}, {}}};
+    return {{{.offset = set::param_at[r], .stride = size, .rows = size ? 1u : 0u, .cols = size, .local = 0, .part = 0},
+             {}}};
   }
 };
 

@@ -44,7 +44,8 @@ struct window_geometry {
   static constexpr std::size_t wo = (W + 2 * P - K) / S + 1;
 
   /// [first, last) of the output indices whose input index o*S - P + k lies in [0, n).
-  PLAIT_HD static constexpr void valid(std::size_t k, std::size_t n, std::size_t outs, std::size_t& first, std::size_t& last) {
+  PLAIT_HD static constexpr void valid(std::size_t k, std::size_t n, std::size_t outs, std::size_t& first,
+                                       std::size_t& last) {
     first = k >= P ? 0 : (P - k + S - 1) / S;
     last = n + P > k ? (n + P - k + S - 1) / S : 0;  // o*S < n + P - k
     if (last > outs) last = outs;
@@ -69,7 +70,7 @@ struct window_geometry {
           for (std::size_t i = r1 * wo; i < ho * wo; ++i) c[i] = 0;
         }
         for (std::size_t oh = r0; oh < r1; ++oh) {
-          const auto cr = c + oh * wo + ow0;                           // [ow1 - ow0] of col's row
+          const auto cr = c + oh * wo + ow0;                             // [ow1 - ow0] of col's row
           const auto xr = x + (oh * S + kh - P) * W + ow0 * S + kw - P;  // xr[j*S]: the pixel under cr[j]
           const std::size_t n = ow1 - ow0;
           if constexpr (ToCol) {
@@ -108,7 +109,8 @@ struct conv2d_t {
                   "a larger image (fewer poolings or strides before this layer).");
     // On a failed check above, neutral sizes keep the compiler to that one message.
     static constexpr bool ok = has_rank<In, 3>::value && window_fits<In, K, Pad>::value;
-    static constexpr std::size_t C = ok ? In::dims[0] : 1, H = ok ? In::dims[1] : K, W = ok ? In::dims[In::rank - 1] : K;
+    static constexpr std::size_t C = ok ? In::dims[0] : 1, H = ok ? In::dims[1] : K,
+                                 W = ok ? In::dims[In::rank - 1] : K;
     using geometry = detail::window_geometry<H, W, K, Stride, Pad>;
     static constexpr std::size_t Ho = geometry::ho, Wo = geometry::wo;
     static constexpr std::size_t ckk = C * K * K;  // rows of col: one per (c, kh, kw)
@@ -141,15 +143,14 @@ struct conv2d_t {
 
     template <class Ctx, class T>
     static void forward(const Ctx& ctx, const forward_args<T>& a) {
-      const T* w = a.params;                     // [Out, C*K*K]
-      const T* bias = a.params + weight_count;   // [Out]
-      const T* x = a.x;                          // [B, C, H, W]
-      T* col = a.saved;                          // [B, C*K*K, Ho*Wo] @ saved
-      T* y = a.y;                                // [B, Out, Ho*Wo]
+      const T* w = a.params;                    // [Out, C*K*K]
+      const T* bias = a.params + weight_count;  // [Out]
+      const T* x = a.x;                         // [B, C, H, W]
+      T* col = a.saved;                         // [B, C*K*K, Ho*Wo] @ saved
+      T* y = a.y;                               // [B, Out, Ho*Wo]
       // One task per (sample, channel): its K*K rows of col.
-      for_rows(ctx, a.batch * C, [=] PLAIT_HD(std::size_t r) {
-        geometry::template unfold<true>(x + r * H * W, col + r * K * K * hwo);
-      });
+      for_rows(ctx, a.batch * C,
+               [=] PLAIT_HD(std::size_t r) { geometry::template unfold<true>(x + r * H * W, col + r * K * K * hwo); });
       for_rows(ctx, a.batch * Out, [=] PLAIT_HD(std::size_t r) {
         T* PLAIT_RESTRICT row = y + r * hwo;
         const T v = bias[r % Out];
@@ -165,11 +166,11 @@ struct conv2d_t {
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
       const std::size_t batch = a.batch;
       const bool acc = a.accumulate;
-      const T* w = a.params;                  // [Out, C*K*K]
-      const T* col = a.saved;                 // [B, C*K*K, Ho*Wo] @ saved
-      const T* dy = a.dy;                     // [B, Out, Ho*Wo]
-      T* dw = a.dparams;                      // [Out, C*K*K]
-      T* db = a.dparams + weight_count;       // [Out]
+      const T* w = a.params;             // [Out, C*K*K]
+      const T* col = a.saved;            // [B, C*K*K, Ho*Wo] @ saved
+      const T* dy = a.dy;                // [B, Out, Ho*Wo]
+      T* dw = a.dparams;                 // [Out, C*K*K]
+      T* db = a.dparams + weight_count;  // [Out]
       // db: 16 running sums per channel, so that the compiler vectorises the reduction.
       for_rows(ctx, Out, [=] PLAIT_HD(std::size_t o) {
         T lanes[16] = {};

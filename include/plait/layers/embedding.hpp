@@ -101,9 +101,9 @@ struct embedding_t {
 
     template <class Ctx, class T>
     static void forward(const Ctx& ctx, const forward_args<T>& a) {
-      const T* ids = a.x;     // [B*T]
+      const T* ids = a.x;         // [B*T]
       const T* table = a.params;  // [Vocab, Dim]
-      T* y = a.y;             // [B*T, Dim]
+      T* y = a.y;                 // [B*T, Dim]
       check_ids(ctx, ids, a.batch, a.first_sample);
       for_rows(ctx, a.batch * steps, [=] PLAIT_HD(std::size_t r) {
         const T* PLAIT_RESTRICT src = table + static_cast<std::size_t>(ids[r]) * Dim;
@@ -117,9 +117,9 @@ struct embedding_t {
     /// and no two tasks write one location (and the sum's order is the same for every policy).
     template <class Ctx, class T>
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
-      const T* ids = a.x;        // [B*T]
-      const T* dy = a.dy;        // [B*T, Dim]
-      T* dtable = a.dparams;     // [Vocab, Dim]
+      const T* ids = a.x;     // [B*T]
+      const T* dy = a.dy;     // [B*T, Dim]
+      T* dtable = a.dparams;  // [Vocab, Dim]
       const std::size_t tokens = a.batch * steps;
       check_ids(ctx, ids, a.batch, a.first_sample);
       if (!a.accumulate)

@@ -54,11 +54,11 @@ struct layernorm_t {
     template <class Ctx, class T>
     static void forward(const Ctx& ctx, const forward_args<T>& a) {
       constexpr std::size_t N = features;
-      const T* x = a.x;                // [B, N]
-      T* y = a.y;                      // [B, N]
-      T* saved = a.saved;              // [B, 2]: mean, inv_std
-      const T* gamma = a.params;       // [N]
-      const T* beta = a.params + N;    // [N]
+      const T* x = a.x;              // [B, N]
+      T* y = a.y;                    // [B, N]
+      T* saved = a.saved;            // [B, 2]: mean, inv_std
+      const T* gamma = a.params;     // [N]
+      const T* beta = a.params + N;  // [N]
       for_rows(ctx, a.batch, [=] PLAIT_HD(std::size_t r) {
         const T* PLAIT_RESTRICT xr = x + r * N;
         T* PLAIT_RESTRICT yr = y + r * N;
@@ -85,13 +85,13 @@ struct layernorm_t {
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
       constexpr std::size_t N = features;
       const std::size_t batch = a.batch;
-      const T* x = a.x;                 // [B, N]
-      const T* dy = a.dy;               // [B, N]
-      T* dx = a.dx;                     // [B, N], may be dy, or null
-      const T* saved = a.saved;         // [B, 2]
-      const T* gamma = a.params;        // [N]
-      T* dgamma = a.dparams;            // [N]
-      T* dbeta = a.dparams + N;         // [N]
+      const T* x = a.x;           // [B, N]
+      const T* dy = a.dy;         // [B, N]
+      T* dx = a.dx;               // [B, N], may be dy, or null
+      const T* saved = a.saved;   // [B, 2]
+      const T* gamma = a.params;  // [N]
+      T* dgamma = a.dparams;      // [N]
+      T* dbeta = a.dparams + N;   // [N]
       const bool acc = a.accumulate;
       // Parameter gradients: sums over the batch, so blocks of columns, each summed by one iteration.
       for_blocks(ctx, N, 256, [=] PLAIT_HD(std::size_t j0, std::size_t j1) {

@@ -24,7 +24,9 @@ namespace plait {
 
 template <std::size_t Out, class Act = identity_fn>
 struct linear_t {
-  static_assert(Out > 0, "plait: linear<0> has no outputs. A linear layer maps to at least one feature. Fix: give linear<N> an N >= 1.");
+  static_assert(
+      Out > 0,
+      "plait: linear<0> has no outputs. A linear layer maps to at least one feature. Fix: give linear<N> an N >= 1.");
   static constexpr bool is_layer = true;
   static constexpr std::size_t out_features = Out;
   using activation = Act;
@@ -36,7 +38,7 @@ struct linear_t {
                   "features, shape<F>, or every step of a sequence, shape<T, F>; its input here is an image. "
                   "Fix: put `>> flatten` before it.");
     static constexpr std::size_t steps = In::rank == 2 ? In::dims[0] : 1;  // T; 1 for a vector
-    static constexpr std::size_t in_features = In::size / steps;            // F, the last dimension
+    static constexpr std::size_t in_features = In::size / steps;           // F, the last dimension
     using in_shape = In;
     using out_shape = std::conditional_t<In::rank == 2, shape<steps, Out>, shape<Out>>;
     static constexpr std::size_t weight_count = Out * in_features;
@@ -82,10 +84,10 @@ struct linear_t {
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
       constexpr std::size_t F = in_features;
       const std::size_t rows = a.batch * steps;
-      const T* w = a.params;                  // [Out, F]
-      T* dw = a.dparams;                      // [Out, F]
-      T* db = a.dparams + weight_count;       // [Out]
-      T* dz = a.dy;                           // [B*T, Out]: dy, turned into dz in place
+      const T* w = a.params;             // [Out, F]
+      T* dw = a.dparams;                 // [Out, F]
+      T* db = a.dparams + weight_count;  // [Out]
+      T* dz = a.dy;                      // [B*T, Out]: dy, turned into dz in place
       const T* from = Act::grad_from_output ? a.y : a.saved;
       const bool acc = a.accumulate;
       // One pass over dy: dz = dy * act'(.), and db = sum over all rows of dz.

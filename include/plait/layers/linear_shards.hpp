@@ -35,7 +35,9 @@ struct row_shard_t {
   static constexpr bool is_layer = true;
   template <Shape In>
   struct bound {
-    static_assert(In::rank == 1, "plait: row_shard_t takes vectors. It is the inner part of a partitioned linear. Fix: report this as a plait bug.");
+    static_assert(
+        In::rank == 1,
+        "plait: row_shard_t takes vectors. It is the inner part of a partitioned linear. Fix: report this as a plait bug.");
     static constexpr std::size_t in_features = In::size;
     using in_shape = In;
     using out_shape = shape<Out>;
@@ -74,7 +76,7 @@ struct bias_act_t {
     static constexpr std::size_t width = In::size;
     using in_shape = In;
     using out_shape = In;
-    static constexpr std::size_t param_count = width;  // b [Out]
+    static constexpr std::size_t param_count = width;                              // b [Out]
     static constexpr std::size_t saved_count = Act::grad_from_output ? 0 : width;  // z, for act'(z)
     static constexpr std::size_t flops = width * (1 + Act::flops);
     static constexpr bool is_view = false;
@@ -146,16 +148,19 @@ struct column_gather_t {
       const T* g = a.saved;  // [N, B, Out/N]
       T* y = a.y;            // [B, Out]
       for_rows(ctx, batch, [=] PLAIT_HD(std::size_t b) {
-        for (std::size_t r = 0; r < N; ++r) std::memcpy(y + b * Out + r * slice, g + (r * batch + b) * slice, slice * sizeof(T));
+        for (std::size_t r = 0; r < N; ++r)
+          std::memcpy(y + b * Out + r * slice, g + (r * batch + b) * slice, slice * sizeof(T));
       });
     }
     template <class Ctx, class T>
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
       if (!a.dx) return;
       const std::size_t r = ctx.index % N;  // this device's rank in its group: the innermost policy varies fastest
-      const T* dy = a.dy;  // [B, Out]
-      T* dx = a.dx;        // [B, Out/N]
-      for_rows(ctx, a.batch, [=] PLAIT_HD(std::size_t b) { std::memcpy(dx + b * slice, dy + b * Out + r * slice, slice * sizeof(T)); });
+      const T* dy = a.dy;                   // [B, Out]
+      T* dx = a.dx;                         // [B, Out/N]
+      for_rows(ctx, a.batch, [=] PLAIT_HD(std::size_t b) {
+        std::memcpy(dx + b * slice, dy + b * Out + r * slice, slice * sizeof(T));
+      });
     }
   };
 };

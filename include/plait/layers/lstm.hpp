@@ -47,7 +47,7 @@ struct lstm_t {
                   "plait: lstm<H> is given an input of rank other than 2. An LSTM reads a sequence of T steps "
                   "of I features per sample, shape<T, I>. Fix: give it input<T, I>, e.g. put "
                   "`embedding<Vocab, Dim>` before it for token ids.");
-    static constexpr std::size_t steps = In::dims[0];           // T
+    static constexpr std::size_t steps = In::dims[0];                   // T
     static constexpr std::size_t in_features = In::dims[In::rank - 1];  // I
     static constexpr std::size_t H = Hidden, G = 4 * Hidden;
     using in_shape = In;
@@ -73,12 +73,12 @@ struct lstm_t {
     static void forward(const Ctx& ctx, const forward_args<T>& a) {
       constexpr std::size_t Ts = steps, I = in_features;
       const std::size_t batch = a.batch;
-      const T* wih = a.params + w_ih;  // [4H, I]
-      const T* whh = a.params + w_hh;  // [4H, H]
-      const T* bih = a.params + b_ih;  // [4H]
-      const T* bhh = a.params + b_hh;  // [4H]
-      T* y = a.y;                      // [B, T, H]: h_t
-      T* gates = a.saved;              // [B, T, 4H] @ saved: pre-activations, then activations
+      const T* wih = a.params + w_ih;   // [4H, I]
+      const T* whh = a.params + w_hh;   // [4H, H]
+      const T* bih = a.params + b_ih;   // [4H]
+      const T* bhh = a.params + b_hh;   // [4H]
+      T* y = a.y;                       // [B, T, H]: h_t
+      T* gates = a.saved;               // [B, T, 4H] @ saved: pre-activations, then activations
       T* c = a.saved + batch * Ts * G;  // [B, T, H] @ saved
       // [B*T, 4H] = [B*T, I] x [I, 4H]: the input's share of every gate, all steps at once.
       gemm(ctx, transpose::no, transpose::yes, batch * Ts, G, I, T{1}, a.x, I, wih, I, T{0}, gates, G);
@@ -88,10 +88,10 @@ struct lstm_t {
           gemm(ctx, transpose::no, transpose::yes, batch, G, H, T{1}, y + (t - 1) * H, Ts * H, whh, H, T{1},
                gates + t * G, Ts * G);
         for_rows(ctx, batch, [=] PLAIT_HD(std::size_t b) {
-          T* PLAIT_RESTRICT g = gates + (b * Ts + t) * G;        // [4H]
-          T* PLAIT_RESTRICT ct = c + (b * Ts + t) * H;           // [H]
-          const T* PLAIT_RESTRICT cp = t > 0 ? ct - H : ct;      // [H]: c_{t-1}, read only when t > 0
-          T* PLAIT_RESTRICT h = y + (b * Ts + t) * H;            // [H]
+          T* PLAIT_RESTRICT g = gates + (b * Ts + t) * G;    // [4H]
+          T* PLAIT_RESTRICT ct = c + (b * Ts + t) * H;       // [H]
+          const T* PLAIT_RESTRICT cp = t > 0 ? ct - H : ct;  // [H]: c_{t-1}, read only when t > 0
+          T* PLAIT_RESTRICT h = y + (b * Ts + t) * H;        // [H]
           for (std::size_t j = 0; j < H; ++j) {
             const T i = sigmoid_fn::apply(g[j] + bih[j] + bhh[j]);
             const T f = sigmoid_fn::apply(g[H + j] + bih[H + j] + bhh[H + j]);
@@ -110,28 +110,28 @@ struct lstm_t {
       constexpr std::size_t Ts = steps, I = in_features;
       const std::size_t batch = a.batch;
       const bool acc = a.accumulate;
-      const T* wih = a.params + w_ih;            // [4H, I]
-      const T* whh = a.params + w_hh;            // [4H, H]
-      T* dwih = a.dparams + w_ih;                // [4H, I]
-      T* dwhh = a.dparams + w_hh;                // [4H, H]
-      T* dbih = a.dparams + b_ih;                // [4H]
-      T* dbhh = a.dparams + b_hh;                // [4H]
-      const T* y = a.y;                          // [B, T, H]: h_t
-      T* dh = a.dy;                              // [B, T, H]: dL/dh_t, the recurrent term added in place
-      const T* gates = a.saved;                  // [B, T, 4H] @ saved
-      const T* c = a.saved + batch * Ts * G;     // [B, T, H] @ saved
+      const T* wih = a.params + w_ih;         // [4H, I]
+      const T* whh = a.params + w_hh;         // [4H, H]
+      T* dwih = a.dparams + w_ih;             // [4H, I]
+      T* dwhh = a.dparams + w_hh;             // [4H, H]
+      T* dbih = a.dparams + b_ih;             // [4H]
+      T* dbhh = a.dparams + b_hh;             // [4H]
+      const T* y = a.y;                       // [B, T, H]: h_t
+      T* dh = a.dy;                           // [B, T, H]: dL/dh_t, the recurrent term added in place
+      const T* gates = a.saved;               // [B, T, 4H] @ saved
+      const T* c = a.saved + batch * Ts * G;  // [B, T, H] @ saved
       // The workspace part of this layer's saved buffer (see the header comment): arena memory
       // planned for this layer, passed const because forward's part must not change.
       T* dgates = const_cast<T*>(a.saved) + batch * Ts * (G + H);  // [B, T, 4H] @ saved
-      T* dc = dgates + batch * Ts * G;                              // [B, H] @ saved
+      T* dc = dgates + batch * Ts * G;                             // [B, H] @ saved
       for (std::size_t t = Ts; t-- > 0;) {
         for_rows(ctx, batch, [=] PLAIT_HD(std::size_t b) {
-          const T* PLAIT_RESTRICT g = gates + (b * Ts + t) * G;    // [4H]: i, f, g, o
-          const T* PLAIT_RESTRICT ct = c + (b * Ts + t) * H;       // [H]
-          const T* PLAIT_RESTRICT cp = t > 0 ? ct - H : ct;        // [H]: c_{t-1}, read only when t > 0
-          const T* PLAIT_RESTRICT dht = dh + (b * Ts + t) * H;     // [H]
-          T* PLAIT_RESTRICT dg = dgates + (b * Ts + t) * G;        // [4H]
-          T* PLAIT_RESTRICT dcb = dc + b * H;                      // [H]: dL/dc_t in, dL/dc_{t-1} out
+          const T* PLAIT_RESTRICT g = gates + (b * Ts + t) * G;  // [4H]: i, f, g, o
+          const T* PLAIT_RESTRICT ct = c + (b * Ts + t) * H;     // [H]
+          const T* PLAIT_RESTRICT cp = t > 0 ? ct - H : ct;      // [H]: c_{t-1}, read only when t > 0
+          const T* PLAIT_RESTRICT dht = dh + (b * Ts + t) * H;   // [H]
+          T* PLAIT_RESTRICT dg = dgates + (b * Ts + t) * G;      // [4H]
+          T* PLAIT_RESTRICT dcb = dc + b * H;                    // [H]: dL/dc_t in, dL/dc_{t-1} out
           for (std::size_t j = 0; j < H; ++j) {
             const T i = g[j], f = g[H + j], u = g[2 * H + j], o = g[3 * H + j];
             const T tc = tanh_fn::apply(ct[j]);

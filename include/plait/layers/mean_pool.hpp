@@ -21,7 +21,7 @@ struct mean_pool_t {
                   "plait: mean_pool is given an input of rank other than 2. mean_pool averages a sequence of T "
                   "steps of D features per sample, shape<T, D>. Fix: put it after a layer with sequence "
                   "output (lstm<H>, embedding<Vocab, Dim>, linear<N> on a sequence), or give it input<T, D>.");
-    static constexpr std::size_t steps = In::dims[0];               // T
+    static constexpr std::size_t steps = In::dims[0];                // T
     static constexpr std::size_t features = In::dims[In::rank - 1];  // D
     using in_shape = In;
     using out_shape = shape<features>;

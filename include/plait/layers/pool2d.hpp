@@ -91,7 +91,8 @@ struct pool2d_t {
                   "avgpool2d<K, Stride> need K <= H and K <= W, and do not pad. Fix: use a smaller K, or pool a "
                   "larger image (fewer poolings or strides before this layer).");
     static constexpr bool ok = has_rank<In, 3>::value && pool_window_fits<In, K>::value;
-    static constexpr std::size_t C = ok ? In::dims[0] : 1, H = ok ? In::dims[1] : K, W = ok ? In::dims[In::rank - 1] : K;
+    static constexpr std::size_t C = ok ? In::dims[0] : 1, H = ok ? In::dims[1] : K,
+                                 W = ok ? In::dims[In::rank - 1] : K;
     static_assert(Op::saved_per_output == 0 || H * W <= (std::size_t{1} << 24),
                   "plait: maxpool2d's input plane has more than 2^24 pixels. It keeps each window's argmax as "
                   "a float, which holds integers exactly only up to 2^24. Fix: downsample the image (a strided "
@@ -111,9 +112,9 @@ struct pool2d_t {
 
     template <class Ctx, class T>
     static void forward(const Ctx& ctx, const forward_args<T>& a) {
-      const T* x = a.x;      // [B, C, H, W]
-      T* y = a.y;            // [B, C, Ho, Wo]
-      T* saved = a.saved;    // [B, C, Ho, Wo] for max_pool, unused for avg_pool
+      const T* x = a.x;    // [B, C, H, W]
+      T* y = a.y;          // [B, C, Ho, Wo]
+      T* saved = a.saved;  // [B, C, Ho, Wo] for max_pool, unused for avg_pool
       // One task per (sample, channel) plane.
       for_rows(ctx, a.batch * C, [=] PLAIT_HD(std::size_t r) {
         const T* plane = x + r * H * W;
@@ -130,9 +131,9 @@ struct pool2d_t {
     template <class Ctx, class T>
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
       if (!a.dx) return;
-      const T* dy = a.dy;         // [B, C, Ho, Wo]
-      const T* saved = a.saved;   // [B, C, Ho, Wo] for max_pool
-      T* dx = a.dx;               // [B, C, H, W]
+      const T* dy = a.dy;        // [B, C, Ho, Wo]
+      const T* saved = a.saved;  // [B, C, Ho, Wo] for max_pool
+      T* dx = a.dx;              // [B, C, H, W]
       for_rows(ctx, a.batch * C, [=] PLAIT_HD(std::size_t r) {
         T* PLAIT_RESTRICT plane = dx + r * H * W;
         for (std::size_t i = 0; i < H * W; ++i) plane[i] = T{0};

@@ -64,7 +64,8 @@ struct residual_parts {
   using p_out = typename p_list::out_shape;  // In for the identity
   static constexpr std::size_t nf = F::layer_count, np = P::layer_count, n = nf + np;
   template <std::size_t J>
-  using layer = typename std::conditional_t<(J < nf), type_at<J, typename f_list::types>, type_at<J - nf, typename p_list::types>>::type;
+  using layer = typename std::conditional_t<(J < nf), type_at<J, typename f_list::types>,
+                                            type_at<J - nf, typename p_list::types>>::type;
 
   template <class G>
   static constexpr auto per_layer(G g) {
@@ -83,12 +84,15 @@ struct residual_parts {
   static constexpr auto state_at = offsets(per_layer([]<class B>() { return state_count_of<B>; }), 16);
   static constexpr auto is_view = per_layer([]<class B>() { return std::size_t{B::is_view}; });
   // Per sample: out_j (unless a view) then saved_j, for each inner layer.
-  static constexpr auto out_at = offsets(per_layer([]<class B>() {
-    return std::size_t{B::is_view ? 0 : round_up(B::out_shape::size, 16) + round_up(B::saved_count, 16)};
-  }), 1);
+  static constexpr auto out_at =
+      offsets(per_layer([]<class B>() {
+                return std::size_t{B::is_view ? 0 : round_up(B::out_shape::size, 16) + round_up(B::saved_count, 16)};
+              }),
+              1);
   static constexpr auto inner_saved_at = [] {
     std::array<std::size_t, n> o{};
-    static_for<n>([&]<std::size_t J>() { o[J] = out_at[J] + (layer<J>::is_view ? 0 : round_up(layer<J>::out_shape::size, 16)); });
+    static_for<n>(
+        [&]<std::size_t J>() { o[J] = out_at[J] + (layer<J>::is_view ? 0 : round_up(layer<J>::out_shape::size, 16)); });
     return o;
   }();
   /// The widest gradient backward passes between inner layers, or copies, or hands back.
@@ -140,7 +144,9 @@ struct residual_t {
   static_assert(F::layer_count > 0,
                 "plait: residual(f) is given an empty sub-graph f. y = f(x) + x needs at least one layer in f. Fix: "
                 "give f a layer, e.g. residual(linear<N> >> relu >> linear<N>).");
-  static_assert(Act::grad_from_output, "plait: residual_t's activation must have grad_from_output. Its backward reads y only. Fix: apply it as a layer of its own after the residual.");
+  static_assert(
+      Act::grad_from_output,
+      "plait: residual_t's activation must have grad_from_output. Its backward reads y only. Fix: apply it as a layer of its own after the residual.");
   static constexpr bool is_layer = true;
   static constexpr bool has_projection = Projection::layer_count > 0;
   using function = F;
@@ -206,13 +212,22 @@ struct residual_t {
     static void forward(const Ctx& ctx, const forward_args<T>& a) {
       const places<T> p(a.x, a.saved, a.batch);
       static_for<n>([&]<std::size_t J>() {
-        layer<J>::forward(ctx, forward_args<T>{a.params + parts::param_at[J], p.in[J], p.out[J], p.saved[J], a.batch,
-                                               a.training, a.state + parts::state_at[J], a.seed, a.step, a.first_sample,
-                                               {}, a.step_at});
+        layer<J>::forward(ctx, forward_args<T>{a.params + parts::param_at[J],
+                                               p.in[J],
+                                               p.out[J],
+                                               p.saved[J],
+                                               a.batch,
+                                               a.training,
+                                               a.state + parts::state_at[J],
+                                               a.seed,
+                                               a.step,
+                                               a.first_sample,
+                                               {},
+                                               a.step_at});
       });
-      const T* fx = p.out[nf - 1];                            // [B, out] f(x)
-      const T* px = has_projection ? p.out[n - 1] : a.x;      // [B, out] projection(x), or x
-      T* y = a.y;                                             // [B, out]
+      const T* fx = p.out[nf - 1];                        // [B, out] f(x)
+      const T* px = has_projection ? p.out[n - 1] : a.x;  // [B, out] projection(x), or x
+      T* y = a.y;                                         // [B, out]
       for_blocks(ctx, a.batch * out_shape::size, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
         for (std::size_t i = b; i < e; ++i) y[i] = Act::apply(fx[i] + px[i]);
       });
@@ -240,9 +255,20 @@ struct residual_t {
         } else {
           dx = (B::is_view || B::in_place_grad) ? cur : other();
         }
-        B::backward(ctx, backward_args<T>{a.params + parts::param_at[J], p.in[J], p.out[J], p.saved[J], cur, dx,
-                                          a.dparams + parts::param_at[J], a.batch, a.accumulate,
-                                          a.state + parts::state_at[J], a.seed, a.step, a.first_sample, {},
+        B::backward(ctx, backward_args<T>{a.params + parts::param_at[J],
+                                          p.in[J],
+                                          p.out[J],
+                                          p.saved[J],
+                                          cur,
+                                          dx,
+                                          a.dparams + parts::param_at[J],
+                                          a.batch,
+                                          a.accumulate,
+                                          a.state + parts::state_at[J],
+                                          a.seed,
+                                          a.step,
+                                          a.first_sample,
+                                          {},
                                           a.step_at});
         cur = dx;
       });
@@ -270,7 +296,8 @@ struct residual_t {
       }
       backward_range<0, nf>(ctx, a, p, df, a.dx, false, g);
       const T* dp = dy;  // [B, in] the shortcut's dx: dy itself for the identity
-      if constexpr (has_projection) dp = backward_range<nf, n>(ctx, a, p, dy, static_cast<T*>(nullptr), a.dx != nullptr, g);
+      if constexpr (has_projection)
+        dp = backward_range<nf, n>(ctx, a, p, dy, static_cast<T*>(nullptr), a.dx != nullptr, g);
       if (!a.dx) return;
       add_to(ctx, a.dx, dp, a.batch * In::size);  // [B, in] dx = dx_f + dx_shortcut
     }

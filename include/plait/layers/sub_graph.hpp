@@ -40,7 +40,10 @@ struct sub_graph {
   static constexpr auto param_at = offsets([]<class B>() { return std::size_t{B::param_count}; }, 1);
   static constexpr auto state_at = offsets([]<class B>() { return state_count_of<B>; }, 16);
   static constexpr auto out_at = offsets(
-      []<class B>() { return B::is_view ? std::size_t{0} : round_up(B::out_shape::size, 16) + round_up(B::saved_count, 16); }, 1);
+      []<class B>() {
+        return B::is_view ? std::size_t{0} : round_up(B::out_shape::size, 16) + round_up(B::saved_count, 16);
+      },
+      1);
   static constexpr std::size_t width = [] {
     std::size_t w = In::size;
     static_for<n>([&]<std::size_t J>() { w = std::max(w, layer<J>::out_shape::size); });
@@ -73,7 +76,8 @@ struct sub_graph {
     std::array<const T*, n> in{};
     std::array<T*, n> out{}, kept{};
     T* g[2];
-    places(const T* x, T* saved, std::size_t batch) : g{saved + batch * out_at[n], saved + batch * (out_at[n] + width)} {
+    places(const T* x, T* saved, std::size_t batch)
+        : g{saved + batch * out_at[n], saved + batch * (out_at[n] + width)} {
       const T* at = x;
       static_for<n>([&]<std::size_t J>() {
         in[J] = at;
@@ -90,9 +94,9 @@ struct sub_graph {
   static const T* forward(const Ctx& ctx, const forward_args<T>& a, const T* x, T* saved) {
     const places<T> p(x, saved, a.batch);
     static_for<n>([&]<std::size_t J>() {
-      layer<J>::forward(ctx, forward_args<T>{a.params + param_at[J], p.in[J], p.out[J], p.kept[J], a.batch, a.training,
-                                             a.state + state_at[J], a.seed, a.step, a.first_sample, a.replicas,
-                                             a.step_at});
+      layer<J>::forward(ctx,
+                        forward_args<T>{a.params + param_at[J], p.in[J], p.out[J], p.kept[J], a.batch, a.training,
+                                        a.state + state_at[J], a.seed, a.step, a.first_sample, a.replicas, a.step_at});
     });
     return n ? p.out[n - 1] : x;
   }

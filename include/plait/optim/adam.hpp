@@ -55,7 +55,8 @@ void adam_step(const Ctx& ctx, T* p, const T* g, T* state, std::size_t n, step_c
       adam_corrections(double(*at), lr, b1, b2, step, inv_sqrt_c2);
       scalars[0] = double(step), scalars[1] = double(inv_sqrt_c2);
     });
-    for_blocks(ctx, n, 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) { update(b, e, T(scalars[0]), T(scalars[1])); });
+    for_blocks(ctx, n, 8192,
+               [=] PLAIT_HD(std::size_t b, std::size_t e) { update(b, e, T(scalars[0]), T(scalars[1])); });
     return;
   }
   T step{}, inv_sqrt_c2{};

@@ -6,7 +6,8 @@
 //   linear_warmup{.lr, .warmup_steps}             lr * min(1, (step + 1) / warmup_steps)
 //   cosine_decay{.lr, .total_steps, .min_lr}      min_lr + (lr - min_lr) * (1 + cos(pi * min(step, total) / total)) / 2
 //   step_decay{.lr, .every, .gamma}               lr * gamma ^ floor(step / every)
-//   warmup_then(steps, schedule)                  a linear ramp to schedule(0) over `steps`, then schedule(step - steps)
+//   warmup_then(steps, schedule)                  a linear ramp to schedule(0) over `steps`, then schedule(step -
+//   steps)
 // and any callable of that signature is one too (a lambda: the user's function).
 //
 // scheduled<Opt, S> holds the optimizer and the schedule: next() sets the optimizer's rate for the
@@ -85,10 +86,11 @@ warmup_then_t<S> warmup_then(std::size_t steps, S then) {
 /// An optimizer whose rate follows a schedule.
 template <Optimizer Opt, LrSchedule S>
 class scheduled {
-  static_assert(requires(Opt& o) { o.lr = 1.0f; },
-                "plait: scheduled<Opt, S> is given an optimizer without a `lr` member. A schedule sets the "
-                "optimizer's learning rate before each step. Fix: give the optimizer a float member `lr` (as sgd, "
-                "adam and adamw have).");
+  static_assert(
+      requires(Opt& o) { o.lr = 1.0f; },
+      "plait: scheduled<Opt, S> is given an optimizer without a `lr` member. A schedule sets the "
+      "optimizer's learning rate before each step. Fix: give the optimizer a float member `lr` (as sgd, "
+      "adam and adamw have).");
 
  public:
   scheduled(Opt opt, S schedule) : opt_(opt), schedule_(schedule) { lr_ = float(schedule_(0)); }

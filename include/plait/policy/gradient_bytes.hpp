@@ -24,10 +24,10 @@ constexpr std::size_t gradient_bytes(std::size_t device) {
     if (i.op != opcode::all_reduce && i.op != opcode::reduce_scatter) continue;
     if (i.buffer == whole_gradient) {
       const stage_range r = Plan::owned[device];
-      if constexpr (any_frozen<DL>)
-        floats += trainable_runs<DL>(r.first, r.last).floats();
+      if constexpr (any_frozen<DL>) floats += trainable_runs<DL>(r.first, r.last).floats();
       else  // the device's whole gradient, as device_memory plans it
-        floats += (r.last == DL::layer_count ? DL::param_buffer_size : DL::param_offsets[r.last]) - DL::param_offsets[r.first];
+        floats += (r.last == DL::layer_count ? DL::param_buffer_size : DL::param_offsets[r.last]) -
+                  DL::param_offsets[r.first];
     } else if constexpr (Plan::buckets.size() > 0) {
       floats += Plan::buckets[i.buffer].size;
     }

@@ -29,7 +29,9 @@ namespace plait {
 
 template <std::size_t N, Policy Inner, class... Options>
 struct replicate<N, Inner, Options...> {
-  static_assert(N >= 1, "plait: replicate<0, Inner> has no replicas. A mesh needs at least one. Fix: use replicate<D, Inner> with D >= 1.");
+  static_assert(
+      N >= 1,
+      "plait: replicate<0, Inner> has no replicas. A mesh needs at least one. Fix: use replicate<D, Inner> with D >= 1.");
   static_assert(sizeof...(Options) == 0,
                 "plait: replicate<D, Inner, Options...> is given options beside an inner policy. A mesh all-reduces "
                 "each device's whole gradient; buckets and shard_optimizer apply to replicate<N> alone. Fix: remove "
@@ -110,7 +112,5 @@ struct replicate<N, Inner, Options...> {
     return b;
   }();
 };
-
-
 
 }  // namespace plait

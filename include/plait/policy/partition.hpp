@@ -95,7 +95,8 @@ struct parts_of<S, split_role::branch, N> {
 
 template <class S, std::size_t N>
 constexpr bool branches_fit() {
-  if constexpr (requires { tensor_split<S>::template branches_fit<N>; }) return tensor_split<S>::template branches_fit<N>;
+  if constexpr (requires { tensor_split<S>::template branches_fit<N>; })
+    return tensor_split<S>::template branches_fit<N>;
   else return false;
 }
 
@@ -198,7 +199,8 @@ struct partition_plan {
     std::size_t n = 0;
     for (std::size_t i = 0; i < layer_count; ++i)
       n += (roles[i] == split_role::row || roles[i] == split_role::gathered || roles[i] == split_role::branch) +
-           ((roles[i] == split_role::column || roles[i] == split_role::gathered || roles[i] == split_role::branch) && i > 0);
+           ((roles[i] == split_role::column || roles[i] == split_role::gathered || roles[i] == split_role::branch) &&
+            i > 0);
     return n;
   }();
 
@@ -206,9 +208,11 @@ struct partition_plan {
     std::array<boundary, boundary_count> b{};
     std::size_t n = 0;
     for (std::size_t i = 0; i < layer_count; ++i) {
-      if ((roles[i] == split_role::column || roles[i] == split_role::gathered || roles[i] == split_role::branch) && i > 0)
+      if ((roles[i] == split_role::column || roles[i] == split_role::gathered || roles[i] == split_role::branch) &&
+          i > 0)
         b[n++] = {first_part[i], boundary_kind::sum_backward};
-      if (roles[i] == split_role::row || roles[i] == split_role::branch) b[n++] = {first_part[i] + 1, boundary_kind::sum_forward};
+      if (roles[i] == split_role::row || roles[i] == split_role::branch)
+        b[n++] = {first_part[i] + 1, boundary_kind::sum_forward};
       if (roles[i] == split_role::gathered) b[n++] = {first_part[i] + 1, boundary_kind::gather_forward};
     }
     return b;
@@ -270,7 +274,8 @@ constexpr auto partition_param_blocks() {
         }
       }
       if (n == 0 && L::param_sizes[I] > 0) {
-        parts[0] = {.offset = 0, .stride = L::param_sizes[I], .rows = 1, .cols = L::param_sizes[I], .local = 0, .part = 0};
+        parts[0] = {
+            .offset = 0, .stride = L::param_sizes[I], .rows = 1, .cols = L::param_sizes[I], .local = 0, .part = 0};
         n = 1;
       }
       for (std::size_t k = 0; k < n; ++k) {
@@ -285,7 +290,9 @@ constexpr auto partition_param_blocks() {
 
 template <std::size_t N>
 struct partition {
-  static_assert(N >= 1, "plait: partition<0> has no devices. Tensor parallelism splits weights over N >= 1 devices. Fix: use partition<N> with N >= 1.");
+  static_assert(
+      N >= 1,
+      "plait: partition<0> has no devices. Tensor parallelism splits weights over N >= 1 devices. Fix: use partition<N> with N >= 1.");
 
   static constexpr std::size_t device_count = N;
   static constexpr std::size_t tensor_parallel_degree = N;
@@ -297,7 +304,8 @@ struct partition {
 
   /// The graph every device of the group runs: the split layers' parts.
   template <RootedGraph G>
-  using device_graph = decltype(detail::device_graph_of<G, N, detail::no_cuts>(std::make_index_sequence<G::layer_count>{}));
+  using device_graph =
+      decltype(detail::device_graph_of<G, N, detail::no_cuts>(std::make_index_sequence<G::layer_count>{}));
 
   template <RootedGraph G>
   static constexpr auto stages = detail::partition_plan<G, N>::stages;
@@ -325,14 +333,16 @@ struct partition {
     for (std::size_t s = 0; s < K; ++s) {
       p[at++] = {.op = opcode::forward, .stage = std::uint16_t(s)};
       if (s + 1 < K && plan::boundaries[s].kind != detail::boundary_kind::sum_backward)
-        p[at++] = collective(plan::boundaries[s].kind == detail::boundary_kind::sum_forward ? opcode::all_reduce : opcode::all_gather,
-                             collective_group::inner, std::uint16_t(message_kind::activation), std::uint16_t(s));
+        p[at++] = collective(
+            plan::boundaries[s].kind == detail::boundary_kind::sum_forward ? opcode::all_reduce : opcode::all_gather,
+            collective_group::inner, std::uint16_t(message_kind::activation), std::uint16_t(s));
     }
     p[at++] = {.op = opcode::loss};
     for (std::size_t s = K; s-- > 0;) {
       p[at++] = {.op = opcode::backward, .stage = std::uint16_t(s)};
       if (s > 0 && plan::boundaries[s - 1].kind == detail::boundary_kind::sum_backward)
-        p[at++] = collective(opcode::all_reduce, collective_group::inner, std::uint16_t(message_kind::gradient), std::uint16_t(s));
+        p[at++] = collective(opcode::all_reduce, collective_group::inner, std::uint16_t(message_kind::gradient),
+                             std::uint16_t(s));
     }
     p[at++] = {.op = opcode::optimizer_step};
     std::array<program<length>, N> all{};

@@ -31,7 +31,9 @@ namespace plait {
 
 template <std::size_t M>
 struct microbatches {
-  static_assert(M >= 1, "plait: microbatches<0> has no micro-batches. A step needs at least one. Fix: use microbatches<M> with M >= 1.");
+  static_assert(
+      M >= 1,
+      "plait: microbatches<0> has no micro-batches. A step needs at least one. Fix: use microbatches<M> with M >= 1.");
   static constexpr std::size_t count = M;
 };
 
@@ -45,7 +47,9 @@ struct uneven_microbatches {};
 
 template <std::size_t S, class Micro = microbatches<1>, class Sched = gpipe, class... Options>
 struct pipeline {
-  static_assert(S >= 1, "plait: pipeline<0> has no stages. A pipeline needs at least one stage. Fix: use pipeline<S> with S >= 1.");
+  static_assert(
+      S >= 1,
+      "plait: pipeline<0> has no stages. A pipeline needs at least one stage. Fix: use pipeline<S> with S >= 1.");
   static_assert(is_microbatches<Micro>::value,
                 "plait: pipeline's second argument is not microbatches<M>. It says how many micro-batches a step "
                 "has. Fix: write pipeline<S, microbatches<M>, Schedule>.");
@@ -67,7 +71,8 @@ struct pipeline {
 
   /// The fewest micro-batches the schedule works with (1 unless it says min_microbatches<S>).
   static constexpr std::size_t least_microbatches = [] {
-    if constexpr (requires { Sched::template min_microbatches<S>; }) return std::size_t{Sched::template min_microbatches<S>};
+    if constexpr (requires { Sched::template min_microbatches<S>; })
+      return std::size_t{Sched::template min_microbatches<S>};
     else return std::size_t{1};
   }();
   static_assert(Micro::count >= least_microbatches,
@@ -122,12 +127,14 @@ struct pipeline {
     for (std::size_t s = 0; s < S; ++s) peak[s] = peak_inflight(schedule_programs[s]);
     return peak;
   }();
-  static_assert([] {
-    for (std::size_t s = 0; s < S; ++s)
-      if (!slots_suffice(schedule_programs[s], peak_inflight_microbatches[s])) return false;
-    return true;
-  }(), "plait: the schedule reuses an activation slot before its micro-batch's backward. Micro-batch mb lives "
-       "in slot mb % peak. Fix: run backwards in the order of their forwards.");
+  static_assert(
+      [] {
+        for (std::size_t s = 0; s < S; ++s)
+          if (!slots_suffice(schedule_programs[s], peak_inflight_microbatches[s])) return false;
+        return true;
+      }(),
+      "plait: the schedule reuses an activation slot before its micro-batch's backward. Micro-batch mb lives "
+      "in slot mb % peak. Fix: run backwards in the order of their forwards.");
 
   /// The bubble when every stage takes equal time (backward twice forward): the idle share of a step.
   static constexpr double bubble_fraction = [] {

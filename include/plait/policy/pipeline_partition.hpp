@@ -55,7 +55,8 @@ struct pipeline<S, Micro, Sched, partition<T>> {
   static constexpr auto pipe_ranges = [] {
     std::array<stage_range, S> r{};
     for (std::size_t s = 0; s < S; ++s)
-      r[s] = {plan<G>::first_part[outer::template stages<G>[s].first], plan<G>::first_part[outer::template stages<G>[s].last]};
+      r[s] = {plan<G>::first_part[outer::template stages<G>[s].first],
+              plan<G>::first_part[outer::template stages<G>[s].last]};
     return r;
   }();
   template <RootedGraph G>
@@ -120,8 +121,8 @@ struct pipeline<S, Micro, Sched, partition<T>> {
     };
     std::size_t first_sub = 0;
     for (std::size_t q = 0; q < s; ++q)
-      for (std::size_t k = 0; k < sub_count<G>; ++k) first_sub += stages<G>[k].first >= pipe_ranges<G>[q].first &&
-                                                                 stages<G>[k].last <= pipe_ranges<G>[q].last;
+      for (std::size_t k = 0; k < sub_count<G>; ++k)
+        first_sub += stages<G>[k].first >= pipe_ranges<G>[q].first && stages<G>[k].last <= pipe_ranges<G>[q].last;
     std::size_t subs = 0;
     for (std::size_t k = 0; k < sub_count<G>; ++k)
       subs += stages<G>[k].first >= pipe_ranges<G>[s].first && stages<G>[k].last <= pipe_ranges<G>[s].last;
@@ -133,7 +134,9 @@ struct pipeline<S, Micro, Sched, partition<T>> {
           const auto kind = kind_at<G>(stages<G>[k].last, found);
           if (found && kind != detail::boundary_kind::sum_backward)
             put({.op = kind == detail::boundary_kind::sum_forward ? opcode::all_reduce : opcode::all_gather,
-                 .stage = std::uint16_t(k), .microbatch = i.microbatch, .peer = std::int16_t(collective_group::inner),
+                 .stage = std::uint16_t(k),
+                 .microbatch = i.microbatch,
+                 .peer = std::int16_t(collective_group::inner),
                  .buffer = std::uint16_t(message_kind::activation)});
         }
       } else if (i.op == opcode::backward) {
@@ -142,8 +145,11 @@ struct pipeline<S, Micro, Sched, partition<T>> {
           bool found = false;
           const auto kind = kind_at<G>(stages<G>[k].first, found);
           if (found && kind == detail::boundary_kind::sum_backward)
-            put({.op = opcode::all_reduce, .stage = std::uint16_t(k), .microbatch = i.microbatch,
-                 .peer = std::int16_t(collective_group::inner), .buffer = std::uint16_t(message_kind::gradient)});
+            put({.op = opcode::all_reduce,
+                 .stage = std::uint16_t(k),
+                 .microbatch = i.microbatch,
+                 .peer = std::int16_t(collective_group::inner),
+                 .buffer = std::uint16_t(message_kind::gradient)});
         }
       } else if (i.op != opcode::nop) {
         put(i);

@@ -79,10 +79,13 @@ struct pins {
 
 template <std::size_t D, class Micro = microbatches<1>, class Sched = gpipe>
 struct placement {
-  static_assert(D >= 1, "plait: placement<0> has no devices. Fix: give the number of devices the graph's on<d> marks name.");
-  static_assert(is_microbatches<Micro>::value,
-                "plait: placement's second argument is not microbatches<M>. Fix: write placement<D, microbatches<M>, Schedule>.");
-  static_assert(Schedule<Sched>, "plait: placement's second argument is not a schedule. Fix: use gpipe or one_f_one_b.");
+  static_assert(D >= 1,
+                "plait: placement<0> has no devices. Fix: give the number of devices the graph's on<d> marks name.");
+  static_assert(
+      is_microbatches<Micro>::value,
+      "plait: placement's second argument is not microbatches<M>. Fix: write placement<D, microbatches<M>, Schedule>.");
+  static_assert(Schedule<Sched>,
+                "plait: placement's second argument is not a schedule. Fix: use gpipe or one_f_one_b.");
   static constexpr std::size_t microbatch_count = Micro::count;
   static constexpr std::size_t data_parallel_degree = 1;
   static constexpr const char* name = "placement";
@@ -128,13 +131,13 @@ struct placement {
                   "plait: the schedule's programs do not verify for this placement. Fix: report this as a plait bug.");
     auto out = by_stage;
     if constexpr (P::stage_count == D && P::one_stage_per_device)
-    for (std::size_t s = 0; s < D; ++s) {
-      auto p = by_stage[s];
-      for (instruction& i : p)
-        if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0)
-          i.peer = std::int16_t(P::device_of_stage[std::size_t(i.peer)]);
-      out[P::device_of_stage[s]] = p;
-    }
+      for (std::size_t s = 0; s < D; ++s) {
+        auto p = by_stage[s];
+        for (instruction& i : p)
+          if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0)
+            i.peer = std::int16_t(P::device_of_stage[std::size_t(i.peer)]);
+        out[P::device_of_stage[s]] = p;
+      }
     return out;
   }();
 };

@@ -119,8 +119,9 @@ struct plan_of {
     std::array<program<program_length>, device_count> out{};
     for (std::size_t d = 0; d < device_count; ++d) {
       const bool last = owned[d].last == device_layout::layer_count;
-      out[d] = inference_program(programs[d], [](std::size_t s) { return stages[s].last == device_layout::layer_count; },
-                                 last && group_leader(d));
+      out[d] = inference_program(
+          programs[d], [](std::size_t s) { return stages[s].last == device_layout::layer_count; },
+          last && group_leader(d));
     }
     return out;
   }();
@@ -133,7 +134,8 @@ struct plan_of {
   static constexpr auto stage_flops = [] {
     std::array<double, stages.size()> f{};
     for (std::size_t s = 0; s < stages.size(); ++s)
-      for (std::size_t i = stages[s].first; i < stages[s].last; ++i) f[s] += double(device_layout::template layer_flops<>[i]);
+      for (std::size_t i = stages[s].first; i < stages[s].last; ++i)
+        f[s] += double(device_layout::template layer_flops<>[i]);
     return f;
   }();
   /// The planned training step: forward of a stage takes its FLOPs, backward twice that, messages and

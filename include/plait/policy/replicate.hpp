@@ -49,7 +49,9 @@ constexpr bucket_plan plan_or(bucket_plan fallback) {
 
 template <std::size_t N, class... Options>
 struct replicate {
-  static_assert(N >= 1, "plait: replicate<0> has no replicas. Data parallelism needs at least one device. Fix: use replicate<N> with N >= 1.");
+  static_assert(
+      N >= 1,
+      "plait: replicate<0> has no replicas. Data parallelism needs at least one device. Fix: use replicate<N> with N >= 1.");
   static_assert(((std::is_same_v<Options, shard_optimizer> || is_buckets_option<Options>::value) && ...),
                 "plait: replicate<N, Options...> is given an option it does not know. Its options are "
                 "shard_optimizer and buckets<bucket_plan{...}>, or an inner policy given first (replicate<D, "
@@ -110,7 +112,8 @@ struct replicate {
     }
     p[at++] = {.op = opcode::optimizer_step};
     if constexpr (sharded)
-      for (std::size_t k = 0; k < K; ++k) p[at++] = collective(opcode::all_gather, collective_group::data_parallel, std::uint16_t(k));
+      for (std::size_t k = 0; k < K; ++k)
+        p[at++] = collective(opcode::all_gather, collective_group::data_parallel, std::uint16_t(k));
     std::array<program<length>, N> all{};
     for (auto& d : all) d = p;
     return all;

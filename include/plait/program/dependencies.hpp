@@ -46,7 +46,8 @@ constexpr order_verdict check_stage(const program<N>& p, std::size_t s, std::siz
     std::size_t seen[7] = {};
     for (std::size_t k = 0; k < N; ++k) {
       const instruction& i = p[k];
-      if (i.op == opcode::nop || i.op == opcode::optimizer_step || is_collective(i.op) || i.op == opcode::scatter) continue;
+      if (i.op == opcode::nop || i.op == opcode::optimizer_step || is_collective(i.op) || i.op == opcode::scatter)
+        continue;
       if (i.microbatch >= M) return {order_verdict::count, s, k, i.microbatch};
       if (i.microbatch != mb) continue;
       const bool act = message_kind(i.buffer) == message_kind::activation;
@@ -111,7 +112,8 @@ constexpr order_verdict verify_order(const std::array<program<N>, P>& progs, std
         const bool takes_slot = (i.op == opcode::recv && message_kind(i.buffer) == message_kind::activation) ||
                                 (i.op == opcode::forward && s == 0);
         if (takes_slot) {
-          if (holder[s][k] >= 0 && holder[s][k] != int(i.microbatch)) return {order_verdict::slot_overwrite, s, pc[s], i.microbatch};
+          if (holder[s][k] >= 0 && holder[s][k] != int(i.microbatch))
+            return {order_verdict::slot_overwrite, s, pc[s], i.microbatch};
           bool taken = true;  // the runtime waits until the slot's messages were taken (await_slot)
           for (const std::size_t at : last_send[s][k]) taken = taken && (at == N || delivered(s, at));
           if (!taken) break;

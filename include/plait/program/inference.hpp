@@ -24,17 +24,14 @@ namespace plait {
 constexpr bool is_forward_part(const instruction& i) {
   switch (i.op) {
     case opcode::scatter:
-    case opcode::forward:
-      return true;
+    case opcode::forward: return true;
     case opcode::send:
-    case opcode::recv:
-      return message_kind(i.buffer) == message_kind::activation;
+    case opcode::recv: return message_kind(i.buffer) == message_kind::activation;
     case opcode::all_reduce:
     case opcode::all_gather:
       return i.peer == std::int16_t(collective_group::inner) && i.buffer != whole_gradient &&
              message_kind(i.buffer) == message_kind::activation;
-    default:
-      return false;
+    default: return false;
   }
 }
 

@@ -26,7 +26,8 @@ namespace detail {
 /// The longest stage program of a P x M pipeline: the last stage with recv, forward, loss and
 /// backward per micro-batch, or a middle stage with recv and send both ways.
 constexpr std::size_t pipeline_program_length(std::size_t P, std::size_t M) {
-  const std::size_t per_mb = P == 1 ? 3 : (P == 2 ? 5 : 6);  // F: forward [+recv] [+send]; B: backward + loss|recv [+send]
+  const std::size_t per_mb =
+      P == 1 ? 3 : (P == 2 ? 5 : 6);  // F: forward [+recv] [+send]; B: backward + loss|recv [+send]
   return per_mb * M + 1;
 }
 
@@ -44,18 +45,38 @@ struct program_builder {
 template <std::size_t N>
 constexpr void forward_mb(program_builder<N>& b, std::size_t P, std::size_t s, std::size_t mb) {
   const auto st = std::uint16_t(s), m = std::uint16_t(mb);
-  if (s > 0) b.add({.op = opcode::recv, .stage = st, .microbatch = m, .peer = std::int16_t(s - 1), .buffer = std::uint16_t(message_kind::activation)});
+  if (s > 0)
+    b.add({.op = opcode::recv,
+           .stage = st,
+           .microbatch = m,
+           .peer = std::int16_t(s - 1),
+           .buffer = std::uint16_t(message_kind::activation)});
   b.add({.op = opcode::forward, .stage = st, .microbatch = m});
-  if (s + 1 < P) b.add({.op = opcode::send, .stage = st, .microbatch = m, .peer = std::int16_t(s + 1), .buffer = std::uint16_t(message_kind::activation)});
+  if (s + 1 < P)
+    b.add({.op = opcode::send,
+           .stage = st,
+           .microbatch = m,
+           .peer = std::int16_t(s + 1),
+           .buffer = std::uint16_t(message_kind::activation)});
 }
 
 template <std::size_t N>
 constexpr void backward_mb(program_builder<N>& b, std::size_t P, std::size_t s, std::size_t mb) {
   const auto st = std::uint16_t(s), m = std::uint16_t(mb);
-  if (s + 1 < P) b.add({.op = opcode::recv, .stage = st, .microbatch = m, .peer = std::int16_t(s + 1), .buffer = std::uint16_t(message_kind::gradient)});
+  if (s + 1 < P)
+    b.add({.op = opcode::recv,
+           .stage = st,
+           .microbatch = m,
+           .peer = std::int16_t(s + 1),
+           .buffer = std::uint16_t(message_kind::gradient)});
   else b.add({.op = opcode::loss, .stage = st, .microbatch = m});
   b.add({.op = opcode::backward, .stage = st, .microbatch = m});
-  if (s > 0) b.add({.op = opcode::send, .stage = st, .microbatch = m, .peer = std::int16_t(s - 1), .buffer = std::uint16_t(message_kind::gradient)});
+  if (s > 0)
+    b.add({.op = opcode::send,
+           .stage = st,
+           .microbatch = m,
+           .peer = std::int16_t(s - 1),
+           .buffer = std::uint16_t(message_kind::gradient)});
 }
 
 }  // namespace detail

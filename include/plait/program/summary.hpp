@@ -27,8 +27,12 @@ inline std::string to_text(const instruction& i, bool microbatches) {
     case opcode::all_reduce: return "AR" + what() + mb();
     case opcode::reduce_scatter: return "RS" + what();
     case opcode::all_gather: return "AG" + what() + mb();
-    case opcode::send: return std::string(message_kind(i.buffer) == message_kind::gradient ? "g>" : "a>") + std::to_string(i.peer) + mb();
-    case opcode::recv: return std::string(message_kind(i.buffer) == message_kind::gradient ? "g<" : "a<") + std::to_string(i.peer) + mb();
+    case opcode::send:
+      return std::string(message_kind(i.buffer) == message_kind::gradient ? "g>" : "a>") + std::to_string(i.peer) +
+             mb();
+    case opcode::recv:
+      return std::string(message_kind(i.buffer) == message_kind::gradient ? "g<" : "a<") + std::to_string(i.peer) +
+             mb();
     case opcode::optimizer_step: return "step";
     case opcode::nop: return "";
     case opcode::gather: return "out" + mb();

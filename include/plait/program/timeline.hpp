@@ -76,7 +76,7 @@ constexpr timeline<P, N> plan_mesh_timeline(const std::array<program<N>, P>& pro
   std::array<std::size_t, P> pc{};
   std::array<double, P> clock{};
   std::array<std::array<std::size_t, P>, P> cursor{};
-  std::array<std::array<std::size_t, 2>, P> passed{};               // collectives passed, per group kind
+  std::array<std::array<std::size_t, 2>, P> passed{};             // collectives passed, per group kind
   std::array<std::array<std::array<double, N>, 2>, P> arrived{};  // when device d reached its k-th collective of kind g
   for (auto& a : arrived)
     for (auto& g : a)

@@ -58,8 +58,7 @@ constexpr std::array<program<N>, P> global_peers(const std::array<program<N>, P>
     for (instruction& i : global[d])
       if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0 && std::size_t(i.peer) < Inner / Tensor)
         i.peer = std::int16_t(d / Inner * Inner + std::size_t(i.peer) * Tensor + d % Tensor);
-      else if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0)
-        i.peer = std::int16_t(P);
+      else if ((i.op == opcode::send || i.op == opcode::recv) && i.peer >= 0) i.peer = std::int16_t(P);
   return global;
 }
 
@@ -92,7 +91,8 @@ constexpr verdict verify_global(const std::array<program<N>, P>& progs) {
               break;
             }
             const instruction& theirs = progs[m][pc[m]];
-            if (theirs.op != i.op || theirs.buffer != i.buffer || theirs.stage != i.stage) return {verdict::mismatch, d, pc[d]};
+            if (theirs.op != i.op || theirs.buffer != i.buffer || theirs.stage != i.stage)
+              return {verdict::mismatch, d, pc[d]};
           }
           if (!all_here) break;  // blocked until the group is here
           ++passed[d][g];
@@ -125,8 +125,9 @@ constexpr verdict verify_global(const std::array<program<N>, P>& progs) {
 /// Tensor devices each (device d = replica * Inner + stage * Tensor + shard).
 template <std::size_t Inner, std::size_t Tensor = 1, std::size_t P, std::size_t N>
 constexpr verdict verify_mesh(const std::array<program<N>, P>& progs) {
-  static_assert(Inner >= 1 && P % Inner == 0 && Inner % Tensor == 0,
-                "plait: verify_mesh is given group sizes that do not divide the devices. Fix: pass Tensor dividing Inner dividing P.");
+  static_assert(
+      Inner >= 1 && P % Inner == 0 && Inner % Tensor == 0,
+      "plait: verify_mesh is given group sizes that do not divide the devices. Fix: pass Tensor dividing Inner dividing P.");
   return detail::verify_global<P, N, Inner, Tensor>(detail::global_peers<Inner, Tensor>(progs));
 }
 

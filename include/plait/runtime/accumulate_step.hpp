@@ -38,23 +38,24 @@ float model<Policy, G, Backend>::accumulate_step(X x, Y y, const L&, Opt& opt, s
            "pass chunks >= 1 (1: a plain train_step)");
     if (x.count != y.count || x.count == 0) check_batch(x.count, y.count, x.count, "accumulate_step");
     if (x.count > chunks * max_batch())
-      fail(cat("accumulate_step is given a batch of ", x.count, " samples in ", chunks, " chunks of at most max_batch = ",
-               max_batch()),
+      fail(cat("accumulate_step is given a batch of ", x.count, " samples in ", chunks,
+               " chunks of at most max_batch = ", max_batch()),
            "activations were planned at place(...) for one chunk of max_batch samples",
-           cat("pass at least ", (x.count + max_batch() - 1) / max_batch(), " chunks, or raise place_options.max_batch"));
+           cat("pass at least ", (x.count + max_batch() - 1) / max_batch(),
+               " chunks, or raise place_options.max_batch"));
     const std::size_t least = data_parallel_degree * microbatch_count;
     for (std::size_t k = 0; k < chunks; ++k) {
       const std::size_t n = shard_of(x.count, chunks, k).size();
       if (n < least)
-        fail(cat("accumulate_step is given a batch of ", x.count, " samples in ", chunks, " chunks: chunk ", k, " has ", n,
-                 " samples for ", data_parallel_degree, " replica(s) of ", microbatch_count, " micro-batch(es)"),
+        fail(cat("accumulate_step is given a batch of ", x.count, " samples in ", chunks, " chunks: chunk ", k, " has ",
+                 n, " samples for ", data_parallel_degree, " replica(s) of ", microbatch_count, " micro-batch(es)"),
              "every replica's every micro-batch of every chunk needs a share of it",
              cat("pass at least ", least * chunks, " samples, or fewer chunks"));
       if (!plan::uneven && microbatch_count > 1)
         for (std::size_t r = 0; r < data_parallel_degree; ++r)
           if (shard_of(n, data_parallel_degree, r).size() % microbatch_count != 0)
-            fail(cat("accumulate_step is given a batch of ", x.count, " samples in ", chunks, " chunks: chunk ", k, " of ",
-                     n, " samples does not divide into ", microbatch_count, " micro-batches per replica"),
+            fail(cat("accumulate_step is given a batch of ", x.count, " samples in ", chunks, " chunks: chunk ", k,
+                     " of ", n, " samples does not divide into ", microbatch_count, " micro-batches per replica"),
                  "equal micro-batches keep the pipeline's stages in step",
                  "pass a batch that the chunks and micro-batches divide, or add the option uneven_microbatches");
     }
@@ -64,7 +65,8 @@ float model<Policy, G, Backend>::accumulate_step(X x, Y y, const L&, Opt& opt, s
     for (std::size_t l = 0; l < devices_->local_count(); ++l) {
       auto& m = devices_->memory(l);
       const std::size_t shard = plan::shard_floats[devices_->first() + l];
-      job.state[l] = m.template optimizer_state<Opt>(opt.state_per_param() * (shard ? shard : trainable_floats<device_layout>(m)));
+      job.state[l] =
+          m.template optimizer_state<Opt>(opt.state_per_param() * (shard ? shard : trainable_floats<device_layout>(m)));
     }
     job.total = x.count;
     double total = 0;
@@ -83,7 +85,8 @@ float model<Policy, G, Backend>::accumulate_step(X x, Y y, const L&, Opt& opt, s
     }
     if (!guard_.active()) {
       for (double s : job.loss_sums) total += s;
-      if (process_comm* world = devices_->world()) agree_.sum(*world, &total, 1, x.count, opt, steps_, "the loss's sum");
+      if (process_comm* world = devices_->world())
+        agree_.sum(*world, &total, 1, x.count, opt, steps_, "the loss's sum");
     }
     ++steps_;
     return float(total / double(x.count));

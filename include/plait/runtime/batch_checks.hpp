@@ -13,10 +13,11 @@ namespace plait {
 
 /// n samples with `targets` targets, for `call`, against the max_batch planned at place(...).
 inline void check_batch(std::size_t n, std::size_t targets, std::size_t max_batch, const char* call) {
-  if (n == 0) fail(std::string(call) + " is given an empty batch", "a step needs at least one sample", "skip empty batches");
+  if (n == 0)
+    fail(std::string(call) + " is given an empty batch", "a step needs at least one sample", "skip empty batches");
   if (n > max_batch)
-    fail(std::string(call) + " is given a batch of " + std::to_string(n) + " samples, more than max_batch = " +
-             std::to_string(max_batch),
+    fail(std::string(call) + " is given a batch of " + std::to_string(n) +
+             " samples, more than max_batch = " + std::to_string(max_batch),
          "activations were planned at place(...) for max_batch samples", "raise place_options.max_batch");
   if (n != targets)
     fail(std::string(call) + " is given " + std::to_string(n) + " samples but " + std::to_string(targets) + " targets",

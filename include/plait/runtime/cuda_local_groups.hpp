@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "../backend/cuda/traits.hpp"
-#include "../comm/cuda/local_group.hpp"
 #include "../comm/cuda/local_comm.hpp"
+#include "../comm/cuda/local_group.hpp"
 #include "local_groups.hpp"
 
 namespace plait {

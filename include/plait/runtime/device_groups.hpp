@@ -22,9 +22,9 @@ struct device_groups {
   using groups = local_groups<Backend>;
   using comm = typename groups::comm;
 
-  std::vector<comm> tensor;                           // [local device]: its tensor group
-  std::vector<comm> pipeline;                         // [local device]: its pipeline group
-  std::vector<basic_hierarchical_comm<comm>> data;    // [local device]: its data-parallel group
+  std::vector<comm> tensor;                         // [local device]: its tensor group
+  std::vector<comm> pipeline;                       // [local device]: its pipeline group
+  std::vector<basic_hierarchical_comm<comm>> data;  // [local device]: its data-parallel group
 
   /// `replicas`: this process's devices, the mesh's first..first + size - 1, whole inner groups of
   /// `inner` devices; `across`: per local device, its peers in the other processes (empty: none).
@@ -41,19 +41,27 @@ struct device_groups {
       for (std::size_t l = 0; l < local; ++l) members[member_of(l).group][member_of(l).rank] = &replicas[l].ctx();
       const std::size_t base = groups_.size();
       for (const auto& m : members) groups_.push_back(groups::make(m));
-      for (std::size_t l = 0; l < local; ++l) comms.push_back(groups_[base + member_of(l).group]->comm(member_of(l).rank));
+      for (std::size_t l = 0; l < local; ++l)
+        comms.push_back(groups_[base + member_of(l).group]->comm(member_of(l).rank));
     };
     join(local / tp, tp, [&](std::size_t l) { return member{l / tp, l % tp}; }, tensor);
-    join(mine * tp, inner / tp, [&](std::size_t l) {
-      const std::size_t d = first + l;
-      return member{(d / inner - r0) * tp + d % tp, d % inner / tp};
-    }, pipeline);
+    join(
+        mine * tp, inner / tp,
+        [&](std::size_t l) {
+          const std::size_t d = first + l;
+          return member{(d / inner - r0) * tp + d % tp, d % inner / tp};
+        },
+        pipeline);
     std::vector<comm> replicas_here;  // [local device]: its data-parallel group in this process
-    join(inner, mine, [&](std::size_t l) {
-      const std::size_t d = first + l;
-      return member{d % inner, d / inner - r0};
-    }, replicas_here);
-    for (std::size_t l = 0; l < local; ++l) data.emplace_back(replicas_here[l], across.empty() ? nullptr : across[l].get());
+    join(
+        inner, mine,
+        [&](std::size_t l) {
+          const std::size_t d = first + l;
+          return member{d % inner, d / inner - r0};
+        },
+        replicas_here);
+    for (std::size_t l = 0; l < local; ++l)
+      data.emplace_back(replicas_here[l], across.empty() ? nullptr : across[l].get());
   }
 
  private:

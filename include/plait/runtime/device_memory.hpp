@@ -68,7 +68,8 @@ class device_memory {
       : memory_(memory), owned_(p.owned), rows_(p.rows), slots_(p.slots), ctx_(std::move(ctx)), slot_ptrs_(p.slots) {
     param_lo_ = layout::param_offsets[owned_.first];
     param_hi_ = owned_.last == layer_count ? layout::param_buffer_size : layout::param_offsets[owned_.last];
-    const std::size_t in_width = owned_.first == 0 ? host_stage_layers<layout>::out_width : layout::out_sizes[owned_.first - 1];
+    const std::size_t in_width =
+        owned_.first == 0 ? host_stage_layers<layout>::out_width : layout::out_sizes[owned_.first - 1];
     arena_plan a;
     const std::size_t params = a.reserve<float>(param_size());
     const std::size_t grads = a.reserve<float>(param_size());
@@ -124,10 +125,12 @@ class device_memory {
   float* layer_params(std::size_t i) const { return params_ + layout::param_offsets[i] - param_lo_; }
   float* loss_rows() const { return loss_rows_; }
   float* shard_grads() const { return shard_; }
-  float* targets() const { return targets_; }  // [rows, target_floats]: where targets are copied to (device memory only)
+  float* targets() const {
+    return targets_;
+  }  // [rows, target_floats]: where targets are copied to (device memory only)
   float* state() const { return state_; }
-  float* loss_grad() const { return grad_[0]; }           // the loss writes d(output) here
-  float* recv_grad() const { return grad_[0]; }           // a received d(stage output) goes here
+  float* loss_grad() const { return grad_[0]; }  // the loss writes d(output) here
+  float* recv_grad() const { return grad_[0]; }  // a received d(stage output) goes here
   float* recv_input(std::size_t slot) const { return slot_ptrs_[slot].in; }
   float* input_grad(std::size_t slot) const { return slot_ptrs_[slot].dx; }  // d(stage input), to send
   const float* output(std::size_t slot) const { return slot_ptrs_[slot].outs[owned_.last - 1]; }
@@ -171,7 +174,8 @@ class device_memory {
   /// The optimizer's next step t, and where this device's kernels read it (the step words, below).
   step_count next_optimizer_step() {
     ++opt_steps_;
-    if constexpr (requires { ctx_.optimizer_scalars(); }) return {opt_steps_, ctx_.step_words() + 1, ctx_.optimizer_scalars()};
+    if constexpr (requires { ctx_.optimizer_scalars(); })
+      return {opt_steps_, ctx_.step_words() + 1, ctx_.optimizer_scalars()};
     else return {opt_steps_};
   }
   std::size_t optimizer_steps() const { return opt_steps_; }

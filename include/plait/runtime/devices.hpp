@@ -28,9 +28,9 @@
 #include "../io/trace.hpp"
 #include "device_groups.hpp"
 #include "device_memory.hpp"
+#include "device_scope.hpp"
 #include "event_names.hpp"
 #include "executor.hpp"
-#include "device_scope.hpp"
 #include "options.hpp"
 #include "parameter_blocks.hpp"
 #include "replica_sums.hpp"
@@ -65,18 +65,21 @@ class placed_devices {
     // First: every process states the same model and device count, so the checks below fail alike everywhere.
     processes_->check_consistent(
         run_identity{.signature = signature, .parameter_count = layout::parameter_count, .devices_per_process = k});
-    const std::string job = cat("the job has ", q, " process", q == 1 ? "" : "es", " of ", k, " device", k == 1 ? "" : "s");
+    const std::string job =
+        cat("the job has ", q, " process", q == 1 ? "" : "es", " of ", k, " device", k == 1 ? "" : "s");
     if (q * k != device_count)
       fail(cat(Plan::name, " needs ", device_count, " devices, but ", job),
            "each logical device of the policy runs on a device of its own, and every process runs the same number",
-           device_count % q == 0 ? cat("give each process ", device_count / q, " devices (host_devices(", device_count / q, "))")
-                                 : cat("start a number of processes that divides ", device_count));
+           device_count % q == 0
+               ? cat("give each process ", device_count / q, " devices (host_devices(", device_count / q, "))")
+               : cat("start a number of processes that divides ", device_count));
     if (k % Plan::inner_count != 0)
-      fail(cat(Plan::name, " would split a replica's ", Plan::inner_count, " devices across processes: ", job),
-           "across processes plait spans the data-parallel dimension; a replica's pipeline stages and tensor shards run "
-           "in one process",
-           cat("give each process a multiple of ", Plan::inner_count, " devices, e.g. replicate<", q, ", ...> over ", q,
-               " processes of ", Plan::inner_count, " devices"));
+      fail(
+          cat(Plan::name, " would split a replica's ", Plan::inner_count, " devices across processes: ", job),
+          "across processes plait spans the data-parallel dimension; a replica's pipeline stages and tensor shards run "
+          "in one process",
+          cat("give each process a multiple of ", Plan::inner_count, " devices, e.g. replicate<", q, ", ...> over ", q,
+              " processes of ", Plan::inner_count, " devices"));
     if (q > 1 && layout::replica_sum_size > 0)
       fail(cat(Plan::name, " with synchronised batch statistics spans ", q, " processes"),
            "sync_batchnorm2d sums its statistics across the replicas of one process so far",
@@ -135,7 +138,9 @@ class placed_devices {
     executors_[l]->run(job, step);
   }
   /// For a call of the model on the user's thread: device 0 current while it lasts, the user's own after.
-  typename device_traits<Backend>::caller_scope caller() const { return typename device_traits<Backend>::caller_scope(memories_[0].ctx()); }
+  typename device_traits<Backend>::caller_scope caller() const {
+    return typename device_traits<Backend>::caller_scope(memories_[0].ctx());
+  }
 
   /// Records every instruction each device executes, from now on.
   void enable_trace(std::size_t capacity_per_device) { trace_ = trace_recorder(device_count, capacity_per_device); }
@@ -180,13 +185,14 @@ class placed_devices {
       for (std::size_t l = 0; l < local; ++l) memories_[l].set_replica_sum(sums_->of(l));
     }
     if (processes_ && processes_->size() > 1) {  // the same calls in the same order on every process
-      for (std::size_t l = 0; l < local; ++l)  // [l]: local device l of every process, on that device's memory
+      for (std::size_t l = 0; l < local; ++l)    // [l]: local device l of every process, on that device's memory
         across_.push_back(processes_->communicator_for(device_traits<Backend>::binding(memories_[l].ctx())));
       world_ = processes_->communicator();
     }
     if constexpr (Plan::communicates)
       groups_.connect(memories_, first_, Plan::inner_count, Plan::tensor_parallel_degree, across_);
-    names_ = event_names(Plan::stages.size(), std::max<std::size_t>(1, Plan::buckets.size()), Plan::tensor_parallel_degree > 1);
+    names_ = event_names(Plan::stages.size(), std::max<std::size_t>(1, Plan::buckets.size()),
+                         Plan::tensor_parallel_degree > 1);
     for (std::size_t l = 0; l < local; ++l) {
       typename executor_type::links links;
       if constexpr (Plan::communicates) links = {&groups_.tensor[l], &groups_.pipeline[l], &groups_.data[l]};
@@ -199,17 +205,17 @@ class placed_devices {
   }
 
   place_options options_;
-  std::shared_ptr<process_set> processes_;  // the job's processes (null: this process runs the whole mesh)
-  std::size_t first_ = 0;                   // the mesh's device that this process's device 0 is
+  std::shared_ptr<process_set> processes_;             // the job's processes (null: this process runs the whole mesh)
+  std::size_t first_ = 0;                              // the mesh's device that this process's device 0 is
   std::vector<std::unique_ptr<process_comm>> across_;  // [local device]: the same local device of every process
   std::unique_ptr<process_comm> world_;                // every process: the loss of a step
   std::vector<memory_type> memories_;                  // [local device]: device first_ + l of the mesh
   std::unique_ptr<replica_sums> sums_;                 // synchronised batch statistics, when a layer needs them
   device_groups<Backend, memory_type> groups_;         // [local device]: its tensor, pipeline and data-parallel groups
   trace_recorder trace_;
-  event_names names_;  // made at place(...): recording a trace allocates nothing
+  event_names names_;                                      // made at place(...): recording a trace allocates nothing
   std::vector<std::unique_ptr<executor_type>> executors_;  // [local device]
-  std::unique_ptr<device_workers> workers_;                 // last: its threads stop before the rest goes
+  std::unique_ptr<device_workers> workers_;                // last: its threads stop before the rest goes
 };
 
 }  // namespace plait

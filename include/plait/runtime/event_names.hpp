@@ -37,7 +37,8 @@ class event_names {
   const char* operator()(const instruction& i) const {
     const bool collective = is_collective(i.op);
     if (collective && i.buffer == whole_gradient) return "all_reduce gradients (data parallel)";
-    const std::size_t index = i.op == opcode::forward || i.op == opcode::backward || (by_stage_ && collective) ? i.stage : i.buffer;
+    const std::size_t index =
+        i.op == opcode::forward || i.op == opcode::backward || (by_stage_ && collective) ? i.stage : i.buffer;
     const auto& names = names_[std::size_t(i.op)];
     return index < names.size() ? names[index].c_str() : to_string(i.op);  // scatter, loss, optimizer_step
   }

@@ -65,8 +65,9 @@ class device_executor {
   /// Device `device` of the mesh, `memory` its planned memory; `threaded`: collectives run on a
   /// communication worker of their own (else at once, on the compute thread).
   device_executor(memory_type& memory, std::size_t device, std::size_t local, links l, tracing t, bool threaded)
-      : mem_(memory), device_(device), local_(local), links_(l), tracing_(t),
-        queue_(threaded, [m = &memory] { m->ctx().enter(); }) {
+      : mem_(memory), device_(device), local_(local), links_(l), tracing_(t), queue_(threaded, [m = &memory] {
+          m->ctx().enter();
+        }) {
     if constexpr (!memory_type::host_memory) host_rows_.resize(memory.rows());
   }
   device_executor(const device_executor&) = delete;
@@ -112,8 +113,8 @@ class device_executor {
     handler(device_executor& e, Job& j, std::uint64_t s) : ex(e), job(j), step(s) {}
 
     trace_scope traced(const instruction& i, trace_row row = trace_row::compute) const {
-      return trace_scope(ex.tracing_.recorder ? *ex.tracing_.recorder : disabled(), ex.name(i), std::uint32_t(device), row,
-                         std::int32_t(i.microbatch), std::int32_t(step));
+      return trace_scope(ex.tracing_.recorder ? *ex.tracing_.recorder : disabled(), ex.name(i), std::uint32_t(device),
+                         row, std::int32_t(i.microbatch), std::int32_t(step));
     }
     std::size_t slot(const instruction& i) const { return i.microbatch % mem.slots(); }
     shard rows(const instruction& i) const {  // the micro-batch's rows of the global batch
@@ -144,8 +145,8 @@ class device_executor {
       mem.set_step(step, mb.begin, Job::training);
       if (r.first == mem.owned().first) {  // the device's first layers: bind this micro-batch's input
         await_slot(k);
-        mem.bind_input(k, r.first == 0 ? mem.take_input(k, job.x + mb.begin * input_shape::size, mb.size())
-                                        : mem.recv_input(k));
+        mem.bind_input(
+            k, r.first == 0 ? mem.take_input(k, job.x + mb.begin * input_shape::size, mb.size()) : mem.recv_input(k));
       }
       if (mb.size() > 0) mem.forward(r, mb.size(), k);
       if constexpr (!Job::training)
@@ -163,8 +164,7 @@ class device_executor {
         if (Plan::group_leader(device)) {
           if (job.loss_at)  // a captured step: summed on the device, read once the graph has run
             sum_into(mem.ctx(), mem.loss_rows(), mb.size(), job.loss_at, std::exchange(job.loss_added, true));
-          else
-            job.loss_sums[local] += sum(mem.ctx(), mem.loss_rows(), mb.size());
+          else job.loss_sums[local] += sum(mem.ctx(), mem.loss_rows(), mb.size());
         }
         mem.begin_backward();
       }
@@ -175,15 +175,17 @@ class device_executor {
         const shard mb = rows(i);
         mem.set_step(step, mb.begin, true);
         const stage_range r = Plan::stages[i.stage];
-        mem.backward(r, mb.size(), slot(i), i.microbatch > 0 || job.accumulating);  // accumulate_step: onto the chunks before
+        mem.backward(r, mb.size(), slot(i),
+                     i.microbatch > 0 || job.accumulating);            // accumulate_step: onto the chunks before
         if (r.first == mem.owned().first) mem.release_input(slot(i));  // the slot's input was last read here
       }
     }
     void optimizer_step(const instruction& i) {
       if constexpr (Job::training) {
-        ex.queue_.wait();  // every bucket's reduction is in
+        ex.queue_.wait();            // every bucket's reduction is in
         if (job.local_only) return;  // accumulate_step: a chunk before the last neither syncs nor updates
-        if (job.guard) return job.guard->measure(local);  // a guarded step: the update waits for the norm (step_guard.hpp)
+        if (job.guard)
+          return job.guard->measure(local);  // a guarded step: the update waits for the norm (step_guard.hpp)
         const auto t = traced(i);
         const step_count count = mem.next_optimizer_step();
         float* state = job.state[local];
@@ -262,9 +264,10 @@ class device_executor {
       const std::size_t n = rows(i).size(), k = slot(i);
       const bool activation = message_kind(i.buffer) == message_kind::activation;
       const std::size_t peer = std::size_t(i.peer);
-      const std::uint64_t ticket = activation
-          ? ex.links_.pipeline->post(mem.output(k), n * out_width(), peer)     // [mb, out] to the stage after
-          : ex.links_.pipeline->post(mem.input_grad(k), n * in_width(), peer);  // [mb, in] to the stage before
+      const std::uint64_t ticket =
+          activation
+              ? ex.links_.pipeline->post(mem.output(k), n * out_width(), peer)      // [mb, out] to the stage after
+              : ex.links_.pipeline->post(mem.input_grad(k), n * in_width(), peer);  // [mb, in] to the stage before
       const posted p{peer, ticket};
       if (k < 64) slot_sent[activation ? 0 : 1][k] = p;
       last_sent[peer > device % Plan::inner_count ? 0 : 1] = p;  // peers are ranks in the inner group
@@ -321,7 +324,8 @@ class device_executor {
       if (i.buffer == whole_gradient) {
         if constexpr (any_frozen<device_layout>) {  // the trainable runs only (graph/frozen.hpp)
           const auto runs = trainable_runs<device_layout>(mem.owned().first, mem.owned().last);
-          for (std::size_t k = 0; k < runs.count; ++k) group.all_reduce(mem.grads() + runs.r[k].offset - mem.param_lo(), runs.r[k].size);
+          for (std::size_t k = 0; k < runs.count; ++k)
+            group.all_reduce(mem.grads() + runs.r[k].offset - mem.param_lo(), runs.r[k].size);
         } else {
           group.all_reduce(mem.grads(), mem.param_size());  // [Pd] @ every replica of my inner rank -> summed
         }
@@ -336,7 +340,8 @@ class device_executor {
             break;
           case opcode::reduce_scatter: {  // [bucket] @ every replica -> my chunk of the sum
             std::size_t at = 0;
-            for (std::size_t k = 0; k < i.buffer; ++k) at += shard_of(Plan::buckets[k].size, Plan::data_parallel_degree, dp_rank).size();
+            for (std::size_t k = 0; k < i.buffer; ++k)
+              at += shard_of(Plan::buckets[k].size, Plan::data_parallel_degree, dp_rank).size();
             group.reduce_scatter(mem.grads() + b.offset, mem.shard_grads() + at, b.size);
             break;
           }
@@ -344,11 +349,12 @@ class device_executor {
             group.all_gather(mem.params() + b.offset + c.begin, mem.params() + b.offset, b.size);
             break;
           default:
-            fail(cat("instruction ", to_string(i.op), " is not a collective"), "only collectives reach the communication worker",
-                 "report this as a plait bug");
+            fail(cat("instruction ", to_string(i.op), " is not a collective"),
+                 "only collectives reach the communication worker", "report this as a plait bug");
         }
       } else {
-        fail(cat("instruction ", to_string(i.op), " names a bucket"), "the policy has no buckets", "report this as a plait bug");
+        fail(cat("instruction ", to_string(i.op), " names a bucket"), "the policy has no buckets",
+             "report this as a plait bug");
       }
     }
   };

@@ -27,7 +27,8 @@ template <class Layout>
 inline constexpr bool waits_for_device = [] {
   bool any = false;
   static_for<Layout::layer_count>([&]<std::size_t I>() {
-    if constexpr (requires { Layout::template layer<I>::waits_for_device; }) any = any || Layout::template layer<I>::waits_for_device;
+    if constexpr (requires { Layout::template layer<I>::waits_for_device; })
+      any = any || Layout::template layer<I>::waits_for_device;
   });
   return any;
 }();
@@ -39,11 +40,13 @@ void model<Policy, G, Backend>::check_graph_options() {
   if (!options.cuda_graph) return;
   if (!has_step_graph)
     fail("place_options.cuda_graph is set for a model on host devices",
-         "a CUDA graph replays the work of a step on a GPU's stream", "place on cuda_devices(...), or leave cuda_graph unset");
+         "a CUDA graph replays the work of a step on a GPU's stream",
+         "place on cuda_devices(...), or leave cuda_graph unset");
   if (device_count > 1)
-    fail(cat("place_options.cuda_graph is set for ", plan::name, " on ", device_count, " devices"),
-         "a step is captured on one device's stream; several devices meet through host threads, which a graph cannot replay",
-         "place on one CUDA device, or leave cuda_graph unset");
+    fail(
+        cat("place_options.cuda_graph is set for ", plan::name, " on ", device_count, " devices"),
+        "a step is captured on one device's stream; several devices meet through host threads, which a graph cannot replay",
+        "place on one CUDA device, or leave cuda_graph unset");
   if (host_stage_layers<layout>::size > 0)
     fail("place_options.cuda_graph is set for a graph with a host stage (on<cpu>)",
          "a CUDA graph replays the GPU's work only, not the host's layers",
@@ -75,7 +78,7 @@ float model<Policy, G, Backend>::graph_step(const float* x, Y y, std::size_t cou
     const auto& ctx = rep.ctx();
     // The batch into the pinned buffers that the graph's first copies read.
     std::memcpy(graph_.input(), x, count * input_shape::size * sizeof(float));  // [n, in] @ pinned host
-    std::size_t target_bytes = count * sizeof(float) * output_shape::size;       // [n, out] @ pinned host
+    std::size_t target_bytes = count * sizeof(float) * output_shape::size;      // [n, out] @ pinned host
     if constexpr (std::is_same_v<Y, class_labels>) target_bytes = count * sizeof(std::int32_t);  // [n] @ pinned host
     std::memcpy(graph_.targets(), y.data, target_bytes);
     const Y staged{static_cast<decltype(y.data)>(graph_.targets()), count};
@@ -83,7 +86,8 @@ float model<Policy, G, Backend>::graph_step(const float* x, Y y, std::size_t cou
       job_type job{graph_.input(), staged, count, &opt, data_parallel_degree};
       job.state[0] = rep.template optimizer_state<Opt>(opt.state_per_param() * trainable_floats<device_layout>(rep));
       job.loss_at = ctx.device_scalar();
-      graph_.capture(ctx, [&] { devices_->run_one(0, job, steps_); });  // sets this step's words and counts its optimizer step
+      graph_.capture(
+          ctx, [&] { devices_->run_one(0, job, steps_); });  // sets this step's words and counts its optimizer step
     } else {
       rep.begin_step(steps_, false);  // the step words the graph's first node copies in
       rep.next_optimizer_step();

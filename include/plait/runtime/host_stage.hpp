@@ -85,8 +85,9 @@ class host_stage {
     static_for<size>([&]<std::size_t I>() {
       using B = typename Layout::template layer<I>;
       float* out = B::is_view ? const_cast<float*>(in) : I + 1 == size ? to : acts_[I].data();  // [n, out_i] @ host
-      B::forward(host, forward_args<float>{nullptr, in, out, saved_[I].data(), n, d.training, nullptr, d.seed, d.step,
-                                           d.first_sample, {}});
+      B::forward(host,
+                 forward_args<float>{
+                     nullptr, in, out, saved_[I].data(), n, d.training, nullptr, d.seed, d.step, d.first_sample, {}});
       in = out;
     });
     if (in != to) std::memcpy(to, in, n * out_width * sizeof(float));  // the stage ends in a view

@@ -43,8 +43,8 @@ double model<Policy, G, Backend>::infer(const float* x, Y y, std::size_t count) 
   params_.align_state();  // every replica predicts with the first replica's running statistics
   // Each process answers for every row with its own replicas: the same bits on every process, no
   // communication across processes.
-  inference_job<L, Y, device_count> job{x, y, count, out_.data(), devices_->local_count() / plan::inner_count,
-                                        devices_->first() / plan::inner_count};
+  inference_job<L, Y, device_count> job{
+      x, y, count, out_.data(), devices_->local_count() / plan::inner_count, devices_->first() / plan::inner_count};
   devices_->run(job, steps_);
   double total = 0;
   for (double s : job.loss_sums) total += s;

@@ -19,9 +19,10 @@ namespace plait {
 
 template <class Backend>
 struct local_groups {
-  static_assert(dependent_false<Backend>,
-                "plait: no local communicator for this backend. The runtime connects a process's devices through "
-                "the backend's local group. Fix: place on host_devices(...), or include plait/cuda.hpp for CUDA devices.");
+  static_assert(
+      dependent_false<Backend>,
+      "plait: no local communicator for this backend. The runtime connects a process's devices through "
+      "the backend's local group. Fix: place on host_devices(...), or include plait/cuda.hpp for CUDA devices.");
 };
 
 template <class System>

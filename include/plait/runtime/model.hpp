@@ -82,13 +82,15 @@ class model {
   /// The parameters this process's device d holds, flat (under replicate: the whole layout; under
   /// pipeline: its stage's). Host devices only: a view of the device's memory.
   std::span<float> parameters(std::size_t d = 0) {
-    static_assert(host_memory, "plait: parameters(d) is asked of a model on CUDA devices. Its parameters live in GPU "
-                               "memory, which the host cannot read in place. Fix: call gather_parameters(), which copies them.");
+    static_assert(host_memory,
+                  "plait: parameters(d) is asked of a model on CUDA devices. Its parameters live in GPU "
+                  "memory, which the host cannot read in place. Fix: call gather_parameters(), which copies them.");
     return params_.view(d);
   }
   std::span<const float> gradients(std::size_t d = 0) const {
-    static_assert(host_memory, "plait: gradients(d) is asked of a model on CUDA devices. Its gradients live in GPU "
-                               "memory, which the host cannot read in place. Fix: read them on a model on host devices.");
+    static_assert(host_memory,
+                  "plait: gradients(d) is asked of a model on CUDA devices. Its gradients live in GPU "
+                  "memory, which the host cannot read in place. Fix: read them on a model on host devices.");
     return params_.grads(d);
   }
   /// The whole model's parameters in the layout's flat order, gathered from the devices that hold them.
@@ -100,16 +102,18 @@ class model {
   /// next step.
   template <std::size_t I>
   std::span<float> layer_parameters() {
-    static_assert(I < layer_count, "plait: layer_parameters<I> names a layer the graph does not have. Layers are "
-                                   "numbered from 0 in the order the graph expression lists them. Fix: pass I below "
-                                   "the graph's layer count.");
+    static_assert(I < layer_count,
+                  "plait: layer_parameters<I> names a layer the graph does not have. Layers are "
+                  "numbered from 0 in the order the graph expression lists them. Fix: pass I below "
+                  "the graph's layer count.");
     static_assert(tensor_parallel_degree == 1,
                   "plait: layer_parameters<I> is called on a model under partition<N>. Its layers' weights are "
                   "split across devices, so no device holds layer I whole. Fix: read gather_parameters(), or "
                   "set the parameters on a single-device model.");
-    static_assert(host_memory, "plait: layer_parameters<I> is asked of a model on CUDA devices. Its parameters live in GPU "
-                               "memory, which the host cannot write in place. Fix: read gather_parameters(), or set "
-                               "parameters on a model on host devices.");
+    static_assert(host_memory,
+                  "plait: layer_parameters<I> is asked of a model on CUDA devices. Its parameters live in GPU "
+                  "memory, which the host cannot write in place. Fix: read gather_parameters(), or set "
+                  "parameters on a model on host devices.");
     if constexpr (I < layer_count) return params_.template layer<I>();
     else return {};
   }
@@ -146,16 +150,20 @@ class model {
   template <class X, class Y, class L, class Opt>
     requires(!(Samples<X> && Target<Y> && Loss<L> && Optimizer<Opt>))
   float train_step(X, Y, const L&, Opt&) {
-    static_assert(Samples<X>, "plait: train_step is given a batch that is not samples<S>. It reads the batch as rows of "
-                              "the graph's input shape. Fix: pass samples<S>{data, count}.");
-    static_assert(Target<Y>, "plait: train_step is given targets that are neither samples<S> nor class_labels. The loss "
-                             "compares them with the output. Fix: pass samples<S>{data, count} or class_labels{data, count}.");
-    static_assert(Loss<L>, "plait: train_step is given a loss that is not a Loss. A loss has a name, accepts<Out, Y>, "
-                           "check<Out, Y>() and rows<Out>(...) (loss/loss.hpp). Fix: pass mse or cross_entropy, or "
-                           "give your loss those members.");
-    static_assert(Optimizer<Opt>, "plait: train_step is given an optimizer that is not an Optimizer. An optimizer has "
-                                  "state_per_param() and step(ctx, params, grads, state, n, t) (optim/optimizer.hpp). "
-                                  "Fix: pass sgd{...}, adam{...} or adamw{...}, or give yours those members.");
+    static_assert(Samples<X>,
+                  "plait: train_step is given a batch that is not samples<S>. It reads the batch as rows of "
+                  "the graph's input shape. Fix: pass samples<S>{data, count}.");
+    static_assert(Target<Y>,
+                  "plait: train_step is given targets that are neither samples<S> nor class_labels. The loss "
+                  "compares them with the output. Fix: pass samples<S>{data, count} or class_labels{data, count}.");
+    static_assert(Loss<L>,
+                  "plait: train_step is given a loss that is not a Loss. A loss has a name, accepts<Out, Y>, "
+                  "check<Out, Y>() and rows<Out>(...) (loss/loss.hpp). Fix: pass mse or cross_entropy, or "
+                  "give your loss those members.");
+    static_assert(Optimizer<Opt>,
+                  "plait: train_step is given an optimizer that is not an Optimizer. An optimizer has "
+                  "state_per_param() and step(ctx, params, grads, state, n, t) (optim/optimizer.hpp). "
+                  "Fix: pass sgd{...}, adam{...} or adamw{...}, or give yours those members.");
     return 0.0f;
   }
 
@@ -184,10 +192,12 @@ class model {
   template <class Y, class L>
     requires(!(Target<Y> && Loss<L>))
   evaluation evaluate(samples<input_shape>, Y, const L&) {
-    static_assert(Target<Y>, "plait: evaluate is given targets that are neither samples<S> nor class_labels. The loss "
-                             "compares them with the output. Fix: pass samples<S>{data, count} or class_labels{data, count}.");
-    static_assert(Loss<L>, "plait: evaluate is given a loss that is not a Loss. A loss has a name, accepts<Out, Y>, "
-                           "check<Out, Y>() and rows<Out>(...) (loss/loss.hpp). Fix: pass mse or cross_entropy.");
+    static_assert(Target<Y>,
+                  "plait: evaluate is given targets that are neither samples<S> nor class_labels. The loss "
+                  "compares them with the output. Fix: pass samples<S>{data, count} or class_labels{data, count}.");
+    static_assert(Loss<L>,
+                  "plait: evaluate is given a loss that is not a Loss. A loss has a name, accepts<Out, Y>, "
+                  "check<Out, Y>() and rows<Out>(...) (loss/loss.hpp). Fix: pass mse or cross_entropy.");
     return {};
   }
   template <Samples X, Target Y, Loss L>
@@ -225,16 +235,17 @@ class model {
   using devices_type = placed_devices<plan, Backend>;
   std::unique_ptr<devices_type> devices_;  // on the heap: its executors and workers point into it, and a model moves
   parameter_io<plan, Backend> params_{*devices_};
-  std::vector<float> out_ = std::vector<float>(devices_->options().max_batch * output_shape::size);  // predict's rows @ host
+  std::vector<float> out_ =
+      std::vector<float>(devices_->options().max_batch * output_shape::size);  // predict's rows @ host
   typename device_traits<Backend>::step_graph graph_;  // the captured step (place_options::cuda_graph)
   std::size_t steps_ = 0;
-  step_guard<plan, devices_type> guard_;  // off until guard_steps
+  step_guard<plan, devices_type> guard_;             // off until guard_steps
   step_agreement agree_{devices_->process_count()};  // across processes: the loss's sum checks batch and settings
 };
 
 }  // namespace plait
 
-#include "train_step.hpp"
 #include "accumulate_step.hpp"
-#include "inference.hpp"
 #include "graph_step.hpp"
+#include "inference.hpp"
+#include "train_step.hpp"

@@ -34,7 +34,7 @@ void copy_blocks(const Replica& rep, const Map& map, float* whole, bool to_devic
     if (b.local < rep.param_lo() || b.local >= rep.param_lo() + rep.param_size()) continue;  // another stage's
     for (std::size_t row = 0; row < b.rows; ++row) {
       float* w = whole + b.global + row * b.stride;  // [cols] @ host
-      float* d = mine + b.local + row * b.cols;       // [cols] @ the device
+      float* d = mine + b.local + row * b.cols;      // [cols] @ the device
       if (to_device) copy_from_host(rep.ctx(), d, w, b.cols);
       else copy_to_host(rep.ctx(), w, d, b.cols);
     }

@@ -18,8 +18,8 @@
 
 #include "../core/error.hpp"
 #include "../kernels/copy.hpp"
-#include "devices.hpp"
 #include "device_scope.hpp"
+#include "devices.hpp"
 #include "parameter_blocks.hpp"
 
 namespace plait {
@@ -34,7 +34,8 @@ class parameter_io {
 
   explicit parameter_io(devices_type& devices) : devices_(devices) {
     std::size_t widest = 0;
-    for (std::size_t i = 0; i < device_layout::layer_count; ++i) widest = std::max(widest, device_layout::param_sizes[i]);
+    for (std::size_t i = 0; i < device_layout::layer_count; ++i)
+      widest = std::max(widest, device_layout::param_sizes[i]);
     if constexpr (!host_memory) staging_.resize(std::max(widest, layout::state_buffer_size));
   }
 

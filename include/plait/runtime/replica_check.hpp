@@ -60,7 +60,8 @@ void check_initial_replicas(const Devices& devices) {
     std::string ranks;
     for (std::size_t e = r; e < q; ++e)
       if (all[e] == all[r]) ranks += (ranks.empty() ? "" : ", ") + std::to_string(e);
-    who += (who.empty() ? "" : " but ") + cat("checksum ", std::uint64_t(all[r]), " on rank", ranks.find(',') != std::string::npos ? "s " : " ", ranks);
+    who += (who.empty() ? "" : " but ") + cat("checksum ", std::uint64_t(all[r]), " on rank",
+                                              ranks.find(',') != std::string::npos ? "s " : " ", ranks);
   }
   fail(cat("the replicas' initial parameters differ across processes: ", who),
        "data-parallel replicas must start equal, or they train apart while their summed gradients look healthy",

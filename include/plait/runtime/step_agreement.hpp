@@ -101,10 +101,11 @@ class step_agreement {
           if (all_[e * fields + max_values + k] == v) ranks += (ranks.empty() ? "" : ", ") + std::to_string(e);
         char text[32];
         std::snprintf(text, sizeof text, k == 1 ? "%g" : "%.0f", double(v));
-        part += (part.empty() ? "" : " but ") + cat(text, " on rank",
-                                                    ranks.find(',') != std::string::npos ? "s " : " ", ranks);
+        part += (part.empty() ? "" : " but ") +
+                cat(text, " on rank", ranks.find(',') != std::string::npos ? "s " : " ", ranks);
       }
-      if (part.find(" but ") != std::string::npos) what += (what.empty() ? "" : "; ") + std::string(names[k]) + " " + part;
+      if (part.find(" but ") != std::string::npos)
+        what += (what.empty() ? "" : "; ") + std::string(names[k]) + " " + part;
     }
     fail(cat("the ranks of this job disagree at step ", step, ": ", what),
          "every rank normalises its gradients by the global batch and applies the same update, or the replicas "

@@ -38,7 +38,7 @@ namespace plait {
 
 /// What guard_steps asks of every following step.
 struct step_guard_options {
-  float max_norm = 0;           // > 0: scale the gradient so that its global L2 norm is at most this (torch's clip_grad_norm_)
+  float max_norm = 0;  // > 0: scale the gradient so that its global L2 norm is at most this (torch's clip_grad_norm_)
   bool skip_nonfinite = false;  // an inf or NaN loss or gradient skips the step on every rank alike
 };
 
@@ -86,7 +86,7 @@ class step_guard final : public deferred_update {
         for (std::size_t k = 0; k < mine.count; ++k) {
           const auto& b = mine.b[k];
           if (b.local < m.param_lo() || b.local >= m.param_lo() + m.param_size()) continue;  // another stage's
-          if (held_before(d, b.global)) continue;                                              // a copy
+          if (held_before(d, b.global)) continue;                                            // a copy
           if (frozen_at(b.local)) continue;  // a frozen layer's (graph/frozen.hpp)
           ranges_[l].push_back({b.local - m.param_lo(), b.local - m.param_lo() + b.rows * b.cols});
         }
@@ -193,7 +193,8 @@ class step_guard final : public deferred_update {
 /// A guarded training step (train_step.hpp, with the guard active): the devices' programs with the
 /// update deferred, the loss and squared norm summed, then the update on every device or none.
 template <class Plan, class Devices, class Job>
-double guarded_step(Devices& devices, step_guard<Plan, Devices>& guard, step_agreement& agree, Job& job, std::uint64_t step) {
+double guarded_step(Devices& devices, step_guard<Plan, Devices>& guard, step_agreement& agree, Job& job,
+                    std::uint64_t step) {
   job.guard = &guard;
   devices.run(job, step);
   double loss = 0;
@@ -201,7 +202,8 @@ double guarded_step(Devices& devices, step_guard<Plan, Devices>& guard, step_agr
   double square = guard.local_square();
   if (auto* world = devices.world()) {  // the loss's sum carries the squared norm too: no extra round trip
     double both[2] = {loss, square};
-    agree.sum(*world, both, 2, job.total ? job.total : job.count, *job.opt, step, "the loss's and the gradient norm's sum");
+    agree.sum(*world, both, 2, job.total ? job.total : job.count, *job.opt, step,
+              "the loss's and the gradient norm's sum");
     loss = both[0];
     square = both[1];
   }

@@ -22,15 +22,15 @@ struct train_job {
   Y y;             // its targets @ host
   std::size_t count;
   Opt* opt;
-  std::size_t replicas = 1;       // the batch is split over the data-parallel degree ...
-  std::size_t first_replica = 0;  // ... from replica 0 (across processes too)
+  std::size_t replicas = 1;                 // the batch is split over the data-parallel degree ...
+  std::size_t first_replica = 0;            // ... from replica 0 (across processes too)
   std::array<float*, Devices> state{};      // [local device]: its optimizer state
   std::array<double, Devices> loss_sums{};  // [local device]: its micro-batches' summed losses
-  double* loss_at = nullptr;  // [1] @ device 0: where a captured step sums its loss (graph_step.hpp)
+  double* loss_at = nullptr;                // [1] @ device 0: where a captured step sums its loss (graph_step.hpp)
   bool loss_added = false;
   deferred_update* guard = nullptr;  // set: each device measures its gradient and leaves the update (step_guard.hpp)
   // accumulate_step (accumulate_step.hpp): this job is one chunk of a larger batch.
-  std::size_t total = 0;     // samples of the whole batch, that the loss is normalised by (0: count)
+  std::size_t total = 0;      // samples of the whole batch, that the loss is normalised by (0: count)
   bool accumulating = false;  // add the gradients onto the chunks' before
   bool local_only = false;    // a chunk before the last: no data-parallel collective, no update
 };
@@ -47,10 +47,11 @@ float model<Policy, G, Backend>::train_step(X x, Y y, const L&, Opt& opt) {
     check_batch(x.count, y.count, max_batch(), "train_step");
     const std::size_t least = data_parallel_degree * microbatch_count;
     if (x.count < least)
-      fail(cat("train_step is given a batch of ", x.count, " samples for ", data_parallel_degree, " replica(s) of ",
-               microbatch_count, " micro-batch(es)"),
-           cat(plan::name, " gives every replica's every micro-batch a share of the batch, and a share cannot be empty"),
-           cat("pass batches of at least ", least, " samples (drop or pad the last one)"));
+      fail(
+          cat("train_step is given a batch of ", x.count, " samples for ", data_parallel_degree, " replica(s) of ",
+              microbatch_count, " micro-batch(es)"),
+          cat(plan::name, " gives every replica's every micro-batch a share of the batch, and a share cannot be empty"),
+          cat("pass batches of at least ", least, " samples (drop or pad the last one)"));
     if (!plan::uneven && microbatch_count > 1)
       for (std::size_t r = 0; r < data_parallel_degree; ++r)
         if (shard_of(x.count, data_parallel_degree, r).size() % microbatch_count != 0)
@@ -75,14 +76,15 @@ float model<Policy, G, Backend>::eager_step(const float* x, Y y, std::size_t cou
   train_job<L, Y, Opt, device_count> job{x, y, count, &opt, data_parallel_degree};
   for (std::size_t l = 0; l < devices_->local_count(); ++l) {
     auto& m = devices_->memory(l);
-    const std::size_t shard = plan::shard_floats[devices_->first() + l];  // sharded: its chunks only
+    const std::size_t shard = plan::shard_floats[devices_->first() + l];            // sharded: its chunks only
     const std::size_t floats = shard ? shard : trainable_floats<device_layout>(m);  // frozen layers keep no state
     job.state[l] = m.template optimizer_state<Opt>(opt.state_per_param() * floats);
   }
   devices_->run(job, steps_);
   double total = 0;
   for (double s : job.loss_sums) total += s;
-  if (process_comm* world = devices_->world())  // each process summed its replicas' rows; the ranks' batch and settings agree
+  if (process_comm* world =
+          devices_->world())  // each process summed its replicas' rows; the ranks' batch and settings agree
     agree_.sum(*world, &total, 1, count, opt, steps_, "the loss's sum");  // step_agreement.hpp
   ++steps_;
   return float(total / double(count));
@@ -93,7 +95,8 @@ template <class L, class Y, class Opt>
 float model<Policy, G, Backend>::guarded_train_step(const float* x, Y y, std::size_t count, Opt& opt) {
   train_job<L, Y, Opt, device_count> job{x, y, count, &opt};
   for (std::size_t l = 0; l < devices_->local_count(); ++l)
-    job.state[l] = devices_->memory(l).template optimizer_state<Opt>(opt.state_per_param() * trainable_floats<device_layout>(devices_->memory(l)));
+    job.state[l] = devices_->memory(l).template optimizer_state<Opt>(
+        opt.state_per_param() * trainable_floats<device_layout>(devices_->memory(l)));
   const double total = guarded_step(*devices_, guard_, agree_, job, steps_);
   ++steps_;
   return float(total / double(count));

@@ -1,13 +1,14 @@
 // core/meta.hpp: type lists, compile-time loops, round_up. Compiling is the test.
-#include <plait/core/meta.hpp>
 #include <array>
+#include <plait/core/meta.hpp>
 
 namespace {
 using namespace plait;
 
 using l = type_list<int, char, double>;
 static_assert(l::size == 3 && type_list<>::size == 0);
-static_assert(std::is_same_v<type_at_t<0, l>, int> && std::is_same_v<type_at_t<1, l>, char> && std::is_same_v<type_at_t<2, l>, double>);
+static_assert(std::is_same_v<type_at_t<0, l>, int> && std::is_same_v<type_at_t<1, l>, char> &&
+              std::is_same_v<type_at_t<2, l>, double>);
 static_assert(!dependent_false<int>);
 
 // static_for calls I = 0..N-1 in order.

@@ -6,7 +6,8 @@ namespace {
 using namespace plait;
 
 // The example of the header.
-static_assert(shard_of(10, 3, 0) == shard{0, 4} && shard_of(10, 3, 1) == shard{4, 7} && shard_of(10, 3, 2) == shard{7, 10});
+static_assert(shard_of(10, 3, 0) == shard{0, 4} && shard_of(10, 3, 1) == shard{4, 7} &&
+              shard_of(10, 3, 2) == shard{7, 10});
 
 // For every n = 0..96 and parts = 1..17: the parts tile [0, n), their sizes are n / parts or one
 // more, the larger ones first, and none is empty while n >= parts.

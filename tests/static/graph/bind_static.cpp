@@ -11,7 +11,9 @@ using test::resize;
 using test::same;
 
 using three = bound_list<shape<3>, type_list<resize<5>, same<0>, resize<2>>>;
-static_assert(std::is_same_v<three::types, type_list<resize<5>::bound<shape<3>>, same<0>::bound<shape<5>>, resize<2>::bound<shape<5>>>>);
+static_assert(
+    std::is_same_v<three::types,
+                   type_list<resize<5>::bound<shape<3>>, same<0>::bound<shape<5>>, resize<2>::bound<shape<5>>>>);
 static_assert(std::is_same_v<three::out_shape, shape<2>>);
 static_assert(type_at_t<2, three::types>::param_count == 5 * 2);
 

@@ -16,7 +16,8 @@ static_assert(RootedGraph<net_t> && Graph<net_t>);
 constexpr auto head = linear<32> >> gelu;
 static_assert(Graph<decltype(head)> && !RootedGraph<std::remove_const_t<decltype(head)>>);
 constexpr auto whole = input<8> >> head >> linear<4>;
-static_assert(std::is_same_v<std::remove_const_t<decltype(whole)>, chain<shape<8>, linear_t<32, gelu_fn>, linear_t<4>>>);
+static_assert(
+    std::is_same_v<std::remove_const_t<decltype(whole)>, chain<shape<8>, linear_t<32, gelu_fn>, linear_t<4>>>);
 constexpr auto seam = input<8> >> linear<32> >> (relu >> linear<4>);
 static_assert(std::is_same_v<std::remove_const_t<decltype(seam)>, chain<shape<8>, linear_t<32, relu_fn>, linear_t<4>>>);
 // graph >> graph with equal shapes at the seam

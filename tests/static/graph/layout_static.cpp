@@ -50,4 +50,3 @@ static_assert(aligned_and_disjoint(L::param_sizes, L::param_offsets, L::param_bu
 // the widest edge may be the input
 static_assert(graph_layout<std::remove_const_t<decltype(input<40> >> linear<3>)>>::max_width == 40);
 }  // namespace
-

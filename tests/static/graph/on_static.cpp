@@ -12,7 +12,8 @@ using test::same;
 
 // One layer, and a sub-graph: every layer marked.
 static_assert(std::is_same_v<decltype(on<1>(resize<4>{})), chain<no_input, on_t<1, resize<4>>>>);
-static_assert(std::is_same_v<decltype(on<2>(resize<4>{} >> same<0>{})), chain<no_input, on_t<2, resize<4>>, on_t<2, same<0>>>>);
+static_assert(
+    std::is_same_v<decltype(on<2>(resize<4>{} >> same<0>{})), chain<no_input, on_t<2, resize<4>>, on_t<2, same<0>>>>);
 
 // The marked layer binds as the layer does, with its device.
 using b = on_t<3, resize<4>>::bound<shape<5>>;

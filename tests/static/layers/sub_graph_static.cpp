@@ -15,7 +15,8 @@ using chain3 = std::remove_cvref_t<decltype(resize<8>{} >> same<0>{} >> resize<3
 using s = sub_graph<shape<4>, chain3>;
 static_assert(std::is_same_v<s::out_shape, shape<3>> && s::n == 3);
 static_assert(std::is_same_v<s::layer<1>, same<0>::bound<shape<8>>>);
-static_assert(s::param_at[0] == 0 && s::param_at[1] == 32 && s::param_at[2] == 32 && s::param_at[3] == 56 && s::param_count == 56);
+static_assert(s::param_at[0] == 0 && s::param_at[1] == 32 && s::param_at[2] == 32 && s::param_at[3] == 56 &&
+              s::param_count == 56);
 static_assert(s::state_count == 0);
 // Per sample: each layer's output on 16 floats (and its saved floats), then two gradients of the width.
 static_assert(s::out_at[1] == 16 && s::out_at[2] == 32 && s::out_at[3] == 48);

@@ -24,7 +24,8 @@ struct no_accepts {
 static_assert(Loss<custom> && !Loss<unnamed> && !Loss<no_accepts> && !Loss<int>);
 
 // What the losses accept, as train_step reads it.
-static_assert(cross_entropy_loss::accepts<shape<10>, class_labels> && !cross_entropy_loss::accepts<shape<10>, samples<shape<10>>>);
+static_assert(cross_entropy_loss::accepts<shape<10>, class_labels> &&
+              !cross_entropy_loss::accepts<shape<10>, samples<shape<10>>>);
 static_assert(!cross_entropy_loss::accepts<shape<1>, class_labels>);  // one class is no classification
 static_assert(mse_loss::accepts<shape<3>, samples<shape<3>>> && !mse_loss::accepts<shape<3>, samples<shape<4>>>);
 }  // namespace

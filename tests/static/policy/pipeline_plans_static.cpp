@@ -25,7 +25,6 @@ constexpr bool all_m(std::index_sequence<M...>) {
   return ((plan_ok<P, M + 1, gpipe>() && plan_ok<P, M + 1, one_f_one_b>()) && ...);
 }
 
-
 template <std::size_t First, std::size_t... P>
 constexpr bool range(std::index_sequence<P...>) {
   return (all_m<First + P>(std::make_index_sequence<32>{}) && ...);

@@ -14,7 +14,8 @@ using one = plan_of<single_device, G>;
 static_assert(one::device_count == 1 && one::data_parallel_degree == 1 && one::tensor_parallel_degree == 1);
 static_assert(one::microbatch_count == 1 && !one::uneven && !one::sharded && one::buckets.size() == 0);
 static_assert(!one::communicates && !one::has_param_blocks && one::slots[0] == 1 && one::replica[0] == 0);
-static_assert(one::inference_programs[0][0].op == opcode::scatter && one::inference_programs[0][1].op == opcode::forward &&
+static_assert(one::inference_programs[0][0].op == opcode::scatter &&
+              one::inference_programs[0][1].op == opcode::forward &&
               one::inference_programs[0][2].op == opcode::gather && one::inference_programs[0][3].op == opcode::nop);
 
 // replicate<N>: every device its own replica; buckets; no collective in inference.
@@ -41,21 +42,28 @@ constexpr std::size_t count(const auto& p, opcode op) {
   for (const instruction& i : p) n += i.op == op;
   return n;
 }
-static_assert(count(mesh::inference_programs[0], opcode::forward) == 8 && count(mesh::inference_programs[0], opcode::send) == 8);
-static_assert(count(mesh::inference_programs[0], opcode::recv) == 0 && count(mesh::inference_programs[0], opcode::gather) == 0);
-static_assert(count(mesh::inference_programs[2], opcode::recv) == 8 && count(mesh::inference_programs[2], opcode::gather) == 8);
+static_assert(count(mesh::inference_programs[0], opcode::forward) == 8 &&
+              count(mesh::inference_programs[0], opcode::send) == 8);
+static_assert(count(mesh::inference_programs[0], opcode::recv) == 0 &&
+              count(mesh::inference_programs[0], opcode::gather) == 0);
+static_assert(count(mesh::inference_programs[2], opcode::recv) == 8 &&
+              count(mesh::inference_programs[2], opcode::gather) == 8);
 static_assert(count(mesh::inference_programs[5], opcode::gather) == 8 && no_collectives(mesh::inference_programs));
 static_assert(mesh::bubble_fraction > 0 && mesh::peak_inflight_microbatches[0] == 3);
 
 // partition<N>: the activation exchanges stay in inference, the gradient ones go; one device gathers.
 using part = plan_of<partition<2>, G>;
-static_assert(part::tensor_parallel_degree == 2 && part::has_param_blocks && part::group_leader(0) && !part::group_leader(1));
+static_assert(part::tensor_parallel_degree == 2 && part::has_param_blocks && part::group_leader(0) &&
+              !part::group_leader(1));
 // linear<16> column-then-row linear<16>: one sum forward; linear<4> alone: gathered; its input gradient
 // summed backward (training only).
 static_assert(count(part::programs[0], opcode::all_reduce) == 2 && count(part::programs[0], opcode::all_gather) == 1);
-static_assert(count(part::inference_programs[0], opcode::all_reduce) == 1 && count(part::inference_programs[0], opcode::all_gather) == 1);
-static_assert(count(part::inference_programs[0], opcode::gather) == 1 && count(part::inference_programs[1], opcode::gather) == 0);
-static_assert(count(part::inference_programs[0], opcode::backward) == 0 && count(part::inference_programs[0], opcode::loss) == 0);
+static_assert(count(part::inference_programs[0], opcode::all_reduce) == 1 &&
+              count(part::inference_programs[0], opcode::all_gather) == 1);
+static_assert(count(part::inference_programs[0], opcode::gather) == 1 &&
+              count(part::inference_programs[1], opcode::gather) == 0);
+static_assert(count(part::inference_programs[0], opcode::backward) == 0 &&
+              count(part::inference_programs[0], opcode::loss) == 0);
 static_assert(part::bubble_fraction == 0);
 
 // uneven micro-batches are the pipeline's option, read through the plan.

@@ -38,9 +38,12 @@ static_assert(!Policy<nameless> && !Policy<not_empty> && !Policy<int>);
 static_assert(PolicyFor<single_device, G> && !PolicyFor<bare, G>);
 
 // Defaults: one micro-batch, no data or tensor parallelism, the graph unchanged.
-static_assert(microbatch_count_of<bare> == 1 && data_parallel_degree_of<bare> == 1 && tensor_parallel_degree_of<bare> == 1);
-static_assert(microbatch_count_of<stated> == 4 && data_parallel_degree_of<stated> == 3 && tensor_parallel_degree_of<stated> == 2);
-static_assert(std::is_same_v<device_graph_of<bare, G>::type, G> && std::is_same_v<device_graph_of<stated, G>::type, int>);
+static_assert(microbatch_count_of<bare> == 1 && data_parallel_degree_of<bare> == 1 &&
+              tensor_parallel_degree_of<bare> == 1);
+static_assert(microbatch_count_of<stated> == 4 && data_parallel_degree_of<stated> == 3 &&
+              tensor_parallel_degree_of<stated> == 2);
+static_assert(std::is_same_v<device_graph_of<bare, G>::type, G> &&
+              std::is_same_v<device_graph_of<stated, G>::type, int>);
 
 static_assert(stage_range{}.first == 0 && stage_range{}.last == 0);
 }  // namespace

@@ -3,7 +3,8 @@
 
 namespace {
 using namespace plait;
-using G = std::remove_const_t<decltype(input<1, 8, 8> >> flatten >> linear<256> >> relu >> linear<128> >> relu >> linear<10>)>;
+using G = std::remove_const_t<decltype(input<1, 8, 8> >> flatten >> linear<256> >> relu >> linear<128> >> relu >>
+                                       linear<10>)>;
 using L = graph_layout<G>;  // layers: flatten, linear 64->256, linear 256->128, linear 128->10
 
 // DDP's defaults: everything fits the first 1 MB bucket.
@@ -26,7 +27,8 @@ static_assert(small::stages<G>[0].first == 0 && small::stages<G>[2].last == 4);
 // bucket's all-reduce, then the optimizer.
 constexpr auto p = small::programs<G>[1];
 static_assert(p.size() == 3 + 3 * 3);
-static_assert(p[0].op == opcode::scatter && p[1].op == opcode::forward && p[3].op == opcode::forward && p[4].op == opcode::loss);
+static_assert(p[0].op == opcode::scatter && p[1].op == opcode::forward && p[3].op == opcode::forward &&
+              p[4].op == opcode::loss);
 static_assert(p[5].op == opcode::backward && p[5].stage == 2 && p[6].op == opcode::all_reduce && p[6].buffer == 0);
 static_assert(p[9].op == opcode::backward && p[9].stage == 0 && p[10].op == opcode::all_reduce && p[10].buffer == 2);
 static_assert(p[11].op == opcode::optimizer_step);

@@ -11,7 +11,8 @@ using test::resize;
 constexpr bool is(stage_range r, std::size_t first, std::size_t last) { return r.first == first && r.last == last; }
 
 // Explicit cuts: a cut closes the stage before it.
-using C = std::remove_cvref_t<decltype(input<8> >> resize<8>{} >> cut >> resize<8>{} >> resize<8>{} >> cut >> resize<2>{})>;
+using C =
+    std::remove_cvref_t<decltype(input<8> >> resize<8>{} >> cut >> resize<8>{} >> resize<8>{} >> cut >> resize<2>{})>;
 static_assert(graph_cuts<C>::cut_count == 2 && graph_cuts<C>::working_layers == 4);
 static_assert(graph_cuts<C>::is_cut[1] && graph_cuts<C>::is_cut[4] && !graph_cuts<C>::is_cut[0]);
 constexpr auto three = explicit_stages<C, 3>();
@@ -36,7 +37,8 @@ constexpr std::size_t cost(stage_range r) {
 }
 constexpr auto thirds = balanced_stages<B, 3>();
 static_assert(cost(thirds[0]) <= 546 && cost(thirds[1]) <= 546 && cost(thirds[2]) <= 546);
-static_assert(thirds[0].first == 0 && thirds[0].last == thirds[1].first && thirds[1].last == thirds[2].first && thirds[2].last == 4);
+static_assert(thirds[0].first == 0 && thirds[0].last == thirds[1].first && thirds[1].last == thirds[2].first &&
+              thirds[2].last == 4);
 
 // A view does no work: it never makes a stage alone.
 using V = std::remove_cvref_t<decltype(input<4> >> resize<4>{} >> cut >> resize<4>{})>;

@@ -14,10 +14,13 @@ constexpr bool all_m(std::index_sequence<M...>) {
 }
 static_assert(all_m<gpipe, 1>(std::make_index_sequence<8>{}) && all_m<gpipe, 2>(std::make_index_sequence<8>{}) &&
               all_m<gpipe, 3>(std::make_index_sequence<8>{}) && all_m<gpipe, 4>(std::make_index_sequence<8>{}));
-static_assert(all_m<one_f_one_b, 1>(std::make_index_sequence<8>{}) && all_m<one_f_one_b, 2>(std::make_index_sequence<8>{}) &&
-              all_m<one_f_one_b, 3>(std::make_index_sequence<8>{}) && all_m<one_f_one_b, 4>(std::make_index_sequence<8>{}));
+static_assert(all_m<one_f_one_b, 1>(std::make_index_sequence<8>{}) &&
+              all_m<one_f_one_b, 2>(std::make_index_sequence<8>{}) &&
+              all_m<one_f_one_b, 3>(std::make_index_sequence<8>{}) &&
+              all_m<one_f_one_b, 4>(std::make_index_sequence<8>{}));
 
-constexpr instruction at(opcode o, std::uint16_t mb, std::int16_t peer = -1, message_kind k = message_kind::activation) {
+constexpr instruction at(opcode o, std::uint16_t mb, std::int16_t peer = -1,
+                         message_kind k = message_kind::activation) {
   instruction i;
   i.op = o;
   i.microbatch = mb;
@@ -37,26 +40,38 @@ constexpr program<8> first = {F(0), S(0, 1, A), F(1), S(1, 1, A), R(0, 1, G), B(
 
 // Correct: the last stage receives each activation when its work starts.
 constexpr program<10> last_ok = {R(0, 0, A), F(0), L(0), B(0), S(0, 0, G), R(1, 0, A), F(1), L(1), B(1), S(1, 0, G)};
-static_assert(verify_order(std::array{program<10>{first[0], first[1], first[2], first[3], first[4], first[5], first[6], first[7]}, last_ok}, 2));
+static_assert(verify_order(
+    std::array{program<10>{first[0], first[1], first[2], first[3], first[4], first[5], first[6], first[7]}, last_ok},
+    2));
 
 // slot_overwrite: the last stage keeps one micro-batch in flight (one slot) but receives micro-batch 1
 // into it before micro-batch 0's backward: the input of micro-batch 0 would be overwritten.
 constexpr program<10> last_early = {R(0, 0, A), R(1, 0, A), F(0), L(0), B(0), S(0, 0, G), F(1), L(1), B(1), S(1, 0, G)};
-constexpr auto early = verify_order(std::array{program<10>{first[0], first[1], first[2], first[3], first[4], first[5], first[6], first[7]}, last_early}, 2);
-static_assert(early.kind == order_verdict::slot_overwrite && early.stage == 1 && early.pc == 1 && early.microbatch == 1);
+constexpr auto early = verify_order(
+    std::array{program<10>{first[0], first[1], first[2], first[3], first[4], first[5], first[6], first[7]}, last_early},
+    2);
+static_assert(early.kind == order_verdict::slot_overwrite && early.stage == 1 && early.pc == 1 &&
+              early.microbatch == 1);
 
 // count: micro-batch 1's loss and backward are missing on the last stage.
 constexpr program<10> last_skips = {R(0, 0, A), F(0), L(0), B(0), S(0, 0, G), R(1, 0, A), F(1), S(1, 0, G)};
-constexpr auto skips = verify_order(std::array{program<10>{first[0], first[1], first[2], first[3], first[4], first[5], first[6], first[7]}, last_skips}, 2);
+constexpr auto skips = verify_order(
+    std::array{program<10>{first[0], first[1], first[2], first[3], first[4], first[5], first[6], first[7]}, last_skips},
+    2);
 static_assert(skips.kind == order_verdict::count && skips.stage == 1 && skips.microbatch == 1);
 
 // order: a gradient sent before the backward that computes it.
-constexpr program<10> last_sends_early = {R(0, 0, A), F(0), L(0), S(0, 0, G), B(0), R(1, 0, A), F(1), L(1), B(1), S(1, 0, G)};
+constexpr program<10> last_sends_early = {R(0, 0, A), F(0), L(0), S(0, 0, G), B(0),
+                                          R(1, 0, A), F(1), L(1), B(1),       S(1, 0, G)};
 constexpr auto sends_early =
-    verify_order(std::array{program<10>{first[0], first[1], first[2], first[3], first[4], first[5], first[6], first[7]}, last_sends_early}, 2);
+    verify_order(std::array{program<10>{first[0], first[1], first[2], first[3], first[4], first[5], first[6], first[7]},
+                            last_sends_early},
+                 2);
 static_assert(sends_early.kind == order_verdict::order && sends_early.stage == 1 && sends_early.microbatch == 0);
 
 // count: a micro-batch beyond M.
-constexpr auto beyond = verify_order(std::array{program<10>{first[0], first[1], first[2], first[3], first[4], first[5], first[6], first[7]}, last_ok}, 1);
+constexpr auto beyond = verify_order(
+    std::array{program<10>{first[0], first[1], first[2], first[3], first[4], first[5], first[6], first[7]}, last_ok},
+    1);
 static_assert(beyond.kind == order_verdict::count);
 }  // namespace

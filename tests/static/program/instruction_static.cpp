@@ -6,8 +6,7 @@ using namespace plait;
 
 static_assert(to_string(opcode::all_reduce)[0] == 'a');
 constexpr bool same(const char* a, const char* b) {
-  for (; *a && *a == *b; ++a, ++b) {
-  }
+  for (; *a && *a == *b; ++a, ++b) {}
   return *a == *b;
 }
 // Every opcode has its own name (none falls through to "?"), and the names are distinct.
@@ -23,16 +22,19 @@ static_assert(same(to_string(opcode::gather), "gather") && same(to_string(opcode
 static_assert(std::size_t(opcode::gather) + 1 == opcode_count);  // the table size covers the last opcode
 
 // Collectives, and what communicates.
-static_assert(is_collective(opcode::all_reduce) && is_collective(opcode::reduce_scatter) && is_collective(opcode::all_gather));
+static_assert(is_collective(opcode::all_reduce) && is_collective(opcode::reduce_scatter) &&
+              is_collective(opcode::all_gather));
 static_assert(!is_collective(opcode::send) && !is_collective(opcode::recv) && !is_collective(opcode::forward));
 static_assert(communicates_op(opcode::send) && communicates_op(opcode::recv) && communicates_op(opcode::all_gather));
-static_assert(!communicates_op(opcode::scatter) && !communicates_op(opcode::gather) && !communicates_op(opcode::optimizer_step));
+static_assert(!communicates_op(opcode::scatter) && !communicates_op(opcode::gather) &&
+              !communicates_op(opcode::optimizer_step));
 
 // collective(...) sets its fields and leaves the micro-batch at 0.
 constexpr instruction c = collective(opcode::reduce_scatter, collective_group::data_parallel, 7, 3);
 static_assert(c.op == opcode::reduce_scatter && c.peer == 1 && c.buffer == 7 && c.stage == 3 && c.microbatch == 0);
 static_assert(collective(opcode::all_reduce, collective_group::inner, 2).peer == 0);
-static_assert(collective(opcode::all_reduce, collective_group::inner, 2) != collective(opcode::all_reduce, collective_group::inner, 3));
+static_assert(collective(opcode::all_reduce, collective_group::inner, 2) !=
+              collective(opcode::all_reduce, collective_group::inner, 3));
 
 // The defaults: no peer.
 static_assert(instruction{}.peer == -1 && instruction{}.op == opcode::scatter);

@@ -8,8 +8,8 @@ using namespace plait;
 // 1F1B's programs: stage 0 of 4 warms up with 3 forwards, then alternates.
 constexpr auto p = one_f_one_b::programs<4, 8>()[0];
 static_assert(p[0].op == opcode::forward && p[0].microbatch == 0 && p[1].op == opcode::send);
-static_assert(p[6].op == opcode::forward && p[6].microbatch == 3 && p[8].op == opcode::recv && p[9].op == opcode::backward &&
-              p[9].microbatch == 0);
+static_assert(p[6].op == opcode::forward && p[6].microbatch == 3 && p[8].op == opcode::recv &&
+              p[9].op == opcode::backward && p[9].microbatch == 0);
 
 // GPipe: every forward of stage 0 before its first backward.
 constexpr auto g = gpipe::programs<2, 3>()[0];

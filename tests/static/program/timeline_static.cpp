@@ -22,7 +22,8 @@ constexpr instruction msg(opcode o, std::int16_t peer) {
 }
 
 // Device 1 waits for device 0's forward (1 unit), then runs its own (2 units).
-constexpr std::array two{program<2>{op(opcode::forward), msg(opcode::send, 1)}, program<2>{msg(opcode::recv, 0), op(opcode::forward)}};
+constexpr std::array two{program<2>{op(opcode::forward), msg(opcode::send, 1)},
+                         program<2>{msg(opcode::recv, 0), op(opcode::forward)}};
 static_assert(verify_messages(two));
 constexpr auto t = plan_timeline(two, std::array{1.0, 2.0}, std::array{0.0, 0.0});
 static_assert(t.end[0][0] == 1 && t.end[0][1] == 1 && t.end[1][0] == 1 && t.end[1][1] == 3);
@@ -38,8 +39,10 @@ constexpr auto slow = plan_timeline(gpipe::programs<2, 2>(), std::array{1.0, 3.0
 static_assert(slow.step > g.step && slow.busy[1] == 18 && slow.bubble_fraction() > 0);
 
 // Nothing to do: no step, no bubble.
-static_assert(plan_timeline(std::array<program<1>, 1>{program<1>{op(opcode::nop)}}, std::array{1.0}, std::array{1.0}).step == 0);
-static_assert(plan_timeline(std::array<program<1>, 1>{program<1>{op(opcode::nop)}}, std::array{1.0}, std::array{1.0}).bubble_fraction() == 0);
+static_assert(
+    plan_timeline(std::array<program<1>, 1>{program<1>{op(opcode::nop)}}, std::array{1.0}, std::array{1.0}).step == 0);
+static_assert(plan_timeline(std::array<program<1>, 1>{program<1>{op(opcode::nop)}}, std::array{1.0}, std::array{1.0})
+                  .bubble_fraction() == 0);
 
 // A mesh's collective ends when the last device of its group reaches it; costs are per stage.
 constexpr auto dp = collective(opcode::all_reduce, collective_group::data_parallel, whole_gradient);

@@ -11,7 +11,8 @@ constexpr instruction op(opcode o, std::uint16_t mb = 0) {
   i.microbatch = mb;
   return i;
 }
-constexpr instruction msg(opcode o, std::int16_t peer, std::uint16_t mb = 0, message_kind k = message_kind::activation) {
+constexpr instruction msg(opcode o, std::int16_t peer, std::uint16_t mb = 0,
+                          message_kind k = message_kind::activation) {
   instruction i;
   i.op = o;
   i.peer = peer;
@@ -31,7 +32,8 @@ constexpr auto ok = verify_messages(std::array{program<2>{op(opcode::forward), m
 static_assert(ok && ok.kind == verdict::ok);
 
 // mismatch: the receive expects micro-batch 1, the send carries micro-batch 0.
-constexpr auto mb = verify_messages(std::array{program<2>{msg(opcode::send, 1, 0), nop}, program<2>{msg(opcode::recv, 0, 1), nop}});
+constexpr auto mb =
+    verify_messages(std::array{program<2>{msg(opcode::send, 1, 0), nop}, program<2>{msg(opcode::recv, 0, 1), nop}});
 static_assert(!mb && is(mb, verdict::mismatch, 1, 0));
 // ... or a gradient where an activation is expected.
 constexpr auto kind = verify_messages(std::array{program<2>{msg(opcode::send, 1, 0, message_kind::gradient), nop},
@@ -47,13 +49,17 @@ static_assert(verify_messages(std::array{program<2>{msg(opcode::send, 1), msg(op
                                          program<2>{msg(opcode::recv, 0), msg(opcode::send, 0)}}));
 
 // unmatched_send: a send no one receives.
-constexpr auto lost = verify_messages(std::array{program<2>{op(opcode::forward), msg(opcode::send, 1)}, program<2>{nop, nop}});
+constexpr auto lost =
+    verify_messages(std::array{program<2>{op(opcode::forward), msg(opcode::send, 1)}, program<2>{nop, nop}});
 static_assert(is(lost, verdict::unmatched_send, 0, 1));
 
 // bad_peer: to itself, to no device, to no peer, and a collective of no group.
-static_assert(is(verify_messages(std::array{program<1>{msg(opcode::send, 0)}, program<1>{nop}}), verdict::bad_peer, 0, 0));
-static_assert(is(verify_messages(std::array{program<1>{nop}, program<1>{msg(opcode::recv, 2)}}), verdict::bad_peer, 1, 0));
-static_assert(is(verify_messages(std::array{program<1>{msg(opcode::send, -1)}, program<1>{nop}}), verdict::bad_peer, 0, 0));
+static_assert(is(verify_messages(std::array{program<1>{msg(opcode::send, 0)}, program<1>{nop}}), verdict::bad_peer, 0,
+                 0));
+static_assert(is(verify_messages(std::array{program<1>{nop}, program<1>{msg(opcode::recv, 2)}}), verdict::bad_peer, 1,
+                 0));
+static_assert(is(verify_messages(std::array{program<1>{msg(opcode::send, -1)}, program<1>{nop}}), verdict::bad_peer, 0,
+                 0));
 constexpr instruction bad_group = [] {
   instruction i = collective(opcode::all_reduce, collective_group::inner, 0);
   i.peer = 2;
@@ -69,8 +75,11 @@ static_assert(is(verify_messages(std::array{program<2>{msg(opcode::send, 1, 0), 
                  verdict::mismatch, 1, 0));
 
 // Collectives of a group of two (verify_mesh<2, 2>: one tensor group of both devices).
-constexpr instruction ar(std::uint16_t buffer) { return collective(opcode::all_reduce, collective_group::inner, buffer); }
-static_assert(verify_mesh<2, 2>(std::array{program<2>{op(opcode::forward), ar(0)}, program<2>{ar(0), op(opcode::forward)}}));
+constexpr instruction ar(std::uint16_t buffer) {
+  return collective(opcode::all_reduce, collective_group::inner, buffer);
+}
+static_assert(verify_mesh<2, 2>(std::array{program<2>{op(opcode::forward), ar(0)},
+                                           program<2>{ar(0), op(opcode::forward)}}));
 static_assert(is(verify_mesh<2, 2>(std::array{program<1>{ar(0)}, program<1>{ar(1)}}), verdict::mismatch, 0, 0));
 static_assert(is(verify_mesh<2, 2>(std::array{program<1>{ar(0)},
                                               program<1>{collective(opcode::all_gather, collective_group::inner, 0)}}),

@@ -120,7 +120,8 @@ TEST_CASE("reduce_scatter across processes of several devices is refused, naming
   m.run([&](hierarchical_comm c, std::size_t) {
     std::vector<float> in(8), out(2);
     CHECK_THROWS_WITH_AS(c.reduce_scatter(in.data(), out.data(), 8),
-                         doctest::Contains("reduce_scatter over a group of 4 devices in 2 processes (2 in each)"), error);
+                         doctest::Contains("reduce_scatter over a group of 4 devices in 2 processes (2 in each)"),
+                         error);
   });
 }
 

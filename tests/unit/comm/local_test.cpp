@@ -487,5 +487,6 @@ TEST_CASE("take with the wrong length, or with nothing posted, is a plait error"
   auto c = h.comm(0), d = h.comm(1);
   std::vector<float> four(4, 1.0f), three(3);
   c.post(four.data(), 4, 1);
-  CHECK_THROWS_WITH_AS(d.take(three.data(), 3, 0), doctest::Contains("a message of 4 floats met a recv of 3"), plait::error);
+  CHECK_THROWS_WITH_AS(d.take(three.data(), 3, 0), doctest::Contains("a message of 4 floats met a recv of 3"),
+                       plait::error);
 }

@@ -24,7 +24,8 @@ float from_bits(std::uint32_t b) { return std::bit_cast<float>(b); }
 float nearest_bf16(float x) {
   const std::uint32_t low = bits(x) & 0xffff0000u, high = low + 0x10000u;  // same sign, |low| <= |x| < |high|
   const double d_low = std::abs(double(x) - double(from_bits(low)));
-  const double d_high = std::abs(double(from_bits(high)) - double(x));  // from_bits(high) may be inf: then x is nearer low
+  const double d_high =
+      std::abs(double(from_bits(high)) - double(x));  // from_bits(high) may be inf: then x is nearer low
   if (d_low < d_high) return from_bits(low);
   if (d_high < d_low) return from_bits(high);
   return from_bits((low >> 16) & 1u ? high : low);
@@ -34,13 +35,13 @@ float nearest_bf16(float x) {
 
 // Compiling is the test: the rounding is usable in constant expressions.
 static_assert(round_to_bf16(1.0f) == 1.0f);
-static_assert(round_to_bf16(1.0f + 0x1p-8f) == 1.0f);                     // a tie, to the even 1
-static_assert(round_to_bf16(1.0f + 3 * 0x1p-8f) == 1.0f + 2 * ulp_bf16_at_1);  // a tie, to the even 1 + 2^-6
+static_assert(round_to_bf16(1.0f + 0x1p-8f) == 1.0f);                             // a tie, to the even 1
+static_assert(round_to_bf16(1.0f + 3 * 0x1p-8f) == 1.0f + 2 * ulp_bf16_at_1);     // a tie, to the even 1 + 2^-6
 static_assert(round_to_bf16(3.4e38f) == std::numeric_limits<float>::infinity());  // past 0x1.ffp127
 
 TEST_CASE("values with at most 8 significant bits are their own bfloat16") {
-  for (float x : {0.0f, 1.0f, -1.0f, 2.5f, -0.15625f, 1.0f + ulp_bf16_at_1, 255.0f, -65280.0f, 0x1.fep127f, -0x1.fep127f,
-                  0x1p-126f, 0x1.fcp-120f, 0x1p-133f, -0x1p-133f, 0x1.fcp-127f}) {
+  for (float x : {0.0f, 1.0f, -1.0f, 2.5f, -0.15625f, 1.0f + ulp_bf16_at_1, 255.0f, -65280.0f, 0x1.fep127f,
+                  -0x1.fep127f, 0x1p-126f, 0x1.fcp-120f, 0x1p-133f, -0x1p-133f, 0x1.fcp-127f}) {
     CAPTURE(x);
     CHECK(round_to_bf16(x) == x);
     CHECK(bits(round_to_bf16(x)) == bits(x));
@@ -95,11 +96,11 @@ TEST_CASE("denormals round by the same rule; the largest carries into the smalle
   const float smallest = 0x1p-133f;  // the smallest bfloat16 denormal: 2^-126 * 2^-7
   CHECK(round_to_bf16(std::numeric_limits<float>::denorm_min()) == 0.0f);
   CHECK(std::signbit(round_to_bf16(-std::numeric_limits<float>::denorm_min())));
-  CHECK(round_to_bf16(0.5f * smallest) == 0.0f);                               // a tie, to the even 0
-  CHECK(round_to_bf16(0.5f * smallest + 0x1p-149f) == smallest);               // just above the tie
-  CHECK(round_to_bf16(1.5f * smallest) == 2 * smallest);                       // a tie, to the even 2^-132
+  CHECK(round_to_bf16(0.5f * smallest) == 0.0f);                  // a tie, to the even 0
+  CHECK(round_to_bf16(0.5f * smallest + 0x1p-149f) == smallest);  // just above the tie
+  CHECK(round_to_bf16(1.5f * smallest) == 2 * smallest);          // a tie, to the even 2^-132
   CHECK(round_to_bf16(-1.5f * smallest) == -2 * smallest);
-  CHECK(round_to_bf16(from_bits(0x007fffffu)) == 0x1p-126f);  // the largest float denormal
+  CHECK(round_to_bf16(from_bits(0x007fffffu)) == 0x1p-126f);               // the largest float denormal
   CHECK(round_to_bf16(from_bits(0x007f7fffu)) == from_bits(0x007f0000u));  // the largest bfloat16 denormal
 }
 

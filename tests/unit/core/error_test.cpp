@@ -30,7 +30,8 @@ TEST_CASE("expect throws only when its condition is false") {
 
 TEST_CASE("fail_in puts where it happened after the prefix, once") {
   const error inner(message("a peer is gone", "it stopped answering", "check the peer"));
-  CHECK_THROWS_WITH_AS(fail_in("rank 2", inner), "plait: rank 2: a peer is gone. it stopped answering. Fix: check the peer.", error);
+  CHECK_THROWS_WITH_AS(fail_in("rank 2", inner),
+                       "plait: rank 2: a peer is gone. it stopped answering. Fix: check the peer.", error);
   // A text without the prefix keeps all of its text.
   CHECK_THROWS_WITH_AS(fail_in("here", error("odd text")), "plait: here: odd text", error);
 }

@@ -201,11 +201,12 @@ TEST_CASE("docs/data.md: read_csv with its options and limits") {
                               "5.1,3.5,1.4,0.2,0\n6.3,3.3,6.0,2.5,2\n");
   // [docs:csv]
   // 4 features then the class id on each line; the first line names the columns.
-  auto iris = plait::read_csv<shape<4>, class_labels>(path, {
-      .header = true,
-      .max_line_bytes = 4096,               // a longer line is an error naming it (default 1 MiB)
-      .max_bytes = std::uint64_t{1} << 30,  // the largest data set returned (default 4 GiB)
-  });
+  auto iris = plait::read_csv<shape<4>, class_labels>(
+      path, {
+                .header = true,
+                .max_line_bytes = 4096,               // a longer line is an error naming it (default 1 MiB)
+                .max_bytes = std::uint64_t{1} << 30,  // the largest data set returned (default 4 GiB)
+            });
   // [/docs:csv]
   CHECK(iris.size() == 2);
   CHECK(iris.classes() == 3);

@@ -184,10 +184,8 @@ TEST_CASE("default_dir honours PLAIT_FASHION_MNIST_DIR") {
   CHECK(fm::default_dir() == "/usr/share/datasets/fashion-mnist");
   setenv("PLAIT_FASHION_MNIST_DIR", "/data/fm", 1);
   CHECK(fm::default_dir() == "/data/fm");
-  if (saved)
-    setenv("PLAIT_FASHION_MNIST_DIR", restore.c_str(), 1);
-  else
-    unsetenv("PLAIT_FASHION_MNIST_DIR");
+  if (saved) setenv("PLAIT_FASHION_MNIST_DIR", restore.c_str(), 1);
+  else unsetenv("PLAIT_FASHION_MNIST_DIR");
 }
 
 TEST_CASE("the real Fashion-MNIST: 60000 + 10000 images, balanced classes") {

@@ -229,7 +229,7 @@ TEST_CASE("docs/data.md: read_idx_dims reads the header only, read_idx checks it
   write_gz(dir / "train-labels-idx1-ubyte.gz", idx_bytes(0x08, {300}, counting(300)));
   const fs::path path = dir / "train-labels-idx1-ubyte.gz";
   // [docs:idx]
-  std::vector<std::uint32_t> dims = plait::read_idx_dims(path);  // [300]: a few bytes read
+  std::vector<std::uint32_t> dims = plait::read_idx_dims(path);             // [300]: a few bytes read
   plait::idx_array labels = plait::read_idx(path, {.max_bytes = 1 << 20});  // refused if it claims over 1 MiB
   // [/docs:idx]
   CHECK(dims == std::vector<std::uint32_t>{300});

@@ -384,8 +384,8 @@ TEST_CASE("options that contradict the sampler are plait errors") {
   const sharded_sampler padded(data.size(), 4, {.global_batch = 12, .last = plait::last_batch::pad});
   CHECK_THROWS_WITH_AS(L(data, padded, {.drop_last = true}),
                        doctest::Contains("plait: loader drop_last with a sampler that pads"), plait::error);
-  for (plait::replica_range bad : {plait::replica_range{2, 2}, plait::replica_range{3, 1},
-                                   plait::replica_range{0, 5}, plait::replica_range{4}}) {
+  for (plait::replica_range bad :
+       {plait::replica_range{2, 2}, plait::replica_range{3, 1}, plait::replica_range{0, 5}, plait::replica_range{4}}) {
     CAPTURE(bad.first);
     CHECK_THROWS_WITH_AS(L(data, s, {.replicas = bad}), doctest::Contains("is not a range of the 4 replicas"),
                          plait::error);

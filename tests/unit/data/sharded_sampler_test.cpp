@@ -12,15 +12,15 @@
 // shard_of is the rule the runtime scatters batches by; these are checked by compiling.
 using plait::shard;
 using plait::shard_of;
-static_assert(shard_of(0, 3, 0) == shard{0, 0} && shard_of(0, 3, 2) == shard{0, 0});        // n = 0: all empty
-static_assert(shard_of(2, 3, 0) == shard{0, 1} && shard_of(2, 3, 1) == shard{1, 2});        // n < parts
+static_assert(shard_of(0, 3, 0) == shard{0, 0} && shard_of(0, 3, 2) == shard{0, 0});  // n = 0: all empty
+static_assert(shard_of(2, 3, 0) == shard{0, 1} && shard_of(2, 3, 1) == shard{1, 2});  // n < parts
 static_assert(shard_of(2, 3, 2).empty() && shard_of(2, 3, 2).begin == 2);
-static_assert(shard_of(12, 3, 0) == shard{0, 4} && shard_of(12, 3, 2) == shard{8, 12});     // even
-static_assert(shard_of(10, 3, 0) == shard{0, 4} && shard_of(10, 3, 1) == shard{4, 7} &&     // n % parts != 0:
-              shard_of(10, 3, 2) == shard{7, 10});                                          // the first get one more
+static_assert(shard_of(12, 3, 0) == shard{0, 4} && shard_of(12, 3, 2) == shard{8, 12});  // even
+static_assert(shard_of(10, 3, 0) == shard{0, 4} && shard_of(10, 3, 1) == shard{4, 7} &&  // n % parts != 0:
+              shard_of(10, 3, 2) == shard{7, 10});                                       // the first get one more
 static_assert(shard_of(11, 4, 2) == shard{6, 9} && shard_of(11, 4, 3) == shard{9, 11});
 static_assert(shard_of(5, 1, 0) == shard{0, 5});
-static_assert(shard_of(5, 0, 0).empty() && shard_of(5, 2, 2).empty());                      // out of contract: empty
+static_assert(shard_of(5, 0, 0).empty() && shard_of(5, 2, 2).empty());  // out of contract: empty
 
 using index_vector = std::vector<std::size_t>;
 using plait::last_batch;

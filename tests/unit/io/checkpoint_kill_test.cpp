@@ -100,7 +100,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::printf("%d kills (%d in the middle of a save) in %.1f s, %zu steps saved: the checkpoint loaded and verified after every one\n",
-              kills, mid_save, s, last_step);
+  std::printf(
+      "%d kills (%d in the middle of a save) in %.1f s, %zu steps saved: the checkpoint loaded and verified after every one\n",
+      kills, mid_save, s, last_step);
   return 0;
 }

@@ -58,8 +58,8 @@ void resume_under(const fs::path& file, const std::vector<float>& single) {
 
 template <class... L>
 struct loads {};
-using all = loads<single_device, replicate<2>, replicate<2, shard_optimizer>, pipeline<2, microbatches<4>>, partition<2>,
-                  replicate<2, pipeline<2, microbatches<2>>>>;
+using all = loads<single_device, replicate<2>, replicate<2, shard_optimizer>, pipeline<2, microbatches<4>>,
+                  partition<2>, replicate<2, pipeline<2, microbatches<2>>>>;
 }  // namespace
 
 TEST_CASE_TEMPLATE("saved under one policy, resumed under each of the others", Save, single_device, replicate<2>,
@@ -69,15 +69,16 @@ TEST_CASE_TEMPLATE("saved under one policy, resumed under each of the others", S
   adam opt;
   auto m = placed<Save>(9);
   train(m, opt, 0, k);
-  const fs::path file = fs::temp_directory_path() / (std::string("plait_reshard_") + Save::name + std::to_string(Save::device_count));
+  const fs::path file =
+      fs::temp_directory_path() / (std::string("plait_reshard_") + Save::name + std::to_string(Save::device_count));
   save_checkpoint(m, file, opt);
   [&]<class... L>(loads<L...>) { (resume_under<Save, L>(file, single), ...); }(all{});
   fs::remove(file);
 }
 
 TEST_CASE("running statistics travel with the checkpoint: saved by a pipeline's stages, loaded on one device") {
-  constexpr auto cnn = input<2, 6, 6> >> conv2d<4, 3, 1, 1> >> batchnorm2d >> relu >> cut >> conv2d<3, 3> >> batchnorm2d >>
-                       relu >> flatten >> linear<5>;
+  constexpr auto cnn = input<2, 6, 6> >> conv2d<4, 3, 1, 1> >> batchnorm2d >> relu >> cut >> conv2d<3, 3> >>
+                       batchnorm2d >> relu >> flatten >> linear<5>;
   sgd o1{.lr = 0.05f, .momentum = 0.9f}, o2 = o1;
   auto staged = place<pipeline<2, microbatches<1>>>(cnn, host_devices(2), {.max_batch = 8, .seed = 5});
   auto single = place(cnn, host_device(), {.max_batch = 8, .seed = 5});
@@ -92,7 +93,8 @@ TEST_CASE("running statistics travel with the checkpoint: saved by a pipeline's 
   sgd o3 = o1;
   load_checkpoint(loaded, file, o3);
   const test::batch_set<cnn> b(8, 99);
-  const auto want = single.evaluate(b.xs(), b.ys(), cross_entropy), got = loaded.evaluate(b.xs(), b.ys(), cross_entropy);
+  const auto want = single.evaluate(b.xs(), b.ys(), cross_entropy),
+             got = loaded.evaluate(b.xs(), b.ys(), cross_entropy);
   CHECK(got.loss == doctest::Approx(want.loss).epsilon(1e-5));  // evaluation reads the running statistics
   state_io<decltype(loaded)::plan, host<>> a(loaded.placed()), s1(single.placed());
   const auto mine = a.gather_state(), theirs = s1.gather_state();

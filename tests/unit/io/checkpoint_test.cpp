@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr auto mlp = input<6> >> linear<8> >> relu >> dropout<0.25> >> linear<8> >> plait::tanh >> linear<4>;
-constexpr auto cnn = input<2, 6, 6> >> conv2d<4, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2> >> flatten >> linear<5>;
+constexpr auto cnn =
+    input<2, 6, 6> >> conv2d<4, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2> >> flatten >> linear<5>;
 constexpr auto seq = input<5> >> embedding<11, 4> >> lstm<3> >> layernorm >> flatten >> linear<2>;
 
 fs::path temp(const std::string& name) { return fs::temp_directory_path() / ("plait_checkpoint_test_" + name); }
@@ -47,7 +48,8 @@ TEST_CASE("tensors are named and shaped as the equivalent nn.Sequential's state_
                                           "1.num_batches_tracked", "5.weight", "5.bias"});
   CHECK(t[0].shape == std::vector<std::uint64_t>{4, 2, 3, 3});
   CHECK(t[7].shape == std::vector<std::uint64_t>{5, 36});
-  const auto m = model_tensors<test::graph_of<mlp>>();  // linear >> relu is Linear, ReLU: 0, (1), (2 dropout), 3, (4 tanh), 5
+  const auto m =
+      model_tensors<test::graph_of<mlp>>();  // linear >> relu is Linear, ReLU: 0, (1), (2 dropout), 3, (4 tanh), 5
   CHECK(m[2].name == "3.weight");
   CHECK(m[4].name == "5.weight");
   CHECK(m[0].shape == std::vector<std::uint64_t>{8, 6});
@@ -105,13 +107,18 @@ TEST_CASE("a bad file is refused with the tensor named, and the model is unchang
   save_checkpoint(m, p, opt);
   auto target = place(cnn, host_device(), {.max_batch = 8, .seed = 7});
   const auto before = target.gather_parameters();
-  const auto unchanged = [&] { CHECK(target.gather_parameters() == before); CHECK(target.steps() == 0); };
+  const auto unchanged = [&] {
+    CHECK(target.gather_parameters() == before);
+    CHECK(target.steps() == 0);
+  };
 
   const auto bytes = [&] {
     std::ifstream in(p, std::ios::binary);
     return std::vector<char>(std::istreambuf_iterator<char>(in), {});
   }();
-  const auto write = [&](const fs::path& q, const std::vector<char>& b) { std::ofstream(q, std::ios::binary).write(b.data(), std::streamsize(b.size())); };
+  const auto write = [&](const fs::path& q, const std::vector<char>& b) {
+    std::ofstream(q, std::ios::binary).write(b.data(), std::streamsize(b.size()));
+  };
 
   auto flipped = bytes;
   flipped[flipped.size() - 3] ^= 0x40;  // the last tensor's data
@@ -126,7 +133,8 @@ TEST_CASE("a bad file is refused with the tensor named, and the model is unchang
   CHECK(load_error(target, temp("cut"), opt).find("runs beyond the file") != std::string::npos);
 
   // [docs:refused]
-  auto other = place(input<2, 6, 6> >> conv2d<4, 3, 1, 1> >> relu >> maxpool2d<2> >> flatten >> linear<5>, host_device(), {.max_batch = 8});
+  auto other = place(input<2, 6, 6> >> conv2d<4, 3, 1, 1> >> relu >> maxpool2d<2> >> flatten >> linear<5>,
+                     host_device(), {.max_batch = 8});
   const std::string sig = load_error(other, p, opt);  // load_checkpoint's plait::error, caught
   // [/docs:refused]
   CHECK(sig.find("saved from another graph") != std::string::npos);
@@ -138,15 +146,18 @@ TEST_CASE("a bad file is refused with the tensor named, and the model is unchang
   CHECK(load_error(target, temp("weights"), opt).find("holds weights only") != std::string::npos);
   unchanged();
 
-  auto wider = place(input<2, 6, 6> >> conv2d<5, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2> >> flatten >> linear<5>,
-                     host_device(), {.max_batch = 8});
+  auto wider =
+      place(input<2, 6, 6> >> conv2d<5, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2> >> flatten >> linear<5>,
+            host_device(), {.max_batch = 8});
   try {
     load_weights(wider, p);
     FAIL("loaded");
   } catch (const plait::error& e) {
-    CHECK(std::string(e.what()).find("tensor '0.weight' has shape [4, 2, 3, 3] where the model has [5, 2, 3, 3]") != std::string::npos);
+    CHECK(std::string(e.what()).find("tensor '0.weight' has shape [4, 2, 3, 3] where the model has [5, 2, 3, 3]") !=
+          std::string::npos);
   }
-  auto fewer = place(input<2, 6, 6> >> conv2d<4, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2> >> flatten >> linear<5> >> relu >> linear<3>,
+  auto fewer = place(input<2, 6, 6> >> conv2d<4, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2> >> flatten >>
+                         linear<5> >> relu >> linear<3>,
                      host_device(), {.max_batch = 8});
   try {
     load_weights(fewer, p);
@@ -179,10 +190,12 @@ TEST_CASE("the loader's position is saved and remapped to another global batch, 
   CHECK(at.batch == 3);  // 6 batches of 8 = 3 of 16
   sharded_sampler s32(64, 1, {.global_batch = 32, .seed = 3});
   loader<decltype(data)> l32(data, s32);
-  CHECK_THROWS_WITH_AS(load_checkpoint(m, temp("pos"), opt, l32), doctest::Contains("stopped after 48 samples of epoch 2"), plait::error);
+  CHECK_THROWS_WITH_AS(load_checkpoint(m, temp("pos"), opt, l32),
+                       doctest::Contains("stopped after 48 samples of epoch 2"), plait::error);
   sharded_sampler other(64, 1, {.global_batch = 8, .seed = 4});
   loader<decltype(data)> lo(data, other);
-  CHECK_THROWS_WITH_AS(load_checkpoint(m, temp("pos"), opt, lo), doctest::Contains("its data order has seed 3"), plait::error);
+  CHECK_THROWS_WITH_AS(load_checkpoint(m, temp("pos"), opt, lo), doctest::Contains("its data order has seed 3"),
+                       plait::error);
   // resuming the loader there gives the batches the saved run had not seen yet
   auto rest = l16.epoch(at.epoch, at.batch).begin();
   CHECK(rest->number == 3);

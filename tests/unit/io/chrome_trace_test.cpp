@@ -74,8 +74,8 @@ TEST_CASE("the written Chrome trace is valid JSON with one track per device and 
   trace.record({"forward", 1, trace_row::compute, 100.0, 180.125, 0, 4});
   trace.record({"optimizer", 2, trace_row::compute, 1000.0001, 1000.0001});  // empty span, no args
   const fs::path file = dir.path / "trace.json";
-  plait::write_chrome_trace(file, trace.events(), {.process_name = "rank 0", .device_names = {"gpu 0", "", "cpu"},
-                                                   .title = "step 4"});
+  plait::write_chrome_trace(file, trace.events(),
+                            {.process_name = "rank 0", .device_names = {"gpu 0", "", "cpu"}, .title = "step 4"});
 
   const std::string text = read_text(file);
   CHECK(text.find(R"("ts":12.500,"dur":80.250)") != std::string::npos);  // microseconds, 3 decimals
@@ -116,7 +116,8 @@ TEST_CASE("names with quotes, backslashes and control characters are escaped") {
   const char* odd = "say \"hi\"\\path\n\ttab\x01\x1f end";
   const std::vector<trace_event> events{{odd, 0, trace_row::compute, 0.0, 1.0}};
   std::ostringstream out;
-  plait::write_chrome_trace(out, events, {.process_name = "", .device_names = {"dev \"zero\""}, .title = "back\\slash"});
+  plait::write_chrome_trace(out, events,
+                            {.process_name = "", .device_names = {"dev \"zero\""}, .title = "back\\slash"});
   const std::string text = out.str();
   CHECK(text.find(R"("name":"say \"hi\"\\path\n\ttab\u0001\u001f end")") != std::string::npos);
   CHECK(text.find(R"("name":"dev \"zero\"")") != std::string::npos);
@@ -157,9 +158,10 @@ TEST_CASE("writer misuse and I/O failure are plait::errors") {
   temp_dir dir;
   const fs::path missing = dir.path / "no_such_dir" / "trace.json";
   const std::vector<trace_event> events{{"f", 0, trace_row::compute, 0.0, 1.0}};
-  CHECK_THROWS_WITH_AS(plait::write_chrome_trace(missing, events),
-                       doctest::Contains(("plait: cannot open trace file '" + missing.string() + "' for writing").c_str()),
-                       plait::error);
+  CHECK_THROWS_WITH_AS(
+      plait::write_chrome_trace(missing, events),
+      doctest::Contains(("plait: cannot open trace file '" + missing.string() + "' for writing").c_str()),
+      plait::error);
   CHECK_THROWS_WITH_AS(plait::write_chrome_trace(dir.path, events), doctest::Contains(dir.path.string().c_str()),
                        plait::error);  // a directory is not a file
 
@@ -172,6 +174,6 @@ TEST_CASE("writer misuse and I/O failure are plait::errors") {
 
   std::ostringstream bad;
   bad.setstate(std::ios::badbit);
-  CHECK_THROWS_WITH_AS(plait::write_chrome_trace(bad, events), doctest::Contains("plait: writing a Chrome trace failed."),
-                       plait::error);
+  CHECK_THROWS_WITH_AS(plait::write_chrome_trace(bad, events),
+                       doctest::Contains("plait: writing a Chrome trace failed."), plait::error);
 }

@@ -67,7 +67,8 @@ TEST_CASE("on a terminal the line is redrawn in place after steps") {
 
 TEST_CASE("disabled (every rank but 0), it prints nothing but still measures") {
   std::FILE* f = std::tmpfile();
-  progress bar({.epochs = 1, .samples_per_epoch = 4, .enabled = false, .out = f, .terminal = true, .redraw_seconds = 0});
+  progress bar(
+      {.epochs = 1, .samples_per_epoch = 4, .enabled = false, .out = f, .terminal = true, .redraw_seconds = 0});
   bar.begin_epoch(0);
   bar.step(4, 3.0);
   CHECK(bar.end_epoch().mean_loss() == 3.0);

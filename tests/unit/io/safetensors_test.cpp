@@ -55,16 +55,25 @@ TEST_CASE("malformed headers are refused, naming the tensor and what differs") {
   CHECK(refusal("{\"w\":", 0).find("not valid JSON") != std::string::npos);
   CHECK(refusal(ok, 4).find("tensor 'w' ends at byte 8 of a data section of 4") != std::string::npos);
   CHECK(refusal(ok, 12).find("the tensors end at byte 8 of a data section of 12") != std::string::npos);
-  CHECK(refusal(R"({"w":{"dtype":"F31","shape":[2],"data_offsets":[0,8]}})", 8).find("unknown dtype 'F31'") != std::string::npos);
-  CHECK(refusal(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8).find("tensor 'w' of shape [3] and dtype F32 needs 12 bytes") != std::string::npos);
-  CHECK(refusal(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8).find("ends before it begins") != std::string::npos);
-  CHECK(refusal(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"v":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12)
-            .find("tensor 'v' overlaps") != std::string::npos);
-  CHECK(refusal(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8).find("leaving a gap") != std::string::npos);
-  CHECK(refusal(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}})", 8).find("not a count") != std::string::npos);
+  CHECK(refusal(R"({"w":{"dtype":"F31","shape":[2],"data_offsets":[0,8]}})", 8).find("unknown dtype 'F31'") !=
+        std::string::npos);
+  CHECK(refusal(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8)
+            .find("tensor 'w' of shape [3] and dtype F32 needs 12 bytes") != std::string::npos);
+  CHECK(refusal(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8).find("ends before it begins") !=
+        std::string::npos);
+  CHECK(
+      refusal(
+          R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"v":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+          12)
+          .find("tensor 'v' overlaps") != std::string::npos);
+  CHECK(refusal(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8).find("leaving a gap") !=
+        std::string::npos);
+  CHECK(refusal(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}})", 8).find("not a count") !=
+        std::string::npos);
   CHECK(refusal(R"({"w":{"dtype":"F32","shape":[2]}})", 8).find("no data_offsets") != std::string::npos);
   CHECK(refusal(R"({"__metadata__":{"k":1}})", 0).find("metadata 'k' is not a string") != std::string::npos);
-  CHECK(refusal(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8).find("overflows") != std::string::npos);
+  CHECK(refusal(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8).find("overflows") !=
+        std::string::npos);
   std::vector<unsigned char> tiny(5, 0);
   CHECK_THROWS_WITH_AS(parse_safetensors(tiny, "f"), doctest::Contains("plait: f: it has 5 bytes"), plait::error);
   for (const std::string& bad : {refusal(ok, 4), refusal("[1]", 0)}) CHECK(bad.starts_with("plait: f: "));
@@ -93,7 +102,8 @@ TEST_CASE("the writer's file reads back: header, data, checksums; F32 only as fl
   f.read(h.at("a"), got);
   CHECK(got == a);
   CHECK(h.at("n").shape.empty());
-  CHECK_THROWS_WITH_AS(f.read(h.at("n"), std::span<float>(got.data(), 1)), doctest::Contains("tensor 'n' is I64, not F32"), plait::error);
+  CHECK_THROWS_WITH_AS(f.read(h.at("n"), std::span<float>(got.data(), 1)),
+                       doctest::Contains("tensor 'n' is I64, not F32"), plait::error);
   CHECK_THROWS_WITH_AS(f.read(h.at("b"), got), doctest::Contains("tensor 'b' has 2 elements, not 6"), plait::error);
   std::filesystem::remove(path);
   CHECK_THROWS_WITH_AS(safetensors_file{path}, doctest::Contains("cannot open"), plait::error);

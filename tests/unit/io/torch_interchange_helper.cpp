@@ -15,8 +15,8 @@ namespace fs = std::filesystem;
 namespace {
 // [docs:torch_twins]
 constexpr auto mlp = input<20> >> linear<32> >> relu >> dropout<0.1> >> linear<16> >> plait::tanh >> linear<5>;
-constexpr auto cnn = input<3, 10, 10> >> conv2d<6, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2> >> conv2d<8, 3> >> relu >>
-                     flatten >> linear<10>;
+constexpr auto cnn = input<3, 10, 10> >> conv2d<6, 3, 1, 1> >> batchnorm2d >> relu >> maxpool2d<2> >> conv2d<8, 3> >>
+                     relu >> flatten >> linear<10>;
 // [/docs:torch_twins]
 constexpr std::size_t rows = 16;
 
@@ -44,7 +44,8 @@ void run(const std::string& name, const fs::path& dir, bool save) {
     std::vector<std::int32_t> y(rows);
     for (auto& v : y) v = std::int32_t(rng.below(out));
     adam opt{.lr = 0.01f};
-    for (int s = 0; s < 5; ++s) m.train_step(samples<in>{x.data(), rows}, class_labels{y.data(), rows}, cross_entropy, opt);
+    for (int s = 0; s < 5; ++s)
+      m.train_step(samples<in>{x.data(), rows}, class_labels{y.data(), rows}, cross_entropy, opt);
     // [docs:save_weights]
     save_weights(m, dir / (name + ".safetensors"));  // module.load_state_dict(load_file(path), strict=True)
     // [/docs:save_weights]

@@ -18,9 +18,8 @@ using plait::trace_row;
 namespace {
 
 std::size_t count_of(const std::vector<trace_event>& events, std::uint32_t device, trace_row row) {
-  return static_cast<std::size_t>(std::count_if(events.begin(), events.end(), [&](const trace_event& e) {
-    return e.device == device && e.row == row;
-  }));
+  return static_cast<std::size_t>(std::count_if(
+      events.begin(), events.end(), [&](const trace_event& e) { return e.device == device && e.row == row; }));
 }
 
 bool sorted_by_begin(const std::vector<trace_event>& events) {
@@ -50,8 +49,8 @@ TEST_CASE("devices and both rows of one device record concurrently without losin
       threads.emplace_back([&trace, d, row] {
         for (std::size_t i = 0; i < per_thread; ++i) {
           const double t = trace.now_us();
-          trace.record({row == trace_row::compute ? "compute" : "send", d, row, t, t + 1.0,
-                        static_cast<std::int32_t>(i), 0});
+          trace.record(
+              {row == trace_row::compute ? "compute" : "send", d, row, t, t + 1.0, static_cast<std::int32_t>(i), 0});
         }
       });
   for (auto& t : threads) t.join();
@@ -148,4 +147,3 @@ TEST_CASE("misuse of the recorder is a plait::error in the library's format") {
   CHECK_THROWS_AS(plait::trace_scope(trace, "f", 5), plait::error);
   CHECK(trace.events().empty());
 }
-

@@ -19,8 +19,8 @@ TEST_CASE_TEMPLATE("for_rows: each row once", Ctx, host_context<sequential>, hos
   }
 }
 
-TEST_CASE_TEMPLATE("for_blocks: blocks of `block` that partition [0, n), the last one shorter", Ctx, host_context<sequential>,
-                   host_context<openmp>) {
+TEST_CASE_TEMPLATE("for_blocks: blocks of `block` that partition [0, n), the last one shorter", Ctx,
+                   host_context<sequential>, host_context<openmp>) {
   const Ctx ctx{.index = 0, .threads = 2};
   for (std::size_t n : {0u, 1u, 99u, 100u, 101u, 4096u}) {
     std::vector<std::atomic<int>> hits(n);

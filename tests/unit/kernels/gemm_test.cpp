@@ -17,9 +17,11 @@ TEST_CASE_TEMPLATE("gemm on row-major matrices, all transposes, float and double
       for (std::size_t i = 0; i < k; ++i)
         for (std::size_t j = 0; j < n; ++j) (tb ? bs[j * k + i] : bs[i * n + j]) = b[i * n + j];
       auto c = c0;
-      gemm(ctx, transpose(ta), transpose(tb), m, n, k, 2.0, as.data(), ta ? m : k, bs.data(), tb ? k : n, 0.5, c.data(), n);
+      gemm(ctx, transpose(ta), transpose(tb), m, n, k, 2.0, as.data(), ta ? m : k, bs.data(), tb ? k : n, 0.5, c.data(),
+           n);
       std::vector<float> af(as.begin(), as.end()), bf(bs.begin(), bs.end()), cf(c0.begin(), c0.end());
-      gemm(ctx, transpose(ta), transpose(tb), m, n, k, 2.0f, af.data(), ta ? m : k, bf.data(), tb ? k : n, 0.5f, cf.data(), n);
+      gemm(ctx, transpose(ta), transpose(tb), m, n, k, 2.0f, af.data(), ta ? m : k, bf.data(), tb ? k : n, 0.5f,
+           cf.data(), n);
       for (std::size_t i = 0; i < m; ++i)
         for (std::size_t j = 0; j < n; ++j) {
           double s = 0;

@@ -3,8 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <string>
 #include <plait/layers/activation_fn.hpp>
+#include <string>
 
 using namespace plait;
 

@@ -14,7 +14,8 @@ namespace {
 struct channel_stats {
   double mean = 0, var = 0, unbiased = 0;
 };
-channel_stats naive_stats(const std::vector<double>& x, std::size_t batch, std::size_t C, std::size_t HW, std::size_t c) {
+channel_stats naive_stats(const std::vector<double>& x, std::size_t batch, std::size_t C, std::size_t HW,
+                          std::size_t c) {
   channel_stats s;
   const double n = double(batch * HW);
   for (std::size_t b = 0; b < batch; ++b)
@@ -189,7 +190,8 @@ struct images {
 constexpr auto net = input<2, 4, 4> >> batchnorm2d >> flatten >> linear<16> >> relu >> dropout<0.2f> >> linear<3>;
 }  // namespace
 
-TEST_CASE_TEMPLATE("a model with batchnorm2d and dropout learns; predict is deterministic", System, sequential, openmp) {
+TEST_CASE_TEMPLATE("a model with batchnorm2d and dropout learns; predict is deterministic", System, sequential,
+                   openmp) {
   const images train(256, 1), test(128, 2);
   auto m = place(net, host_device<System>(2), {.max_batch = 128, .seed = 4});
   const auto before = m.evaluate(test.xs(0, 128), test.ys(0, 128), cross_entropy);
@@ -235,7 +237,8 @@ TEST_CASE_TEMPLATE("batchnorm2d under a pipeline's micro-batches trains as under
   auto o1 = sgd{.lr = 0.05f, .momentum = 0.9f}, o2 = o1;
   for (std::size_t at = 0; at < 128; at += 32) {
     const float l1 = piped.train_step(data.xs(at, 32), data.ys(at, 32), cross_entropy, o1);
-    CHECK(replicas.train_step(data.xs(at, 32), data.ys(at, 32), cross_entropy, o2) == doctest::Approx(l1).epsilon(1e-5));
+    CHECK(replicas.train_step(data.xs(at, 32), data.ys(at, 32), cross_entropy, o2) ==
+          doctest::Approx(l1).epsilon(1e-5));
   }
   const std::span<const float> p0 = piped.parameters(0), p1 = piped.parameters(1), r = replicas.parameters(0);
   std::vector<float> joined(p0.begin(), p0.end());
@@ -250,10 +253,11 @@ using sync_bn = batchnorm2d_t<std::ratio<1, 10>, std::ratio<1, 100000>, batch_st
 static_assert(std::is_same_v<std::remove_const_t<decltype(sync_batchnorm2d)>, sync_bn>);
 static_assert(sync_bn::bound<shape<3, 4, 5>>::replica_sum_count == 13);
 static_assert(batchnorm2d_t<>::bound<shape<3, 4, 5>>::replica_sum_count == 0);
-static_assert(graph_layout<std::remove_const_t<decltype(input<3, 4, 4> >> sync_batchnorm2d >> flatten)>>::replica_sum_size == 13);
+static_assert(
+    graph_layout<std::remove_const_t<decltype(input<3, 4, 4> >> sync_batchnorm2d >> flatten)>>::replica_sum_size == 13);
 
-TEST_CASE_TEMPLATE("sync_batchnorm2d on one replica: backward matches finite differences", Ctx, host_context<sequential>,
-                   host_context<openmp>) {
+TEST_CASE_TEMPLATE("sync_batchnorm2d on one replica: backward matches finite differences", Ctx,
+                   host_context<sequential>, host_context<openmp>) {
   Ctx ctx{};
   ctx.threads = 2;
   auto r = test::gradcheck<sync_bn::bound<shape<3, 4, 5>>>(ctx, 3);
@@ -291,8 +295,9 @@ TEST_CASE("sync_batchnorm2d across replicas normalises with the whole batch's st
     f.replicas = sums.of(r);
     B::forward(ctx, f);
     std::vector<double> gr(dy.begin() + std::ptrdiff_t(at * S), dy.begin() + std::ptrdiff_t((at + n) * S));
-    backward_args<double> b{p.data(), f.x, f.y, nullptr, gr.data(), dxs.data() + at * S, dps.data() + r * B::param_count,
-                            n, false, states[r].data()};
+    backward_args<double> b{
+        p.data(),        f.x, f.y, nullptr, gr.data(), dxs.data() + at * S, dps.data() + r * B::param_count, n, false,
+        states[r].data()};
     b.replicas = sums.of(r);
     B::backward(ctx, b);
   };
@@ -338,7 +343,8 @@ TEST_CASE("sync_batchnorm2d under replicate<N> equals one device; per-replica ba
   CHECK(max_relative_difference(train_four_steps(three, data), expected) < 1e-4);
   CHECK(max_relative_difference(train_four_steps(four, data), expected) < 1e-4);
   // Running statistics: evaluation (which uses device 0's) gives the same loss as on one device.
-  CHECK(four.evaluate(data.xs(0, 60), data.ys(0, 60), cross_entropy).loss == doctest::Approx(eval_one.loss).epsilon(1e-4));
+  CHECK(four.evaluate(data.xs(0, 60), data.ys(0, 60), cross_entropy).loss ==
+        doctest::Approx(eval_one.loss).epsilon(1e-4));
 
   auto unsynced = place<replicate<4>>(small, host_devices(4), {.max_batch = 30, .seed = 3});
   auto unsynced_one = place(small, host_device(), {.max_batch = 30, .seed = 3});

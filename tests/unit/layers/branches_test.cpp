@@ -76,6 +76,7 @@ TEST_CASE("a model with two branches learns") {
   auto opt = adam{.lr = 0.01f};
   const float first = m.train_step(samples<shape<8>>{x.data(), 64}, class_labels{y.data(), 64}, cross_entropy, opt);
   float last = first;
-  for (int s = 0; s < 100; ++s) last = m.train_step(samples<shape<8>>{x.data(), 64}, class_labels{y.data(), 64}, cross_entropy, opt);
+  for (int s = 0; s < 100; ++s)
+    last = m.train_step(samples<shape<8>>{x.data(), 64}, class_labels{y.data(), 64}, cross_entropy, opt);
   CHECK(last < first / 4);
 }

@@ -157,7 +157,8 @@ TEST_CASE_TEMPLATE("a small conv net learns to tell bright quadrants apart", Sys
   auto opt = adam{.lr = 0.01f};
   for (int epoch = 0; epoch < 8; ++epoch)
     for (std::size_t at = 0; at < n; at += 32)
-      m.train_step(samples<shape<3, 8, 8>>{x.data() + at * 192, 32}, class_labels{y.data() + at, 32}, cross_entropy, opt);
+      m.train_step(samples<shape<3, 8, 8>>{x.data() + at * 192, 32}, class_labels{y.data() + at, 32}, cross_entropy,
+                   opt);
   const auto after = m.evaluate(xs, ys, cross_entropy);
   CHECK(after.loss < before.loss / 2);
   CHECK(after.accuracy > 0.9);

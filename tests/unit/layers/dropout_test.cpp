@@ -17,7 +17,8 @@ template <class B, class Ctx, class T = float>
 std::vector<T> run_forward(const Ctx& ctx, const std::vector<T>& x, std::size_t batch, std::uint64_t seed,
                            std::uint64_t step, std::size_t first_sample, bool training = true) {
   std::vector<T> y(x.size());
-  B::forward(ctx, forward_args<T>{nullptr, x.data(), y.data(), nullptr, batch, training, nullptr, seed, step, first_sample});
+  B::forward(ctx,
+             forward_args<T>{nullptr, x.data(), y.data(), nullptr, batch, training, nullptr, seed, step, first_sample});
   return y;
 }
 std::vector<float> ones(std::size_t n) { return std::vector<float>(n, 1.0f); }
@@ -122,8 +123,8 @@ TEST_CASE_TEMPLATE("dropout backward applies the forward's mask, in place or not
   auto dy = test::random_vector(n, 2);
   std::vector<double> dx(n);
   auto inplace = dy;
-  B::backward(ctx, backward_args<double>{nullptr, x.data(), y.data(), nullptr, dy.data(), dx.data(), nullptr, batch, false,
-                                         nullptr, 3, 9, 40});
+  B::backward(ctx, backward_args<double>{nullptr, x.data(), y.data(), nullptr, dy.data(), dx.data(), nullptr, batch,
+                                         false, nullptr, 3, 9, 40});
   B::backward(ctx, backward_args<double>{nullptr, x.data(), y.data(), nullptr, inplace.data(), inplace.data(), nullptr,
                                          batch, false, nullptr, 3, 9, 40});
   for (std::size_t i = 0; i < n; ++i) CHECK(dx[i] == (y[i] == 0 ? 0.0 : dy[i] * (1 / (1 - 0.25))));
@@ -131,7 +132,8 @@ TEST_CASE_TEMPLATE("dropout backward applies the forward's mask, in place or not
 }
 
 namespace {
-constexpr auto mlp = input<12> >> linear<32> >> relu >> dropout<0.3f> >> linear<16> >> relu >> dropout<0.3f, 1> >> linear<5>;
+constexpr auto mlp =
+    input<12> >> linear<32> >> relu >> dropout<0.3f> >> linear<16> >> relu >> dropout<0.3f, 1> >> linear<5>;
 struct batch_set {
   std::vector<float> x;
   std::vector<std::int32_t> y;

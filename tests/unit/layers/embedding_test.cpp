@@ -74,8 +74,8 @@ TEST_CASE_TEMPLATE("repeated ids accumulate their rows; accumulate adds; dx is z
   B::forward(ctx, forward_args<double>{table.data(), ids.data(), y.data(), nullptr, 2});
   auto run = [&](bool acc) {
     auto g = dy;
-    B::backward(ctx, backward_args<double>{table.data(), ids.data(), y.data(), nullptr, g.data(), dx.data(), dtable.data(),
-                                           2, acc});
+    B::backward(ctx, backward_args<double>{table.data(), ids.data(), y.data(), nullptr, g.data(), dx.data(),
+                                           dtable.data(), 2, acc});
   };
   run(false);
   for (std::size_t d = 0; d < 70; ++d) {
@@ -132,9 +132,9 @@ TEST_CASE("embedding init is N(0, 1) and depends on the seed") {
   for (double v : a) mean += v / double(a.size());
   for (double v : a) var += (v - mean) * (v - mean) / double(a.size());
   for (double v : a) most = std::max(most, std::abs(v));
-  CHECK(std::abs(mean) < 0.02);        // 51000 draws: sd of the mean ~0.0044
-  CHECK(std::abs(var - 1) < 0.03);     // sd of the variance ~0.0063
-  CHECK(most > 3.5);                   // tails are there
-  CHECK(most < 6);                     // and finite
+  CHECK(std::abs(mean) < 0.02);     // 51000 draws: sd of the mean ~0.0044
+  CHECK(std::abs(var - 1) < 0.03);  // sd of the variance ~0.0063
+  CHECK(most > 3.5);                // tails are there
+  CHECK(most < 6);                  // and finite
   CHECK(a != b);
 }

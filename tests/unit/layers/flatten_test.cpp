@@ -20,7 +20,7 @@ TEST_CASE("a model starting with flatten reads the input in place") {
   auto m = place(net, host_device(), {.max_batch = 2});
   auto w = m.layer_parameters<1>();
   std::fill(w.begin(), w.end(), 0.0f);
-  w[0] = 1;  // y0 = x[0]
+  w[0] = 1;      // y0 = x[0]
   w[6 + 5] = 2;  // y1 = 2 x[5]
   const std::vector<float> x{1, 2, 3, 4, 5, 6, /**/ -1, 0, 0, 0, 0, 1};
   auto y = m.predict({x.data(), 2});

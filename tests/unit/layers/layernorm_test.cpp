@@ -49,7 +49,8 @@ TEST_CASE_TEMPLATE("layernorm forward normalises each sample over all its elemen
     CHECK(saved[2 * r] == doctest::Approx(mean).epsilon(1e-12));
     CHECK(saved[2 * r + 1] == doctest::Approx(1 / std::sqrt(var + 1e-5)).epsilon(1e-10));
     for (std::size_t j = 0; j < N; ++j)
-      CHECK(y[r * N + j] == doctest::Approx(p[j] * (x[r * N + j] - mean) / std::sqrt(var + 1e-5) + p[N + j]).epsilon(1e-10));
+      CHECK(y[r * N + j] ==
+            doctest::Approx(p[j] * (x[r * N + j] - mean) / std::sqrt(var + 1e-5) + p[N + j]).epsilon(1e-10));
   }
   // Training and evaluation agree.
   std::vector<double> y_eval(batch * N);
@@ -87,13 +88,15 @@ TEST_CASE_TEMPLATE("layernorm backward may write dx over dy, and accumulates", C
   B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), saved.data(), 4});
   auto dy = test::random_vector(n, 3);
   auto inplace = dy;
-  B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), saved.data(), dy.data(), dx.data(), dp.data(), 4, false});
+  B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), saved.data(), dy.data(), dx.data(), dp.data(), 4,
+                                         false});
   B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), saved.data(), inplace.data(), inplace.data(),
                                          dp2.data(), 4, false});
   CHECK(inplace == dx);
   CHECK(dp2 == dp);
   auto dy2 = test::random_vector(n, 3);
-  B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), saved.data(), dy2.data(), nullptr, dp2.data(), 4, true});
+  B::backward(
+      ctx, backward_args<double>{p.data(), x.data(), y.data(), saved.data(), dy2.data(), nullptr, dp2.data(), 4, true});
   for (std::size_t i = 0; i < dp.size(); ++i) CHECK(dp2[i] == doctest::Approx(2 * dp[i]));
 }
 
@@ -111,7 +114,8 @@ TEST_CASE("a model with layernorm learns on inputs with a large offset") {
   float first = 0, last = 0;
   for (int epoch = 0; epoch < 5; ++epoch)
     for (std::size_t at = 0; at < 256; at += 64) {
-      last = m.train_step(samples<shape<8>>{x.data() + at * 8, 64}, class_labels{y.data() + at, 64}, cross_entropy, opt);
+      last =
+          m.train_step(samples<shape<8>>{x.data() + at * 8, 64}, class_labels{y.data() + at, 64}, cross_entropy, opt);
       if (epoch == 0 && at == 0) first = last;
     }
   CHECK(last < first / 4);

@@ -82,7 +82,8 @@ TEST_CASE("linear on a sequence gives each step what the vector layer gives it, 
   const auto dy = test::random_vector(batch * steps * 4, 33);
   std::vector<double> y(batch * steps * 4), dys = dy, dx(x.size()), dp(S::param_count);
   S::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), nullptr, batch});
-  S::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), nullptr, dys.data(), dx.data(), dp.data(), batch, false});
+  S::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), nullptr, dys.data(), dx.data(), dp.data(), batch,
+                                         false});
   // The vector layer over the same data seen as batch*steps samples of 5 features.
   std::vector<double> yv(y.size()), dyv = dy, dxv(x.size()), dpv(V::param_count);
   V::forward(ctx, forward_args<double>{p.data(), x.data(), yv.data(), nullptr, batch * steps});
@@ -117,7 +118,8 @@ TEST_CASE("accumulate adds to the parameter gradients") {
   for (auto* dp : {&once, &twice})
     for (int k = 0; k < (dp == &once ? 1 : 2); ++k) {
       auto dy = test::random_vector(4 * 3, 5);
-      B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), nullptr, dy.data(), nullptr, dp->data(), 4, k > 0});
+      B::backward(
+          ctx, backward_args<double>{p.data(), x.data(), y.data(), nullptr, dy.data(), nullptr, dp->data(), 4, k > 0});
     }
   for (std::size_t i = 0; i < once.size(); ++i) CHECK(twice[i] == doctest::Approx(2 * once[i]));
 }

@@ -46,8 +46,8 @@ TEST_CASE("lstm forward for T = 2, I = 1, H = 1 matches a hand computation") {
   using B = lstm_t<1>::bound<shape<2, 1>>;
   host_context<sequential> ctx{};
   //                       W_ih (i f g o)       W_hh (i f g o)          b_ih (i f g o)         b_hh (i f g o)
-  const std::vector<double> p{0.5, -0.25, 1.0, 0.75, /**/ 0.3, 0.6, -0.9, 0.2, /**/ 0.1, 0.2, 0.0, -0.1,
-                              /**/ 0.05, 0.1, -0.2, 0.3};
+  const std::vector<double> p{0.5,       -0.25, 1.0,  0.75, /**/ 0.3, 0.6, -0.9, 0.2, /**/ 0.1, 0.2, 0.0, -0.1,
+                              /**/ 0.05, 0.1,   -0.2, 0.3};
   const std::vector<double> x{2.0, -1.0};
   std::vector<double> y(2), saved(B::saved_count);
   B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), saved.data(), 1});
@@ -92,10 +92,12 @@ TEST_CASE("lstm backward can repeat after one forward, and accumulate adds") {
   std::vector<double> dx1(5 * 8), dx2(5 * 8);
   B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), saved.data(), 5});
   auto dy = test::random_vector(5 * 12, 5);
-  B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), saved.data(), dy.data(), dx1.data(), once.data(), 5, false});
+  B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), saved.data(), dy.data(), dx1.data(), once.data(),
+                                         5, false});
   for (int k = 0; k < 2; ++k) {
     dy = test::random_vector(5 * 12, 5);
-    B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), saved.data(), dy.data(), dx2.data(), twice.data(), 5, k > 0});
+    B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), saved.data(), dy.data(), dx2.data(),
+                                           twice.data(), 5, k > 0});
   }
   for (std::size_t i = 0; i < once.size(); ++i) CHECK(twice[i] == doctest::Approx(2 * once[i]).epsilon(1e-12));
   for (std::size_t i = 0; i < dx1.size(); ++i) CHECK(dx2[i] == doctest::Approx(dx1[i]).epsilon(1e-12));
@@ -166,7 +168,8 @@ TEST_CASE_TEMPLATE("the sequence model trains the same under pipeline and replic
   auto o1 = sgd{.lr = 0.1f, .momentum = 0.9f}, o2 = o1;  // linear in the gradients: rounding stays rounding
   for (std::size_t s = 0; s < 5; ++s) {
     const float l1 = single.train_step(data.xs(24 * s, 24), data.ys(24 * s, 24), cross_entropy, o1);
-    CHECK(multi.train_step(data.xs(24 * s, 24), data.ys(24 * s, 24), cross_entropy, o2) == doctest::Approx(l1).epsilon(1e-5));
+    CHECK(multi.train_step(data.xs(24 * s, 24), data.ys(24 * s, 24), cross_entropy, o2) ==
+          doctest::Approx(l1).epsilon(1e-5));
   }
   std::vector<float> joined;
   for (std::size_t d = 0; d < (std::is_same_v<P, replicate<2>> ? 1 : 2); ++d) {

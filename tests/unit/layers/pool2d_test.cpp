@@ -18,7 +18,8 @@ static_assert(std::is_same_v<decltype(maxpool2d<3>), const maxpool2d_t<3, 3>>);
 static_assert(maxpool2d_t<2>::bound<shape<3, 8, 6>>::saved_count == 36);
 static_assert(avgpool2d_t<2>::bound<shape<3, 8, 6>>::saved_count == 0);
 static_assert(maxpool2d_t<2>::bound<shape<3, 8, 6>>::param_count == 0);
-static_assert(std::is_same_v<output_shape_t<decltype(input<1, 28, 28> >> maxpool2d<2> >> avgpool2d<3, 2>)>, shape<1, 6, 6>>);
+static_assert(
+    std::is_same_v<output_shape_t<decltype(input<1, 28, 28> >> maxpool2d<2> >> avgpool2d<3, 2>)>, shape<1, 6, 6>>);
 
 namespace {
 template <class B>
@@ -30,32 +31,67 @@ struct run {
     host_context<sequential> ctx{};
     B::forward(ctx, forward_args<float>{nullptr, x.data(), y.data(), saved.data(), n});
     auto g = dy;
-    B::backward(ctx, backward_args<float>{nullptr, x.data(), y.data(), saved.data(), g.data(), dx.data(), nullptr, n, false});
+    B::backward(
+        ctx, backward_args<float>{nullptr, x.data(), y.data(), saved.data(), g.data(), dx.data(), nullptr, n, false});
   }
 };
 
 // One channel, 4 x 4: four 2 x 2 windows.
-const std::vector<float> image{1, 5, 2, 0,   //
-                               3, 4, 8, 8,   //
-                               -1, -2, 6, 7, //
+const std::vector<float> image{1,  5,  2, 0,  //
+                               3,  4,  8, 8,  //
+                               -1, -2, 6, 7,  //
                                -3, -1, 7, 6};
 }  // namespace
 
 TEST_CASE("maxpool2d takes each window's maximum and routes dy to it, the first on ties") {
   const run<maxpool2d_t<2>::bound<shape<1, 4, 4>>> r(image, {10, 20, 30, 40}, 1);
   CHECK(r.y == std::vector<float>{5, 8, -1, 7});
-  CHECK(r.saved[0] == 1);  // position 1 of the [4, 4] plane
-  CHECK(r.saved[1] == 6);  // 8 at (1, 2) and (1, 3): the first
-  CHECK(r.dx == std::vector<float>{0, 10, 0, 0,  //
-                                   0, 0, 20, 0,  //
-                                   30, 0, 0, 40, //
+  CHECK(r.saved[0] == 1);                         // position 1 of the [4, 4] plane
+  CHECK(r.saved[1] == 6);                         // 8 at (1, 2) and (1, 3): the first
+  CHECK(r.dx == std::vector<float>{0, 10, 0, 0,   //
+                                   0, 0, 20, 0,   //
+                                   30, 0, 0, 40,  //
                                    0, 0, 0, 0});
 }
 
 TEST_CASE("maxpool2d with overlapping windows adds their gradients, per channel and sample") {
   // Stride 1 over a 3 x 3 plane: four windows all holding the centre maximum.
-  const std::vector<float> x{0, 1, 0, 1, 9, 1, 0, 1, 0, /* channel 1 */ 9, 0, 0, 0, 0, 0, 0, 0, 1,
-                             /* sample 1 */ 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  const std::vector<float> x{0,
+                             1,
+                             0,
+                             1,
+                             9,
+                             1,
+                             0,
+                             1,
+                             0,
+                             /* channel 1 */ 9,
+                             0,
+                             0,
+                             0,
+                             0,
+                             0,
+                             0,
+                             0,
+                             1,
+                             /* sample 1 */ 1,
+                             2,
+                             3,
+                             4,
+                             5,
+                             6,
+                             7,
+                             8,
+                             9,
+                             0,
+                             0,
+                             0,
+                             0,
+                             0,
+                             0,
+                             0,
+                             0,
+                             0};
   const std::vector<float> dy{1, 2, 3, 4, 1, 1, 1, 1, /**/ 1, 1, 1, 1, 1, 2, 3, 4};
   const run<maxpool2d_t<2, 1>::bound<shape<2, 3, 3>>> r(x, dy, 2);
   CHECK(r.y == std::vector<float>{9, 9, 9, 9, 9, 0, 0, 1, /**/ 5, 6, 8, 9, 0, 0, 0, 0});
@@ -72,9 +108,9 @@ TEST_CASE("maxpool2d with overlapping windows adds their gradients, per channel 
 TEST_CASE("avgpool2d averages each window and spreads dy / K^2 over it") {
   const run<avgpool2d_t<2>::bound<shape<1, 4, 4>>> r(image, {4, 8, -4, 0}, 1);
   CHECK(r.y == std::vector<float>{13.0f / 4, 18.0f / 4, -7.0f / 4, 26.0f / 4});
-  CHECK(r.dx == std::vector<float>{1, 1, 2, 2,   //
-                                   1, 1, 2, 2,   //
-                                   -1, -1, 0, 0, //
+  CHECK(r.dx == std::vector<float>{1, 1, 2, 2,    //
+                                   1, 1, 2, 2,    //
+                                   -1, -1, 0, 0,  //
                                    -1, -1, 0, 0});
 }
 

@@ -11,8 +11,8 @@ namespace {
 
 // The residual block of a ResNet, and the same with a projection shortcut (3 -> 4 channels, stride 2).
 constexpr auto block = residual(conv2d<3, 3, 1, 1> >> batchnorm2d >> plait::tanh >> conv2d<3, 3, 1, 1> >> batchnorm2d);
-constexpr auto down = residual(conv2d<4, 3, 2, 1> >> batchnorm2d >> plait::tanh >> conv2d<4, 3, 1, 1>,
-                               conv2d<4, 1, 2> >> batchnorm2d);
+constexpr auto down =
+    residual(conv2d<4, 3, 2, 1> >> batchnorm2d >> plait::tanh >> conv2d<4, 3, 1, 1>, conv2d<4, 1, 2> >> batchnorm2d);
 // The bound layer of a layer value, or of a one-layer sub-graph (`residual(f) >> relu` fused).
 template <class L>
 struct only_layer {
@@ -31,14 +31,15 @@ using conv_b = conv2d_t<3, 3, 1, 1>::bound<shape<3, 5, 5>>;
 using bn_b = batchnorm2d_t<>::bound<shape<3, 5, 5>>;
 static_assert(std::is_same_v<block_b::out_shape, shape<3, 5, 5>>);
 static_assert(block_b::param_count == 2 * conv_b::param_count + 2 * bn_b::param_count);
-static_assert(block_b::flops == 2 * conv_b::flops + 2 * bn_b::flops + 75 * plait::tanh_t::bound<shape<75>>::flops / 75 + 75);
+static_assert(block_b::flops ==
+              2 * conv_b::flops + 2 * bn_b::flops + 75 * plait::tanh_t::bound<shape<75>>::flops / 75 + 75);
 static_assert(block_b::state_count >= 2 * conv_b::state_count + 2 * bn_b::state_count);
 static_assert(std::is_same_v<bound_of<down, shape<3, 6, 6>>::out_shape, shape<4, 3, 3>>);
 static_assert(std::is_same_v<output_shape_t<decltype(input<3, 6, 6> >> down >> flatten)>, shape<36>>);
 // `residual(f) >> relu` is one layer: the relu runs in the add.
 static_assert(decltype(input<3, 5, 5> >> block >> relu)::layer_count == 1);
-static_assert(std::is_same_v<decltype(block >> relu)::layers, type_list<residual_t<decltype(block)::function,
-                                                                                     chain<no_input>, relu_fn>>>);
+static_assert(std::is_same_v<decltype(block >> relu)::layers,
+                             type_list<residual_t<decltype(block)::function, chain<no_input>, relu_fn>>>);
 static_assert(LayerSpec<decltype(residual(linear<4>))> && BoundLayer<bound_of<residual(linear<4>), shape<4>>>);
 
 template <class B, class Ctx>
@@ -57,14 +58,18 @@ TEST_CASE_TEMPLATE_DEFINE("residual backward matches finite differences", Ctx, r
     check_gradients<bound_of<residual(linear<5> >> plait::tanh >> linear<5>), shape<5>>>(ctx, 3);
   }
   SUBCASE("over linear layers, linear projection, tanh fused after the add") {
-    check_gradients<bound_of<(residual(linear<6> >> plait::tanh >> linear<3>, linear<3>) >> plait::tanh), shape<5>>>(ctx, 4, 2);
+    check_gradients<bound_of<(residual(linear<6> >> plait::tanh >> linear<3>, linear<3>) >> plait::tanh), shape<5>>>(
+        ctx, 4, 2);
   }
-  SUBCASE("over conv2d and batchnorm2d, identity shortcut") { check_gradients<bound_of<block, shape<3, 5, 5>>>(ctx, 3, 3); }
+  SUBCASE("over conv2d and batchnorm2d, identity shortcut") {
+    check_gradients<bound_of<block, shape<3, 5, 5>>>(ctx, 3, 3);
+  }
   SUBCASE("over conv2d and batchnorm2d, strided projection shortcut") {
     check_gradients<bound_of<down, shape<3, 6, 6>>>(ctx, 2, 4);
   }
   SUBCASE("views at both ends of both branches") {
-    check_gradients<bound_of<residual(flatten >> linear<4>, flatten >> linear<4> >> plait::tanh), shape<2, 3, 3>>>(ctx, 3, 5);
+    check_gradients<bound_of<residual(flatten >> linear<4>, flatten >> linear<4> >> plait::tanh), shape<2, 3, 3>>>(
+        ctx, 3, 5);
   }
   SUBCASE("nested residuals") {
     check_gradients<bound_of<residual(residual(linear<4> >> plait::tanh) >> linear<4>), shape<4>>>(ctx, 2, 6);
@@ -176,23 +181,26 @@ struct halves {
     }
   }
 };
-constexpr auto resnet = input<2, 8, 8> >> conv2d<4, 3, 1, 1> >> relu
-                      >> residual(conv2d<4, 3, 1, 1> >> batchnorm2d >> relu >> conv2d<4, 3, 1, 1> >> batchnorm2d) >> relu
-                      >> residual(conv2d<8, 3, 2, 1> >> batchnorm2d >> relu >> conv2d<8, 3, 1, 1>, conv2d<8, 1, 2>) >> relu
-                      >> maxpool2d<2> >> flatten >> linear<2>;
+constexpr auto resnet =
+    input<2, 8, 8> >> conv2d<4, 3, 1, 1> >> relu >>
+    residual(conv2d<4, 3, 1, 1> >> batchnorm2d >> relu >> conv2d<4, 3, 1, 1> >> batchnorm2d) >> relu >>
+    residual(conv2d<8, 3, 2, 1> >> batchnorm2d >> relu >> conv2d<8, 3, 1, 1>, conv2d<8, 1, 2>) >> relu
+    >> maxpool2d<2> >> flatten >> linear<2>;
 }  // namespace
 
 TEST_CASE_TEMPLATE("a model with residual blocks trains", System, sequential, openmp) {
   static_assert(decltype(resnet)::layer_count == 7);
   const halves train(512, 1), test(256, 2);
   auto m = place(resnet, host_device<System>(2), {.max_batch = 32, .seed = 3});
-  const auto before = m.evaluate(samples<shape<2, 8, 8>>{test.x.data(), 256}, class_labels{test.y.data(), 256}, cross_entropy);
+  const auto before =
+      m.evaluate(samples<shape<2, 8, 8>>{test.x.data(), 256}, class_labels{test.y.data(), 256}, cross_entropy);
   auto opt = adam{.lr = 0.01f};
   for (int epoch = 0; epoch < 4; ++epoch)
     for (std::size_t at = 0; at < 512; at += 32)
       m.train_step(samples<shape<2, 8, 8>>{train.x.data() + at * 128, 32}, class_labels{train.y.data() + at, 32},
                    cross_entropy, opt);
-  const auto after = m.evaluate(samples<shape<2, 8, 8>>{test.x.data(), 256}, class_labels{test.y.data(), 256}, cross_entropy);
+  const auto after =
+      m.evaluate(samples<shape<2, 8, 8>>{test.x.data(), 256}, class_labels{test.y.data(), 256}, cross_entropy);
   CHECK(after.loss < before.loss / 2);
   CHECK(after.accuracy > 0.9);
 }

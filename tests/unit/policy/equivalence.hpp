@@ -27,7 +27,8 @@ struct batch_set {
   static constexpr std::size_t classes = plait::output_shape_t<graph_of<Net>>::size;
   std::vector<float> x;
   std::vector<std::int32_t> y;
-  batch_set(std::size_t n, std::uint64_t seed, std::size_t ids = 0, float lo = -1, float hi = 1) : x(n * in::size), y(n) {
+  batch_set(std::size_t n, std::uint64_t seed, std::size_t ids = 0, float lo = -1, float hi = 1)
+      : x(n * in::size), y(n) {
     plait::splitmix64 rng(seed);
     for (auto& v : x) v = ids ? float(rng.below(ids)) : rng.uniform(lo, hi);
     for (auto& v : y) v = std::int32_t(rng.below(classes));
@@ -63,7 +64,8 @@ inline constexpr double loss_tolerance = 1e-5;
 /// alone, that the replicas hold the same bits; returns the largest parameter difference.
 template <class Policy, auto Net, class Opt, class On = on_host>
 double train_both(Opt opt, std::size_t batch, std::size_t odd = 0, std::size_t ids = 0, int steps = 4) {
-  auto single = plait::place(Net, plait::host_device(), {.max_batch = batch, .seed = 11});  // the reference: one host device
+  auto single =
+      plait::place(Net, plait::host_device(), {.max_batch = batch, .seed = 11});  // the reference: one host device
   auto multi = plait::place<Policy>(Net, On::devices(Policy::device_count), {.max_batch = batch, .seed = 11});
   auto o1 = opt, o2 = opt;
   for (int s = 0; s < steps; ++s) {

@@ -49,30 +49,36 @@ constexpr instruction dp_reduce{.op = opcode::all_reduce, .peer = 1, .buffer = w
 constexpr instruction tp_reduce{.op = opcode::all_reduce, .stage = 1, .peer = 0, .buffer = 0};
 constexpr instruction tp_gather{.op = opcode::all_gather, .stage = 1, .peer = 0, .buffer = 0};
 static_assert(verify_mesh<2, 2>(std::array<program<4>, 4>{{{fwd, tp_reduce, dp_reduce, step},
-                                                        {fwd, tp_reduce, dp_reduce, step},
-                                                        {fwd, tp_reduce, dp_reduce, step},
-                                                        {fwd, tp_reduce, dp_reduce, step}}}).kind == verdict::ok);
+                                                           {fwd, tp_reduce, dp_reduce, step},
+                                                           {fwd, tp_reduce, dp_reduce, step},
+                                                           {fwd, tp_reduce, dp_reduce, step}}})
+                  .kind == verdict::ok);
 static_assert(verify_mesh<2, 2>(std::array<program<4>, 4>{{{fwd, tp_reduce, dp_reduce, step},
-                                                        {fwd, tp_gather, dp_reduce, step},
-                                                        {fwd, tp_reduce, dp_reduce, step},
-                                                        {fwd, tp_reduce, dp_reduce, step}}}).kind == verdict::mismatch);
+                                                           {fwd, tp_gather, dp_reduce, step},
+                                                           {fwd, tp_reduce, dp_reduce, step},
+                                                           {fwd, tp_reduce, dp_reduce, step}}})
+                  .kind == verdict::mismatch);
 constexpr instruction send_to_1{.op = opcode::send, .peer = 1}, recv_from_0{.op = opcode::recv, .peer = 0};
 // Device 1 waits in the data-parallel all-reduce for device 3, which waits for a message device 2
 // sends only after its own all-reduce, which waits for device 0 ... that never sends: a deadlock.
 static_assert(verify_mesh<2>(std::array<program<3>, 4>{{{dp_reduce, send_to_1, step},
                                                         {recv_from_0, dp_reduce, step},
                                                         {dp_reduce, send_to_1, step},
-                                                        {recv_from_0, dp_reduce, step}}}).kind == verdict::ok);
+                                                        {recv_from_0, dp_reduce, step}}})
+                  .kind == verdict::ok);
 static_assert(verify_mesh<2>(std::array<program<3>, 4>{{{recv_from_0, dp_reduce, step},
                                                         {dp_reduce, send_to_1, step},
                                                         {recv_from_0, dp_reduce, step},
-                                                        {dp_reduce, send_to_1, step}}}).kind != verdict::ok);
+                                                        {dp_reduce, send_to_1, step}}})
+                  .kind != verdict::ok);
 
 }  // namespace
 
 TEST_CASE_TEMPLATE("replicate<D, pipeline<P, ...>> trains as one device", P,
-                   replicate<2, pipeline<2, microbatches<2>, gpipe>>, replicate<2, pipeline<2, microbatches<3>, one_f_one_b>>,
-                   replicate<3, pipeline<2, microbatches<2>, one_f_one_b>>, replicate<2, pipeline<4, microbatches<3>, one_f_one_b>>,
+                   replicate<2, pipeline<2, microbatches<2>, gpipe>>,
+                   replicate<2, pipeline<2, microbatches<3>, one_f_one_b>>,
+                   replicate<3, pipeline<2, microbatches<2>, one_f_one_b>>,
+                   replicate<2, pipeline<4, microbatches<3>, one_f_one_b>>,
                    replicate<4, pipeline<2, microbatches<3>, gpipe>>) {
   check_equivalence<P>(sgd{.lr = 0.05f, .momentum = 0.9f}, 2e-5);
   check_equivalence<P>(adam{.lr = 0.01f}, 1e-4);
@@ -86,7 +92,8 @@ TEST_CASE_TEMPLATE("replicate<D, partition<T>> trains as one device", P, replica
 }
 
 TEST_CASE("a mesh needs D x I devices, and its sampler splits for the D replicas") {
-  CHECK_THROWS_WITH(place<dp_pp>(mlp, host_devices(3), {.max_batch = 8}), doctest::Contains("needs 4 devices but place was given 3"));
+  CHECK_THROWS_WITH(place<dp_pp>(mlp, host_devices(3), {.max_batch = 8}),
+                    doctest::Contains("needs 4 devices but place was given 3"));
   auto m = place<dp_tp>(mlp, host_devices(4), {.max_batch = 8});
   CHECK(m.sampler(10, {.global_batch = 4}).replicas() == 2);
 }

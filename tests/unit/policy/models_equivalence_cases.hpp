@@ -32,15 +32,14 @@ namespace {
 constexpr auto cnn = input<3, 8, 8> >> conv2d<6, 3, 1, 1> >> relu >> maxpool2d<2> >> flatten >> linear<10>;
 // (b) Residual blocks without batchnorm: the identity shortcut, fused with the relu after the add,
 // then a projection shortcut (3 -> 5 channels, stride 2), then average pooling.
-constexpr auto resnet = input<3, 8, 8> >> residual(conv2d<3, 3, 1, 1> >> relu >> conv2d<3, 3, 1, 1>) >> relu >>
-                        residual(conv2d<5, 3, 2, 1> >> relu >> conv2d<5, 3, 1, 1>, conv2d<5, 1, 2>) >>
-                        avgpool2d<2> >> flatten >> linear<6>;
+constexpr auto resnet =
+    input<3, 8, 8> >> residual(conv2d<3, 3, 1, 1> >> relu >> conv2d<3, 3, 1, 1>) >> relu >>
+    residual(conv2d<5, 3, 2, 1> >> relu >> conv2d<5, 3, 1, 1>, conv2d<5, 1, 2>) >> avgpool2d<2> >> flatten >> linear<6>;
 // (d) Dropout (two streams) and layernorm after a convolution and a linear layer.
 constexpr auto noisy = input<3, 8, 8> >> conv2d<4, 3, 1, 1> >> relu >> dropout<0.25f> >> flatten >> linear<24> >>
                        relu >> layernorm >> dropout<0.5f, 1> >> linear<5>;
 // An explicit stage cut, for the two-stage pipelines.
-constexpr auto cnn_cut =
-    input<3, 8, 8> >> conv2d<6, 3, 1, 1> >> relu >> maxpool2d<2> >> cut >> flatten >> linear<10>;
+constexpr auto cnn_cut = input<3, 8, 8> >> conv2d<6, 3, 1, 1> >> relu >> maxpool2d<2> >> cut >> flatten >> linear<10>;
 
 }  // namespace
 

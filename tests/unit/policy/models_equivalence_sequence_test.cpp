@@ -32,15 +32,14 @@ namespace {
 
 constexpr std::size_t vocab = 16;
 // (c) Token ids, an LSTM, a linear on every step (tanh fused), the mean over the steps.
-constexpr auto seq = input<6> >> embedding<vocab, 8> >> lstm<12> >> linear<10> >> plait::tanh >> mean_pool >>
-                     linear<4>;
+constexpr auto seq = input<6> >> embedding<vocab, 8> >> lstm<12> >> linear<10> >> plait::tanh >> mean_pool >> linear<4>;
 // (d) The same with dropout (two streams) on the embeddings and on the per-step features, and a
 // layernorm over each sample's [T, H] states.
-constexpr auto noisy_seq = input<6> >> embedding<vocab, 8> >> dropout<0.25f> >> lstm<12> >> layernorm >>
-                           linear<10> >> relu >> dropout<0.5f, 1> >> mean_pool >> linear<4>;
+constexpr auto noisy_seq = input<6> >> embedding<vocab, 8> >> dropout<0.25f> >> lstm<12> >> layernorm >> linear<10> >>
+                           relu >> dropout<0.5f, 1> >> mean_pool >> linear<4>;
 // Explicit stage cuts: encoder, per-step projection, classifier, as in example 06.
-constexpr auto seq_cut = input<6> >> embedding<vocab, 8> >> lstm<12> >> cut >> linear<10> >> plait::tanh >> cut >>
-                         mean_pool >> linear<4>;
+constexpr auto seq_cut =
+    input<6> >> embedding<vocab, 8> >> lstm<12> >> cut >> linear<10> >> plait::tanh >> cut >> mean_pool >> linear<4>;
 
 }  // namespace
 

@@ -58,11 +58,13 @@ static_assert(verify_messages(partition<3>::programs<mixed_graph>));
 
 // Planned parameters per device: 1/N of every split weight, the row layers' biases whole.
 template <std::size_t N>
-constexpr std::size_t device_parameters = graph_layout<typename partition<N>::template device_graph<pairs_graph>>::parameter_count;
+constexpr std::size_t device_parameters =
+    graph_layout<typename partition<N>::template device_graph<pairs_graph>>::parameter_count;
 static_assert(device_parameters<1> == graph_layout<pairs_graph>::parameter_count);
-static_assert(device_parameters<2> == (840 / 2) * 10 + 840 / 2 + 12 * (840 / 2) + 12 + (840 / 2) * 12 + 840 / 2 +
-                                          7 * (840 / 2) + 7);
-static_assert(device_parameters<8> == (840 / 8) * (10 + 1) + 12 * (840 / 8) + 12 + (840 / 8) * (12 + 1) + 7 * (840 / 8) + 7);
+static_assert(device_parameters<2> ==
+              (840 / 2) * 10 + 840 / 2 + 12 * (840 / 2) + 12 + (840 / 2) * 12 + 840 / 2 + 7 * (840 / 2) + 7);
+static_assert(device_parameters<8> ==
+              (840 / 8) * (10 + 1) + 12 * (840 / 8) + 12 + (840 / 8) * (12 + 1) + 7 * (840 / 8) + 7);
 
 template <class Shape>
 struct batch_set {
@@ -99,7 +101,8 @@ void check_equivalence(const Net& net, std::size_t classes, Opt opt, double tole
   const std::vector<float> expected(p1.data, p1.data + batch * classes);
   const auto p2 = split.predict(t.xs());
   CHECK(max_relative_difference({p2.data, batch * classes}, expected) < tolerance);
-  CHECK(split.evaluate(t.xs(), t.ys(), cross_entropy).accuracy == single.evaluate(t.xs(), t.ys(), cross_entropy).accuracy);
+  CHECK(split.evaluate(t.xs(), t.ys(), cross_entropy).accuracy ==
+        single.evaluate(t.xs(), t.ys(), cross_entropy).accuracy);
 }
 }  // namespace
 

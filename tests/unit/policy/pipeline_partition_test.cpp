@@ -34,16 +34,16 @@ constexpr std::size_t exchanges(const auto& program) {
     n += (i.op == opcode::all_reduce || i.op == opcode::all_gather) && i.peer == std::int16_t(collective_group::inner);
   return n;
 }
-static_assert(exchanges(pp_tp::programs<even_graph>[0]) == 2 * 1);      // per micro-batch: the gather
-static_assert(exchanges(pp_tp::programs<even_graph>[3]) == 2 * 4);      // gather, row sum, column grad, first grad
+static_assert(exchanges(pp_tp::programs<even_graph>[0]) == 2 * 1);  // per micro-batch: the gather
+static_assert(exchanges(pp_tp::programs<even_graph>[3]) == 2 * 4);  // gather, row sum, column grad, first grad
 // Every pair of partition<2> inside a stage; none straddles the cut.
 static_assert(replicate<2, pp_tp>::check<even_graph>.kind == verdict::ok);
 
 TEST_CASE_TEMPLATE("pipeline<P, M, Schedule, partition<T>> and replicate<D, ...> of it train as one device", P,
                    pipeline<2, microbatches<1>, gpipe, partition<2>>, pipeline<2, microbatches<2>, gpipe, partition<2>>,
-                   pipeline<2, microbatches<4>, one_f_one_b, partition<2>>, pipeline<3, microbatches<3>, one_f_one_b, partition<2>>,
+                   pipeline<2, microbatches<4>, one_f_one_b, partition<2>>,
+                   pipeline<3, microbatches<3>, one_f_one_b, partition<2>>,
                    replicate<2, pipeline<2, microbatches<2>, one_f_one_b, partition<2>>>) {
   check_equivalence<P>(sgd{.lr = 0.05f, .momentum = 0.9f}, 2e-5, even);
   check_equivalence<P>(adam{.lr = 0.01f}, 1e-4, even);
 }
-

@@ -93,7 +93,8 @@ TEST_CASE("1F1B plans less activation memory than GPipe, as its peak in flight s
   CHECK(b.activation_bytes(1) * 8 == a.activation_bytes(1));  // 1 slot instead of 8
   CHECK(b.planned_bytes(0) < a.planned_bytes(0));
   // Each stage holds only its own layers' parameters.
-  CHECK(a.parameters(0).size() + a.parameters(1).size() == graph_layout<std::remove_const_t<decltype(deep)>>::param_buffer_size);
+  CHECK(a.parameters(0).size() + a.parameters(1).size() ==
+        graph_layout<std::remove_const_t<decltype(deep)>>::param_buffer_size);
 }
 
 TEST_CASE("the executed schedule is traced, one track per stage") {

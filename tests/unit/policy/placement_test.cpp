@@ -19,7 +19,8 @@ using test::max_relative_difference;
 namespace {
 // A preprocessing part on device 1 feeding the model on device 0 (the CPU-feeds-GPU shape).
 // [docs:on]
-constexpr auto scaled = input<6> >> on<1>(layernorm >> linear<12> >> relu) >> on<0>(linear<8> >> plait::tanh >> linear<4>);
+constexpr auto scaled = input<6> >>
+                        on<1>(layernorm >> linear<12> >> relu) >> on<0>(linear<8> >> plait::tanh >> linear<4>);
 using scaled_graph = std::remove_const_t<decltype(scaled)>;
 // [/docs:on]
 // Three parts on devices 0, 2, 1; the unmarked relu belongs to the part before it.
@@ -37,7 +38,8 @@ constexpr bool sends_to(const auto& program, std::int16_t peer) {
     if (i.op == opcode::send && i.peer == peer) return true;
   return false;
 }
-static_assert(sends_to(placement<2>::programs<scaled_graph>[1], 0) && sends_to(placement<2>::programs<scaled_graph>[0], 1));
+static_assert(sends_to(placement<2>::programs<scaled_graph>[1], 0) &&
+              sends_to(placement<2>::programs<scaled_graph>[0], 1));
 static_assert(verify_messages(placement<3, microbatches<4>, one_f_one_b>::programs<three_graph>).kind == verdict::ok);
 
 struct batch_set {
@@ -77,7 +79,8 @@ TEST_CASE_TEMPLATE("placement<D> trains as one device", P, placement<2>, placeme
   check_equivalence<P>(scaled, adam{.lr = 0.01f}, 1e-4);
 }
 
-TEST_CASE_TEMPLATE("placement<3>: parts on devices out of order", P, placement<3>, placement<3, microbatches<4>, one_f_one_b>) {
+TEST_CASE_TEMPLATE("placement<3>: parts on devices out of order", P, placement<3>,
+                   placement<3, microbatches<4>, one_f_one_b>) {
   check_equivalence<P>(three, sgd{.lr = 0.05f, .momentum = 0.9f}, 2e-5);
 }
 

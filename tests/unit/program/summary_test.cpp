@@ -23,15 +23,27 @@ instruction message(opcode op, std::int16_t peer, message_kind k, std::uint16_t 
   i.microbatch = mb;
   return i;
 }
-const instruction act_sum = collective(opcode::all_reduce, collective_group::inner, std::uint16_t(message_kind::activation), 1);
-const instruction grad_sum = collective(opcode::all_reduce, collective_group::inner, std::uint16_t(message_kind::gradient), 1);
+const instruction act_sum =
+    collective(opcode::all_reduce, collective_group::inner, std::uint16_t(message_kind::activation), 1);
+const instruction grad_sum =
+    collective(opcode::all_reduce, collective_group::inner, std::uint16_t(message_kind::gradient), 1);
 const instruction dp_sum = collective(opcode::all_reduce, collective_group::data_parallel, whole_gradient);
 }  // namespace
 
 TEST_CASE("the header's example: a partitioned step with a data-parallel all-reduce") {
-  const program<13> p{at(opcode::scatter), at(opcode::forward, 0), act_sum, at(opcode::forward, 1), at(opcode::forward, 2),
-                      at(opcode::loss), at(opcode::backward, 2), at(opcode::backward, 1), grad_sum, at(opcode::backward, 0),
-                      dp_sum, at(opcode::optimizer_step), at(opcode::nop)};
+  const program<13> p{at(opcode::scatter),
+                      at(opcode::forward, 0),
+                      act_sum,
+                      at(opcode::forward, 1),
+                      at(opcode::forward, 2),
+                      at(opcode::loss),
+                      at(opcode::backward, 2),
+                      at(opcode::backward, 1),
+                      grad_sum,
+                      at(opcode::backward, 0),
+                      dp_sum,
+                      at(opcode::optimizer_step),
+                      at(opcode::nop)};
   CHECK(summary(p) == "scatter F0 AR(a)1 F1 F2 loss B2 B1 AR(g)1 B0 AR(dp) step");
 }
 
@@ -48,16 +60,17 @@ TEST_CASE("each instruction's notation, without and with micro-batches") {
   CHECK(to_text(message(opcode::recv, 0, message_kind::gradient), false) == "g<0");
   CHECK(to_text(collective(opcode::all_reduce, collective_group::data_parallel, 3), false) == "AR(b3)");
   CHECK(to_text(collective(opcode::reduce_scatter, collective_group::data_parallel, 0), false) == "RS(b0)");
-  CHECK(to_text(collective(opcode::all_gather, collective_group::inner, std::uint16_t(message_kind::activation), 2), false) ==
-        "AG(a)2");
+  CHECK(to_text(collective(opcode::all_gather, collective_group::inner, std::uint16_t(message_kind::activation), 2),
+                false) == "AG(a)2");
   CHECK(to_text(dp_sum, false) == "AR(dp)");
 }
 
 TEST_CASE("micro-batch suffixes appear only when some instruction has a micro-batch above 0") {
-  const program<4> one{at(opcode::forward, 0, 0), at(opcode::backward, 0, 0), at(opcode::nop), at(opcode::optimizer_step)};
-  CHECK(summary(one) == "F0 B0 step");
-  const program<4> two{at(opcode::forward, 0, 0), at(opcode::forward, 0, 1), message(opcode::send, 1, message_kind::activation, 1),
+  const program<4> one{at(opcode::forward, 0, 0), at(opcode::backward, 0, 0), at(opcode::nop),
                        at(opcode::optimizer_step)};
+  CHECK(summary(one) == "F0 B0 step");
+  const program<4> two{at(opcode::forward, 0, 0), at(opcode::forward, 0, 1),
+                       message(opcode::send, 1, message_kind::activation, 1), at(opcode::optimizer_step)};
   CHECK(summary(two) == "F0.0 F0.1 a>1.1 step");
   CHECK(summary(program<2>{at(opcode::nop), at(opcode::nop)}).empty());
 }

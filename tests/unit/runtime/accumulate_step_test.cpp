@@ -84,7 +84,8 @@ TEST_CASE("accumulate_step refuses a misuse before any chunk runs") {
   const auto before = m.gather_parameters();
   const test::batch_set<net> b(24, 5);
   sgd opt{.lr = 0.1f};
-  CHECK_THROWS_WITH_AS(m.accumulate_step(b.xs(), b.ys(), cross_entropy, opt, 0), doctest::Contains("plait: accumulate_step is given 0 chunks"), error);
+  CHECK_THROWS_WITH_AS(m.accumulate_step(b.xs(), b.ys(), cross_entropy, opt, 0),
+                       doctest::Contains("plait: accumulate_step is given 0 chunks"), error);
   CHECK_THROWS_WITH_AS(m.accumulate_step(b.xs(), b.ys(), cross_entropy, opt, 2),
                        doctest::Contains("pass at least 3 chunks"), error);
   const test::batch_set<net> small(5, 5);

@@ -14,17 +14,19 @@ TEST_CASE("check_batch accepts 1..max_batch samples with as many targets") {
 }
 
 TEST_CASE("check_batch's messages name the call, the numbers, and the fix") {
-  CHECK_THROWS_WITH_AS(check_batch(0, 0, 8, "train_step"),
-                       "plait: train_step is given an empty batch. a step needs at least one sample. Fix: skip empty batches.",
-                       error);
-  CHECK_THROWS_WITH_AS(check_batch(9, 9, 8, "evaluate"),
-                       "plait: evaluate is given a batch of 9 samples, more than max_batch = 8. activations were planned at "
-                       "place(...) for max_batch samples. Fix: raise place_options.max_batch.",
-                       error);
-  CHECK_THROWS_WITH_AS(check_batch(4, 3, 8, "train_step"),
-                       "plait: train_step is given 4 samples but 3 targets. every sample needs its target. Fix: pass views "
-                       "of equal count.",
-                       error);
+  CHECK_THROWS_WITH_AS(
+      check_batch(0, 0, 8, "train_step"),
+      "plait: train_step is given an empty batch. a step needs at least one sample. Fix: skip empty batches.", error);
+  CHECK_THROWS_WITH_AS(
+      check_batch(9, 9, 8, "evaluate"),
+      "plait: evaluate is given a batch of 9 samples, more than max_batch = 8. activations were planned at "
+      "place(...) for max_batch samples. Fix: raise place_options.max_batch.",
+      error);
+  CHECK_THROWS_WITH_AS(
+      check_batch(4, 3, 8, "train_step"),
+      "plait: train_step is given 4 samples but 3 targets. every sample needs its target. Fix: pass views "
+      "of equal count.",
+      error);
 }
 
 TEST_CASE("count_correct: the arg-max of each row against its label, the first of equal maxima") {

@@ -22,7 +22,9 @@ struct counting_resource : std::pmr::memory_resource {
     ++allocations;
     return std::pmr::new_delete_resource()->allocate(n, a);
   }
-  void do_deallocate(void* p, std::size_t n, std::size_t a) override { std::pmr::new_delete_resource()->deallocate(p, n, a); }
+  void do_deallocate(void* p, std::size_t n, std::size_t a) override {
+    std::pmr::new_delete_resource()->deallocate(p, n, a);
+  }
   bool do_is_equal(const memory_resource& o) const noexcept override { return this == &o; }
 };
 
@@ -33,10 +35,10 @@ TEST_CASE("the whole graph on one host device: params, grads, activations per sl
   counting_resource r;
   memory m({.owned = {0, 2}, .rows = 5, .slots = 2}, host_context<sequential>{}, &r);
   const std::size_t per_slot = aligned(5 * 8) + aligned(5 * 3);  // the two layers' outputs; nothing saved
-  const std::size_t expected = 2 * aligned(80)                    // params, grads
-                               + 2 * per_slot                     // two slots
-                               + 2 * aligned(5 * 8)               // ping-pong gradients of the widest edge
-                               + aligned(5);                      // per-sample losses
+  const std::size_t expected = 2 * aligned(80)                   // params, grads
+                               + 2 * per_slot                    // two slots
+                               + 2 * aligned(5 * 8)              // ping-pong gradients of the widest edge
+                               + aligned(5);                     // per-sample losses
   CHECK(m.planned_bytes() == expected);
   CHECK(m.activation_bytes() == 2 * per_slot);
   CHECK(m.optimizer_bytes() == 0);
@@ -52,7 +54,7 @@ TEST_CASE("the whole graph on one host device: params, grads, activations per sl
 TEST_CASE("a later pipeline stage: its parameters only, and its input and input gradient per slot") {
   counting_resource r;
   memory m({.owned = {1, 2}, .rows = 5, .slots = 1}, host_context<sequential>{}, &r);
-  const std::size_t expected = 2 * aligned(80 - 48)                        // params, grads of layer 1
+  const std::size_t expected = 2 * aligned(80 - 48)                                // params, grads of layer 1
                                + aligned(5 * 8) + aligned(5 * 8) + aligned(5 * 3)  // in, dx, the output
                                + 2 * aligned(5 * 8) + aligned(5);
   CHECK(m.planned_bytes() == expected);

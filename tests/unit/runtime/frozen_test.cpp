@@ -28,7 +28,8 @@ using layout_of = graph_layout<test::graph_of<Net>>;
 template <auto Net>
 constexpr std::size_t bucket_floats() {
   std::size_t n = 0;
-  for (const bucket& b : plan_of<replicate<2, buckets<bucket_plan{.bytes = 256, .first_bytes = 128}>>, test::graph_of<Net>>::buckets)
+  for (const bucket& b :
+       plan_of<replicate<2, buckets<bucket_plan{.bytes = 256, .first_bytes = 128}>>, test::graph_of<Net>>::buckets)
     n += b.size;
   return n;
 }
@@ -93,7 +94,8 @@ TEST_CASE("a frozen layer keeps its parameters and no optimizer state; the other
 
 TEST_CASE("a model with frozen layers trains under every policy as on one device") {
   test::check_model<replicate<2, buckets<bucket_plan{.bytes = 256, .first_bytes = 128}>>, middle>(16, 0);
-  test::check_model<replicate<2, shard_optimizer, buckets<bucket_plan{.bytes = 256, .first_bytes = 128}>>, head_only>(16, 0);
+  test::check_model<replicate<2, shard_optimizer, buckets<bucket_plan{.bytes = 256, .first_bytes = 128}>>, head_only>(
+      16, 0);
   test::check_model<pipeline<2, microbatches<2>>, middle>(16, 0);
   test::check_model<partition<2>, head_only>(16, 0);
   test::check_model<replicate<2, pipeline<2, microbatches<2>>>, middle>(16, 0);

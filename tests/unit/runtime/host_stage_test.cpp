@@ -16,10 +16,10 @@ using namespace plait;
 namespace {
 // [docs:host_stage]
 constexpr auto marked = input<2, 6> >> on<cpu>(plait::tanh >> dropout<0.25> >> flatten)  // on the host
-                      >> linear<16> >> relu >> linear<8> >> gelu >> linear<4>;             // on the devices
+                        >> linear<16> >> relu >> linear<8> >> gelu >> linear<4>;         // on the devices
 // [/docs:host_stage]
-constexpr auto plain = input<2, 6> >> plait::tanh >> dropout<0.25> >> flatten >> linear<16> >> relu >> linear<8> >> gelu >>
-                       linear<4>;
+constexpr auto plain =
+    input<2, 6> >> plait::tanh >> dropout<0.25> >> flatten >> linear<16> >> relu >> linear<8> >> gelu >> linear<4>;
 using marked_graph = std::remove_const_t<decltype(marked)>;
 using marked_layout = graph_layout<marked_graph>;
 using plain_layout = graph_layout<std::remove_const_t<decltype(plain)>>;
@@ -29,12 +29,16 @@ static_assert(host_stage_layers<marked_layout>::leading && host_stage_layers<mar
 static_assert(host_stage_layers<marked_layout>::out_width == 12 && host_stage_layers<plain_layout>::out_width == 12);
 static_assert(marked_layout::parameter_count == plain_layout::parameter_count);
 // A mark after a device layer, and a layer with parameters in the host stage, are seen as such.
-static_assert(!host_stage_layers<graph_layout<std::remove_const_t<decltype(input<4> >> relu >> on<cpu>(plait::tanh) >> linear<2>)>>>::leading);
-static_assert(!host_stage_layers<graph_layout<std::remove_const_t<decltype(input<4> >> on<cpu>(linear<4>) >> linear<2>)>>>::untrained);
+static_assert(
+    !host_stage_layers<
+        graph_layout<std::remove_const_t<decltype(input<4> >> relu >> on<cpu>(plait::tanh) >> linear<2>)>>>::leading);
+static_assert(!host_stage_layers<
+              graph_layout<std::remove_const_t<decltype(input<4> >> on<cpu>(linear<4>) >> linear<2>)>>>::untrained);
 // Under placement, on<cpu> layers belong to the device of the layers after them.
 constexpr auto fed = input<6> >> on<cpu>(plait::tanh) >> on<1>(linear<8> >> relu) >> on<0>(linear<4>);
 using fed_graph = std::remove_const_t<decltype(fed)>;
-static_assert(placement<2>::owned<fed_graph>[1].first == 0 && placement<2>::owned<fed_graph>[1].last == 2);  // linear >> relu: one layer
+static_assert(placement<2>::owned<fed_graph>[1].first == 0 &&
+              placement<2>::owned<fed_graph>[1].last == 2);  // linear >> relu: one layer
 static_assert(placement<2>::owned<fed_graph>[0].first == 2);
 
 struct data {
@@ -84,12 +88,16 @@ void check_same_bits(Opt opt, std::size_t batch = 16) {
 TEST_CASE("a host stage trains to the same bits as the same layers on the device") {
   SUBCASE("one device, SGD") { check_same_bits<single_device>(sgd{.lr = 0.1f, .momentum = 0.9f}); }
   SUBCASE("one device, Adam") { check_same_bits<single_device>(adam{.lr = 1e-2f}); }
-  SUBCASE("one device, micro-batches (pipeline<1, m=4>)") { check_same_bits<pipeline<1, microbatches<4>>>(adam{.lr = 1e-2f}); }
+  SUBCASE("one device, micro-batches (pipeline<1, m=4>)") {
+    check_same_bits<pipeline<1, microbatches<4>>>(adam{.lr = 1e-2f});
+  }
   SUBCASE("replicate<2>: each replica's host stage on its rows") { check_same_bits<replicate<2>>(adam{.lr = 1e-2f}); }
   SUBCASE("pipeline<2, m=4>: the first stage's device runs it") {
     check_same_bits<pipeline<2, microbatches<4>, one_f_one_b>>(sgd{.lr = 0.1f});
   }
-  SUBCASE("replicate<2, pipeline<2, m=2>>") { check_same_bits<replicate<2, pipeline<2, microbatches<2>>>>(sgd{.lr = 0.1f}); }
+  SUBCASE("replicate<2, pipeline<2, m=2>>") {
+    check_same_bits<replicate<2, pipeline<2, microbatches<2>>>>(sgd{.lr = 0.1f});
+  }
   SUBCASE("a host stage ending in a layer that computes, pipeline<1, m=4> and replicate<2>") {
     check_same_bits<pipeline<1, microbatches<4>>, adam, marked_flat, plain_flat>(adam{.lr = 1e-2f});
     check_same_bits<replicate<2>, adam, marked_flat, plain_flat>(adam{.lr = 1e-2f});

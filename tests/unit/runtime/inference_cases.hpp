@@ -20,8 +20,8 @@ namespace inference_cases {
 using test::batch_set;
 using test::max_relative_difference;
 
-inline constexpr auto mlp = plait::input<12> >> plait::linear<32> >> plait::relu >> plait::linear<16> >> plait::tanh >>
-                            plait::linear<4>;
+inline constexpr auto mlp =
+    plait::input<12> >> plait::linear<32> >> plait::relu >> plait::linear<16> >> plait::tanh >> plait::linear<4>;
 // A first stage far heavier than the second: the second reads each micro-batch's activation while the
 // first is still computing the next one, which is only right when every read waits for its write.
 inline constexpr auto slow_first = plait::input<64> >> plait::linear<512> >> plait::relu >> plait::linear<512> >>
@@ -64,8 +64,9 @@ inline constexpr double tolerance = 1e-5;
 
 TEST_CASE_TEMPLATE("predict and evaluate under every policy equal one device, from 1 row to max_batch", Policy,
                    plait::single_device, plait::replicate<2>, plait::replicate<3, plait::shard_optimizer>,
-                   plait::pipeline<2, plait::microbatches<4>>, plait::pipeline<3, plait::microbatches<4>, plait::one_f_one_b>,
-                   plait::partition<2>, plait::replicate<2, plait::pipeline<2, plait::microbatches<2>>>,
+                   plait::pipeline<2, plait::microbatches<4>>,
+                   plait::pipeline<3, plait::microbatches<4>, plait::one_f_one_b>, plait::partition<2>,
+                   plait::replicate<2, plait::pipeline<2, plait::microbatches<2>>>,
                    plait::replicate<2, plait::partition<2>>,
                    plait::pipeline<2, plait::microbatches<2>, plait::gpipe, plait::partition<2>>) {
   // 1 row: under replicate<2> one replica has none, and a pipeline's later micro-batches are empty.
@@ -73,7 +74,8 @@ TEST_CASE_TEMPLATE("predict and evaluate under every policy equal one device, fr
 }
 
 TEST_CASE_TEMPLATE("a slow first stage: every micro-batch's activation is read after it is written", Policy,
-                   plait::pipeline<2, plait::microbatches<4>>, plait::pipeline<2, plait::microbatches<8>, plait::one_f_one_b>,
+                   plait::pipeline<2, plait::microbatches<4>>,
+                   plait::pipeline<2, plait::microbatches<8>, plait::one_f_one_b>,
                    plait::replicate<2, plait::pipeline<2, plait::microbatches<4>>>) {
   CHECK(predict_both<Policy, slow_first, on_backend>({64, 61, 3}, 64) < tolerance * on_backend::tolerance_scale);
 }
@@ -95,7 +97,8 @@ TEST_CASE_TEMPLATE("batch normalisation under replicate: every row is predicted 
   const std::vector<float> together(m.predict(probe.xs()).data, m.predict(probe.xs()).data + 16 * 3);
   for (std::size_t r = 0; r < 16; ++r) {  // one row alone goes to the first replica
     const auto alone = m.predict({probe.x.data() + r * 72, 1});
-    CHECK(max_relative_difference({alone.data, 3}, {together.data() + r * 3, 3}) < tolerance * on_backend::tolerance_scale);
+    CHECK(max_relative_difference({alone.data, 3}, {together.data() + r * 3, 3}) <
+          tolerance * on_backend::tolerance_scale);
   }
 }
 

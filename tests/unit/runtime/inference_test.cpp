@@ -100,9 +100,11 @@ TEST_CASE("predict's executed trace: each replica's forward on its rows, gathers
 TEST_CASE("predict and evaluate refuse what they cannot hold, with a plait message") {
   auto m = place<replicate<2>>(inference_cases::mlp, host_devices(2), {.max_batch = 8});
   const test::batch_set<inference_cases::mlp> b(9, 1);
-  CHECK_THROWS_WITH_AS(m.predict(b.xs()), doctest::Contains("plait: predict is given a batch of 9 samples, more than max_batch = 8"),
+  CHECK_THROWS_WITH_AS(m.predict(b.xs()),
+                       doctest::Contains("plait: predict is given a batch of 9 samples, more than max_batch = 8"),
                        plait::error);
-  CHECK_THROWS_WITH_AS(m.predict({b.x.data(), 0}), doctest::Contains("plait: predict is given an empty batch"), plait::error);
+  CHECK_THROWS_WITH_AS(m.predict({b.x.data(), 0}), doctest::Contains("plait: predict is given an empty batch"),
+                       plait::error);
   CHECK_THROWS_WITH_AS(m.evaluate(b.xs(), class_labels{b.y.data(), 3}, cross_entropy),
                        doctest::Contains("plait: evaluate is given 9 samples but 3 targets"), plait::error);
   // evaluate chunks what predict cannot hold at once

@@ -36,7 +36,8 @@ TEST_CASE_TEMPLATE("a single-device model learns a separable problem", System, s
   auto opt = adam{.lr = 0.01f};
   float last = 0;
   for (int epoch = 0; epoch < 5; ++epoch)
-    for (std::size_t at = 0; at < 512; at += 64) last = m.train_step(train.xs(at, 64), train.ys(at, 64), cross_entropy, opt);
+    for (std::size_t at = 0; at < 512; at += 64)
+      last = m.train_step(train.xs(at, 64), train.ys(at, 64), cross_entropy, opt);
   const auto after = m.evaluate(test.xs(), test.ys(), cross_entropy);
   CHECK(after.loss < before.loss / 2);
   CHECK(after.accuracy > 0.95);
@@ -55,7 +56,8 @@ TEST_CASE("fusing relu into linear changes no number") {
   const blobs data(32);
   auto o1 = sgd{.lr = 0.1f, .momentum = 0.9f}, o2 = o1;
   for (int s = 0; s < 4; ++s)
-    CHECK(fused.train_step(data.xs(), data.ys(), cross_entropy, o1) == plain.train_step(data.xs(), data.ys(), cross_entropy, o2));
+    CHECK(fused.train_step(data.xs(), data.ys(), cross_entropy, o1) ==
+          plain.train_step(data.xs(), data.ys(), cross_entropy, o2));
   auto p2 = plain.layer_parameters<2>();
   CHECK(std::equal(f0.begin(), f0.end(), plain.layer_parameters<0>().begin()));
   CHECK(std::equal(f1.begin(), f1.end(), p2.begin()));
@@ -82,7 +84,8 @@ TEST_CASE("mse regression finds a known linear map") {
     t[i] = 2 * x[i * 3] - x[i * 3 + 1] + 0.5f * x[i * 3 + 2] + 0.25f;
   }
   auto opt = sgd{.lr = 0.1f, .momentum = 0.9f};
-  for (int s = 0; s < 300; ++s) m.train_step(samples<shape<3>>{x.data(), 64}, samples<shape<1>>{t.data(), 64}, mse, opt);
+  for (int s = 0; s < 300; ++s)
+    m.train_step(samples<shape<3>>{x.data(), 64}, samples<shape<1>>{t.data(), 64}, mse, opt);
   auto p = m.layer_parameters<0>();
   CHECK(p[0] == doctest::Approx(2).epsilon(1e-3));
   CHECK(p[1] == doctest::Approx(-1).epsilon(1e-3));
@@ -109,7 +112,8 @@ TEST_CASE("misuse at run time is a plait error and leaves the parameters untouch
   CHECK_THROWS_WITH_AS(place(mlp, host_device(), {.max_batch = 0}), doctest::Contains("max_batch is 0"), plait::error);
   CHECK_THROWS_AS(host_device(0), plait::error);
   CHECK_THROWS_WITH_AS(place(mlp, host_device(), {.cuda_graph = true}),
-                       doctest::Contains("plait: place_options.cuda_graph is set for a model on host devices"), plait::error);
+                       doctest::Contains("plait: place_options.cuda_graph is set for a model on host devices"),
+                       plait::error);
 }
 
 TEST_CASE("evaluate counts arg-max hits over several chunks") {
@@ -142,11 +146,13 @@ TEST_CASE("every public call of the model refuses misuse with a plait message") 
                        doctest::Contains("plait: train_step is given an empty batch"), plait::error);
   const blobs big(9);
   CHECK_THROWS_WITH_AS(m.train_step(big.xs(), big.ys(), cross_entropy, opt),
-                       doctest::Contains("plait: train_step is given a batch of 9 samples, more than max_batch = 8"), plait::error);
+                       doctest::Contains("plait: train_step is given a batch of 9 samples, more than max_batch = 8"),
+                       plait::error);
   CHECK_THROWS_WITH_AS(m.train_step(data.xs(), data.ys(0, 4), cross_entropy, opt),
                        doctest::Contains("plait: train_step is given 8 samples but 4 targets"), plait::error);
   CHECK_THROWS_WITH_AS(m.train_step(data.xs(0, 1), data.ys(0, 1), cross_entropy, opt),
-                       doctest::Contains("plait: train_step is given a batch of 1 samples for 2 replica(s)"), plait::error);
+                       doctest::Contains("plait: train_step is given a batch of 1 samples for 2 replica(s)"),
+                       plait::error);
   // parameters, gradients, the planned figures: a device this process does not have
   CHECK_THROWS_WITH_AS(m.parameters(2), doctest::Contains("plait: parameters(2)"), plait::error);
   CHECK_THROWS_WITH_AS(m.gradients(2), doctest::Contains("plait: gradients(2)"), plait::error);
@@ -155,10 +161,11 @@ TEST_CASE("every public call of the model refuses misuse with a plait message") 
   // the sampler: its batch must hold a sample per replica
   CHECK_THROWS_WITH_AS(m.sampler(100, {.global_batch = 1}), doctest::Contains("plait: "), plait::error);
   // traces: a recorder of no events, a file that cannot be written
-  CHECK_THROWS_WITH_AS(m.enable_trace(0), doctest::Contains("plait: trace_recorder capacity_per_device is 0"), plait::error);
-  m.enable_trace();
-  CHECK_THROWS_WITH_AS(m.write_trace("/nonexistent-folder/trace.json"), doctest::Contains("plait: cannot open trace file"),
+  CHECK_THROWS_WITH_AS(m.enable_trace(0), doctest::Contains("plait: trace_recorder capacity_per_device is 0"),
                        plait::error);
+  m.enable_trace();
+  CHECK_THROWS_WITH_AS(m.write_trace("/nonexistent-folder/trace.json"),
+                       doctest::Contains("plait: cannot open trace file"), plait::error);
   // place: fewer devices than the policy needs, a max_batch below one sample per replica
   CHECK_THROWS_WITH_AS(place<replicate<3>>(mlp, host_devices(2)), doctest::Contains("plait: replicate needs 3 devices"),
                        plait::error);

@@ -32,11 +32,12 @@ struct counting_resource : std::pmr::memory_resource {
 
 constexpr auto plain_net = input<1, 8, 8> >> flatten >> linear<32> >> gelu >> linear<16> >> plait::tanh >> linear<4>;
 // With a host stage (on<cpu>): its buffers are planned at place(...) too.
-constexpr auto staged_net = input<1, 8, 8> >> on<cpu>(plait::tanh >> dropout<0.1f> >> flatten) >> linear<32> >> gelu >>
-                            linear<16> >> plait::tanh >> linear<4>;
+constexpr auto staged_net = input<1, 8, 8> >> on<cpu>(plait::tanh >> dropout<0.1f> >> flatten) >> linear<32> >> gelu
+                            >> linear<16> >> plait::tanh >> linear<4>;
 
 // With a frozen layer: the optimizer steps the trainable runs only.
-constexpr auto frozen_net = input<1, 8, 8> >> flatten >> frozen(linear<32>) >> gelu >> linear<16> >> plait::tanh >> linear<4>;
+constexpr auto frozen_net = input<1, 8, 8> >> flatten >> frozen(linear<32>) >> gelu >> linear<16> >> plait::tanh
+                            >> linear<4>;
 
 template <class System, class Policy = single_device, auto Net = plain_net, class Opt>
 void check_no_allocation(Opt opt, step_guard_options guard = {}) {
@@ -50,7 +51,8 @@ void check_no_allocation(Opt opt, step_guard_options guard = {}) {
   std::vector<std::int32_t> y(32);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(i % 13) / 13.0f - 0.5f;
   for (std::size_t i = 0; i < y.size(); ++i) y[i] = std::int32_t(i % 4);
-  m.train_step(samples<shape<1, 8, 8>>{x.data(), 32}, class_labels{y.data(), 32}, cross_entropy, opt);  // plans opt state
+  m.train_step(samples<shape<1, 8, 8>>{x.data(), 32}, class_labels{y.data(), 32}, cross_entropy,
+               opt);  // plans opt state
   const std::size_t arena_allocs = mem.allocations, new_calls = news.load();
   for (std::size_t n : {std::size_t{32}, std::size_t{7}, std::size_t{32}, std::size_t{Policy::device_count}})
     m.train_step(samples<shape<1, 8, 8>>{x.data(), n}, class_labels{y.data(), n}, cross_entropy, opt);
@@ -69,18 +71,21 @@ TEST_CASE("train_step allocates nothing after its first call") {
 
 TEST_CASE("a data-parallel step allocates nothing after its first call either") {
   check_no_allocation<sequential, replicate<2>>(sgd{.lr = 0.01f, .momentum = 0.9f});
-  check_no_allocation<sequential, replicate<2, shard_optimizer, buckets<bucket_plan{.bytes = 4096, .first_bytes = 1024}>>>(adam{});
+  check_no_allocation<sequential,
+                      replicate<2, shard_optimizer, buckets<bucket_plan{.bytes = 4096, .first_bytes = 1024}>>>(adam{});
 }
 
 TEST_CASE("a step with a host stage allocates nothing after its first call") {
   check_no_allocation<sequential, single_device, staged_net>(adam{});
-  check_no_allocation<sequential, pipeline<2, microbatches<2>, gpipe, uneven_microbatches>, staged_net>(sgd{.lr = 0.01f});
+  check_no_allocation<sequential, pipeline<2, microbatches<2>, gpipe, uneven_microbatches>, staged_net>(
+      sgd{.lr = 0.01f});
 }
 
 TEST_CASE("a guarded step (clipping, the non-finite check) allocates nothing after its first call") {
   check_no_allocation<sequential>(sgd{.lr = 0.01f}, {.max_norm = 0.01f, .skip_nonfinite = true});
   check_no_allocation<sequential, replicate<2>>(adam{}, {.max_norm = 0.01f});
-  check_no_allocation<sequential, pipeline<2, microbatches<2>, gpipe, uneven_microbatches>>(sgd{.lr = 0.01f}, {.skip_nonfinite = true});
+  check_no_allocation<sequential, pipeline<2, microbatches<2>, gpipe, uneven_microbatches>>(sgd{.lr = 0.01f},
+                                                                                            {.skip_nonfinite = true});
 }
 
 TEST_CASE("a step with frozen layers allocates nothing after its first call") {

@@ -44,7 +44,8 @@ TEST_CASE_TEMPLATE("set_parameters reaches every holder and gather_parameters re
   CHECK(test::max_relative_difference({m.predict(b.xs()).data, 8 * 4}, expected) < 1e-6);
   // and trains alike from there
   auto o1 = sgd{.lr = 0.1f}, o2 = o1;
-  CHECK(m.train_step(b.xs(), b.ys(), cross_entropy, o1) == doctest::Approx(single.train_step(b.xs(), b.ys(), cross_entropy, o2)));
+  CHECK(m.train_step(b.xs(), b.ys(), cross_entropy, o1) ==
+        doctest::Approx(single.train_step(b.xs(), b.ys(), cross_entropy, o2)));
 }
 
 TEST_CASE("layer_parameters written on one device reach every replica before the next step") {
@@ -58,10 +59,13 @@ TEST_CASE("layer_parameters written on one device reach every replica before the
 
 TEST_CASE("misuse of the parameter calls is a plait error") {
   auto m = place<replicate<2>>(mlp, host_devices(2), {.max_batch = 8});
-  CHECK_THROWS_WITH_AS(m.parameters(2), doctest::Contains("plait: parameters(2) is asked of a model with 2 devices"), plait::error);
-  CHECK_THROWS_WITH_AS(m.gradients(5), doctest::Contains("plait: gradients(5) is asked of a model with 2 devices"), plait::error);
+  CHECK_THROWS_WITH_AS(m.parameters(2), doctest::Contains("plait: parameters(2) is asked of a model with 2 devices"),
+                       plait::error);
+  CHECK_THROWS_WITH_AS(m.gradients(5), doctest::Contains("plait: gradients(5) is asked of a model with 2 devices"),
+                       plait::error);
   CHECK_THROWS_WITH_AS(m.planned_bytes(2), doctest::Contains("plait: planned_bytes(2)"), plait::error);
   const std::vector<float> short_(3);
-  CHECK_THROWS_WITH_AS(m.set_parameters(short_), doctest::Contains("plait: set_parameters is given 3 floats"), plait::error);
+  CHECK_THROWS_WITH_AS(m.set_parameters(short_), doctest::Contains("plait: set_parameters is given 3 floats"),
+                       plait::error);
   CHECK(m.parameters(1).size() == layout::param_buffer_size);  // a replica holds the whole layout
 }

@@ -12,7 +12,8 @@ using namespace plait;
 namespace {
 constexpr auto net = input<6> >> linear<8> >> relu >> linear<3>;
 using G = std::remove_cvref_t<decltype(net)>;
-static_assert(detail::placeable<single_device, G, host<sequential>>() && detail::placeable<replicate<2>, G, host<openmp>>());
+static_assert(detail::placeable<single_device, G, host<sequential>>() &&
+              detail::placeable<replicate<2>, G, host<openmp>>());
 }  // namespace
 
 TEST_CASE("without a policy: one device, single_device") {
@@ -33,10 +34,11 @@ TEST_CASE("the policy named, on as many devices as it needs, or more") {
 }
 
 TEST_CASE("too few devices: the policy, both counts, and the fix") {
-  CHECK_THROWS_WITH_AS(place<replicate<3>>(net, host_devices(2), {.max_batch = 8}),
-                       "plait: replicate needs 3 devices but place was given 2. each logical device of the policy runs on "
-                       "a device of its own. Fix: pass at least 3 devices to place(...), e.g. host_devices(3).",
-                       error);
+  CHECK_THROWS_WITH_AS(
+      place<replicate<3>>(net, host_devices(2), {.max_batch = 8}),
+      "plait: replicate needs 3 devices but place was given 2. each logical device of the policy runs on "
+      "a device of its own. Fix: pass at least 3 devices to place(...), e.g. host_devices(3).",
+      error);
 }
 
 TEST_CASE("the seed of the options: the same seed, the same parameters; another, others") {

@@ -39,7 +39,8 @@ TEST_CASE("one replica: its own values; more than the capacity: a plait error") 
   std::vector<double> data{1.5, -2.0, 7.0};
   one.of(0)(data.data(), 2);
   CHECK(data == std::vector<double>{1.5, -2.0, 7.0});
-  CHECK_THROWS_WITH_AS(one.of(0)(data.data(), 3), doctest::Contains("plait: a layer summed 3 doubles across replicas, more than the 2 planned"),
+  CHECK_THROWS_WITH_AS(one.of(0)(data.data(), 3),
+                       doctest::Contains("plait: a layer summed 3 doubles across replicas, more than the 2 planned"),
                        error);
   CHECK_THROWS_AS(one.of(1), std::out_of_range);
 }

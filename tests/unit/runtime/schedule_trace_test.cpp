@@ -38,7 +38,8 @@ void check_planned_trace() {
     for (const trace_event& b : events)
       if (&a != &b && a.device == b.device) CHECK((a.end_us <= b.begin_us || b.end_us <= a.begin_us));
   }
-  const auto path = std::filesystem::temp_directory_path() / ("plait_planned_" + std::to_string(plan::device_count) + ".json");
+  const auto path =
+      std::filesystem::temp_directory_path() / ("plait_planned_" + std::to_string(plan::device_count) + ".json");
   write_planned_trace<Policy, graph>(path);
   const std::string text = read(path);
   CHECK(text.find("planned") != std::string::npos);

@@ -132,8 +132,10 @@ TEST_CASE("a NaN under pipeline and partition is skipped alike; without the chec
 
 TEST_CASE("guard_steps refuses what it cannot do") {
   auto m = place(net, host_device(), {.max_batch = 16});
-  CHECK_THROWS_WITH_AS(m.guard_steps({.max_norm = -1.0f}), doctest::Contains("plait: guard_steps is given max_norm -1"), error);
-  CHECK_THROWS_WITH_AS(m.guard_steps({.max_norm = std::numeric_limits<float>::quiet_NaN()}), doctest::Contains("Fix:"), error);
+  CHECK_THROWS_WITH_AS(m.guard_steps({.max_norm = -1.0f}), doctest::Contains("plait: guard_steps is given max_norm -1"),
+                       error);
+  CHECK_THROWS_WITH_AS(m.guard_steps({.max_norm = std::numeric_limits<float>::quiet_NaN()}), doctest::Contains("Fix:"),
+                       error);
   auto sharded = place<replicate<2, shard_optimizer>>(net, host_devices(2), {.max_batch = 16});
   CHECK_THROWS_WITH_AS(sharded.guard_steps({.max_norm = 1.0f}), doctest::Contains("shards its optimizer"), error);
   sharded.guard_steps({});  // off: accepted
@@ -143,8 +145,8 @@ TEST_CASE("docs/training.md: a guarded training loop") {
   const test::batch_set<net> batch(16, 21);
   // [docs:guard]
   auto m = place<replicate<2>>(net, host_devices(2), {.max_batch = 16});
-  m.guard_steps({.max_norm = 1.0f,            // clip the gradient's global L2 norm to 1
-                 .skip_nonfinite = true});    // an inf/NaN loss or gradient skips the step on every rank
+  m.guard_steps({.max_norm = 1.0f,          // clip the gradient's global L2 norm to 1
+                 .skip_nonfinite = true});  // an inf/NaN loss or gradient skips the step on every rank
   adam opt{.lr = 1e-3f};
   const float loss = m.train_step(batch.xs(), batch.ys(), cross_entropy, opt);
   std::printf("loss %.4f, gradient norm %.3f, %zu step(s) skipped\n", loss, m.gradient_norm(), m.skipped_steps());

@@ -58,15 +58,17 @@ TEST_CASE("a batch smaller than replicas x micro-batches, or with shares that do
   const std::vector<float> before = m.gather_parameters();
   auto opt = sgd{};
   const batch three(3), six(6);
+  CHECK_THROWS_WITH_AS(
+      m.train_step(three.xs(), three.ys(), cross_entropy, opt),
+      doctest::Contains("plait: train_step is given a batch of 3 samples for 2 replica(s) of 2 micro-batch(es). "),
+      error);
   CHECK_THROWS_WITH_AS(m.train_step(three.xs(), three.ys(), cross_entropy, opt),
-                       doctest::Contains("plait: train_step is given a batch of 3 samples for 2 replica(s) of 2 micro-batch(es). "),
-                       error);
-  CHECK_THROWS_WITH_AS(m.train_step(three.xs(), three.ys(), cross_entropy, opt), doctest::Contains("Fix: pass batches of at least 4 samples"),
-                       error);
+                       doctest::Contains("Fix: pass batches of at least 4 samples"), error);
   // 6 samples: shares of 3 per replica, which 2 micro-batches do not divide.
-  CHECK_THROWS_WITH_AS(m.train_step(six.xs(), six.ys(), cross_entropy, opt),
-                       doctest::Contains("train_step is given a batch of 6 samples, whose share does not divide into 2 micro-batches"),
-                       error);
+  CHECK_THROWS_WITH_AS(
+      m.train_step(six.xs(), six.ys(), cross_entropy, opt),
+      doctest::Contains("train_step is given a batch of 6 samples, whose share does not divide into 2 micro-batches"),
+      error);
   CHECK(m.gather_parameters() == before);
   CHECK(m.steps() == 0);
   const batch eight(8);

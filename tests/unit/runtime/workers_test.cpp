@@ -17,7 +17,7 @@ using namespace plait;
 namespace {
 struct seen {
   std::mutex m;
-  std::vector<int> runs;              // per device: how many jobs ran
+  std::vector<int> runs;               // per device: how many jobs ran
   std::vector<std::thread::id> where;  // per device: the thread of its last job
   explicit seen(std::size_t n) : runs(n), where(n) {}
 };
@@ -74,8 +74,9 @@ TEST_CASE("the first failing device's exception, by device order, after all have
   CHECK_NOTHROW(w.run(note, &s));
   CHECK(s.runs == std::vector<int>{1, 1, 1, 1});
   // Device 0's own exception comes first.
-  CHECK_THROWS_WITH(w.run([](void*, std::size_t d) { throw std::runtime_error("device " + std::to_string(d)); }, nullptr),
-                    "device 0");
+  CHECK_THROWS_WITH(
+      w.run([](void*, std::size_t d) { throw std::runtime_error("device " + std::to_string(d)); }, nullptr),
+      "device 0");
 }
 
 TEST_CASE("one device: no thread, the job runs on the caller") {

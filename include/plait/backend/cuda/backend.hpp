@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "../../core/error.hpp"
+#include "../host/backend.hpp"  // device_set
 #include "cublas_error.hpp"
 #include "error.hpp"
-#include "../host/backend.hpp"  // device_set
 
 namespace plait {
 
@@ -84,7 +84,8 @@ class cuda_context {
   std::size_t index = 0;  // logical device
   int device = 0;         // physical GPU
 
-  cuda_context(std::size_t logical, int gpu, cuda_math math = cuda_math::float32) : index(logical), device(gpu), math_(math) {
+  cuda_context(std::size_t logical, int gpu, cuda_math math = cuda_math::float32)
+      : index(logical), device(gpu), math_(math) {
     using cuda_detail::cuda_check;
     cuda_detail::expect_device(gpu);
     try {
@@ -96,14 +97,19 @@ class cuda_context {
       cuda_detail::cublas_check(
           cublasSetMathMode(blas_, math == cuda_math::tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
           "cublasSetMathMode", gpu);
-      cuda_check(cudaMalloc(&workspace_, blas_workspace_bytes), cat("cudaMalloc of ", blas_workspace_bytes, " bytes (cuBLAS workspace)"), gpu);
+      cuda_check(cudaMalloc(&workspace_, blas_workspace_bytes),
+                 cat("cudaMalloc of ", blas_workspace_bytes, " bytes (cuBLAS workspace)"), gpu);
       cuda_detail::cublas_check(cublasSetWorkspace(blas_, workspace_, blas_workspace_bytes), "cublasSetWorkspace", gpu);
       cuda_check(cudaMalloc(reinterpret_cast<void**>(&scalar_), sizeof(double)), "cudaMalloc of 8 bytes", gpu);
-      cuda_check(cudaMallocHost(reinterpret_cast<void**>(&host_scalar_), sizeof(double)), "cudaMallocHost of 8 bytes", gpu);
-      cuda_check(cudaMalloc(reinterpret_cast<void**>(&words_), 4 * sizeof(std::uint64_t)), "cudaMalloc of 32 bytes", gpu);
+      cuda_check(cudaMallocHost(reinterpret_cast<void**>(&host_scalar_), sizeof(double)), "cudaMallocHost of 8 bytes",
+                 gpu);
+      cuda_check(cudaMalloc(reinterpret_cast<void**>(&words_), 4 * sizeof(std::uint64_t)), "cudaMalloc of 32 bytes",
+                 gpu);
       cuda_check(cudaMemsetAsync(words_, 0, 4 * sizeof(std::uint64_t), stream_), "cudaMemsetAsync", gpu);
-      cuda_check(cudaMallocHost(reinterpret_cast<void**>(&host_words_), 2 * sizeof(std::uint64_t)), "cudaMallocHost of 16 bytes", gpu);
-      cuda_check(cudaMalloc(&scratch_, scratch_bytes), cat("cudaMalloc of ", scratch_bytes, " bytes (reduction scratch)"), gpu);
+      cuda_check(cudaMallocHost(reinterpret_cast<void**>(&host_words_), 2 * sizeof(std::uint64_t)),
+                 "cudaMallocHost of 16 bytes", gpu);
+      cuda_check(cudaMalloc(&scratch_, scratch_bytes),
+                 cat("cudaMalloc of ", scratch_bytes, " bytes (reduction scratch)"), gpu);
       host_words_[0] = host_words_[1] = 0;
     } catch (...) {
       release();
@@ -132,7 +138,7 @@ class cuda_context {
   cudaStream_t stream() const { return stream_; }
   cublasHandle_t blas() const { return blas_; }
   cuda_math math() const { return math_; }
-  double* device_scalar() const { return scalar_; }  // [1] @ this GPU
+  double* device_scalar() const { return scalar_; }     // [1] @ this GPU
   double* host_scalar() const { return host_scalar_; }  // [1] @ pinned host memory
 
   /// The step words [step, optimizer step count] @ this GPU, as kernels read them.
@@ -148,8 +154,9 @@ class cuda_context {
   }
   /// Enqueues the copy of the pinned twin into the step words on this device's stream.
   void copy_step_words() const {
-    cuda_detail::cuda_check(cudaMemcpyAsync(words_, host_words_, 2 * sizeof(std::uint64_t), cudaMemcpyHostToDevice, stream_),
-                            "cudaMemcpyAsync (host to device) of the step words", device);
+    cuda_detail::cuda_check(
+        cudaMemcpyAsync(words_, host_words_, 2 * sizeof(std::uint64_t), cudaMemcpyHostToDevice, stream_),
+        "cudaMemcpyAsync (host to device) of the step words", device);
   }
 
   /// cuBLAS's workspace per handle: what NVIDIA recommends for Hopper (32 MiB).
@@ -194,10 +201,10 @@ class cuda_context {
   cublasHandle_t blas_ = nullptr;
   double* scalar_ = nullptr;
   double* host_scalar_ = nullptr;
-  void* workspace_ = nullptr;              // [blas_workspace_bytes] @ this GPU
-  std::uint64_t* words_ = nullptr;         // [4] @ this GPU: the step words, then optimizer_scalars()
-  std::uint64_t* host_words_ = nullptr;    // [2] @ pinned host memory
-  void* scratch_ = nullptr;                // [scratch_bytes] @ this GPU
+  void* workspace_ = nullptr;            // [blas_workspace_bytes] @ this GPU
+  std::uint64_t* words_ = nullptr;       // [4] @ this GPU: the step words, then optimizer_scalars()
+  std::uint64_t* host_words_ = nullptr;  // [2] @ pinned host memory
+  void* scratch_ = nullptr;              // [scratch_bytes] @ this GPU
 };
 
 /// The CUDA devices a model is placed on: logical device i runs on GPU gpus[i]. Several logical

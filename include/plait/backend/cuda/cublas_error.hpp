@@ -25,8 +25,7 @@ inline std::string_view fix_for(cublasStatus_t s) {
       return "this is a plait bug (a matrix size or stride cuBLAS refuses): report it with the shapes above";
     case CUBLAS_STATUS_ARCH_MISMATCH:
       return "use cuda_math::float32 on this GPU (TF32 needs compute capability 8.0 or later)";
-    default:
-      return "see cuBLAS's text above; run under compute-sanitizer for the failing kernel";
+    default: return "see cuBLAS's text above; run under compute-sanitizer for the failing kernel";
   }
 }
 
@@ -34,8 +33,8 @@ inline std::string_view fix_for(cublasStatus_t s) {
 /// `device` is the CUDA device it ran on (-1: none).
 inline void cublas_check(cublasStatus_t s, std::string_view what, int device = -1) {
   if (s == CUBLAS_STATUS_SUCCESS) return;
-  fail(cat(what, " failed", device >= 0 ? cat(" on CUDA device ", device) : std::string(), " (",
-           cublasGetStatusName(s), ": ", cublasGetStatusString(s), ")"),
+  fail(cat(what, " failed", device >= 0 ? cat(" on CUDA device ", device) : std::string(), " (", cublasGetStatusName(s),
+           ": ", cublasGetStatusString(s), ")"),
        "cuBLAS returned an error for this call", fix_for(s));
 }
 

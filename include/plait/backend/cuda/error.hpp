@@ -18,18 +18,15 @@ namespace plait::cuda_detail {
 /// What to do about a failed CUDA call, by the kind of failure.
 inline std::string_view fix_for(cudaError_t e) {
   switch (e) {
-    case cudaErrorMemoryAllocation:
-      return "lower max_batch or the model's size, or spread the model over more devices";
+    case cudaErrorMemoryAllocation: return "lower max_batch or the model's size, or spread the model over more devices";
     case cudaErrorNoDevice:
     case cudaErrorInsufficientDriver:
       return "run on a machine whose NVIDIA driver answers (nvidia-smi), or use host devices";
-    case cudaErrorInvalidDevice:
-      return "name CUDA devices that exist (cudaGetDeviceCount), e.g. cuda_devices({0})";
+    case cudaErrorInvalidDevice: return "name CUDA devices that exist (cudaGetDeviceCount), e.g. cuda_devices({0})";
     case cudaErrorIllegalAddress:
     case cudaErrorLaunchFailure:
       return "the device's context is lost: restart the process; run under compute-sanitizer to find the kernel";
-    default:
-      return "see CUDA's text above; run under compute-sanitizer for the failing kernel";
+    default: return "see CUDA's text above; run under compute-sanitizer for the failing kernel";
   }
 }
 
@@ -38,8 +35,8 @@ inline std::string_view fix_for(cudaError_t e) {
 inline void cuda_check(cudaError_t e, std::string_view what, int device = -1) {
   if (e == cudaSuccess) return;
   (void)cudaGetLastError();  // clears a sticky-free error so the next call does not report it again
-  fail(cat(what, " failed", device >= 0 ? cat(" on CUDA device ", device) : std::string(), " (", cudaGetErrorName(e), ": ",
-           cudaGetErrorString(e), ")"),
+  fail(cat(what, " failed", device >= 0 ? cat(" on CUDA device ", device) : std::string(), " (", cudaGetErrorName(e),
+           ": ", cudaGetErrorString(e), ")"),
        "CUDA returned an error for this call", fix_for(e));
 }
 

@@ -44,12 +44,13 @@ class cuda_step_graph {
     input_ = pinned_buffer<float>(rows * input);
     targets_ = pinned_buffer<float>(rows * target);
   }
-  float* input() const { return input_.data(); }    // [rows, input] @ pinned host
+  float* input() const { return input_.data(); }     // [rows, input] @ pinned host
   void* targets() const { return targets_.data(); }  // [rows, target] @ pinned host
 
   /// Optimizers whose settings a graph can keep and compare: small, trivially copyable, with operator==.
   template <class Opt>
-  static constexpr bool replayable = std::is_trivially_copyable_v<Opt> && sizeof(Opt) <= 64 && std::equality_comparable<Opt>;
+  static constexpr bool replayable =
+      std::is_trivially_copyable_v<Opt> && sizeof(Opt) <= 64 && std::equality_comparable<Opt>;
 
   /// Whether the graph in hand was captured for this step: the same step kind (the types of the
   /// step: a function address per instantiation), batch size and optimizer settings.
@@ -76,12 +77,14 @@ class cuda_step_graph {
   void capture(const cuda_context& ctx, F&& enqueue_step) {
     using cuda_detail::cuda_check;
     forget_exec();
-    cuda_check(cudaStreamBeginCapture(ctx.stream(), cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture", ctx.device);
+    cuda_check(cudaStreamBeginCapture(ctx.stream(), cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture",
+               ctx.device);
     cudaGraph_t graph = nullptr;
     try {
       enqueue_step();
-      cuda_check(cudaMemcpyAsync(ctx.host_scalar(), ctx.device_scalar(), sizeof(double), cudaMemcpyDeviceToHost, ctx.stream()),
-                 "cudaMemcpyAsync (device to host) of the step's loss", ctx.device);
+      cuda_check(
+          cudaMemcpyAsync(ctx.host_scalar(), ctx.device_scalar(), sizeof(double), cudaMemcpyDeviceToHost, ctx.stream()),
+          "cudaMemcpyAsync (device to host) of the step's loss", ctx.device);
     } catch (...) {
       if (cudaStreamEndCapture(ctx.stream(), &graph) == cudaSuccess && graph) (void)cudaGraphDestroy(graph);
       (void)cudaGetLastError();

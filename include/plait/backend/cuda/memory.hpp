@@ -25,10 +25,10 @@ class cuda_arena {
   cuda_arena(std::size_t bytes, const cuda_context& ctx) : device_(ctx.device), bytes_(bytes) {
     if (bytes_ == 0) return;
     const cuda_detail::keep_device on(device_);  // the caller's device is current again after it
-    cuda_detail::cuda_check(cudaMalloc(reinterpret_cast<void**>(&base_), bytes_), cat("cudaMalloc of ", bytes_, " bytes"),
-                            device_);
-    cuda_detail::cuda_check(cudaMemsetAsync(base_, 0, bytes_, ctx.stream()), cat("cudaMemsetAsync of ", bytes_, " bytes"),
-                            device_);
+    cuda_detail::cuda_check(cudaMalloc(reinterpret_cast<void**>(&base_), bytes_),
+                            cat("cudaMalloc of ", bytes_, " bytes"), device_);
+    cuda_detail::cuda_check(cudaMemsetAsync(base_, 0, bytes_, ctx.stream()),
+                            cat("cudaMemsetAsync of ", bytes_, " bytes"), device_);
   }
   cuda_arena(const arena_plan& plan, const cuda_context& ctx) : cuda_arena(plan.bytes(), ctx) {}
   cuda_arena(cuda_arena&& o) noexcept { swap(o); }

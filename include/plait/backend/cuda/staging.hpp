@@ -34,9 +34,12 @@ class cuda_staging {
     using cuda_detail::cuda_check;
     try {
       for (auto& b : buffers_) b = pinned_buffer<float>(floats);
-      cuda_check(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags (copy stream)", device_);
-      for (auto& e : copied_) cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags", device_);
-      for (auto& e : freed_) cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags", device_);
+      cuda_check(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags (copy stream)",
+                 device_);
+      for (auto& e : copied_)
+        cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags", device_);
+      for (auto& e : freed_)
+        cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags", device_);
       cuda_check(cudaEventCreateWithFlags(&now_, cudaEventDisableTiming), "cudaEventCreateWithFlags", device_);
     } catch (...) {
       release_all();
@@ -57,7 +60,8 @@ class cuda_staging {
   /// copy has completed (waits for it).
   float* begin(float*, std::size_t) {
     if (pending_[next_])
-      cuda_detail::cuda_check(cudaEventSynchronize(copied_[next_]), "cudaEventSynchronize (a staging buffer's copy)", device_);
+      cuda_detail::cuda_check(cudaEventSynchronize(copied_[next_]), "cudaEventSynchronize (a staging buffer's copy)",
+                              device_);
     pending_[next_] = false;
     return buffers_[next_].data();
   }

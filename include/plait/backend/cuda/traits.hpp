@@ -7,11 +7,11 @@
 #include <cstddef>
 #include <memory_resource>
 
+#include "../traits.hpp"
 #include "backend.hpp"
 #include "graph.hpp"
 #include "memory.hpp"
 #include "staging.hpp"
-#include "../traits.hpp"
 
 namespace plait {
 

@@ -3,10 +3,10 @@
 // through Thrust with an explicit host execution policy (thrust::cpp::par, sequential, or
 // thrust::omp::par, OpenMP threads), matrix products through CBLAS (OpenBLAS).
 
-#include <cstddef>
-#include <cstdlib>
 #include <thrust/system/cpp/execution_policy.h>
 #include <thrust/system/omp/execution_policy.h>
+#include <cstddef>
+#include <cstdlib>
 #include <type_traits>
 
 #include <omp.h>
@@ -39,8 +39,8 @@ struct is_host_backend<host<S>> : std::true_type {};
 template <class System>
 struct host_context {
   using backend = host<System>;
-  std::size_t index = 0;    // logical device
-  unsigned threads = 1;     // threads of this device's kernels and GEMMs
+  std::size_t index = 0;  // logical device
+  unsigned threads = 1;   // threads of this device's kernels and GEMMs
 
   static auto policy() {
     if constexpr (std::is_same_v<System, openmp>) return thrust::omp::par;

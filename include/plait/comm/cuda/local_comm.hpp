@@ -7,8 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../communicator.hpp"
 #include "../../core/error.hpp"
+#include "../communicator.hpp"
 #include "local_group.hpp"
 
 namespace plait {
@@ -37,14 +37,20 @@ class cuda_local_comm {
   void all_gather(const float* in, float* out, std::size_t n) {  // in: [chunk_of(n, size, rank)]; out: [n], rank order
     group_->all_gather(rank_, in, out, n);                       // in place: in == out + chunk.begin
   }
-  void broadcast(float* buf, std::size_t n, std::size_t root) { group_->broadcast(rank_, buf, n, root); }  // [n] <- root's
+  void broadcast(float* buf, std::size_t n, std::size_t root) {
+    group_->broadcast(rank_, buf, n, root);
+  }                                           // [n] <- root's
   void barrier() { group_->barrier(rank_); }  // later work on every rank's stream follows earlier work on all
-  void send(const float* buf, std::size_t n, std::size_t peer) { group_->send(rank_, buf, n, peer); }  // until the copy is enqueued
+  void send(const float* buf, std::size_t n, std::size_t peer) {
+    group_->send(rank_, buf, n, peer);
+  }  // until the copy is enqueued
   void recv(float* buf, std::size_t n, std::size_t peer) { group_->recv(rank_, buf, n, peer); }  // oldest from peer
   /// Posts [n] to peer without waiting; the buffer stays the caller's to keep unchanged until
   /// wait_taken(peer, ticket), after which stream() may overwrite it. Returns the ticket.
   std::uint64_t post(const float* buf, std::size_t n, std::size_t peer) { return group_->post(rank_, buf, n, peer); }
-  void take(float* buf, std::size_t n, std::size_t peer) { group_->take(rank_, buf, n, peer); }  // oldest posted from peer
+  void take(float* buf, std::size_t n, std::size_t peer) {
+    group_->take(rank_, buf, n, peer);
+  }  // oldest posted from peer
   void wait_taken(std::size_t peer, std::uint64_t ticket) { group_->wait_taken(rank_, peer, ticket); }
 
  private:
@@ -56,7 +62,8 @@ class cuda_local_comm {
 
 inline cuda_local_comm cuda_local_group::comm(std::size_t rank) {
   if (rank >= size_)
-    fail(cat("cuda_local_group::comm(", rank, ") on a group of ", size_), "ranks are 0 .. size - 1", "ask for a rank below size()");
+    fail(cat("cuda_local_group::comm(", rank, ") on a group of ", size_), "ranks are 0 .. size - 1",
+         "ask for a rank below size()");
   return cuda_local_comm(*this, rank);
 }
 

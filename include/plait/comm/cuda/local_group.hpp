@@ -40,18 +40,18 @@
 #include "../../backend/cuda/error.hpp"
 #include "../../core/error.hpp"
 #include "../chunk.hpp"
+#include "../rendezvous.hpp"
 #include "detail/errors.hpp"
 #include "detail/kernels.hpp"
 #include "detail/mail.hpp"
-#include "../rendezvous.hpp"
 
 namespace plait {
 
 struct cuda_local_options {
   std::chrono::milliseconds deadline{std::chrono::minutes(5)};  // longest wait for a peer to arrive
-  std::chrono::microseconds spin{20};          // busy-wait before sleeping at an entry: the cores are shared
-  std::chrono::microseconds spin_inside{200};  // ... and inside a collective, where peers only enqueue
-  std::size_t post_depth = 64;                 // posted messages in flight per (sender, receiver)
+  std::chrono::microseconds spin{20};                 // busy-wait before sleeping at an entry: the cores are shared
+  std::chrono::microseconds spin_inside{200};         // ... and inside a collective, where peers only enqueue
+  std::size_t post_depth = 64;                        // posted messages in flight per (sender, receiver)
   std::size_t staging_floats = std::size_t{1} << 20;  // per peer without peer access: floats staged at once
 };
 
@@ -93,19 +93,19 @@ class cuda_local_group {
 
   struct alignas(64) rank_state {
     cuda_local_rank at;
-    int sms = 1;                              // multiprocessors of its GPU: the reduce kernel's grid
-    cuda_local_detail::owned_events ready;    // [2] by collective parity @ its GPU
-    cuda_local_detail::owned_events done;     // [1] @ its GPU
-    cuda_local_detail::device_floats scratch; // [staged peers * (staging + 4)] @ its GPU, or none
-    call calls[2];                            // by collective parity: a peer may publish c + 1 while I read c
-    std::uint64_t collectives = 0;            // owner only
+    int sms = 1;                               // multiprocessors of its GPU: the reduce kernel's grid
+    cuda_local_detail::owned_events ready;     // [2] by collective parity @ its GPU
+    cuda_local_detail::owned_events done;      // [1] @ its GPU
+    cuda_local_detail::device_floats scratch;  // [staged peers * (staging + 4)] @ its GPU, or none
+    call calls[2];                             // by collective parity: a peer may publish c + 1 while I read c
+    std::uint64_t collectives = 0;             // owner only
   };
 
   std::size_t size_;
   cuda_local_options options_;
   std::size_t staging_ = 0;  // staging_floats rounded up to whole float4s
   std::unique_ptr<rank_state[]> ranks_;
-  std::vector<unsigned char> direct_;  // [r * size + q]
+  std::vector<unsigned char> direct_;                    // [r * size + q]
   std::unique_ptr<cuda_local_detail::mailbox[]> posts_;  // [sender * size + receiver]: post/take
   std::unique_ptr<cuda_local_detail::mailbox[]> sends_;  // [sender * size + receiver]: send/recv
   rendezvous meet_;
@@ -138,12 +138,14 @@ class cuda_local_group {
     rank_state& me = ranks_[r];
     const std::size_t parity = me.collectives++ % 2;
     me.calls[parity] = c;
-    cuda_detail::cuda_check(cudaEventRecord(me.ready[parity], me.at.stream), "cudaEventRecord of a collective's ready event", me.at.device);
+    cuda_detail::cuda_check(cudaEventRecord(me.ready[parity], me.at.stream),
+                            "cudaEventRecord of a collective's ready event", me.at.device);
     if (!meet_.meet(r, true, options_.deadline, options_.spin))
       cuda_local_detail::fail_wait(c.kind, r, meet_.break_by(r), meet_.missing(r), options_.deadline);
     for (std::size_t q = 0; q < size_; ++q) {
       const call& theirs = ranks_[q].calls[parity];
-      if (theirs.kind != c.kind || theirs.n != c.n || theirs.root != c.root) cuda_local_detail::fail_mismatch(r, c, q, theirs);
+      if (theirs.kind != c.kind || theirs.n != c.n || theirs.root != c.root)
+        cuda_local_detail::fail_mismatch(r, c, q, theirs);
     }
     return parity;
   }
@@ -159,14 +161,15 @@ class cuda_local_group {
   // after every peer's done (when peers read or wrote r's buffers).
   void leave(std::size_t r, op kind, bool wait_for_peers) {
     rank_state& me = ranks_[r];
-    cuda_detail::cuda_check(cudaEventRecord(me.done[0], me.at.stream), "cudaEventRecord of a collective's done event", me.at.device);
+    cuda_detail::cuda_check(cudaEventRecord(me.done[0], me.at.stream), "cudaEventRecord of a collective's done event",
+                            me.at.device);
     if (!meet_.meet(r, false, options_.deadline, options_.spin_inside))
       cuda_local_detail::fail_wait(kind, r, meet_.break_by(r), meet_.missing(r), options_.deadline);
     if (!wait_for_peers) return;
     for (std::size_t q = 0; q < size_; ++q)
       if (q != r)
-        cuda_detail::cuda_check(cudaStreamWaitEvent(me.at.stream, ranks_[q].done[0], 0), "cudaStreamWaitEvent on a peer's done event",
-                                me.at.device);
+        cuda_detail::cuda_check(cudaStreamWaitEvent(me.at.stream, ranks_[q].done[0], 0),
+                                "cudaStreamWaitEvent on a peer's done event", me.at.device);
   }
 
   // Chunk `mine` of the sum over every rank's buffer, added in rank order, written into chunk `mine`
@@ -193,18 +196,21 @@ class cuda_local_group {
           continue;
         }
         // [len] @ rank q -> [len] @ r's scratch slot, at p's offset from 16-byte alignment
-        float* staged = me.scratch.data() + slot++ * (staging_ + 4) + (reinterpret_cast<std::uintptr_t>(p) / sizeof(float)) % 4;
+        float* staged =
+            me.scratch.data() + slot++ * (staging_ + 4) + (reinterpret_cast<std::uintptr_t>(p) / sizeof(float)) % 4;
         cuda_local_detail::copy_floats(staged, me.at.device, p, ranks_[q].at.device, len, me.at.stream,
                                        "cudaMemcpyPeerAsync staging a peer's chunk", me.at.device);
         src.p[q] = staged;
       }
       if (!to_all) dst.p[d++] = out + off;
-      cuda_local_detail::launch_reduce(src, unsigned(size_), dst, d, len, me.sms, me.at.stream, me.at.device, "the reduce kernel's launch");
+      cuda_local_detail::launch_reduce(src, unsigned(size_), dst, d, len, me.sms, me.at.stream, me.at.device,
+                                       "the reduce kernel's launch");
       if (to_all)  // the staged peers' chunks: [len] sum @ rank r -> @ rank q
         for (std::size_t q = 0; q < size_; ++q)
           if (!direct(r, q))
-            cuda_local_detail::copy_floats(theirs(q, off), ranks_[q].at.device, theirs(r, off), me.at.device, len, me.at.stream,
-                                           "cudaMemcpyPeerAsync of a reduced chunk to a peer", me.at.device);
+            cuda_local_detail::copy_floats(theirs(q, off), ranks_[q].at.device, theirs(r, off), me.at.device, len,
+                                           me.at.stream, "cudaMemcpyPeerAsync of a reduced chunk to a peer",
+                                           me.at.device);
     }
   }
 
@@ -228,7 +234,9 @@ class cuda_local_group {
     guarded(r, [&] {
       const cuda_local_rank& at = ranks_[r].at;
       const cuda_local_detail::device_scope on(at.device);
-      if (size_ == 1) return cuda_local_detail::copy_floats(out, at.device, in, at.device, n, at.stream, "cudaMemcpyAsync", at.device);
+      if (size_ == 1)
+        return cuda_local_detail::copy_floats(out, at.device, in, at.device, n, at.stream, "cudaMemcpyAsync",
+                                              at.device);
       const std::size_t parity = enter(r, {op::reduce_scatter, n, 0, in, out});
       if (n == 0) return;
       for (std::size_t q = 0; q < size_; ++q) wait_ready(r, parity, q);
@@ -244,15 +252,18 @@ class cuda_local_group {
     guarded(r, [&] {
       const cuda_local_rank& at = ranks_[r].at;
       const cuda_local_detail::device_scope on(at.device);
-      if (size_ == 1) return cuda_local_detail::copy_floats(out, at.device, in, at.device, n, at.stream, "cudaMemcpyAsync", at.device);
+      if (size_ == 1)
+        return cuda_local_detail::copy_floats(out, at.device, in, at.device, n, at.stream, "cudaMemcpyAsync",
+                                              at.device);
       const std::size_t parity = enter(r, {op::all_gather, n, 0, in, out});
       if (n == 0) return;
       for (std::size_t i = 0; i < size_; ++i) {
         const std::size_t q = (r + i) % size_;
         const chunk c = chunk_of(n, size_, q);
         wait_ready(r, parity, q);
-        cuda_local_detail::copy_floats(out + c.begin, at.device, ranks_[q].calls[parity].in, ranks_[q].at.device, c.size(), at.stream,
-                                       "the copy of a peer's chunk (all_gather)", at.device);  // [chunk q] @ rank q -> @ rank r
+        cuda_local_detail::copy_floats(out + c.begin, at.device, ranks_[q].calls[parity].in, ranks_[q].at.device,
+                                       c.size(), at.stream, "the copy of a peer's chunk (all_gather)",
+                                       at.device);  // [chunk q] @ rank q -> @ rank r
       }
       leave(r, op::all_gather, true);  // peers have read r's `in`
     });
@@ -261,8 +272,8 @@ class cuda_local_group {
   void broadcast(std::size_t r, float* buf, std::size_t n, std::size_t root) {
     cuda_local_detail::check_buffer(op::broadcast, r, buf, n);
     if (root >= size_)
-      fail(cat(cuda_local_detail::on(op::broadcast, r), " from root ", root, " in a group of ", size_), "ranks are 0 .. size - 1",
-           "pass a root below size()");
+      fail(cat(cuda_local_detail::on(op::broadcast, r), " from root ", root, " in a group of ", size_),
+           "ranks are 0 .. size - 1", "pass a root below size()");
     if (size_ == 1) return;
     guarded(r, [&] {
       const cuda_local_rank& at = ranks_[r].at;
@@ -271,8 +282,9 @@ class cuda_local_group {
       if (n == 0) return;
       if (r != root) {
         wait_ready(r, parity, root);
-        cuda_local_detail::copy_floats(buf, at.device, ranks_[root].calls[parity].in, ranks_[root].at.device, n, at.stream,
-                                       "the copy of the root's buffer (broadcast)", at.device);  // [n] @ root -> @ rank r
+        cuda_local_detail::copy_floats(buf, at.device, ranks_[root].calls[parity].in, ranks_[root].at.device, n,
+                                       at.stream, "the copy of the root's buffer (broadcast)",
+                                       at.device);  // [n] @ root -> @ rank r
       }
       leave(r, op::broadcast, r == root);  // only the root's buffer is read by peers
     });
@@ -289,7 +301,8 @@ class cuda_local_group {
   }
 
   // ---- messages (comm/cuda/detail/mail.hpp) -------------------------------------------------------
-  cuda_local_detail::mailbox& box(std::unique_ptr<cuda_local_detail::mailbox[]>& boxes, std::size_t from, std::size_t to) {
+  cuda_local_detail::mailbox& box(std::unique_ptr<cuda_local_detail::mailbox[]>& boxes, std::size_t from,
+                                  std::size_t to) {
     return boxes[from * size_ + to];
   }
   void check_message(op o, std::size_t r, const float* buf, std::size_t n, std::size_t peer) {
@@ -324,7 +337,8 @@ class cuda_local_group {
     guarded(r, [&] {
       const cuda_local_detail::device_scope on(ranks_[r].at.device);
       cuda_local_detail::mailbox& b = box(sends_, r, peer);
-      b.wait_taken(patience(), op::send, r, peer, ranks_[r].at, b.post(patience(), op::send, r, peer, ranks_[r].at, buf, n));
+      b.wait_taken(patience(), op::send, r, peer, ranks_[r].at,
+                   b.post(patience(), op::send, r, peer, ranks_[r].at, buf, n));
     });
   }
   void recv(std::size_t r, float* buf, std::size_t n, std::size_t peer) {
@@ -339,4 +353,4 @@ class cuda_local_group {
 }  // namespace plait
 
 #include "detail/setup.hpp"  // construction: peer access, events, scratch
-#include "local_comm.hpp"   // the handle of one rank
+#include "local_comm.hpp"    // the handle of one rank

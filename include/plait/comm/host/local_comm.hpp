@@ -28,13 +28,17 @@ class local_comm {
   void all_gather(const float* in, float* out, std::size_t n) {  // in: [chunk_of(n, size, rank)]; out: [n], rank order
     group_->all_gather(rank_, in, out, n);
   }
-  void broadcast(float* buf, std::size_t n, std::size_t root) { group_->broadcast(rank_, buf, n, root); }  // [n] <- root's
+  void broadcast(float* buf, std::size_t n, std::size_t root) {
+    group_->broadcast(rank_, buf, n, root);
+  }                                                                                                    // [n] <- root's
   void send(const float* buf, std::size_t n, std::size_t peer) { group_->send(rank_, buf, n, peer); }  // until received
   void recv(float* buf, std::size_t n, std::size_t peer) { group_->recv(rank_, buf, n, peer); }  // oldest from peer
   /// Posts [n] to peer without waiting; the buffer stays the caller's to keep valid until
   /// wait_taken(peer, ticket). Returns the ticket.
   std::uint64_t post(const float* buf, std::size_t n, std::size_t peer) { return group_->post(rank_, buf, n, peer); }
-  void take(float* buf, std::size_t n, std::size_t peer) { group_->take(rank_, buf, n, peer); }  // oldest posted from peer
+  void take(float* buf, std::size_t n, std::size_t peer) {
+    group_->take(rank_, buf, n, peer);
+  }  // oldest posted from peer
   void wait_taken(std::size_t peer, std::uint64_t ticket) { group_->wait_taken(rank_, peer, ticket); }
   void barrier() { group_->barrier(rank_); }
 
@@ -46,7 +50,9 @@ class local_comm {
 };
 
 inline local_comm local_group::comm(std::size_t rank) {
-  if (rank >= size_) fail(cat("local_group::comm(", rank, ") on a group of ", size_), "ranks are 0 .. size - 1", "ask for a rank below size()");
+  if (rank >= size_)
+    fail(cat("local_group::comm(", rank, ") on a group of ", size_), "ranks are 0 .. size - 1",
+         "ask for a rank below size()");
   return local_comm(*this, rank);
 }
 

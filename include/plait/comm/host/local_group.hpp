@@ -29,9 +29,9 @@
 #include <string>
 #include <string_view>
 
-#include "../communicator.hpp"
 #include "../../core/error.hpp"
 #include "../chunk.hpp"
+#include "../communicator.hpp"
 #include "../rendezvous.hpp"
 
 namespace plait {
@@ -73,7 +73,8 @@ class local_group {
 
   enum class op : unsigned char { all_reduce, reduce_scatter, all_gather, broadcast, barrier, send, recv };
   static const char* name(op o) {
-    constexpr const char* names[] = {"all_reduce", "reduce_scatter", "all_gather", "broadcast", "barrier", "send", "recv"};
+    constexpr const char* names[] = {"all_reduce", "reduce_scatter", "all_gather", "broadcast",
+                                     "barrier",    "send",           "recv"};
     return names[static_cast<int>(o)];
   }
 
@@ -112,7 +113,7 @@ class local_group {
     alignas(64) std::atomic<std::uint64_t> taken{0};
   };
   std::unique_ptr<mailbox[]> boxes_;  // [sender * size + receiver]
-  rendezvous meet_;  // where every rank of the group meets, waits and is woken; whether it is broken
+  rendezvous meet_;                   // where every rank of the group meets, waits and is woken; whether it is broken
 
   // ---- waiting ----------------------------------------------------------------------------------
   void wake() { meet_.wake(); }
@@ -139,8 +140,8 @@ class local_group {
     if (entry) {
       if (!meet_.meet(r, true, options_.deadline, options_.spin)) fail_wait(kind, r, break_by(r), meet_.missing(r));
     } else {
-      const clock::duration spin =
-          std::max<clock::duration>(options_.spin, std::min<clock::duration>(clock::now() - me.synced, options_.spin_inside));
+      const clock::duration spin = std::max<clock::duration>(
+          options_.spin, std::min<clock::duration>(clock::now() - me.synced, options_.spin_inside));
       meet_.meet_all(r, options_.deadline, spin);
     }
     me.synced = clock::now();
@@ -207,12 +208,14 @@ class local_group {
 
   void broadcast(std::size_t r, float* buf, std::size_t n, std::size_t root) {
     check_buffer(op::broadcast, r, buf, n);
-    if (root >= size_) fail(cat(on(op::broadcast, r), " from root ", root, " in a group of ", size_), "ranks are 0 .. size - 1", "pass a root below size()");
+    if (root >= size_)
+      fail(cat(on(op::broadcast, r), " from root ", root, " in a group of ", size_), "ranks are 0 .. size - 1",
+           "pass a root below size()");
     if (size_ == 1) return;
     const std::size_t parity = enter(r, {op::broadcast, n, root, buf, buf});
     if (n == 0) return;
     if (r != root) copy(buf, ranks_[root].calls[parity].in, n);  // [n] @ root -> @ rank r
-    sync(r, op::broadcast, false);  // the root's buffer has been read by all
+    sync(r, op::broadcast, false);                               // the root's buffer has been read by all
   }
 
   void barrier(std::size_t r) {
@@ -226,11 +229,14 @@ class local_group {
     if (broken()) fail_broken(op::send, r);
     pair_slot& s = pairs_[r * size_ + peer];
     const std::uint64_t idle = s.state.load();  // 4 k: the previous message was received
-    s.data = buf;  // [n] @ rank r, read by `peer`
+    s.data = buf;                               // [n] @ rank r, read by `peer`
     s.n = n;
     s.state.store(idle + 1);
     wake();
-    const auto finished = [&] { const std::uint64_t st = s.state.load(); return st != idle + 1 && st != idle + 2; };
+    const auto finished = [&] {
+      const std::uint64_t st = s.state.load();
+      return st != idle + 1 && st != idle + 2;
+    };
     if (!await(finished, true, options_.spin)) {
       std::uint64_t posted = idle + 1;
       if (s.state.compare_exchange_strong(posted, idle))  // withdrawn: the receiver never saw it
@@ -253,8 +259,7 @@ class local_group {
     const std::uint64_t idle = s.state.load() & ~std::uint64_t{3};
     const auto posted = [&] { return s.state.load() == idle + 1; };
     for (std::uint64_t expect = idle + 1; !s.state.compare_exchange_strong(expect, idle + 2); expect = idle + 1)
-      if (!await(posted, true, options_.spin))
-        fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
+      if (!await(posted, true, options_.spin)) fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
     if (s.n != n) {
       s.expected = n;
       s.state.store(idle + 3);
@@ -293,8 +298,7 @@ class local_group {
     mailbox& b = boxes_[peer * size_ + r];
     const std::uint64_t k = b.taken.load(std::memory_order_relaxed);
     const auto arrived = [&] { return b.posted.load(std::memory_order_acquire) > k; };
-    if (!arrived() && !await(arrived, true, options_.spin))
-      fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
+    if (!arrived() && !await(arrived, true, options_.spin)) fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
     const typename mailbox::entry e = b.ring[k % mailbox::depth];
     if (e.n != n) {
       break_by(r);
@@ -315,7 +319,8 @@ class local_group {
   }
 
   // ---- errors (they may allocate: only reached when failing) ------------------------------------
-  static constexpr const char* start_over = "handle the first error; a local_group cannot be used after one, so create a new group";
+  static constexpr const char* start_over =
+      "handle the first error; a local_group cannot be used after one, so create a new group";
 
   static std::string on(op o, std::size_t r) { return cat(name(o), " on rank ", r); }
   static std::string describe(const call& c) {
@@ -323,18 +328,24 @@ class local_group {
   }
 
   void check_peer(op o, std::size_t r, std::size_t peer) const {
-    if (peer >= size_) fail(cat(on(o, r), " with peer ", peer, " in a group of ", size_), "ranks are 0 .. size - 1", "pass a peer below size()");
+    if (peer >= size_)
+      fail(cat(on(o, r), " with peer ", peer, " in a group of ", size_), "ranks are 0 .. size - 1",
+           "pass a peer below size()");
     if (peer == r)
-      fail(cat(on(o, r), " with itself as the peer"), "a rank cannot meet itself in a rendezvous (it would wait forever)",
+      fail(cat(on(o, r), " with itself as the peer"),
+           "a rank cannot meet itself in a rendezvous (it would wait forever)",
            "copy the buffer directly, or pass another rank");
   }
   static void check_buffer(op o, std::size_t r, const float* buf, std::size_t n) {
     if (buf == nullptr && n != 0)
-      fail(cat(on(o, r), " got a null buffer for ", n, " floats"), "the call reads or writes them", "pass a buffer of n floats");
+      fail(cat(on(o, r), " got a null buffer for ", n, " floats"), "the call reads or writes them",
+           "pass a buffer of n floats");
   }
 
   [[noreturn]] void fail_wait(op o, std::size_t r, std::size_t breaker, const std::string& whom) const {
-    if (breaker != r) fail(cat(on(o, r), " stopped waiting for ", whom), cat("rank ", breaker, " failed first, which breaks the group"), start_over);
+    if (breaker != r)
+      fail(cat(on(o, r), " stopped waiting for ", whom), cat("rank ", breaker, " failed first, which breaks the group"),
+           start_over);
     fail(cat(on(o, r), " waited ", std::size_t(options_.deadline.count()), " ms for ", whom),
          "a peer did not reach the matching call (it failed, is stuck, or calls something else)",
          "make every rank call the same collectives (and matching send/recv) in the same order, or raise "
@@ -350,7 +361,8 @@ class local_group {
          "make every rank's sequence of collectives identical (n and root included)");
   }
   [[noreturn]] static void fail_length(op o, std::size_t r, std::size_t peer, std::size_t sent, std::size_t expected) {
-    fail(cat(on(o, r), o == op::send ? " to rank " : " from rank ", peer, ": a message of ", sent, " floats met a recv of ", expected),
+    fail(cat(on(o, r), o == op::send ? " to rank " : " from rank ", peer, ": a message of ", sent,
+             " floats met a recv of ", expected),
          "a send and its recv must agree on the length", "pass the same n to both");
   }
 };

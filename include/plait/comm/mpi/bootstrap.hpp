@@ -66,10 +66,11 @@ void expect_launch_env_matches(const Get& get, std::size_t rank, std::size_t siz
   if (env_size) seen.append("WORLD_SIZE=").append(std::to_string(n));
   const std::string mpi = "MPI numbers this process " + std::to_string(rank) + " of " + std::to_string(size);
   if (size == 1 && n > 1)
-    fail(seen + " is set, but " + mpi,
-         "the processes were not started by an MPI launcher, so each one is an MPI world of its own and would train alone",
-         "start the job with mpiexec -np " + std::to_string(n) +
-             " (or srun under Slurm), or pass mpi_world_options{.check_launch_env = false} if the variables mean something else here");
+    fail(
+        seen + " is set, but " + mpi,
+        "the processes were not started by an MPI launcher, so each one is an MPI world of its own and would train alone",
+        "start the job with mpiexec -np " + std::to_string(n) +
+            " (or srun under Slurm), or pass mpi_world_options{.check_launch_env = false} if the variables mean something else here");
   fail(seen + " is set, but " + mpi, "the launch variables and MPI must agree on who is who",
        "unset RANK and WORLD_SIZE when launching with mpiexec or srun (MPI numbers the processes), or pass "
        "mpi_world_options{.check_launch_env = false}");
@@ -102,8 +103,9 @@ class mpi_world {
     }
     threads_ = static_cast<mpi_threads>(provided);
     if (provided < static_cast<int>(options.threads)) {
-      const std::string why = std::string("MPI provides ") + name(threads_) + ", but plait needs " + name(options.threads) +
-                              ": its runtime calls MPI from several threads at once (a communication thread per device)";
+      const std::string why =
+          std::string("MPI provides ") + name(threads_) + ", but plait needs " + name(options.threads) +
+          ": its runtime calls MPI from several threads at once (a communication thread per device)";
       fail(std::string("MPI_Init_thread gave less thread support than asked for"), why,
            "use an MPI built with thread support (Debian's Open MPI provides MPI_THREAD_MULTIPLE), or, if the "
            "application initialised MPI itself, call MPI_Init_thread with MPI_THREAD_MULTIPLE");
@@ -112,8 +114,8 @@ class mpi_world {
       int rank = 0, size = 0, local_rank = 0, local_size = 0;
       check(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
       check(MPI_Comm_size(MPI_COMM_WORLD, &size), "MPI_Comm_size");
-      check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node_), "MPI_Comm_split_type",
-            [] { return std::string("grouping the processes of each node"); });
+      check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node_),
+            "MPI_Comm_split_type", [] { return std::string("grouping the processes of each node"); });
       check(MPI_Comm_rank(node_, &local_rank), "MPI_Comm_rank");
       check(MPI_Comm_size(node_, &local_size), "MPI_Comm_size");
       rank_ = static_cast<std::size_t>(rank);
@@ -170,11 +172,13 @@ void expect_world_size(const World& world, std::size_t needed, std::string_view 
   if (have == needed) return;
   const std::string need = std::to_string(needed), got = std::to_string(have);
   if (needed == 0)
-    fail(std::string(what) + " needs 0 processes (on rank " + std::to_string(world.rank()) + ")", "a mesh has at least one device",
-         "pass the number of processes the mesh spans");
-  fail(std::string(what) + " needs " + need + " processes, but this job has " + got + " (on rank " + std::to_string(world.rank()) + ")",
+    fail(std::string(what) + " needs 0 processes (on rank " + std::to_string(world.rank()) + ")",
+         "a mesh has at least one device", "pass the number of processes the mesh spans");
+  fail(std::string(what) + " needs " + need + " processes, but this job has " + got + " (on rank " +
+           std::to_string(world.rank()) + ")",
        "each process holds its share of the mesh, so the process count is fixed by the policy",
-       "launch with mpiexec -np " + need + " (or srun -n " + need + "), or choose a policy whose mesh spans " + got + " processes");
+       "launch with mpiexec -np " + need + " (or srun -n " + need + "), or choose a policy whose mesh spans " + got +
+           " processes");
 }
 
 static_assert(SizedWorld<mpi_world>);

@@ -33,12 +33,12 @@
 #include <utility>
 #include <vector>
 
-#include "../communicator.hpp"
 #include "../../core/error.hpp"
 #include "../chunk.hpp"
+#include "../communicator.hpp"
 #include "bootstrap.hpp"
-#include "error.hpp"
 #include "detail/tuning.hpp"
+#include "error.hpp"
 
 namespace plait {
 
@@ -70,8 +70,8 @@ class mpi_comm {
       fail("an mpi_comm was asked for with a deadline <= 0", "every wait for a peer needs time to succeed",
            "pass mpi_options{.deadline = ...} > 0, e.g. std::chrono::seconds(60)");
     if (options.max_count == 0 || options.max_count > std::size_t{INT_MAX})
-      fail("an mpi_comm was asked for with max_count = " + std::to_string(options.max_count), "MPI counts are int, and at least 1",
-           "pass max_count in 1 .. INT_MAX (the default)");
+      fail("an mpi_comm was asked for with max_count = " + std::to_string(options.max_count),
+           "MPI counts are int, and at least 1", "pass max_count in 1 .. INT_MAX (the default)");
     check(MPI_Comm_dup(parent, &comm_), "MPI_Comm_dup", [] { return std::string("creating an mpi_comm"); });
     check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
     int rank = 0, size = 0;
@@ -88,14 +88,20 @@ class mpi_comm {
   mpi_comm(const mpi_comm&) = delete;
   mpi_comm& operator=(const mpi_comm&) = delete;
   mpi_comm(mpi_comm&& other) noexcept
-      : options_(other.options_), comm_(std::exchange(other.comm_, MPI_COMM_NULL)), rank_(other.rank_), size_(other.size_),
-        counts_(std::move(other.counts_)), displs_(std::move(other.displs_)), outboxes_(std::move(other.outboxes_)),
+      : options_(other.options_),
+        comm_(std::exchange(other.comm_, MPI_COMM_NULL)),
+        rank_(other.rank_),
+        size_(other.size_),
+        counts_(std::move(other.counts_)),
+        displs_(std::move(other.displs_)),
+        outboxes_(std::move(other.outboxes_)),
         broken_(other.broken_.load()) {}
 
   ~mpi_comm() {
     int finalized = 1;
     // A broken communicator may have a pending request: it is left to MPI_Abort.
-    if (comm_ != MPI_COMM_NULL && !broken_.load() && MPI_Finalized(&finalized) == MPI_SUCCESS && !finalized) MPI_Comm_free(&comm_);
+    if (comm_ != MPI_COMM_NULL && !broken_.load() && MPI_Finalized(&finalized) == MPI_SUCCESS && !finalized)
+      MPI_Comm_free(&comm_);
   }
 
   std::size_t rank() const { return rank_; }
@@ -110,7 +116,8 @@ class mpi_comm {
     for (std::size_t s = 0; s < n; s += options_.max_count) {
       const int len = piece(n, s);
       MPI_Request req = MPI_REQUEST_NULL;
-      call(MPI_Iallreduce(MPI_IN_PLACE, buf + s, len, MPI_FLOAT, MPI_SUM, comm_, &req), "MPI_Iallreduce", op::all_reduce, n);
+      call(MPI_Iallreduce(MPI_IN_PLACE, buf + s, len, MPI_FLOAT, MPI_SUM, comm_, &req), "MPI_Iallreduce",
+           op::all_reduce, n);
       wait(req, op::all_reduce, n);  // [len] of buf @ every rank: summed
     }
   }
@@ -147,8 +154,8 @@ class mpi_comm {
     set_chunks(n);
     const bool in_place = in == out + mine.begin;
     MPI_Request req = MPI_REQUEST_NULL;
-    call(MPI_Iallgatherv(in_place ? MPI_IN_PLACE : in, counts_[rank_], MPI_FLOAT, out, counts_.data(), displs_.data(), MPI_FLOAT,
-                         comm_, &req),
+    call(MPI_Iallgatherv(in_place ? MPI_IN_PLACE : in, counts_[rank_], MPI_FLOAT, out, counts_.data(), displs_.data(),
+                         MPI_FLOAT, comm_, &req),
          "MPI_Iallgatherv", op::all_gather, n);
     wait(req, op::all_gather, n);  // [chunk q] @ rank q -> out + begin(q) @ every rank
   }
@@ -161,7 +168,8 @@ class mpi_comm {
     enter(op::broadcast);
     for (std::size_t s = 0; s < n; s += options_.max_count) {
       MPI_Request req = MPI_REQUEST_NULL;
-      call(MPI_Ibcast(buf + s, piece(n, s), MPI_FLOAT, static_cast<int>(root), comm_, &req), "MPI_Ibcast", op::broadcast, n);
+      call(MPI_Ibcast(buf + s, piece(n, s), MPI_FLOAT, static_cast<int>(root), comm_, &req), "MPI_Ibcast",
+           op::broadcast, n);
       wait(req, op::broadcast, n, root);  // [len] @ root -> @ every rank
     }
   }
@@ -181,7 +189,8 @@ class mpi_comm {
     std::size_t s = 0;
     do {  // a message of 0 floats is still one message
       MPI_Request req = MPI_REQUEST_NULL;
-      call(MPI_Issend(buf + s, piece(n, s), MPI_FLOAT, static_cast<int>(peer), send_tag, comm_, &req), "MPI_Issend", op::send, n, peer);
+      call(MPI_Issend(buf + s, piece(n, s), MPI_FLOAT, static_cast<int>(peer), send_tag, comm_, &req), "MPI_Issend",
+           op::send, n, peer);
       wait(req, op::send, n, peer);  // [len] @ rank r -> @ peer
       s += options_.max_count;
     } while (s < n);
@@ -216,7 +225,8 @@ class mpi_comm {
     if (k - box.done == post_depth) complete(box, peer, box.done + 1);  // the oldest must finish first
     posted_message& m = box.ring[k % post_depth];
     m.n = n;
-    call(MPI_Isend(buf, static_cast<int>(n), MPI_FLOAT, static_cast<int>(peer), post_tag, comm_, &m.request), "MPI_Isend", op::post, n, peer);
+    call(MPI_Isend(buf, static_cast<int>(n), MPI_FLOAT, static_cast<int>(peer), post_tag, comm_, &m.request),
+         "MPI_Isend", op::post, n, peer);
     box.posted = k + 1;  // [n] @ rank r -> @ peer, in flight
     return k + 1;
   }
@@ -238,7 +248,8 @@ class mpi_comm {
     outbox& box = outboxes_[peer];
     if (ticket > box.posted)
       fail(cat("wait_taken on rank ", rank_, " of ", size_, " for ticket ", std::size_t(ticket), " to rank ", peer),
-           cat("only ", std::size_t(box.posted), " messages were posted to that rank"), "pass a ticket that post returned");
+           cat("only ", std::size_t(box.posted), " messages were posted to that rank"),
+           "pass a ticket that post returned");
     complete(box, peer, ticket);
   }
 
@@ -246,12 +257,13 @@ class mpi_comm {
   /// small start-up exchanges of trivially copyable records (check_consistent); bytes <= max_count.
   void all_gather_bytes(const void* in, void* out, std::size_t bytes) {
     if ((in == nullptr || out == nullptr) && bytes != 0)
-      fail(cat(on(op::all_gather_bytes), " got a null buffer"), "the call reads and writes them", "pass buffers of bytes and size() * bytes");
+      fail(cat(on(op::all_gather_bytes), " got a null buffer"), "the call reads and writes them",
+           "pass buffers of bytes and size() * bytes");
     check_split(op::all_gather_bytes, bytes);
     enter(op::all_gather_bytes);
     MPI_Request req = MPI_REQUEST_NULL;
-    call(MPI_Iallgather(in, static_cast<int>(bytes), MPI_BYTE, out, static_cast<int>(bytes), MPI_BYTE, comm_, &req), "MPI_Iallgather",
-         op::all_gather_bytes, bytes);
+    call(MPI_Iallgather(in, static_cast<int>(bytes), MPI_BYTE, out, static_cast<int>(bytes), MPI_BYTE, comm_, &req),
+         "MPI_Iallgather", op::all_gather_bytes, bytes);
     wait(req, op::all_gather_bytes, bytes);
   }
 
@@ -342,46 +354,59 @@ class mpi_comm {
   // ---- errors (they may allocate: only reached when failing) ------------------------------------
 
   std::string on(op o) const { return cat(mpi_detail::name(o), " on rank ", rank_, " of ", size_); }
-  std::string describe(op o, std::size_t n, std::size_t peer) const { return mpi_detail::describe(o, n, rank_, size_, peer); }
+  std::string describe(op o, std::size_t n, std::size_t peer) const {
+    return mpi_detail::describe(o, n, rank_, size_, peer);
+  }
 
   void enter(op o) const {
     if (broken_.load()) [[unlikely]]
-      fail(cat(on(o), " was called on a broken mpi_comm"),
-           "an earlier call failed or passed its deadline, so a request may still be pending and the ranks can no longer match their calls",
-           "end the job after the first error (plait::run_or_abort calls MPI_Abort)");
+      fail(
+          cat(on(o), " was called on a broken mpi_comm"),
+          "an earlier call failed or passed its deadline, so a request may still be pending and the ranks can no longer match their calls",
+          "end the job after the first error (plait::run_or_abort calls MPI_Abort)");
   }
   void check_peer(op o, std::size_t peer) const {
     if (peer >= size_) fail(cat(on(o), " with peer ", peer), "ranks are 0 .. size - 1", "pass a peer below size()");
     if (peer == rank_)
-      fail(cat(on(o), " with itself as the peer"), "a rank does not message itself through the communicator", "copy the buffer directly, or pass another rank");
+      fail(cat(on(o), " with itself as the peer"), "a rank does not message itself through the communicator",
+           "copy the buffer directly, or pass another rank");
   }
   void check_buffer(op o, const float* buf, std::size_t n) const {
-    if (buf == nullptr && n != 0) fail(cat(on(o), " got a null buffer for ", n, " floats"), "the call reads or writes them", "pass a buffer of n floats");
+    if (buf == nullptr && n != 0)
+      fail(cat(on(o), " got a null buffer for ", n, " floats"), "the call reads or writes them",
+           "pass a buffer of n floats");
   }
   void check_split(op o, std::size_t n) const {
     if (n > options_.max_count)
-      fail(cat(on(o), " of ", n, " elements"), cat("MPI counts and displacements are int, and this communicator passes at most ", options_.max_count, " per call"),
+      fail(cat(on(o), " of ", n, " elements"),
+           cat("MPI counts and displacements are int, and this communicator passes at most ", options_.max_count,
+               " per call"),
            "split the buffer into calls of at most max_count elements (each call cuts its own chunks)");
   }
 
   [[noreturn]] void fail_deadline(op o, std::size_t n, std::size_t peer) {
     broken_.store(true);
-    const std::string waited = cat(describe(o, n, peer), " waited ", std::size_t(options_.deadline.count()), " ms for ");
-    fail(waited + mpi_detail::awaited(o, peer, size_), "a peer did not reach the matching call (it died, is stuck, or calls something else)",
-         "end the job (plait::run_or_abort calls MPI_Abort) and read the other ranks' messages; make every rank call the same "
-         "collectives (and matching send/recv) in the same order, or raise mpi_options::deadline if a peer is legitimately that slow");
+    const std::string waited =
+        cat(describe(o, n, peer), " waited ", std::size_t(options_.deadline.count()), " ms for ");
+    fail(
+        waited + mpi_detail::awaited(o, peer, size_),
+        "a peer did not reach the matching call (it died, is stuck, or calls something else)",
+        "end the job (plait::run_or_abort calls MPI_Abort) and read the other ranks' messages; make every rank call the same "
+        "collectives (and matching send/recv) in the same order, or raise mpi_options::deadline if a peer is legitimately that slow");
   }
   [[noreturn]] void fail_length(op o, std::size_t peer, std::size_t n, int got) {
     broken_.store(true);
-    const std::string sent = got >= 0 ? cat("a message of ", got, " floats") : std::string("a message of another length");
-    fail(cat(on(o), " from rank ", peer, ": ", sent, " met a recv of ", n, " floats"), "a send and its recv must agree on the length",
+    const std::string sent =
+        got >= 0 ? cat("a message of ", got, " floats") : std::string("a message of another length");
+    fail(cat(on(o), " from rank ", peer, ": ", sent, " met a recv of ", n, " floats"),
+         "a send and its recv must agree on the length",
          o == op::take ? "pass the same n to post and take" : "pass the same n to both");
   }
 
   mpi_options options_;
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::size_t rank_ = 0, size_ = 1;
-  std::vector<int> counts_, displs_;  // [size]: set_chunks, used by one collective at a time
+  std::vector<int> counts_, displs_;    // [size]: set_chunks, used by one collective at a time
   std::unique_ptr<outbox[]> outboxes_;  // [size]: by peer; each used by one posting thread
   std::atomic<bool> broken_{false};
 };

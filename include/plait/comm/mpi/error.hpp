@@ -40,8 +40,9 @@ inline int world_rank() {
   if (const int rank = world_rank(); rank >= 0) what += " on rank " + std::to_string(rank);
   if (!context.empty()) what.append(" (").append(context).append(")");
   what += ": " + error_text(code);
-  fail(what, "MPI reported an error, so the ranks can no longer be trusted to match their calls",
-       "end the job (plait::run_or_abort calls MPI_Abort) and read every rank's message; MPI's text above says what it saw");
+  fail(
+      what, "MPI reported an error, so the ranks can no longer be trusted to match their calls",
+      "end the job (plait::run_or_abort calls MPI_Abort) and read every rank's message; MPI's text above says what it saw");
 }
 
 /// Throws plait::error naming `call` when rc is not MPI_SUCCESS. `context` is a callable returning a
@@ -58,18 +59,31 @@ inline void check(int rc, std::string_view call) {
 }
 
 /// What an mpi_comm call does, for its messages.
-enum class op : unsigned char { all_reduce, reduce_scatter, all_gather, broadcast, barrier, send, recv, all_gather_bytes, post, take };
+enum class op : unsigned char {
+  all_reduce,
+  reduce_scatter,
+  all_gather,
+  broadcast,
+  barrier,
+  send,
+  recv,
+  all_gather_bytes,
+  post,
+  take
+};
 inline constexpr std::size_t no_peer = ~std::size_t{0};
 
 inline const char* name(op o) {
-  constexpr const char* names[] = {"all_reduce", "reduce_scatter", "all_gather", "broadcast", "barrier",
-                                   "send",       "recv",           "all_gather_bytes", "post", "take"};
+  constexpr const char* names[] = {"all_reduce", "reduce_scatter", "all_gather",       "broadcast", "barrier",
+                                   "send",       "recv",           "all_gather_bytes", "post",      "take"};
   return names[static_cast<int>(o)];
 }
 
-// "all_reduce of 1000 floats on rank 0 of 3", "send of 8 floats on rank 1 of 2 to rank 0" (only when failing: it allocates).
+// "all_reduce of 1000 floats on rank 0 of 3", "send of 8 floats on rank 1 of 2 to rank 0" (only when failing: it
+// allocates).
 inline std::string describe(op o, std::size_t n, std::size_t rank, std::size_t size, std::size_t peer) {
-  std::string d = o == op::barrier ? std::string(name(o)) : cat(name(o), " of ", n, o == op::all_gather_bytes ? " bytes" : " floats");
+  std::string d = o == op::barrier ? std::string(name(o))
+                                   : cat(name(o), " of ", n, o == op::all_gather_bytes ? " bytes" : " floats");
   d += cat(" on rank ", rank, " of ", size);
   if (o == op::send || o == op::post) d += cat(" to rank ", peer);
   if (o == op::recv || o == op::take) d += cat(" from rank ", peer);

@@ -10,10 +10,10 @@
 
 #include <memory>
 
-#include "comm.hpp"
+#include "../processes.hpp"
 #include "bootstrap.hpp"
 #include "check.hpp"
-#include "../processes.hpp"
+#include "comm.hpp"
 
 namespace plait {
 

@@ -32,24 +32,26 @@
 #include <utility>
 
 #include "../../backend/cuda/error.hpp"
-#include "../communicator.hpp"
 #include "../../core/error.hpp"
 #include "../chunk.hpp"
-#include "detail/placement.hpp"
-#include "launch_env.hpp"
-#include "error.hpp"
+#include "../communicator.hpp"
 #include "detail/link.hpp"
+#include "detail/placement.hpp"
 #include "detail/wait.hpp"
+#include "error.hpp"
+#include "launch_env.hpp"
 
-static_assert(NCCL_VERSION_CODE >= NCCL_VERSION(2, 18, 0),
-              "plait: plait::nccl needs NCCL 2.18 or newer. It uses ncclCommSplit and non-blocking communicators. Fix: install a newer NCCL.");
+static_assert(
+    NCCL_VERSION_CODE >= NCCL_VERSION(2, 18, 0),
+    "plait: plait::nccl needs NCCL 2.18 or newer. It uses ncclCommSplit and non-blocking communicators. Fix: install a newer NCCL.");
 
 namespace plait {
 
 class mpi_comm;  // comm/mpi/comm.hpp: only for the start over MPI (comm/nccl/mpi_bootstrap.hpp)
 
 struct nccl_options {
-  std::chrono::milliseconds deadline{std::chrono::minutes(5)};  // longest wait for one operation (or start-up) to complete
+  std::chrono::milliseconds deadline{
+      std::chrono::minutes(5)};         // longest wait for one operation (or start-up) to complete
   std::chrono::microseconds spin{100};  // poll back to back this long, then yield the core between polls
   int device = -1;                      // this rank's CUDA device; -1: its rank on its node (LOCAL_RANK)
   cudaStream_t stream = nullptr;        // where operations are enqueued; nullptr: a stream of the communicator's own
@@ -70,12 +72,14 @@ class nccl_comm : private nccl_detail::link {
   /// Collective over `bootstrap`, an mpi_comm: agrees on devices (comm/nccl/mpi_bootstrap.hpp, which
   /// must be included, with plait::mpi linked), then starts NCCL.
   template <std::same_as<mpi_comm> Bootstrap>
-  explicit nccl_comm(Bootstrap& bootstrap, nccl_options options = {}) : nccl_comm(options, bootstrap.rank(), bootstrap.size()) {
+  explicit nccl_comm(Bootstrap& bootstrap, nccl_options options = {})
+      : nccl_comm(options, bootstrap.rank(), bootstrap.size()) {
     const nccl_detail::placement p = nccl_detail::agree<Bootstrap>::place(bootstrap, options.device);
     start(p.device, p.id);
   }
   /// Without MPI: the ranks meet at NCCL_COMM_ID (launch_env.hpp), rank 0 listening there.
-  explicit nccl_comm(const nccl_launch_env& env, nccl_options options = {}) : nccl_comm(options, env.rank, env.world_size) {
+  explicit nccl_comm(const nccl_launch_env& env, nccl_options options = {})
+      : nccl_comm(options, env.rank, env.world_size) {
     const nccl_detail::placement p = nccl_detail::place_from_env(env, options.device);
     start(p.device, p.id);
   }
@@ -95,7 +99,9 @@ class nccl_comm : private nccl_detail::link {
   // ---- asynchronous: enqueue on stream() and return ------------------------------------------------
   void all_reduce_async(float* buf, std::size_t n) {  // [n] @ every rank: the sum
     issue g(*this, op::all_reduce, n, buf, n);
-    if (n) call(ncclAllReduce(buf, buf, n, ncclFloat, ncclSum, comms_[main], stream_), "ncclAllReduce", comms_[main], op::all_reduce, n);
+    if (n)
+      call(ncclAllReduce(buf, buf, n, ncclFloat, ncclSum, comms_[main], stream_), "ncclAllReduce", comms_[main],
+           op::all_reduce, n);
   }
   /// in: [n]; out: [chunk_of(n, size, rank)] of the sum; may run in place (out == in + chunk.begin).
   void reduce_scatter_async(const float* in, float* out, std::size_t n) {
@@ -103,11 +109,11 @@ class nccl_comm : private nccl_detail::link {
     issue g(*this, op::reduce_scatter, n, in, n, out, mine.size());
     if (n == 0) return;
     if (n % size_ == 0)  // equal chunks: NCCL's own
-      return call(ncclReduceScatter(in, out, n / size_, ncclFloat, ncclSum, comms_[main], stream_), "ncclReduceScatter", comms_[main],
-                  op::reduce_scatter, n);
+      return call(ncclReduceScatter(in, out, n / size_, ncclFloat, ncclSum, comms_[main], stream_), "ncclReduceScatter",
+                  comms_[main], op::reduce_scatter, n);
     grouped(op::reduce_scatter, n, [&](std::size_t q, chunk c) {  // [c] of the sum -> root q; q's is `out`
-      return ncclReduce(in + c.begin, q == rank_ ? out : const_cast<float*>(in) + c.begin, c.size(), ncclFloat, ncclSum, int(q),
-                        comms_[main], stream_);
+      return ncclReduce(in + c.begin, q == rank_ ? out : const_cast<float*>(in) + c.begin, c.size(), ncclFloat, ncclSum,
+                        int(q), comms_[main], stream_);
     });
   }
   /// in: [chunk_of(n, size, rank)]; out: [n], the chunks in rank order; may run in place (in == out + chunk.begin).
@@ -116,25 +122,32 @@ class nccl_comm : private nccl_detail::link {
     issue g(*this, op::all_gather, n, in, mine.size(), out, n);
     if (n == 0) return;
     if (n % size_ == 0)
-      return call(ncclAllGather(in, out, n / size_, ncclFloat, comms_[main], stream_), "ncclAllGather", comms_[main], op::all_gather, n);
+      return call(ncclAllGather(in, out, n / size_, ncclFloat, comms_[main], stream_), "ncclAllGather", comms_[main],
+                  op::all_gather, n);
     grouped(op::all_gather, n, [&](std::size_t q, chunk c) {  // [c] @ rank q -> out + c.begin @ every rank
-      return ncclBroadcast(q == rank_ ? in : out + c.begin, out + c.begin, c.size(), ncclFloat, int(q), comms_[main], stream_);
+      return ncclBroadcast(q == rank_ ? in : out + c.begin, out + c.begin, c.size(), ncclFloat, int(q), comms_[main],
+                           stream_);
     });
   }
   void broadcast_async(float* buf, std::size_t n, std::size_t root) {  // [n] <- root's
-    if (root >= size_) fail(cat(on(op::broadcast), " from root ", root), "ranks are 0 .. size - 1", "pass a root below size()");
+    if (root >= size_)
+      fail(cat(on(op::broadcast), " from root ", root), "ranks are 0 .. size - 1", "pass a root below size()");
     issue g(*this, op::broadcast, n, buf, n, nullptr, 0, root);
-    if (n) call(ncclBroadcast(buf, buf, n, ncclFloat, int(root), comms_[main], stream_), "ncclBroadcast", comms_[main], op::broadcast, n, root);
+    if (n)
+      call(ncclBroadcast(buf, buf, n, ncclFloat, int(root), comms_[main], stream_), "ncclBroadcast", comms_[main],
+           op::broadcast, n, root);
   }
   void send_async(const float* buf, std::size_t n, std::size_t peer) {  // [n] @ rank r -> @ peer
     check_peer(op::send, peer);
     issue g(*this, op::send, n, buf, n, nullptr, 0, peer);
-    if (n) call(ncclSend(buf, n, ncclFloat, int(peer), comms_[main], stream_), "ncclSend", comms_[main], op::send, n, peer);
+    if (n)
+      call(ncclSend(buf, n, ncclFloat, int(peer), comms_[main], stream_), "ncclSend", comms_[main], op::send, n, peer);
   }
   void recv_async(float* buf, std::size_t n, std::size_t peer) {  // [n] @ peer -> @ rank r
     check_peer(op::recv, peer);
     issue g(*this, op::recv, n, buf, n, nullptr, 0, peer);
-    if (n) call(ncclRecv(buf, n, ncclFloat, int(peer), comms_[main], stream_), "ncclRecv", comms_[main], op::recv, n, peer);
+    if (n)
+      call(ncclRecv(buf, n, ncclFloat, int(peer), comms_[main], stream_), "ncclRecv", comms_[main], op::recv, n, peer);
   }
   /// Waits until everything enqueued on stream() so far has completed (deadline as for any operation).
   void synchronize() {
@@ -153,7 +166,9 @@ class nccl_comm : private nccl_detail::link {
   void all_gather(const float* in, float* out, std::size_t n) { all_gather_async(in, out, n), synchronize(); }
   void broadcast(float* buf, std::size_t n, std::size_t root) { broadcast_async(buf, n, root), synchronize(); }
   void barrier() { all_reduce_as(op::barrier, scratch_), synchronize(); }  // a sum of [1] @ device: NCCL has no barrier
-  void send(const float* buf, std::size_t n, std::size_t peer) { send_async(buf, n, peer), synchronize(); }  // returns once received
+  void send(const float* buf, std::size_t n, std::size_t peer) {
+    send_async(buf, n, peer), synchronize();
+  }  // returns once received
   void recv(float* buf, std::size_t n, std::size_t peer) { recv_async(buf, n, peer), synchronize(); }
 
   // ---- post / take: messages that do not block their sender, for pipeline stages -----------------
@@ -170,10 +185,13 @@ class nccl_comm : private nccl_detail::link {
     issue g(*this, op::post, n, buf, n, nullptr, 0, peer);
     const side s = peer > rank_ ? up : down;
     side_after_main(s);
-    if (n) call(ncclSend(buf, n, ncclFloat, int(peer), comms_[s], side_streams_[s]), "ncclSend", comms_[s], op::post, n, peer);
+    if (n)
+      call(ncclSend(buf, n, ncclFloat, int(peer), comms_[s], side_streams_[s]), "ncclSend", comms_[s], op::post, n,
+           peer);
     const std::uint64_t k = box.posted;
     box.sizes[k % post_depth] = n;
-    cuda(cudaEventRecord(box.sent[k % post_depth], side_streams_[s]), "cudaEventRecord");  // [n] @ rank r -> @ peer, in flight
+    cuda(cudaEventRecord(box.sent[k % post_depth], side_streams_[s]),
+         "cudaEventRecord");  // [n] @ rank r -> @ peer, in flight
     box.posted = k + 1;
     return k + 1;
   }
@@ -185,7 +203,9 @@ class nccl_comm : private nccl_detail::link {
       issue g(*this, op::take, n, buf, n, nullptr, 0, peer);
       const side s = peer < rank_ ? up : down;  // a lower rank posts to us on `up`
       side_after_main(s);                       // work on stream() that still uses buf comes first
-      if (n) call(ncclRecv(buf, n, ncclFloat, int(peer), comms_[s], side_streams_[s]), "ncclRecv", comms_[s], op::take, n, peer);
+      if (n)
+        call(ncclRecv(buf, n, ncclFloat, int(peer), comms_[s], side_streams_[s]), "ncclRecv", comms_[s], op::take, n,
+             peer);
       cuda(cudaEventRecord(box.taken, side_streams_[s]), "cudaEventRecord");  // [n] @ peer -> @ rank r
     }
     wait_event(box.taken, op::take, n, peer);
@@ -196,7 +216,8 @@ class nccl_comm : private nccl_detail::link {
     outbox& box = box_of(peer);
     if (ticket > box.posted)
       fail(cat("wait_taken on rank ", rank_, " of ", size_, " for ticket ", std::size_t(ticket), " to rank ", peer),
-           cat("only ", std::size_t(box.posted), " messages were posted to that rank"), "pass a ticket that post returned");
+           cat("only ", std::size_t(box.posted), " messages were posted to that rank"),
+           "pass a ticket that post returned");
     if (ticket <= box.done) return;
     const std::size_t slot = (ticket - 1) % post_depth;  // posts to one peer complete in order: the last one suffices
     wait_event(box.sent[slot], op::post, box.sizes[slot], peer);
@@ -243,7 +264,8 @@ class nccl_comm : private nccl_detail::link {
       } else {
         stream_ = options_.stream;
       }
-      for (side s : {up, down}) cuda(cudaStreamCreateWithFlags(&side_streams_[s], cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+      for (side s : {up, down})
+        cuda(cudaStreamCreateWithFlags(&side_streams_[s], cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
       cuda(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "cudaEventCreateWithFlags");
       cuda(cudaEventCreateWithFlags(&main_ready_, cudaEventDisableTiming), "cudaEventCreateWithFlags");
       cuda(cudaMalloc(&scratch_, sizeof(float)), "cudaMalloc of 4 bytes");
@@ -281,8 +303,8 @@ class nccl_comm : private nccl_detail::link {
   struct issue {
     std::lock_guard<std::recursive_mutex> lock;
     nccl_detail::device_scope on;
-    issue(nccl_comm& c, op o, std::size_t n, const float* in, std::size_t n_in, const float* out = nullptr, std::size_t n_out = 0,
-          std::size_t peer = nccl_detail::no_peer)
+    issue(nccl_comm& c, op o, std::size_t n, const float* in, std::size_t n_in, const float* out = nullptr,
+          std::size_t n_out = 0, std::size_t peer = nccl_detail::no_peer)
         : lock(c.mutex_), on(c.device_) {
       c.enter(o);
       c.check_buffer(o, in, n_in);
@@ -321,21 +343,22 @@ class nccl_comm : private nccl_detail::link {
     outbox& box = boxes_[peer];
     if (box.taken == nullptr) {
       nccl_detail::device_scope on(device_);
-      for (cudaEvent_t& e : box.sent) cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+      for (cudaEvent_t& e : box.sent)
+        cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags");
       cuda(cudaEventCreateWithFlags(&box.taken, cudaEventDisableTiming), "cudaEventCreateWithFlags");
     }
     return box;
   }
 
   nccl_options options_;
-  int unwinding_ = 0;  // uncaught exceptions when constructed: destroyed while unwinding, it aborts
-  cudaStream_t stream_ = nullptr;              // operations of comms_[main]
+  int unwinding_ = 0;              // uncaught exceptions when constructed: destroyed while unwinding, it aborts
+  cudaStream_t stream_ = nullptr;  // operations of comms_[main]
   std::array<cudaStream_t, 3> side_streams_{};  // [-, up, down]: posts and takes
   bool own_stream_ = false;
   cudaEvent_t done_ = nullptr, main_ready_ = nullptr;
-  float* scratch_ = nullptr;                   // [1] @ device_: the barrier's sum
-  std::unique_ptr<outbox[]> boxes_;            // [size]: by peer
-  last_op last_{};                             // for synchronize's messages
+  float* scratch_ = nullptr;         // [1] @ device_: the barrier's sum
+  std::unique_ptr<outbox[]> boxes_;  // [size]: by peer
+  last_op last_{};                   // for synchronize's messages
 };
 
 static_assert(Communicator<nccl_comm>);

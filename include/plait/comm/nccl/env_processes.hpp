@@ -7,7 +7,8 @@
 //
 //   RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 NCCL_COMM_ID=node0:29600 ./train   (and RANK=1 LOCAL_RANK=1 beside it)
 //   auto env = plait::nccl_launch_env_from_environment();
-//   auto model = plait::place<plait::replicate<2>>(net, plait::across_processes(env, plait::cuda_devices({int(env.local_rank)})));
+//   auto model = plait::place<plait::replicate<2>>(net, plait::across_processes(env,
+//   plait::cuda_devices({int(env.local_rank)})));
 //
 // Needs nvcc, plait::cuda and plait::nccl, not MPI. Every communicator is a new NCCL communicator that
 // meets at NCCL_COMM_ID (rank 0 listens there each time), created in the same order on every process.
@@ -31,7 +32,8 @@ namespace plait {
 /// the same order (place does); NCCL_COMM_ID stays exported while models are placed.
 class nccl_env_processes final : public process_set {
  public:
-  explicit nccl_env_processes(nccl_launch_env env, nccl_options options = {}) : env_(std::move(env)), options_(options) {}
+  explicit nccl_env_processes(nccl_launch_env env, nccl_options options = {})
+      : env_(std::move(env)), options_(options) {}
 
   std::size_t rank() const override { return env_.rank; }
   std::size_t size() const override { return env_.world_size; }
@@ -67,7 +69,8 @@ class nccl_env_processes final : public process_set {
 /// `local` CUDA devices on each process of a job launched by variables: their buffers cross processes
 /// through NCCL, and so do the step's loss and the start-up check. `options` sets the deadline of every
 /// operation between processes, and the GPU of the host traffic (default: LOCAL_RANK).
-inline process_devices<cuda> across_processes(const nccl_launch_env& env, device_set<cuda> local, nccl_options options = {}) {
+inline process_devices<cuda> across_processes(const nccl_launch_env& env, device_set<cuda> local,
+                                              nccl_options options = {}) {
   return {std::move(local), std::make_shared<nccl_env_processes>(env, options)};
 }
 

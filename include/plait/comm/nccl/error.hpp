@@ -45,8 +45,7 @@ inline std::string_view fix_for(ncclResult_t r) {
              "NCCL_DEBUG=INFO says what NCCL refused";
     case ncclInvalidArgument:
       return "pass device buffers of this rank's GPU and counts that agree on every rank; NCCL_DEBUG=INFO says which argument";
-    default:
-      return "rerun with NCCL_DEBUG=INFO and read every rank's log";
+    default: return "rerun with NCCL_DEBUG=INFO and read every rank's log";
   }
 }
 
@@ -59,7 +58,8 @@ inline std::string call_message(ncclResult_t r, std::string_view call, std::stri
   what += cat(": ", ncclGetErrorString(r), " (", code_name(r));
   if (last != nullptr && last[0] != '\0') what += cat("; NCCL's last error: ", std::string_view(last));
   what += ")";
-  return message(what, "NCCL reported an error, so the ranks can no longer be trusted to match their calls", fix_for(r));
+  return message(what, "NCCL reported an error, so the ranks can no longer be trusted to match their calls",
+                 fix_for(r));
 }
 
 /// Throws it.

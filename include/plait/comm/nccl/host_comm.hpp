@@ -30,7 +30,8 @@ class nccl_host_comm {
  public:
   /// Collective over the job: starts an nccl_comm from the launch variables (rank 0 listening at
   /// NCCL_COMM_ID) on options.device (default: LOCAL_RANK).
-  explicit nccl_host_comm(const nccl_launch_env& env, nccl_options options = {}) : comm_(env, without_stream(options)) {}
+  explicit nccl_host_comm(const nccl_launch_env& env, nccl_options options = {})
+      : comm_(env, without_stream(options)) {}
   nccl_host_comm(const nccl_host_comm&) = delete;
   nccl_host_comm& operator=(const nccl_host_comm&) = delete;
   ~nccl_host_comm() {
@@ -140,7 +141,8 @@ class nccl_host_comm {
     nccl_detail::device_scope on(comm_.device());
     if (l.device) cuda_detail::cuda_check(cudaFree(l.device), "cudaFree", comm_.device());
     l.device = nullptr, l.capacity = 0;
-    cuda_detail::cuda_check(cudaMalloc(&l.device, n * sizeof(float)), "cudaMalloc of a host message's copy", comm_.device());
+    cuda_detail::cuda_check(cudaMalloc(&l.device, n * sizeof(float)), "cudaMalloc of a host message's copy",
+                            comm_.device());
     l.capacity = n;
     return l.device;
   }
@@ -154,7 +156,8 @@ class nccl_host_comm {
   void copy(void* to, const void* from, std::size_t n, cudaMemcpyKind kind) {
     if (n == 0) return;
     nccl_detail::device_scope on(comm_.device());
-    cuda_detail::cuda_check(cudaMemcpyAsync(to, from, n * sizeof(float), kind, comm_.stream()), "cudaMemcpyAsync", comm_.device());
+    cuda_detail::cuda_check(cudaMemcpyAsync(to, from, n * sizeof(float), kind, comm_.stream()), "cudaMemcpyAsync",
+                            comm_.device());
     cuda_detail::cuda_check(cudaStreamSynchronize(comm_.stream()), "cudaStreamSynchronize", comm_.device());
   }
   std::deque<std::pair<std::uint64_t, float*>>& posted_of(std::size_t peer) {

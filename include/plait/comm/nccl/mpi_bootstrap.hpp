@@ -34,16 +34,16 @@
 namespace plait::nccl_detail {
 
 // What one rank says about itself, gathered by all (trivially copyable, fixed size).
-struct node_record {           // round 1
-  std::int32_t device_count;   // CUDA devices this rank sees; -1: none answers
-  std::int32_t requested;      // nccl_options::device; -1: the rank on its node
+struct node_record {          // round 1
+  std::int32_t device_count;  // CUDA devices this rank sees; -1: none answers
+  std::int32_t requested;     // nccl_options::device; -1: the rank on its node
   char host[MPI_MAX_PROCESSOR_NAME + 1];
 };
-struct device_record {         // round 2
-  std::int32_t failed;         // 1: this rank failed, `what` says how
-  unsigned char uuid[16];      // its GPU's identity, to find two ranks on one GPU
+struct device_record {     // round 2
+  std::int32_t failed;     // 1: this rank failed, `what` says how
+  unsigned char uuid[16];  // its GPU's identity, to find two ranks on one GPU
   char what[512];
-  ncclUniqueId id;             // rank 0's; unused elsewhere
+  ncclUniqueId id;  // rank 0's; unused elsewhere
 };
 
 template <class Record>
@@ -88,12 +88,14 @@ inline placement place_over_mpi(mpi_comm& comm, int requested) {
            "an nccl_comm runs each rank on a GPU of its own",
            "run the job on nodes whose NVIDIA driver answers (nvidia-smi), or use mpi_comm for host buffers");
     if (device >= r.device_count)
-      fail(cat("rank ", q, " of ", size, " would take CUDA device ", device, " on ", std::string_view(r.host), ", which has ", r.device_count,
-               " (", local_size, " ranks run there)"),
-           r.requested >= 0 ? "nccl_options::device names a device the node does not have"
-                            : "an nccl_comm puts each rank on its own GPU, the rank's number on its node, and NCCL refuses two ranks on one GPU",
-           cat("start at most ", r.device_count, " ranks per node (mpiexec -npernode ", r.device_count,
-               "), or pass nccl_options{.device = ...} below the node's device count"));
+      fail(
+          cat("rank ", q, " of ", size, " would take CUDA device ", device, " on ", std::string_view(r.host),
+              ", which has ", r.device_count, " (", local_size, " ranks run there)"),
+          r.requested >= 0
+              ? "nccl_options::device names a device the node does not have"
+              : "an nccl_comm puts each rank on its own GPU, the rank's number on its node, and NCCL refuses two ranks on one GPU",
+          cat("start at most ", r.device_count, " ranks per node (mpiexec -npernode ", r.device_count,
+              "), or pass nccl_options{.device = ...} below the node's device count"));
     if (q == rank) p.device = device;
   }
 
@@ -119,9 +121,10 @@ inline placement place_over_mpi(mpi_comm& comm, int requested) {
   for (std::size_t a = 0; a < size; ++a)
     for (std::size_t b = a + 1; b < size; ++b)
       if (same_node(a, b) && std::memcmp(devices[a].uuid, devices[b].uuid, sizeof devices[a].uuid) == 0)
-        fail(cat("ranks ", a, " and ", b, " of ", size, " share one GPU on ", std::string_view(nodes[a].host)),
-             "NCCL needs one GPU per rank (two ranks on one GPU hang or are refused)",
-             "give each rank its own device (CUDA_VISIBLE_DEVICES, nccl_options::device), or start fewer ranks per node");
+        fail(
+            cat("ranks ", a, " and ", b, " of ", size, " share one GPU on ", std::string_view(nodes[a].host)),
+            "NCCL needs one GPU per rank (two ranks on one GPU hang or are refused)",
+            "give each rank its own device (CUDA_VISIBLE_DEVICES, nccl_options::device), or start fewer ranks per node");
   p.id = devices[0].id;
   return p;
 }

@@ -15,9 +15,9 @@
 #include "../../backend/cuda/backend.hpp"
 #include "../../backend/cuda/traits.hpp"
 #include "../mpi/processes.hpp"
+#include "../processes.hpp"
 #include "comm.hpp"
 #include "mpi_bootstrap.hpp"
-#include "../processes.hpp"
 
 namespace plait {
 
@@ -31,8 +31,8 @@ class nccl_processes final : public process_set {
   std::unique_ptr<process_comm> communicator() override { return host_.communicator(); }
   std::unique_ptr<process_comm> communicator_for(const device_binding& device) override {
     if (device.gpu < 0) return host_.communicator();
-    const nccl_options nccl{.deadline = options_.deadline, .device = device.gpu,
-                            .stream = static_cast<cudaStream_t>(device.stream)};
+    const nccl_options nccl{
+        .deadline = options_.deadline, .device = device.gpu, .stream = static_cast<cudaStream_t>(device.stream)};
     return std::make_unique<process_comm_of<nccl_comm>>(std::in_place, bootstrap_, nccl);  // collective over the job
   }
   void check_consistent(const run_identity& mine) override { host_.check_consistent(mine); }
@@ -45,7 +45,8 @@ class nccl_processes final : public process_set {
 
 /// `local` CUDA devices on each process of the world: their buffers cross processes through NCCL.
 /// `options` sets the deadline of every operation between processes (MPI and NCCL alike).
-inline process_devices<cuda> across_processes(const mpi_world& world, device_set<cuda> local, mpi_options options = {}) {
+inline process_devices<cuda> across_processes(const mpi_world& world, device_set<cuda> local,
+                                              mpi_options options = {}) {
   return {std::move(local), std::make_shared<nccl_processes>(world, options)};
 }
 

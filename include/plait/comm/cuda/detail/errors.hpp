@@ -13,7 +13,8 @@ namespace plait::cuda_local_detail {
 enum class op : unsigned char { all_reduce, reduce_scatter, all_gather, broadcast, barrier, send, recv };
 
 inline const char* name(op o) {
-  constexpr const char* names[] = {"all_reduce", "reduce_scatter", "all_gather", "broadcast", "barrier", "send", "recv"};
+  constexpr const char* names[] = {"all_reduce", "reduce_scatter", "all_gather", "broadcast",
+                                   "barrier",    "send",           "recv"};
   return names[static_cast<int>(o)];
 }
 
@@ -25,7 +26,8 @@ struct call {
   float* out = nullptr;       // [n] or [chunk] (reduce_scatter) @ rank's GPU
 };
 
-inline constexpr const char* start_over = "handle the first error; a cuda_local_group cannot be used after one, so create a new group";
+inline constexpr const char* start_over =
+    "handle the first error; a cuda_local_group cannot be used after one, so create a new group";
 
 inline std::string on(op o, std::size_t r) { return cat(name(o), " on rank ", r); }
 
@@ -34,7 +36,9 @@ inline std::string describe(const call& c) {
 }
 
 inline void check_peer(op o, std::size_t r, std::size_t peer, std::size_t size) {
-  if (peer >= size) fail(cat(on(o, r), " with peer ", peer, " in a group of ", size), "ranks are 0 .. size - 1", "pass a peer below size()");
+  if (peer >= size)
+    fail(cat(on(o, r), " with peer ", peer, " in a group of ", size), "ranks are 0 .. size - 1",
+         "pass a peer below size()");
   if (peer == r)
     fail(cat(on(o, r), " with itself as the peer"), "a rank cannot meet itself in a rendezvous (it would wait forever)",
          "copy the buffer on the rank's stream instead, or pass another rank");
@@ -42,12 +46,16 @@ inline void check_peer(op o, std::size_t r, std::size_t peer, std::size_t size) 
 
 inline void check_buffer(op o, std::size_t r, const float* buf, std::size_t n) {
   if (buf == nullptr && n != 0)
-    fail(cat(on(o, r), " got a null buffer for ", n, " floats"), "the call reads or writes them", "pass a device buffer of n floats");
+    fail(cat(on(o, r), " got a null buffer for ", n, " floats"), "the call reads or writes them",
+         "pass a device buffer of n floats");
 }
 
 /// A wait for `whom` ended: past the deadline (breaker == r), or because rank `breaker` failed.
-[[noreturn]] inline void fail_wait(op o, std::size_t r, std::size_t breaker, const std::string& whom, std::chrono::milliseconds deadline) {
-  if (breaker != r) fail(cat(on(o, r), " stopped waiting for ", whom), cat("rank ", breaker, " failed first, which breaks the group"), start_over);
+[[noreturn]] inline void fail_wait(op o, std::size_t r, std::size_t breaker, const std::string& whom,
+                                   std::chrono::milliseconds deadline) {
+  if (breaker != r)
+    fail(cat(on(o, r), " stopped waiting for ", whom), cat("rank ", breaker, " failed first, which breaks the group"),
+         start_over);
   fail(cat(on(o, r), " waited ", std::size_t(deadline.count()), " ms for ", whom),
        "a peer did not reach the matching call (it failed, is stuck, or calls something else)",
        "make every rank call the same collectives (and matching send/recv) in the same order, or raise "
@@ -66,7 +74,8 @@ inline void check_buffer(op o, std::size_t r, const float* buf, std::size_t n) {
 }
 
 [[noreturn]] inline void fail_length(op o, std::size_t r, std::size_t peer, std::size_t sent, std::size_t expected) {
-  fail(cat(on(o, r), o == op::send ? " to rank " : " from rank ", peer, ": a message of ", sent, " floats met a recv of ", expected),
+  fail(cat(on(o, r), o == op::send ? " to rank " : " from rank ", peer, ": a message of ", sent,
+           " floats met a recv of ", expected),
        "a send and its recv must agree on the length", "pass the same n to both");
 }
 

@@ -44,7 +44,8 @@ __device__ void reduce_at(const chunk_ptrs& src, unsigned k, const chunk_ptrs& d
 // rank order with IEEE adds gives the bits of the host's reduce_chunk (comm/chunk.hpp).
 template <int V>
 __global__ void reduce_kernel(chunk_ptrs src, unsigned k, chunk_ptrs dst, unsigned d, std::size_t head, std::size_t n) {
-  const std::size_t first = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x, stride = std::size_t(gridDim.x) * blockDim.x;
+  const std::size_t first = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x,
+                    stride = std::size_t(gridDim.x) * blockDim.x;
   if (first < head) reduce_at<float>(src, k, dst, d, first);
   const std::size_t vectors = (n - head) / V, tail = head + vectors * V;
   for (std::size_t i = first; i < vectors; i += stride)
@@ -77,13 +78,12 @@ inline void launch_reduce(const chunk_ptrs& src, unsigned k, const chunk_ptrs& d
 
 /// Enqueues [n] @ src (GPU src_device) -> [n] @ dst (GPU dst_device) on `stream`: a device-to-device
 /// copy on one GPU, a peer copy across GPUs (direct with peer access, staged by CUDA without).
-inline void copy_floats(float* dst, int dst_device, const float* src, int src_device, std::size_t n, cudaStream_t stream,
-                        std::string_view what, int device) {
+inline void copy_floats(float* dst, int dst_device, const float* src, int src_device, std::size_t n,
+                        cudaStream_t stream, std::string_view what, int device) {
   if (n == 0 || (dst == src && dst_device == src_device)) return;
   if (dst_device == src_device)
     cuda_check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, stream), what, device);
-  else
-    cuda_check(cudaMemcpyPeerAsync(dst, dst_device, src, src_device, n * sizeof(float), stream), what, device);
+  else cuda_check(cudaMemcpyPeerAsync(dst, dst_device, src, src_device, n * sizeof(float), stream), what, device);
 }
 
 /// Makes `device` current on the calling thread for one call, and the previous device again after.
@@ -155,8 +155,8 @@ class device_floats {
   device_floats(int device, std::size_t n) : device_(device) {
     if (n == 0) return;
     const device_scope on(device);
-    cuda_check(cudaMalloc(reinterpret_cast<void**>(&data_), n * sizeof(float)), cat("cudaMalloc of ", n * sizeof(float), " bytes of staging"),
-               device);
+    cuda_check(cudaMalloc(reinterpret_cast<void**>(&data_), n * sizeof(float)),
+               cat("cudaMalloc of ", n * sizeof(float), " bytes of staging"), device);
   }
   device_floats(device_floats&& o) noexcept : device_(o.device_), data_(std::exchange(o.data_, nullptr)) {}
   device_floats& operator=(device_floats&& o) noexcept {

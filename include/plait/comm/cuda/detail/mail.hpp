@@ -24,9 +24,9 @@
 
 #include "../../../backend/cuda/error.hpp"
 #include "../../../core/error.hpp"
+#include "../../rendezvous.hpp"
 #include "errors.hpp"
 #include "kernels.hpp"
-#include "../../rendezvous.hpp"
 
 namespace plait::cuda_local_detail {
 
@@ -55,12 +55,14 @@ class mailbox {
 
   /// Publishes [n] @ buf (the sender's GPU), ready once `from`'s stream reaches this point. Waits
   /// only while `depth` messages are untaken. Returns the ticket for wait_taken.
-  std::uint64_t post(const patience& w, op o, std::size_t r, std::size_t peer, const endpoint& from, const float* buf, std::size_t n) {
+  std::uint64_t post(const patience& w, op o, std::size_t r, std::size_t peer, const endpoint& from, const float* buf,
+                     std::size_t n) {
     const std::uint64_t k = posted_.load(std::memory_order_relaxed);
     const auto room = [&] { return k - taken_.load(std::memory_order_acquire) < depth_; };
     if (!room() && !w.meet.await(room, w.deadline, w.spin))
       fail_wait(o, r, w.meet.break_by(r), cat("rank ", peer, " to take earlier messages"), w.deadline);
-    cuda_check(cudaEventRecord(sent_[k % depth_], from.stream), "cudaEventRecord of a message's ready event", from.device);
+    cuda_check(cudaEventRecord(sent_[k % depth_], from.stream), "cudaEventRecord of a message's ready event",
+               from.device);
     ring_[k % depth_] = {buf, n};  // [n] @ rank r, read by `peer`'s stream after sent_[k]
     posted_.store(k + 1, std::memory_order_release);
     w.meet.wake();
@@ -68,25 +70,30 @@ class mailbox {
   }
 
   /// Enqueues on `to`'s stream the copy of the oldest untaken message into buf ([n] @ `to`'s GPU).
-  void take(const patience& w, op o, std::size_t r, std::size_t peer, const endpoint& to, int from_device, float* buf, std::size_t n) {
+  void take(const patience& w, op o, std::size_t r, std::size_t peer, const endpoint& to, int from_device, float* buf,
+            std::size_t n) {
     const std::uint64_t k = taken_.load(std::memory_order_relaxed);
     const auto arrived = [&] { return posted_.load(std::memory_order_acquire) > k; };
-    if (!arrived() && !w.meet.await(arrived, w.deadline, w.spin)) fail_wait(o, r, w.meet.break_by(r), cat("rank ", peer), w.deadline);
+    if (!arrived() && !w.meet.await(arrived, w.deadline, w.spin))
+      fail_wait(o, r, w.meet.break_by(r), cat("rank ", peer), w.deadline);
     const entry e = ring_[k % depth_];
     if (e.n != n) {
       w.meet.break_by(r);
       fail_length(o, r, peer, e.n, n);
     }
-    cuda_check(cudaStreamWaitEvent(to.stream, sent_[k % depth_], 0), "cudaStreamWaitEvent on a sender's message event", to.device);
+    cuda_check(cudaStreamWaitEvent(to.stream, sent_[k % depth_], 0), "cudaStreamWaitEvent on a sender's message event",
+               to.device);
     copy_floats(buf, to.device, e.data, from_device, n, to.stream, "the copy of a message from its sender", to.device);
-    cuda_check(cudaEventRecord(copied_[k % depth_], to.stream), "cudaEventRecord of a message's copied event", to.device);
+    cuda_check(cudaEventRecord(copied_[k % depth_], to.stream), "cudaEventRecord of a message's copied event",
+               to.device);
     taken_.store(k + 1, std::memory_order_release);
     w.meet.wake();
   }
 
   /// Waits (host) until the receiver has enqueued the copies of messages up to `ticket`, then
   /// orders `from`'s stream after the last of them: later work there may overwrite the buffers.
-  void wait_taken(const patience& w, op o, std::size_t r, std::size_t peer, const endpoint& from, std::uint64_t ticket) {
+  void wait_taken(const patience& w, op o, std::size_t r, std::size_t peer, const endpoint& from,
+                  std::uint64_t ticket) {
     const auto done = [&] { return taken_.load(std::memory_order_acquire) >= ticket; };
     if (!done() && !w.meet.await(done, w.deadline, w.spin))
       fail_wait(o, r, w.meet.break_by(r), cat("rank ", peer, " to take a posted message"), w.deadline);

@@ -19,9 +19,12 @@ inline cuda_local_group::cuda_local_group(std::vector<cuda_local_rank> ranks, cu
     : size_(ranks.size()), options_(options), meet_(ranks.size()) {
   using cuda_detail::cuda_check;
   using cuda_local_detail::max_ranks;
-  if (size_ == 0) fail("a cuda_local_group of no ranks was asked for", "a group has at least one rank", "pass one (GPU, stream) per rank");
+  if (size_ == 0)
+    fail("a cuda_local_group of no ranks was asked for", "a group has at least one rank",
+         "pass one (GPU, stream) per rank");
   if (size_ > max_ranks)
-    fail(cat("a cuda_local_group of ", size_, " ranks was asked for"), cat("its reduce kernel takes at most ", max_ranks, " ranks' pointers"),
+    fail(cat("a cuda_local_group of ", size_, " ranks was asked for"),
+         cat("its reduce kernel takes at most ", max_ranks, " ranks' pointers"),
          "split the ranks into groups, e.g. one per GPU and one across GPUs (hierarchical_comm)");
   if (options.deadline.count() <= 0)
     fail("a cuda_local_group was asked for with a deadline <= 0", "every wait for a peer needs time to succeed",
@@ -33,7 +36,8 @@ inline cuda_local_group::cuda_local_group(std::vector<cuda_local_rank> ranks, cu
   cuda_check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
   for (std::size_t r = 0; r < size_; ++r)
     if (ranks[r].device < 0 || ranks[r].device >= count)
-      fail(cat("rank ", r, " of a cuda_local_group names CUDA device ", ranks[r].device), cat("this machine has ", count, " CUDA devices"),
+      fail(cat("rank ", r, " of a cuda_local_group names CUDA device ", ranks[r].device),
+           cat("this machine has ", count, " CUDA devices"),
            "name devices below cudaGetDeviceCount(), e.g. those of cuda_devices({0, 1}) or virtual_cuda_devices(n)");
   staging_ = (options.staging_floats + 3) / 4 * 4;
 
@@ -49,7 +53,8 @@ inline cuda_local_group::cuda_local_group(std::vector<cuda_local_rank> ranks, cu
       if (!can) continue;
       const cuda_local_detail::device_scope on(from);
       const cudaError_t e = cudaDeviceEnablePeerAccess(to, 0);
-      if (e == cudaErrorPeerAccessAlreadyEnabled) (void)cudaGetLastError();  // by an earlier group, or another pair of ranks
+      if (e == cudaErrorPeerAccessAlreadyEnabled)
+        (void)cudaGetLastError();  // by an earlier group, or another pair of ranks
       else cuda_check(e, cat("cudaDeviceEnablePeerAccess to device ", to), from);
     }
 
@@ -57,12 +62,15 @@ inline cuda_local_group::cuda_local_group(std::vector<cuda_local_rank> ranks, cu
   for (std::size_t r = 0; r < size_; ++r) {
     rank_state& s = ranks_[r];
     s.at = ranks[r];
-    cuda_check(cudaDeviceGetAttribute(&s.sms, cudaDevAttrMultiProcessorCount, s.at.device), "cudaDeviceGetAttribute", s.at.device);
+    cuda_check(cudaDeviceGetAttribute(&s.sms, cudaDevAttrMultiProcessorCount, s.at.device), "cudaDeviceGetAttribute",
+               s.at.device);
     s.ready = cuda_local_detail::owned_events(s.at.device, 2);
     s.done = cuda_local_detail::owned_events(s.at.device, 1);
     std::size_t staged = 0;
     for (std::size_t q = 0; q < size_; ++q) staged += direct(r, q) ? 0 : 1;
-    if (staged) s.scratch = cuda_local_detail::device_floats(s.at.device, staged * (staging_ + 4));  // [staged][staging + 4] @ rank r
+    if (staged)
+      s.scratch =
+          cuda_local_detail::device_floats(s.at.device, staged * (staging_ + 4));  // [staged][staging + 4] @ rank r
   }
   posts_ = std::make_unique<cuda_local_detail::mailbox[]>(size_ * size_);
   sends_ = std::make_unique<cuda_local_detail::mailbox[]>(size_ * size_);

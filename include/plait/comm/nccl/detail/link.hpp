@@ -18,8 +18,8 @@
 
 #include "../../../backend/cuda/error.hpp"
 #include "../../../core/error.hpp"
-#include "checks.hpp"
 #include "../error.hpp"
+#include "checks.hpp"
 #include "wait.hpp"
 
 namespace plait::nccl_detail {
@@ -52,8 +52,10 @@ class link : protected rank_on_device {
   }
 
   // Checks an NCCL call; one that is still in progress (non-blocking) is waited for. Lock held.
-  void call(ncclResult_t r, std::string_view function, ncclComm_t comm, op o, std::size_t n, std::size_t peer = no_peer) {
-    if (r == ncclSuccess) [[likely]] return;
+  void call(ncclResult_t r, std::string_view function, ncclComm_t comm, op o, std::size_t n,
+            std::size_t peer = no_peer) {
+    if (r == ncclSuccess) [[likely]]
+      return;
     if (r == ncclInProgress && comm != nullptr) return settle(comm, function, o, n, peer);
     break_with(call_message(r, function, describe(o, n, peer), comm));
   }
@@ -84,7 +86,8 @@ class link : protected rank_on_device {
         device_scope on(device_);
         enter(o);  // another thread may have broken the communicator meanwhile
         if (e != cudaErrorNotReady)
-          break_with(message(cat(describe(o, n, peer), " failed on CUDA device ", device_, " (", cudaGetErrorName(e), ": ", cudaGetErrorString(e), ")"),
+          break_with(message(cat(describe(o, n, peer), " failed on CUDA device ", device_, " (", cudaGetErrorName(e),
+                                 ": ", cudaGetErrorString(e), ")"),
                              "the stream that carries the operation reported a CUDA error", cuda_detail::fix_for(e)));
         check_async(o, n, peer);
         if (late) fail_deadline(o, n, peer);
@@ -114,7 +117,9 @@ class link : protected rank_on_device {
     if (broken_.load()) [[unlikely]]
       fail_broken(o);
   }
-  [[noreturn]] void fail_deadline(op o, std::size_t n, std::size_t peer) { break_with(deadline_message(o, n, peer, deadline_)); }
+  [[noreturn]] void fail_deadline(op o, std::size_t n, std::size_t peer) {
+    break_with(deadline_message(o, n, peer, deadline_));
+  }
 
   std::chrono::milliseconds deadline_;
   std::chrono::microseconds spin_;

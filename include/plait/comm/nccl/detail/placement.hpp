@@ -46,22 +46,26 @@ inline placement place_from_env(const nccl_launch_env& env, int requested) {
   int count = 0;
   cuda_detail::cuda_check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
   if (requested < 0 && env.local_world_size && *env.local_world_size > std::size_t(count))
-    fail(cat("rank ", env.rank, " of ", env.world_size, " runs on a node of ", count, " CUDA device(s) with LOCAL_WORLD_SIZE=",
-             *env.local_world_size),
+    fail(cat("rank ", env.rank, " of ", env.world_size, " runs on a node of ", count,
+             " CUDA device(s) with LOCAL_WORLD_SIZE=", *env.local_world_size),
          "an nccl_comm puts each rank on its own GPU, its LOCAL_RANK, and NCCL refuses two ranks on one GPU",
          cat("start at most ", count, " ranks per node (torchrun --nproc-per-node ", count, ")"));
   if (p.device >= count)
-    fail(cat("rank ", env.rank, " of ", env.world_size, " would take CUDA device ", p.device, ", but this node has ", count),
+    fail(cat("rank ", env.rank, " of ", env.world_size, " would take CUDA device ", p.device, ", but this node has ",
+             count),
          "an nccl_comm puts each rank on its own GPU (LOCAL_RANK, or nccl_options::device)",
          cat("start at most ", count, " ranks per node, or pass nccl_options{.device = ...}"));
   const char* in_process = std::getenv("NCCL_COMM_ID");
   if (env.world_size > 1 && (in_process == nullptr || env.comm_id != in_process))
-    fail(cat("rank ", env.rank, " of ", env.world_size, " was given NCCL_COMM_ID=", env.comm_id, ", but the process has ",
+    fail(cat("rank ", env.rank, " of ", env.world_size, " was given NCCL_COMM_ID=", env.comm_id,
+             ", but the process has ",
              in_process ? cat("NCCL_COMM_ID=", std::string_view(in_process)) : std::string("none")),
-         "NCCL reads the rendezvous address from the process environment", "export NCCL_COMM_ID and build the nccl_launch_env from it");
+         "NCCL reads the rendezvous address from the process environment",
+         "export NCCL_COMM_ID and build the nccl_launch_env from it");
   cuda_detail::cuda_check(cudaSetDevice(p.device), "cudaSetDevice", p.device);
   if (const ncclResult_t r = ncclGetUniqueId(&p.id); r != ncclSuccess)
-    fail_call(r, "ncclGetUniqueId", cat("on rank ", env.rank, " of ", env.world_size, " (NCCL_COMM_ID=", env.comm_id, ")"), nullptr);
+    fail_call(r, "ncclGetUniqueId",
+              cat("on rank ", env.rank, " of ", env.world_size, " (NCCL_COMM_ID=", env.comm_id, ")"), nullptr);
   return p;
 }
 

@@ -13,11 +13,23 @@
 
 namespace plait::nccl_detail {
 
-enum class op : unsigned char { start, all_reduce, reduce_scatter, all_gather, broadcast, barrier, send, recv, post, take, synchronize };
+enum class op : unsigned char {
+  start,
+  all_reduce,
+  reduce_scatter,
+  all_gather,
+  broadcast,
+  barrier,
+  send,
+  recv,
+  post,
+  take,
+  synchronize
+};
 
 inline const char* name(op o) {
-  constexpr const char* names[] = {"start",  "all_reduce", "reduce_scatter", "all_gather", "broadcast", "barrier",
-                                   "send",   "recv",       "post",           "take",       "synchronize"};
+  constexpr const char* names[] = {"start", "all_reduce", "reduce_scatter", "all_gather", "broadcast",  "barrier",
+                                   "send",  "recv",       "post",           "take",       "synchronize"};
   return names[static_cast<int>(o)];
 }
 
