@@ -10,9 +10,13 @@
 #include "backend/cuda/traits.hpp"
 #include "comm/cuda/local_comm.hpp"
 #include "comm/cuda/local_group.hpp"
-#include "io/checkpoint_cuda.hpp"
 #include "kernels/copy_cuda.hpp"
 #include "kernels/elementwise_cuda.hpp"
 #include "kernels/gemm_cuda.hpp"
 #include "kernels/reduce_cuda.hpp"
+
+// After the kernels' CUDA specialisations: what follows instantiates the runtime's templates, which must
+// see them.
 #include "runtime/cuda_local_groups.hpp"
+
+#include "io/checkpoint_cuda.hpp"

@@ -24,7 +24,6 @@
 #include "graph/host_stage_layers.hpp"
 #include "graph/layout.hpp"
 #include "graph/on.hpp"
-#include "io/checkpoint.hpp"  // after runtime/: it reads placed models
 #include "io/chrome_trace.hpp"
 #include "io/progress.hpp"
 #include "io/trace.hpp"
@@ -62,3 +61,6 @@
 #include "program/verify.hpp"
 #include "runtime/place.hpp"
 #include "runtime/schedule_trace.hpp"
+
+// After runtime/: checkpoints read and write placed models.
+#include "io/checkpoint.hpp"

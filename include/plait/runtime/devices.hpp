@@ -15,8 +15,10 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <filesystem>
 #include <memory>
 #include <memory_resource>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,7 @@
 #include "../core/error.hpp"
 #include "../core/shard.hpp"
 #include "../core/signature.hpp"
+#include "../io/chrome_trace.hpp"
 #include "../io/trace.hpp"
 #include "device_groups.hpp"
 #include "device_memory.hpp"
@@ -117,7 +120,7 @@ class placed_devices {
   /// Every device's program for `job`, at once, in step `step`; rethrows the first device's error.
   template <class Job>
   void run(Job& job, std::uint64_t step) {
-    const auto keep = caller();
+    [[maybe_unused]] const auto keep = caller();
     struct call {
       placed_devices& self;
       Job& job;
@@ -134,7 +137,7 @@ class placed_devices {
   /// Local device l's program alone, on the caller's thread (a CUDA graph's capture of one device).
   template <class Job>
   void run_one(std::size_t l, Job& job, std::uint64_t step) {
-    const auto keep = caller();
+    [[maybe_unused]] const auto keep = caller();
     executors_[l]->run(job, step);
   }
   /// For a call of the model on the user's thread: device 0 current while it lasts, the user's own after.
@@ -145,6 +148,14 @@ class placed_devices {
   /// Records every instruction each device executes, from now on.
   void enable_trace(std::size_t capacity_per_device) { trace_ = trace_recorder(device_count, capacity_per_device); }
   const trace_recorder& trace() const { return trace_; }
+  /// What was recorded, as a Chrome trace: one track per device, compute and communication as rows.
+  void write_trace(const std::filesystem::path& path) const {
+    const auto events = trace_.events();
+    trace_metadata meta;
+    meta.title = std::string("plait ") + Plan::name + ": executed";
+    for (std::size_t d = 0; d < device_count; ++d) meta.device_names.push_back("device " + std::to_string(d));
+    write_chrome_trace(path, std::span<const trace_event>(events), meta);
+  }
 
  private:
   // Plans and initialises this process's `local` devices, first_ .. first_ + local - 1, and their groups.

@@ -136,13 +136,7 @@ class model {
   const trace_recorder& trace() const { return devices_->trace(); }
   /// Writes what was recorded as a Chrome trace (Perfetto, chrome://tracing): one track per device,
   /// compute and communication as separate rows.
-  void write_trace(const std::filesystem::path& path) const {
-    const auto events = trace().events();
-    trace_metadata meta;
-    meta.title = std::string("plait ") + plan::name + ": executed";
-    for (std::size_t d = 0; d < device_count; ++d) meta.device_names.push_back("device " + std::to_string(d));
-    write_chrome_trace(path, std::span<const trace_event>(events), meta);
-  }
+  void write_trace(const std::filesystem::path& path) const { devices_->write_trace(path); }
 
   /// One training step on a global batch: each device's program. Returns the mean loss over the batch.
   template <Samples X, Target Y, Loss L, Optimizer Opt>

@@ -41,7 +41,7 @@ class parameter_io {
 
   /// The whole model's parameters, [layout::param_buffer_size] @ host.
   std::vector<float> gather() const {
-    const auto keep = devices_.caller();
+    [[maybe_unused]] const auto keep = devices_.caller();
     std::vector<float> all(layout::param_buffer_size, 0.0f);
     for (std::size_t l = 0; l < devices_.local_count(); ++l) {
       const auto& m = devices_.memory(l);
@@ -57,7 +57,7 @@ class parameter_io {
     if (whole.size() != layout::param_buffer_size)
       fail(cat("set_parameters is given ", whole.size(), " floats for a model of ", layout::param_buffer_size),
            "the parameters are the whole model's, in its flat layout", "pass gather_parameters()'s size");
-    const auto keep = devices_.caller();
+    [[maybe_unused]] const auto keep = devices_.caller();
     for (std::size_t l = 0; l < devices_.local_count(); ++l) {
       auto& m = devices_.memory(l);
       const auto on = devices_.on_device(l);
@@ -91,7 +91,7 @@ class parameter_io {
   /// evaluate split the rows over the replicas and must give each row the same statistics.
   void align_state() {
     if constexpr (Plan::data_parallel_degree > 1 && layout::state_buffer_size > 0) {
-      const auto keep = devices_.caller();
+      [[maybe_unused]] const auto keep = devices_.caller();
       constexpr std::size_t n = layout::state_buffer_size, inner = Plan::inner_count;
       for (std::size_t d = inner; d < devices_.local_count(); ++d)  // local device d: replica d / inner, rank d % inner
         transfer(d, devices_.memory(d).state(), d % inner, devices_.memory(d % inner).state(), n);
@@ -101,7 +101,7 @@ class parameter_io {
   /// Parameters written through layer<I>() reach the other devices that hold the same layers.
   void sync() {
     if (!dirty_) return;
-    const auto keep = devices_.caller();
+    [[maybe_unused]] const auto keep = devices_.caller();
     for (std::size_t i = 0; i < device_layout::layer_count; ++i) {
       const std::size_t from = devices_.holder(i);
       for (std::size_t d = from + 1; d < devices_.local_count(); ++d)
