@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstddef>
+#include <utility>
 
 #include "../core/concepts.hpp"
 #include "../core/shape.hpp"
@@ -63,13 +64,17 @@ struct freeze_fn {
 /// frozen(f): f's layers are not trained.
 inline constexpr freeze_fn frozen{};
 
-/// Layout's frozen layers, per layer.
+namespace detail {
+template <class Layout, std::size_t... I>
+constexpr std::array<bool, sizeof...(I)> frozen_flags(std::index_sequence<I...>) {
+  return {is_frozen<typename Layout::template layer<I>>...};
+}
+}  // namespace detail
+
+/// Layout's frozen layers, per layer. (A pack expansion, not static_for with a templated lambda: nvcc 13's
+/// front end fails on the latter here, inside a variable template's initializer.)
 template <class Layout>
-inline constexpr auto frozen_layers = [] {
-  std::array<bool, Layout::layer_count> f{};
-  static_for<Layout::layer_count>([&]<std::size_t I>() { f[I] = is_frozen<typename Layout::template layer<I>>; });
-  return f;
-}();
+inline constexpr auto frozen_layers = detail::frozen_flags<Layout>(std::make_index_sequence<Layout::layer_count>{});
 template <class Layout>
 inline constexpr bool any_frozen = [] {
   for (bool f : frozen_layers<Layout>)
