@@ -49,7 +49,7 @@ template <class Policy, class graph>
 double bytes_sent_per_step() {
   using M = model<Policy, graph, host<sequential>>;
   using D = typename M::device_layout;
-  const double dp = double(M::data_parallel_degree), inner = double(M::inner_count);
+  const double dp = double(M::data_parallel_degree), inner = double(M::plan::inner_count);
   const double rows = double(batch) / dp;  // a replica's share
   double floats = 0;
   for (const instruction& i : Policy::template programs<graph>[0]) {
