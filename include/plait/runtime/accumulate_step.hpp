@@ -61,7 +61,7 @@ float model<Policy, G, Backend>::accumulate_step(X x, Y y, const L&, Opt& opt, s
     }
     if constexpr (requires { L::validate(y, output_shape::size); }) L::validate(y, output_shape::size);
     params_.sync();
-    train_job<L, Y, Opt, device_count> job{x.data, y, x.count, &opt};
+    train_job<L, Y, Opt, device_count> job{x.data, y, x.count, &opt, data_parallel_degree};
     for (std::size_t l = 0; l < devices_->local_count(); ++l) {
       auto& m = devices_->memory(l);
       const std::size_t shard = plan::shard_floats[devices_->first() + l];

@@ -106,7 +106,8 @@ class device_executor {
     const std::size_t device = ex.device_;
     const std::size_t local = ex.local_;  // this process's index of the device
     // [B/dp] rows @ device: its replica's share of the rows the job splits over job.replicas replicas
-    const shard share = shard_of(job.count, job.replicas, Plan::replica[device] - job.first_replica);
+    const shard share = shard_of(job.count, job.replicas ? job.replicas : Plan::data_parallel_degree,
+                                 Plan::replica[device] - job.first_replica);
     std::array<std::array<posted, 64>, 2> slot_sent{};  // last message posted from each slot, [activation|gradient]
     std::array<posted, 2> last_sent{};                  // last message posted up / down
 

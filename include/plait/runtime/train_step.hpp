@@ -22,7 +22,7 @@ struct train_job {
   Y y;             // its targets @ host
   std::size_t count;
   Opt* opt;
-  std::size_t replicas = 1;                 // the batch is split over the data-parallel degree ...
+  std::size_t replicas = 0;                 // the batch is split over the data-parallel degree (0) ...
   std::size_t first_replica = 0;            // ... from replica 0 (across processes too)
   std::array<float*, Devices> state{};      // [local device]: its optimizer state
   std::array<double, Devices> loss_sums{};  // [local device]: its micro-batches' summed losses
@@ -93,7 +93,7 @@ float model<Policy, G, Backend>::eager_step(const float* x, Y y, std::size_t cou
 template <class Policy, RootedGraph G, class Backend>
 template <class L, class Y, class Opt>
 float model<Policy, G, Backend>::guarded_train_step(const float* x, Y y, std::size_t count, Opt& opt) {
-  train_job<L, Y, Opt, device_count> job{x, y, count, &opt};
+  train_job<L, Y, Opt, device_count> job{x, y, count, &opt, data_parallel_degree};
   for (std::size_t l = 0; l < devices_->local_count(); ++l)
     job.state[l] = devices_->memory(l).template optimizer_state<Opt>(
         opt.state_per_param() * trainable_floats<device_layout>(devices_->memory(l)));
