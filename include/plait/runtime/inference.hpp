@@ -42,12 +42,19 @@ double model<Policy, G, Backend>::infer(const float* x, Y y, std::size_t count) 
   params_.sync();
   params_.align_state();  // every replica predicts with the first replica's running statistics
   // Each process answers for every row with its own replicas: the same bits on every process, no
-  // communication across processes.
-  inference_job<L, Y, device_count> job{
-      x, y, count, out_.data(), devices_->local_count() / plan::inner_count, devices_->first() / plan::inner_count};
-  devices_->run(job, steps_);
+  // communication across processes. Its replicas hold the rows planned for their share of max_batch,
+  // so a process with fewer replicas than the data-parallel degree runs the rows in turns.
+  const std::size_t replicas = devices_->local_count() / plan::inner_count;
+  const std::size_t turn = devices_->rows() * microbatch_count * replicas;  // rows its replicas hold at once
   double total = 0;
-  for (double s : job.loss_sums) total += s;
+  for (std::size_t at = 0; at < count; at += turn) {
+    const std::size_t n = std::min(turn, count - at);
+    inference_job<L, Y, device_count> job{
+        x + at * input_shape::size,           y.slice(at, n), n, out_.data() + at * output_shape::size, replicas,
+        devices_->first() / plan::inner_count};
+    devices_->run(job, steps_);
+    for (double s : job.loss_sums) total += s;
+  }
   return total;
 }
 
