@@ -31,6 +31,7 @@
 #include "../io/trace.hpp"
 #include "../kernels/copy.hpp"
 #include "../kernels/reduce.hpp"
+#include "../policy/buckets.hpp"
 #include "../program/instruction.hpp"
 #include "comm_queue.hpp"
 #include "device_memory.hpp"

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "jobs.hpp"
 #include "model.hpp"
 
 namespace plait {

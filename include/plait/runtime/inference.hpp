@@ -11,25 +11,10 @@
 #include <type_traits>
 
 #include "batch_checks.hpp"
+#include "jobs.hpp"
 #include "model.hpp"
 
 namespace plait {
-
-/// What one inference run reads and fills in, as every device's executor reads it (executor.hpp).
-/// L = void: predict (no targets, no loss).
-template <class L, class Y, std::size_t Devices>
-struct inference_job {
-  static constexpr bool training = false;
-  static constexpr bool evaluates = !std::is_void_v<L>;
-  using loss_type = L;
-  const float* x;  // [count, in] @ host
-  Y y;             // its targets @ host (evaluate)
-  std::size_t count;
-  float* out;                               // [count, out] @ host: the output rows, filled by gather
-  std::size_t replicas = 1;                 // the rows are split over this process's replicas ...
-  std::size_t first_replica = 0;            // ... the first of which is this one of the mesh
-  std::array<double, Devices> loss_sums{};  // [local device]: summed losses of the rows it gathered
-};
 
 /// Targets of predict, which has none.
 struct no_targets {

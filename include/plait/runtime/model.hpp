@@ -22,6 +22,7 @@
 #include "../policy/buckets.hpp"
 #include "../policy/plan.hpp"
 #include "devices.hpp"
+#include "jobs.hpp"
 #include "options.hpp"
 #include "parameter_io.hpp"
 #include "replica_check.hpp"
@@ -239,7 +240,11 @@ class model {
 
 }  // namespace plait
 
-#include "accumulate_step.hpp"
-#include "graph_step.hpp"
-#include "inference.hpp"
+// The bodies of the calls above, in the order they use each other.
 #include "train_step.hpp"
+
+#include "inference.hpp"
+
+#include "graph_step.hpp"
+
+#include "accumulate_step.hpp"

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/step_count.hpp"
 #include "../graph/frozen.hpp"
 #include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"

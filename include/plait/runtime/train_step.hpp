@@ -7,33 +7,12 @@
 #include <type_traits>
 
 #include "batch_checks.hpp"
+#include "jobs.hpp"
 #include "model.hpp"
 #include "step_agreement.hpp"
 #include "step_guard.hpp"
 
 namespace plait {
-
-/// One training step's inputs and results, as every device's executor reads them (executor.hpp).
-template <class L, class Y, class Opt, std::size_t Devices>
-struct train_job {
-  static constexpr bool training = true;
-  using loss_type = L;
-  const float* x;  // [count, in] @ host: the global batch
-  Y y;             // its targets @ host
-  std::size_t count;
-  Opt* opt;
-  std::size_t replicas = 0;                 // the batch is split over the data-parallel degree (0) ...
-  std::size_t first_replica = 0;            // ... from replica 0 (across processes too)
-  std::array<float*, Devices> state{};      // [local device]: its optimizer state
-  std::array<double, Devices> loss_sums{};  // [local device]: its micro-batches' summed losses
-  double* loss_at = nullptr;                // [1] @ device 0: where a captured step sums its loss (graph_step.hpp)
-  bool loss_added = false;
-  deferred_update* guard = nullptr;  // set: each device measures its gradient and leaves the update (step_guard.hpp)
-  // accumulate_step (accumulate_step.hpp): this job is one chunk of a larger batch.
-  std::size_t total = 0;      // samples of the whole batch, that the loss is normalised by (0: count)
-  bool accumulating = false;  // add the gradients onto the chunks' before
-  bool local_only = false;    // a chunk before the last: no data-parallel collective, no update
-};
 
 template <class Policy, RootedGraph G, class Backend>
 template <Samples X, Target Y, Loss L, Optimizer Opt>
