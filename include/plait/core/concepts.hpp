@@ -80,7 +80,9 @@ struct forward_args {
 };
 
 /// What a layer's backward reads and writes. `dy` may be overwritten (it is scratch once read).
-/// `dx` is null when no one needs the input's gradient (the first layer).
+/// `dx` is null when no one needs the input's gradient (the first layer). `dparams` is null when no
+/// one needs the parameters' gradient (predictive coding's inference iterations), only for layers
+/// that declare `splits_backward = true` (splits_backward_v below).
 /// `accumulate`: add to dparams instead of overwriting (micro-batches).
 template <class T>
 struct backward_args {
@@ -100,6 +102,14 @@ struct backward_args {
   replica_sum replicas{};
   const std::uint64_t* step_at = nullptr;  // [1] @ the device: where random layers read the step, when set
 };
+
+/// Whether bound layer B's backward runs either part alone: its input part with dparams null, its
+/// weight part with dx null (layers say `static constexpr bool splits_backward = true`).
+template <class B>
+inline constexpr bool splits_backward_v = [] {
+  if constexpr (requires { B::splits_backward; }) return bool{B::splits_backward};
+  else return false;
+}();
 
 /// Doubles a bound layer sums across replicas in one call (0 unless it declares replica_sum_count).
 template <class B>

@@ -20,6 +20,7 @@ struct view_layer {
   static constexpr std::size_t flops = 0;
   static constexpr bool is_view = true;
   static constexpr bool in_place_grad = true;
+  static constexpr bool splits_backward = true;
 
   template <class T, class Rng>
   static void init(T*, Rng&) {}

@@ -24,6 +24,7 @@ struct activation_t {
     static constexpr std::size_t flops = In::size * F::flops;
     static constexpr bool is_view = false;
     static constexpr bool in_place_grad = true;
+    static constexpr bool splits_backward = true;  // no parameters: the input part is the whole backward
 
     template <class T, class Rng>
     static void init(T*, Rng&) {}

@@ -133,6 +133,7 @@ struct conv2d_t {
     static constexpr std::size_t flops = 2 * Out * ckk * hwo + Out * hwo;
     static constexpr bool is_view = false;
     static constexpr bool in_place_grad = false;
+    static constexpr bool splits_backward = true;  // dparams or dx may be null: either part alone
 
     /// PyTorch's default: W and b uniform in +-1/sqrt(C*K*K).
     template <class T, class Rng>
@@ -165,8 +166,29 @@ struct conv2d_t {
     template <class Ctx, class T>
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
       const std::size_t batch = a.batch;
+      const T* w = a.params;  // [Out, C*K*K]
+      const T* dy = a.dy;     // [B, Out, Ho*Wo]
+      if (a.dparams) weight_part(ctx, a);
+      if (!a.dx) return;
+      T* dcol = a.state;  // [C*K*K, Ho*Wo] @ state, one sample at a time
+      for (std::size_t b = 0; b < batch; ++b) {
+        T* dxs = a.dx + b * C * H * W;  // [C, H, W]
+        for (std::size_t j = 0; j < hwo; j += gemm_cols)
+          gemm(ctx, transpose::yes, transpose::no, ckk, std::min(gemm_cols, hwo - j), Out, T{1}, w, ckk,
+               dy + b * Out * hwo + j, hwo, T{0}, dcol + j, hwo);
+        for_rows(ctx, C, [=] PLAIT_HD(std::size_t c) {
+          T* PLAIT_RESTRICT plane = dxs + c * H * W;
+          for (std::size_t i = 0; i < H * W; ++i) plane[i] = T{0};
+          geometry::template unfold<false>(plane, static_cast<const T*>(dcol) + c * K * K * hwo);
+        });
+      }
+    }
+
+    // db and dW (+)= over the batch.
+    template <class Ctx, class T>
+    static void weight_part(const Ctx& ctx, const backward_args<T>& a) {
+      const std::size_t batch = a.batch;
       const bool acc = a.accumulate;
-      const T* w = a.params;             // [Out, C*K*K]
       const T* col = a.saved;            // [B, C*K*K, Ho*Wo] @ saved
       const T* dy = a.dy;                // [B, Out, Ho*Wo]
       T* dw = a.dparams;                 // [Out, C*K*K]
@@ -202,19 +224,6 @@ struct conv2d_t {
         for (std::size_t b = 0; b < batch; ++b)
           gemm(ctx, transpose::no, transpose::yes, Out, ckk, hwo, T{1}, dy + b * Out * hwo, hwo, col + b * saved_count,
                hwo, acc || b > 0 ? T{1} : T{0}, dw, ckk);
-      }
-      if (!a.dx) return;
-      T* dcol = a.state;  // [C*K*K, Ho*Wo] @ state, one sample at a time
-      for (std::size_t b = 0; b < batch; ++b) {
-        T* dxs = a.dx + b * C * H * W;  // [C, H, W]
-        for (std::size_t j = 0; j < hwo; j += gemm_cols)
-          gemm(ctx, transpose::yes, transpose::no, ckk, std::min(gemm_cols, hwo - j), Out, T{1}, w, ckk,
-               dy + b * Out * hwo + j, hwo, T{0}, dcol + j, hwo);
-        for_rows(ctx, C, [=] PLAIT_HD(std::size_t c) {
-          T* PLAIT_RESTRICT plane = dxs + c * H * W;
-          for (std::size_t i = 0; i < H * W; ++i) plane[i] = T{0};
-          geometry::template unfold<false>(plane, static_cast<const T*>(dcol) + c * K * K * hwo);
-        });
       }
     }
   };

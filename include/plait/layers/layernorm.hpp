@@ -42,6 +42,7 @@ struct layernorm_t {
     static constexpr std::size_t flops = 7 * features;
     static constexpr bool is_view = false;
     static constexpr bool in_place_grad = true;  // the parameter pass reads dy before dx is written
+    static constexpr bool splits_backward = true;  // dparams or dx may be null: either part alone
 
     template <class T, class Rng>
     static void init(T* params, Rng&) {
@@ -90,11 +91,11 @@ struct layernorm_t {
       T* dx = a.dx;               // [B, N], may be dy, or null
       const T* saved = a.saved;   // [B, 2]
       const T* gamma = a.params;  // [N]
-      T* dgamma = a.dparams;      // [N]
-      T* dbeta = a.dparams + N;   // [N]
+      T* dgamma = a.dparams;                      // [N], or null: the input part alone
+      T* dbeta = dgamma ? a.dparams + N : nullptr;  // [N]
       const bool acc = a.accumulate;
       // Parameter gradients: sums over the batch, so blocks of columns, each summed by one iteration.
-      for_blocks(ctx, N, 256, [=] PLAIT_HD(std::size_t j0, std::size_t j1) {
+      if (dgamma) for_blocks(ctx, N, 256, [=] PLAIT_HD(std::size_t j0, std::size_t j1) {
         T* PLAIT_RESTRICT dg = dgamma;
         T* PLAIT_RESTRICT db = dbeta;
         if (!acc)

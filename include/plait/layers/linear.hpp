@@ -47,6 +47,7 @@ struct linear_t {
     static constexpr std::size_t flops = steps * (2 * in_features * Out + Out * (1 + Act::flops));
     static constexpr bool is_view = false;
     static constexpr bool in_place_grad = false;
+    static constexpr bool splits_backward = true;  // dparams or dx may be null: either part alone
 
     /// PyTorch's default: W and b uniform in +-1/sqrt(In).
     template <class T, class Rng>
@@ -90,10 +91,19 @@ struct linear_t {
       T* dz = a.dy;                      // [B*T, Out]: dy, turned into dz in place
       const T* from = Act::grad_from_output ? a.y : a.saved;
       const bool acc = a.accumulate;
-      // One pass over dy: dz = dy * act'(.), and db = sum over all rows of dz.
-      column_sums<Out, !std::is_same_v<Act, identity_fn>>(ctx, dz, from, rows, db, acc, derivative<Act>{});
-      // dW [Out, F] (+)= dz^T [Out, B*T] x x [B*T, F]; dx [B*T, F] = dz [B*T, Out] x W [Out, F].
-      gemm(ctx, transpose::yes, transpose::no, Out, F, rows, T{1}, dz, Out, a.x, F, acc ? T{1} : T{0}, dw, F);
+      if (a.dparams) {
+        // One pass over dy: dz = dy * act'(.), and db = sum over all rows of dz.
+        column_sums<Out, !std::is_same_v<Act, identity_fn>>(ctx, dz, from, rows, db, acc, derivative<Act>{});
+        // dW [Out, F] (+)= dz^T [Out, B*T] x x [B*T, F]
+        gemm(ctx, transpose::yes, transpose::no, Out, F, rows, T{1}, dz, Out, a.x, F, acc ? T{1} : T{0}, dw, F);
+      } else if constexpr (!std::is_same_v<Act, identity_fn>) {  // the input part alone: dz = dy * act'(.)
+        for_rows(ctx, rows, [=] PLAIT_HD(std::size_t r) {
+          T* PLAIT_RESTRICT d = dz + r * Out;
+          const T* PLAIT_RESTRICT f = from + r * Out;
+          for (std::size_t o = 0; o < Out; ++o) d[o] *= derivative<Act>{}(f[o]);
+        });
+      }
+      // dx [B*T, F] = dz [B*T, Out] x W [Out, F].
       if (a.dx) gemm(ctx, transpose::no, transpose::no, rows, F, Out, T{1}, dz, Out, w, F, T{0}, a.dx, F);
     }
   };

@@ -30,6 +30,7 @@ struct mean_pool_t {
     static constexpr std::size_t flops = steps * features;  // T-1 adds and one scale per feature
     static constexpr bool is_view = false;
     static constexpr bool in_place_grad = false;
+    static constexpr bool splits_backward = true;  // no parameters: the input part is the whole backward
 
     template <class T, class Rng>
     static void init(T*, Rng&) {}

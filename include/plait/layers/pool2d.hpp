@@ -106,6 +106,7 @@ struct pool2d_t {
     static constexpr std::size_t flops = C * Ho * Wo * K * K;
     static constexpr bool is_view = false;
     static constexpr bool in_place_grad = false;
+    static constexpr bool splits_backward = true;  // no parameters: the input part is the whole backward
 
     template <class T, class Rng>
     static void init(T*, Rng&) {}

@@ -23,10 +23,15 @@ enum class opcode : std::uint8_t {
   optimizer_step,  // update the parameters (shard `buffer`)
   nop,             // nothing: pads the shorter programs of a policy to one length
   gather,          // hand `microbatch`'s output rows to the caller (inference programs)
+  // Predictive coding (program/predictive_coding.hpp, runtime/predictive_coding.hpp), on `stage`:
+  pc_start,   // after the forward pass: value nodes at their predictions, errors and momenta set
+  pc_errors,  // every owned layer's prediction, error and input-gradient term (what goes back)
+  pc_update,  // every free value node (or error) one inference step down the energy's gradient
+  pc_weights, // every owned layer's weight gradient from its error
 };
 
 /// Opcodes there are (the size of tables indexed by opcode).
-inline constexpr std::size_t opcode_count = 12;
+inline constexpr std::size_t opcode_count = 16;
 
 /// What a send or receive carries (`buffer` of a send/recv instruction).
 enum class message_kind : std::uint16_t { activation = 0, gradient = 1 };
@@ -57,6 +62,10 @@ constexpr const char* to_string(opcode op) {
     case opcode::optimizer_step: return "optimizer_step";
     case opcode::nop: return "nop";
     case opcode::gather: return "gather";
+    case opcode::pc_start: return "pc_start";
+    case opcode::pc_errors: return "pc_errors";
+    case opcode::pc_update: return "pc_update";
+    case opcode::pc_weights: return "pc_weights";
   }
   return "?";
 }
@@ -103,6 +112,10 @@ void execute(const program<N>& code, Handler& h) {
       case opcode::backward: h.backward(i); break;
       case opcode::optimizer_step: h.optimizer_step(i); break;
       case opcode::gather: h.gather(i); break;
+      case opcode::pc_start:
+      case opcode::pc_errors:
+      case opcode::pc_update:
+      case opcode::pc_weights: h.predictive_coding(i); break;
       case opcode::nop: break;
       default: h.communicate(i); break;
     }

@@ -36,6 +36,10 @@ inline std::string to_text(const instruction& i, bool microbatches) {
     case opcode::optimizer_step: return "step";
     case opcode::nop: return "";
     case opcode::gather: return "out" + mb();
+    case opcode::pc_start: return "P" + std::to_string(i.stage);
+    case opcode::pc_errors: return "E" + std::to_string(i.stage);
+    case opcode::pc_update: return "U" + std::to_string(i.stage);
+    case opcode::pc_weights: return "W" + std::to_string(i.stage);
   }
   return "?";
 }

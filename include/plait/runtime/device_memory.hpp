@@ -134,7 +134,7 @@ class device_memory {
   float* recv_input(std::size_t slot) const { return slot_ptrs_[slot].in; }
   float* input_grad(std::size_t slot) const { return slot_ptrs_[slot].dx; }  // d(stage input), to send
   const float* output(std::size_t slot) const { return slot_ptrs_[slot].outs[owned_.last - 1]; }
-  std::size_t planned_bytes() const { return arena_.bytes() + opt_arena_.bytes(); }
+  std::size_t planned_bytes() const { return arena_.bytes() + opt_arena_.bytes() + extra_arena_.bytes(); }
   std::size_t optimizer_bytes() const { return opt_arena_.bytes(); }
   std::size_t activation_bytes() const {
     std::size_t n = 0;
@@ -214,6 +214,15 @@ class device_memory {
   /// made last: what partition's collectives exchange in place.
   float* layer_output(std::size_t slot, std::size_t i) const { return slot_ptrs_[slot].outs[i]; }
   float* layer_saved(std::size_t slot, std::size_t i) const { return slot_ptrs_[slot].saved[i]; }
+  const float* layer_input(std::size_t slot, std::size_t i) const { return slot_ptrs_[slot].ins[i]; }
+
+  /// `bytes` of memory beyond the plan, for a training mode that keeps more than activations
+  /// (predictive coding's value nodes, runtime/predictive_coding.hpp): planned on first use and
+  /// kept, so later calls that need no more allocate nothing.
+  arena_type& extra(std::size_t bytes) {
+    if (bytes > extra_arena_.bytes()) extra_arena_ = traits::make_arena(bytes, ctx_, memory_);
+    return extra_arena_;
+  }
   float* current_grad() const { return grad_[cur_]; }
 
   /// How this device's layers sum across the replicas of its batch (synchronised batchnorm).
@@ -319,6 +328,7 @@ class device_memory {
   context ctx_;
   arena_type arena_;
   arena_type opt_arena_;
+  arena_type extra_arena_;
   float* params_ = nullptr;
   float* grads_ = nullptr;
   float* state_ = nullptr;

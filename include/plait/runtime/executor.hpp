@@ -32,11 +32,13 @@
 #include "../kernels/copy.hpp"
 #include "../kernels/reduce.hpp"
 #include "../policy/buckets.hpp"
+#include "../policy/pc_plan.hpp"
 #include "../program/instruction.hpp"
 #include "comm_queue.hpp"
 #include "device_memory.hpp"
 #include "event_names.hpp"
 #include "local_groups.hpp"
+#include "predictive_coding.hpp"
 
 namespace plait {
 
@@ -81,7 +83,14 @@ class device_executor {
   template <class Job>
   void run(Job& job, std::uint64_t step) {
     handler<Job> h{*this, job, step};
-    if constexpr (Job::training) {
+    if constexpr (Job::predictive_coding) {  // start, T x iteration, finish, tail (program/predictive_coding.hpp)
+      mem_.begin_step(step);
+      const auto& p = pc_plan<Plan>::programs[std::size_t(job.pc->variant)][device_];
+      execute(p.start, h);
+      for (h.iteration = 0; h.iteration < job.pc->iterations; ++h.iteration) execute(p.iteration, h);
+      execute(p.finish, h);
+      execute(p.tail, h);
+    } else if constexpr (Job::training) {
       mem_.begin_step(step);  // the step words, before the step's first work
       execute(Plan::programs[device_], h);
     } else {
@@ -98,8 +107,13 @@ class device_executor {
     std::uint64_t ticket = 0;
   };
 
+  struct no_pc {  // what a handler of a job without predictive coding holds in its place
+    explicit no_pc(memory_type&) {}
+  };
+
   template <class Job>
   struct handler {
+    using pc_type = std::conditional_t<Job::predictive_coding, pc_device<memory_type>, no_pc>;
     device_executor& ex;
     Job& job;
     std::uint64_t step;
@@ -111,6 +125,8 @@ class device_executor {
                                  Plan::replica[device] - job.first_replica);
     std::array<std::array<posted, 64>, 2> slot_sent{};  // last message posted from each slot, [activation|gradient]
     std::array<posted, 2> last_sent{};                  // last message posted up / down
+    pc_type pc{mem};                                    // predictive coding: the device's value nodes
+    std::size_t iteration = 0;                          // predictive coding: the inference iteration
 
     handler(device_executor& e, Job& j, std::uint64_t s) : ex(e), job(j), step(s) {}
 
@@ -224,6 +240,40 @@ class device_executor {
           Loss::template rows<output_shape>(mem.ctx(), out, targets(job.y.slice(mb.begin, mb.size())),
                                             static_cast<float*>(nullptr), mem.loss_rows(), float(mb.size()));
           job.loss_sums[local] += ex.rows_total(mb.size());
+        }
+      }
+    }
+
+    // Predictive coding on the device's layers (runtime/predictive_coding.hpp), on its whole share
+    // of the batch. What it rewrites was sent in the iteration before: waited for until taken.
+    void predictive_coding(const instruction& i) {
+      if constexpr (Job::predictive_coding) {
+        using L = typename Job::loss_type;
+        const auto t = traced(i);
+        const pc_options& o = *job.pc;
+        const shard mb = rows(i);
+        const std::size_t n = mb.size();
+        const float total = float(job.total ? job.total : job.count);
+        const auto y = mem.owned().last == device_layout::layer_count ? targets(job.y.slice(mb.begin, n))
+                                                                         : job.y.slice(mb.begin, n);
+        double* record = job.energies[local];
+        const bool incremental = o.variant == pc_variant::incremental;
+        mem.set_step(step, mb.begin, true);
+        if (i.op == opcode::pc_start) {
+          pc.template start<L>(o, n, y, false);
+        } else if (i.op == opcode::pc_errors) {
+          await_slot(0);  // the input-gradient term sent in the iteration before
+          const bool last = incremental && iteration + 1 == o.iterations;
+          const double e = pc.template errors<L>(o, n, y, i.buffer == 1, total, record || last);
+          if (record) record[iteration] += e;
+          if (last) job.last_energy[local] = e;
+        } else if (i.op == opcode::pc_update) {
+          await_slot(0);  // the last value node sent in the iteration before
+          pc.update(o, n);
+        } else {
+          const double e = pc.template weights<L>(o, n, y, total, true);
+          if (record) record[o.iterations] += e;
+          job.last_energy[local] = e;
         }
       }
     }

@@ -11,11 +11,13 @@
 namespace plait {
 
 class deferred_update;  // step_guard.hpp
+struct pc_options;      // predictive_coding.hpp
 
 /// One training step's inputs and results, as every device's executor reads them (executor.hpp).
 template <class L, class Y, class Opt, std::size_t Devices>
 struct train_job {
   static constexpr bool training = true;
+  static constexpr bool predictive_coding = false;
   using loss_type = L;
   const float* x;  // [count, in] @ host: the global batch
   Y y;             // its targets @ host
@@ -34,11 +36,22 @@ struct train_job {
   bool local_only = false;    // a chunk before the last: no data-parallel collective, no update
 };
 
+/// A predictive-coding step (pc_step.hpp): a training job whose devices run their predictive-coding
+/// programs (program/predictive_coding.hpp) with these settings.
+template <class L, class Y, class Opt, std::size_t Devices>
+struct pc_job : train_job<L, Y, Opt, Devices> {
+  static constexpr bool predictive_coding = true;
+  const pc_options* pc = nullptr;
+  std::array<double*, Devices> energies{};   // [local device]: its energy sums, one per computation of the errors (or null)
+  std::array<double, Devices> last_energy{};  // [local device]: its energy sum at the state the weights came from
+};
+
 /// What one inference run reads and fills in, as every device's executor reads it (executor.hpp).
 /// L = void: predict (no targets, no loss).
 template <class L, class Y, std::size_t Devices>
 struct inference_job {
   static constexpr bool training = false;
+  static constexpr bool predictive_coding = false;
   static constexpr bool evaluates = !std::is_void_v<L>;
   using loss_type = L;
   const float* x;  // [count, in] @ host

@@ -167,6 +167,11 @@ class model {
   template <Samples X, Target Y, Loss L, Optimizer Opt>
   float accumulate_step(X x, Y y, const L&, Opt& opt, std::size_t chunks);
 
+  /// One predictive-coding step: a forward pass, o.iterations inference iterations on every stage's
+  /// value nodes at once, then one update by `opt` (pc_step.hpp). Returns the mean energy.
+  template <Samples X, Target Y, Loss L, Optimizer Opt>
+  float pc_step(X x, Y y, const L&, Opt& opt, const pc_options& o);
+
   /// Forward only, in evaluation mode, for at most rows_per_call() samples, through every device's
   /// inference program (rows split over the replicas, micro-batches streamed through the stages);
   /// the view stays valid until the next call.
@@ -248,3 +253,5 @@ class model {
 #include "graph_step.hpp"
 
 #include "accumulate_step.hpp"
+
+#include "pc_step.hpp"

@@ -19,7 +19,7 @@ static_assert([] {
   return true;
 }());
 static_assert(same(to_string(opcode::gather), "gather") && same(to_string(opcode::optimizer_step), "optimizer_step"));
-static_assert(std::size_t(opcode::gather) + 1 == opcode_count);  // the table size covers the last opcode
+static_assert(std::size_t(opcode::pc_weights) + 1 == opcode_count);  // the table size covers the last opcode
 
 // Collectives, and what communicates.
 static_assert(is_collective(opcode::all_reduce) && is_collective(opcode::reduce_scatter) &&
