@@ -42,6 +42,7 @@ struct progress_options {
   std::FILE* out = stdout;
   std::optional<bool> terminal;  // redraw in place; unset: whether `out` is a terminal
   double redraw_seconds = 0.1;   // on a terminal, at most one redraw per this
+  const char* metric = "loss";   // what step()'s value is called on the line (pc_step: "energy")
 };
 
 class progress {
@@ -94,9 +95,9 @@ class progress {
     const std::size_t n = o_.samples_per_epoch ? o_.samples_per_epoch : m_.samples;
     const int filled = n ? int(width * std::min(m_.samples, n) / n) : width;
     const double eta = eta_seconds();
-    std::fprintf(o_.out, "%sepoch %d/%d [%.*s%*s] %zu/%zu  loss %.4f  %.0f samples/s  ETA %dm%02ds%s", tty_ ? "\r" : "",
+    std::fprintf(o_.out, "%sepoch %d/%d [%.*s%*s] %zu/%zu  %s %.4f  %.0f samples/s  ETA %dm%02ds%s", tty_ ? "\r" : "",
                  m_.epoch + 1, o_.epochs, filled, "========================", width - filled, "", m_.samples, n,
-                 m_.mean_loss(), m_.samples_per_second(), int(eta) / 60, int(eta) % 60, final ? "\n" : "");
+                 o_.metric ? o_.metric : "loss", m_.mean_loss(), m_.samples_per_second(), int(eta) / 60, int(eta) % 60, final ? "\n" : "");
     std::fflush(o_.out);
   }
 

@@ -16,6 +16,7 @@
 #include "../core/concepts.hpp"
 #include "../graph/host_stage_layers.hpp"
 #include "../program/predictive_coding.hpp"
+#include "../program/timeline.hpp"
 
 namespace plait {
 
@@ -52,18 +53,74 @@ struct pc_plan {
                 "plait: predictive coding is asked of a graph with an on<cpu> host stage. The host stage runs "
                 "outside the devices' programs, and PC updates every layer's output. Fix: place the whole graph "
                 "on the devices.");
-  static constexpr bool trainable = detail::pc_trainable_layers<layout>(std::make_index_sequence<layout::layer_count>{});
+  /// Whether a predictive-coding step can run: the policy's checks above, then every layer's (one
+  /// message at a time: the layers are looked at only once the policy passed).
+  static constexpr bool trainable = [] {
+    if constexpr (Plan::tensor_parallel_degree == 1 && Plan::microbatch_count == 1 &&
+                  host_stage_layers<layout>::size == 0)
+      return detail::pc_trainable_layers<layout>(std::make_index_sequence<layout::layer_count>{});
+    else return false;
+  }();
 
   /// Every device's predictive-coding program, per variant (indexed by pc_variant).
   static constexpr auto programs = std::array{pc_programs<Plan::inner_count>(Plan::programs, pc_variant::standard),
                                               pc_programs<Plan::inner_count>(Plan::programs, pc_variant::incremental),
                                               pc_programs<Plan::inner_count>(Plan::programs,
                                                                              pc_variant::fixed_prediction)};
-  static_assert(verify_pc_programs<Plan::inner_count>(programs[0]) && verify_pc_programs<Plan::inner_count>(programs[1]) &&
-                    verify_pc_programs<Plan::inner_count>(programs[2]),
+  static_assert(!trainable || (verify_pc_programs<Plan::inner_count>(programs[0]) &&
+                                verify_pc_programs<Plan::inner_count>(programs[1]) &&
+                                verify_pc_programs<Plan::inner_count>(programs[2])),
                 "plait: the predictive-coding programs of this policy do not verify: a message has no match, or the "
                 "devices could wait on each other forever. Fix: report this as a plait bug, with the policy and the "
                 "graph.");
+
+  static constexpr std::size_t part_length = programs[0][0].start.size();
+
+  /// A whole step of T iterations, one flat program per device (start, T x iteration, finish, tail).
+  template <std::size_t T>
+  static constexpr auto step_programs(pc_variant v) {
+    std::array<program<(T + 3) * part_length>, Plan::device_count> out{};
+    for (std::size_t d = 0; d < Plan::device_count; ++d) {
+      const auto& p = programs[std::size_t(v)][d];
+      std::size_t at = 0;
+      const auto append = [&](const program<part_length>& part) {
+        for (const instruction& i : part) out[d][at++] = i;
+      };
+      append(p.start);
+      for (std::size_t t = 0; t < T; ++t) append(p.iteration);
+      append(p.finish);
+      append(p.tail);
+    }
+    return out;
+  }
+
+  /// Forward FLOPs per sample of the layers device d holds.
+  static constexpr double device_flops(std::size_t d) {
+    double f = 0;
+    for (std::size_t i = Plan::owned[d].first; i < Plan::owned[d].last; ++i) f += double(layout::template layer_flops<>[i]);
+    return f;
+  }
+  /// What each instruction of a step costs, in forward FLOPs per sample of the device's layers (F):
+  /// the forward pass F; pc_errors recomputes the predictions and takes the input-gradient terms
+  /// (2F; 3F with the weight part of incremental PC; F in the fixed-prediction form, which keeps
+  /// its predictions); pc_weights 2F (F when the predictions are kept); the element-wise update 0.
+  static constexpr double cost(std::size_t d, const instruction& i, pc_variant v) {
+    const double f = device_flops(d);
+    const bool fixed = v == pc_variant::fixed_prediction;
+    switch (i.op) {
+      case opcode::forward: return f;
+      case opcode::pc_errors: return fixed ? f : i.buffer == 1 ? 3 * f : 2 * f;
+      case opcode::pc_weights: return fixed ? f : 2 * f;
+      default: return 0;
+    }
+  }
+  /// The planned step of T iterations (program/timeline.hpp): when each instruction would end, and
+  /// the idle share (the bubble: only what the stages' unequal work leaves).
+  template <std::size_t T>
+  static constexpr auto planned_timeline(pc_variant v) {
+    return plan_mesh_timeline_by<Plan::inner_count, 1>(step_programs<T>(v),
+                                                       [v](std::size_t d, const instruction& i) { return cost(d, i, v); });
+  }
 };
 
 }  // namespace plait

@@ -63,14 +63,10 @@ constexpr timeline<P, N> plan_timeline(const std::array<program<N>, P>& progs, c
   return t;
 }
 
-/// The planned timeline of a device mesh's programs (peers as in verify_mesh<Inner, Tensor>), with
-/// the cost of forward and backward taken per stage (`fwd[stage]`, `bwd[stage]`, the stage an
-/// instruction names): receives wait for their send, and a collective ends when the last device of
-/// its group reaches it. Communication itself costs nothing here. Requires programs that verify_mesh
-/// accepts.
-template <std::size_t Inner, std::size_t Tensor, std::size_t P, std::size_t N, std::size_t S>
-constexpr timeline<P, N> plan_mesh_timeline(const std::array<program<N>, P>& programs, const std::array<double, S>& fwd,
-                                            const std::array<double, S>& bwd) {
+/// The same with any cost: `cost(device, instruction)` is the time a computing instruction takes
+/// (messages and collectives cost nothing but their waits).
+template <std::size_t Inner, std::size_t Tensor, std::size_t P, std::size_t N, class Cost>
+constexpr timeline<P, N> plan_mesh_timeline_by(const std::array<program<N>, P>& programs, Cost cost_of) {
   const auto progs = detail::global_peers<Inner, Tensor>(programs);
   timeline<P, N> t;
   std::array<std::size_t, P> pc{};
@@ -106,10 +102,8 @@ constexpr timeline<P, N> plan_mesh_timeline(const std::array<program<N>, P>& pro
           if (!all_here) break;
           clock[d] = start;
           ++passed[d][g];
-        } else if (i.op == opcode::forward) {
-          cost = fwd[i.stage];
-        } else if (i.op == opcode::backward) {
-          cost = bwd[i.stage];
+        } else if (i.op != opcode::send) {
+          cost = cost_of(d, i);
         }
         clock[d] += cost;
         t.end[d][pc[d]] = clock[d];
@@ -121,6 +115,19 @@ constexpr timeline<P, N> plan_mesh_timeline(const std::array<program<N>, P>& pro
   }
   for (double c : clock) t.step = c > t.step ? c : t.step;
   return t;
+}
+
+/// The planned timeline of a device mesh's programs (peers as in verify_mesh<Inner, Tensor>), with
+/// the cost of forward and backward taken per stage (`fwd[stage]`, `bwd[stage]`, the stage an
+/// instruction names): receives wait for their send, and a collective ends when the last device of
+/// its group reaches it. Communication itself costs nothing here. Requires programs that verify_mesh
+/// accepts.
+template <std::size_t Inner, std::size_t Tensor, std::size_t P, std::size_t N, std::size_t S>
+constexpr timeline<P, N> plan_mesh_timeline(const std::array<program<N>, P>& programs, const std::array<double, S>& fwd,
+                                            const std::array<double, S>& bwd) {
+  return plan_mesh_timeline_by<Inner, Tensor>(programs, [&](std::size_t, const instruction& i) {
+    return i.op == opcode::forward ? fwd[i.stage] : i.op == opcode::backward ? bwd[i.stage] : 0.0;
+  });
 }
 
 }  // namespace plait

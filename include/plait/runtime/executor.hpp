@@ -264,7 +264,7 @@ class device_executor {
         } else if (i.op == opcode::pc_errors) {
           await_slot(0);  // the input-gradient term sent in the iteration before
           const bool last = incremental && iteration + 1 == o.iterations;
-          const double e = pc.template errors<L>(o, n, y, i.buffer == 1, total, record || last);
+          const double e = pc.template errors<L>(o, n, y, i.buffer == 1, total, record || last, iteration == 0);
           if (record) record[iteration] += e;
           if (last) job.last_energy[local] = e;
         } else if (i.op == opcode::pc_update) {

@@ -31,8 +31,9 @@ float model<Policy, G, Backend>::pc_step(X x, Y y, const L&, Opt& opt, const pc_
                 "plait: the batch's sample shape differs from the graph's input shape. pc_step feeds the batch to "
                 "input<...>. Fix: pass samples<S> with S the shape given to input<...>.");
   L::template check<output_shape, Y>();
-  static_assert(pc_plan<plan>::trainable);  // the graph's layers and the policy (policy/pc_plan.hpp)
-  if constexpr (std::is_same_v<typename X::shape_type, input_shape> && L::template accepts<output_shape, Y>) {
+  // The policy's and the layers' checks (policy/pc_plan.hpp); after a failed one, stop: one message.
+  if constexpr (pc_plan<plan>::trainable && std::is_same_v<typename X::shape_type, input_shape> &&
+                L::template accepts<output_shape, Y>) {
     check_batch(x.count, y.count, max_batch(), "pc_step");
     if (x.count < data_parallel_degree)
       fail(cat("pc_step is given a batch of ", x.count, " samples for ", data_parallel_degree, " replicas"),

@@ -101,12 +101,15 @@ class pc_device {
   }
 
   /// Every owned layer's error and input-gradient term, last layer first; with `weights`, its
-  /// weight gradient too (incremental PC), normalised by `total`. Returns the energy's sum over
-  /// the n rows when `measure`.
+  /// weight gradient too (incremental PC), normalised by `total`. `at_forward`: the value nodes are
+  /// still the forward pass's outputs (the first iteration), so every prediction equals its node:
+  /// the hidden errors are 0 and only the last layer's term is computed (the same values as
+  /// recomputing, without the work). Returns the energy's sum over the n rows when `measure`.
   template <class L, class Y>
-  double errors(const pc_options& o, std::size_t n, Y y, bool weights, float total, bool measure) {
+  double errors(const pc_options& o, std::size_t n, Y y, bool weights, float total, bool measure, bool at_forward) {
     const auto& ctx = mem_.ctx();
     const bool fixed = o.variant == pc_variant::fixed_prediction;
+    const bool shortcut = at_forward && !fixed && !weights;
     if (measure) fill(ctx, energy_, n, 0.0f);
     static_for<layer_count>([&]<std::size_t J>() {
       constexpr std::size_t I = layer_count - 1 - J;
@@ -115,32 +118,21 @@ class pc_device {
         if (I < mem_.owned().first || I >= mem_.owned().last) return;
         constexpr std::size_t width = B::out_shape::size;
         float* eps = eps_[I];
-        if (!fixed) {
-          forward<B, I>(n, mu_[I]);
-          if (I == last_layer) {
-            L::template rows<typename layout::output_shape>(ctx, mu_[I], y, eps, mem_.loss_rows(), 1.0f);
-            if (measure) add_to(ctx, energy_, mem_.loss_rows(), n);
-          }
+        const float* y_at = fixed || shortcut ? mem_.layer_output(0, I) : mu_[I];  // the prediction
+        if (!fixed && !shortcut) forward<B, I>(n, mu_[I]);
+        if (I == last_layer && !fixed) {
+          L::template rows<typename layout::output_shape>(ctx, y_at, y, eps, mem_.loss_rows(), 1.0f);
+          if (measure) add_to(ctx, energy_, mem_.loss_rows(), n);
+        } else if (I == last_layer && measure) {
+          add_to(ctx, energy_, mem_.loss_rows(), n);  // the fixed form's loss term, from pc_start
         }
-        if (I != last_layer) {  // eps = mu - x (or kept), df = (fed ? df : 0) - eps, energy += 0.5 |eps|^2
-          const float* mu = mu_[I];
-          const float* x = mem_.layer_output(0, I);
-          float* df = df_[I];
-          float* e = energy_;
-          const bool fed = fed_[I], compute = !fixed, m = measure;
-          for_rows(ctx, n, [=] PLAIT_HD(std::size_t r) {
-            float* PLAIT_RESTRICT er = eps + r * width;
-            float* PLAIT_RESTRICT dr = df + r * width;
-            float s = 0;
-            for (std::size_t k = 0; k < width; ++k) {
-              if (compute) er[k] = mu[r * width + k] - x[r * width + k];
-              dr[k] = (fed ? dr[k] : 0.0f) - er[k];
-              s += er[k] * er[k];
-            }
-            if (m) e[r] += 0.5f * s;
-          });
+        if (I != last_layer && shortcut) {  // eps = 0: df = (fed ? df : 0), and no term for the layer below
+          if (!fed_[I]) fill(ctx, df_[I], n * width, 0.0f);
+          if (float* dx = input_term(I)) fill(ctx, dx, n * B::in_shape::size, 0.0f);
+          return;
         }
-        const float* y_at = fixed ? mem_.layer_output(0, I) : mu_[I];
+        if (I != last_layer)  // eps = mu - x (or kept), df = (fed ? df : 0) - eps, energy += 0.5 |eps|^2
+          error_rows(ctx, n, width, eps, y_at, mem_.layer_output(0, I), df_[I], energy_, fed_[I], !fixed, measure);
         if (weights) weight_part<B, I>(n, eps, y_at, total);
         float* dx = input_term(I);
         if (!dx) return;
@@ -170,13 +162,7 @@ class pc_device {
       const float* g = int(i) == recv_node_ ? mem_.recv_grad() : nullptr;
       float* v = v_[i];
       const float sign = fixed ? 1.0f : -1.0f;
-      for_blocks(ctx, count, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
-        for (std::size_t k = b; k < e; ++k) {
-          const float d = g ? df[k] + g[k] : df[k];
-          const float step = momentum != 0.0f ? (v[k] = momentum * v[k] + d) : d;
-          target[k] += sign * rate * step;
-        }
-      });
+      step_values(ctx, count, target, df, g, v, rate, momentum, sign);
     });
   }
 
@@ -197,30 +183,13 @@ class pc_device {
           L::template rows<typename layout::output_shape>(ctx, mu_[I], y, eps, mem_.loss_rows(), 1.0f);
           if (measure) add_to(ctx, energy_, mem_.loss_rows(), n);
         } else {
-          const float* mu = mu_[I];
-          const float* x = mem_.layer_output(0, I);
-          float* e = energy_;
-          const bool m = measure;
-          for_rows(ctx, n, [=] PLAIT_HD(std::size_t r) {
-            float s = 0;
-            for (std::size_t k = 0; k < width; ++k) {
-              const float d = mu[r * width + k] - x[r * width + k];
-              eps[r * width + k] = d;
-              s += d * d;
-            }
-            if (m) e[r] += 0.5f * s;
-          });
+          error_rows(ctx, n, width, eps, mu_[I], mem_.layer_output(0, I), nullptr, energy_, false, true, measure);
         }
       } else if (measure) {
         if (I == last_layer) {
           add_to(ctx, energy_, mem_.loss_rows(), n);
         } else {
-          float* e = energy_;
-          for_rows(ctx, n, [=] PLAIT_HD(std::size_t r) {
-            float s = 0;
-            for (std::size_t k = 0; k < width; ++k) s += eps[r * width + k] * eps[r * width + k];
-            e[r] += 0.5f * s;
-          });
+          error_rows(ctx, n, width, eps, nullptr, nullptr, nullptr, energy_, false, false, true);
         }
       }
       weight_part<B, I>(n, eps, fixed ? mem_.layer_output(0, I) : mu_[I], total);
@@ -267,14 +236,48 @@ class pc_device {
     if constexpr (B::param_count > 0) {
       const auto& ctx = mem_.ctx();
       float* dy = scratch_;
-      const float scale = 1.0f / total;
-      for_blocks(ctx, n * B::out_shape::size, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
-        for (std::size_t k = b; k < e; ++k) dy[k] = eps[k] * scale;
-      });
+      scaled(ctx, dy, eps, n * B::out_shape::size, 1.0f / total);
       B::backward(ctx, backward_args<float>{mem_.layer_params(I), mem_.layer_input(0, I), y, mem_.layer_saved(0, I), dy,
                                             nullptr, mem_.grads() + layout::param_offsets[I] - mem_.param_lo(), n,
                                             false, mem_.state() + layout::state_offsets[I]});
     }
+  }
+
+  // The element-wise passes, as named functions (a kernel body may not be written inside a
+  // generic lambda for CUDA). Per row of `width`: eps = mu - x when `compute`; df = (fed ? df : 0)
+  // - eps where df is given; energy[r] += 0.5 |eps|^2 when `measure`.
+  template <class Ctx>
+  static void error_rows(const Ctx& ctx, std::size_t n, std::size_t width, float* eps, const float* mu,
+                         const float* x, float* df, float* energy, bool fed, bool compute, bool measure) {
+    for_rows(ctx, n, [=] PLAIT_HD(std::size_t r) {
+      float* PLAIT_RESTRICT er = eps + r * width;
+      float s = 0;
+      for (std::size_t k = 0; k < width; ++k) {
+        if (compute) er[k] = mu[r * width + k] - x[r * width + k];
+        if (df) df[r * width + k] = (fed ? df[r * width + k] : 0.0f) - er[k];
+        s += er[k] * er[k];
+      }
+      if (measure) energy[r] += 0.5f * s;
+    });
+  }
+  // d = df (+ g); v = momentum v + d (when momentum); target += sign rate (v or d).
+  template <class Ctx>
+  static void step_values(const Ctx& ctx, std::size_t count, float* target, const float* df, const float* g, float* v,
+                          float rate, float momentum, float sign) {
+    for_blocks(ctx, count, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
+      for (std::size_t k = b; k < e; ++k) {
+        const float d = g ? df[k] + g[k] : df[k];
+        const float step = momentum != 0.0f ? (v[k] = momentum * v[k] + d) : d;
+        target[k] += sign * rate * step;
+      }
+    });
+  }
+  // out = in * scale.
+  template <class Ctx>
+  static void scaled(const Ctx& ctx, float* out, const float* in, std::size_t count, float scale) {
+    for_blocks(ctx, count, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
+      for (std::size_t k = b; k < e; ++k) out[k] = in[k] * scale;
+    });
   }
 
   Memory& mem_;

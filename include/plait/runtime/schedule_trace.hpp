@@ -16,6 +16,7 @@
 #include "../graph/chain.hpp"
 #include "../io/chrome_trace.hpp"
 #include "../io/trace.hpp"
+#include "../policy/pc_plan.hpp"
 #include "../policy/plan.hpp"
 #include "../program/instruction.hpp"
 
@@ -58,6 +59,43 @@ void write_planned_trace(const std::filesystem::path& path, double us_per_unit =
   if (*plan::schedule_name) meta.title += std::string(" (") + plan::schedule_name + ")";
   meta.title += ": planned";
   for (std::size_t d = 0; d < plan::device_count; ++d) meta.device_names.push_back("device " + std::to_string(d));
+  write_chrome_trace(path, std::span<const trace_event>(events), meta);
+}
+
+/// The planned predictive-coding step of T iterations (pc_plan<...>::planned_timeline) as a Chrome
+/// trace, one track per device: its forward pass, then each iteration's errors (the event's
+/// micro-batch field holds the iteration) and the weights; an iteration of the most loaded device
+/// takes 1000 us.
+template <class Policy, RootedGraph G, std::size_t T = 4>
+void write_planned_pc_trace(const std::filesystem::path& path, pc_variant v = pc_variant::standard) {
+  using pc = pc_plan<plan_of<Policy, G>>;
+  const auto progs = pc::template step_programs<T>(v);
+  const auto t = pc::template planned_timeline<T>(v);
+  double slowest = 0;
+  for (std::size_t d = 0; d < progs.size(); ++d)
+    for (std::size_t k = 1; k < progs[d].size(); ++k)
+      if (progs[d][k].op == opcode::pc_errors) slowest = std::max(slowest, t.end[d][k] - t.end[d][k - 1]);
+  const double scale = slowest > 0 ? 1000.0 / slowest : 1.0;
+  std::vector<trace_event> events;
+  for (std::size_t d = 0; d < progs.size(); ++d) {
+    std::int32_t iteration = -1;
+    for (std::size_t k = 0; k < progs[d].size(); ++k) {
+      const instruction& i = progs[d][k];
+      if (i.op == opcode::pc_errors) ++iteration;
+      const char* name = i.op == opcode::forward      ? "forward"
+                         : i.op == opcode::pc_errors  ? "errors"
+                         : i.op == opcode::pc_weights ? "weights"
+                                                      : nullptr;
+      if (!name) continue;
+      const double begin = k ? t.end[d][k - 1] : 0.0;
+      events.push_back({name, std::uint32_t(d), trace_row::compute, begin * scale, t.end[d][k] * scale,
+                        i.op == opcode::pc_errors ? iteration : -1, 0});
+    }
+  }
+  trace_metadata meta;
+  meta.title = std::string("plait ") + plan_of<Policy, G>::name + ", predictive coding (" + to_string(v) +
+               ", T = " + std::to_string(T) + "): planned";
+  for (std::size_t d = 0; d < progs.size(); ++d) meta.device_names.push_back("device " + std::to_string(d));
   write_chrome_trace(path, std::span<const trace_event>(events), meta);
 }
 

@@ -166,3 +166,45 @@ TEST_CASE("bad settings are refused with a plait message, before anything runs")
   m.guard_steps({.max_norm = 1.0f});
   refused({}, "guard_steps");
 }
+
+namespace {
+// Four layers of equal work: two stages of equal FLOPs.
+constexpr auto balanced = input<64> >> linear<64> >> relu >> linear<64> >> relu >> linear<64> >> relu >> linear<64>;
+using balanced_graph = std::remove_cvref_t<decltype(balanced)>;
+}  // namespace
+
+TEST_CASE("layer-parallel PC plans no bubble past the first forward; a backprop pipeline of one micro-batch idles half") {
+  using pc = pc_plan<plan_of<pipeline<2>, balanced_graph>>;
+  constexpr auto t = pc::planned_timeline<8>(pc_variant::standard);
+  constexpr double pc_bubble = t.bubble_fraction();
+  constexpr double backprop_bubble = plan_of<pipeline<2>, balanced_graph>::bubble_fraction;
+  MESSAGE("planned bubble: layer-parallel PC (T = 8) ", pc_bubble, ", GPipe with one micro-batch ", backprop_bubble);
+  CHECK(pc_bubble < 0.1);
+  CHECK(backprop_bubble > 0.4);
+  // Every iteration's errors of device 0 and device 1 are planned side by side.
+  constexpr auto progs = pc::step_programs<8>(pc_variant::standard);
+  std::vector<double> ends[2];
+  for (std::size_t d = 0; d < 2; ++d)
+    for (std::size_t k = 0; k < progs[d].size(); ++k)
+      if (progs[d][k].op == opcode::pc_errors) ends[d].push_back(t.end[d][k]);
+  REQUIRE(ends[0].size() == 8);
+  REQUIRE(ends[1].size() == 8);
+  for (std::size_t i = 2; i < 8; ++i) CHECK(std::abs(ends[0][i] - ends[1][i]) < 0.1 * (ends[0][i] - ends[0][i - 1]));
+}
+
+TEST_CASE("executed: both stages compute in every iteration, and the trace says so") {
+  // [docs:trace]
+  auto m = place<pipeline<2>>(balanced, host_devices(2), {.max_batch = 64, .seed = 2});
+  const test::batch_set<balanced> b(64, 5);
+  sgd opt{.lr = 0.01f};
+  m.enable_trace();
+  m.pc_step(b.xs(), b.ys(), cross_entropy, opt, {.iterations = 8, .rate = 0.1f});
+  m.write_trace("pc_executed_trace.json");                                   // executed: one track per device
+  write_planned_pc_trace<pipeline<2>, balanced_graph>("pc_planned_trace.json");  // planned, before anything runs
+  // [/docs:trace]
+  std::size_t errors[2] = {};
+  for (const trace_event& e : m.trace().events())
+    if (e.row == trace_row::compute && std::string(e.name).find("pc_errors") != std::string::npos) ++errors[e.device];
+  CHECK(errors[0] == 8);
+  CHECK(errors[1] == 8);
+}

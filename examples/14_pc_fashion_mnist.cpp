@@ -1,0 +1,109 @@
+// 14 — A predictive coding network on Fashion-MNIST, trained layer-parallel on two devices.
+//
+// The MLP 784-128-128-128-10 (the model of the PC library benchmarks) is trained by predictive
+// coding instead of backprop: each step sets every layer's value node to its prediction, runs T
+// inference iterations in which every node moves down the energy's gradient, then updates the
+// weights from the layers' errors. Under pipeline<2> the layers are cut in two stages on two host
+// devices, and in every iteration both stages work at once: stage 0 sends its last value node
+// forward, stage 1 the input-gradient term of its first layer back (docs/predictive_coding.md).
+//
+//   build/examples/14_pc_fashion_mnist [--devices 1|2] [--epochs N] [--batch B] [--iterations T]
+//                                      [--rate R] [--lr LR] [--limit N] [--trace FILE]
+//
+// Prints the energy per epoch and the test accuracy at the end.
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "options.hpp"
+
+#include <plait/plait.hpp>
+
+namespace {
+
+struct settings {
+  std::size_t devices = 2;
+  int epochs = 20;
+  std::size_t batch = 128;
+  std::size_t iterations = 8;
+  float rate = 0.1f;
+  float lr = 1e-3f;
+  std::size_t limit = 0;  // 0: all images
+  std::string trace;
+};
+
+settings parse(int argc, char** argv) {
+  settings s;
+  example_options("14_pc_fashion_mnist", "a predictive coding MLP on Fashion-MNIST, layer-parallel")
+      .add("--devices", s.devices, "1: one host device, 2: pipeline<2> (layer-parallel PC)")
+      .add("--epochs", s.epochs, "passes over the training images")
+      .add("--batch", s.batch, "samples per step")
+      .add("--iterations", s.iterations, "inference iterations per step (T)")
+      .add("--rate", s.rate, "the value nodes' inference rate")
+      .add("--lr", s.lr, "the weights' learning rate (AdamW)")
+      .add("--limit", s.limit, "train and test on the first N images only (0: all)")
+      .add("--trace", s.trace, "write the last step as a Chrome trace to FILE")
+      .parse(argc, argv);
+  return s;
+}
+
+template <class Policy, class Dataset>
+int run(const settings& cfg, const Dataset& train, const Dataset& test) {
+  using namespace plait;
+  // [docs:model]
+  constexpr auto net = input<1, 28, 28> >> flatten >> linear<128> >> relu >> linear<128> >> relu >> linear<128> >>
+                       relu >> linear<10>;
+  auto model = place<Policy>(net, host_devices(Policy::device_count, 1), {.max_batch = cfg.batch, .seed = 42});
+  // [/docs:model]
+  std::printf("model: %zu parameters; predictive coding under %s on %zu host device(s), T = %zu, rate %.3g\n",
+              model.parameter_count(), Policy::name, Policy::device_count, cfg.iterations, double(cfg.rate));
+
+  // [docs:train]
+  auto opt = adamw{.lr = cfg.lr, .weight_decay = 1e-4f};
+  const pc_options pc{.iterations = cfg.iterations, .rate = cfg.rate};
+  loader batches(train, {.batch_size = cfg.batch, .seed = 7});
+  progress bar({.epochs = cfg.epochs, .samples_per_epoch = train.size(), .metric = "energy"});
+  for (int epoch = 0; epoch < cfg.epochs; ++epoch) {
+    bar.begin_epoch(epoch);
+    for (auto& b : batches.epoch(std::uint64_t(epoch))) bar.step(b.size(), model.pc_step(b.x, b.y, cross_entropy, opt, pc));
+    const epoch_metrics m = bar.end_epoch();
+    const evaluation e = model.evaluate(test.x(), test.y(), cross_entropy);
+    std::printf("epoch %d: energy %.4f, test accuracy %.4f\n", epoch + 1, m.mean_loss(), e.accuracy);
+  }
+  // [/docs:train]
+  if (!cfg.trace.empty()) {  // one more step, traced: both stages busy in every iteration
+    model.enable_trace(1 << 12);
+    auto b = *batches.epoch(0).begin();
+    model.pc_step(b.x, b.y, cross_entropy, opt, pc);
+    model.write_trace(cfg.trace);
+    std::printf("trace of one step: %s\n", cfg.trace.c_str());
+  }
+  const evaluation result = model.evaluate(test.x(), test.y(), cross_entropy);
+  std::printf("test: loss %.4f, accuracy %.4f over %zu images\n", result.loss, result.accuracy, result.count);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  using namespace plait;
+  const settings cfg = parse(argc, argv);
+  auto train = fashion_mnist::load(fashion_mnist::default_dir(), fashion_mnist::split::train);
+  auto test = fashion_mnist::load(fashion_mnist::default_dir(), fashion_mnist::split::test);
+  if (cfg.limit) {
+    train = train.subset(0, std::min(cfg.limit, train.size()));
+    test = test.subset(0, std::min(cfg.limit, test.size()));
+  }
+  std::printf("Fashion-MNIST: %zu training and %zu test images of 28x28\n", train.size(), test.size());
+  switch (cfg.devices) {
+    case 1: return run<single_device>(cfg, train, test);
+    case 2: return run<pipeline<2>>(cfg, train, test);
+    default:
+      fail("--devices " + std::to_string(cfg.devices) + " is not built into this example",
+           "a policy is a type, chosen when the program compiles", "use --devices 1 or --devices 2");
+  }
+} catch (const plait::error& e) {
+  std::fprintf(stderr, "%s\n", e.what());
+  return 1;
+}
