@@ -1,6 +1,7 @@
 // 14 — A predictive coding network on Fashion-MNIST, trained layer-parallel on two devices.
 //
-// The MLP 784-128-128-128-10 (the model of the PC library benchmarks) is trained by predictive
+// The MLP 784-128-128-128-10 (the model of the PC library benchmarks), with GELU (ReLU trains
+// worse by PC: 0.83 against 0.89 test accuracy after 20 epochs here), is trained by predictive
 // coding instead of backprop: each step sets every layer's value node to its prediction, runs T
 // inference iterations in which every node moves down the energy's gradient, then updates the
 // weights from the layers' errors. Under pipeline<2> the layers are cut in two stages on two host
@@ -8,7 +9,8 @@
 // forward, stage 1 the input-gradient term of its first layer back (docs/predictive_coding.md).
 //
 //   build/examples/14_pc_fashion_mnist [--devices 1|2] [--epochs N] [--batch B] [--iterations T]
-//                                      [--rate R] [--lr LR] [--limit N] [--trace FILE]
+//                                      [--rate R] [--momentum M] [--variant V] [--lr LR]
+//                                      [--optimizer adamw|sgd] [--limit N] [--trace FILE]
 //
 // Prints the energy per epoch and the test accuracy at the end.
 
@@ -28,9 +30,19 @@ struct settings {
   std::size_t batch = 128;
   std::size_t iterations = 8;
   float rate = 0.1f;
+  float momentum = 0.0f;
+  std::string variant = "standard";
   float lr = 1e-3f;
+  std::string optimizer = "adamw";
   std::size_t limit = 0;  // 0: all images
   std::string trace;
+
+  plait::pc_variant pc_variant() const {
+    for (auto v : {plait::pc_variant::standard, plait::pc_variant::incremental, plait::pc_variant::fixed_prediction})
+      if (variant == plait::to_string(v)) return v;
+    plait::fail("--variant " + variant + " is not a predictive-coding variant", "a step runs one of three",
+                "use standard, incremental or fixed_prediction");
+  }
 };
 
 settings parse(int argc, char** argv) {
@@ -41,32 +53,36 @@ settings parse(int argc, char** argv) {
       .add("--batch", s.batch, "samples per step")
       .add("--iterations", s.iterations, "inference iterations per step (T)")
       .add("--rate", s.rate, "the value nodes' inference rate")
-      .add("--lr", s.lr, "the weights' learning rate (AdamW)")
+      .add("--momentum", s.momentum, "the value nodes' momentum")
+      .add("--variant", s.variant, "standard, incremental or fixed_prediction")
+      .add("--lr", s.lr, "the weights' learning rate, decayed by a cosine schedule")
+      .add("--optimizer", s.optimizer, "adamw, or sgd (momentum 0.9)")
       .add("--limit", s.limit, "train and test on the first N images only (0: all)")
       .add("--trace", s.trace, "write the last step as a Chrome trace to FILE")
       .parse(argc, argv);
   return s;
 }
 
-template <class Policy, class Dataset>
-int run(const settings& cfg, const Dataset& train, const Dataset& test) {
+template <class Policy, class Opt, class Dataset>
+int run(const settings& cfg, Opt base, const Dataset& train, const Dataset& test) {
   using namespace plait;
   // [docs:model]
-  constexpr auto net = input<1, 28, 28> >> flatten >> linear<128> >> relu >> linear<128> >> relu >> linear<128> >>
-                       relu >> linear<10>;
+  constexpr auto net = input<1, 28, 28> >> flatten >> linear<128> >> gelu >> linear<128> >> gelu >> linear<128> >>
+                       gelu >> linear<10>;
   auto model = place<Policy>(net, host_devices(Policy::device_count, 1), {.max_batch = cfg.batch, .seed = 42});
   // [/docs:model]
   std::printf("model: %zu parameters; predictive coding under %s on %zu host device(s), T = %zu, rate %.3g\n",
               model.parameter_count(), Policy::name, Policy::device_count, cfg.iterations, double(cfg.rate));
 
   // [docs:train]
-  auto opt = adamw{.lr = cfg.lr, .weight_decay = 1e-4f};
-  const pc_options pc{.iterations = cfg.iterations, .rate = cfg.rate};
   loader batches(train, {.batch_size = cfg.batch, .seed = 7});
+  const std::size_t steps = std::size_t(cfg.epochs) * ((train.size() + cfg.batch - 1) / cfg.batch);
+  scheduled opt(base, cosine_decay{.lr = cfg.lr, .total_steps = steps});
+  const pc_options pc{.iterations = cfg.iterations, .rate = cfg.rate, .momentum = cfg.momentum, .variant = cfg.pc_variant()};
   progress bar({.epochs = cfg.epochs, .samples_per_epoch = train.size(), .metric = "energy"});
   for (int epoch = 0; epoch < cfg.epochs; ++epoch) {
     bar.begin_epoch(epoch);
-    for (auto& b : batches.epoch(std::uint64_t(epoch))) bar.step(b.size(), model.pc_step(b.x, b.y, cross_entropy, opt, pc));
+    for (auto& b : batches.epoch(std::uint64_t(epoch))) bar.step(b.size(), model.pc_step(b.x, b.y, cross_entropy, opt.next(), pc));
     const epoch_metrics m = bar.end_epoch();
     const evaluation e = model.evaluate(test.x(), test.y(), cross_entropy);
     std::printf("epoch %d: energy %.4f, test accuracy %.4f\n", epoch + 1, m.mean_loss(), e.accuracy);
@@ -75,7 +91,7 @@ int run(const settings& cfg, const Dataset& train, const Dataset& test) {
   if (!cfg.trace.empty()) {  // one more step, traced: both stages busy in every iteration
     model.enable_trace(1 << 12);
     auto b = *batches.epoch(0).begin();
-    model.pc_step(b.x, b.y, cross_entropy, opt, pc);
+    model.pc_step(b.x, b.y, cross_entropy, opt.next(), pc);
     model.write_trace(cfg.trace);
     std::printf("trace of one step: %s\n", cfg.trace.c_str());
   }
@@ -96,9 +112,18 @@ int main(int argc, char** argv) try {
     test = test.subset(0, std::min(cfg.limit, test.size()));
   }
   std::printf("Fashion-MNIST: %zu training and %zu test images of 28x28\n", train.size(), test.size());
+  const auto with = [&]<class Policy>(auto opt) { return run<Policy>(cfg, opt, train, test); };
+  const bool sgd_weights = cfg.optimizer == "sgd";
+  if (!sgd_weights && cfg.optimizer != "adamw")
+    fail("--optimizer " + cfg.optimizer + " is not built into this example", "the weights' optimizer is a type",
+         "use adamw or sgd");
   switch (cfg.devices) {
-    case 1: return run<single_device>(cfg, train, test);
-    case 2: return run<pipeline<2>>(cfg, train, test);
+    case 1:
+      return sgd_weights ? with.operator()<single_device>(sgd{.momentum = 0.9f})
+                         : with.operator()<single_device>(adamw{.weight_decay = 1e-4f});
+    case 2:
+      return sgd_weights ? with.operator()<pipeline<2>>(sgd{.momentum = 0.9f})
+                         : with.operator()<pipeline<2>>(adamw{.weight_decay = 1e-4f});
     default:
       fail("--devices " + std::to_string(cfg.devices) + " is not built into this example",
            "a policy is a type, chosen when the program compiles", "use --devices 1 or --devices 2");

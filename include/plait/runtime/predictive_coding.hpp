@@ -30,6 +30,7 @@
 #include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
 #include "../kernels/reduce.hpp"
+#include "../policy/policy.hpp"
 #include "../program/predictive_coding.hpp"
 
 namespace plait {
@@ -44,6 +45,45 @@ struct pc_options {
   /// fixed-prediction: before every iteration and after the last), T for incremental.
   std::span<double> energies{};
 };
+
+namespace pc_detail {
+// The element-wise passes of pc_device, as free functions (nvcc takes a kernel body only inside a
+// named function that is not a generic lambda or a private member). Per row of `width`: eps = mu - x when `compute`; df = (fed ? df : 0)
+// - eps where df is given; energy[r] += 0.5 |eps|^2 when `measure`.
+template <class Ctx>
+void error_rows(const Ctx& ctx, std::size_t n, std::size_t width, float* eps, const float* mu,
+                       const float* x, float* df, float* energy, bool fed, bool compute, bool measure) {
+  for_rows(ctx, n, [=] PLAIT_HD(std::size_t r) {
+    float* PLAIT_RESTRICT er = eps + r * width;
+    float s = 0;
+    for (std::size_t k = 0; k < width; ++k) {
+      if (compute) er[k] = mu[r * width + k] - x[r * width + k];
+      if (df) df[r * width + k] = (fed ? df[r * width + k] : 0.0f) - er[k];
+      s += er[k] * er[k];
+    }
+    if (measure) energy[r] += 0.5f * s;
+  });
+}
+// d = df (+ g); v = momentum v + d (when momentum); target += sign rate (v or d).
+template <class Ctx>
+void step_values(const Ctx& ctx, std::size_t count, float* target, const float* df, const float* g, float* v,
+                        float rate, float momentum, float sign) {
+  for_blocks(ctx, count, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
+    for (std::size_t k = b; k < e; ++k) {
+      const float d = g ? df[k] + g[k] : df[k];
+      const float step = momentum != 0.0f ? (v[k] = momentum * v[k] + d) : d;
+      target[k] += sign * rate * step;
+    }
+  });
+}
+// out = in * scale.
+template <class Ctx>
+void scaled(const Ctx& ctx, float* out, const float* in, std::size_t count, float scale) {
+  for_blocks(ctx, count, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
+    for (std::size_t k = b; k < e; ++k) out[k] = in[k] * scale;
+  });
+}
+}  // namespace pc_detail
 
 /// One device's predictive-coding work, over its memory `Memory` (device_memory<G, Backend>).
 /// Built for each step (nothing allocated after the first).
@@ -132,7 +172,7 @@ class pc_device {
           return;
         }
         if (I != last_layer)  // eps = mu - x (or kept), df = (fed ? df : 0) - eps, energy += 0.5 |eps|^2
-          error_rows(ctx, n, width, eps, y_at, mem_.layer_output(0, I), df_[I], energy_, fed_[I], !fixed, measure);
+          pc_detail::error_rows(ctx, n, width, eps, y_at, mem_.layer_output(0, I), df_[I], energy_, fed_[I], !fixed, measure);
         if (weights) weight_part<B, I>(n, eps, y_at, total);
         float* dx = input_term(I);
         if (!dx) return;
@@ -162,7 +202,7 @@ class pc_device {
       const float* g = int(i) == recv_node_ ? mem_.recv_grad() : nullptr;
       float* v = v_[i];
       const float sign = fixed ? 1.0f : -1.0f;
-      step_values(ctx, count, target, df, g, v, rate, momentum, sign);
+      pc_detail::step_values(ctx, count, target, df, g, v, rate, momentum, sign);
     });
   }
 
@@ -183,13 +223,13 @@ class pc_device {
           L::template rows<typename layout::output_shape>(ctx, mu_[I], y, eps, mem_.loss_rows(), 1.0f);
           if (measure) add_to(ctx, energy_, mem_.loss_rows(), n);
         } else {
-          error_rows(ctx, n, width, eps, mu_[I], mem_.layer_output(0, I), nullptr, energy_, false, true, measure);
+          pc_detail::error_rows(ctx, n, width, eps, mu_[I], mem_.layer_output(0, I), nullptr, energy_, false, true, measure);
         }
       } else if (measure) {
         if (I == last_layer) {
           add_to(ctx, energy_, mem_.loss_rows(), n);
         } else {
-          error_rows(ctx, n, width, eps, nullptr, nullptr, nullptr, energy_, false, false, true);
+          pc_detail::error_rows(ctx, n, width, eps, nullptr, nullptr, nullptr, energy_, false, false, true);
         }
       }
       weight_part<B, I>(n, eps, fixed ? mem_.layer_output(0, I) : mu_[I], total);
@@ -236,48 +276,11 @@ class pc_device {
     if constexpr (B::param_count > 0) {
       const auto& ctx = mem_.ctx();
       float* dy = scratch_;
-      scaled(ctx, dy, eps, n * B::out_shape::size, 1.0f / total);
+      pc_detail::scaled(ctx, dy, eps, n * B::out_shape::size, 1.0f / total);
       B::backward(ctx, backward_args<float>{mem_.layer_params(I), mem_.layer_input(0, I), y, mem_.layer_saved(0, I), dy,
                                             nullptr, mem_.grads() + layout::param_offsets[I] - mem_.param_lo(), n,
                                             false, mem_.state() + layout::state_offsets[I]});
     }
-  }
-
-  // The element-wise passes, as named functions (a kernel body may not be written inside a
-  // generic lambda for CUDA). Per row of `width`: eps = mu - x when `compute`; df = (fed ? df : 0)
-  // - eps where df is given; energy[r] += 0.5 |eps|^2 when `measure`.
-  template <class Ctx>
-  static void error_rows(const Ctx& ctx, std::size_t n, std::size_t width, float* eps, const float* mu,
-                         const float* x, float* df, float* energy, bool fed, bool compute, bool measure) {
-    for_rows(ctx, n, [=] PLAIT_HD(std::size_t r) {
-      float* PLAIT_RESTRICT er = eps + r * width;
-      float s = 0;
-      for (std::size_t k = 0; k < width; ++k) {
-        if (compute) er[k] = mu[r * width + k] - x[r * width + k];
-        if (df) df[r * width + k] = (fed ? df[r * width + k] : 0.0f) - er[k];
-        s += er[k] * er[k];
-      }
-      if (measure) energy[r] += 0.5f * s;
-    });
-  }
-  // d = df (+ g); v = momentum v + d (when momentum); target += sign rate (v or d).
-  template <class Ctx>
-  static void step_values(const Ctx& ctx, std::size_t count, float* target, const float* df, const float* g, float* v,
-                          float rate, float momentum, float sign) {
-    for_blocks(ctx, count, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
-      for (std::size_t k = b; k < e; ++k) {
-        const float d = g ? df[k] + g[k] : df[k];
-        const float step = momentum != 0.0f ? (v[k] = momentum * v[k] + d) : d;
-        target[k] += sign * rate * step;
-      }
-    });
-  }
-  // out = in * scale.
-  template <class Ctx>
-  static void scaled(const Ctx& ctx, float* out, const float* in, std::size_t count, float scale) {
-    for_blocks(ctx, count, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
-      for (std::size_t k = b; k < e; ++k) out[k] = in[k] * scale;
-    });
   }
 
   Memory& mem_;

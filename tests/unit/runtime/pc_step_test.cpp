@@ -200,7 +200,7 @@ TEST_CASE("executed: both stages compute in every iteration, and the trace says 
   m.enable_trace();
   m.pc_step(b.xs(), b.ys(), cross_entropy, opt, {.iterations = 8, .rate = 0.1f});
   m.write_trace("pc_executed_trace.json");                                   // executed: one track per device
-  write_planned_pc_trace<pipeline<2>, balanced_graph>("pc_planned_trace.json");  // planned, before anything runs
+  write_planned_pc_trace<pipeline<2>, balanced_graph, 8>("pc_planned_trace.json");  // planned, before anything runs
   // [/docs:trace]
   std::size_t errors[2] = {};
   for (const trace_event& e : m.trace().events())
