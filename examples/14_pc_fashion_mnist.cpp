@@ -67,8 +67,8 @@ template <class Policy, class Opt, class Dataset>
 int run(const settings& cfg, Opt base, const Dataset& train, const Dataset& test) {
   using namespace plait;
   // [docs:model]
-  constexpr auto net = input<1, 28, 28> >> flatten >> linear<128> >> gelu >> linear<128> >> gelu >> linear<128> >>
-                       gelu >> linear<10>;
+  constexpr auto net =
+      input<1, 28, 28> >> flatten >> linear<128> >> gelu >> linear<128> >> gelu >> linear<128> >> gelu >> linear<10>;
   auto model = place<Policy>(net, host_devices(Policy::device_count, 1), {.max_batch = cfg.batch, .seed = 42});
   // [/docs:model]
   std::printf("model: %zu parameters; predictive coding under %s on %zu host device(s), T = %zu, rate %.3g\n",
@@ -78,11 +78,13 @@ int run(const settings& cfg, Opt base, const Dataset& train, const Dataset& test
   loader batches(train, {.batch_size = cfg.batch, .seed = 7});
   const std::size_t steps = std::size_t(cfg.epochs) * ((train.size() + cfg.batch - 1) / cfg.batch);
   scheduled opt(base, cosine_decay{.lr = cfg.lr, .total_steps = steps});
-  const pc_options pc{.iterations = cfg.iterations, .rate = cfg.rate, .momentum = cfg.momentum, .variant = cfg.pc_variant()};
+  const pc_options pc{
+      .iterations = cfg.iterations, .rate = cfg.rate, .momentum = cfg.momentum, .variant = cfg.pc_variant()};
   progress bar({.epochs = cfg.epochs, .samples_per_epoch = train.size(), .metric = "energy"});
   for (int epoch = 0; epoch < cfg.epochs; ++epoch) {
     bar.begin_epoch(epoch);
-    for (auto& b : batches.epoch(std::uint64_t(epoch))) bar.step(b.size(), model.pc_step(b.x, b.y, cross_entropy, opt.next(), pc));
+    for (auto& b : batches.epoch(std::uint64_t(epoch)))
+      bar.step(b.size(), model.pc_step(b.x, b.y, cross_entropy, opt.next(), pc));
     const epoch_metrics m = bar.end_epoch();
     const evaluation e = model.evaluate(test.x(), test.y(), cross_entropy);
     std::printf("epoch %d: energy %.4f, test accuracy %.4f\n", epoch + 1, m.mean_loss(), e.accuracy);

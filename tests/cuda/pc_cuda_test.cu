@@ -46,6 +46,7 @@ TEST_CASE("fixed-prediction PC on a GPU gives train_step's gradients there") {
   auto bp2 = place(mlp, virtual_cuda_devices(1), {.max_batch = 16, .seed = 3});
   auto pc2 = place(mlp, virtual_cuda_devices(1), {.max_batch = 16, .seed = 3});
   bp2.train_step(b.xs(), b.ys(), cross_entropy, one);
-  pc2.pc_step(b.xs(), b.ys(), cross_entropy, one, {.iterations = 4, .rate = 1.0f, .variant = pc_variant::fixed_prediction});
+  pc2.pc_step(b.xs(), b.ys(), cross_entropy, one,
+              {.iterations = 4, .rate = 1.0f, .variant = pc_variant::fixed_prediction});
   CHECK(test::max_relative_difference(pc2.gather_parameters(), bp2.gather_parameters()) < 1e-5);
 }

@@ -97,7 +97,8 @@ class progress {
     const double eta = eta_seconds();
     std::fprintf(o_.out, "%sepoch %d/%d [%.*s%*s] %zu/%zu  %s %.4f  %.0f samples/s  ETA %dm%02ds%s", tty_ ? "\r" : "",
                  m_.epoch + 1, o_.epochs, filled, "========================", width - filled, "", m_.samples, n,
-                 o_.metric ? o_.metric : "loss", m_.mean_loss(), m_.samples_per_second(), int(eta) / 60, int(eta) % 60, final ? "\n" : "");
+                 o_.metric ? o_.metric : "loss", m_.mean_loss(), m_.samples_per_second(), int(eta) / 60, int(eta) % 60,
+                 final ? "\n" : "");
     std::fflush(o_.out);
   }
 

@@ -41,7 +41,7 @@ struct layernorm_t {
     static constexpr std::size_t saved_count = 2;             // mean, inv_std
     static constexpr std::size_t flops = 7 * features;
     static constexpr bool is_view = false;
-    static constexpr bool in_place_grad = true;  // the parameter pass reads dy before dx is written
+    static constexpr bool in_place_grad = true;    // the parameter pass reads dy before dx is written
     static constexpr bool splits_backward = true;  // dparams or dx may be null: either part alone
 
     template <class T, class Rng>
@@ -86,30 +86,31 @@ struct layernorm_t {
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
       constexpr std::size_t N = features;
       const std::size_t batch = a.batch;
-      const T* x = a.x;           // [B, N]
-      const T* dy = a.dy;         // [B, N]
-      T* dx = a.dx;               // [B, N], may be dy, or null
-      const T* saved = a.saved;   // [B, 2]
-      const T* gamma = a.params;  // [N]
-      T* dgamma = a.dparams;                      // [N], or null: the input part alone
+      const T* x = a.x;                             // [B, N]
+      const T* dy = a.dy;                           // [B, N]
+      T* dx = a.dx;                                 // [B, N], may be dy, or null
+      const T* saved = a.saved;                     // [B, 2]
+      const T* gamma = a.params;                    // [N]
+      T* dgamma = a.dparams;                        // [N], or null: the input part alone
       T* dbeta = dgamma ? a.dparams + N : nullptr;  // [N]
       const bool acc = a.accumulate;
       // Parameter gradients: sums over the batch, so blocks of columns, each summed by one iteration.
-      if (dgamma) for_blocks(ctx, N, 256, [=] PLAIT_HD(std::size_t j0, std::size_t j1) {
-        T* PLAIT_RESTRICT dg = dgamma;
-        T* PLAIT_RESTRICT db = dbeta;
-        if (!acc)
-          for (std::size_t j = j0; j < j1; ++j) dg[j] = db[j] = T{0};
-        for (std::size_t r = 0; r < batch; ++r) {
-          const T* PLAIT_RESTRICT xr = x + r * N;
-          const T* PLAIT_RESTRICT dyr = dy + r * N;
-          const T mean = saved[2 * r], inv_std = saved[2 * r + 1];
-          for (std::size_t j = j0; j < j1; ++j) {
-            dg[j] += dyr[j] * ((xr[j] - mean) * inv_std);
-            db[j] += dyr[j];
+      if (dgamma)
+        for_blocks(ctx, N, 256, [=] PLAIT_HD(std::size_t j0, std::size_t j1) {
+          T* PLAIT_RESTRICT dg = dgamma;
+          T* PLAIT_RESTRICT db = dbeta;
+          if (!acc)
+            for (std::size_t j = j0; j < j1; ++j) dg[j] = db[j] = T{0};
+          for (std::size_t r = 0; r < batch; ++r) {
+            const T* PLAIT_RESTRICT xr = x + r * N;
+            const T* PLAIT_RESTRICT dyr = dy + r * N;
+            const T mean = saved[2 * r], inv_std = saved[2 * r + 1];
+            for (std::size_t j = j0; j < j1; ++j) {
+              dg[j] += dyr[j] * ((xr[j] - mean) * inv_std);
+              db[j] += dyr[j];
+            }
           }
-        }
-      });
+        });
       if (!dx) return;
       // Input gradient: one sample per iteration; its sums are taken before any of its dx is written.
       for_rows(ctx, batch, [=] PLAIT_HD(std::size_t r) {

@@ -63,13 +63,13 @@ struct pc_plan {
   }();
 
   /// Every device's predictive-coding program, per variant (indexed by pc_variant).
-  static constexpr auto programs = std::array{pc_programs<Plan::inner_count>(Plan::programs, pc_variant::standard),
-                                              pc_programs<Plan::inner_count>(Plan::programs, pc_variant::incremental),
-                                              pc_programs<Plan::inner_count>(Plan::programs,
-                                                                             pc_variant::fixed_prediction)};
+  static constexpr auto programs =
+      std::array{pc_programs<Plan::inner_count>(Plan::programs, pc_variant::standard),
+                 pc_programs<Plan::inner_count>(Plan::programs, pc_variant::incremental),
+                 pc_programs<Plan::inner_count>(Plan::programs, pc_variant::fixed_prediction)};
   static_assert(!trainable || (verify_pc_programs<Plan::inner_count>(programs[0]) &&
-                                verify_pc_programs<Plan::inner_count>(programs[1]) &&
-                                verify_pc_programs<Plan::inner_count>(programs[2])),
+                               verify_pc_programs<Plan::inner_count>(programs[1]) &&
+                               verify_pc_programs<Plan::inner_count>(programs[2])),
                 "plait: the predictive-coding programs of this policy do not verify: a message has no match, or the "
                 "devices could wait on each other forever. Fix: report this as a plait bug, with the policy and the "
                 "graph.");
@@ -97,7 +97,8 @@ struct pc_plan {
   /// Forward FLOPs per sample of the layers device d holds.
   static constexpr double device_flops(std::size_t d) {
     double f = 0;
-    for (std::size_t i = Plan::owned[d].first; i < Plan::owned[d].last; ++i) f += double(layout::template layer_flops<>[i]);
+    for (std::size_t i = Plan::owned[d].first; i < Plan::owned[d].last; ++i)
+      f += double(layout::template layer_flops<>[i]);
     return f;
   }
   /// What each instruction of a step costs, in forward FLOPs per sample of the device's layers (F):
@@ -118,8 +119,8 @@ struct pc_plan {
   /// the idle share (the bubble: only what the stages' unequal work leaves).
   template <std::size_t T>
   static constexpr auto planned_timeline(pc_variant v) {
-    return plan_mesh_timeline_by<Plan::inner_count, 1>(step_programs<T>(v),
-                                                       [v](std::size_t d, const instruction& i) { return cost(d, i, v); });
+    return plan_mesh_timeline_by<Plan::inner_count, 1>(
+        step_programs<T>(v), [v](std::size_t d, const instruction& i) { return cost(d, i, v); });
   }
 };
 

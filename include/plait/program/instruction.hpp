@@ -24,10 +24,10 @@ enum class opcode : std::uint8_t {
   nop,             // nothing: pads the shorter programs of a policy to one length
   gather,          // hand `microbatch`'s output rows to the caller (inference programs)
   // Predictive coding (program/predictive_coding.hpp, runtime/predictive_coding.hpp), on `stage`:
-  pc_start,   // after the forward pass: value nodes at their predictions, errors and momenta set
-  pc_errors,  // every owned layer's prediction, error and input-gradient term (what goes back)
-  pc_update,  // every free value node (or error) one inference step down the energy's gradient
-  pc_weights, // every owned layer's weight gradient from its error
+  pc_start,    // after the forward pass: value nodes at their predictions, errors and momenta set
+  pc_errors,   // every owned layer's prediction, error and input-gradient term (what goes back)
+  pc_update,   // every free value node (or error) one inference step down the energy's gradient
+  pc_weights,  // every owned layer's weight gradient from its error
 };
 
 /// Opcodes there are (the size of tables indexed by opcode).

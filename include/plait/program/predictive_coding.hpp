@@ -135,8 +135,7 @@ constexpr pc_program<N + 8> pc_device_program(const program<N>& training, std::s
 /// Every device's predictive-coding program of a mesh whose inner groups are pipelines of
 /// `Inner` stages (device d is stage d % Inner of replica d / Inner).
 template <std::size_t Inner, std::size_t P, std::size_t N>
-constexpr std::array<pc_program<N + 8>, P> pc_programs(const std::array<program<N>, P>& training,
-                                                       pc_variant variant) {
+constexpr std::array<pc_program<N + 8>, P> pc_programs(const std::array<program<N>, P>& training, pc_variant variant) {
   std::array<pc_program<N + 8>, P> out{};
   for (std::size_t d = 0; d < P; ++d) out[d] = pc_device_program(training[d], d % Inner, Inner, variant);
   return out;

@@ -255,7 +255,7 @@ class device_executor {
         const std::size_t n = mb.size();
         const float total = float(job.total ? job.total : job.count);
         const auto y = mem.owned().last == device_layout::layer_count ? targets(job.y.slice(mb.begin, n))
-                                                                         : job.y.slice(mb.begin, n);
+                                                                      : job.y.slice(mb.begin, n);
         double* record = job.energies[local];
         const bool incremental = o.variant == pc_variant::incremental;
         mem.set_step(step, mb.begin, true);

@@ -42,7 +42,8 @@ template <class L, class Y, class Opt, std::size_t Devices>
 struct pc_job : train_job<L, Y, Opt, Devices> {
   static constexpr bool predictive_coding = true;
   const pc_options* pc = nullptr;
-  std::array<double*, Devices> energies{};   // [local device]: its energy sums, one per computation of the errors (or null)
+  std::array<double*, Devices>
+      energies{};  // [local device]: its energy sums, one per computation of the errors (or null)
   std::array<double, Devices> last_energy{};  // [local device]: its energy sum at the state the weights came from
 };
 

@@ -48,11 +48,12 @@ struct pc_options {
 
 namespace pc_detail {
 // The element-wise passes of pc_device, as free functions (nvcc takes a kernel body only inside a
-// named function that is not a generic lambda or a private member). Per row of `width`: eps = mu - x when `compute`; df = (fed ? df : 0)
+// named function that is not a generic lambda or a private member). Per row of `width`: eps = mu - x when `compute`; df
+// = (fed ? df : 0)
 // - eps where df is given; energy[r] += 0.5 |eps|^2 when `measure`.
 template <class Ctx>
-void error_rows(const Ctx& ctx, std::size_t n, std::size_t width, float* eps, const float* mu,
-                       const float* x, float* df, float* energy, bool fed, bool compute, bool measure) {
+void error_rows(const Ctx& ctx, std::size_t n, std::size_t width, float* eps, const float* mu, const float* x,
+                float* df, float* energy, bool fed, bool compute, bool measure) {
   for_rows(ctx, n, [=] PLAIT_HD(std::size_t r) {
     float* PLAIT_RESTRICT er = eps + r * width;
     float s = 0;
@@ -67,7 +68,7 @@ void error_rows(const Ctx& ctx, std::size_t n, std::size_t width, float* eps, co
 // d = df (+ g); v = momentum v + d (when momentum); target += sign rate (v or d).
 template <class Ctx>
 void step_values(const Ctx& ctx, std::size_t count, float* target, const float* df, const float* g, float* v,
-                        float rate, float momentum, float sign) {
+                 float rate, float momentum, float sign) {
   for_blocks(ctx, count, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
     for (std::size_t k = b; k < e; ++k) {
       const float d = g ? df[k] + g[k] : df[k];
@@ -172,7 +173,8 @@ class pc_device {
           return;
         }
         if (I != last_layer)  // eps = mu - x (or kept), df = (fed ? df : 0) - eps, energy += 0.5 |eps|^2
-          pc_detail::error_rows(ctx, n, width, eps, y_at, mem_.layer_output(0, I), df_[I], energy_, fed_[I], !fixed, measure);
+          pc_detail::error_rows(ctx, n, width, eps, y_at, mem_.layer_output(0, I), df_[I], energy_, fed_[I], !fixed,
+                                measure);
         if (weights) weight_part<B, I>(n, eps, y_at, total);
         float* dx = input_term(I);
         if (!dx) return;
@@ -181,8 +183,9 @@ class pc_device {
           dy = B::in_place_grad ? dx : scratch_;
           copy(ctx, dy, static_cast<const float*>(eps), n * width);
         }
-        B::backward(ctx, backward_args<float>{mem_.layer_params(I), mem_.layer_input(0, I), y_at, mem_.layer_saved(0, I),
-                                              dy, dx, nullptr, n, false, mem_.state() + layout::state_offsets[I]});
+        B::backward(ctx,
+                    backward_args<float>{mem_.layer_params(I), mem_.layer_input(0, I), y_at, mem_.layer_saved(0, I), dy,
+                                         dx, nullptr, n, false, mem_.state() + layout::state_offsets[I]});
       }
     });
     return measure ? double(sum(ctx, energy_, n)) : 0.0;
@@ -223,7 +226,8 @@ class pc_device {
           L::template rows<typename layout::output_shape>(ctx, mu_[I], y, eps, mem_.loss_rows(), 1.0f);
           if (measure) add_to(ctx, energy_, mem_.loss_rows(), n);
         } else {
-          pc_detail::error_rows(ctx, n, width, eps, mu_[I], mem_.layer_output(0, I), nullptr, energy_, false, true, measure);
+          pc_detail::error_rows(ctx, n, width, eps, mu_[I], mem_.layer_output(0, I), nullptr, energy_, false, true,
+                                measure);
         }
       } else if (measure) {
         if (I == last_layer) {

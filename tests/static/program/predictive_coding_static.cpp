@@ -74,8 +74,12 @@ static_assert(verify_pc_programs<2>(broken).kind == verdict::unmatched_send);
 constexpr std::array<program<6>, 2> replicated = [] {
   std::array<program<6>, 2> p{};
   for (auto& d : p)
-    d = {op(opcode::scatter), op(opcode::forward), op(opcode::loss), op(opcode::backward),
-         collective(opcode::all_reduce, collective_group::data_parallel, whole_gradient), op(opcode::optimizer_step)};
+    d = {op(opcode::scatter),
+         op(opcode::forward),
+         op(opcode::loss),
+         op(opcode::backward),
+         collective(opcode::all_reduce, collective_group::data_parallel, whole_gradient),
+         op(opcode::optimizer_step)};
   return p;
 }();
 constexpr auto dp = pc_programs<1>(replicated, pc_variant::standard);

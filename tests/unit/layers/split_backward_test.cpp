@@ -21,7 +21,8 @@ void check_split(std::size_t batch, std::uint64_t seed) {
   std::vector<double> y(batch * out), saved(batch * B::saved_count + 1), state(state_count_of<B> + 1);
   B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), saved.data(), batch, true, state.data()});
   const auto dy = test::random_vector(batch * out, seed + 2);
-  const auto backward = [&](bool input, bool weights, bool accumulate, std::vector<double>& dx, std::vector<double>& dp) {
+  const auto backward = [&](bool input, bool weights, bool accumulate, std::vector<double>& dx,
+                            std::vector<double>& dp) {
     auto g = dy;  // backward may overwrite dy
     double* dxp = input ? (B::in_place_grad ? (dx = g, g.data()) : dx.data()) : nullptr;
     B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), saved.data(), g.data(), dxp,

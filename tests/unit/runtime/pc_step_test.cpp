@@ -87,7 +87,8 @@ TEST_CASE("fewer fixed-prediction iterations than layers do not reach the first 
   auto pc = place(mlp, host_device(), {.max_batch = 16, .seed = 3});
   const test::batch_set<mlp> b(16, 41);
   sgd none{.lr = 0.0f};
-  pc.pc_step(b.xs(), b.ys(), cross_entropy, none, {.iterations = 2, .rate = 1.0f, .variant = pc_variant::fixed_prediction});
+  pc.pc_step(b.xs(), b.ys(), cross_entropy, none,
+             {.iterations = 2, .rate = 1.0f, .variant = pc_variant::fixed_prediction});
   const auto first = pc.layer_parameters<0>();
   const auto g = pc.gradients().subspan(0, first.size());
   double largest = 0;
@@ -173,7 +174,8 @@ constexpr auto balanced = input<64> >> linear<64> >> relu >> linear<64> >> relu 
 using balanced_graph = std::remove_cvref_t<decltype(balanced)>;
 }  // namespace
 
-TEST_CASE("layer-parallel PC plans no bubble past the first forward; a backprop pipeline of one micro-batch idles half") {
+TEST_CASE(
+    "layer-parallel PC plans no bubble past the first forward; a backprop pipeline of one micro-batch idles half") {
   using pc = pc_plan<plan_of<pipeline<2>, balanced_graph>>;
   constexpr auto t = pc::planned_timeline<8>(pc_variant::standard);
   constexpr double pc_bubble = t.bubble_fraction();
@@ -199,7 +201,7 @@ TEST_CASE("executed: both stages compute in every iteration, and the trace says 
   sgd opt{.lr = 0.01f};
   m.enable_trace();
   m.pc_step(b.xs(), b.ys(), cross_entropy, opt, {.iterations = 8, .rate = 0.1f});
-  m.write_trace("pc_executed_trace.json");                                   // executed: one track per device
+  m.write_trace("pc_executed_trace.json");                                          // executed: one track per device
   write_planned_pc_trace<pipeline<2>, balanced_graph, 8>("pc_planned_trace.json");  // planned, before anything runs
   // [/docs:trace]
   std::size_t errors[2] = {};
