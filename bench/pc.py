@@ -50,21 +50,30 @@ def run_binary(binary, *args):
 
 def pc_step(params, x0, onehot, y, record=None):
     """One standard PC step, with explicit tensor ops (no autograd): the same algorithm as plait's
-    runtime/predictive_coding.hpp. Layers l = 0..L-1, f_l(x) = relu(x W_l^T + b_l) (the last without
-    relu); value nodes xs[1..L-1] (xs[0] the input, clamped). Errors eps_l = mu_l - x_{l+1}, the last
-    layer's the cross-entropy gradient softmax - onehot per sample; all nodes move at once by
-    x_i -= rate * (-eps_{i-1} + J_i^T eps_i); then dW_l = dz_l^T x_l / B from the final state and an
-    SGD update of every parameter in place. Returns the mean energy at the final state (a tensor);
-    with `record`, appends the mean energy before every iteration (floats)."""
+    runtime/predictive_coding.hpp, with the same products. Layers l = 0..L-1, f_l(x) = relu(x W_l^T + b_l)
+    (the last without relu); value nodes xs[1..L-1] (xs[0] the input, clamped). Errors
+    eps_l = mu_l - x_{l+1}, the last layer's the cross-entropy gradient softmax - onehot per sample; all
+    nodes move at once by x_i -= rate * (-eps_{i-1} + J_i^T eps_i); then dW_l = dz_l^T x_l / B from the
+    final state and an SGD update of every parameter in place. As in plait, the first layer's
+    prediction is computed once (its input is the data and its weights are fixed until the update),
+    and the first iteration starts from the forward pass (every node at its prediction: the hidden
+    errors are 0, only the last layer's term moves its input node). Returns the mean energy at the
+    final state (a tensor); with `record`, appends the mean energy before every iteration (floats)."""
     L = len(params) // 2
     W, b = params[0::2], params[1::2]
     B = x0.shape[0]
     relu, addmm = torch.relu, torch.addmm
     masked = torch.ops.aten.threshold_backward  # eps where mu > 0, else 0: relu's derivative at its output
 
+    mu0 = relu(addmm(b[0], x0, W[0].t()))  # the forward pass: every node at its prediction
+    xs = [x0, mu0.clone()]
+    for l in range(1, L - 1):
+        xs.append(relu(addmm(b[l], xs[l], W[l].t())))
+    z = addmm(b[L - 1], xs[L - 1], W[L - 1].t())
+
     def errors(xs):
-        mus, eps = [], []
-        for l in range(L - 1):
+        mus, eps = [mu0], [mu0 - xs[1]]
+        for l in range(1, L - 1):
             mu = relu(addmm(b[l], xs[l], W[l].t()))
             mus.append(mu)
             eps.append(mu - xs[l + 1])
@@ -79,10 +88,12 @@ def pc_step(params, x0, onehot, y, record=None):
             e = e + 0.5 * torch.dot(flat, flat)
         return e / B
 
-    xs = [x0]  # the forward pass: every node at its prediction
-    for l in range(L - 1):
-        xs.append(relu(addmm(b[l], xs[l], W[l].t())))
-    for _ in range(T):
+    # Iteration 1, at the forward pass's state: x_{L-1} -= rate * (eps_L W_L), every other node stays.
+    eps_last = torch.softmax(z, 1).sub_(onehot)
+    if record is not None:
+        record.append(float(energy([eps_last], z)))
+    xs[L - 1].addmm_(eps_last, W[L - 1], alpha=-RATE)
+    for _ in range(T - 1):
         mus, eps, z = errors(xs)
         if record is not None:
             record.append(float(energy(eps, z)))
@@ -127,20 +138,19 @@ class TorchPC:
 
 
 def from_plait(dims, name, d):
-    """The parameters (plait's layout: per layer W [out, in] then b [out]) and batch bench_pc wrote."""
+    """The parameters (plait's layout: per layer W [out, in] then b [out], each layer's block starting on
+    a multiple of 16 floats) and batch bench_pc wrote."""
     def read(suffix, dtype):
         with open(os.path.join(d, f"{name}_{suffix}"), "rb") as f:
             return torch.frombuffer(bytearray(f.read()), dtype=dtype)
     flat0, flat1 = read("params0.f32", torch.float32), read("params1.f32", torch.float32)
     params0, params1, at = [], [], 0
     for i, o in zip(dims, dims[1:]):
-        for shape in ((o, i), (o,)):
-            n = 1
-            for s in shape:
-                n *= s
+        for shape, n in (((o, i), o * i), ((o,), o)):
             params0.append(flat0[at:at + n].reshape(shape).clone())
             params1.append(flat1[at:at + n].reshape(shape).clone())
             at += n
+        at = (at + 15) // 16 * 16
     assert at == flat0.numel(), f"{name}: {flat0.numel()} parameters, expected {at}"
     x = read("x.f32", torch.float32).reshape(-1, dims[0]).clone()
     y = read("y.i32", torch.int32).long()
@@ -150,7 +160,7 @@ def from_plait(dims, name, d):
 
 def check_agreement(binary, compiled):
     """From plait's initial weights and batch: PyTorch's step gives plait's T + 1 energies and its
-    parameter update (eager; torch.compile its final energy and update). Returns a printable line."""
+    parameter update (eager; torch.compile its final energy and update). Returns the lines to print."""
     lines = []
     with tempfile.TemporaryDirectory() as d:
         subprocess.run([binary, "--check", d], env=one_thread_env(), check=True)
@@ -244,6 +254,7 @@ def main():
         for line in check_agreement(args.binary, {n: s.fn for n, s in compiled.items()}):
             print(line)
         plait_t = {n: [] for n in MODELS}
+        floor_t = {n: [] for n in MODELS}
         eager_t = {n: [] for n in MODELS}
         comp_t = {n: [] for n in MODELS}
         for r in range(rounds):
@@ -252,6 +263,7 @@ def main():
             p = json.loads(out.strip().splitlines()[-1])
             for name in MODELS:
                 plait_t[name].append(p[name])
+                floor_t[name].append(p["floor_" + name])
                 eager_t[name].append(time_torch(steps[name], min_time))
                 if name in compiled:
                     comp_t[name].append(time_torch(compiled[name], min_time))
@@ -259,26 +271,33 @@ def main():
                 f"{n} plait {plait_t[n][-1] * 1e6:.0f} us eager {eager_t[n][-1] * 1e6:.0f} us" for n in MODELS),
                 file=sys.stderr, flush=True)
         med = statistics.median
-        fmt = lambda v: f"{med(v) * 1e6:9.1f} [{min(v) * 1e6:.1f}..{max(v) * 1e6:.1f}]"
-        print(f"   {'model':24} {'batch':>5} {'plait us':>28} {'eager us':>28} {'eager/plait':>11} "
-              f"{'compile us':>28} {'compile/plait':>13}")
+        fmt = lambda v: f"{med(v) * 1e6:.1f} [{min(v) * 1e6:.1f}..{max(v) * 1e6:.1f}]"
+        print(f"   {'model':23} {'batch':>5} {'plait us':>24} {'eager us':>24} {'eager/plait':>11} "
+              f"{'compile us':>24} {'compile/plait':>13} {'GEMM floor us':>13} {'plait/floor':>11}")
         for name, m in MODELS.items():
-            pt, et = med(plait_t[name]), med(eager_t[name])
+            pt, et, ft = med(plait_t[name]), med(eager_t[name]), med(floor_t[name])
             ct = med(comp_t[name]) if comp_t[name] else None
-            print(f"   {m['label']:24} {m['batch']:5} {fmt(plait_t[name]):>28} {fmt(eager_t[name]):>28} {et / pt:11.2f} "
-                  + (f"{fmt(comp_t[name]):>28} {ct / pt:13.2f}" if ct else f"{'not available':>28} {'-':>13}"))
+            print(f"   {m['label']:23} {m['batch']:5} {fmt(plait_t[name]):>24} {fmt(eager_t[name]):>24} {et / pt:11.2f} "
+                  + (f"{fmt(comp_t[name]):>24} {ct / pt:13.2f}" if ct else f"{'not available':>24} {'-':>13}")
+                  + f" {ft * 1e6:13.1f} {pt / ft:11.3f}")
             result[f"plait_{name}_us"] = round(pt * 1e6, 1)
             result[f"eager_{name}_us"] = round(et * 1e6, 1)
+            result[f"compile_{name}_us"] = round(ct * 1e6, 1) if ct else "na"
+            result[f"floor_{name}_us"] = round(ft * 1e6, 1)
             result[f"speedup_{name}"] = round(et / pt, 2)
             result[f"speedup_compile_{name}"] = round(ct / pt, 2) if ct else "na"
+        print("   GEMM floor: plait's step's own GEMMs alone, same shapes, in the same binary run; eager / floor is "
+              "the most any\n   implementation of these products could gain on PyTorch eager here: "
+              + ", ".join(f"{n} {med(eager_t[n]) / med(floor_t[n]):.2f}" for n in MODELS))
 
     if args.only in (None, "parallel"):
         result.update(run_binary(args.binary, "--parallel", *quick))
 
     print(f"\n(run took {time.perf_counter() - t_start:.0f} s)")
     order = ["torch", "pc_ms", "floor_ms", "backprop_ms", "pc_floor_ratio", "pc_over_backprop", "plait_small_us",
-             "eager_small_us", "plait_fmnist_us", "eager_fmnist_us", "speedup_small", "speedup_fmnist",
-             "speedup_compile_small", "speedup_compile_fmnist", "wide_single_ms", "wide_pipeline2_ms",
+             "eager_small_us", "compile_small_us", "floor_small_us", "plait_fmnist_us", "eager_fmnist_us",
+             "compile_fmnist_us", "floor_fmnist_us", "speedup_small", "speedup_fmnist", "speedup_compile_small",
+             "speedup_compile_fmnist", "wide_single_ms", "wide_pipeline2_ms",
              "layer_parallel_speedup", "parallel_ceiling", "layer_parallel_efficiency"]
     keys = [k for k in order if k in result] + [k for k in result if k not in order]
     print("RESULT pc " + " ".join(f"{k}={result[k]}" for k in keys), flush=True)
