@@ -67,8 +67,11 @@ template <class Policy, class Opt, class Dataset>
 int run(const settings& cfg, Opt base, const Dataset& train, const Dataset& test) {
   using namespace plait;
   // [docs:model]
-  constexpr auto net =
-      input<1, 28, 28> >> flatten >> linear<128> >> gelu >> linear<128> >> gelu >> linear<128> >> gelu >> linear<10>;
+  // The cut balances an inference iteration, not the forward pass: the first linear reads the data,
+  // so its prediction is kept all step and it sends no term back; each 128 x 128 linear predicts
+  // and sends one. Stage 0: the first two linears; stage 1: the last two.
+  constexpr auto net = input<1, 28, 28> >> flatten >> linear<128> >> gelu >> linear<128> >> gelu >> cut >>
+                       linear<128> >> gelu >> linear<10>;
   auto model = place<Policy>(net, host_devices(Policy::device_count, 1), {.max_batch = cfg.batch, .seed = 42});
   // [/docs:model]
   std::printf("model: %zu parameters; predictive coding under %s on %zu host device(s), T = %zu, rate %.3g\n",

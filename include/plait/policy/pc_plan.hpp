@@ -101,17 +101,27 @@ struct pc_plan {
       f += double(layout::template layer_flops<>[i]);
     return f;
   }
-  /// What each instruction of a step costs, in forward FLOPs per sample of the device's layers (F):
-  /// the forward pass F; pc_errors recomputes the predictions and takes the input-gradient terms
-  /// (2F; 3F with the weight part of incremental PC; F in the fixed-prediction form, which keeps
-  /// its predictions); pc_weights 2F (F when the predictions are kept); the element-wise update 0.
+  /// Forward FLOPs per sample of the first layer that does work, on layer 0's device (0 elsewhere):
+  /// it reads the data, so it has no input-gradient term, and its prediction is kept all step.
+  static constexpr double data_fed_flops(std::size_t d) {
+    if (Plan::owned[d].first != 0) return 0;
+    for (std::size_t i = 0; i < layout::layer_count; ++i)
+      if (!layout::is_view[i]) return double(layout::template layer_flops<>[i]);
+    return 0;
+  }
+  /// What each instruction of a step costs, in forward FLOPs per sample of the device's layers (F;
+  /// F0 that of a data-fed first layer): the forward pass F; pc_errors recomputes the predictions
+  /// but F0's and takes the input-gradient terms but F0's (2F - 2F0; 3F - F0 with the weight part
+  /// of incremental PC, which recomputes F0 too; F - F0 in the fixed-prediction form, which keeps
+  /// its predictions); pc_weights 2F - F0 (F when the predictions are kept); the element-wise
+  /// update 0.
   static constexpr double cost(std::size_t d, const instruction& i, pc_variant v) {
-    const double f = device_flops(d);
-    const bool fixed = v == pc_variant::fixed_prediction;
+    const double f = device_flops(d), f0 = data_fed_flops(d);
     switch (i.op) {
       case opcode::forward: return f;
-      case opcode::pc_errors: return fixed ? f : i.buffer == 1 ? 3 * f : 2 * f;
-      case opcode::pc_weights: return fixed ? f : 2 * f;
+      case opcode::pc_errors:
+        return v == pc_variant::fixed_prediction ? f - f0 : i.buffer == 1 ? 3 * f - f0 : 2 * f - 2 * f0;
+      case opcode::pc_weights: return v == pc_variant::fixed_prediction ? f : 2 * f - f0;
       default: return 0;
     }
   }

@@ -13,7 +13,8 @@
 //
 // Memory beyond the plan (device_memory::extra, planned on the first step), per owned layer l that
 // is not a view, [rows, out_l] each:
-//   mu[l]   the prediction f_l(x_{l-1})        (the forward pass's output in the fixed-prediction form)
+//   mu[l]   the prediction f_l(x_{l-1})        (the forward pass's output in the fixed-prediction form;
+//           the layer that reads the data predicts the same all step: kept from the forward pass)
 //   eps[l]  the error mu_l - x_l (the loss's gradient for the graph's last layer)
 //   df[l]   dF/dx_l without the next device's term, which arrives in recv_grad
 //   v[l]    the value node's momentum
@@ -130,7 +131,13 @@ class pc_device {
   template <class L, class Y>
   double start(const pc_options& o, std::size_t n, Y y, bool measure) {
     const auto& ctx = mem_.ctx();
-    for_owned([&](std::size_t i) { fill(ctx, v_[i], n * layout::out_sizes[i], 0.0f); });
+    for_owned([&](std::size_t i) {
+      fill(ctx, v_[i], n * layout::out_sizes[i], 0.0f);
+      // A layer fed by the data predicts the same in every iteration (its input is clamped, its
+      // weights fixed until the update): its prediction is the forward pass's, kept.
+      if (data_fed(i) && o.variant == pc_variant::standard)
+        copy(ctx, mu_[i], static_cast<const float*>(mem_.layer_output(0, i)), n * layout::out_sizes[i]);
+    });
     if (o.variant != pc_variant::fixed_prediction) return 0;
     for_owned([&](std::size_t i) {
       if (i != last_layer) fill(ctx, eps_[i], n * layout::out_sizes[i], 0.0f);
@@ -160,7 +167,8 @@ class pc_device {
         constexpr std::size_t width = B::out_shape::size;
         float* eps = eps_[I];
         const float* y_at = fixed || shortcut ? mem_.layer_output(0, I) : mu_[I];  // the prediction
-        if (!fixed && !shortcut) forward<B, I>(n, mu_[I]);
+        const bool kept = data_fed(I) && o.variant == pc_variant::standard;  // its prediction is the forward pass's
+        if (!fixed && !shortcut && !kept) forward<B, I>(n, mu_[I]);
         if (I == last_layer && !fixed) {
           L::template rows<typename layout::output_shape>(ctx, y_at, y, eps, mem_.loss_rows(), 1.0f);
           if (measure) add_to(ctx, energy_, mem_.loss_rows(), n);
@@ -221,7 +229,7 @@ class pc_device {
       constexpr std::size_t width = B::out_shape::size;
       float* eps = eps_[I];
       if (!fixed) {
-        forward<B, I>(n, mu_[I]);
+        if (!data_fed(I)) forward<B, I>(n, mu_[I]);  // a data-fed layer's prediction is kept (start)
         if (I == last_layer) {
           L::template rows<typename layout::output_shape>(ctx, mu_[I], y, eps, mem_.loss_rows(), 1.0f);
           if (measure) add_to(ctx, energy_, mem_.loss_rows(), n);
@@ -243,6 +251,10 @@ class pc_device {
 
  private:
   bool owns_last() const { return mem_.owned().last == layer_count; }
+  // Whether layer i reads the data (through views only): on layer 0's device, no value node before it.
+  bool data_fed(std::size_t i) const {
+    return mem_.owned().first == 0 && (i == 0 || node_[i - 1] == input_node);
+  }
 
   template <class F>
   void for_owned(F f) const {
