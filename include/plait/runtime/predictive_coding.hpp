@@ -49,21 +49,24 @@ struct pc_options {
 
 namespace pc_detail {
 // The element-wise passes of pc_device, as free functions (nvcc takes a kernel body only inside a
-// named function that is not a generic lambda or a private member). Per row of `width`: eps = mu - x when `compute`; df
-// = (fed ? df : 0)
-// - eps where df is given; energy[r] += 0.5 |eps|^2 when `measure`.
+// named function that is not a generic lambda or a private member).
+// Per row of `width`: eps = mu - x when `compute`; df = (fed ? df : 0) - eps where df is given;
+// energy[r] += 0.5 |eps|^2 when `measure` (a separate pass: a running sum in the first would chain
+// every element's add, and most calls do not measure).
 template <class Ctx>
 void error_rows(const Ctx& ctx, std::size_t n, std::size_t width, float* eps, const float* mu, const float* x,
                 float* df, float* energy, bool fed, bool compute, bool measure) {
   for_rows(ctx, n, [=] PLAIT_HD(std::size_t r) {
     float* PLAIT_RESTRICT er = eps + r * width;
-    float s = 0;
-    for (std::size_t k = 0; k < width; ++k) {
-      if (compute) er[k] = mu[r * width + k] - x[r * width + k];
-      if (df) df[r * width + k] = (fed ? df[r * width + k] : 0.0f) - er[k];
-      s += er[k] * er[k];
+    if (compute)
+      for (std::size_t k = 0; k < width; ++k) er[k] = mu[r * width + k] - x[r * width + k];
+    if (df)
+      for (std::size_t k = 0; k < width; ++k) df[r * width + k] = (fed ? df[r * width + k] : 0.0f) - er[k];
+    if (measure) {
+      float s = 0;
+      for (std::size_t k = 0; k < width; ++k) s += er[k] * er[k];
+      energy[r] += 0.5f * s;
     }
-    if (measure) energy[r] += 0.5f * s;
   });
 }
 // d = df (+ g); v = momentum v + d (when momentum); target += sign rate (v or d).
@@ -252,9 +255,7 @@ class pc_device {
  private:
   bool owns_last() const { return mem_.owned().last == layer_count; }
   // Whether layer i reads the data (through views only): on layer 0's device, no value node before it.
-  bool data_fed(std::size_t i) const {
-    return mem_.owned().first == 0 && (i == 0 || node_[i - 1] == input_node);
-  }
+  bool data_fed(std::size_t i) const { return mem_.owned().first == 0 && (i == 0 || node_[i - 1] == input_node); }
 
   template <class F>
   void for_owned(F f) const {
