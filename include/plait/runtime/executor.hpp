@@ -35,6 +35,7 @@
 #include "../policy/pc_plan.hpp"
 #include "../program/instruction.hpp"
 #include "comm_queue.hpp"
+#include "data_parallel_collective.hpp"
 #include "device_memory.hpp"
 #include "event_names.hpp"
 #include "local_groups.hpp"
@@ -245,36 +246,20 @@ class device_executor {
     }
 
     // Predictive coding on the device's layers (runtime/predictive_coding.hpp), on its whole share
-    // of the batch. What it rewrites was sent in the iteration before: waited for until taken.
+    // of the batch. What errors and update rewrite was sent in the iteration before: waited for
+    // until taken.
     void predictive_coding(const instruction& i) {
       if constexpr (Job::predictive_coding) {
-        using L = typename Job::loss_type;
         const auto t = traced(i);
-        const pc_options& o = *job.pc;
         const shard mb = rows(i);
         const std::size_t n = mb.size();
-        const float total = float(job.total ? job.total : job.count);
-        const auto y = mem.owned().last == device_layout::layer_count ? targets(job.y.slice(mb.begin, n))
-                                                                      : job.y.slice(mb.begin, n);
-        double* record = job.energies[local];
-        const bool incremental = o.variant == pc_variant::incremental;
         mem.set_step(step, mb.begin, true);
-        if (i.op == opcode::pc_start) {
-          pc.template start<L>(o, n, y, false);
-        } else if (i.op == opcode::pc_errors) {
-          await_slot(0);  // the input-gradient term sent in the iteration before
-          const bool last = incremental && iteration + 1 == o.iterations;
-          const double e = pc.template errors<L>(o, n, y, i.buffer == 1, total, record || last, iteration == 0);
-          if (record) record[iteration] += e;
-          if (last) job.last_energy[local] = e;
-        } else if (i.op == opcode::pc_update) {
-          await_slot(0);  // the last value node sent in the iteration before
-          pc.update(o, n);
-        } else {
-          const double e = pc.template weights<L>(o, n, y, total, true);
-          if (record) record[o.iterations] += e;
-          job.last_energy[local] = e;
-        }
+        if (i.op == opcode::pc_errors || i.op == opcode::pc_update) await_slot(0);
+        pc.template run<typename Job::loss_type>(
+            i, *job.pc, n,
+            mem.owned().last == device_layout::layer_count ? targets(job.y.slice(mb.begin, n))
+                                                           : job.y.slice(mb.begin, n),
+            float(job.total ? job.total : job.count), iteration, job.energies[local], job.last_energy[local]);
       }
     }
 
@@ -366,47 +351,9 @@ class device_executor {
     void collective(const instruction& i) {
       const auto t = traced(i, trace_row::communication);
       try {
-        reduce(i);
+        data_parallel_collective<Plan>(*ex.links_.data, mem, device, i);
       } catch (const error& e) {  // a peer in another process failed or stopped: say where in the step
         fail_in(cat("step ", step, ", device ", device, ", ", ex.name(i)), e);
-      }
-    }
-    void reduce(const instruction& i) {
-      data_comm& group = *ex.links_.data;  // the device's data-parallel group
-      if (i.buffer == whole_gradient) {
-        if constexpr (any_frozen<device_layout>) {  // the trainable runs only (graph/frozen.hpp)
-          const auto runs = trainable_runs<device_layout>(mem.owned().first, mem.owned().last);
-          for (std::size_t k = 0; k < runs.count; ++k)
-            group.all_reduce(mem.grads() + runs.r[k].offset - mem.param_lo(), runs.r[k].size);
-        } else {
-          group.all_reduce(mem.grads(), mem.param_size());  // [Pd] @ every replica of my inner rank -> summed
-        }
-      } else if constexpr (Plan::buckets.size() > 0) {
-        const bucket& b = Plan::buckets[i.buffer];
-        if (b.size == 0) return;  // frozen layers' bucket: nothing to communicate (graph/frozen.hpp)
-        const std::size_t dp_rank = Plan::replica[device];
-        const shard c = shard_of(b.size, Plan::data_parallel_degree, dp_rank);
-        switch (i.op) {
-          case opcode::all_reduce:  // [bucket] @ every replica -> summed, on every replica
-            group.all_reduce(mem.grads() + b.offset, b.size);
-            break;
-          case opcode::reduce_scatter: {  // [bucket] @ every replica -> my chunk of the sum
-            std::size_t at = 0;
-            for (std::size_t k = 0; k < i.buffer; ++k)
-              at += shard_of(Plan::buckets[k].size, Plan::data_parallel_degree, dp_rank).size();
-            group.reduce_scatter(mem.grads() + b.offset, mem.shard_grads() + at, b.size);
-            break;
-          }
-          case opcode::all_gather:  // my chunk of the parameters -> [bucket] @ every replica
-            group.all_gather(mem.params() + b.offset + c.begin, mem.params() + b.offset, b.size);
-            break;
-          default:
-            fail(cat("instruction ", to_string(i.op), " is not a collective"),
-                 "only collectives reach the communication worker", "report this as a plait bug");
-        }
-      } else {
-        fail(cat("instruction ", to_string(i.op), " names a bucket"), "the policy has no buckets",
-             "report this as a plait bug");
       }
     }
   };

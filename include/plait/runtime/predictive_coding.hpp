@@ -128,6 +128,27 @@ class pc_device {
     recv_node_ = r.last == layer_count ? input_node : node_[r.last - 1];
   }
 
+  /// Instruction `i` (pc_start, pc_errors, pc_update or pc_weights) of iteration `iteration` on n
+  /// rows: adds each energy it measures to record[its index] (when record is given) and leaves the
+  /// energy the weights come from in `last`.
+  template <class L, class Y>
+  void run(const instruction& i, const pc_options& o, std::size_t n, Y y, float total, std::size_t iteration,
+           double* record, double& last) {
+    if (i.op == opcode::pc_start) {
+      start<L>(o, n, y, false);
+    } else if (i.op == opcode::pc_errors) {
+      const bool final = o.variant == pc_variant::incremental && iteration + 1 == o.iterations;
+      const double e = errors<L>(o, n, y, i.buffer == 1, total, record || final, iteration == 0);
+      if (record) record[iteration] += e;
+      if (final) last = e;
+    } else if (i.op == opcode::pc_update) {
+      update(o, n);
+    } else {
+      last = weights<L>(o, n, y, total, true);
+      if (record) record[o.iterations] += last;
+    }
+  }
+
   /// After the forward pass (x_l = mu_l): momenta zeroed; the fixed-prediction form's errors set
   /// (0, and the loss's gradient for the last layer). Returns the energy's sum over the n rows
   /// when `measure` (the forward state's: the loss alone).
