@@ -11,26 +11,17 @@
 #include <vector>
 
 #include "equivalence.hpp"
+#include "processes.hpp"
 
 using namespace plait;
 using plait_test::comm;
+using plait_test::processes_of;
+using plait_test::same_on_every_rank;
 using plait_test::world;
 
 namespace {
 
 constexpr auto mlp = input<12> >> linear<16> >> relu >> linear<20> >> plait::tanh >> linear<14> >> relu >> linear<6>;
-
-process_devices<host<>> processes_of(std::size_t local) {
-  return across_processes(world(), host_devices(local), {.deadline = std::chrono::seconds(30)});
-}
-
-bool same_on_every_rank(std::vector<float> mine) {
-  std::vector<float> first = mine;  // [P] @ every rank <- rank 0's
-  comm().broadcast(first.data(), first.size(), 0);
-  float all = first == mine ? 1.0f : 0.0f;
-  comm().all_reduce(&all, 1);
-  return std::size_t(all) == comm().size();
-}
 
 // Three PC steps of Policy (`local` devices per process) and of one device, on the same batches
 // of 12 samples; the energies agree and the replicas end equal. The largest relative difference.

@@ -11,28 +11,17 @@
 #include <vector>
 
 #include "equivalence.hpp"
+#include "processes.hpp"
 
 using namespace plait;
 using plait_test::comm;
+using plait_test::processes_of;
+using plait_test::same_on_every_rank;
 using plait_test::world;
 
 namespace {
 
 constexpr auto mlp = input<12> >> linear<16> >> relu >> linear<20> >> plait::tanh >> linear<6>;
-
-process_devices<host<>> processes_of(std::size_t local) {
-  return across_processes(world(), host_devices(local), {.deadline = std::chrono::seconds(30)});
-}
-
-// This rank's parameters equal rank 0's, bit for bit.
-bool same_on_every_rank(std::vector<float> mine) {
-  std::vector<float> first = mine;  // [P] @ every rank <- rank 0's
-  comm().broadcast(first.data(), first.size(), 0);
-  int same = first == mine ? 1 : 0;
-  float all = float(same);
-  comm().all_reduce(&all, 1);
-  return std::size_t(all) == comm().size();
-}
 
 // Trains Net under Policy across the job's processes (`local` devices each) and on one device of this
 // process, on the same global batches (every rank builds them alike), and returns the largest relative
