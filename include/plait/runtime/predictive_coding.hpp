@@ -43,7 +43,8 @@ struct pc_options {
   float momentum = 0.0f;       // the value nodes' momentum, in [0, 1)
   pc_variant variant = pc_variant::standard;
   /// Optional: the mean energy each time the errors are computed, T + 1 values (standard and
-  /// fixed-prediction: before every iteration and after the last), T for incremental.
+  /// fixed-prediction: before every iteration and after the last), T for incremental. Asking for
+  /// them costs a sum over the errors in every iteration and a small buffer per step.
   std::span<double> energies{};
 };
 
