@@ -4,8 +4,8 @@
 // What it represents: the graph cut into S stages (at its `cut` markers, or balanced by FLOPs),
 // stage s on logical device s. Each step the batch is split into M micro-batches; activations go
 // forward from stage to stage and their gradients come back, in the order the schedule (gpipe or
-// one_f_one_b) fixes; gradients accumulate over the micro-batches, and each stage steps its own
-// parameters after the flush. M = 1 is plain model parallelism.
+// one_f_one_b, or zb_h1 with each backward split in two) fixes; gradients accumulate over the micro-batches, and each
+// stage steps its own parameters after the flush. M = 1 is plain model parallelism.
 //
 // Checked when the program compiles: S is not more than the layers that do work; explicit cuts
 // agree with S; the schedule's programs are verified together (program/verify.hpp): every send
@@ -55,7 +55,7 @@ struct pipeline {
                 "has. Fix: write pipeline<S, microbatches<M>, Schedule>.");
   static_assert(Schedule<Sched>,
                 "plait: pipeline's third argument is not a schedule. The schedule orders forwards and backwards. "
-                "Fix: use gpipe or one_f_one_b (or a type with name and programs<P, M>()).");
+                "Fix: use gpipe, one_f_one_b or zb_h1 (or a type with name and programs<P, M>()).");
   static_assert((std::is_same_v<Options, uneven_microbatches> && ...),
                 "plait: pipeline<S, M, Schedule, Options...> is given an option it does not know. Its option is "
                 "uneven_microbatches, or partition<T> alone as the inner policy of every stage; data parallelism "
@@ -82,6 +82,8 @@ struct pipeline {
 
   /// Every stage's program (graph independent); peers are stage numbers.
   static constexpr auto schedule_programs = Sched::template programs<S, Micro::count>();
+  /// Whether the schedule splits backwards into B and W (zero-bubble): outputs' gradients are kept for W.
+  static constexpr bool splits_backward = plait::splits_backward(schedule_programs);
 
   /// The verification of all programs together, and its verdict as readable errors.
   static constexpr verdict check = verify_messages(schedule_programs);
@@ -104,9 +106,14 @@ struct pipeline {
   static constexpr order_verdict order = check ? verify_order(schedule_programs, Micro::count) : order_verdict{};
   static_assert(order.kind != order_verdict::count,
                 "plait: a pipeline schedule does not run every micro-batch's forward and backward exactly once on "
-                "every stage (the last stage its loss too, every stage boundary one activation and one gradient "
-                "message each way). Fix: give each stage F and B (and on the last, loss) once per micro-batch, with "
-                "their sends and receives.");
+                "every stage (or the backward's two parts, backward_input and backward_weight, once each; the last "
+                "stage its loss too; every stage boundary one activation and one gradient message each way). Fix: "
+                "give each stage F and B, or F, B and W (and on the last, loss) once per micro-batch, with their "
+                "sends and receives.");
+  static_assert(order.kind != order_verdict::weight_order,
+                "plait: a pipeline schedule runs a micro-batch's backward_weight (W) before its backward_input (B). "
+                "W computes the parameters' gradients from the output gradients B keeps. Fix: put each W after the "
+                "B of the same stage and micro-batch.");
   static_assert(order.kind != order_verdict::order,
                 "plait: a pipeline schedule runs an instruction before what it depends on: a send before the forward "
                 "or backward that computes it, a forward before its activation arrives, or a backward before its "
@@ -121,7 +128,8 @@ struct pipeline {
                 "whose message its peer takes only later. Fix: let each message be received before its slot is "
                 "reused (fewer micro-batches in flight, or receives earlier).");
 
-  /// Micro-batches of activations stage s holds at most at once (GPipe: M; 1F1B: at most S - s).
+  /// Micro-batches of activations stage s holds at most at once (GPipe: M; 1F1B: at most S - s; ZB-H1:
+  /// at most S, each from its forward to its W).
   static constexpr auto peak_inflight_microbatches = [] {
     std::array<std::size_t, S> peak{};
     for (std::size_t s = 0; s < S; ++s) peak[s] = peak_inflight(schedule_programs[s]);
@@ -136,7 +144,8 @@ struct pipeline {
       "plait: the schedule reuses an activation slot before its micro-batch's backward. Micro-batch mb lives "
       "in slot mb % peak. Fix: run backwards in the order of their forwards.");
 
-  /// The bubble when every stage takes equal time (backward twice forward): the idle share of a step.
+  /// The bubble when every stage takes equal time (backward twice forward: B and W as long as F each):
+  /// the idle share of a step.
   static constexpr double bubble_fraction = [] {
     std::array<double, S> f{}, b{};
     for (std::size_t s = 0; s < S; ++s) f[s] = 1.0, b[s] = 2.0;

@@ -26,6 +26,11 @@ namespace plait {
 template <std::size_t S, class Micro, class Sched, std::size_t T>
 struct pipeline<S, Micro, Sched, partition<T>> {
   using outer = pipeline<S, Micro, Sched>;  // the stages and the schedule
+  static_assert(!outer::splits_backward,
+                "plait: pipeline<S, M, Schedule, partition<T>> is given a schedule that splits the backward (zb_h1). "
+                "A tensor-parallel stage sums its input gradient across the group inside the backward, which its "
+                "input part alone does not finish. Fix: use one_f_one_b or gpipe with partition<T> stages, or zb_h1 "
+                "without partition.");
   static constexpr std::size_t stage_count = S;
   static constexpr std::size_t tensor_parallel_degree = T;
   static constexpr std::size_t device_count = S * T;

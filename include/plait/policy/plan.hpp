@@ -96,6 +96,9 @@ struct plan_of {
     for (std::size_t d = 0; d < device_count; ++d) s[d] = std::max<std::size_t>(1, peak_inflight(programs[d]));
     return s;
   }();
+  /// Whether a device's program splits backwards into B and W (zero-bubble schedules): its memory then
+  /// keeps each layer's output gradient per slot, from B to W.
+  static constexpr bool splits_backward = plait::splits_backward(programs);
   /// Floats of reduced gradient device d keeps for its optimizer shard (0 without sharding).
   static constexpr auto shard_floats = [] {
     std::array<std::size_t, device_count> n{};

@@ -4,16 +4,18 @@
 // deadlock; this proves what the messages carry was computed, and that bounded slots suffice).
 //
 // For programs of P stages (stage s on device s, peers are stage numbers) and M micro-batches:
-//   - every stage runs forward(mb) and backward(mb) exactly once for each mb < M, and the last stage
-//     loss(mb) exactly once; no instruction names a micro-batch >= M;
+//   - every stage runs forward(mb) and backward(mb) exactly once for each mb < M, or instead of the
+//     backward its two parts, backward_input(mb) (B) and backward_weight(mb) (W), exactly once each,
+//     W after B; the last stage loss(mb) exactly once; no instruction names a micro-batch >= M;
 //   - a stage after the first receives mb's activation exactly once, before forward(mb); a stage
 //     before the last sends it exactly once, after forward(mb) (F of stage s precedes F of s + 1);
 //   - a stage before the last receives mb's gradient before backward(mb); the last stage computes
 //     loss(mb) after forward(mb) and before backward(mb); a stage after the first sends the gradient
 //     after backward(mb) (B of stage s + 1 precedes B of stage s); backward(mb) follows forward(mb);
+//     where the backward is split, "backward" above is its input part B, which computes what is sent;
 //   - with the runtime's slots (micro-batch mb in slot mb % slots[s], slots[s] = the stage's peak of
 //     micro-batches in flight), a slot is taken by a receive or a first stage's forward only when its
-//     earlier micro-batch's backward has run and every message sent from it has been received; the
+//     earlier micro-batch's backward (or W) has run and every message sent from it has been received; the
 //     programs run to their end together under that rule (bounded slots, not unbounded sends).
 
 #include <array>
@@ -25,7 +27,7 @@
 namespace plait {
 
 struct order_verdict {
-  enum kind_t { ok, count, order, slot_overwrite, slot_deadlock } kind = ok;
+  enum kind_t { ok, count, order, weight_order, slot_overwrite, slot_deadlock } kind = ok;
   std::size_t stage = 0;       // where the problem is
   std::size_t pc = 0;          // its instruction (count: the end of the program)
   std::size_t microbatch = 0;  // the micro-batch it concerns
@@ -37,13 +39,14 @@ namespace detail {
 template <std::size_t N>
 struct mb_positions {
   std::size_t forward = N, backward = N, loss = N, recv_act = N, send_act = N, recv_grad = N, send_grad = N;
+  std::size_t whole = N, weight = N;  // backward is B (whole or input part); whole: the unsplit backward
 };
 
 template <std::size_t N>
 constexpr order_verdict check_stage(const program<N>& p, std::size_t s, std::size_t P, std::size_t M) {
   for (std::size_t mb = 0; mb < M; ++mb) {
     mb_positions<N> at;
-    std::size_t seen[7] = {};
+    std::size_t seen[9] = {};
     for (std::size_t k = 0; k < N; ++k) {
       const instruction& i = p[k];
       if (i.op == opcode::nop || i.op == opcode::optimizer_step || is_collective(i.op) || i.op == opcode::scatter)
@@ -55,7 +58,9 @@ constexpr order_verdict check_stage(const program<N>& p, std::size_t s, std::siz
       std::size_t which = 0;
       switch (i.op) {
         case opcode::forward: slot = &at.forward, which = 0; break;
-        case opcode::backward: slot = &at.backward, which = 1; break;
+        case opcode::backward: slot = &at.whole, which = 7; break;
+        case opcode::backward_input: slot = &at.backward, which = 1; break;
+        case opcode::backward_weight: slot = &at.weight, which = 8; break;
         case opcode::loss: slot = &at.loss, which = 2; break;
         case opcode::recv: slot = act ? &at.recv_act : &at.recv_grad, which = act ? 3 : 5; break;
         case opcode::send: slot = act ? &at.send_act : &at.send_grad, which = act ? 4 : 6; break;
@@ -67,10 +72,14 @@ constexpr order_verdict check_stage(const program<N>& p, std::size_t s, std::siz
     }
     const bool first = s == 0, last = s + 1 == P;
     const auto has = [](std::size_t x) { return x != N; };
+    if (has(at.whole) && (has(at.backward) || has(at.weight))) return {order_verdict::count, s, at.whole, mb};
+    if (has(at.backward) != has(at.weight)) return {order_verdict::count, s, N, mb};
+    if (has(at.whole)) at.backward = at.whole;
     if (!has(at.forward) || !has(at.backward) || has(at.loss) != last || has(at.recv_act) == first ||
         has(at.send_act) == last || has(at.recv_grad) == last || has(at.send_grad) == first)
       return {order_verdict::count, s, N, mb};
     if (at.backward < at.forward) return {order_verdict::order, s, at.backward, mb};
+    if (has(at.weight) && at.weight < at.backward) return {order_verdict::weight_order, s, at.weight, mb};
     if (!first && at.forward < at.recv_act) return {order_verdict::order, s, at.forward, mb};
     if (!last && at.send_act < at.forward) return {order_verdict::order, s, at.send_act, mb};
     if (!last && at.backward < at.recv_grad) return {order_verdict::order, s, at.backward, mb};
@@ -126,7 +135,7 @@ constexpr order_verdict verify_order(const std::array<program<N>, P>& progs, std
           cursor[q][s] = at + 1;
         }
         if (i.op == opcode::send) last_send[s][k][message_kind(i.buffer) == message_kind::activation ? 0 : 1] = pc[s];
-        if (i.op == opcode::backward && holder[s][k] == int(i.microbatch)) holder[s][k] = -1;
+        if (frees_activations(i.op) && holder[s][k] == int(i.microbatch)) holder[s][k] = -1;
         ++pc[s];
         progress = true;
       }

@@ -28,10 +28,13 @@ enum class opcode : std::uint8_t {
   pc_errors,   // every owned layer's prediction, error and input-gradient term (what goes back)
   pc_update,   // every free value node (or error) one inference step down the energy's gradient
   pc_weights,  // every owned layer's weight gradient from its error
+  // The backward of `stage` on `microbatch` in two parts (zero-bubble schedules, program/schedule.hpp):
+  backward_input,   // B: the gradient of the stage's input (what goes back), each layer's output gradient kept
+  backward_weight,  // W: the parameters' gradients from what B kept; the micro-batch's slot is free after it
 };
 
 /// Opcodes there are (the size of tables indexed by opcode).
-inline constexpr std::size_t opcode_count = 16;
+inline constexpr std::size_t opcode_count = 18;
 
 /// What a send or receive carries (`buffer` of a send/recv instruction).
 enum class message_kind : std::uint16_t { activation = 0, gradient = 1 };
@@ -66,6 +69,8 @@ constexpr const char* to_string(opcode op) {
     case opcode::pc_errors: return "pc_errors";
     case opcode::pc_update: return "pc_update";
     case opcode::pc_weights: return "pc_weights";
+    case opcode::backward_input: return "backward_input";
+    case opcode::backward_weight: return "backward_weight";
   }
   return "?";
 }
@@ -82,6 +87,14 @@ struct instruction {
 constexpr bool is_collective(opcode op) {
   return op == opcode::all_reduce || op == opcode::reduce_scatter || op == opcode::all_gather;
 }
+/// Whether the instruction is (part of) a stage's backward: whole, or its input or weight part.
+constexpr bool is_backward(opcode op) {
+  return op == opcode::backward || op == opcode::backward_input || op == opcode::backward_weight;
+}
+/// Whether the instruction computes the gradient a stage sends back: the whole backward or its input part.
+constexpr bool computes_input_gradient(opcode op) { return op == opcode::backward || op == opcode::backward_input; }
+/// Whether the instruction ends a micro-batch's use of its activations: the whole backward or its weight part.
+constexpr bool frees_activations(opcode op) { return op == opcode::backward || op == opcode::backward_weight; }
 /// Whether the instruction waits on other devices: a collective, a send or a receive.
 constexpr bool communicates_op(opcode op) { return is_collective(op) || op == opcode::send || op == opcode::recv; }
 
@@ -110,6 +123,8 @@ void execute(const program<N>& code, Handler& h) {
       case opcode::forward: h.forward(i); break;
       case opcode::loss: h.loss(i); break;
       case opcode::backward: h.backward(i); break;
+      case opcode::backward_input: h.backward_input(i); break;
+      case opcode::backward_weight: h.backward_weight(i); break;
       case opcode::optimizer_step: h.optimizer_step(i); break;
       case opcode::gather: h.gather(i); break;
       case opcode::pc_start:

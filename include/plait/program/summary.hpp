@@ -1,7 +1,8 @@
 #pragma once
 // A program as one line of text, for examples and logs:
 //   scatter F0 AR(a)1 F1 F2 loss B2 B1 AR(g)1 B0 AR(dp) step
-// F/B: forward/backward of a stage (.mb when the program has micro-batches); AR/AG/RS: all-reduce,
+// F/B: forward/backward of a stage (.mb when the program has micro-batches), Bi/Bw: its input and
+// weight parts (zero-bubble schedules); AR/AG/RS: all-reduce,
 // all-gather, reduce-scatter ((a) activations, (g) gradients, (dp) over the data-parallel group,
 // b<k> a gradient bucket); >d / <d: send to / receive from stage d of the pipeline group.
 
@@ -40,6 +41,8 @@ inline std::string to_text(const instruction& i, bool microbatches) {
     case opcode::pc_errors: return "E" + std::to_string(i.stage);
     case opcode::pc_update: return "U" + std::to_string(i.stage);
     case opcode::pc_weights: return "W" + std::to_string(i.stage);
+    case opcode::backward_input: return "Bi" + std::to_string(i.stage) + mb();
+    case opcode::backward_weight: return "Bw" + std::to_string(i.stage) + mb();
   }
   return "?";
 }

@@ -25,10 +25,12 @@ struct timeline {
   }
 };
 
-/// Requires programs that verify_messages accepts (otherwise the result is meaningless).
+/// Device d's forward takes fwd[d], the input part of its backward (B) input[d], the weight part (W)
+/// weight[d], a whole backward both. Requires programs that verify_messages accepts (otherwise the
+/// result is meaningless).
 template <std::size_t P, std::size_t N>
 constexpr timeline<P, N> plan_timeline(const std::array<program<N>, P>& progs, const std::array<double, P>& fwd,
-                                       const std::array<double, P>& bwd) {
+                                       const std::array<double, P>& input, const std::array<double, P>& weight) {
   timeline<P, N> t;
   std::array<std::size_t, P> pc{};
   std::array<double, P> clock{};
@@ -48,8 +50,9 @@ constexpr timeline<P, N> plan_timeline(const std::array<program<N>, P>& progs, c
           clock[d] = clock[d] > ready ? clock[d] : ready;
         } else if (i.op == opcode::forward) {
           cost = fwd[d];
-        } else if (i.op == opcode::backward) {
-          cost = bwd[d];
+        } else if (is_backward(i.op)) {
+          cost =
+              (i.op != opcode::backward_weight ? input[d] : 0.0) + (i.op != opcode::backward_input ? weight[d] : 0.0);
         }
         clock[d] += cost;
         t.end[d][pc[d]] = clock[d];
@@ -61,6 +64,16 @@ constexpr timeline<P, N> plan_timeline(const std::array<program<N>, P>& progs, c
   }
   for (double c : clock) t.step = c > t.step ? c : t.step;
   return t;
+}
+
+/// The same with a whole backward of device d taking bwd[d], split evenly between its two parts (a
+/// linear layer's input and weight gradients are one product each, of its forward's size).
+template <std::size_t P, std::size_t N>
+constexpr timeline<P, N> plan_timeline(const std::array<program<N>, P>& progs, const std::array<double, P>& fwd,
+                                       const std::array<double, P>& bwd) {
+  std::array<double, P> half{};
+  for (std::size_t d = 0; d < P; ++d) half[d] = bwd[d] / 2;
+  return plan_timeline(progs, fwd, half, half);
 }
 
 /// The same with any cost: `cost(device, instruction)` is the time a computing instruction takes
@@ -119,14 +132,16 @@ constexpr timeline<P, N> plan_mesh_timeline_by(const std::array<program<N>, P>& 
 
 /// The planned timeline of a device mesh's programs (peers as in verify_mesh<Inner, Tensor>), with
 /// the cost of forward and backward taken per stage (`fwd[stage]`, `bwd[stage]`, the stage an
-/// instruction names): receives wait for their send, and a collective ends when the last device of
-/// its group reaches it. Communication itself costs nothing here. Requires programs that verify_mesh
-/// accepts.
+/// instruction names; a split backward's two parts half of bwd each): receives wait for their send, and a collective
+/// ends when the last device of its group reaches it. Communication itself costs nothing here. Requires programs that
+/// verify_mesh accepts.
 template <std::size_t Inner, std::size_t Tensor, std::size_t P, std::size_t N, std::size_t S>
 constexpr timeline<P, N> plan_mesh_timeline(const std::array<program<N>, P>& programs, const std::array<double, S>& fwd,
                                             const std::array<double, S>& bwd) {
   return plan_mesh_timeline_by<Inner, Tensor>(programs, [&](std::size_t, const instruction& i) {
-    return i.op == opcode::forward ? fwd[i.stage] : i.op == opcode::backward ? bwd[i.stage] : 0.0;
+    if (i.op == opcode::forward) return fwd[i.stage];
+    if (i.op == opcode::backward) return bwd[i.stage];
+    return is_backward(i.op) ? bwd[i.stage] / 2 : 0.0;  // its input or weight part: half each
   });
 }
 

@@ -138,14 +138,24 @@ constexpr verdict verify_messages(const std::array<program<N>, P>& progs) {
 }
 
 /// Where each micro-batch's work ends in a program: its last backward (several under replicate,
-/// one per bucket stage), or none.
+/// one per bucket stage) or, where the backward is split, its last weight part; or none.
 template <std::size_t N>
 constexpr std::array<std::size_t, N + 1> last_backward(const program<N>& p) {
   std::array<std::size_t, N + 1> last{};
   for (auto& l : last) l = N;
   for (std::size_t k = 0; k < N; ++k)
-    if (p[k].op == opcode::backward && p[k].microbatch <= N) last[p[k].microbatch] = k;
+    if (frees_activations(p[k].op) && p[k].microbatch <= N) last[p[k].microbatch] = k;
   return last;
+}
+
+/// Whether any program splits a backward into its input and weight parts (zero-bubble schedules):
+/// the runtime then keeps each layer's output gradient from B to W.
+template <std::size_t P, std::size_t N>
+constexpr bool splits_backward(const std::array<program<N>, P>& progs) {
+  for (const auto& p : progs)
+    for (const instruction& i : p)
+      if (i.op == opcode::backward_input || i.op == opcode::backward_weight) return true;
+  return false;
 }
 
 /// Micro-batches whose activations a device holds at most at once: those whose first forward has
@@ -162,7 +172,7 @@ constexpr std::size_t peak_inflight(const program<N>& p) {
       live[i.microbatch] = true;
       peak = ++count > peak ? count : peak;
     }
-    if (i.op == opcode::backward && last[i.microbatch] == k) {
+    if (frees_activations(i.op) && last[i.microbatch] == k) {
       live[i.microbatch] = false;
       --count;
     }
@@ -185,7 +195,7 @@ constexpr bool slots_suffice(const program<N>& p, std::size_t slots) {
       if (holder[slot] >= 0) return false;
       holder[slot] = i.microbatch;
     }
-    if (i.op == opcode::backward && last[i.microbatch] == k) {
+    if (frees_activations(i.op) && last[i.microbatch] == k) {
       if (holder[slot] != int(i.microbatch)) return false;
       holder[slot] = -1;
     }

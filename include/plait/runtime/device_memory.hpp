@@ -12,6 +12,8 @@
 //     acts[k][i][rows, out_i]        each owned non-view layer's output, kept for backward
 //     saved[k][i][rows, saved_i]     what a layer keeps beyond its output (gelu's z)
 //     dx[k]     [rows, in_width]     the gradient of the stage's input, sent back (when not layer 0)
+//     dys[k][i] [rows, out_i]        a layer's output gradient, kept from B to W (schedules that split
+//                                    the backward; layers with parameters that split theirs)
 //   grad[2] [rows, width]            ping-pong gradients of activations during backward
 //   rows    [rows]                   per-sample losses
 //   shard   [shard_floats]           this device's part of the reduced gradients (sharded optimizer)
@@ -60,8 +62,19 @@ class device_memory {
     std::size_t rows = 1;   // samples per micro-batch, at most
     std::size_t slots = 1;  // micro-batches in flight, at most
     std::size_t shard_floats = 0;
-    std::size_t target_floats = 1;  // floats (or int32 labels) of one sample's target
+    std::size_t target_floats = 1;   // floats (or int32 labels) of one sample's target
+    bool keep_output_grads = false;  // the programs split backwards: keep output gradients from B to W
   };
+
+  /// Which part of a backward to run: all of it, its input part B (the gradient of the input, each
+  /// deferring layer's output gradient kept), or its weight part W (parameter gradients from those).
+  enum class backward_part { whole, input, weight };
+  /// Layers whose weight gradient a split backward defers to W: those with parameters whose backward
+  /// splits (core/concepts.hpp). Every other layer runs its whole backward in B.
+  static constexpr auto defers_weight = []<std::size_t... I>(std::index_sequence<I...>) {
+    return std::array<bool, layer_count>{
+        (layout::param_sizes[I] > 0 && splits_backward_v<typename layout::template layer<I>>)...};
+  }(std::make_index_sequence<layer_count>{});
 
   /// Plans device `ctx`'s memory (host memory from `memory`; a CUDA device's from its GPU).
   device_memory(const plan& p, context ctx, std::pmr::memory_resource* memory)
@@ -76,7 +89,7 @@ class device_memory {
     const std::size_t state = a.reserve<float>(layout::state_buffer_size);
     struct slot_offsets {
       std::size_t in = 0, dx = 0;
-      std::array<std::size_t, layer_count> act{}, saved{};
+      std::array<std::size_t, layer_count> act{}, saved{}, dy{};
     };
     std::vector<slot_offsets> at(slots_);
     for (auto& s : at) {
@@ -85,6 +98,7 @@ class device_memory {
       for (std::size_t i = std::max(owned_.first, host_layers); i < owned_.last; ++i) {  // the host stage's: host_stage
         if (!layout::is_view[i]) s.act[i] = a.reserve<float>(rows_ * layout::out_sizes[i]);
         s.saved[i] = a.reserve<float>(rows_ * layout::saved_sizes[i]);
+        if (p.keep_output_grads && defers_weight[i]) s.dy[i] = a.reserve<float>(rows_ * layout::out_sizes[i]);
       }
     }
     const std::size_t g0 = a.reserve<float>(rows_ * layout::max_width);
@@ -103,6 +117,7 @@ class device_memory {
       for (std::size_t i = std::max(owned_.first, host_layers); i < owned_.last; ++i) {
         s.acts[i] = layout::is_view[i] ? nullptr : arena_.template at<float>(at[k].act[i]);
         s.saved[i] = arena_.template at<float>(at[k].saved[i]);
+        if (p.keep_output_grads && defers_weight[i]) s.dys[i] = arena_.template at<float>(at[k].dy[i]);
       }
     }
     grad_ = {arena_.template at<float>(g0), arena_.template at<float>(g1)};
@@ -282,8 +297,12 @@ class device_memory {
   /// Backward of layers [r.first, r.last), last first. The gradient of the device's first owned
   /// layer's input goes to input_grad(slot) (to be sent) or, for the device's first layer on layer 0's
   /// device, nowhere: nothing needs the gradient of the input data (or of the untrained host stage).
-  void backward(stage_range r, std::size_t batch, std::size_t slot, bool accumulate) {
+  /// `part`: all of it; its input part (a deferring layer's output gradient is kept in the slot, its
+  /// parameters' gradients wait); or its weight part (those gradients, from what the input part kept).
+  void backward(stage_range r, std::size_t batch, std::size_t slot, bool accumulate,
+                backward_part part = backward_part::whole) {
     slot_type& s = slot_ptrs_[slot];
+    if (part == backward_part::weight) return backward_weights(r, batch, s, accumulate);
     static_for<layer_count>([&]<std::size_t J>() {
       constexpr std::size_t I = layer_count - 1 - J;
       if constexpr (I >= host_layers) {
@@ -300,10 +319,16 @@ class device_memory {
           if constexpr (!(B::is_view || B::in_place_grad)) cur_ ^= 1;
           dx = grad_[cur_];
         }
-        B::backward(ctx_, backward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], dy, dx,
-                                               grads_ + layout::param_offsets[I] - param_lo_, batch, accumulate,
-                                               state_ + layout::state_offsets[I], seed_, step_, first_sample_, sum_,
-                                               step_words()});
+        float* dparams = grads_ + layout::param_offsets[I] - param_lo_;
+        if constexpr (defers_weight[I]) {
+          if (part == backward_part::input) {  // before the input part, which may turn dy into dz in place
+            copy(ctx_, s.dys[I], dy, batch * layout::out_sizes[I]);
+            dparams = nullptr;
+          }
+        }
+        B::backward(ctx_, backward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], dy, dx, dparams, batch,
+                                               accumulate, state_ + layout::state_offsets[I], seed_, step_,
+                                               first_sample_, sum_, step_words()});
       }
     });
   }
@@ -317,9 +342,26 @@ class device_memory {
     float* dx = nullptr;
     std::array<float*, layer_count> acts{};
     std::array<float*, layer_count> saved{};
+    std::array<float*, layer_count> dys{};  // output gradients kept from B to W
     std::array<const float*, layer_count> ins{};
     std::array<float*, layer_count> outs{};
   };
+
+  // The weight part of a split backward: each deferring layer's parameter gradients from the output
+  // gradient its input part kept (dx null: the weight part alone).
+  void backward_weights(stage_range r, std::size_t batch, slot_type& s, bool accumulate) {
+    static_for<layer_count>([&]<std::size_t J>() {
+      constexpr std::size_t I = layer_count - 1 - J;
+      if constexpr (I >= host_layers && defers_weight[I]) {
+        if (I < r.first || I >= r.last) return;
+        using B = typename layout::template layer<I>;
+        B::backward(ctx_, backward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], s.dys[I], nullptr,
+                                               grads_ + layout::param_offsets[I] - param_lo_, batch, accumulate,
+                                               state_ + layout::state_offsets[I], seed_, step_, first_sample_, sum_,
+                                               step_words()});
+      }
+    });
+  }
 
   std::pmr::memory_resource* memory_;
   stage_range owned_;

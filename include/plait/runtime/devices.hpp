@@ -176,7 +176,7 @@ class placed_devices {
     for (std::size_t l = 0; l < local; ++l) {
       const std::size_t d = first_ + l;
       memories_.emplace_back(typename memory_type::plan{Plan::owned[d], rows, Plan::slots[d], Plan::shard_floats[d],
-                                                        layout::output_shape::size},
+                                                        layout::output_shape::size, Plan::splits_backward},
                              device_traits<Backend>::make_context(devices, l, d), mem);
       memories_.back().init_parameters(options_.seed);  // the same on every replica: no broadcast needed
     }

@@ -19,7 +19,7 @@ class event_names {
   event_names(std::size_t stages, std::size_t buffers, bool collectives_by_stage) : by_stage_(collectives_by_stage) {
     for (std::size_t op = 0; op < names_.size(); ++op) {
       const std::string name = to_string(opcode(op));
-      const bool staged = op == std::size_t(opcode::forward) || op == std::size_t(opcode::backward);
+      const bool staged = op == std::size_t(opcode::forward) || is_backward(opcode(op));
       const bool message = op == std::size_t(opcode::send) || op == std::size_t(opcode::recv);
       if (staged)
         for (std::size_t k = 0; k < stages; ++k) names_[op].push_back(name + " stage " + std::to_string(k));
@@ -38,7 +38,7 @@ class event_names {
     const bool collective = is_collective(i.op);
     if (collective && i.buffer == whole_gradient) return "all_reduce gradients (data parallel)";
     const std::size_t index =
-        i.op == opcode::forward || i.op == opcode::backward || (by_stage_ && collective) ? i.stage : i.buffer;
+        i.op == opcode::forward || is_backward(i.op) || (by_stage_ && collective) ? i.stage : i.buffer;
     const auto& names = names_[std::size_t(i.op)];
     return index < names.size() ? names[index].c_str() : to_string(i.op);  // scatter, loss, optimizer_step
   }

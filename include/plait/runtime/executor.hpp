@@ -188,15 +188,20 @@ class device_executor {
         mem.begin_backward();
       }
     }
-    void backward(const instruction& i) {
+    void backward(const instruction& i) { backward_part(i, memory_type::backward_part::whole); }
+    void backward_input(const instruction& i) { backward_part(i, memory_type::backward_part::input); }
+    void backward_weight(const instruction& i) { backward_part(i, memory_type::backward_part::weight); }
+    void backward_part(const instruction& i, typename memory_type::backward_part part) {
       if constexpr (Job::training) {
         const auto t = traced(i);
         const shard mb = rows(i);
         mem.set_step(step, mb.begin, true);
         const stage_range r = Plan::stages[i.stage];
         mem.backward(r, mb.size(), slot(i),
-                     i.microbatch > 0 || job.accumulating);            // accumulate_step: onto the chunks before
-        if (r.first == mem.owned().first) mem.release_input(slot(i));  // the slot's input was last read here
+                     i.microbatch > 0 || job.accumulating,  // accumulate_step: onto the chunks before
+                     part);
+        if (r.first == mem.owned().first && part != memory_type::backward_part::input)
+          mem.release_input(slot(i));  // the slot's input was last read here (W reads it after B)
       }
     }
     void optimizer_step(const instruction& i) {

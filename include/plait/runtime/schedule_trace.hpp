@@ -40,11 +40,11 @@ std::vector<trace_event> planned_events(double us_per_unit = 0) {
   for (std::size_t d = 0; d < progs.size(); ++d)
     for (std::size_t k = 0; k < progs[d].size(); ++k) {
       const instruction& i = progs[d][k];
-      if (i.op != opcode::forward && i.op != opcode::backward) continue;
+      if (i.op != opcode::forward && !is_backward(i.op)) continue;
       // It began where the instruction before it left the clock (a receive may have moved it on).
       const double begin = k ? t.end[d][k - 1] : 0.0, end = t.end[d][k];
-      events.push_back({i.op == opcode::forward ? "forward" : "backward", std::uint32_t(d), trace_row::compute,
-                        begin * scale, end * scale, std::int32_t(i.microbatch), 0});
+      events.push_back({to_string(i.op), std::uint32_t(d), trace_row::compute, begin * scale, end * scale,
+                        std::int32_t(i.microbatch), 0});
     }
   return events;
 }

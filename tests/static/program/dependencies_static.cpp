@@ -18,6 +18,8 @@ static_assert(all_m<one_f_one_b, 1>(std::make_index_sequence<8>{}) &&
               all_m<one_f_one_b, 2>(std::make_index_sequence<8>{}) &&
               all_m<one_f_one_b, 3>(std::make_index_sequence<8>{}) &&
               all_m<one_f_one_b, 4>(std::make_index_sequence<8>{}));
+static_assert(all_m<zb_h1, 1>(std::make_index_sequence<8>{}) && all_m<zb_h1, 2>(std::make_index_sequence<8>{}) &&
+              all_m<zb_h1, 3>(std::make_index_sequence<8>{}) && all_m<zb_h1, 4>(std::make_index_sequence<8>{}));
 
 constexpr instruction at(opcode o, std::uint16_t mb, std::int16_t peer = -1,
                          message_kind k = message_kind::activation) {
@@ -74,4 +76,36 @@ constexpr auto beyond = verify_order(
     std::array{program<10>{first[0], first[1], first[2], first[3], first[4], first[5], first[6], first[7]}, last_ok},
     1);
 static_assert(beyond.kind == order_verdict::count);
+
+// Split backwards: B (backward_input) computes what is sent; W (backward_weight) frees the slot.
+constexpr instruction Bi(std::uint16_t mb) { return at(opcode::backward_input, mb); }
+constexpr instruction W(std::uint16_t mb) { return at(opcode::backward_weight, mb); }
+constexpr program<12> split_first = {F(0),  S(0, 1, A), F(1),       S(1, 1, A), R(0, 1, G),
+                                     Bi(0), W(0),       R(1, 1, G), Bi(1),      W(1)};
+constexpr program<12> split_last = {R(0, 0, A), F(0), L(0), Bi(0), S(0, 0, G), W(0),
+                                    R(1, 0, A), F(1), L(1), Bi(1), S(1, 0, G), W(1)};
+static_assert(verify_order(std::array{split_first, split_last}, 2));
+
+// weight_order: W before its B.
+constexpr program<12> w_first = {R(0, 0, A), F(0), L(0), W(0),  Bi(0),      S(0, 0, G),
+                                 R(1, 0, A), F(1), L(1), Bi(1), S(1, 0, G), W(1)};
+constexpr auto w_early = verify_order(std::array{split_first, w_first}, 2);
+static_assert(w_early.kind == order_verdict::weight_order && w_early.stage == 1 && w_early.microbatch == 0);
+
+// count: B without its W, a W twice, or a whole backward beside its parts.
+constexpr program<12> no_w = {R(0, 0, A), F(0), L(0),  Bi(0),      S(0, 0, G), R(1, 0, A),
+                              F(1),       L(1), Bi(1), S(1, 0, G), W(1)};
+static_assert(verify_order(std::array{split_first, no_w}, 2).kind == order_verdict::count);
+constexpr program<12> two_w = {R(0, 0, A), F(0),       L(0), Bi(0), S(0, 0, G), W(0),
+                               W(0),       R(1, 0, A), F(1), L(1),  Bi(1),      S(1, 0, G)};
+static_assert(verify_order(std::array{split_first, two_w}, 2).kind == order_verdict::count);
+constexpr program<12> both = {R(0, 0, A), F(0),       L(0), Bi(0), S(0, 0, G), W(0),
+                              B(0),       R(1, 0, A), F(1), L(1),  B(1),       S(1, 0, G)};
+static_assert(verify_order(std::array{split_first, both}, 2).kind == order_verdict::count);
+
+// slot_overwrite: the slot is held until W, not B. Stage 1 keeps one micro-batch in flight (its peak
+// is counted to W), so receiving micro-batch 1 between B(0) and W(0) would overwrite micro-batch 0's input.
+constexpr program<12> w_late = {R(0, 0, A), F(0), L(0), Bi(0), S(0, 0, G), R(1, 0, A),
+                                W(0),       F(1), L(1), Bi(1), S(1, 0, G), W(1)};
+static_assert(verify_order(std::array{split_first, w_late}, 2).kind == order_verdict::slot_overwrite);
 }  // namespace

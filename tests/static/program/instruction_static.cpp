@@ -19,7 +19,16 @@ static_assert([] {
   return true;
 }());
 static_assert(same(to_string(opcode::gather), "gather") && same(to_string(opcode::optimizer_step), "optimizer_step"));
-static_assert(std::size_t(opcode::pc_weights) + 1 == opcode_count);  // the table size covers the last opcode
+static_assert(std::size_t(opcode::backward_weight) + 1 == opcode_count);  // the table size covers the last opcode
+
+// The parts of a backward: B computes the gradient sent back, W (or the whole backward) ends the
+// micro-batch's use of its activations.
+static_assert(is_backward(opcode::backward) && is_backward(opcode::backward_input) &&
+              is_backward(opcode::backward_weight) && !is_backward(opcode::forward));
+static_assert(computes_input_gradient(opcode::backward) && computes_input_gradient(opcode::backward_input) &&
+              !computes_input_gradient(opcode::backward_weight));
+static_assert(frees_activations(opcode::backward) && frees_activations(opcode::backward_weight) &&
+              !frees_activations(opcode::backward_input));
 
 // Collectives, and what communicates.
 static_assert(is_collective(opcode::all_reduce) && is_collective(opcode::reduce_scatter) &&

@@ -84,6 +84,23 @@ double train_both(Opt opt, std::size_t batch, std::size_t odd = 0, std::size_t i
 
 inline constexpr double sgd_tolerance = 2e-5, adam_tolerance = 1e-4;
 
+/// Trains Net under policies A and B on the same batches for `steps` steps (Adam); whether they end
+/// with the same parameters bit for bit (schedules that only reorder independent work must).
+template <class A, class B, auto Net, class On = on_host>
+bool same_bits(std::size_t batch, std::size_t ids = 0, int steps = 3) {
+  auto a = plait::place<A>(Net, On::devices(A::device_count), {.max_batch = batch, .seed = 11});
+  auto b = plait::place<B>(Net, On::devices(B::device_count), {.max_batch = batch, .seed = 11});
+  auto oa = plait::adam{.lr = 0.01f}, ob = oa;
+  bool same = true;
+  for (int s = 0; s < steps; ++s) {
+    const batch_set<Net> x(batch, 500 + std::uint64_t(s), ids);
+    same = a.train_step(x.xs(), x.ys(), plait::cross_entropy, oa) ==
+               b.train_step(x.xs(), x.ys(), plait::cross_entropy, ob) &&
+           same;
+  }
+  return same && std::ranges::equal(a.gather_parameters(), b.gather_parameters());
+}
+
 /// train_both with SGD (momentum) and with Adam, each within its tolerance.
 template <class Policy, auto Net, class On = on_host>
 void check_model(std::size_t batch, std::size_t odd, std::size_t ids = 0, double adam_limit = adam_tolerance) {

@@ -79,9 +79,17 @@ TEST_CASE_TEMPLATE("replicate<D, pipeline<P, ...>> trains as one device", P,
                    replicate<2, pipeline<2, microbatches<3>, one_f_one_b>>,
                    replicate<3, pipeline<2, microbatches<2>, one_f_one_b>>,
                    replicate<2, pipeline<4, microbatches<3>, one_f_one_b>>,
-                   replicate<4, pipeline<2, microbatches<3>, gpipe>>) {
+                   replicate<4, pipeline<2, microbatches<3>, gpipe>>, replicate<2, pipeline<2, microbatches<4>, zb_h1>>,
+                   replicate<2, pipeline<3, microbatches<6>, zb_h1>>) {
   check_equivalence<P>(sgd{.lr = 0.05f, .momentum = 0.9f}, 2e-5);
   check_equivalence<P>(adam{.lr = 0.01f}, 1e-4);
+}
+
+TEST_CASE("replicate<D, pipeline<P, M, zb_h1>> trains bit for bit as the same mesh with 1F1B") {
+  using zb = replicate<2, pipeline<2, microbatches<4>, zb_h1>>;
+  using ofob = replicate<2, pipeline<2, microbatches<4>, one_f_one_b>>;
+  static_assert(plan_of<zb, graph>::splits_backward && !plan_of<ofob, graph>::splits_backward);
+  CHECK(test::same_bits<zb, ofob, mlp>(24));
 }
 
 TEST_CASE_TEMPLATE("replicate<D, partition<T>> trains as one device", P, replicate<2, partition<2>>,

@@ -55,12 +55,24 @@ TEST_CASE_TEMPLATE("replicate<N> trains conv, residual and dropout models as one
 // convolution, after the first residual block).
 TEST_CASE_TEMPLATE("pipeline<S, microbatches<4>> trains conv, residual and dropout models as one device", P,
                    pipeline<2, microbatches<4>, gpipe>, pipeline<2, microbatches<4>, one_f_one_b>,
-                   pipeline<3, microbatches<4>, one_f_one_b>) {
+                   pipeline<3, microbatches<4>, one_f_one_b>, pipeline<2, microbatches<4>, zb_h1>,
+                   pipeline<3, microbatches<6>, zb_h1>) {
   SUBCASE("cnn") { check_model<P, cnn, on_backend>(24, 0); }
   SUBCASE("residual") { check_model<P, resnet, on_backend>(24, 0); }
   SUBCASE("dropout and layernorm") { check_model<P, noisy, on_backend>(24, 0); }
 }
 
-TEST_CASE_TEMPLATE("a pipeline cut explicitly after the CNN's features trains as one device", S, gpipe, one_f_one_b) {
+TEST_CASE_TEMPLATE("a pipeline cut explicitly after the CNN's features trains as one device", S, gpipe, one_f_one_b,
+                   zb_h1) {
   check_model<pipeline<2, microbatches<4>, S>, cnn_cut, on_backend>(24, 0);
+}
+
+// ZB-H1 defers the weight part of conv2d, linear and layernorm to W; residual blocks, whose backward
+// does not split, run whole in B. Either way the same products in the same order as 1F1B.
+TEST_CASE_TEMPLATE("zb_h1 trains conv, residual and dropout models bit for bit as 1F1B", P,
+                   pipeline<2, microbatches<4>, zb_h1>, pipeline<3, microbatches<8>, zb_h1>) {
+  using ofob = pipeline<P::stage_count, microbatches<P::microbatch_count>, one_f_one_b>;
+  CHECK(test::same_bits<P, ofob, cnn, on_backend>(24));
+  CHECK(test::same_bits<P, ofob, resnet, on_backend>(24));
+  CHECK(test::same_bits<P, ofob, noisy, on_backend>(24));
 }

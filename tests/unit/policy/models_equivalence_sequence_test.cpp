@@ -53,12 +53,24 @@ TEST_CASE_TEMPLATE("replicate<N> trains sequence models as one device", P, repli
 // or after the embedding and after the LSTM (three).
 TEST_CASE_TEMPLATE("pipeline<S, microbatches<4>> trains sequence models as one device", P,
                    pipeline<2, microbatches<4>, gpipe>, pipeline<2, microbatches<4>, one_f_one_b>,
-                   pipeline<3, microbatches<4>, one_f_one_b>) {
+                   pipeline<3, microbatches<4>, one_f_one_b>, pipeline<2, microbatches<4>, zb_h1>,
+                   pipeline<3, microbatches<6>, zb_h1>) {
   SUBCASE("embedding, lstm, per-step linear") { check_model<P, seq>(24, 0, vocab, adam_limit); }
   SUBCASE("with dropout and layernorm") { check_model<P, noisy_seq>(24, 0, vocab, adam_limit); }
 }
 
 TEST_CASE_TEMPLATE("a three-stage pipeline at explicit cuts trains the sequence model as one device", S, gpipe,
-                   one_f_one_b) {
+                   one_f_one_b, zb_h1) {
   check_model<pipeline<3, microbatches<4>, S>, seq_cut>(24, 0, vocab, adam_limit);
+}
+
+// ZB-H1: embedding and lstm run their whole backward in B; the per-step linear and layernorm defer
+// their weight part to W. Bit for bit as 1F1B.
+TEST_CASE_TEMPLATE("zb_h1 trains sequence models bit for bit as 1F1B", P, pipeline<2, microbatches<4>, zb_h1>,
+                   pipeline<3, microbatches<8>, zb_h1>) {
+  using ofob = pipeline<P::stage_count, microbatches<P::microbatch_count>, one_f_one_b>;
+  CHECK(test::same_bits<P, ofob, seq>(24, vocab));
+  CHECK(test::same_bits<P, ofob, noisy_seq>(24, vocab));
+  CHECK(test::same_bits<pipeline<3, microbatches<4>, zb_h1>, pipeline<3, microbatches<4>, one_f_one_b>, seq_cut>(
+      24, vocab));
 }

@@ -69,6 +69,32 @@ TEST_CASE_TEMPLATE("pipeline on a shallow MLP and at explicit cuts", P, pipeline
   check_equivalence<pipeline<3, microbatches<4>, typename P::schedule>, with_cuts>(16);
 }
 
+// ZB-H1 for p in {2, 3, 4} and m in {p, 2p, 8}: as one device, and bit for bit as 1F1B with the same
+// micro-batches (the same products, each parameter's gradient summed over the micro-batches in the
+// same order; only when a layer's weight part runs changes).
+TEST_CASE_TEMPLATE("pipeline<p, m, zb_h1> trains as one device and as 1F1B, bit for bit", P,
+                   pipeline<2, microbatches<2>, zb_h1>, pipeline<2, microbatches<4>, zb_h1>,
+                   pipeline<2, microbatches<8>, zb_h1>, pipeline<3, microbatches<3>, zb_h1>,
+                   pipeline<3, microbatches<6>, zb_h1>, pipeline<3, microbatches<8>, zb_h1>,
+                   pipeline<4, microbatches<4>, zb_h1>, pipeline<4, microbatches<8>, zb_h1>) {
+  static_assert(P::splits_backward);
+  check_equivalence<P, deep>(48);
+  using ofob = pipeline<P::stage_count, microbatches<P::microbatch_count>, one_f_one_b>;
+  CHECK(test::same_bits<P, ofob, deep>(48));
+}
+
+TEST_CASE("zb_h1 keeps every stage's activations until W, and each layer's output gradient from B to W") {
+  using zb = pipeline<2, microbatches<8>, zb_h1>;
+  using ofob = pipeline<2, microbatches<8>, one_f_one_b>;
+  static_assert(zb::peak_inflight_microbatches[0] == 2 && zb::peak_inflight_microbatches[1] == 2);
+  auto a = place<zb>(deep, host_devices(2), {.max_batch = 64});
+  auto b = place<ofob>(deep, host_devices(2), {.max_batch = 64});
+  CHECK(a.activation_bytes(0) == b.activation_bytes(0));                       // 2 slots on stage 0 under both
+  CHECK(a.activation_bytes(1) == 2 * b.activation_bytes(1));                   // stage 1: 2 slots instead of 1
+  CHECK(a.planned_bytes(1) > b.planned_bytes(1) + a.activation_bytes(1) / 2);  // and the kept output gradients
+  check_equivalence<pipeline<3, microbatches<4>, zb_h1>, with_cuts>(16);
+}
+
 TEST_CASE("uneven micro-batches are allowed only when asked for") {
   using even = pipeline<2, microbatches<4>, one_f_one_b>;
   auto m = place<even>(shallow, host_devices(2), {.max_batch = 32});
@@ -116,4 +142,23 @@ TEST_CASE("the executed schedule is traced, one track per stage") {
   CHECK(backwards[0] == 4);
   CHECK(backwards[1] == 4);
   CHECK(sends == 8);  // 4 activations forward, 4 gradients back
+}
+
+TEST_CASE("zb_h1's executed trace shows each backward's two parts") {
+  using P = pipeline<2, microbatches<4>, zb_h1>;
+  auto m = place<P>(deep, host_devices(2), {.max_batch = 32});
+  const batch_set<10> b(32, 4);
+  auto opt = sgd{};
+  m.enable_trace();
+  m.train_step(b.xs(), b.ys(), cross_entropy, opt);
+  std::size_t inputs[2] = {}, weights[2] = {};
+  for (const auto& e : m.trace().events()) {
+    const std::string name = e.name;
+    if (name.starts_with("backward_input")) ++inputs[e.device];
+    if (name.starts_with("backward_weight")) ++weights[e.device];
+  }
+  CHECK(inputs[0] == 4);
+  CHECK(inputs[1] == 4);
+  CHECK(weights[0] == 4);
+  CHECK(weights[1] == 4);
 }
