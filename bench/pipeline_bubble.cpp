@@ -1,10 +1,21 @@
-// bench/run pipeline_bubble: the pipeline bubble, measured against the formula.
+// bench/run pipeline_bubble: the pipeline bubble, measured against the plan, and the zero-bubble
+// schedule against 1F1B.
 //
 // An MLP of 8 equal layers (512 -> 512, relu between, MSE loss on random targets), batch 1024, on
 // 2 host devices of one thread each: pipeline<2, microbatches<m>, S> for m in {1, 2, 4, 8, 16} and
-// both schedules, against single_device on one thread. Steps of every configuration are timed in
-// alternating rounds in one run. The measured bubble is read from the executed trace (idle share
-// of each step: 1 - busy / step time, averaged over the stages) and set beside (p-1)/(m+p-1).
+// S in {gpipe, one_f_one_b, zb_h1}, against single_device on one thread. Steps of every
+// configuration are timed in alternating rounds in one run. The measured bubble is read from the
+// executed trace (idle share of each step: 1 - busy / step time, averaged over the stages) and set
+// beside the planned one (the schedule's programs timed with each stage's FLOPs: forward, the
+// backward's input part B and its weight part W, policy/stage_costs.hpp) and the textbook
+// (p-1)/(m+p-1) with F = B = W.
+//
+// The machine's parallel ceiling, in the same rounds: the GEMMs of a step at m = 8 (each stage's
+// forward, input-gradient and weight-gradient products of its 8 micro-batches, as the stages run
+// them) with the two stages' products on two threads, nothing shared, against all of them on one.
+// A schedule's efficiency is its speedup over the plan's ideal (p (1 - planned bubble)) scaled by
+// the ceiling over p: 1 means the pipeline is as fast as this machine runs the same products in
+// parallel with nothing in between.
 
 #include <algorithm>
 #include <chrono>
@@ -12,7 +23,10 @@
 #include <cstdio>
 #include <cstring>
 #include <plait/plait.hpp>
+#include <thread>
 #include <vector>
+
+#include <cblas.h>
 
 namespace {
 using namespace plait;
@@ -39,7 +53,7 @@ double median(std::vector<double> v) {
 struct config {
   const char* schedule;
   std::size_t m;
-  double formula;
+  double planned, textbook;
   std::vector<double> ms, bubble;
   double (*round)(const data&, int, double&);
 };
@@ -77,9 +91,56 @@ double round_of(const data& d, int steps, double& bubble) {
   return time_steps(model, d, steps, bubble);
 }
 
+using graph = std::remove_const_t<decltype(mlp)>;
 template <std::size_t M, class S>
 config make(const char* name) {
-  return {name, M, double(1) / double(M + 1), {}, {}, &round_of<pipeline<2, microbatches<M>, S>>};
+  using P = pipeline<2, microbatches<M>, S>;
+  return {name, M, P::template planned_timeline<graph>.bubble_fraction(), P::bubble_fraction, {}, {}, &round_of<P>};
+}
+
+// The products of one step at m micro-batches on stages of `layers` layers each (512 x 512, rows
+// batch / m), as the runtime runs them: per micro-batch each layer's forward, then its input
+// gradient (not for the graph's first layer) and its weight gradient. Operands of their own: no
+// cache shared with the other stage's thread.
+struct stage_gemms {
+  static constexpr int n = 512;
+  int rows, layers;
+  std::size_t microbatches;
+  bool first;
+  std::vector<float> w, dw, x, y, dy, dx;
+  stage_gemms(std::size_t m, int l, bool is_first)
+      : rows(int(batch / m)),
+        layers(l),
+        microbatches(m),
+        first(is_first),
+        w(std::size_t(l) * n * n, 0.01f),
+        dw(std::size_t(l) * n * n),
+        x(std::size_t(rows) * n * (l + 1), 0.5f),
+        y(std::size_t(rows) * n, 0.f),
+        dy(std::size_t(rows) * n, 0.25f),
+        dx(std::size_t(rows) * n) {}
+  void run() {
+    for (std::size_t mb = 0; mb < microbatches; ++mb) {
+      for (int k = 0; k < layers; ++k)  // y [rows, n] = x [rows, n] x W^T
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, n, 1, x.data() + std::size_t(k) * rows * n, n,
+                    w.data() + std::size_t(k) * n * n, n, 0, x.data() + std::size_t(k + 1) * rows * n, n);
+      for (int k = layers; k-- > 0;) {
+        if (!(first && k == 0))  // dx [rows, n] = dy [rows, n] x W
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, n, 1, dy.data(), n,
+                      w.data() + std::size_t(k) * n * n, n, 0, dx.data(), n);
+        // dW [n, n] += dy^T [n, rows] x x [rows, n]
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, rows, 1, dy.data(), n,
+                    x.data() + std::size_t(k) * rows * n, n, mb ? 1.f : 0.f, dw.data() + std::size_t(k) * n * n, n);
+      }
+    }
+  }
+};
+
+template <class F>
+double time_ms(F&& f, int steps) {
+  const auto t0 = clock_type::now();
+  for (int s = 0; s < steps; ++s) f();
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count() / steps;
 }
 }  // namespace
 
@@ -96,8 +157,27 @@ int main(int argc, char** argv) {
                               make<2, one_f_one_b>("one_f_one_b"),
                               make<4, one_f_one_b>("one_f_one_b"),
                               make<8, one_f_one_b>("one_f_one_b"),
-                              make<16, one_f_one_b>("one_f_one_b")};
-  std::vector<double> single;
+                              make<16, one_f_one_b>("one_f_one_b"),
+                              make<1, zb_h1>("zb_h1"),
+                              make<2, zb_h1>("zb_h1"),
+                              make<4, zb_h1>("zb_h1"),
+                              make<8, zb_h1>("zb_h1"),
+                              make<16, zb_h1>("zb_h1")};
+  constexpr std::size_t cut = pipeline<2, microbatches<8>, zb_h1>::stages<graph>[0].last;  // layers of stage 0
+  stage_gemms g0(8, int(cut), true), g1(8, int(8 - cut), false), serial0(8, int(cut), true),
+      serial1(8, int(8 - cut), false);
+  const auto one_thread = [&] {
+    serial0.run();
+    serial1.run();
+  };
+  const auto two_threads = [&] {
+    std::thread other([&] { g1.run(); });
+    g0.run();
+    other.join();
+  };
+  one_thread();  // faults pages in
+  two_threads();
+  std::vector<double> single, c1, c2;
   for (int r = 0; r < rounds; ++r) {
     double ignored;
     single.push_back(round_of<single_device>(d, steps, ignored));
@@ -106,25 +186,36 @@ int main(int argc, char** argv) {
       c.ms.push_back(c.round(d, steps, bubble));
       c.bubble.push_back(bubble);
     }
+    c1.push_back(time_ms(one_thread, steps));
+    c2.push_back(time_ms(two_threads, steps));
   }
-  const double one = median(single);
+  const double one = median(single), ceiling = median(c1) / median(c2);
   std::printf(
       "pipeline_bubble: MLP of 8 layers 512x512, batch %zu, p = 2 host devices (1 thread each) vs 1 device, "
       "%d rounds x %d steps\n",
       batch, rounds, steps);
-  std::printf("single device: %.2f ms/step\n", one);
-  std::printf("%-12s %4s %12s %9s %16s %10s %8s\n", "schedule", "m", "ms/step", "speedup", "bubble measured", "formula",
-              "error");
-  double worst = 0, speedup_m8 = 0, speedup_m8_gpipe = 0;
+  std::printf(
+      "single device: %.2f ms/step; the step's GEMMs at m = 8: %.2f ms on 1 thread, %.2f ms on 2: ceiling %.3f\n", one,
+      median(c1), median(c2), ceiling);
+  std::printf("%-12s %4s %10s %8s %9s %9s %9s %7s %9s %10s\n", "schedule", "m", "ms/step", "speedup", "measured",
+              "planned", "error", "(p-1)/", "ideal", "efficiency");
+  std::printf("%-12s %4s %10s %8s %9s %9s %9s %7s %9s %10s\n", "", "", "", "", "bubble", "bubble", "", "(m+p-1)",
+              "speedup", "");
+  double worst = 0, speedup_m8 = 0, speedup_m8_gpipe = 0, speedup_m8_zb = 0, ms_m8 = 0, ms_m8_zb = 0, eff_m8 = 0,
+         eff_m8_zb = 0;
   for (const auto& c : configs) {
-    const double ms = median(c.ms), b = median(c.bubble), err = std::abs(b - c.formula);
+    const double ms = median(c.ms), b = median(c.bubble), err = std::abs(b - c.planned);
+    const double ideal = 2 * (1 - c.planned), efficiency = (one / ms) / (ideal * ceiling / 2);
     worst = std::max(worst, err);
-    if (c.m == 8 && c.schedule[0] == 'o') speedup_m8 = one / ms;
+    if (c.m == 8 && c.schedule[0] == 'o') speedup_m8 = one / ms, ms_m8 = ms, eff_m8 = efficiency;
     if (c.m == 8 && c.schedule[0] == 'g') speedup_m8_gpipe = one / ms;
-    std::printf("%-12s %4zu %12.2f %9.2f %16.3f %10.3f %8.3f\n", c.schedule, c.m, ms, one / ms, b, c.formula, err);
+    if (c.m == 8 && c.schedule[0] == 'z') speedup_m8_zb = one / ms, ms_m8_zb = ms, eff_m8_zb = efficiency;
+    std::printf("%-12s %4zu %10.2f %8.3f %9.3f %9.3f %9.3f %7.3f %9.3f %10.3f\n", c.schedule, c.m, ms, one / ms, b,
+                c.planned, err, c.textbook, ideal, efficiency);
   }
   std::printf(
       "RESULT pipeline_bubble p=2 batch=%zu single_ms=%.3f max_bubble_error=%.3f speedup_m8=%.3f "
-      "speedup_m8_gpipe=%.3f\n",
-      batch, one, worst, speedup_m8, speedup_m8_gpipe);
+      "speedup_m8_gpipe=%.3f speedup_m8_zb=%.3f zb_over_1f1b_m8=%.3f parallel_ceiling=%.3f efficiency_m8=%.3f "
+      "efficiency_m8_zb=%.3f\n",
+      batch, one, worst, speedup_m8, speedup_m8_gpipe, speedup_m8_zb, ms_m8 / ms_m8_zb, ceiling, eff_m8, eff_m8_zb);
 }

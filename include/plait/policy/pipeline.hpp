@@ -25,6 +25,7 @@
 #include "../program/timeline.hpp"
 #include "../program/verify.hpp"
 #include "policy.hpp"
+#include "stage_costs.hpp"
 #include "stage_cuts.hpp"
 
 namespace plait {
@@ -173,16 +174,14 @@ struct pipeline {
   template <RootedGraph G>
   static constexpr auto programs = schedule_programs;
 
-  /// The planned timeline with stage costs from the graph's FLOPs (forward f, backward 2f).
+  /// The planned timeline with stage costs from the graph's FLOPs (policy/stage_costs.hpp: forward,
+  /// the backward's input and weight parts).
   template <RootedGraph G>
   static constexpr auto planned_timeline = [] {
-    using L = graph_layout<G>;
-    std::array<double, S> f{}, b{};
-    for (std::size_t s = 0; s < S; ++s) {
-      for (std::size_t i = stages<G>[s].first; i < stages<G>[s].last; ++i) f[s] += double(L::template layer_flops<>[i]);
-      b[s] = 2 * f[s];
-    }
-    return plan_timeline(schedule_programs, f, b);
+    constexpr auto c = stage_costs<graph_layout<G>>(stages<G>);
+    std::array<double, S> f{}, input{}, weight{};
+    for (std::size_t s = 0; s < S; ++s) f[s] = c[s].forward, input[s] = c[s].input, weight[s] = c[s].weight;
+    return plan_timeline(schedule_programs, f, input, weight);
   }();
 
   /// Floats sent per sample of the batch in one step: each stage boundary carries the activation

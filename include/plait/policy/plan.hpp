@@ -26,6 +26,7 @@
 #include "../program/verify.hpp"
 #include "buckets.hpp"
 #include "policy.hpp"
+#include "stage_costs.hpp"
 
 namespace plait {
 
@@ -133,21 +134,12 @@ struct plan_of {
                 "match, or the devices could wait on each other forever. Fix: report this as a plait bug, with the "
                 "policy and the graph.");
 
-  /// Forward FLOPs per sample of each stage; backward counts twice that.
-  static constexpr auto stage_flops = [] {
-    std::array<double, stages.size()> f{};
-    for (std::size_t s = 0; s < stages.size(); ++s)
-      for (std::size_t i = stages[s].first; i < stages[s].last; ++i)
-        f[s] += double(device_layout::template layer_flops<>[i]);
-    return f;
-  }();
-  /// The planned training step: forward of a stage takes its FLOPs, backward twice that, messages and
+  /// What each stage's forward, backward input part and weight part cost (policy/stage_costs.hpp).
+  static constexpr auto stage_cost_table = stage_costs<device_layout>(stages);
+  /// The planned training step: each computing instruction takes its stage's cost, messages and
   /// collectives only wait (program/timeline.hpp).
-  static constexpr auto planned_timeline = [] {
-    std::array<double, stages.size()> b{};
-    for (std::size_t s = 0; s < stages.size(); ++s) b[s] = 2 * stage_flops[s];
-    return plan_mesh_timeline<inner_count, tensor_parallel_degree>(programs, stage_flops, b);
-  }();
+  static constexpr auto planned_timeline = plan_mesh_timeline_by<inner_count, tensor_parallel_degree>(
+      programs, [](std::size_t, const instruction& i) { return stage_cost_table[i.stage].of(i.op); });
   /// The idle share of a planned step, averaged over devices.
   static constexpr double bubble_fraction = planned_timeline.bubble_fraction();
   /// Micro-batches of activations each device holds at most at once.
