@@ -3,13 +3,16 @@
 // An MLP cut in two (`cut` in the graph): layers before the cut on device 0, after it on device 1.
 // First with one micro-batch (M = 1): plain model parallelism, where each device waits while the
 // other works. Then with 8 micro-batches under 1F1B: while device 1 works on micro-batch k,
-// device 0 already runs micro-batch k+1. The example prints the schedule's planned bubble (a
-// compile-time value), the measured one, and the time of a step for each.
+// device 0 already runs micro-batch k+1. Last, the zero-bubble schedule ZB-H1: each backward split
+// into its input part, which goes back at once, and its weight part, run where the stage would wait.
+// The example prints each schedule's planned bubble (a compile-time value), the measured one, and
+// the time of a step.
 //
 //   build/examples/02_mlp_pipeline [--steps N] [--batch B] [--trace PREFIX]
 //
-// --trace PREFIX writes PREFIX_planned_m8.json (the schedule before running) and
-// PREFIX_executed_m8.json (one executed step): open both in Perfetto to compare.
+// --trace PREFIX writes PREFIX_planned_<schedule>.json (the schedule before running) and
+// PREFIX_executed_<schedule>.json (one executed step) for 1F1B and ZB-H1 at M = 8: open them in
+// Perfetto to compare.
 
 #include <chrono>
 #include <cstdio>
@@ -66,8 +69,8 @@ int run(const char* label, int steps, std::size_t batch, const data& d, const st
       label, ms, Policy::bubble_fraction, Policy::template planned_timeline<graph>.bubble_fraction(), bubble, first,
       last);
   if (!trace.empty() && Policy::microbatch_count == 8) {
-    write_planned_trace<Policy, graph>(trace + "_planned_m8.json");
-    model.write_trace(trace + "_executed_m8.json");
+    write_planned_trace<Policy, graph>(trace + "_planned_" + Policy::schedule::name + ".json");
+    model.write_trace(trace + "_executed_" + Policy::schedule::name + ".json");
   }
   return last < first ? 0 : 1;
 }
@@ -88,6 +91,11 @@ int main(int argc, char** argv) try {
   using pipelined = pipeline<2, microbatches<8>, one_f_one_b>;
   constexpr auto stages = pipelined::stages<graph>;  // from the cut: layers [0, 3) and [3, 6)
   // [/docs:stages]
+  // [docs:zb]
+  using zero_bubble = pipeline<2, microbatches<8>, zb_h1>;  // B and W apart, W where a stage would wait
+  static_assert(zero_bubble::splits_backward && zero_bubble::peak_inflight_microbatches[1] == 2);
+  static_assert(zero_bubble::bubble_fraction < pipelined::bubble_fraction);  // 1/25 against 3/27 (F = B = W)
+  // [/docs:zb]
   std::printf("stage 0: layers [%zu, %zu) on device 0; stage 1: layers [%zu, %zu) on device 1\n", stages[0].first,
               stages[0].last, stages[1].first, stages[1].last);
   std::printf("1F1B keeps at most %zu and %zu micro-batches in flight (GPipe: 8); %zu bytes sent per sample\n",
@@ -95,6 +103,9 @@ int main(int argc, char** argv) try {
               pipelined::floats_sent_per_sample<graph> * sizeof(float));
   int rc = run<model_parallel>("M = 1 (model parallel)", steps, batch, d, trace);
   rc |= run<pipelined>("M = 8, one_f_one_b", steps, batch, d, trace);
+  std::printf("ZB-H1 keeps at most %zu and %zu micro-batches in flight, each until its weight part\n",
+              zero_bubble::peak_inflight_microbatches[0], zero_bubble::peak_inflight_microbatches[1]);
+  rc |= run<zero_bubble>("M = 8, zb_h1", steps, batch, d, trace);
   return rc;
 } catch (const plait::error& e) {
   std::fprintf(stderr, "%s\n", e.what());

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Draws a Chrome trace written by plait (model.write_trace, or a planned schedule) as an SVG picture:
 one row per device and row (compute, communication), time left to right, one box per instruction,
-coloured by what it does (or by micro-batch with --by microbatch).
+coloured by what it does (or by micro-batch with --by microbatch). A split backward's parts are
+labelled B (backward_input, the gradient sent back) and W (backward_weight, drawn paler).
 
     tools/trace_svg.py TRACE.json OUT.svg [--by kind|microbatch] [--last-step] [--title TEXT]
 """
@@ -10,6 +11,7 @@ import html
 import json
 
 KIND_COLOURS = {"scatter": "#9e9e9e", "forward": "#4c78a8", "loss": "#b279a2", "backward": "#f58518",
+                "backward_input": "#f58518", "backward_weight": "#ffbf79",
                 "all_reduce": "#e45756", "reduce_scatter": "#e45756", "all_gather": "#72b7b2",
                 "send": "#54a24b", "recv": "#54a24b", "optimizer_step": "#59a14f"}
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6",
@@ -65,13 +67,17 @@ def main():
         w = max(b["dur"] * scale, 0.5)
         mb = b.get("args", {}).get("microbatch", -1)
         kind = b["name"].split(" ")[0]
-        by_mb = args.by == "microbatch" and mb >= 0 and kind in ("forward", "backward", "send", "recv", "loss")
+        by_mb = args.by == "microbatch" and mb >= 0 and kind in ("forward", "backward", "backward_input",
+                                                                  "backward_weight", "send", "recv", "loss")
         colour = PALETTE[mb % len(PALETTE)] if by_mb else KIND_COLOURS.get(kind, "#888")
-        out.append(f'<rect x="{x:.2f}" y="{y + 3}" width="{w:.2f}" height="{row_h - 8}" fill="{colour}" '
+        pale = ' fill-opacity="0.5"' if by_mb and kind == "backward_weight" else ""
+        out.append(f'<rect x="{x:.2f}" y="{y + 3}" width="{w:.2f}" height="{row_h - 8}" fill="{colour}"{pale} '
                    f'stroke="white" stroke-width="0.5"><title>{html.escape(b["name"])}: {b["dur"]:.1f} us</title></rect>')
-        if w > 40:
-            text = (("F" if kind == "forward" else "B" if kind == "backward" else "") + f"{mb}") if by_mb else b["name"]
-            out.append(f'<text x="{x + 3:.2f}" y="{y + 18}" fill="white" font-size="10">{html.escape(text[: int(w / 6)])}</text>')
+        if w > 40 or (by_mb and w > 14):
+            letter = {"forward": "F", "backward": "B", "backward_input": "B", "backward_weight": "W"}.get(kind, "")
+            text = (letter + f"{mb}") if by_mb else b["name"]
+            fill = "#333" if pale else "white"
+            out.append(f'<text x="{x + 3:.2f}" y="{y + 18}" fill="{fill}" font-size="10">{html.escape(text[: max(int(w / 6), 2)])}</text>')
     y = top + len(rows) * row_h + 20
     out.append(f'<text x="{label_w}" y="{y}">0 us</text>')
     out.append(f'<text x="{width - 20}" y="{y}" text-anchor="end">{t1 - t0:.0f} us</text>')

@@ -1,4 +1,4 @@
-// Pipeline plans for p = PLAIT_P_FIRST..PLAIT_P_LAST and m = 1..32, both schedules, checked at compile
+// Pipeline plans for p = PLAIT_P_FIRST..PLAIT_P_LAST and m = 1..32, every schedule, checked at compile
 // time. CMake compiles this file once per range of p, so the ranges build in parallel.
 #include <plait/plait.hpp>
 
@@ -7,22 +7,27 @@ using namespace plait;
 
 constexpr bool close(double a, double b) { return a - b < 1e-12 && b - a < 1e-12; }
 
-// For every p = 1..8 and m = 1..32, both schedules: the programs verify, the bubble of balanced
-// stages is (p-1)/(m+p-1), GPipe keeps m micro-batches in flight, 1F1B at most p (min(p-s, m) on stage s).
+// For every p = 1..8 and m = 1..32, every schedule: the programs verify (messages and dependency
+// order), the bubble of balanced stages (F = B = W) is (p-1)/(m+p-1) for GPipe and 1F1B and, from
+// m = p on, (p-1)/(3m+p-1) for ZB-H1 (its B alone on the way back, the held-back Ws filling the wait:
+// (p-1)(F+B-W) idle against 3m busy); GPipe keeps m micro-batches in flight, 1F1B at most p
+// (min(p-s, m) on stage s), ZB-H1 min(p, m) on every stage.
 template <std::size_t P, std::size_t M, class S>
 constexpr bool plan_ok() {
   using pl = pipeline<P, microbatches<M>, S>;
-  if (!pl::check) return false;
-  if (!close(pl::bubble_fraction, double(P - 1) / double(M + P - 1))) return false;
+  if (!pl::check || !pl::order) return false;
+  constexpr bool zb = std::is_same_v<S, zb_h1>;
+  if (!zb && !close(pl::bubble_fraction, double(P - 1) / double(M + P - 1))) return false;
+  if (zb && M >= P && !close(pl::bubble_fraction, double(P - 1) / double(3 * M + P - 1))) return false;
   for (std::size_t s = 0; s < P; ++s) {
-    const std::size_t expect = std::is_same_v<S, gpipe> ? M : (P - s < M ? P - s : M);
+    const std::size_t expect = std::is_same_v<S, gpipe> ? M : zb ? (P < M ? P : M) : (P - s < M ? P - s : M);
     if (pl::peak_inflight_microbatches[s] != expect) return false;
   }
   return true;
 }
 template <std::size_t P, std::size_t... M>
 constexpr bool all_m(std::index_sequence<M...>) {
-  return ((plan_ok<P, M + 1, gpipe>() && plan_ok<P, M + 1, one_f_one_b>()) && ...);
+  return ((plan_ok<P, M + 1, gpipe>() && plan_ok<P, M + 1, one_f_one_b>() && plan_ok<P, M + 1, zb_h1>()) && ...);
 }
 
 template <std::size_t First, std::size_t... P>
