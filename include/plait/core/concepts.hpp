@@ -22,6 +22,11 @@
 //   - `init_state(state)`: its initial values (default: zeros).
 //   - `replica_sum_count`: doubles the layer sums across data-parallel replicas in one call of
 //                      `replica_sum` (synchronised batchnorm); default 0 (it never calls it).
+//   - `splits_backward`: backward runs its input part alone (dparams null) or its weight part alone
+//                      (dx null), each giving the whole backward's bits (zero-bubble schedules defer
+//                      the weight part; predictive coding needs both apart); default false.
+//   - `pc_trainable`  : false for a layer whose backward splits but that predictive coding cannot
+//                      train (batchnorm2d couples a batch's samples, embedding reads token ids).
 
 #include <concepts>
 #include <cstddef>

@@ -21,8 +21,10 @@
 // and in backward, so every replica normalises with the statistics of the whole global batch, its
 // running statistics stay identical on every replica, and training under replicate<N> equals
 // training on one device, as torch.nn.SyncBatchNorm. It costs one small exchange of 2C + 1 doubles
-// in forward and 4C + 1 in backward, on the compute thread. Its statistics are one pass of sums
-// (sum x, sum x^2, in double) rather than two, since the second pass would need a second exchange.
+// in forward and 4C + 1 in backward (2C + 1 when no dx is asked for), on the compute thread; run in
+// two parts (splits_backward), the input part exchanges 4C + 1 and the weight part 2C + 1 again.
+// Its statistics are one pass of sums (sum x, sum x^2, in double) rather than two, since the second
+// pass would need a second exchange.
 // With one replica (one device, or a pipeline's micro-batches) it normalises like batchnorm2d.
 //
 // Memory: nothing saved (saved_count = 0) and no scratch in the state (state_count = 2C, the running
@@ -87,7 +89,9 @@ struct batchnorm2d_t {
     static constexpr std::size_t replica_sum_count = synchronised ? 4 * channels + 1 : 0;
     static constexpr std::size_t flops = 6 * In::size;  // statistics (4), scale and shift (2)
     static constexpr bool is_view = false;
-    static constexpr bool in_place_grad = true;  // dx of an element reads dy of that element only
+    static constexpr bool in_place_grad = true;    // dx of an element reads dy of that element only
+    static constexpr bool splits_backward = true;  // dparams or dx may be null: either part alone
+    static constexpr bool pc_trainable = false;    // statistics over the batch: predictive coding refuses it
 
     template <class T, class Rng>
     static void init(T* params, Rng&) {
@@ -235,17 +239,19 @@ struct batchnorm2d_t {
     /// Training-mode backward, with x_hat = (x - mean) * inv_std and n = B*H*W:
     ///   dbeta = sum dy,  dgamma = sum dy * x_hat,
     ///   dx = gamma * inv_std * (dy - dbeta / n - x_hat * dgamma / n).
+    /// Either part alone (splits_backward): the input part (dparams null) computes the same sums and
+    /// writes dx only; the weight part (dx null) writes dgamma and dbeta only.
     template <class Ctx, class T>
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
       if constexpr (synchronised) return backward_synchronised(ctx, a);
       constexpr std::size_t C = channels, HW = pixels;
       const std::size_t batch = a.batch;
-      const T* x = a.x;           // [B, C, H*W]
-      const T* dy = a.dy;         // [B, C, H*W]
-      T* dx = a.dx;               // [B, C, H*W], may be dy, or null
-      const T* gamma = a.params;  // [C]
-      T* dgamma = a.dparams;      // [C]
-      T* dbeta = a.dparams + C;   // [C]
+      const T* x = a.x;                                // [B, C, H*W]
+      const T* dy = a.dy;                              // [B, C, H*W]
+      T* dx = a.dx;                                    // [B, C, H*W], may be dy, or null
+      const T* gamma = a.params;                       // [C]
+      T* dgamma = a.dparams;                           // [C], or null (the input part alone)
+      T* dbeta = a.dparams ? a.dparams + C : nullptr;  // [C], or null
       const bool acc = a.accumulate;
       for_rows(ctx, C, [=] PLAIT_HD(std::size_t c) {
         T mean, inv_std;
@@ -258,8 +264,10 @@ struct batchnorm2d_t {
           return double(dy[at]) * (double(x[at]) - m);
         });
         const double sum_dy_xhat = sum_dy_centred * double(inv_std);
-        dbeta[c] = acc ? dbeta[c] + T(sum_dy) : T(sum_dy);
-        dgamma[c] = acc ? dgamma[c] + T(sum_dy_xhat) : T(sum_dy_xhat);
+        if (dgamma) {
+          dbeta[c] = acc ? dbeta[c] + T(sum_dy) : T(sum_dy);
+          dgamma[c] = acc ? dgamma[c] + T(sum_dy_xhat) : T(sum_dy_xhat);
+        }
         if (!dx) return;
         const double n = double(batch * HW);
         const T k = gamma[c] * inv_std;
@@ -275,7 +283,10 @@ struct batchnorm2d_t {
     }
 
     /// Synchronised backward: dgamma and dbeta are this replica's sums (the gradient all-reduce
-    /// adds the replicas'); dx uses the global batch's means of dy and dy * x_hat.
+    /// adds the replicas'); dx uses the global batch's means of dy and dy * x_hat. Both parts need
+    /// the global statistics of x (the first exchange); only dx needs the global sums of dy (the
+    /// second), so the weight part alone (dx null) skips it. dx is null on every replica or on
+    /// none (the same layer of the same program), so the replicas make the same exchanges.
     template <class Ctx, class T>
     static void backward_synchronised(const Ctx& ctx, const backward_args<T>& a) {
       static_assert(copy_impl<typename Ctx::backend>::host_memory,
@@ -296,12 +307,14 @@ struct batchnorm2d_t {
           return double(dy[at]) * double(x[at]);
         });
       }
+      T* dx = a.dx;  // [B, C, H*W], may be dy, or null
       double global[2 * C];
-      for (std::size_t i = 0; i < 2 * C; ++i) global[i] = local[i];
-      a.replicas(global, 2 * C);  // [sum dy (C), sum dy*x (C)] @ every replica
-      T* dx = a.dx;               // [B, C, H*W], may be dy, or null
-      T* dgamma = a.dparams;      // [C]
-      T* dbeta = a.dparams + C;   // [C]
+      if (dx) {
+        for (std::size_t i = 0; i < 2 * C; ++i) global[i] = local[i];
+        a.replicas(global, 2 * C);  // [sum dy (C), sum dy*x (C)] @ every replica
+      }
+      T* dgamma = a.dparams;                           // [C], or null (the input part alone)
+      T* dbeta = a.dparams ? a.dparams + C : nullptr;  // [C], or null
       const bool acc = a.accumulate;
       const double n = sums[2 * C];
       for_rows(ctx, C, [&](std::size_t c) {
@@ -309,9 +322,11 @@ struct batchnorm2d_t {
         mean_var(sums, c, mean, var);
         const double inv_std = 1.0 / std::sqrt(var + eps);
         // sum dy * x_hat = (sum dy*x - mean * sum dy) * inv_std, locally and globally
-        const double local_dy_xhat = (local[C + c] - mean * local[c]) * inv_std;
-        dbeta[c] = acc ? dbeta[c] + T(local[c]) : T(local[c]);
-        dgamma[c] = acc ? dgamma[c] + T(local_dy_xhat) : T(local_dy_xhat);
+        if (dgamma) {
+          const double local_dy_xhat = (local[C + c] - mean * local[c]) * inv_std;
+          dbeta[c] = acc ? dbeta[c] + T(local[c]) : T(local[c]);
+          dgamma[c] = acc ? dgamma[c] + T(local_dy_xhat) : T(local_dy_xhat);
+        }
         if (!dx) return;
         const double mean_dy = global[c] / n, mean_dy_xhat = (global[C + c] - mean * global[c]) * inv_std / n;
         const T k = T(double(a.params[c]) * inv_std), m_dy = T(mean_dy), m_dy_xhat = T(mean_dy_xhat);

@@ -4,9 +4,9 @@
 //
 // Token ids travel as floats, as every plait tensor does: each id is a float holding an exact
 // integer in [0, Vocab) (floats hold every integer up to 2^24 exactly, hence Vocab <= 2^24).
-// forward and backward check every id before they index the table; a bad one (out of range,
-// fractional, NaN) is a plait::error naming the id and its sample, and nothing has been read
-// or written when it is thrown.
+// forward and backward (its weight part: the input part indexes nothing) check every id before
+// they index the table; a bad one (out of range, fractional, NaN) is a plait::error naming the id
+// and its sample, and nothing has been read or written when it is thrown.
 //
 // The gradient with respect to the ids is not defined (they are integers); backward writes
 // zeros to dx when one is asked for, so a layer before an embedding sees a zero gradient.
@@ -53,6 +53,8 @@ struct embedding_t {
     static constexpr std::size_t flops = 0;  // a gather: memory traffic, no arithmetic
     static constexpr bool is_view = false;
     static constexpr bool in_place_grad = false;
+    static constexpr bool splits_backward = true;  // dparams or dx may be null: either part alone
+    static constexpr bool pc_trainable = false;    // its input is token ids, not a value node: PC refuses it
     /// Its forward reads the device's answer to check_ids: a step with it cannot be replayed from a CUDA graph.
     static constexpr bool waits_for_device = true;
 
@@ -115,24 +117,29 @@ struct embedding_t {
     /// dtable[id] += dy row, for every token. Tokens repeat across rows and samples, so tasks
     /// split the table's columns, never its rows: each column block walks all tokens in order,
     /// and no two tasks write one location (and the sum's order is the same for every policy).
+    /// Either part alone (splits_backward): the weight part (dx null) checks the ids and writes
+    /// dtable, as the whole backward does; the input part (dparams null) indexes nothing, so it
+    /// checks nothing, and only writes dx's zeros when dx is asked for.
     template <class Ctx, class T>
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
       const T* ids = a.x;     // [B*T]
       const T* dy = a.dy;     // [B*T, Dim]
-      T* dtable = a.dparams;  // [Vocab, Dim]
+      T* dtable = a.dparams;  // [Vocab, Dim], or null (the input part alone)
       const std::size_t tokens = a.batch * steps;
-      check_ids(ctx, ids, a.batch, a.first_sample);
-      if (!a.accumulate)
-        for_blocks(ctx, param_count, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
-          for (std::size_t i = b; i < e; ++i) dtable[i] = T{0};
+      if (dtable) {
+        check_ids(ctx, ids, a.batch, a.first_sample);
+        if (!a.accumulate)
+          for_blocks(ctx, param_count, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
+            for (std::size_t i = b; i < e; ++i) dtable[i] = T{0};
+          });
+        for_blocks(ctx, Dim, 64, [=] PLAIT_HD(std::size_t c0, std::size_t c1) {
+          for (std::size_t r = 0; r < tokens; ++r) {
+            T* PLAIT_RESTRICT dst = dtable + static_cast<std::size_t>(ids[r]) * Dim;
+            const T* PLAIT_RESTRICT src = dy + r * Dim;
+            for (std::size_t d = c0; d < c1; ++d) dst[d] += src[d];
+          }
         });
-      for_blocks(ctx, Dim, 64, [=] PLAIT_HD(std::size_t c0, std::size_t c1) {
-        for (std::size_t r = 0; r < tokens; ++r) {
-          T* PLAIT_RESTRICT dst = dtable + static_cast<std::size_t>(ids[r]) * Dim;
-          const T* PLAIT_RESTRICT src = dy + r * Dim;
-          for (std::size_t d = c0; d < c1; ++d) dst[d] += src[d];
-        }
-      });
+      }
       if (T* dx = a.dx)
         for_blocks(ctx, tokens, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
           for (std::size_t i = b; i < e; ++i) dx[i] = T{0};

@@ -21,16 +21,26 @@
 namespace plait {
 
 namespace detail {
+/// Whether predictive coding can train bound layer B: its backward splits (core/concepts.hpp), and
+/// it does not say `static constexpr bool pc_trainable = false` (a layer whose backward splits but
+/// that PC cannot train: batchnorm2d couples the samples of a batch, embedding's input is token ids,
+/// not a value node).
+template <class B>
+inline constexpr bool pc_trainable_v = [] {
+  if constexpr (requires { B::pc_trainable; }) return splits_backward_v<B> && bool{B::pc_trainable};
+  else return splits_backward_v<B>;
+}();
+
 template <class B>
 constexpr bool pc_trainable() {
-  static_assert(splits_backward_v<B>,
+  static_assert(pc_trainable_v<B>,
                 "plait: predictive coding is asked of a graph with a layer it cannot train. PC keeps every layer's "
                 "output as a value node and needs each layer's input and weight gradients apart, from the layer "
                 "alone: batchnorm2d (statistics over the batch), dropout (random), embedding, lstm, residual and "
                 "branches are refused (the layer is named in the instantiation below). Fix: train this graph with "
                 "train_step, or build the PC network from linear, conv2d, layernorm, activations, pooling and "
                 "flatten.");
-  return splits_backward_v<B>;
+  return pc_trainable_v<B>;
 }
 template <class Layout, std::size_t... I>
 constexpr bool pc_trainable_layers(std::index_sequence<I...>) {

@@ -64,7 +64,7 @@ TEST_CASE_TEMPLATE("a three-stage pipeline at explicit cuts trains the sequence 
   check_model<pipeline<3, microbatches<4>, S>, seq_cut>(24, 0, vocab, adam_limit);
 }
 
-// ZB-H1: embedding and lstm run their whole backward in B; the per-step linear and layernorm defer
+// ZB-H1: lstm runs its whole backward in B; the embedding, the per-step linear and layernorm defer
 // their weight part to W. Bit for bit as 1F1B.
 TEST_CASE_TEMPLATE("zb_h1 trains sequence models bit for bit as 1F1B", P, pipeline<2, microbatches<4>, zb_h1>,
                    pipeline<3, microbatches<8>, zb_h1>) {
