@@ -65,6 +65,27 @@ struct replicate<N, Inner, Options...> {
     return o;
   }();
 
+  /// The devices place(...) takes, and the one each logical device runs on: an inner pipeline whose
+  /// devices run several stages each (chunked schedules) has fewer devices than logical devices.
+  static constexpr std::size_t physical_device_count = [] {
+    if constexpr (requires { Inner::physical_device_count; }) return N * Inner::physical_device_count;
+    else return device_count;
+  }();
+  static constexpr std::size_t device_of(std::size_t d) {
+    if constexpr (requires { Inner::physical_device_count; })
+      return d / inner_device_count * Inner::physical_device_count + Inner::device_of(d % inner_device_count);
+    else return d;
+  }
+  /// Each logical device's places in its device's order: its inner rank's (the data-parallel
+  /// collective the mesh adds takes no turn).
+  template <RootedGraph G>
+    requires requires { Inner::template turn_positions<G>; }
+  static constexpr auto turn_positions = [] {
+    std::array<std::remove_cvref_t<decltype(Inner::template turn_positions<G>[0])>, device_count> t{};
+    for (std::size_t d = 0; d < device_count; ++d) t[d] = Inner::template turn_positions<G>[d % inner_device_count];
+    return t;
+  }();
+
   /// Device d's replica: which share of the batch it trains on.
   template <RootedGraph G>
   static constexpr std::size_t replica_of(std::size_t d) {

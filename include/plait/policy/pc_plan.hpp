@@ -59,6 +59,10 @@ struct pc_plan {
                 "plait: predictive coding is asked of a pipeline with more than one micro-batch. Layer-parallel PC "
                 "needs none: every stage works on the whole batch in every inference iteration, so there is no "
                 "bubble to fill. Fix: use pipeline<S> (one micro-batch).");
+  static_assert(!Plan::takes_turns,
+                "plait: predictive coding is asked of a pipeline with a chunked schedule (interleaved_1f1b, zb_v). "
+                "Layer-parallel PC has no micro-batches to interleave: every stage works on the whole batch at "
+                "once. Fix: use pipeline<S>, one stage per device.");
   static_assert(host_stage_layers<layout>::size == 0,
                 "plait: predictive coding is asked of a graph with an on<cpu> host stage. The host stage runs "
                 "outside the devices' programs, and PC updates every layer's output. Fix: place the whole graph "

@@ -20,9 +20,11 @@
 #include <type_traits>
 
 #include "../core/meta.hpp"
+#include "../program/chunked_schedules.hpp"
 #include "../program/dependencies.hpp"
 #include "../program/schedule.hpp"
 #include "../program/timeline.hpp"
+#include "../program/turns.hpp"
 #include "../program/verify.hpp"
 #include "policy.hpp"
 #include "stage_costs.hpp"
@@ -56,14 +58,23 @@ struct pipeline {
                 "has. Fix: write pipeline<S, microbatches<M>, Schedule>.");
   static_assert(Schedule<Sched>,
                 "plait: pipeline's third argument is not a schedule. The schedule orders forwards and backwards. "
-                "Fix: use gpipe, one_f_one_b or zb_h1 (or a type with name and programs<P, M>()).");
+                "Fix: use gpipe, one_f_one_b, zb_h1, interleaved_1f1b<V> or zb_v (or a type with name and "
+                "programs<P, M>()).");
   static_assert((std::is_same_v<Options, uneven_microbatches> && ...),
                 "plait: pipeline<S, M, Schedule, Options...> is given an option it does not know. Its option is "
                 "uneven_microbatches, or partition<T> alone as the inner policy of every stage; data parallelism "
                 "goes outside, replicate<D, pipeline<...>>. Fix: remove or correct the option.");
 
-  static constexpr std::size_t device_count = S;
-  static constexpr std::size_t stage_count = S;
+  /// Stages per device: 1, or a chunked schedule's chunks (interleaved_1f1b<V>, zb_v).
+  static constexpr std::size_t chunk_count = [] {
+    if constexpr (is_chunked_schedule<Sched>) return std::size_t{Sched::chunks};
+    else return std::size_t{1};
+  }();
+  static constexpr bool chunked = is_chunked_schedule<Sched>;
+  /// The devices place(...) takes; each runs chunk_count stages, one logical device per stage.
+  static constexpr std::size_t physical_device_count = S;
+  static constexpr std::size_t stage_count = S * chunk_count;
+  static constexpr std::size_t device_count = stage_count;
   static constexpr std::size_t microbatch_count = Micro::count;
   static constexpr std::size_t data_parallel_degree = 1;
   static constexpr bool uneven = (false || ... || std::is_same_v<Options, uneven_microbatches>);
@@ -81,8 +92,22 @@ struct pipeline {
                 "stages with min_microbatches<S> micro-batches at least. Fix: raise microbatches<M>, or choose "
                 "gpipe or one_f_one_b, which take any M.");
 
+  /// A chunked schedule's order per device, split into one program per stage, with each instruction's
+  /// place in its device's order (program/turns.hpp); unused otherwise.
+  static constexpr auto turns = [] {
+    if constexpr (chunked) return split_turns<stage_count>(Sched::template programs<S, Micro::count>());
+    else return 0;
+  }();
   /// Every stage's program (graph independent); peers are stage numbers.
-  static constexpr auto schedule_programs = Sched::template programs<S, Micro::count>();
+  static constexpr auto schedule_programs = [] {
+    if constexpr (chunked) return turns.programs;
+    else return Sched::template programs<S, Micro::count>();
+  }();
+  /// The device stage s runs on.
+  static constexpr std::size_t device_of(std::size_t stage) {
+    if constexpr (chunked) return turns.device[stage];
+    else return stage;
+  }
   /// Whether the schedule splits backwards into B and W (zero-bubble): outputs' gradients are kept for W.
   static constexpr bool splits_backward = plait::splits_backward(schedule_programs);
 
@@ -132,13 +157,31 @@ struct pipeline {
   /// Micro-batches of activations stage s holds at most at once (GPipe: M; 1F1B: at most S - s; ZB-H1:
   /// at most S, each from its forward to its W).
   static constexpr auto peak_inflight_microbatches = [] {
-    std::array<std::size_t, S> peak{};
-    for (std::size_t s = 0; s < S; ++s) peak[s] = peak_inflight(schedule_programs[s]);
+    std::array<std::size_t, stage_count> peak{};
+    for (std::size_t s = 0; s < stage_count; ++s) peak[s] = peak_inflight(schedule_programs[s]);
     return peak;
   }();
+  /// The activation slots each stage plans (at least one).
+  static constexpr auto slots = [] {
+    std::array<std::size_t, stage_count> k{};
+    for (std::size_t s = 0; s < stage_count; ++s)
+      k[s] = peak_inflight_microbatches[s] ? peak_inflight_microbatches[s] : 1;
+    return k;
+  }();
+  /// Stages that take turns on a device run to their end together (program/turns.hpp): a stage waiting
+  /// for a message holds its device.
+  static constexpr turn_verdict turn_check = [] {
+    if constexpr (chunked) return check && order ? verify_turns(turns, slots) : turn_verdict{};
+    else return turn_verdict{};
+  }();
+  static_assert(turn_check.kind == turn_verdict::ok,
+                "plait: the stages of a chunked pipeline schedule can deadlock taking turns on their devices: a "
+                "stage waits for a message while holding its device, and the stage that would send it waits for "
+                "that device too. Fix: order each device's instructions so that every receive comes after what its "
+                "sender needs from this device.");
   static_assert(
       [] {
-        for (std::size_t s = 0; s < S; ++s)
+        for (std::size_t s = 0; s < stage_count; ++s)
           if (!slots_suffice(schedule_programs[s], peak_inflight_microbatches[s])) return false;
         return true;
       }(),
@@ -148,24 +191,40 @@ struct pipeline {
   /// The bubble when every stage takes equal time (backward twice forward: B and W as long as F each):
   /// the idle share of a step.
   static constexpr double bubble_fraction = [] {
-    std::array<double, S> f{}, b{};
-    for (std::size_t s = 0; s < S; ++s) f[s] = 1.0, b[s] = 2.0;
-    return plan_timeline(schedule_programs, f, b).bubble_fraction();
+    if constexpr (chunked) {
+      return plan_turn_timeline(turns, slots,
+                                [](std::size_t, const instruction& i) {
+                                  return i.op == opcode::forward    ? 1.0
+                                         : i.op == opcode::backward ? 2.0
+                                         : is_backward(i.op)        ? 1.0
+                                                                    : 0.0;
+                                })
+          .bubble_fraction();
+    } else {
+      std::array<double, S> f{}, b{};
+      for (std::size_t s = 0; s < S; ++s) f[s] = 1.0, b[s] = 2.0;
+      return plan_timeline(schedule_programs, f, b).bubble_fraction();
+    }
   }();
 
   template <RootedGraph G>
   static constexpr auto stages = [] {
     using C = graph_cuts<G>;
-    static_assert(C::cut_count == 0 || C::cut_count + 1 == S,
+    static_assert(C::cut_count == 0 || C::cut_count + 1 == stage_count,
                   "plait: the graph's cut markers and pipeline<S> disagree on the number of stages. With explicit "
-                  "cuts, a graph of K cuts has K + 1 stages. Fix: make S one more than the cuts, or remove the cuts "
-                  "to let plait balance the stages.");
-    static_assert(S <= C::working_layers,
-                  "plait: pipeline<S> has more stages than the graph has layers. Every stage needs a layer to run. "
-                  "Fix: lower S, or deepen the graph.");
-    if constexpr (C::cut_count > 0) return explicit_stages<G, S>();
-    else return balanced_stages<G, S>();
+                  "cuts, a graph of K cuts has K + 1 stages (S x V under a schedule of V chunks per device). Fix: "
+                  "make the stages one more than the cuts, or remove the cuts to let plait balance the stages.");
+    static_assert(stage_count <= C::working_layers,
+                  "plait: pipeline<S> has more stages than the graph has layers (S x V under a schedule of V chunks "
+                  "per device). Every stage needs a layer to run. Fix: lower S or V, or deepen the graph.");
+    if constexpr (C::cut_count > 0) return explicit_stages<G, stage_count>();
+    else return balanced_stages<G, stage_count>();
   }();
+
+  /// Where each stage's instruction j sits in its device's order (chunked schedules).
+  template <RootedGraph G>
+    requires chunked
+  static constexpr auto turn_positions = turns.position;
 
   /// Each device holds the layers of its stage.
   template <RootedGraph G>
@@ -179,9 +238,13 @@ struct pipeline {
   template <RootedGraph G>
   static constexpr auto planned_timeline = [] {
     constexpr auto c = stage_costs<graph_layout<G>>(stages<G>);
-    std::array<double, S> f{}, input{}, weight{};
-    for (std::size_t s = 0; s < S; ++s) f[s] = c[s].forward, input[s] = c[s].input, weight[s] = c[s].weight;
-    return plan_timeline(schedule_programs, f, input, weight);
+    if constexpr (chunked) {
+      return plan_turn_timeline(turns, slots, [&](std::size_t s, const instruction& i) { return c[s].of(i.op); });
+    } else {
+      std::array<double, S> f{}, input{}, weight{};
+      for (std::size_t s = 0; s < S; ++s) f[s] = c[s].forward, input[s] = c[s].input, weight[s] = c[s].weight;
+      return plan_timeline(schedule_programs, f, input, weight);
+    }
   }();
 
   /// Floats sent per sample of the batch in one step: each stage boundary carries the activation
@@ -190,7 +253,7 @@ struct pipeline {
   static constexpr std::size_t floats_sent_per_sample = [] {
     using L = graph_layout<G>;
     std::size_t n = 0;
-    for (std::size_t s = 0; s + 1 < S; ++s) n += 2 * L::out_sizes[stages<G>[s].last - 1];
+    for (std::size_t s = 0; s + 1 < stage_count; ++s) n += 2 * L::out_sizes[stages<G>[s].last - 1];
     return n;
   }();
   template <RootedGraph G>

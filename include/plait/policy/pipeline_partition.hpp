@@ -26,6 +26,9 @@ namespace plait {
 template <std::size_t S, class Micro, class Sched, std::size_t T>
 struct pipeline<S, Micro, Sched, partition<T>> {
   using outer = pipeline<S, Micro, Sched>;  // the stages and the schedule
+  static_assert(!outer::chunked,
+                "plait: pipeline<S, M, Schedule, partition<T>> is given a chunked schedule (interleaved_1f1b, zb_v). "
+                "Tensor-parallel stages run one stage per group. Fix: use gpipe or one_f_one_b with partition<T>.");
   static_assert(!outer::splits_backward,
                 "plait: pipeline<S, M, Schedule, partition<T>> is given a schedule that splits the backward (zb_h1). "
                 "A tensor-parallel stage sums its input gradient across the group inside the backward, which its "

@@ -86,6 +86,10 @@ struct placement {
       "plait: placement's second argument is not microbatches<M>. Fix: write placement<D, microbatches<M>, Schedule>.");
   static_assert(Schedule<Sched>,
                 "plait: placement's second argument is not a schedule. Fix: use gpipe or one_f_one_b.");
+  static_assert(!is_chunked_schedule<Sched>,
+                "plait: placement<D, M, Schedule> is given a chunked schedule (interleaved_1f1b, zb_v). The graph's "
+                "on<d> marks give each device one part. Fix: use gpipe, one_f_one_b or zb_h1, or pipeline<S, M, "
+                "Schedule> without marks.");
   static constexpr std::size_t microbatch_count = Micro::count;
   static constexpr std::size_t data_parallel_degree = 1;
   static constexpr const char* name = "placement";

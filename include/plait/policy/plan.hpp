@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 #include "../core/shard.hpp"
@@ -23,6 +24,7 @@
 #include "../program/inference.hpp"
 #include "../program/instruction.hpp"
 #include "../program/timeline.hpp"
+#include "../program/turns.hpp"
 #include "../program/verify.hpp"
 #include "buckets.hpp"
 #include "policy.hpp"
@@ -97,6 +99,31 @@ struct plan_of {
     for (std::size_t d = 0; d < device_count; ++d) s[d] = std::max<std::size_t>(1, peak_inflight(programs[d]));
     return s;
   }();
+  /// The devices place(...) takes: fewer than device_count where each runs several logical devices
+  /// (the stages of a chunked pipeline schedule, which take turns on it: program/turns.hpp).
+  static constexpr std::size_t physical_device_count = [] {
+    if constexpr (requires { P::physical_device_count; }) return std::size_t{P::physical_device_count};
+    else return device_count;
+  }();
+  static constexpr bool takes_turns = physical_device_count < device_count;
+  /// The device logical device d runs on.
+  static constexpr auto device_of = [] {
+    std::array<std::size_t, device_count> m{};
+    for (std::size_t d = 0; d < device_count; ++d) {
+      if constexpr (takes_turns) m[d] = P::device_of(d);
+      else m[d] = d;
+    }
+    return m;
+  }();
+  /// Where instruction j of logical device d's program (counting neither nops nor data-parallel
+  /// collectives) sits in its device's order; unused without turns.
+  static constexpr auto turn_positions = [] {
+    if constexpr (takes_turns) return P::template turn_positions<G>;
+    else return 0;
+  }();
+  /// More than any device's order is long: run r's places start at r * turn_length.
+  static constexpr std::uint64_t turn_length = std::uint64_t(program_length) * device_count + 1;
+
   /// Whether a device's program splits backwards into B and W (zero-bubble schedules): its memory then
   /// keeps each layer's output gradient per slot, from B to W.
   static constexpr bool splits_backward = plait::splits_backward(programs);
@@ -138,8 +165,12 @@ struct plan_of {
   static constexpr auto stage_cost_table = stage_costs<device_layout>(stages);
   /// The planned training step: each computing instruction takes its stage's cost, messages and
   /// collectives only wait (program/timeline.hpp).
-  static constexpr auto planned_timeline = plan_mesh_timeline_by<inner_count, tensor_parallel_degree>(
-      programs, [](std::size_t, const instruction& i) { return stage_cost_table[i.stage].of(i.op); });
+  static constexpr auto planned_timeline = [] {
+    constexpr auto cost = [](std::size_t, const instruction& i) { return stage_cost_table[i.stage].of(i.op); };
+    if constexpr (takes_turns)  // stages taking turns on their devices (program/turns.hpp)
+      return plan_turn_timeline(turns_of<physical_device_count>(programs, turn_positions, device_of), slots, cost);
+    else return plan_mesh_timeline_by<inner_count, tensor_parallel_degree>(programs, cost);
+  }();
   /// The idle share of a planned step, averaged over devices.
   static constexpr double bubble_fraction = planned_timeline.bubble_fraction();
   /// Micro-batches of activations each device holds at most at once.

@@ -114,27 +114,31 @@ constexpr instruction collective(opcode op, collective_group group, std::uint16_
 template <std::size_t N>
 using program = std::array<instruction, N>;
 
+/// Runs one instruction: calls the handler's member for it.
+template <class Handler>
+void execute_one(const instruction& i, Handler& h) {
+  switch (i.op) {
+    case opcode::scatter: h.scatter(i); break;
+    case opcode::forward: h.forward(i); break;
+    case opcode::loss: h.loss(i); break;
+    case opcode::backward: h.backward(i); break;
+    case opcode::backward_input: h.backward_input(i); break;
+    case opcode::backward_weight: h.backward_weight(i); break;
+    case opcode::optimizer_step: h.optimizer_step(i); break;
+    case opcode::gather: h.gather(i); break;
+    case opcode::pc_start:
+    case opcode::pc_errors:
+    case opcode::pc_update:
+    case opcode::pc_weights: h.predictive_coding(i); break;
+    case opcode::nop: break;
+    default: h.communicate(i); break;
+  }
+}
+
 /// Runs a program: calls the handler's member for each instruction, in order.
 template <std::size_t N, class Handler>
 void execute(const program<N>& code, Handler& h) {
-  for (const instruction& i : code) {
-    switch (i.op) {
-      case opcode::scatter: h.scatter(i); break;
-      case opcode::forward: h.forward(i); break;
-      case opcode::loss: h.loss(i); break;
-      case opcode::backward: h.backward(i); break;
-      case opcode::backward_input: h.backward_input(i); break;
-      case opcode::backward_weight: h.backward_weight(i); break;
-      case opcode::optimizer_step: h.optimizer_step(i); break;
-      case opcode::gather: h.gather(i); break;
-      case opcode::pc_start:
-      case opcode::pc_errors:
-      case opcode::pc_update:
-      case opcode::pc_weights: h.predictive_coding(i); break;
-      case opcode::nop: break;
-      default: h.communicate(i); break;
-    }
-  }
+  for (const instruction& i : code) execute_one(i, h);
 }
 
 }  // namespace plait

@@ -16,12 +16,13 @@ struct timeline {
   std::array<std::array<double, N>, P> end{};  // when each instruction ends (it begins at end - its cost)
   std::array<double, P> busy{};
   double step = 0;
+  std::size_t machines = P;  // the devices the P programs run on (fewer where stages take turns: program/turns.hpp)
 
-  /// Idle share of the step, averaged over devices.
+  /// Idle share of the step, averaged over the devices.
   constexpr double bubble_fraction() const {
-    double idle = 0;
-    for (double b : busy) idle += step - b;
-    return step > 0 ? idle / (step * double(P)) : 0.0;
+    double work = 0;
+    for (double b : busy) work += b;
+    return step > 0 ? (step * double(machines) - work) / (step * double(machines)) : 0.0;
   }
 };
 

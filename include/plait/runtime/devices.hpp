@@ -52,10 +52,12 @@ class placed_devices {
   static constexpr std::uint64_t signature = signature_of<typename Plan::policy, typename Plan::graph>;
 
   placed_devices(device_set<Backend> devices, place_options options) : options_(options) {
-    if (devices.count < device_count)
-      fail(cat(Plan::name, " needs ", device_count, " devices but place was given ", devices.count),
-           "each logical device of the policy runs on a device of its own",
-           cat("pass at least ", device_count, " devices to place(...), e.g. host_devices(", device_count, ")"));
+    constexpr std::size_t needed = Plan::physical_device_count;
+    if (devices.count < needed)
+      fail(cat(Plan::name, " needs ", needed, " devices but place was given ", devices.count),
+           Plan::takes_turns ? "each device runs its stages, which take turns on it"
+                             : "each logical device of the policy runs on a device of its own",
+           cat("pass at least ", needed, " devices to place(...), e.g. host_devices(", needed, ")"));
     build(device_count, devices);
   }
 
@@ -64,6 +66,10 @@ class placed_devices {
     if (!processes_)
       fail("place(...) is given process_devices without processes", "a mesh across processes needs the job's processes",
            "build them with across_processes(world, devices) (plait/mpi.hpp)");
+    if (Plan::takes_turns)
+      fail(cat(Plan::name, " with a chunked schedule (", Plan::schedule_name, ") is placed across processes"),
+           "its stages take turns on their devices within one process, which is not built across processes yet",
+           "use one_f_one_b or zb_h1 across processes, or run the chunked pipeline in one process");
     const std::size_t q = processes_->size(), k = devices.local.count;
     // First: every process states the same model and device count, so the checks below fail alike everywhere.
     processes_->check_consistent(
@@ -153,7 +159,9 @@ class placed_devices {
     const auto events = trace_.events();
     trace_metadata meta;
     meta.title = std::string("plait ") + Plan::name + ": executed";
-    for (std::size_t d = 0; d < device_count; ++d) meta.device_names.push_back("device " + std::to_string(d));
+    for (std::size_t d = 0; d < device_count; ++d)
+      meta.device_names.push_back(Plan::takes_turns ? cat("device ", Plan::device_of[d], ", stage ", d)
+                                                    : "device " + std::to_string(d));
     write_chrome_trace(path, std::span<const trace_event>(events), meta);
   }
 
@@ -175,9 +183,10 @@ class placed_devices {
     memories_.reserve(local);  // the memories stay where they are: executors and workers point at them
     for (std::size_t l = 0; l < local; ++l) {
       const std::size_t d = first_ + l;
-      memories_.emplace_back(typename memory_type::plan{Plan::owned[d], rows, Plan::slots[d], Plan::shard_floats[d],
-                                                        layout::output_shape::size, Plan::splits_backward},
-                             device_traits<Backend>::make_context(devices, l, d), mem);
+      memories_.emplace_back(
+          typename memory_type::plan{Plan::owned[d], rows, Plan::slots[d], Plan::shard_floats[d],
+                                     layout::output_shape::size, Plan::splits_backward},
+          device_traits<Backend>::make_context(devices, Plan::takes_turns ? Plan::device_of[d] : l, d), mem);
       memories_.back().init_parameters(options_.seed);  // the same on every replica: no broadcast needed
     }
     if constexpr (Plan::has_param_blocks) {  // initialised as on one device, then split: training equals one device's
@@ -211,6 +220,10 @@ class placed_devices {
                                                            typename executor_type::tracing{&trace_, &names_},
                                                            Plan::communicates && device_count > 1));
     }
+    if constexpr (Plan::takes_turns) {  // the stages of a device take turns on it (one process: first_ is 0)
+      turns_ = std::make_unique<device_turn[]>(Plan::physical_device_count);
+      for (std::size_t l = 0; l < local; ++l) executors_[l]->set_turn(&turns_[Plan::device_of[l]]);
+    }
     memories_[0].ctx().enter();
     workers_ = std::make_unique<device_workers>(local, [m = memories_.data()](std::size_t l) { m[l].ctx().enter(); });
   }
@@ -226,6 +239,7 @@ class placed_devices {
   trace_recorder trace_;
   event_names names_;                                      // made at place(...): recording a trace allocates nothing
   std::vector<std::unique_ptr<executor_type>> executors_;  // [local device]
+  std::unique_ptr<device_turn[]> turns_;                   // [device]: where its stages take turns
   std::unique_ptr<device_workers> workers_;                // last: its threads stop before the rest goes
 };
 

@@ -34,17 +34,18 @@ std::vector<trace_event> planned_events(double us_per_unit = 0) {
   double slowest = 0;
   for (std::size_t d = 0; d < progs.size(); ++d)
     for (std::size_t k = 0; k < progs[d].size(); ++k)
-      if (progs[d][k].op == opcode::forward) slowest = std::max(slowest, t.end[d][k] - (k ? t.end[d][k - 1] : 0.0));
+      if (progs[d][k].op == opcode::forward)
+        slowest = std::max(slowest, plan::stage_cost_table[progs[d][k].stage].forward);
   const double scale = us_per_unit > 0 ? us_per_unit : (slowest > 0 ? 1000.0 / slowest : 1.0);
   std::vector<trace_event> events;
   for (std::size_t d = 0; d < progs.size(); ++d)
     for (std::size_t k = 0; k < progs[d].size(); ++k) {
       const instruction& i = progs[d][k];
       if (i.op != opcode::forward && !is_backward(i.op)) continue;
-      // It began where the instruction before it left the clock (a receive may have moved it on).
-      const double begin = k ? t.end[d][k - 1] : 0.0, end = t.end[d][k];
-      events.push_back({to_string(i.op), std::uint32_t(d), trace_row::compute, begin * scale, end * scale,
-                        std::int32_t(i.microbatch), 0});
+      // It began its cost before its end (the plan's costs: policy/stage_costs.hpp).
+      const double end = t.end[d][k], begin = end - plan::stage_cost_table[i.stage].of(i.op);
+      events.push_back({to_string(i.op), std::uint32_t(plan::device_of[d]), trace_row::compute, begin * scale,
+                        end * scale, std::int32_t(i.microbatch), 0});
     }
   return events;
 }
@@ -58,7 +59,8 @@ void write_planned_trace(const std::filesystem::path& path, double us_per_unit =
   meta.title = std::string("plait ") + plan::name;
   if (*plan::schedule_name) meta.title += std::string(" (") + plan::schedule_name + ")";
   meta.title += ": planned";
-  for (std::size_t d = 0; d < plan::device_count; ++d) meta.device_names.push_back("device " + std::to_string(d));
+  for (std::size_t d = 0; d < plan::physical_device_count; ++d)
+    meta.device_names.push_back("device " + std::to_string(d));
   write_chrome_trace(path, std::span<const trace_event>(events), meta);
 }
 
@@ -102,21 +104,29 @@ void write_planned_pc_trace(const std::filesystem::path& path, pc_variant v = pc
 /// The idle share of one recorded step, averaged over devices: 1 - busy / step time, where busy is
 /// the time a device spent in forward, loss, backward and optimizer instructions and the step time
 /// runs from the first to the last event of the step on any device.
-inline double measured_bubble(std::span<const trace_event> events, std::int32_t step, std::size_t devices) {
+/// `device_of[d]`: the device logical device d runs on, where several take turns on one (chunked
+/// pipeline schedules: plan_of<...>::device_of); busy time is summed per device.
+inline double measured_bubble(std::span<const trace_event> events, std::int32_t step,
+                              std::span<const std::size_t> device_of, std::size_t devices) {
   double first = 0, last = 0;
   bool any = false;
   std::vector<double> busy(devices, 0.0);
   for (const trace_event& e : events) {
-    if (e.step != step || e.device >= devices) continue;
+    if (e.step != step || e.device >= device_of.size() || device_of[e.device] >= devices) continue;
     first = any ? std::min(first, e.begin_us) : e.begin_us;
     last = any ? std::max(last, e.end_us) : e.end_us;
     any = true;
-    if (e.row == trace_row::compute) busy[e.device] += e.end_us - e.begin_us;
+    if (e.row == trace_row::compute) busy[device_of[e.device]] += e.end_us - e.begin_us;
   }
   if (!any || last <= first) return 0;
   double idle = 0;
   for (double b : busy) idle += (last - first) - b;
   return idle / ((last - first) * double(devices));
+}
+inline double measured_bubble(std::span<const trace_event> events, std::int32_t step, std::size_t devices) {
+  std::vector<std::size_t> same(devices);
+  for (std::size_t d = 0; d < devices; ++d) same[d] = d;
+  return measured_bubble(events, step, same, devices);
 }
 
 }  // namespace plait

@@ -85,6 +85,16 @@ TEST_CASE_TEMPLATE("replicate<D, pipeline<P, ...>> trains as one device", P,
   check_equivalence<P>(adam{.lr = 0.01f}, 1e-4);
 }
 
+TEST_CASE_TEMPLATE("replicate<D, pipeline<P, M, chunked>> trains as one device, its stages taking turns", P,
+                   replicate<2, pipeline<2, microbatches<4>, interleaved_1f1b<2>>>,
+                   replicate<2, pipeline<2, microbatches<4>, zb_v>>) {
+  static_assert(plan_of<P, graph>::takes_turns && plan_of<P, graph>::physical_device_count == 4 &&
+                plan_of<P, graph>::device_count == 8);
+  static_assert(plan_of<P, graph>::device_of[4] == 2);  // replica 1's first stage on its first device
+  check_equivalence<P>(sgd{.lr = 0.05f, .momentum = 0.9f}, 2e-5);
+  check_equivalence<P>(adam{.lr = 0.01f}, 1e-4);
+}
+
 TEST_CASE("replicate<D, pipeline<P, M, zb_h1>> trains bit for bit as the same mesh with 1F1B") {
   using zb = replicate<2, pipeline<2, microbatches<4>, zb_h1>>;
   using ofob = replicate<2, pipeline<2, microbatches<4>, one_f_one_b>>;

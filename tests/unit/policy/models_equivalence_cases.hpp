@@ -85,6 +85,15 @@ TEST_CASE_TEMPLATE("zb_h1 trains conv, residual and dropout models bit for bit a
   CHECK(test::same_bits<P, ofob, noisy, on_backend>(24));
 }
 
+// Chunked schedules: 2 devices of 2 stages each, bit for bit as 1F1B over 4 stages, and as one device.
+TEST_CASE_TEMPLATE("chunked schedules train residual and dropout models bit for bit as 1F1B over as many stages", P,
+                   pipeline<2, microbatches<4>, interleaved_1f1b<2>>, pipeline<2, microbatches<4>, zb_v>) {
+  using flat = pipeline<P::stage_count, microbatches<P::microbatch_count>, one_f_one_b>;
+  CHECK(test::same_bits<P, flat, resnet, on_backend>(24));
+  CHECK(test::same_bits<P, flat, noisy, on_backend>(24));
+  check_model<P, noisy, on_backend>(24, 0);
+}
+
 namespace {
 // batchnorm2d normalises each micro-batch with its own statistics, so a pipeline of M micro-batches
 // trains as replicate<M> does (the same M shares of the batch, each normalised with its own), not as

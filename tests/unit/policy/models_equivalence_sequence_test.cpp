@@ -74,3 +74,12 @@ TEST_CASE_TEMPLATE("zb_h1 trains sequence models bit for bit as 1F1B", P, pipeli
   CHECK(test::same_bits<pipeline<3, microbatches<4>, zb_h1>, pipeline<3, microbatches<4>, one_f_one_b>, seq_cut>(
       24, vocab));
 }
+
+// Chunked schedules: 2 devices of 2 stages each (the dropout and layernorm model has the layers for
+// 4 stages), bit for bit as 1F1B over 4 stages, and as one device.
+TEST_CASE_TEMPLATE("chunked schedules train the sequence model bit for bit as 1F1B over as many stages", P,
+                   pipeline<2, microbatches<4>, interleaved_1f1b<2>>, pipeline<2, microbatches<4>, zb_v>) {
+  using flat = pipeline<4, microbatches<4>, one_f_one_b>;
+  CHECK(test::same_bits<P, flat, noisy_seq>(24, vocab));
+  check_model<P, noisy_seq>(24, 0, vocab, adam_limit);
+}

@@ -22,6 +22,10 @@ constexpr auto deep = input<10> >> linear<24> >> relu >> linear<24> >> plait::ta
                       linear<12> >> gelu >> linear<4>;
 constexpr auto shallow = input<10> >> linear<16> >> relu >> linear<4>;
 constexpr auto with_cuts = input<10> >> linear<20> >> relu >> cut >> linear<20> >> relu >> cut >> linear<4>;
+// Deep enough for 8 stages (4 devices x 2 chunks).
+constexpr auto block = linear<16> >> relu;
+constexpr auto deeper =
+    input<10> >> block >> block >> block >> block >> block >> block >> block >> block >> block >> linear<4>;
 
 template <std::size_t In>
 struct batch_set {
@@ -81,6 +85,55 @@ TEST_CASE_TEMPLATE("pipeline<p, m, zb_h1> trains as one device and as 1F1B, bit 
   check_equivalence<P, deep>(48);
   using ofob = pipeline<P::stage_count, microbatches<P::microbatch_count>, one_f_one_b>;
   CHECK(test::same_bits<P, ofob, deep>(48));
+}
+
+// Chunked schedules: p devices of V stages each. Each stage's gradients are summed over the
+// micro-batches in their order, as a 1F1B pipeline of p x V stages (one per device) sums them: the
+// same bits. Interleaved 1F1B needs m a multiple of p.
+TEST_CASE_TEMPLATE("chunked pipelines train as one device and as 1F1B over as many stages, bit for bit", P,
+                   pipeline<2, microbatches<2>, interleaved_1f1b<2>>, pipeline<2, microbatches<4>, interleaved_1f1b<2>>,
+                   pipeline<2, microbatches<8>, interleaved_1f1b<2>>, pipeline<3, microbatches<3>, interleaved_1f1b<2>>,
+                   pipeline<3, microbatches<6>, interleaved_1f1b<2>>, pipeline<4, microbatches<4>, interleaved_1f1b<2>>,
+                   pipeline<4, microbatches<8>, interleaved_1f1b<2>>, pipeline<2, microbatches<8>, interleaved_1f1b<3>>,
+                   pipeline<2, microbatches<2>, zb_v>, pipeline<2, microbatches<4>, zb_v>,
+                   pipeline<2, microbatches<8>, zb_v>, pipeline<3, microbatches<3>, zb_v>,
+                   pipeline<3, microbatches<6>, zb_v>, pipeline<3, microbatches<8>, zb_v>,
+                   pipeline<4, microbatches<4>, zb_v>, pipeline<4, microbatches<8>, zb_v>) {
+  static_assert(P::chunked && P::physical_device_count * P::chunk_count == P::device_count);
+  check_equivalence<P, deeper>(48);
+  using flat = pipeline<P::stage_count, microbatches<P::microbatch_count>, one_f_one_b>;
+  CHECK(test::same_bits<P, flat, deeper>(48));
+}
+
+TEST_CASE("a chunked pipeline runs on its devices, its stages taking turns") {
+  using P = pipeline<2, microbatches<4>, interleaved_1f1b<2>>;
+  static_assert(P::device_of(0) == 0 && P::device_of(1) == 1 && P::device_of(2) == 0 && P::device_of(3) == 1);
+  static_assert(pipeline<2, microbatches<4>, zb_v>::device_of(3) == 0 &&
+                pipeline<2, microbatches<4>, zb_v>::device_of(2) == 1);
+  auto m = place<P>(deeper, host_devices(2), {.max_batch = 32});  // 2 devices for 4 stages
+  CHECK_THROWS_WITH_AS(place<P>(deeper, host_devices(1)), doctest::Contains("needs 2 devices but place was given 1"),
+                       plait::error);
+  const batch_set<10> b(32, 4);
+  auto opt = sgd{};
+  m.enable_trace();
+  m.train_step(b.xs(), b.ys(), cross_entropy, opt);
+  m.train_step(b.xs(), b.ys(), cross_entropy, opt);
+  // On each device one stage computes at a time: no two compute events of a device overlap.
+  std::vector<std::pair<double, double>> busy[2];
+  for (const auto& e : m.trace().events())
+    if (e.row == trace_row::compute)
+      busy[plan_of<P, test::graph_of<deeper>>::device_of[e.device]].push_back({e.begin_us, e.end_us});
+  for (auto& d : busy) {
+    std::sort(d.begin(), d.end());
+    for (std::size_t i = 1; i < d.size(); ++i) CHECK(d[i].first >= d[i - 1].second);
+  }
+  std::size_t forwards[2] = {};
+  for (const auto& e : m.trace().events())
+    if (std::string(e.name).starts_with("forward")) ++forwards[plan_of<P, test::graph_of<deeper>>::device_of[e.device]];
+  CHECK(forwards[0] == 2 * 2 * 4);  // 2 steps x 2 stages x 4 micro-batches
+  CHECK(forwards[1] == 2 * 2 * 4);
+  const auto p1 = m.predict(b.xs());  // inference runs the stages as a plain pipeline
+  CHECK(std::isfinite(p1.data[0]));
 }
 
 TEST_CASE("zb_h1 keeps every stage's activations until W, and each layer's output gradient from B to W") {

@@ -1,0 +1,206 @@
+#pragma once
+// Several stages on one device, taking turns (interleaved and V-shaped pipeline schedules,
+// program/chunked_schedules.hpp).
+//
+// A chunked schedule gives one program per device in which every instruction names the stage that
+// runs it (peers are stage numbers too): the device's order. split_turns turns it into one program
+// per stage (the stage's instructions, in the device's order) and, for each, where its instructions
+// sit in its device's order. The runtime runs every stage as a logical device of its own and lets
+// the stages of one device take turns in that order (runtime/device_turn.hpp): one of them computes
+// at a time, as on one device.
+//
+// Because a stage that waits for a message holds its device's turn, the stages' programs verifying
+// one by one (program/verify.hpp, program/dependencies.hpp) is not enough: verify_turns runs all of
+// them together under the turns, with the activation slots the runtime plans (as verify_order does),
+// and finds a deadlock that only the turns cause. plan_turn_timeline is the planned timeline of the
+// same run.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "instruction.hpp"
+#include "timeline.hpp"
+#include "verify.hpp"
+
+namespace plait {
+
+/// S stages on P devices, each device's programs of at most N instructions.
+template <std::size_t S, std::size_t P, std::size_t N>
+struct turn_split {
+  struct at {
+    std::uint16_t stage = 0;
+    std::uint16_t pc = 0;
+  };
+  std::array<program<N>, S> programs{};                    // stage k's instructions in its device's order, nop-padded
+  std::array<std::size_t, S> device{};                     // the device that runs stage k
+  std::array<std::array<std::uint32_t, N>, S> position{};  // where stage k's instruction j sits in its device's order
+  std::array<std::array<at, S * N>, P> order{};            // device d's n-th instruction: (stage, pc)
+  std::array<std::size_t, P> length{};                     // instructions in device d's order
+};
+
+/// One program per stage from each device's order (`merged[d]`: instructions naming their stage; nops
+/// ignored). A stage must appear on one device only.
+template <std::size_t S, std::size_t P, std::size_t N>
+constexpr turn_split<S, P, N> split_turns(const std::array<program<N>, P>& merged) {
+  turn_split<S, P, N> t;
+  std::array<std::size_t, S> count{};
+  std::array<bool, S> seen{};
+  for (std::size_t d = 0; d < P; ++d)
+    for (const instruction& i : merged[d]) {
+      if (i.op == opcode::nop) continue;
+      const std::size_t k = i.stage;
+      if (k >= S) throw "split_turns: an instruction names a stage beyond the pipeline";
+      if (seen[k] && t.device[k] != d) throw "split_turns: a stage appears on two devices";
+      seen[k] = true;
+      t.device[k] = d;
+      t.position[k][count[k]] = std::uint32_t(t.length[d]);
+      t.order[d][t.length[d]++] = {std::uint16_t(k), std::uint16_t(count[k])};
+      t.programs[k][count[k]++] = i;
+    }
+  for (std::size_t k = 0; k < S; ++k) {
+    if (!seen[k]) throw "split_turns: a stage has no instruction";
+    for (std::size_t j = count[k]; j < N; ++j) t.programs[k][j] = {.op = opcode::nop};
+  }
+  return t;
+}
+
+/// The same split rebuilt from stage programs and their places (`places[k][j]`: where stage k's j-th
+/// instruction that takes a turn sits in its device's order; `device[k]` its device). Instructions
+/// that take no turn (the data-parallel collectives a mesh adds before each optimizer step) go into
+/// the order just before the next one that does. For a mesh's programs: its planned timeline.
+template <std::size_t P, std::size_t S, std::size_t N, class Places>
+constexpr turn_split<S, P, N> turns_of(const std::array<program<N>, S>& programs, const Places& places,
+                                       const std::array<std::size_t, S>& device) {
+  turn_split<S, P, N> t;
+  t.programs = programs;
+  t.device = device;
+  std::array<std::size_t, P> turns{};                   // instructions that take a turn, per device
+  std::array<std::array<std::size_t, N>, S> turn_pc{};  // stage k's j-th turn instruction: its pc
+  std::array<std::size_t, S> count{};                   // turn instructions per stage
+  for (std::size_t k = 0; k < S; ++k) {
+    std::size_t j = 0;
+    for (std::size_t pc = 0; pc < N; ++pc) {
+      const instruction& i = programs[k][pc];
+      if (i.op == opcode::nop || (is_collective(i.op) && i.peer == std::int16_t(collective_group::data_parallel)))
+        continue;
+      turn_pc[k][j++] = pc;
+    }
+    turns[device[k]] += j;
+    count[k] = j;
+  }
+  std::array<std::size_t, S> next{};  // per stage: its next pc to place in the order
+  for (std::size_t d = 0; d < P; ++d)
+    for (std::size_t place = 0; place < turns[d]; ++place) {
+      std::size_t k = S, j = 0;
+      for (std::size_t s = 0; s < S && k == S; ++s)
+        for (std::size_t n = 0; n < count[s] && device[s] == d; ++n)
+          if (std::size_t(places[s][n]) == place) {
+            k = s, j = n;
+            break;
+          }
+      if (k == S) throw "turns_of: a place of a device's order has no instruction";
+      for (std::size_t pc = next[k]; pc <= turn_pc[k][j]; ++pc) {
+        t.position[k][pc] = std::uint32_t(t.length[d]);
+        t.order[d][t.length[d]++] = {std::uint16_t(k), std::uint16_t(pc)};
+      }
+      next[k] = turn_pc[k][j] + 1;
+    }
+  return t;
+}
+
+/// What verify_turns finds: ok, or a device that can never go on, at its instruction `at` (its
+/// order's index), which stage `stage` would run at pc `pc`.
+struct turn_verdict {
+  enum kind_t { ok, deadlock } kind = ok;
+  std::size_t device = 0, at = 0, stage = 0, pc = 0;
+  constexpr explicit operator bool() const { return kind == ok; }
+};
+
+namespace detail {
+// The run of a turn_split: each device executes its order; a receive waits for its send; a slot is
+// taken (a receive of an activation, or the first stage's forward) only when its earlier micro-batch
+// is done with it (last backward or W) and the messages sent from it were received (the runtime's
+// await_slot). `step(d, k, j, ready)` is called as instruction j of stage k starts on device d at
+// `ready` (the latest end of what it waited for, for the timeline).
+template <std::size_t S, std::size_t P, std::size_t N, class Step>
+constexpr turn_verdict run_turns(const turn_split<S, P, N>& t, const std::array<std::size_t, S>& slots, Step step) {
+  const auto& progs = t.programs;
+  std::array<std::size_t, P> cursor{};
+  std::array<std::size_t, S> pc{};
+  std::array<std::array<std::size_t, S>, S> taken{};  // per (sender, receiver): the next send to match
+  std::array<std::array<int, N + 1>, S> holder{};
+  std::array<std::array<std::array<std::size_t, 2>, N + 1>, S> last_send{};
+  for (auto& h : holder)
+    for (auto& x : h) x = -1;
+  for (auto& l : last_send)
+    for (auto& x : l) x = {N, N};
+  const auto delivered = [&](std::size_t k, std::size_t j) { return taken[k][std::size_t(progs[k][j].peer)] > j; };
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (std::size_t d = 0; d < P; ++d) {
+      while (cursor[d] < t.length[d]) {
+        const std::size_t k = t.order[d][cursor[d]].stage, j = t.order[d][cursor[d]].pc;
+        const instruction& i = progs[k][j];
+        const std::size_t slot = i.microbatch % (slots[k] ? slots[k] : 1);
+        const bool takes_slot = (i.op == opcode::recv && message_kind(i.buffer) == message_kind::activation) ||
+                                (i.op == opcode::forward && k == 0);
+        std::size_t from = N, sent_at = N;  // a receive's sender stage and its send's pc
+        if (takes_slot) {
+          if (holder[k][slot] >= 0 && holder[k][slot] != int(i.microbatch)) break;  // verify_order refuses this
+          bool free = true;
+          for (const std::size_t at : last_send[k][slot]) free = free && (at == N || delivered(k, at));
+          if (!free) break;
+        }
+        if (i.op == opcode::recv) {
+          from = std::size_t(i.peer);
+          sent_at = next_send(progs[from], k, taken[from][k], pc[from]);
+          if (sent_at == N) break;
+        }
+        if (takes_slot) holder[k][slot] = int(i.microbatch);
+        if (i.op == opcode::recv) taken[from][k] = sent_at + 1;
+        if (i.op == opcode::send) last_send[k][slot][message_kind(i.buffer) == message_kind::activation ? 0 : 1] = j;
+        if (frees_activations(i.op) && holder[k][slot] == int(i.microbatch)) holder[k][slot] = -1;
+        step(d, k, j, from, sent_at);
+        ++pc[k];
+        ++cursor[d];
+        progress = true;
+      }
+    }
+  }
+  for (std::size_t d = 0; d < P; ++d)
+    if (cursor[d] < t.length[d])
+      return {turn_verdict::deadlock, d, cursor[d], t.order[d][cursor[d]].stage, t.order[d][cursor[d]].pc};
+  return {};
+}
+}  // namespace detail
+
+/// The stages' programs run together under their devices' turns, on `slots[k]` activation slots per
+/// stage, to their end. Requires programs that verify_messages and verify_order accept one by one.
+template <std::size_t S, std::size_t P, std::size_t N>
+constexpr turn_verdict verify_turns(const turn_split<S, P, N>& t, const std::array<std::size_t, S>& slots) {
+  return detail::run_turns(t, slots, [](std::size_t, std::size_t, std::size_t, std::size_t, std::size_t) {});
+}
+
+/// The planned timeline of a turn_split: an instruction starts when its device is free and what it
+/// receives was sent; `cost(stage, instruction)` is what a computing instruction takes. Indexed by
+/// stage (end[k][j], busy[k]); its bubble is averaged over the P devices.
+template <std::size_t S, std::size_t P, std::size_t N, class Cost>
+constexpr timeline<S, N> plan_turn_timeline(const turn_split<S, P, N>& t, const std::array<std::size_t, S>& slots,
+                                            Cost cost_of) {
+  timeline<S, N> out;
+  out.machines = P;
+  std::array<double, P> clock{};
+  detail::run_turns(t, slots, [&](std::size_t d, std::size_t k, std::size_t j, std::size_t from, std::size_t sent_at) {
+    const instruction& i = t.programs[k][j];
+    if (i.op == opcode::recv && out.end[from][sent_at] > clock[d]) clock[d] = out.end[from][sent_at];
+    const double c = i.op == opcode::recv || i.op == opcode::send ? 0.0 : cost_of(k, i);
+    clock[d] += c;
+    out.end[k][j] = clock[d];
+    out.busy[k] += c;
+  });
+  for (double c : clock) out.step = c > out.step ? c : out.step;
+  return out;
+}
+
+}  // namespace plait
