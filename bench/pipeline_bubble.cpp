@@ -3,7 +3,8 @@
 //
 // An MLP of 8 equal layers (512 -> 512, relu between, MSE loss on random targets), batch 1024, on
 // 2 host devices of one thread each: pipeline<2, microbatches<m>, S> for m in {1, 2, 4, 8, 16} and
-// S in {gpipe, one_f_one_b, zb_h1}, against single_device on one thread. Steps of every
+// S in {gpipe, one_f_one_b, zb_h1, interleaved_1f1b<2>, zb_v} (the last two: 4 stages of 2 layers,
+// two on each device, taking turns), against single_device on one thread. Steps of every
 // configuration are timed in alternating rounds in one run. The measured bubble is read from the
 // executed trace (idle share of each step: 1 - busy / step time, averaged over the stages) and set
 // beside the planned one (the schedule's programs timed with each stage's FLOPs: forward, the
@@ -23,6 +24,7 @@
 #include <cstdio>
 #include <cstring>
 #include <plait/plait.hpp>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -56,6 +58,7 @@ struct config {
   double planned, textbook;
   std::vector<double> ms, bubble;
   double (*round)(const data&, int, double&);
+  void (*write)(const std::string& prefix, const char* name);  // its planned and executed traces
 };
 
 // One round: `steps` timed steps; returns ms per step and the mean measured bubble.
@@ -71,17 +74,25 @@ double time_steps(Model& model, const data& d, int steps, double& bubble) {
   const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count() / steps;
   const auto events = model.trace().events();
   bubble = 0;
-  for (int s = 0; s < steps; ++s) bubble += measured_bubble(events, std::int32_t(first + s), 2);
+  const auto& device_of = Model::plan::device_of;
+  for (int s = 0; s < steps; ++s) bubble += measured_bubble(events, std::int32_t(first + s), device_of, 2);
   bubble /= steps;
   return ms;
 }
 
 template <class Policy>
-double round_of(const data& d, int steps, double& bubble) {
+auto& model_of() {
   static auto model = [] {
-    auto m = place<Policy>(mlp, host_devices(Policy::device_count, 1), {.max_batch = batch, .seed = 1});
+    constexpr std::size_t devices = plan_of<Policy, std::remove_const_t<decltype(mlp)>>::physical_device_count;
+    auto m = place<Policy>(mlp, host_devices(devices, 1), {.max_batch = batch, .seed = 1});
     return m;
   }();
+  return model;
+}
+
+template <class Policy>
+double round_of(const data& d, int steps, double& bubble) {
+  auto& model = model_of<Policy>();
   static bool warm = false;
   if (!warm) {
     double ignored;
@@ -95,7 +106,17 @@ using graph = std::remove_const_t<decltype(mlp)>;
 template <std::size_t M, class S>
 config make(const char* name) {
   using P = pipeline<2, microbatches<M>, S>;
-  return {name, M, P::template planned_timeline<graph>.bubble_fraction(), P::bubble_fraction, {}, {}, &round_of<P>};
+  return {name,
+          M,
+          P::template planned_timeline<graph>.bubble_fraction(),
+          P::bubble_fraction,
+          {},
+          {},
+          &round_of<P>,
+          [](const std::string& prefix, const char* schedule) {
+            write_planned_trace<P, graph>(prefix + "_planned_" + schedule + ".json");
+            model_of<P>().write_trace(prefix + "_executed_" + schedule + ".json");
+          }};
 }
 
 // The products of one step at m micro-batches on stages of `layers` layers each (512 x 512, rows
@@ -145,7 +166,12 @@ double time_ms(F&& f, int steps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false;
+  std::string trace;  // --trace PREFIX: each schedule's planned and executed traces at m = 8
+  for (int a = 1; a < argc; ++a) {
+    if (std::strcmp(argv[a], "--quick") == 0) quick = true;
+    if (std::strcmp(argv[a], "--trace") == 0 && a + 1 < argc) trace = argv[++a];
+  }
   const int rounds = quick ? 3 : 7, steps = quick ? 2 : 4;
   const data d;
   std::vector<config> configs{make<1, gpipe>("gpipe"),
@@ -162,7 +188,16 @@ int main(int argc, char** argv) {
                               make<2, zb_h1>("zb_h1"),
                               make<4, zb_h1>("zb_h1"),
                               make<8, zb_h1>("zb_h1"),
-                              make<16, zb_h1>("zb_h1")};
+                              make<16, zb_h1>("zb_h1"),
+                              make<2, interleaved_1f1b<2>>("interleaved"),
+                              make<4, interleaved_1f1b<2>>("interleaved"),
+                              make<8, interleaved_1f1b<2>>("interleaved"),
+                              make<16, interleaved_1f1b<2>>("interleaved"),
+                              make<1, zb_v>("zb_v"),
+                              make<2, zb_v>("zb_v"),
+                              make<4, zb_v>("zb_v"),
+                              make<8, zb_v>("zb_v"),
+                              make<16, zb_v>("zb_v")};
   constexpr std::size_t cut = pipeline<2, microbatches<8>, zb_h1>::stages<graph>[0].last;  // layers of stage 0
   stage_gemms g0(8, int(cut), true), g1(8, int(8 - cut), false), serial0(8, int(cut), true),
       serial1(8, int(8 - cut), false);
@@ -202,20 +237,28 @@ int main(int argc, char** argv) {
   std::printf("%-12s %4s %10s %8s %9s %9s %9s %7s %9s %10s\n", "", "", "", "", "bubble", "bubble", "", "(m+p-1)",
               "speedup", "");
   double worst = 0, speedup_m8 = 0, speedup_m8_gpipe = 0, speedup_m8_zb = 0, ms_m8 = 0, ms_m8_zb = 0, eff_m8 = 0,
-         eff_m8_zb = 0;
+         eff_m8_zb = 0, speedup_m8_il = 0, eff_m8_il = 0, speedup_m8_zbv = 0, eff_m8_zbv = 0;
   for (const auto& c : configs) {
     const double ms = median(c.ms), b = median(c.bubble), err = std::abs(b - c.planned);
     const double ideal = 2 * (1 - c.planned), efficiency = (one / ms) / (ideal * ceiling / 2);
     worst = std::max(worst, err);
     if (c.m == 8 && c.schedule[0] == 'o') speedup_m8 = one / ms, ms_m8 = ms, eff_m8 = efficiency;
     if (c.m == 8 && c.schedule[0] == 'g') speedup_m8_gpipe = one / ms;
-    if (c.m == 8 && c.schedule[0] == 'z') speedup_m8_zb = one / ms, ms_m8_zb = ms, eff_m8_zb = efficiency;
+    if (c.m == 8 && std::strcmp(c.schedule, "zb_h1") == 0)
+      speedup_m8_zb = one / ms, ms_m8_zb = ms, eff_m8_zb = efficiency;
+    if (c.m == 8 && c.schedule[0] == 'i') speedup_m8_il = one / ms, eff_m8_il = efficiency;
+    if (c.m == 8 && std::strcmp(c.schedule, "zb_v") == 0) speedup_m8_zbv = one / ms, eff_m8_zbv = efficiency;
     std::printf("%-12s %4zu %10.2f %8.3f %9.3f %9.3f %9.3f %7.3f %9.3f %10.3f\n", c.schedule, c.m, ms, one / ms, b,
                 c.planned, err, c.textbook, ideal, efficiency);
   }
+  if (!trace.empty())
+    for (const auto& c : configs)
+      if (c.m == 8) c.write(trace, c.schedule);
   std::printf(
       "RESULT pipeline_bubble p=2 batch=%zu single_ms=%.3f max_bubble_error=%.3f speedup_m8=%.3f "
       "speedup_m8_gpipe=%.3f speedup_m8_zb=%.3f zb_over_1f1b_m8=%.3f parallel_ceiling=%.3f efficiency_m8=%.3f "
-      "efficiency_m8_zb=%.3f\n",
-      batch, one, worst, speedup_m8, speedup_m8_gpipe, speedup_m8_zb, ms_m8 / ms_m8_zb, ceiling, eff_m8, eff_m8_zb);
+      "efficiency_m8_zb=%.3f speedup_m8_interleaved=%.3f efficiency_m8_interleaved=%.3f speedup_m8_zbv=%.3f "
+      "efficiency_m8_zbv=%.3f\n",
+      batch, one, worst, speedup_m8, speedup_m8_gpipe, speedup_m8_zb, ms_m8 / ms_m8_zb, ceiling, eff_m8, eff_m8_zb,
+      speedup_m8_il, eff_m8_il, speedup_m8_zbv, eff_m8_zbv);
 }

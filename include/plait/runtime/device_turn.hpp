@@ -13,6 +13,7 @@
 
 #include "../core/error.hpp"
 #include "../program/instruction.hpp"
+#include "follow_on_error.hpp"
 
 namespace plait {
 
@@ -20,14 +21,14 @@ class device_turn {
  public:
   /// The run starting at `base`: its first instruction's place (called by the stage that has it).
   void begin(std::uint64_t base) { pass(base); }
-  /// Blocks until the turn is at `place` of the run starting at `base`; a plait error if a stage of
-  /// the device failed in this run.
+  /// Blocks until the turn is at `place` of the run starting at `base`; a follow_on_error if a stage
+  /// of the device failed in this run.
   void wait(std::uint64_t place, std::uint64_t base) const {
     for (std::uint64_t v = at_.load(std::memory_order_acquire); v != place; v = at_.load(std::memory_order_acquire)) {
       if (v == (base | failed))
-        fail("a stage of this device stopped",
-             "its stages take turns in one order, and the stage whose turn it was failed",
-             "see the error of that stage (it is reported first)");
+        throw follow_on_error(message("a stage of this device stopped",
+                                      "its stages take turns in one order, and the stage whose turn it was failed",
+                                      "see that stage's error"));
       at_.wait(v, std::memory_order_acquire);
     }
   }

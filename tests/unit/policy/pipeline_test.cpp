@@ -106,11 +106,15 @@ TEST_CASE_TEMPLATE("chunked pipelines train as one device and as 1F1B over as ma
 }
 
 TEST_CASE("a chunked pipeline runs on its devices, its stages taking turns") {
-  using P = pipeline<2, microbatches<4>, interleaved_1f1b<2>>;
+  // [docs:chunked]
+  using P = pipeline<2, microbatches<4>, interleaved_1f1b<2>>;  // 4 stages, 2 per device, looping
   static_assert(P::device_of(0) == 0 && P::device_of(1) == 1 && P::device_of(2) == 0 && P::device_of(3) == 1);
+  // [/docs:chunked]
   static_assert(pipeline<2, microbatches<4>, zb_v>::device_of(3) == 0 &&
                 pipeline<2, microbatches<4>, zb_v>::device_of(2) == 1);
+  // [docs:chunked_place]
   auto m = place<P>(deeper, host_devices(2), {.max_batch = 32});  // 2 devices for 4 stages
+  // [/docs:chunked_place]
   CHECK_THROWS_WITH_AS(place<P>(deeper, host_devices(1)), doctest::Contains("needs 2 devices but place was given 1"),
                        plait::error);
   const batch_set<10> b(32, 4);
