@@ -121,8 +121,23 @@ struct plan_of {
     if constexpr (takes_turns) return P::template turn_positions<G>;
     else return 0;
   }();
-  /// More than any device's order is long: run r's places start at r * turn_length.
-  static constexpr std::uint64_t turn_length = std::uint64_t(program_length) * device_count + 1;
+
+  /// Where logical devices take turns on a device: each device's order of their training programs
+  /// (program/turns.hpp: order[p][n] = (logical device, pc)), and the logical devices on each device.
+  static constexpr auto turn_order = [] {
+    if constexpr (takes_turns) return turns_of<physical_device_count>(programs, turn_positions, device_of);
+    else return 0;
+  }();
+  static constexpr std::size_t turns_per_device = device_count / physical_device_count;
+  static constexpr auto turn_members = [] {
+    std::array<std::array<std::size_t, turns_per_device>, physical_device_count> m{};
+    std::array<std::size_t, physical_device_count> n{};
+    for (std::size_t d = 0; d < device_count; ++d) m[device_of[d]][n[device_of[d]]++] = d;
+    return m;
+  }();
+  static_assert(!takes_turns || device_count % physical_device_count == 0,
+                "plait: a policy runs different numbers of logical devices on its devices. Fix: report this as a "
+                "plait bug, with the policy.");
 
   /// Whether a device's program splits backwards into B and W (zero-bubble schedules): its memory then
   /// keeps each layer's output gradient per slot, from B to W.
@@ -160,6 +175,12 @@ struct plan_of {
                 "plait: the inference programs of this policy do not verify: a forward message or exchange has no "
                 "match, or the devices could wait on each other forever. Fix: report this as a plait bug, with the "
                 "policy and the graph.");
+  /// Where logical devices take turns: each device's order of their inference programs (the training
+  /// order's forward part: it needs no more of any device than training does).
+  static constexpr auto inference_turn_order = [] {
+    if constexpr (takes_turns) return inference_order(turn_order, inference_programs);
+    else return 0;
+  }();
 
   /// What each stage's forward, backward input part and weight part cost (policy/stage_costs.hpp).
   static constexpr auto stage_cost_table = stage_costs<device_layout>(stages);
@@ -168,7 +189,7 @@ struct plan_of {
   static constexpr auto planned_timeline = [] {
     constexpr auto cost = [](std::size_t, const instruction& i) { return stage_cost_table[i.stage].of(i.op); };
     if constexpr (takes_turns)  // stages taking turns on their devices (program/turns.hpp)
-      return plan_turn_timeline(turns_of<physical_device_count>(programs, turn_positions, device_of), slots, cost);
+      return plan_turn_timeline(turn_order, slots, cost);
     else return plan_mesh_timeline_by<inner_count, tensor_parallel_degree>(programs, cost);
   }();
   /// The idle share of a planned step, averaged over devices.

@@ -5,9 +5,9 @@
 // A chunked schedule gives one program per device in which every instruction names the stage that
 // runs it (peers are stage numbers too): the device's order. split_turns turns it into one program
 // per stage (the stage's instructions, in the device's order) and, for each, where its instructions
-// sit in its device's order. The runtime runs every stage as a logical device of its own and lets
-// the stages of one device take turns in that order (runtime/device_turn.hpp): one of them computes
-// at a time, as on one device.
+// sit in its device's order. The runtime keeps every stage as a logical device of its own (its
+// memory, its slots, its messages) and runs the stages of one device on one thread, in that order
+// (runtime/executor.hpp, run_together): one of them computes at a time, as on one device.
 //
 // Because a stage that waits for a message holds its device's turn, the stages' programs verifying
 // one by one (program/verify.hpp, program/dependencies.hpp) is not enough: verify_turns runs all of
@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "inference.hpp"
 #include "instruction.hpp"
 #include "timeline.hpp"
 #include "verify.hpp"
@@ -107,6 +108,33 @@ constexpr turn_split<S, P, N> turns_of(const std::array<program<N>, S>& programs
       next[k] = turn_pc[k][j] + 1;
     }
   return t;
+}
+
+/// A device's order for the inference programs (each a training program's forward part, with a
+/// gather after the last stage's forwards: program/inference.hpp), following the training order
+/// `t`: the forward-part instructions in the same places, each gather right after its forward.
+template <std::size_t S, std::size_t P, std::size_t N, std::size_t N2>
+struct inference_turns {
+  std::array<std::array<typename turn_split<S, P, N>::at, S * N2>, P> order{};
+  std::array<std::size_t, P> length{};
+};
+template <std::size_t S, std::size_t P, std::size_t N, std::size_t N2>
+constexpr inference_turns<S, P, N, N2> inference_order(const turn_split<S, P, N>& t,
+                                                       const std::array<program<N2>, S>& inference) {
+  inference_turns<S, P, N, N2> r;
+  std::array<std::size_t, S> next{};
+  for (std::size_t d = 0; d < P; ++d)
+    for (std::size_t n = 0; n < t.length[d]; ++n) {
+      const std::size_t k = t.order[d][n].stage;
+      const instruction& i = t.programs[k][t.order[d][n].pc];
+      if (!is_forward_part(i)) continue;
+      if (next[k] >= N2 || !(inference[k][next[k]] == i))
+        throw "inference_order: not the training program's forward part";
+      r.order[d][r.length[d]++] = {std::uint16_t(k), std::uint16_t(next[k]++)};
+      while (next[k] < N2 && inference[k][next[k]].op == opcode::gather)
+        r.order[d][r.length[d]++] = {std::uint16_t(k), std::uint16_t(next[k]++)};
+    }
+  return r;
 }
 
 /// What verify_turns finds: ok, or a device that can never go on, at its instruction `at` (its

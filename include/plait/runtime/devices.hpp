@@ -131,15 +131,31 @@ class placed_devices {
       placed_devices& self;
       Job& job;
       std::uint64_t step;
-      static void on(void* arg, std::size_t l) {
+      static void on(void* arg, std::size_t l) {  // l: a logical device, or a device whose stages take turns
         auto& c = *static_cast<call*>(arg);
-        c.self.executors_[l]->run(c.job, c.step);
+        if constexpr (Plan::takes_turns) executor_type::run_together(c.self.raw_.data(), l, c.job, c.step);
+        else c.self.executors_[l]->run(c.job, c.step);
       }
     } c{*this, job, step};
     workers_->run(&call::on, &c);
   }
-  /// fn(arg, l) for every local device l at once, each on its worker thread (a guarded step's update).
-  void each(device_workers::job_fn fn, void* arg) { workers_->run(fn, arg); }
+  /// fn(arg, l) for every local device l at once, each on its worker thread (a guarded step's update);
+  /// logical devices that take turns on one device one after another on its thread.
+  void each(device_workers::job_fn fn, void* arg) {
+    if constexpr (Plan::takes_turns) {
+      struct call {
+        device_workers::job_fn fn;
+        void* arg;
+        static void on(void* a, std::size_t p) {
+          auto& c = *static_cast<call*>(a);
+          for (std::size_t l : Plan::turn_members[p]) c.fn(c.arg, l);
+        }
+      } c{fn, arg};
+      workers_->run(&call::on, &c);
+    } else {
+      workers_->run(fn, arg);
+    }
+  }
   /// Local device l's program alone, on the caller's thread (a CUDA graph's capture of one device).
   template <class Job>
   void run_one(std::size_t l, Job& job, std::uint64_t step) {
@@ -220,12 +236,14 @@ class placed_devices {
                                                            typename executor_type::tracing{&trace_, &names_},
                                                            Plan::communicates && device_count > 1));
     }
-    if constexpr (Plan::takes_turns) {  // the stages of a device take turns on it (one process: first_ is 0)
-      turns_ = std::make_unique<device_turn[]>(Plan::physical_device_count);
-      for (std::size_t l = 0; l < local; ++l) executors_[l]->set_turn(&turns_[Plan::device_of[l]]);
-    }
+    for (auto& e : executors_) raw_.push_back(e.get());
     memories_[0].ctx().enter();
-    workers_ = std::make_unique<device_workers>(local, [m = memories_.data()](std::size_t l) { m[l].ctx().enter(); });
+    if constexpr (Plan::takes_turns)  // one thread per device, for the logical devices that take turns on it
+      workers_ = std::make_unique<device_workers>(Plan::physical_device_count, [m = memories_.data()](std::size_t p) {
+        m[Plan::turn_members[p][0]].ctx().enter();
+      });
+    else
+      workers_ = std::make_unique<device_workers>(local, [m = memories_.data()](std::size_t l) { m[l].ctx().enter(); });
   }
 
   place_options options_;
@@ -239,7 +257,7 @@ class placed_devices {
   trace_recorder trace_;
   event_names names_;                                      // made at place(...): recording a trace allocates nothing
   std::vector<std::unique_ptr<executor_type>> executors_;  // [local device]
-  std::unique_ptr<device_turn[]> turns_;                   // [device]: where its stages take turns
+  std::vector<executor_type*> raw_;                        // [local device]: the executors, for run_together
   std::unique_ptr<device_workers> workers_;                // last: its threads stop before the rest goes
 };
 

@@ -37,7 +37,6 @@
 #include "comm_queue.hpp"
 #include "data_parallel_collective.hpp"
 #include "device_memory.hpp"
-#include "device_turn.hpp"
 #include "event_names.hpp"
 #include "local_groups.hpp"
 #include "predictive_coding.hpp"
@@ -67,9 +66,6 @@ class device_executor {
     const event_names* names = nullptr;
   };
 
-  /// Where stages that share a device take turns (chunked pipeline schedules): that device's turn.
-  void set_turn(device_turn* turn) { turn_ = turn; }
-
   /// Device `device` of the mesh, `memory` its planned memory; `threaded`: collectives run on a
   /// communication worker of their own (else at once, on the compute thread).
   device_executor(memory_type& memory, std::size_t device, std::size_t local, links l, tracing t, bool threaded)
@@ -96,17 +92,21 @@ class device_executor {
       execute(p.finish, h);
       execute(p.tail, h);
     } else if constexpr (Job::training) {
-      mem_.begin_step(step);            // the step words, before the step's first work
-      if constexpr (Plan::takes_turns)  // a stage of a device that runs several: in the device's order
-        run_taking_turns(Plan::programs[device_], Plan::turn_positions[device_], *turn_, runs_++ * Plan::turn_length,
-                         h);
-      else execute(Plan::programs[device_], h);
+      mem_.begin_step(step);  // the step words, before the step's first work
+      execute(Plan::programs[device_], h);
     } else {
       execute(Plan::inference_programs[device_], h);
     }
     queue_.wait();
     h.await_all_sent();  // the next run may overwrite what was posted
   }
+
+  /// Executes the programs of the logical devices that take turns on device p (the stages of a
+  /// chunked pipeline schedule: Plan::turn_members[p]) on the calling thread, in the device's order
+  /// (Plan::turn_order, or its forward part for inference): one instruction at a time, as verified
+  /// (program/turns.hpp). `all[d]`: logical device d's executor.
+  template <class Job>
+  static void run_together(device_executor* const* all, std::size_t p, Job& job, std::uint64_t step);
 
  private:
   /// A posted message: the peer it went to and its ticket (taken once the peer copied it).
@@ -394,9 +394,9 @@ class device_executor {
   links links_;
   tracing tracing_;
   comm_queue queue_;
-  device_turn* turn_ = nullptr;   // the device's turn, where its stages take turns
-  std::uint64_t runs_ = 0;        // training runs so far: each run's places in the turn start at a base of their own
   std::vector<float> host_rows_;  // [rows] @ host: per-sample losses read back (device memory only)
 };
 
 }  // namespace plait
+
+#include "run_together.hpp"  // device_executor::run_together

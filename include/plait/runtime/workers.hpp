@@ -11,8 +11,6 @@
 #include <utility>
 #include <vector>
 
-#include "follow_on_error.hpp"
-
 namespace plait {
 
 class device_workers {
@@ -41,8 +39,7 @@ class device_workers {
   std::size_t size() const { return threads_.size() + 1; }
 
   /// Runs fn(arg, d) for every device d, device 0 on the calling thread. Rethrows the first
-  /// device's exception (by device order) after every device has finished, preferring an error of
-  /// a device's own to one that only followed from another's (follow_on_error).
+  /// device's exception (by device order) after every device has finished.
   void run(job_fn fn, void* arg) {
     fn_ = fn;
     arg_ = arg;
@@ -55,26 +52,15 @@ class device_workers {
       done_.wait(done, std::memory_order_acquire);
       done = done_.load(std::memory_order_acquire);
     }
-    std::exception_ptr first, consequence;  // an error of a device's own, else one it only followed from
-    for (auto& e : errors_) {
-      if (e && !first && !is_consequence(e)) first = e;
-      if (e && !consequence) consequence = e;
-      e = nullptr;
-    }
-    if (first || consequence) std::rethrow_exception(first ? first : consequence);
+    for (auto& e : errors_)
+      if (e) {
+        std::exception_ptr first = std::exchange(e, nullptr);
+        for (auto& rest : errors_) rest = nullptr;
+        std::rethrow_exception(first);
+      }
   }
 
  private:
-  static bool is_consequence(const std::exception_ptr& e) {
-    try {
-      std::rethrow_exception(e);
-    } catch (const follow_on_error&) {
-      return true;
-    } catch (...) {
-      return false;
-    }
-  }
-
   void work(std::size_t d) {
     try {
       fn_(arg_, d);

@@ -1,6 +1,6 @@
 // runtime/workers.hpp: device_workers runs a job on every device at once, device 0 on the calling
 // thread, and returns when all are done; it rethrows the first device's exception by device order;
-// its threads are reused from run to run; an error that only follows from another device's comes last.
+// its threads are reused from run to run.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -86,17 +86,4 @@ TEST_CASE("one device: no thread, the job runs on the caller") {
   w.run(note, &s);
   CHECK(s.runs[0] == 1);
   CHECK(s.where[0] == std::this_thread::get_id());
-}
-
-TEST_CASE("an error that only follows from another device's is reported after the devices' own") {
-  device_workers w(3, [](std::size_t) {});
-  const auto job = [](void*, std::size_t d) {
-    if (d == 0) throw follow_on_error("device 0 waited for device 2");
-    if (d == 2) throw std::runtime_error("device 2");
-  };
-  CHECK_THROWS_WITH_AS(w.run(job, nullptr), "device 2", std::runtime_error);
-  // Only follow-on errors: the first of them.
-  CHECK_THROWS_WITH_AS(
-      w.run([](void*, std::size_t d) { throw follow_on_error("after " + std::to_string(d)); }, nullptr), "after 0",
-      follow_on_error);
 }
