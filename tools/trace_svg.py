@@ -9,6 +9,7 @@ labelled B (backward_input, the gradient sent back) and W (backward_weight, draw
 import argparse
 import html
 import json
+import re
 
 KIND_COLOURS = {"scatter": "#9e9e9e", "forward": "#4c78a8", "loss": "#b279a2", "backward": "#f58518",
                 "backward_input": "#f58518", "backward_weight": "#ffbf79",
@@ -43,13 +44,20 @@ def main():
     ap.add_argument("--title", default="")
     args = ap.parse_args()
     names, rows, boxes = load(args.trace)
+    # Rows in the order of their device's name ("device 0, stage 2" after "device 0, stage 0"): the
+    # stages of a device that take turns on it next to each other.
+    def by_name(row):
+        name = names.get(("p", row[0]), f"device {row[0]}")
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)], row[1]
+
     if args.last_step:
         last = max(b.get("args", {}).get("step", -1) for b in boxes)
         boxes = [b for b in boxes if b.get("args", {}).get("step", -1) == last]
-        rows = sorted({(b["pid"], b["tid"]) for b in boxes})
+        rows = {(b["pid"], b["tid"]) for b in boxes}
+    rows = sorted(rows, key=by_name)
     t0 = min(b["ts"] for b in boxes)
     t1 = max(b["ts"] + b["dur"] for b in boxes)
-    label_w, width, row_h, top = 190, 1100, 28, 40
+    label_w, width, row_h, top = 240, 1150, 28, 40
     scale = (width - label_w - 20) / max(t1 - t0, 1e-9)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + row_h * len(rows) + 60}" '
            f'font-family="sans-serif" font-size="12">',

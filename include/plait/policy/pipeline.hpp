@@ -3,14 +3,19 @@
 //
 // What it represents: the graph cut into S stages (at its `cut` markers, or balanced by FLOPs),
 // stage s on logical device s. Each step the batch is split into M micro-batches; activations go
-// forward from stage to stage and their gradients come back, in the order the schedule (gpipe or
-// one_f_one_b, or zb_h1 with each backward split in two) fixes; gradients accumulate over the micro-batches, and each
-// stage steps its own parameters after the flush. M = 1 is plain model parallelism.
+// forward from stage to stage and their gradients come back, in the order the schedule (gpipe,
+// one_f_one_b, or zb_h1 with each backward split in two) fixes; gradients accumulate over the
+// micro-batches, and each stage steps its own parameters after the flush. M = 1 is plain model
+// parallelism. A chunked schedule (interleaved_1f1b<V>, zb_v: program/chunked_schedules.hpp) cuts
+// S x V stages instead and gives each of the S devices V of them: every stage is still a logical
+// device, and the stages of a device run on its one thread in the schedule's order.
 //
-// Checked when the program compiles: S is not more than the layers that do work; explicit cuts
-// agree with S; the schedule's programs are verified together (program/verify.hpp): every send
-// meets its receive in the same per-peer order and no device can wait forever. Plan figures are
-// constexpr: bubble_fraction, peak_inflight_microbatches, bytes sent per sample.
+// Checked when the program compiles: the stages are not more than the layers that do work; explicit
+// cuts agree with them; the schedule's programs are verified together (program/verify.hpp: every
+// send meets its receive in the same per-peer order and no device can wait forever;
+// program/dependencies.hpp: every micro-batch's work once, in dependency order, on the planned
+// slots; program/turns.hpp: a chunked schedule's stages together on their devices). Plan figures are
+// constexpr: bubble_fraction, planned_timeline, peak_inflight_microbatches, bytes sent per sample.
 //
 // Options: uneven_microbatches (a batch not divisible by M is split as evenly as possible instead
 // of being refused).
