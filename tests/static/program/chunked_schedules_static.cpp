@@ -25,15 +25,13 @@ struct plan {
       if (split.device[k] != Sched::device_of(P, k)) return false;
     return true;
   }();
-  static constexpr bool ok = placed && verify_messages(split.programs) && verify_order(split.programs, M) &&
-                             verify_turns(split, slots);
+  static constexpr bool ok =
+      placed && verify_messages(split.programs) && verify_order(split.programs, M) && verify_turns(split, slots);
   // Every chunk's F, B and W as long as one unit: the bubble averaged over the P devices.
-  static constexpr double bubble = plan_turn_timeline(split, slots, [](std::size_t, const instruction& i) {
-                                     return i.op == opcode::forward           ? 1.0
-                                            : i.op == opcode::backward        ? 2.0
-                                            : is_backward(i.op)               ? 1.0
-                                                                              : 0.0;
-                                   }).bubble_fraction();
+  static constexpr double bubble =
+      plan_turn_timeline(split, slots, [](std::size_t, const instruction& i) {
+        return i.op == opcode::forward ? 1.0 : i.op == opcode::backward ? 2.0 : is_backward(i.op) ? 1.0 : 0.0;
+      }).bubble_fraction();
 };
 
 // Interleaved 1F1B, V = 2, at P = 4, M = 8 (the published figure): every device is busy
