@@ -58,12 +58,16 @@ struct replicate<N, Inner, Options...> {
   template <RootedGraph G>
   static constexpr auto stages = Inner::template stages<G>;
 
+  /// Per device of the mesh, what its inner rank has (`inner[rank]`).
+  template <class T, std::size_t I>
+  static constexpr std::array<T, device_count> by_inner_rank(const std::array<T, I>& inner) {
+    std::array<T, device_count> out{};
+    for (std::size_t d = 0; d < device_count; ++d) out[d] = inner[d % inner_device_count];
+    return out;
+  }
+
   template <RootedGraph G>
-  static constexpr auto owned = [] {
-    std::array<stage_range, device_count> o{};
-    for (std::size_t d = 0; d < device_count; ++d) o[d] = Inner::template owned<G>[d % inner_device_count];
-    return o;
-  }();
+  static constexpr auto owned = by_inner_rank(Inner::template owned<G>);
 
   /// The devices place(...) takes, and the one each logical device runs on: an inner pipeline whose
   /// devices run several stages each (chunked schedules) has fewer devices than logical devices.
@@ -80,11 +84,7 @@ struct replicate<N, Inner, Options...> {
   /// collective the mesh adds takes no turn).
   template <RootedGraph G>
     requires requires { Inner::template turn_positions<G>; }
-  static constexpr auto turn_positions = [] {
-    std::array<std::remove_cvref_t<decltype(Inner::template turn_positions<G>[0])>, device_count> t{};
-    for (std::size_t d = 0; d < device_count; ++d) t[d] = Inner::template turn_positions<G>[d % inner_device_count];
-    return t;
-  }();
+  static constexpr auto turn_positions = by_inner_rank(Inner::template turn_positions<G>);
 
   /// Device d's replica: which share of the batch it trains on.
   template <RootedGraph G>
@@ -127,11 +127,7 @@ struct replicate<N, Inner, Options...> {
   /// Device d's blocks of the whole model's parameters (partition inside): its inner rank's.
   template <RootedGraph G>
     requires requires { Inner::template param_blocks<G>; }
-  static constexpr auto param_blocks = [] {
-    std::array<std::remove_cvref_t<decltype(Inner::template param_blocks<G>[0])>, device_count> b{};
-    for (std::size_t d = 0; d < device_count; ++d) b[d] = Inner::template param_blocks<G>[d % inner_device_count];
-    return b;
-  }();
+  static constexpr auto param_blocks = by_inner_rank(Inner::template param_blocks<G>);
 };
 
 }  // namespace plait

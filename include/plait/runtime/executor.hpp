@@ -101,10 +101,8 @@ class device_executor {
     h.await_all_sent();  // the next run may overwrite what was posted
   }
 
-  /// Executes the programs of the logical devices that take turns on device p (the stages of a
-  /// chunked pipeline schedule: Plan::turn_members[p]) on the calling thread, in the device's order
-  /// (Plan::turn_order, or its forward part for inference): one instruction at a time, as verified
-  /// (program/turns.hpp). `all[d]`: logical device d's executor.
+  /// The programs of the logical devices on device p (a chunked schedule's stages), on the calling
+  /// thread in the device's order, as verified (runtime/run_together.hpp). `all[d]`: d's executor.
   template <class Job>
   static void run_together(device_executor* const* all, std::size_t p, Job& job, std::uint64_t step);
 

@@ -7,9 +7,12 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
+#include <initializer_list>
 #include <plait/plait.hpp>
+#include <tuple>
 #include <vector>
 
 #include "equivalence.hpp"
@@ -180,40 +183,37 @@ TEST_CASE("1F1B plans less activation memory than GPipe, as its peak in flight s
         graph_layout<std::remove_const_t<decltype(deep)>>::param_buffer_size);
 }
 
-TEST_CASE("the executed schedule is traced, one track per stage") {
-  using P = pipeline<2, microbatches<4>, one_f_one_b>;
+// One traced step of a two-stage pipeline of 4 micro-batches: per device, the events whose name
+// starts with each prefix.
+template <class P>
+std::vector<std::array<std::size_t, 2>> traced_counts(std::initializer_list<const char*> prefixes) {
   auto m = place<P>(deep, host_devices(2), {.max_batch = 32});
   const batch_set<10> b(32, 4);
   auto opt = sgd{};
   m.enable_trace();
   m.train_step(b.xs(), b.ys(), cross_entropy, opt);
-  std::size_t forwards[2] = {}, backwards[2] = {}, sends = 0;
+  std::vector<std::array<std::size_t, 2>> n(prefixes.size());
   for (const auto& e : m.trace().events()) {
     const std::string name = e.name;
-    if (name.starts_with("forward")) ++forwards[e.device];
-    if (name.starts_with("backward")) ++backwards[e.device];
-    if (name.starts_with("send")) ++sends;
+    std::size_t k = 0;
+    for (const char* prefix : prefixes) n[k++][e.device] += name.starts_with(prefix);
   }
+  return n;
+}
+
+TEST_CASE("the executed schedule is traced, one track per stage") {
+  const auto n = traced_counts<pipeline<2, microbatches<4>, one_f_one_b>>({"forward", "backward", "send"});
+  const auto [forwards, backwards, sends] = std::tuple{n[0], n[1], n[2]};
   CHECK(forwards[0] == 4);
   CHECK(forwards[1] == 4);
   CHECK(backwards[0] == 4);
   CHECK(backwards[1] == 4);
-  CHECK(sends == 8);  // 4 activations forward, 4 gradients back
+  CHECK(sends[0] + sends[1] == 8);  // 4 activations forward, 4 gradients back
 }
 
 TEST_CASE("zb_h1's executed trace shows each backward's two parts") {
-  using P = pipeline<2, microbatches<4>, zb_h1>;
-  auto m = place<P>(deep, host_devices(2), {.max_batch = 32});
-  const batch_set<10> b(32, 4);
-  auto opt = sgd{};
-  m.enable_trace();
-  m.train_step(b.xs(), b.ys(), cross_entropy, opt);
-  std::size_t inputs[2] = {}, weights[2] = {};
-  for (const auto& e : m.trace().events()) {
-    const std::string name = e.name;
-    if (name.starts_with("backward_input")) ++inputs[e.device];
-    if (name.starts_with("backward_weight")) ++weights[e.device];
-  }
+  const auto n = traced_counts<pipeline<2, microbatches<4>, zb_h1>>({"backward_input", "backward_weight"});
+  const auto [inputs, weights] = std::tuple{n[0], n[1]};
   CHECK(inputs[0] == 4);
   CHECK(inputs[1] == 4);
   CHECK(weights[0] == 4);
