@@ -43,13 +43,6 @@
 
 namespace plait {
 
-/// Replicas [first, last) of a sampler; last = all means through the sampler's last replica.
-struct replica_range {
-  static constexpr std::size_t all = static_cast<std::size_t>(-1);
-  std::size_t first = 0;
-  std::size_t last = all;
-};
-
 /// With a sampler, the sampler fixes batch_size, shuffle, seed and drop_last: leave them at their
 /// defaults (or repeat the sampler's values). replicas applies with a sampler only, prefetch always.
 struct loader_options {
@@ -74,6 +67,8 @@ class loader {
     typename D::target_kind y;             // [size()] class ids, or [size(), y_shape]
     std::span<const std::size_t> indices;  // the dataset indices of these samples, in order
     std::size_t number = 0;                // position of the batch in its epoch
+    std::size_t batches = 0;               // batches in its epoch
+    std::size_t global = 0;                // samples of the global batch it is a part of (its replicas' rows)
 
     std::size_t size() const { return x.count; }
   };
@@ -207,6 +202,7 @@ class loader {
     // Trimming the padding of the last global batch leaves the samples it really has.
     const std::size_t real_in_last = sampler_.dataset_size() - (sampler_.batches_per_epoch() - 1) * gb;
     last_count_ = trim_padding ? std::min(gb, real_in_last) : window_.size();
+    trim_ = trim_padding;
     for (auto& s : slots_) {
       s.x.resize(window_.size() * x_size);
       s.y.resize(window_.size() * y_size);
@@ -288,7 +284,8 @@ class loader {
     const std::span<const std::size_t> idx = batch_indices(k);
     slot& s = slots_[k % 2];
     data_->gather(idx, s.x.data(), s.y.data());
-    s.b = batch{{s.x.data(), idx.size()}, traits::view(s.y.data(), idx.size()), idx, k};
+    const std::size_t global = trim_ ? idx.size() : sampler_.global_batch();  // without a sampler: the whole batch
+    s.b = batch{{s.x.data(), idx.size()}, traits::view(s.y.data(), idx.size()), idx, k, batches_per_epoch(), global};
   }
 
   // May batch fill_next_ be gathered now? Slot (k % 2) is free once the caller released batch k-2.
@@ -321,6 +318,7 @@ class loader {
   sharded_sampler sampler_;     // this loader's own copy; set_epoch only under mutex_ with the worker idle
   shard window_;                // positions of this loader's replicas within each global batch
   std::size_t last_count_ = 0;  // samples in the last batch: window_.size(), or fewer once trimmed
+  bool trim_ = false;           // the plain mode: each batch is a whole global batch of one replica
   std::array<slot, 2> slots_;
   // The caller's thread only.
   bool started_ = false;    // begin_epoch has run

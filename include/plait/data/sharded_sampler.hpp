@@ -34,6 +34,14 @@
 
 namespace plait {
 
+/// Replicas [first, last) of a sampler; last = all means through the sampler's last replica. A
+/// process that hosts some of a model's replicas gathers their parts: model::process_replicas().
+struct replica_range {
+  static constexpr std::size_t all = static_cast<std::size_t>(-1);
+  std::size_t first = 0;
+  std::size_t last = all;
+};
+
 /// What happens to the samples that do not fill the last global batch.
 enum class last_batch { drop, pad };
 

@@ -106,6 +106,7 @@ class placed_devices {
   std::size_t local_count() const { return memories_.size(); }
   std::size_t first() const { return first_; }
   std::size_t process_count() const { return processes_ ? processes_->size() : 1; }
+  std::size_t process_rank() const { return processes_ ? processes_->rank() : 0; }
   /// Local device l's memory: device first() + l of the mesh.
   memory_type& memory(std::size_t l) { return memories_[l]; }
   const memory_type& memory(std::size_t l) const { return memories_[l]; }

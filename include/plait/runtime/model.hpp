@@ -69,6 +69,18 @@ class model {
     return sharded_sampler(dataset_size, data_parallel_degree, options);
   }
 
+  /// The replicas whose rows this process passes to a step (all of them in one process): give it to
+  /// a loader over sampler(...) so that the process reads only those rows.
+  replica_range process_replicas() const {
+    const std::size_t first = plan::replica[devices_->first()];
+    return {first, first + devices_->local_count() / plan::inner_count};
+  }
+  /// This process's rows of a global batch of n samples: the parts shard_of gives its replicas.
+  shard rows_of_process(std::size_t n) const {
+    const replica_range r = process_replicas();
+    return {shard_of(n, data_parallel_degree, r.first).begin, shard_of(n, data_parallel_degree, r.last - 1).end};
+  }
+
   std::size_t parameter_count() const { return layout::parameter_count; }
   std::size_t max_batch() const { return devices_->options().max_batch; }
   std::size_t steps() const { return steps_; }
@@ -162,10 +174,39 @@ class model {
     return 0.0f;
   }
 
+  /// Across processes: one step on a global batch of g.samples samples, of which x and y are only
+  /// this process's rows (rows_of_process(g.samples)); every process reads just its own. In one
+  /// process the same as train_step(x, y, ...), x being the whole batch.
+  template <Samples X, Target Y, Loss L, Optimizer Opt>
+  float train_step(X x, Y y, const L&, Opt& opt, global_batch g);
+  /// A loader's batch (data/loader.hpp): its rows with the size of its global batch, and its place
+  /// in the epoch, which the ranks compare every step: a rank whose epoch has fewer batches stops
+  /// every rank at the first step of that epoch, with an error naming it.
+  template <class B, Loss L, Optimizer Opt>
+    requires requires(const B& b) {
+      b.x;
+      b.y;
+      b.global;
+      b.number;
+      b.batches;
+    }
+  float train_step(const B& b, const L& loss, Opt& opt) {
+    agree_.expect_left(b.batches - b.number);
+    try {
+      return train_step(b.x, b.y, loss, opt, global_batch{b.global});
+    } catch (...) {
+      agree_.forget_left();  // a refused call's count must not reach the next step
+      throw;
+    }
+  }
+
   /// Gradient accumulation: the batch in `chunks` chunks, their gradients summed on each device and
   /// synchronised once, then one update: the same step as train_step on the whole batch (accumulate_step.hpp).
   template <Samples X, Target Y, Loss L, Optimizer Opt>
   float accumulate_step(X x, Y y, const L&, Opt& opt, std::size_t chunks);
+  /// The same across processes, x and y being this process's rows of a global batch of g.samples.
+  template <Samples X, Target Y, Loss L, Optimizer Opt>
+  float accumulate_step(X x, Y y, const L&, Opt& opt, std::size_t chunks, global_batch g);
 
   /// One predictive-coding step: a forward pass, o.iterations inference iterations on every stage's
   /// value nodes at once, then one update by `opt` (pc_step.hpp). Returns the mean energy.
@@ -210,10 +251,18 @@ class model {
   }
 
  private:
+  // Which rows of the global batch the call passes: all of them (replicas 0 and up), or this process's.
+  struct step_rows {
+    std::size_t replicas = data_parallel_degree, first_replica = 0, global = 0;  // global 0: the count given
+  };
   template <class L, class Y, class Opt>
-  float eager_step(const float* x, Y y, std::size_t count, Opt& opt);
+  float eager_step(const float* x, Y y, std::size_t count, Opt& opt, step_rows rows = {});
   template <class L, class Y, class Opt>
-  float guarded_train_step(const float* x, Y y, std::size_t count, Opt& opt);  // train_step.hpp
+  float guarded_train_step(const float* x, Y y, std::size_t count, Opt& opt, step_rows rows = {});  // train_step.hpp
+  void check_step_batch(std::size_t count, const char* call) const;
+  void check_chunks(std::size_t count, std::size_t chunks, std::size_t replicas) const;  // accumulate_step.hpp
+  template <class L, class Y, class Opt>
+  float accumulate_rows(const float* x, Y y, std::size_t count, Opt& opt, std::size_t chunks, step_rows rows);
   template <class Y, class L>
   double infer(const float* x, Y y, std::size_t count);  // inference.hpp: the summed loss when evaluating
 

@@ -14,6 +14,12 @@ struct place_options {
   bool cuda_graph = false;  // capture a training step in a CUDA graph and replay it (one CUDA device: docs/cuda.md)
 };
 
+/// The size of the global batch of which a call is given only this process's rows (the rows of its
+/// replicas, model::rows_of_process): model::train_step(x, y, loss, opt, global_batch{256}).
+struct global_batch {
+  std::size_t samples = 0;
+};
+
 /// What evaluate(...) measured over a data set.
 struct evaluation {
   double loss = 0;      // mean loss per sample

@@ -10,6 +10,10 @@
 // A rank given another batch size normalises its gradients by another count; one given another
 // learning rate takes another step: either silently trains replicas that differ. The check comes
 // after the step's collectives (the step has run), and stops the job at that step.
+//
+// A step given a loader's batch (model::train_step(batch, ...)) also carries how many batches its
+// epoch has left: a rank whose epoch is shorter would leave the others waiting in a step it never
+// takes, so the ranks compare that count too, and all stop at the first step where it differs.
 
 #include <bit>
 #include <cstddef>
@@ -49,11 +53,16 @@ float settings_hash(const Opt& o) {
 
 class step_agreement {
  public:
-  static constexpr std::size_t max_values = 2;  // the loss, and the squared norm of a guarded step
-  static constexpr std::size_t fields = max_values + 3;
+  static constexpr std::size_t max_values = 2;           // the loss, and the squared norm of a guarded step
+  static constexpr std::size_t fields = max_values + 4;  // + global batch, lr, settings hash, batches left
 
   /// Buffers for `processes` ranks, made once (a step allocates nothing).
   explicit step_agreement(std::size_t processes) : mine_(fields), all_(fields * processes) {}
+
+  /// The next sum's step is a loader's batch with `left` batches of its epoch to go (itself included);
+  /// the ranks compare it. Steps on plain views leave it unknown, and unknown is not compared.
+  void expect_left(std::size_t left) { left_ = float(left); }
+  void forget_left() { left_ = unknown; }
 
   /// Sums `n` values (at most max_values) over the ranks into values[], after checking that every
   /// rank stepped on `count` samples with the same optimizer settings. `what` says the values.
@@ -68,6 +77,8 @@ class step_agreement {
     mine_[max_values] = float(count);
     mine_[max_values + 1] = lr;
     mine_[max_values + 2] = settings_hash(opt);
+    mine_[max_values + 3] = left_;
+    left_ = unknown;  // one step's
     try {
       world.all_gather(mine_.data(), all_.data(), all_.size());
     } catch (const error& e) {
@@ -80,30 +91,48 @@ class step_agreement {
       values[j] = s;
     }
     for (std::size_t r = 1; r < q; ++r)
-      for (std::size_t k = max_values; k < fields; ++k)
+      for (std::size_t k = max_values; k < max_values + 3; ++k)
         if (std::memcmp(&all_[r * fields + k], &all_[k], sizeof(float)) != 0) disagree(q, step);
+    bool known = true, differ = false;
+    for (std::size_t r = 0; r < q; ++r) {
+      known = known && all_[r * fields + max_values + 3] >= 0;
+      differ = differ || all_[r * fields + max_values + 3] != all_[max_values + 3];
+    }
+    if (known && differ)
+      fail(cat("the ranks' epochs end at different steps: at step ", step, " the batches left in the epoch are ",
+               on_ranks(q, 3)),
+           "a rank whose data ends first stops calling train_step, and the others would wait for it in their next "
+           "step",
+           "give every rank the same number of batches per epoch: the same dataset and global batch, with a loader "
+           "over model.sampler(...) and replicas = model.process_replicas()");
   }
 
  private:
+  // Field k's values with the ranks holding each: "16 on ranks 0, 2 but 12 on rank 1".
+  std::string on_ranks(std::size_t q, std::size_t k) const {
+    std::string part;
+    for (std::size_t r = 0; r < q; ++r) {
+      const float v = all_[r * fields + max_values + k];
+      std::string ranks;
+      bool seen = false;  // the value was listed with an earlier rank
+      for (std::size_t e = 0; e < r; ++e) seen = seen || all_[e * fields + max_values + k] == v;
+      if (seen) continue;
+      for (std::size_t e = r; e < q; ++e)
+        if (all_[e * fields + max_values + k] == v) ranks += (ranks.empty() ? "" : ", ") + std::to_string(e);
+      char text[32];
+      std::snprintf(text, sizeof text, k == 1 ? "%g" : "%.0f", double(v));
+      part += (part.empty() ? "" : " but ") +
+              cat(text, " on rank", ranks.find(',') != std::string::npos ? "s " : " ", ranks);
+    }
+    return part;
+  }
+
   // Every rank sees the same gathered values, so every rank throws the same message.
   [[noreturn]] void disagree(std::size_t q, std::size_t step) const {
     static constexpr const char* names[3] = {"global batch", "learning rate", "optimizer settings hash"};
     std::string what;
     for (std::size_t k = 0; k < 3; ++k) {
-      std::string part;
-      for (std::size_t r = 0; r < q; ++r) {
-        const float v = all_[r * fields + max_values + k];
-        std::string ranks;
-        bool seen = false;  // the value was listed with an earlier rank
-        for (std::size_t e = 0; e < r; ++e) seen = seen || all_[e * fields + max_values + k] == v;
-        if (seen) continue;
-        for (std::size_t e = r; e < q; ++e)
-          if (all_[e * fields + max_values + k] == v) ranks += (ranks.empty() ? "" : ", ") + std::to_string(e);
-        char text[32];
-        std::snprintf(text, sizeof text, k == 1 ? "%g" : "%.0f", double(v));
-        part += (part.empty() ? "" : " but ") +
-                cat(text, " on rank", ranks.find(',') != std::string::npos ? "s " : " ", ranks);
-      }
+      const std::string part = on_ranks(q, k);
       if (part.find(" but ") != std::string::npos)
         what += (what.empty() ? "" : "; ") + std::string(names[k]) + " " + part;
     }
@@ -114,7 +143,9 @@ class step_agreement {
          "settings and schedule");
   }
 
-  std::vector<float> mine_;  // [fields]: this rank's values, count, lr, settings hash
+  static constexpr float unknown = -1.0f;
+  float left_ = unknown;     // the next step's batches left in its epoch (expect_left)
+  std::vector<float> mine_;  // [fields]: this rank's values, count, lr, settings hash, batches left
   std::vector<float> all_;   // [fields * processes]: every rank's, in rank order
 };
 

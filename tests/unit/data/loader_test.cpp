@@ -418,3 +418,25 @@ TEST_CASE("an epoch started at batch k gives the epoch's batches from k on, and 
     CHECK(l.epoch(3, 99).begin() == std::default_sentinel);  // past the end: an empty epoch
   }
 }
+
+TEST_CASE("a batch says its place in the epoch and the size of the global batch it is a part of") {
+  const label_set data = make_labels(61);
+  const sharded_sampler s(data.size(), 4, {.global_batch = 14, .seed = 8, .last = plait::last_batch::pad});
+  plait::loader mine(data, s, {.replicas = {1, 3}});  // replicas 1 and 2: 4 + 3 rows of each global batch
+  std::size_t seen = 0;
+  for (auto& b : mine.epoch(0)) {
+    CHECK(b.number == seen++);
+    CHECK(b.batches == 5);  // 61 samples padded to 5 global batches of 14
+    CHECK(b.global == 14);
+    CHECK(b.size() == 7);
+  }
+  CHECK(seen == 5);
+  plait::loader plain(data, {.batch_size = 14, .seed = 8});  // without a sampler: each batch is a whole batch
+  std::vector<std::size_t> globals;
+  for (auto& b : plain.epoch(0)) {
+    CHECK(b.global == b.size());
+    CHECK(b.batches == 5);
+    globals.push_back(b.global);
+  }
+  CHECK(globals == std::vector<std::size_t>{14, 14, 14, 14, 5});  // the partial last batch is its own global batch
+}
