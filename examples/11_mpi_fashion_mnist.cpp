@@ -13,9 +13,11 @@
 // every process gathers, rank 0 writes, the file replaces the last one once every rank succeeded);
 // --resume FILE continues from one, whatever number of processes saved it (or example 00, any --devices).
 //
-// Every process reads the same global batches (the loader's shuffle has one seed) and trains on its
-// replica's rows of each. A process that dies or stops answering ends the job with an error naming
-// the step and the instruction within the deadline (60 s here), never a hang.
+// Each process reads only its replicas' rows of every global batch, as PyTorch's DistributedSampler
+// gives each rank its indices: a sampler made by the model (its replica count is the policy's) and a
+// loader over this process's replicas. The last global batch is padded from the epoch's start, so
+// every step has the whole global batch. A process that dies or stops answering ends the job with an
+// error naming the step and the instruction within the deadline (60 s here), never a hang.
 
 #include <algorithm>
 #include <chrono>
@@ -81,14 +83,18 @@ int main(int argc, char** argv) {
     }
     // [docs:mpi_train]
     auto opt = adam{.lr = cfg.lr};
-    loader batches(train, {.batch_size = cfg.batch, .seed = 7});  // the same batches on every process
-    progress bar({.epochs = cfg.epochs, .samples_per_epoch = train.size(), .enabled = leader});  // rank 0 prints
-    data_position at;  // epoch 0, batch 0, or a checkpoint's
+    const sharded_sampler order =
+        model.sampler(train.size(), {.global_batch = cfg.batch, .seed = 7, .last = last_batch::pad});
+    loader batches(train, order, {.replicas = model.process_replicas()});  // this process's rows only
+    progress bar({.epochs = cfg.epochs,
+                  .samples_per_epoch = order.batches_per_epoch() * cfg.batch,
+                  .enabled = leader});  // rank 0 prints
+    data_position at;                   // epoch 0, batch 0, or a checkpoint's
     if (!cfg.resume.empty()) at = load_checkpoint(model, cfg.resume, opt, batches);
     for (auto epoch = at.epoch; epoch < std::uint64_t(cfg.epochs); ++epoch) {
       bar.begin_epoch(int(epoch));
       for (auto& b : batches.epoch(epoch, epoch == at.epoch ? at.batch : 0))
-        bar.step(b.size(), model.train_step(b.x, b.y, cross_entropy, opt));  // the job's loss
+        bar.step(b.global, model.train_step(b, cross_entropy, opt));  // the job's loss over the global batch
       bar.end_epoch();
       save_checkpoint(model, cfg.checkpoint, opt, batches);  // every process calls it; rank 0 writes
     }

@@ -95,17 +95,17 @@ TEST_CASE("a loader over the model's sampler reads only this process's rows, and
   auto single = place(mlp, host_device(), {.max_batch = 24, .seed = 11});
   auto multi = place<replicate<6>>(mlp, processes_of(6 / p), {.max_batch = 24, .seed = 11});
   const sampler_options so{.global_batch = 24, .seed = 3, .last = last_batch::pad};
-  // docs:process_loader
+  // [docs:process_loader]
   loader mine(train, multi.sampler(train.size(), so), {.replicas = multi.process_replicas()});
-  // docs:end
+  // [/docs:process_loader]
   loader whole(train, single.sampler(train.size(), so));  // every row, in the same order
   adam o1{.lr = 0.01f}, o2 = o1;
   std::size_t rows_read = 0;
   for (std::uint64_t epoch = 0; epoch < 2; ++epoch) {
     for (auto& b : whole.epoch(epoch)) single.train_step(b.x, b.y, cross_entropy, o1);
-    // docs:process_step
+    // [docs:process_step]
     for (auto& b : mine.epoch(epoch)) multi.train_step(b, cross_entropy, o2);  // this process's rows only
-    // docs:end
+    // [/docs:process_step]
     rows_read += mine.batches_per_epoch() * mine.options().batch_size;
   }
   CHECK(mine.options().batch_size == 24 / p);
