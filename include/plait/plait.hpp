@@ -59,6 +59,7 @@
 #include "program/schedule.hpp"
 #include "program/summary.hpp"
 #include "program/verify.hpp"
+#include "runtime/memory_plan.hpp"
 #include "runtime/place.hpp"
 #include "runtime/schedule_trace.hpp"
 

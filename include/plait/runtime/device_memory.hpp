@@ -22,13 +22,15 @@
 // as well, and the targets into `targets`; parameters are initialised on the host and copied in once.
 // A graph's host stage (its leading on<cpu> layers) runs on the host for the device that holds
 // layer 0 (runtime/host_stage.hpp), which writes its output into in[k]; the device's layers start after it.
-// Optimizer state has its own arena, planned by the first step with a given optimizer.
+// Optimizer state has its own arena, planned by model::plan_optimizer or by the first step with a given
+// optimizer. memory_plan.hpp reports all of it by use (device_arena.hpp counts the arena's buffers).
 
 #include <algorithm>
 #include <array>
 #include <cstddef>
 #include <memory>
 #include <memory_resource>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -40,7 +42,9 @@
 #include "../graph/layout.hpp"
 #include "../kernels/copy.hpp"
 #include "../policy/policy.hpp"
+#include "device_arena.hpp"
 #include "host_stage.hpp"
+#include "memory_plan.hpp"
 
 namespace plait {
 
@@ -57,76 +61,55 @@ class device_memory {
   /// Layers [0, host_layers) are the graph's host stage (on<cpu>): run on the host, before the device's.
   static constexpr std::size_t host_layers = host_stage_layers<layout>::size;
 
-  struct plan {
-    stage_range owned{0, layer_count};
-    std::size_t rows = 1;   // samples per micro-batch, at most
-    std::size_t slots = 1;  // micro-batches in flight, at most
-    std::size_t shard_floats = 0;
-    std::size_t target_floats = 1;   // floats (or int32 labels) of one sample's target
-    bool keep_output_grads = false;  // the programs split backwards: keep output gradients from B to W
-  };
+  using arena_layout = device_arena<layout, host_memory>;  // where each buffer sits, and its bytes by use
+  using plan = typename arena_layout::plan;
 
   /// Which part of a backward to run: all of it, its input part B (the gradient of the input, each
   /// deferring layer's output gradient kept), or its weight part W (parameter gradients from those).
   enum class backward_part { whole, input, weight };
-  /// Layers whose weight gradient a split backward defers to W: those with parameters whose backward
-  /// splits (core/concepts.hpp). Every other layer runs its whole backward in B.
-  static constexpr auto defers_weight = []<std::size_t... I>(std::index_sequence<I...>) {
-    return std::array<bool, layer_count>{
-        (layout::param_sizes[I] > 0 && splits_backward_v<typename layout::template layer<I>>)...};
-  }(std::make_index_sequence<layer_count>{});
+  /// Layers whose weight gradient a split backward defers to W (device_arena.hpp).
+  static constexpr auto defers_weight = arena_layout::defers_weight;
 
   /// Plans device `ctx`'s memory (host memory from `memory`; a CUDA device's from its GPU).
   device_memory(const plan& p, context ctx, std::pmr::memory_resource* memory)
       : memory_(memory), owned_(p.owned), rows_(p.rows), slots_(p.slots), ctx_(std::move(ctx)), slot_ptrs_(p.slots) {
-    param_lo_ = layout::param_offsets[owned_.first];
-    param_hi_ = owned_.last == layer_count ? layout::param_buffer_size : layout::param_offsets[owned_.last];
-    const std::size_t in_width =
-        owned_.first == 0 ? host_stage_layers<layout>::out_width : layout::out_sizes[owned_.first - 1];
-    arena_plan a;
-    const std::size_t params = a.reserve<float>(param_size());
-    const std::size_t grads = a.reserve<float>(param_size());
-    const std::size_t state = a.reserve<float>(layout::state_buffer_size);
-    struct slot_offsets {
-      std::size_t in = 0, dx = 0;
-      std::array<std::size_t, layer_count> act{}, saved{}, dy{};
-    };
-    std::vector<slot_offsets> at(slots_);
-    for (auto& s : at) {
-      if (owned_.first > 0 || !host_memory || host_layers > 0) s.in = a.reserve<float>(rows_ * in_width);
-      if (owned_.first > 0) s.dx = a.reserve<float>(rows_ * in_width);
-      for (std::size_t i = std::max(owned_.first, host_layers); i < owned_.last; ++i) {  // the host stage's: host_stage
-        if (!layout::is_view[i]) s.act[i] = a.reserve<float>(rows_ * layout::out_sizes[i]);
-        s.saved[i] = a.reserve<float>(rows_ * layout::saved_sizes[i]);
-        if (p.keep_output_grads && defers_weight[i]) s.dy[i] = a.reserve<float>(rows_ * layout::out_sizes[i]);
-      }
-    }
-    const std::size_t g0 = a.reserve<float>(rows_ * layout::max_width);
-    const std::size_t g1 = a.reserve<float>(rows_ * layout::max_width);
-    const std::size_t loss_rows = a.reserve<float>(rows_);
-    const std::size_t shard = a.reserve<float>(p.shard_floats);
-    const std::size_t targets = a.reserve<float>(host_memory ? 0 : rows_ * p.target_floats);
-    arena_ = traits::make_arena(a.bytes(), ctx_, memory_);
-    params_ = arena_.template at<float>(params);
-    grads_ = arena_.template at<float>(grads);
-    state_ = arena_.template at<float>(state);
+    std::tie(param_lo_, param_hi_) = arena_layout::param_bounds(owned_);
+    const arena_layout at = arena_layout::lay_out(p);
+    usage_ = at.ledger.usage();
+    arena_ = traits::make_arena(at.ledger.bytes(), ctx_, memory_);
+    params_ = arena_.template at<float>(at.params);
+    grads_ = arena_.template at<float>(at.grads);
+    state_ = arena_.template at<float>(at.state);
     for (std::size_t k = 0; k < slots_; ++k) {
       slot_type& s = slot_ptrs_[k];
-      if (owned_.first > 0 || !host_memory || host_layers > 0) s.in = arena_.template at<float>(at[k].in);
-      if (owned_.first > 0) s.dx = arena_.template at<float>(at[k].dx);
+      if (arena_layout::has_input(owned_)) s.in = arena_.template at<float>(at.slots[k].in);
+      if (owned_.first > 0) s.dx = arena_.template at<float>(at.slots[k].dx);
       for (std::size_t i = std::max(owned_.first, host_layers); i < owned_.last; ++i) {
-        s.acts[i] = layout::is_view[i] ? nullptr : arena_.template at<float>(at[k].act[i]);
-        s.saved[i] = arena_.template at<float>(at[k].saved[i]);
-        if (p.keep_output_grads && defers_weight[i]) s.dys[i] = arena_.template at<float>(at[k].dy[i]);
+        s.acts[i] = layout::is_view[i] ? nullptr : arena_.template at<float>(at.slots[k].act[i]);
+        s.saved[i] = arena_.template at<float>(at.slots[k].saved[i]);
+        if (p.keep_output_grads && defers_weight[i]) s.dys[i] = arena_.template at<float>(at.slots[k].dy[i]);
       }
     }
-    grad_ = {arena_.template at<float>(g0), arena_.template at<float>(g1)};
-    loss_rows_ = arena_.template at<float>(loss_rows);
-    shard_ = arena_.template at<float>(shard);
-    targets_ = arena_.template at<float>(targets);
+    grad_ = {arena_.template at<float>(at.g0), arena_.template at<float>(at.g1)};
+    loss_rows_ = arena_.template at<float>(at.loss_rows);
+    shard_ = arena_.template at<float>(at.shard);
+    targets_ = arena_.template at<float>(at.targets);
     if constexpr (host_layers > 0)
       if (owned_.first == 0) host_stage_ = std::make_unique<host_stage<layout, Backend>>(rows_, slots_, ctx_);
   }
+
+  /// The arena of plan p by use (memory_plan.hpp), allocating nothing: what the constructor allocates.
+  static memory_usage planned_usage(const plan& p) { return arena_layout::lay_out(p).ledger.usage(); }
+  /// What this device holds by use: its arena, the optimizer's state and predictive coding's memory.
+  memory_usage usage() const {
+    memory_usage u = usage_;
+    u[memory_use::optimizer_state] = opt_arena_.bytes();
+    u[memory_use::predictive_coding] = extra_arena_.bytes();
+    return u;
+  }
+  /// Memory a step plans (the optimizer's state, predictive coding's) is checked against `bytes`
+  /// (0: none) first; a refusal names the device `device`.
+  void set_memory_budget(std::size_t bytes, std::size_t device) { budget_ = bytes, device_ = device; }
 
   const context& ctx() const { return ctx_; }
   stage_range owned() const { return owned_; }
@@ -151,13 +134,7 @@ class device_memory {
   const float* output(std::size_t slot) const { return slot_ptrs_[slot].outs[owned_.last - 1]; }
   std::size_t planned_bytes() const { return arena_.bytes() + opt_arena_.bytes() + extra_arena_.bytes(); }
   std::size_t optimizer_bytes() const { return opt_arena_.bytes(); }
-  std::size_t activation_bytes() const {
-    std::size_t n = 0;
-    for (std::size_t i = std::max(owned_.first, host_layers); i < owned_.last; ++i)
-      n += round_up(rows_ * ((layout::is_view[i] ? 0 : layout::out_sizes[i]) * sizeof(float)), buffer_alignment) +
-           round_up(rows_ * layout::saved_sizes[i] * sizeof(float), buffer_alignment);
-    return n * slots_;
-  }
+  std::size_t activation_bytes() const { return usage_[memory_use::activations]; }
 
   /// Initial parameters: layer i from its own stream of `seed`, the same on every device; and the
   /// layers' initial state (zeros unless a layer says otherwise).
@@ -180,6 +157,8 @@ class device_memory {
   float* optimizer_state(std::size_t floats) {
     static constexpr char tag = 0;
     if (opt_tag_ != &tag || floats * sizeof(float) > opt_arena_.bytes()) {
+      refuse_over_budget(memory_use::optimizer_state, floats * sizeof(float), "the optimizer's state");
+      opt_arena_ = arena_type{};  // the old state goes first: the device never holds both
       opt_arena_ = traits::make_arena(floats * sizeof(float), ctx_, memory_);
       opt_tag_ = &tag;
       opt_steps_ = 0;
@@ -235,7 +214,11 @@ class device_memory {
   /// (predictive coding's value nodes, runtime/predictive_coding.hpp): planned on first use and
   /// kept, so later calls that need no more allocate nothing.
   arena_type& extra(std::size_t bytes) {
-    if (bytes > extra_arena_.bytes()) extra_arena_ = traits::make_arena(bytes, ctx_, memory_);
+    if (bytes > extra_arena_.bytes()) {
+      refuse_over_budget(memory_use::predictive_coding, bytes, "predictive coding's value nodes");
+      extra_arena_ = arena_type{};
+      extra_arena_ = traits::make_arena(bytes, ctx_, memory_);
+    }
     return extra_arena_;
   }
   float* current_grad() const { return grad_[cur_]; }
@@ -334,6 +317,13 @@ class device_memory {
   }
 
  private:
+  // Refuses, before allocating it, a new arena of `bytes` for `use` that would take the device over budget.
+  void refuse_over_budget(memory_use use, std::size_t bytes, const char* what) const {
+    memory_usage u = usage();
+    u[use] = bytes;
+    check_memory_budget(device_, u, budget_, what);
+  }
+
   // The first layer this device runs: after the host stage on layer 0's device.
   std::size_t entry() const { return owned_.first == 0 ? host_layers : owned_.first; }
 
@@ -385,6 +375,8 @@ class device_memory {
   bool training_ = true;
   replica_sum sum_{};
   std::size_t cur_ = 0;
+  memory_usage usage_;  // the arena, by use
+  std::size_t budget_ = 0, device_ = 0;
   const void* opt_tag_ = nullptr;
   std::size_t opt_steps_ = 0;
   std::unique_ptr<host_stage<layout, Backend>> host_stage_;  // on layer 0's device, with a host stage

@@ -23,6 +23,7 @@
 #include "../policy/plan.hpp"
 #include "devices.hpp"
 #include "jobs.hpp"
+#include "memory_plan.hpp"
 #include "options.hpp"
 #include "parameter_io.hpp"
 #include "replica_check.hpp"
@@ -137,6 +138,19 @@ class model {
   std::size_t planned_bytes(std::size_t d = 0) const { return memory(d, "planned_bytes").planned_bytes(); }
   std::size_t optimizer_bytes(std::size_t d = 0) const { return memory(d, "optimizer_bytes").optimizer_bytes(); }
   std::size_t activation_bytes(std::size_t d = 0) const { return memory(d, "activation_bytes").activation_bytes(); }
+  /// This process's devices' memory by use (memory_plan.hpp), allocating nothing: what place planned with
+  /// the optimizer's state planned so far, or with the state `opt` needs. Printable: `std::cout << plan`.
+  plait::memory_plan memory_plan() const { return planned_memory<plan>(*devices_); }
+  template <Optimizer Opt>
+  plait::memory_plan memory_plan(const Opt& opt) const {
+    return planned_memory<plan>(*devices_, opt);
+  }
+  /// Plans `opt`'s state on every device now, once every device is known to stay within
+  /// place_options::memory_budget (refused: nothing allocated); no step with `opt` allocates it then.
+  template <Optimizer Opt>
+  void plan_optimizer(const Opt& opt) {
+    plan_optimizer_state<plan>(*devices_, opt);
+  }
 
   /// Gradient clipping by global norm and the inf/NaN check, for every following step (step_guard.hpp).
   void guard_steps(step_guard_options o) { guard_.configure(*devices_, o); }

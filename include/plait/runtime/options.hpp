@@ -12,6 +12,7 @@ struct place_options {
   std::uint64_t seed = 0;                       // initial parameters
   std::pmr::memory_resource* memory = nullptr;  // where the arena comes from (default: new/delete)
   bool cuda_graph = false;  // capture a training step in a CUDA graph and replay it (one CUDA device: docs/cuda.md)
+  std::size_t memory_budget = 0;  // bytes each device may hold (memory_plan.hpp); 0: no budget
 };
 
 /// The size of the global batch of which a call is given only this process's rows (the rows of its
