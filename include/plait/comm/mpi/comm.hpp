@@ -37,6 +37,7 @@
 #include "../chunk.hpp"
 #include "../communicator.hpp"
 #include "bootstrap.hpp"
+#include "detail/roll_call.hpp"
 #include "detail/tuning.hpp"
 #include "error.hpp"
 
@@ -95,7 +96,8 @@ class mpi_comm {
         counts_(std::move(other.counts_)),
         displs_(std::move(other.displs_)),
         outboxes_(std::move(other.outboxes_)),
-        broken_(other.broken_.load()) {}
+        broken_(other.broken_.load()),
+        roll_(other.roll_) {}
 
   ~mpi_comm() {
     int finalized = 1;
@@ -325,6 +327,7 @@ class mpi_comm {
   int wait(MPI_Request& req, op o, std::size_t n, std::size_t peer = no_peer, MPI_Status* status = nullptr) {
     const clock::time_point start = clock::now();
     const clock::time_point spin_end = start + options_.spin, deadline = start + options_.deadline;
+    clock::time_point answer_at = spin_end;  // then every millisecond: the peers' roll calls (roll_call.hpp)
     bool yielding = false;
     for (unsigned i = 1;; ++i) {
       int done = 0;
@@ -339,6 +342,10 @@ class mpi_comm {
         const clock::time_point now = clock::now();
         if (now >= deadline) fail_deadline(o, n, peer);
         yielding = now >= spin_end;
+        if (now >= answer_at) {
+          roll_.answer(comm_);
+          answer_at = now + std::chrono::milliseconds(1);
+        }
       }
       if (yielding) std::this_thread::yield();  // another thread of this process may need the core
     }
@@ -358,7 +365,8 @@ class mpi_comm {
     return mpi_detail::describe(o, n, rank_, size_, peer);
   }
 
-  void enter(op o) const {
+  void enter(op o) {
+    if (o != op::send && o != op::recv && o != op::post && o != op::take) roll_.entered();
     if (broken_.load()) [[unlikely]]
       fail(
           cat(on(o), " was called on a broken mpi_comm"),
@@ -388,8 +396,16 @@ class mpi_comm {
     broken_.store(true);
     const std::string waited =
         cat(describe(o, n, peer), " waited ", std::size_t(options_.deadline.count()), " ms for ");
+    const bool collective = o != op::send && o != op::recv && o != op::post && o != op::take;
+    const std::string who = collective
+                                ? " (" +
+                                      roll_.verdict(comm_, rank_, size_,
+                                                    std::min<std::chrono::milliseconds>(
+                                                        options_.deadline / 2, std::chrono::milliseconds(1000))) +
+                                      ")"
+                                : "";
     fail(
-        waited + mpi_detail::awaited(o, peer, size_),
+        waited + mpi_detail::awaited(o, peer, size_) + who,
         "a peer did not reach the matching call (it died, is stuck, or calls something else)",
         "end the job (plait::run_or_abort calls MPI_Abort) and read the other ranks' messages; make every rank call the same "
         "collectives (and matching send/recv) in the same order, or raise mpi_options::deadline if a peer is legitimately that slow");
@@ -409,6 +425,7 @@ class mpi_comm {
   std::vector<int> counts_, displs_;    // [size]: set_chunks, used by one collective at a time
   std::unique_ptr<outbox[]> outboxes_;  // [size]: by peer; each used by one posting thread
   std::atomic<bool> broken_{false};
+  mpi_detail::roll_call roll_;  // counts the collectives; names who did not arrive at a deadline
 };
 
 static_assert(SizedWorld<mpi_comm>);
