@@ -38,6 +38,7 @@
 #include "data_parallel_collective.hpp"
 #include "device_memory.hpp"
 #include "event_names.hpp"
+#include "flight_recorder.hpp"
 #include "local_groups.hpp"
 #include "predictive_coding.hpp"
 
@@ -64,6 +65,7 @@ class device_executor {
   struct tracing {
     trace_recorder* recorder = nullptr;
     const event_names* names = nullptr;
+    flight_recorder* flight = nullptr;  // always on: the last instructions, for when the job stops
   };
 
   /// Device `device` of the mesh, `memory` its planned memory; `threaded`: collectives run on a
@@ -136,9 +138,9 @@ class device_executor {
 
     handler(device_executor& e, Job& j, std::uint64_t s) : ex(e), job(j), step(s) {}
 
-    trace_scope traced(const instruction& i, trace_row row = trace_row::compute) const {
-      return trace_scope(ex.tracing_.recorder ? *ex.tracing_.recorder : disabled(), ex.name(i), std::uint32_t(device),
-                         row, std::int32_t(i.microbatch), std::int32_t(step));
+    flight_traced traced(const instruction& i, trace_row row = trace_row::compute) const {
+      return flight_traced(ex.tracing_.recorder ? *ex.tracing_.recorder : disabled(), ex.tracing_.flight, device, local,
+                           row, i, ex.name(i), step, [&] { return flight_bytes<Plan>(*this, i); });
     }
     std::size_t slot(const instruction& i) const { return i.microbatch % mem.slots(); }
     shard rows(const instruction& i) const {  // the micro-batch's rows of the global batch
@@ -158,9 +160,7 @@ class device_executor {
           if (p.ticket) ex.links_.pipeline->wait_taken(p.peer, std::exchange(p.ticket, 0));
     }
 
-    void scatter(const instruction& i) {  // the device reads its rows where forward binds them
-      const auto t = traced(i);
-    }
+    void scatter(const instruction& i) { const auto t = traced(i); }  // its rows are read where forward binds them
     void forward(const instruction& i) {
       const auto t = traced(i);
       const stage_range r = Plan::stages[i.stage];

@@ -164,6 +164,9 @@ class model {
   /// Writes what was recorded as a Chrome trace (Perfetto, chrome://tracing): one track per device,
   /// compute and communication as separate rows.
   void write_trace(const std::filesystem::path& path) const { devices_->write_trace(path); }
+  /// Each device's last instructions and collectives, always recorded; written per rank when a step
+  /// fails or the process gets SIGTERM or SIGUSR1 (flight_recorder.hpp, docs/training.md).
+  const flight_recorder& flight() const { return devices_->flight(); }
 
   /// One training step on a global batch: each device's program. Returns the mean loss over the batch.
   template <Samples X, Target Y, Loss L, Optimizer Opt>

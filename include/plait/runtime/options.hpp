@@ -4,14 +4,23 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory_resource>
+#include <string>
 
 namespace plait {
+
+/// The flight recorder (runtime/flight_recorder.hpp): each device's last instructions and collectives.
+struct flight_options {
+  std::size_t records = 2000;  // kept per device and lane, the oldest overwritten (0: none recorded)
+  std::string dir;             // where a dump writes plait_flight_rank<R>.json ("": $PLAIT_FLIGHT_DIR, else ".")
+  bool signals = false;        // in one process too: SIGTERM and SIGUSR1 write it (across processes: always)
+};
 
 struct place_options {
   std::size_t max_batch = 256;                  // activations are planned for this many samples per device
   std::uint64_t seed = 0;                       // initial parameters
   std::pmr::memory_resource* memory = nullptr;  // where the arena comes from (default: new/delete)
   bool cuda_graph = false;  // capture a training step in a CUDA graph and replay it (one CUDA device: docs/cuda.md)
+  flight_options flight{};  // written on an error, a deadline, SIGTERM or SIGUSR1 (docs/training.md)
   std::size_t memory_budget = 0;  // bytes each device may hold (memory_plan.hpp); 0: no budget
 };
 
