@@ -50,10 +50,12 @@ void check_clipped(std::size_t local) {
 
 }  // namespace
 
-TEST_CASE("a clipped step across processes equals one device's: replicate<2>, and a mesh of pipelines") {
+TEST_CASE(
+    "a clipped step across processes equals one device's: replicate<2>, a mesh of pipelines, a sharded optimizer") {
   REQUIRE(world().size() == 2);
   check_clipped<replicate<2>>(1);
   check_clipped<replicate<2, pipeline<2, microbatches<2>>>>(2);
+  check_clipped<replicate<2, shard_optimizer>>(1);  // each process measures and updates its chunks
 }
 
 TEST_CASE("an inf in rank 1's rows skips the step on every rank; the parameters stay bit-identical") {

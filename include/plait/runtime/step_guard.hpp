@@ -18,8 +18,12 @@
 //   m.train_step(x, y, cross_entropy, opt);  // clipped; skipped everywhere if the loss or a gradient is inf/NaN
 //   m.skipped_steps(); m.gradient_norm();
 //
-// Limits: a policy that shards its optimizer (the update gathers parameters inside the program) is
-// refused; a guarded step runs eagerly (not from a captured CUDA graph); on CUDA the squares are
+// A policy that shards its optimizer (replicate<N, shard_optimizer>): each device measures the chunks
+// of the reduced gradient it owns (every replica's count, as they are disjoint), and after the
+// decision updates its chunks and all-gathers the parameters over its data-parallel group, as the
+// program's own all-gathers do.
+//
+// Limits: a guarded step runs eagerly (not from a captured CUDA graph); on CUDA the squares are
 // summed on the host from a copy of the gradient.
 
 #include <array>
@@ -33,6 +37,7 @@
 #include "../graph/frozen.hpp"
 #include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
+#include "data_parallel_collective.hpp"
 #include "step_agreement.hpp"
 
 namespace plait {
@@ -65,12 +70,6 @@ class step_guard final : public deferred_update {
     if (!(o.max_norm >= 0) || std::isinf(o.max_norm))
       fail(cat("guard_steps is given max_norm ", o.max_norm), "the gradient's norm is clipped to a finite bound",
            "pass a positive max_norm, or 0 for no clipping");
-    if constexpr (Plan::sharded)
-      if (o.max_norm > 0 || o.skip_nonfinite)
-        fail(cat("guard_steps is asked of ", Plan::name, ", which shards its optimizer"),
-             "the sharded update gathers the parameters inside the step's program, before the guard could scale or "
-             "skip it",
-             "do not shard the optimizer, or train without clipping and the non-finite check");
     devices_ = &devices;
     options_ = o;
     const std::size_t local = devices.local_count();
@@ -81,6 +80,10 @@ class step_guard final : public deferred_update {
       const std::size_t d = devices.first() + l;
       const auto& m = devices.memory(l);
       if constexpr (!Devices::memory_type::host_memory) host_[l].resize(m.param_size());
+      if constexpr (Plan::sharded) {  // its chunks of the reduced gradient: disjoint across the replicas
+        ranges_[l].push_back({0, Plan::shard_floats[d]});
+        continue;
+      }
       if (Plan::replica[d] != 0) continue;  // another replica's copy, equal after the reduction
       if constexpr (Plan::has_param_blocks) {
         const auto& mine = Plan::param_blocks[d];
@@ -108,9 +111,10 @@ class step_guard final : public deferred_update {
   /// On device `local`'s thread: its share of the squared norm.
   void measure(std::size_t local) override {
     auto& m = devices_->memory(local);
-    const float* g = m.grads();  // [Pd] @ the device, reduced
+    const float* g = gradient(local);  // [Pd] (sharded: [its chunks]) @ the device, reduced
     if constexpr (!Devices::memory_type::host_memory) {
-      copy_to_host(m.ctx(), host_[local].data(), g, m.param_size());
+      copy_to_host(m.ctx(), host_[local].data(), g,
+                   Plan::sharded ? Plan::shard_floats[m_device(local)] : m.param_size());
       g = host_[local].data();
     }
     double s = 0;
@@ -145,13 +149,25 @@ class step_guard final : public deferred_update {
   template <class Opt>
   void update(std::size_t local, Opt& opt, float* state, float scale) {
     auto& m = devices_->memory(local);
-    float* g = m.grads();  // [Pd] @ the device
+    float* g = gradient(local);  // [Pd] (sharded: [its chunks]) @ the device
+    const std::size_t n = Plan::sharded ? Plan::shard_floats[m_device(local)] : m.param_size();
     if (scale != 1.0f)
-      for_blocks(m.ctx(), m.param_size(), 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) {
+      for_blocks(m.ctx(), n, 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) {
         for (std::size_t i = b; i < e; ++i) g[i] *= scale;
       });
     const step_count t = m.next_optimizer_step();
-    if constexpr (any_frozen<typename Plan::device_layout>) {  // the trainable runs, their state packed
+    if constexpr (Plan::sharded) {  // its chunk of every bucket, as the program's optimizer_step does
+      const std::size_t d = m_device(local);
+      std::size_t at = 0;
+      for (const bucket& b : Plan::buckets) {
+        const shard c = shard_of(b.size, Plan::data_parallel_degree, Plan::replica[d]);
+        opt.step(m.ctx(), m.params() + b.offset + c.begin, g + at, state + at * opt.state_per_param(), c.size(), t);
+        at += c.size();
+      }
+      for (std::size_t k = 0; k < Plan::buckets.size(); ++k)  // every replica's chunks -> whole parameters
+        data_parallel_collective<Plan>(devices_->data_group(local), m, d,
+                                       instruction{.op = opcode::all_gather, .buffer = std::uint16_t(k)});
+    } else if constexpr (any_frozen<typename Plan::device_layout>) {  // the trainable runs, their state packed
       const auto runs = trainable_runs<typename Plan::device_layout>(m.owned().first, m.owned().last);
       for (std::size_t k = 0, at = 0; k < runs.count; at += runs.r[k++].size) {
         const std::size_t from = runs.r[k].offset - m.param_lo();
@@ -163,6 +179,12 @@ class step_guard final : public deferred_update {
   }
 
  private:
+  std::size_t m_device(std::size_t local) const { return devices_->first() + local; }
+  float* gradient(std::size_t local) {
+    auto& m = devices_->memory(local);
+    if constexpr (Plan::sharded) return m.shard_grads();
+    else return m.grads();
+  }
   // Whether the device graph's parameter at flat offset `local` belongs to a frozen layer.
   static bool frozen_at(std::size_t local) {
     using DL = typename Plan::device_layout;
