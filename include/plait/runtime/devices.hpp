@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <memory_resource>
@@ -34,6 +35,7 @@
 #include "device_scope.hpp"
 #include "event_names.hpp"
 #include "executor.hpp"
+#include "flight_recorder.hpp"
 #include "options.hpp"
 #include "parameter_blocks.hpp"
 #include "replica_sums.hpp"
@@ -140,7 +142,7 @@ class placed_devices {
         else c.self.executors_[l]->run(c.job, c.step);
       }
     } c{*this, job, step};
-    workers_->run(&call::on, &c);
+    recorded([&] { workers_->run(&call::on, &c); });
   }
   /// fn(arg, l) for every local device l at once, each on its worker thread (a guarded step's update);
   /// logical devices that take turns on one device one after another on its thread.
@@ -154,16 +156,16 @@ class placed_devices {
           for (std::size_t l : Plan::turn_members[p]) c.fn(c.arg, l);
         }
       } c{fn, arg};
-      workers_->run(&call::on, &c);
+      recorded([&] { workers_->run(&call::on, &c); });
     } else {
-      workers_->run(fn, arg);
+      recorded([&] { workers_->run(fn, arg); });
     }
   }
   /// Local device l's program alone, on the caller's thread (a CUDA graph's capture of one device).
   template <class Job>
   void run_one(std::size_t l, Job& job, std::uint64_t step) {
     [[maybe_unused]] const auto keep = caller();
-    executors_[l]->run(job, step);
+    recorded([&] { executors_[l]->run(job, step); });
   }
   /// For a call of the model on the user's thread: device 0 current while it lasts, the user's own after.
   typename device_traits<Backend>::caller_scope caller() const {
@@ -173,6 +175,8 @@ class placed_devices {
   /// Records every instruction each device executes, from now on.
   void enable_trace(std::size_t capacity_per_device) { trace_ = trace_recorder(device_count, capacity_per_device); }
   const trace_recorder& trace() const { return trace_; }
+  /// The last instructions and collectives of this process's devices, always recorded (flight_recorder.hpp).
+  const flight_recorder& flight() const { return *flight_; }
   /// What was recorded, as a Chrome trace: one track per device, compute and communication as rows.
   void write_trace(const std::filesystem::path& path) const {
     const auto events = trace_.events();
@@ -185,6 +189,17 @@ class placed_devices {
   }
 
  private:
+  // Runs a step's work; an error out of it writes the flight recorder's file and names it (flight_recorder.hpp).
+  template <class F>
+  void recorded(F&& work) {
+    try {
+      work();
+    } catch (const error& e) {
+      if (!flight_->dumps_on_error()) throw;
+      throw error(flight_->on_error(e.what()));
+    }
+  }
+
   // Plans and initialises this process's `local` devices, first_ .. first_ + local - 1, and their groups.
   void build(std::size_t local, const device_set<Backend>& devices) {
     static_assert(memory_type::host_memory || layout::replica_sum_size == 0,
@@ -232,12 +247,18 @@ class placed_devices {
       groups_.connect(memories_, first_, Plan::inner_count, Plan::tensor_parallel_degree, across_);
     names_ = event_names(Plan::stages.size(), std::max<std::size_t>(1, Plan::buckets.size()),
                          Plan::tensor_parallel_degree > 1);
+    const bool job = processes_ != nullptr;  // across processes: a stopped job is read from every rank's file
+    flight_ = std::make_unique<flight_recorder>(
+        local, options_.flight.records,
+        flight_identity{processes_ ? processes_->rank() : 0, process_count(), first_, Plan::name, options_.flight.dir,
+                        job || !options_.flight.dir.empty() || std::getenv("PLAIT_FLIGHT_DIR") != nullptr});
+    if (job || options_.flight.signals) flight_->install_signal_handlers();
     for (std::size_t l = 0; l < local; ++l) {
       typename executor_type::links links;
       if constexpr (Plan::communicates) links = {&groups_.tensor[l], &groups_.pipeline[l], &groups_.data[l]};
-      executors_.push_back(std::make_unique<executor_type>(memories_[l], first_ + l, l, links,
-                                                           typename executor_type::tracing{&trace_, &names_},
-                                                           Plan::communicates && device_count > 1));
+      executors_.push_back(std::make_unique<executor_type>(
+          memories_[l], first_ + l, l, links, typename executor_type::tracing{&trace_, &names_, flight_.get()},
+          Plan::communicates && device_count > 1));
     }
     for (auto& e : executors_) raw_.push_back(e.get());
     memories_[0].ctx().enter();
@@ -259,6 +280,7 @@ class placed_devices {
   device_groups<Backend, memory_type> groups_;         // [local device]: its tensor, pipeline and data-parallel groups
   trace_recorder trace_;
   event_names names_;                                      // made at place(...): recording a trace allocates nothing
+  std::unique_ptr<flight_recorder> flight_;                // after names_: its records point at them
   std::vector<std::unique_ptr<executor_type>> executors_;  // [local device]
   std::vector<executor_type*> raw_;                        // [local device]: the executors, for run_together
   std::unique_ptr<device_workers> workers_;                // last: its threads stop before the rest goes
