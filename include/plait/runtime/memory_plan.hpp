@@ -2,16 +2,19 @@
 // memory_plan: the bytes each device of a model holds, by use, known before anything is allocated
 // and checked against place_options::memory_budget.
 //
-//   auto m = place<replicate<2>>(net, host_devices(2), {.max_batch = 256}, adam{});  // state planned too
-//   std::cout << m.memory_plan();        // or plan_memory<replicate<2>>(net, devices, options, adam{}),
-//                                        // before place allocates anything
-//   memory plan              device 0    device 1
-//     parameters              1.1 MiB     1.1 MiB
-//     gradients               1.1 MiB     1.1 MiB
-//     activations             2.0 MiB     2.0 MiB
-//     optimizer state         2.1 MiB     2.1 MiB
-//     ...
-//     total                   6.6 MiB     6.6 MiB
+//   auto m = place<replicate<2, shard_optimizer>>(net, host_devices(2), {.max_batch = 256}, adam{});
+//   std::cout << m.memory_plan();  // or plan_memory<...>(net, devices, options, adam{}), before place
+//
+//   memory plan              device 0   device 1
+//     parameters              6.6 KiB    6.6 KiB
+//     gradients               6.6 KiB    6.6 KiB
+//     activations            54.0 KiB   54.0 KiB
+//     backward gradients     32.0 KiB   32.0 KiB
+//     per-sample losses         512 B      512 B
+//     gradient shard          3.3 KiB    3.3 KiB
+//     optimizer state         6.6 KiB    6.6 KiB
+//     total                 109.7 KiB  109.7 KiB
+//     peak 109.7 KiB per device, no budget
 //
 // The numbers are the ones allocated: device_memory reserves its arena through an arena_ledger, which
 // counts each buffer (alignment included) under its use, and the optimizer's state is sized by
@@ -58,10 +61,19 @@ enum class memory_use : std::uint8_t {
 inline constexpr std::size_t memory_use_count = std::size_t(memory_use::predictive_coding) + 1;
 
 constexpr const char* memory_use_name(memory_use u) {
-  constexpr const char* names[memory_use_count] = {
-      "parameters",      "gradients",         "layer state",        "activations",       "stage inputs",
-      "input gradients", "kept output grads", "backward gradients", "per-sample losses", "gradient shard",
-      "targets",         "optimizer state",   "predictive coding"};
+  constexpr const char* names[memory_use_count] = {"parameters",
+                                                   "gradients",
+                                                   "layer state",
+                                                   "activations",
+                                                   "stage inputs",
+                                                   "input gradients",
+                                                   "kept output gradients",
+                                                   "backward gradients",
+                                                   "per-sample losses",
+                                                   "gradient shard",
+                                                   "targets",
+                                                   "optimizer state",
+                                                   "predictive coding"};
   return names[std::size_t(u)];
 }
 
@@ -221,13 +233,18 @@ std::size_t optimizer_floats(const Memory& m, std::size_t d) {
   return shard ? shard : trainable_floats<typename Plan::device_layout>(m);
 }
 
-/// The device_memory plan of the mesh's device d for `max_batch` samples, as placed_devices builds it.
+/// The device_memory plan of the mesh's device d for `max_batch` samples, as placed_devices builds it
+/// (runtime_memory_plan checks that the two agree under every policy it places).
 template <class Plan, class Memory>
-typename Memory::plan device_memory_plan_of(std::size_t d, std::size_t max_batch) {
+typename Memory::plan device_plan_of(std::size_t d, std::size_t max_batch) {
   const std::size_t rows =
       shard_of(shard_of(max_batch, Plan::data_parallel_degree, 0).size(), Plan::microbatch_count, 0).size();
-  return {Plan::owned[d],       rows, Plan::slots[d], Plan::shard_floats[d], Plan::layout::output_shape::size,
-          Plan::splits_backward};
+  return {.owned = Plan::owned[d],
+          .rows = rows,
+          .slots = Plan::slots[d],
+          .shard_floats = Plan::shard_floats[d],
+          .target_floats = Plan::layout::output_shape::size,
+          .keep_output_grads = Plan::splits_backward};
 }
 
 /// The memory place(...) would plan on every device of Plan, allocating nothing; with `state_per_param`
@@ -237,7 +254,7 @@ memory_plan planned_at_place(const place_options& o, std::size_t state_per_param
   memory_plan p;
   p.budget = o.memory_budget;
   for (std::size_t d = 0; d < Plan::device_count; ++d) {
-    const auto mp = device_memory_plan_of<Plan, Memory>(d, o.max_batch);
+    const auto mp = device_plan_of<Plan, Memory>(d, o.max_batch);
     struct params {
       stage_range r;
       std::size_t n;
