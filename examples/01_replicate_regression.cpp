@@ -40,13 +40,15 @@ int main(int argc, char** argv) try {
   constexpr auto net = input<10> >> linear<1>;
   auto model = place<replicate<2>>(net, host_devices(2), {.max_batch = batch});
   auto opt = sgd{.lr = 0.1f, .momentum = 0.9f};
+  progress bar({.metric = "mse", .steps = std::size_t(steps), .every = 50});  // a line every 50 steps
+  bar.begin_epoch(0);
   for (int s = 0; s < steps; ++s) {
     const std::size_t at = (std::size_t(s) * batch) % n;  // the global batch; each replica gets half
-    const float loss = model.train_step(samples<shape<10>>{x.data() + at * 10, batch},
-                                        samples<shape<1>>{y.data() + at, batch}, mse, opt);
-    if (s % 50 == 0 || s + 1 == steps) std::printf("step %4d  mse %.6f\n", s, loss);
+    bar.step(batch, model.train_step(samples<shape<10>>{x.data() + at * 10, batch},
+                                     samples<shape<1>>{y.data() + at, batch}, mse, opt));
     if (!trace.empty() && s + 2 == steps) model.enable_trace();
   }
+  bar.end_epoch();
   // [/docs:replicate]
 
   const auto p = model.layer_parameters<0>();  // w[0..9], then b

@@ -101,15 +101,13 @@ int main(int argc, char** argv) try {
   auto opt = adam{.lr = 5e-3f};
   const auto before = model.evaluate(test.xs(0, test.size()), test.ys(0, test.size()), cross_entropy);
   const auto t0 = std::chrono::steady_clock::now();
-  double window = 0;  // mean loss of the last 50 steps
+  progress bar({.steps = std::size_t(steps), .every = 50});  // each line: the mean loss of its 50 steps
+  bar.begin_epoch(0);
   for (int s = 0; s < steps; ++s) {
     const std::size_t at = (std::size_t(s) * batch) % (train.size() - batch + 1);
-    window += model.train_step(train.xs(at, batch), train.ys(at, batch), cross_entropy, opt);
-    if ((s + 1) % 50 == 0 || s + 1 == steps) {
-      std::printf("step %4d  mean loss of the last %2d steps %.4f\n", s, s % 50 + 1, window / (s % 50 + 1));
-      window = 0;
-    }
+    bar.step(batch, model.train_step(train.xs(at, batch), train.ys(at, batch), cross_entropy, opt));
   }
+  bar.end_epoch();
   const auto after = model.evaluate(test.xs(0, test.size()), test.ys(0, test.size()), cross_entropy);
   // [/docs:train]
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -93,12 +93,14 @@ int main(int argc, char** argv) try {
 
   auto opt = adam{.lr = 0.003f};
   const auto t0 = std::chrono::steady_clock::now();
+  progress bar({.steps = std::size_t(steps), .every = 200});  // each line: the mean loss of its 200 steps
+  bar.begin_epoch(0);
   for (int s = 0; s < steps; ++s) {
     if (s + 1 == steps) model.enable_trace();
     const std::size_t at = (std::size_t(s) * batch) % (train.size() - batch + 1);
-    const float loss = model.train_step(train.xs(at, batch), train.ys(at, batch), cross_entropy, opt);
-    if (s % 200 == 0 || s + 1 == steps) std::printf("step %4d  loss %.4f\n", s, loss);
+    bar.step(batch, model.train_step(train.xs(at, batch), train.ys(at, batch), cross_entropy, opt));
   }
+  bar.end_epoch();
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   model.write_trace(trace);
   const auto after = model.evaluate(test.xs(0, test.size()), test.ys(0, test.size()), cross_entropy);

@@ -77,11 +77,13 @@ int train(Model& model, const settings& cfg, bool print) {
   // [docs:train]
   auto opt = adam{.lr = 0.01f};
   const pc_options pc{.iterations = cfg.iterations, .rate = 0.1f};
+  progress bar({.enabled = print, .metric = "energy", .steps = std::size_t(cfg.steps), .every = 100});
+  bar.begin_epoch(0);
   for (int s = 0; s < cfg.steps; ++s) {
     const std::size_t at = (std::size_t(s) * batch) % (data.size() - batch + 1);
-    const float energy = model.pc_step(data.xs(at, batch), data.ys(at, batch), mse, opt, pc);
-    if (print && (s % 100 == 0 || s + 1 == cfg.steps)) std::printf("step %4d  energy %.5f\n", s, energy);
+    bar.step(batch, model.pc_step(data.xs(at, batch), data.ys(at, batch), mse, opt, pc));
   }
+  bar.end_epoch();
   // [/docs:train]
   const float after = model.evaluate(held_out.xs(0, held_out.size()), held_out.ys(0, held_out.size()), mse).loss;
   if (print) std::printf("held-out mse: %.5f -> %.5f\n", before, after);

@@ -116,9 +116,9 @@ template <class L, class Y, class Opt>
 float model<Policy, G, Backend>::guarded_train_step(const float* x, Y y, std::size_t count, Opt& opt, step_rows rows) {
   train_job<L, Y, Opt, device_count> job{x, y, count, &opt, rows.replicas, rows.first_replica};
   job.total = rows.global;
-  for (std::size_t l = 0; l < devices_->local_count(); ++l)
+  for (std::size_t l = 0; l < devices_->local_count(); ++l)  // sharded: its chunks' state, as a plain step's
     job.state[l] = devices_->memory(l).template optimizer_state<Opt>(
-        opt.state_per_param() * trainable_floats<device_layout>(devices_->memory(l)));
+        opt.state_per_param() * optimizer_floats<plan>(devices_->memory(l), devices_->first() + l));
   const double total = guarded_step(*devices_, guard_, agree_, job, steps_);
   ++steps_;
   return float(total / double(rows.global ? rows.global : count));
