@@ -9,6 +9,13 @@
 // (a "teacher"); the block must learn the teacher's decision regions.
 //
 //   build/examples/03_small_block_replicate [--steps N] [--batch B]
+//   mpirun -np 2 build/examples/03_small_block_replicate_mpi [--steps N] [--batch B]
+//
+// 03_small_block_replicate_mpi is the same block across the processes of an MPI job, as PyTorch's
+// DistributedDataParallel with a DistributedSampler: each of two processes runs one replica on one
+// host device and reads only its replica's rows of every global batch (a loader over the model's
+// sampler and this process's replicas); rank 0 prints. The replicas are compared across processes:
+// rank 0 broadcasts its parameters and every rank compares them with its own, bit for bit.
 //
 // Exit code 0 when held-out accuracy reaches 85% and the replicas are identical.
 
@@ -20,6 +27,11 @@
 #include <vector>
 
 #include "options.hpp"
+
+#ifdef PLAIT_EXAMPLE_MPI
+#include <algorithm>
+#include <plait/mpi.hpp>
+#endif
 
 namespace {
 using namespace plait;
@@ -52,6 +64,73 @@ struct teacher_data {
 };
 }  // namespace
 
+#ifdef PLAIT_EXAMPLE_MPI
+int main(int argc, char** argv) {
+  return run_or_abort([&] {  // an error on any rank: printed, then MPI_Abort ends the job non-zero
+    mpi_world world(&argc, &argv);
+    int steps = 300;
+    std::size_t batch = 64;
+    example_options("03_small_block_replicate_mpi",
+                    "A small block, replicated over the processes of mpirun -np 2: one replica in each")
+        .add("--steps", steps, "training steps")
+        .add("--batch", batch, "samples per step (the global batch)")
+        .parse(argc, argv);
+    const bool leader = world.rank() == 0;
+    const teacher_data train(4096, 1), test(1024, 2);
+
+    constexpr auto block = input<10> >> linear<20> >> relu >> linear<5>;
+    using policy = replicate<2>;  // -np 2: one replica per process; -np 1: both in the one process
+    const std::size_t local = policy::device_count / std::min(world.size(), policy::device_count);
+    auto model =
+        place<policy>(block, across_processes(world, host_devices(local), {.deadline = std::chrono::seconds(60)}),
+                      {.max_batch = batch, .seed = 42});
+    if (leader)
+      std::printf("replicate<2> over %zu process(es) of %zu host device(s): %zu parameters per replica\n", world.size(),
+                  local, model.parameter_count());
+
+    const auto before = model.evaluate(test.xs(0, test.size()), test.ys(0, test.size()), cross_entropy);
+    // [docs:mpi_train]
+    const in_memory_dataset<shape<features>, class_labels> data(train.x, train.y);  // every process: the whole set
+    const sharded_sampler order =
+        model.sampler(data.size(), {.global_batch = batch, .seed = 7, .last = last_batch::pad});
+    loader batches(data, order, {.replicas = model.process_replicas()});  // reads this process's rows only
+    auto opt = adam{.lr = 0.01f};
+    float loss = 0;
+    int s = 0;
+    for (std::uint64_t epoch = 0; s < steps; ++epoch)
+      for (auto& b : batches.epoch(epoch)) {
+        if (s == steps) break;
+        loss = model.train_step(b, cross_entropy, opt);  // the job's loss over the global batch
+        if (leader && (s % 100 == 0 || s + 1 == steps))
+          std::printf("step %4d  loss %.4f  (this process read %zu of the %zu rows)\n", s, loss, b.size(), b.global);
+        ++s;
+      }
+    // [/docs:mpi_train]
+    const auto after = model.evaluate(test.xs(0, test.size()), test.ys(0, test.size()), cross_entropy);
+    if (leader)
+      std::printf("held-out (%zu samples): loss %.4f -> %.4f, accuracy %.3f -> %.3f\n", after.count, before.loss,
+                  after.loss, before.accuracy, after.accuracy);
+
+    // [docs:mpi_identical]
+    mpi_comm comm(world, {.deadline = std::chrono::seconds(60)});
+    const std::span<const float> mine = model.parameters(0);
+    std::vector<float> first(mine.begin(), mine.end());
+    comm.broadcast(first.data(), first.size(), 0);  // rank 0's replica, on every rank
+    float same = 1;                                 // this rank's replicas equal rank 0's, bit for bit
+    for (std::size_t d = 0; d < model.local_device_count(); ++d) {
+      const std::span<const float> p = model.parameters(d);
+      if (p.size() != first.size() || std::memcmp(p.data(), first.data(), p.size_bytes()) != 0) same = 0;
+    }
+    comm.all_reduce(&same, 1);  // the ranks whose replicas are rank 0's
+    const bool identical = std::size_t(same) == world.size();
+    // [/docs:mpi_identical]
+    if (leader)
+      std::printf("replicas after %d steps: %zu parameters each, on %zu of %zu processes %s\n", steps, first.size(),
+                  std::size_t(same), world.size(), identical ? "bitwise identical to rank 0's" : "DIFFERENT");
+    return after.accuracy > 0.85 && identical ? 0 : 1;
+  });
+}
+#else
 int main(int argc, char** argv) try {
   int steps = 300;
   std::size_t batch = 64;
@@ -105,3 +184,4 @@ int main(int argc, char** argv) try {
   std::fprintf(stderr, "%s\n", e.what());
   return 1;
 }
+#endif

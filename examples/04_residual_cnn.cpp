@@ -11,6 +11,14 @@
 // its half of the batch (batchnorm without synchronisation, as PyTorch DDP).
 //
 //   build/examples/04_residual_cnn [--steps N] [--batch B]
+//   mpirun -np 2 build/examples/04_residual_cnn_mpi [--steps N] [--batch B]
+//
+// 04_residual_cnn_mpi is the same model across the processes of an MPI job, as PyTorch's
+// DistributedDataParallel: one replica in each of two processes, each process drawing only its
+// replica's images of every global batch (image i of global batch s is drawn from its own seed, so
+// which process draws it does not change it) and passing them with global_batch{B}. Rank 0 prints;
+// the job exits non-zero unless held-out accuracy reaches 40% and every process holds rank 0's
+// parameters, bit for bit.
 
 #include <chrono>
 #include <cstdio>
@@ -21,6 +29,11 @@
 #include <vector>
 
 #include "options.hpp"
+
+#ifdef PLAIT_EXAMPLE_MPI
+#include <algorithm>
+#include <plait/mpi.hpp>
+#endif
 
 namespace {
 
@@ -38,8 +51,95 @@ void draw(plait::splitmix64& rng, std::size_t n, float* x, std::int32_t* y) {
   }
 }
 
+#ifdef PLAIT_EXAMPLE_MPI
+// Image `row` of global batch `step`: one image drawn from a seed of its own.
+void draw_row(std::uint64_t step, std::uint64_t row, float* x, std::int32_t* y) {
+  plait::splitmix64 rng(7 + (step << 24) + row);
+  draw(rng, 1, x, y);
+}
+#endif
+
 }  // namespace
 
+#ifdef PLAIT_EXAMPLE_MPI
+int main(int argc, char** argv) {
+  using namespace plait;
+  return run_or_abort([&] {  // an error on any rank: printed, then MPI_Abort ends the job non-zero
+    mpi_world world(&argc, &argv);
+    int steps = 150;
+    std::size_t batch = 64;
+    example_options("04_residual_cnn_mpi", "A residual CNN block, data parallel over the processes of mpirun -np 2")
+        .add("--steps", steps, "training steps")
+        .add("--batch", batch, "samples per step (the global batch)")
+        .parse(argc, argv);
+    const bool leader = world.rank() == 0;
+
+    constexpr auto block =
+        residual(conv2d<16, 3, 1, 1> >> batchnorm2d >> relu >> conv2d<16, 3, 1, 1> >> batchnorm2d, conv2d<16, 1>);
+    constexpr auto net = input<3, 32, 32> >> block >> relu >> maxpool2d<4> >> flatten >> linear<classes>;
+    using policy = replicate<2>;
+    const std::size_t local = policy::device_count / std::min(world.size(), policy::device_count);
+    auto model =
+        place<policy>(net, across_processes(world, host_devices(local), {.deadline = std::chrono::seconds(60)}),
+                      {.max_batch = batch, .seed = 1});
+    using layout = decltype(model)::layout;
+    if (leader)
+      std::printf("model: %zu parameters in %zu layers; replicate<2> over %zu process(es) of %zu host device(s)\n",
+                  model.parameter_count(), layout::layer_count, world.size(), local);
+
+    auto opt = adam{.lr = 2e-3f};
+    const auto start = std::chrono::steady_clock::now();
+    double window = 0;
+    int in_window = 0;
+    // [docs:mpi_rows]
+    const shard mine = model.rows_of_process(batch);  // this process's rows of every global batch
+    std::vector<float> x(mine.size() * pixels);
+    std::vector<std::int32_t> y(mine.size());
+    for (int s = 0; s < steps; ++s) {
+      for (std::size_t r = 0; r < mine.size(); ++r)  // draws only its own images
+        draw_row(std::uint64_t(s), mine.begin + r, x.data() + r * pixels, y.data() + r);
+      window += model.train_step(samples<shape<3, 32, 32>>{x.data(), mine.size()}, class_labels{y.data(), mine.size()},
+                                 cross_entropy, opt, global_batch{batch});  // the job's loss over all B images
+      ++in_window;
+      if (leader && ((s + 1) % 10 == 0 || s + 1 == steps)) {  // rank 0 prints
+        std::printf("step %4d  loss %.4f\n", s + 1, window / in_window);
+        window = 0, in_window = 0;
+      }
+    }
+    // [/docs:mpi_rows]
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (leader)
+      std::printf("%.1f ms per step of %zu images, rows [%zu, %zu) drawn by rank 0\n",
+                  1e3 * seconds / (steps ? steps : 1), batch, mine.begin, mine.end);
+
+    constexpr std::size_t held_out = 1024;
+    std::vector<float> tx(held_out * pixels);
+    std::vector<std::int32_t> ty(held_out);
+    splitmix64 test_rng(99);
+    draw(test_rng, held_out, tx.data(), ty.data());
+    const evaluation e = model.evaluate(samples<shape<3, 32, 32>>{tx.data(), held_out},
+                                        class_labels{ty.data(), held_out}, cross_entropy);  // the same on every rank
+
+    mpi_comm comm(world, {.deadline = std::chrono::seconds(60)});
+    std::vector<float> first(model.parameters(0).begin(), model.parameters(0).end());
+    comm.broadcast(first.data(), first.size(), 0);  // rank 0's replica, on every rank
+    float same = 1;
+    for (std::size_t d = 0; d < model.local_device_count(); ++d) {
+      const std::span<const float> p = model.parameters(d);
+      if (p.size() != first.size() || std::memcmp(p.data(), first.data(), p.size_bytes()) != 0) same = 0;
+    }
+    comm.all_reduce(&same, 1);  // the ranks whose replicas are rank 0's
+    const bool identical = std::size_t(same) == world.size();
+    if (leader) {
+      std::printf("held-out: loss %.4f, accuracy %.4f over %zu images (chance %.4f)\n", e.loss, e.accuracy, e.count,
+                  1.0 / classes);
+      std::printf("replicas: on %zu of %zu processes %s\n", std::size_t(same), world.size(),
+                  identical ? "bitwise identical to rank 0's" : "DIFFERENT");
+    }
+    return e.accuracy >= 0.4 && identical ? 0 : 1;
+  });
+}
+#else
 int main(int argc, char** argv) try {
   using namespace plait;
   int steps = 150;
@@ -94,3 +194,4 @@ int main(int argc, char** argv) try {
   std::fprintf(stderr, "%s\n", e.what());
   return 1;
 }
+#endif
