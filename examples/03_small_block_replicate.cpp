@@ -95,16 +95,18 @@ int main(int argc, char** argv) {
         model.sampler(data.size(), {.global_batch = batch, .seed = 7, .last = last_batch::pad});
     loader batches(data, order, {.replicas = model.process_replicas()});  // reads this process's rows only
     auto opt = adam{.lr = 0.01f};
-    float loss = 0;
+    if (leader)
+      std::printf("each process reads %zu of the %zu rows of a global batch\n", batches.options().batch_size, batch);
+    progress bar({.enabled = leader, .steps = std::size_t(steps), .every = 100});  // rank 0 prints
+    bar.begin_epoch(0);
     int s = 0;
     for (std::uint64_t epoch = 0; s < steps; ++epoch)
       for (auto& b : batches.epoch(epoch)) {
         if (s == steps) break;
-        loss = model.train_step(b, cross_entropy, opt);  // the job's loss over the global batch
-        if (leader && (s % 100 == 0 || s + 1 == steps))
-          std::printf("step %4d  loss %.4f  (this process read %zu of the %zu rows)\n", s, loss, b.size(), b.global);
+        bar.step(b.global, model.train_step(b, cross_entropy, opt));  // the job's loss over the global batch
         ++s;
       }
+    bar.end_epoch();
     // [/docs:mpi_train]
     const auto after = model.evaluate(test.xs(0, test.size()), test.ys(0, test.size()), cross_entropy);
     if (leader)
@@ -161,12 +163,13 @@ int main(int argc, char** argv) try {
   // [docs:train]
   auto opt = adam{.lr = 0.01f};
   const auto t0 = std::chrono::steady_clock::now();
-  float loss = 0;
+  progress bar({.steps = std::size_t(steps), .every = 100});  // a line every 100 steps: their mean loss
+  bar.begin_epoch(0);
   for (int s = 0; s < steps; ++s) {
     const std::size_t at = (std::size_t(s) * batch) % (train.size() - batch + 1);  // each replica gets half
-    loss = model.train_step(train.xs(at, batch), train.ys(at, batch), cross_entropy, opt);
-    if (s % 100 == 0 || s + 1 == steps) std::printf("step %4d  loss %.4f\n", s, loss);
+    bar.step(batch, model.train_step(train.xs(at, batch), train.ys(at, batch), cross_entropy, opt));
   }
+  bar.end_epoch();
   // [/docs:train]
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const auto after = model.evaluate(test.xs(0, test.size()), test.ys(0, test.size()), cross_entropy);

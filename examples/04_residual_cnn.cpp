@@ -89,8 +89,8 @@ int main(int argc, char** argv) {
 
     auto opt = adam{.lr = 2e-3f};
     const auto start = std::chrono::steady_clock::now();
-    double window = 0;
-    int in_window = 0;
+    progress bar({.enabled = leader, .steps = std::size_t(steps), .every = 10});  // rank 0 prints
+    bar.begin_epoch(0);
     // [docs:mpi_rows]
     const shard mine = model.rows_of_process(batch);  // this process's rows of every global batch
     std::vector<float> x(mine.size() * pixels);
@@ -98,15 +98,13 @@ int main(int argc, char** argv) {
     for (int s = 0; s < steps; ++s) {
       for (std::size_t r = 0; r < mine.size(); ++r)  // draws only its own images
         draw_row(std::uint64_t(s), mine.begin + r, x.data() + r * pixels, y.data() + r);
-      window += model.train_step(samples<shape<3, 32, 32>>{x.data(), mine.size()}, class_labels{y.data(), mine.size()},
-                                 cross_entropy, opt, global_batch{batch});  // the job's loss over all B images
-      ++in_window;
-      if (leader && ((s + 1) % 10 == 0 || s + 1 == steps)) {  // rank 0 prints
-        std::printf("step %4d  loss %.4f\n", s + 1, window / in_window);
-        window = 0, in_window = 0;
-      }
+      const float loss =
+          model.train_step(samples<shape<3, 32, 32>>{x.data(), mine.size()}, class_labels{y.data(), mine.size()},
+                           cross_entropy, opt, global_batch{batch});  // the job's loss over all B images
+      bar.step(batch, loss);
     }
     // [/docs:mpi_rows]
+    bar.end_epoch();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (leader)
       std::printf("%.1f ms per step of %zu images, rows [%zu, %zu) drawn by rank 0\n",
@@ -165,18 +163,14 @@ int main(int argc, char** argv) try {
   splitmix64 rng(7);
   auto opt = adam{.lr = 2e-3f};
   const auto start = std::chrono::steady_clock::now();
-  double window = 0;
-  int in_window = 0;
+  progress bar({.steps = std::size_t(steps), .every = 10});  // a line every 10 steps: their mean loss
+  bar.begin_epoch(0);
   for (int s = 0; s < steps; ++s) {
     draw(rng, batch, x.data(), y.data());  // a fresh global batch; each replica trains on half of it
-    window +=
-        model.train_step(samples<shape<3, 32, 32>>{x.data(), batch}, class_labels{y.data(), batch}, cross_entropy, opt);
-    ++in_window;
-    if ((s + 1) % 10 == 0 || s + 1 == steps) {
-      std::printf("step %4d  loss %.4f\n", s + 1, window / in_window);
-      window = 0, in_window = 0;
-    }
+    bar.step(batch, model.train_step(samples<shape<3, 32, 32>>{x.data(), batch}, class_labels{y.data(), batch},
+                                     cross_entropy, opt));
   }
+  bar.end_epoch();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("%.1f ms per step of %zu images\n", 1e3 * seconds / (steps ? steps : 1), batch);
 

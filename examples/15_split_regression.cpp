@@ -113,6 +113,8 @@ int train(Model& model, const settings& cfg, bool print) {
   const auto t0 = std::chrono::steady_clock::now();
   float loss = 0;
   int s = 0;
+  progress bar({.enabled = print, .steps = std::size_t(cfg.steps), .every = 100});  // a line every 100 steps
+  bar.begin_epoch(0);
   for (std::uint64_t epoch = 0; s < cfg.steps; ++epoch)
     for (auto& b : batches.epoch(epoch)) {
       if (s == cfg.steps) break;
@@ -122,11 +124,11 @@ int train(Model& model, const settings& cfg, bool print) {
         const float reference = one.train_step(w->x, w->y, mse, one_opt);
         worst = std::max(worst, std::abs(loss - reference) / std::max(std::abs(reference), 1e-30f));
         if (print) std::printf("step %4d  loss %.6f  one device %.6f\n", s, loss, reference);
-      } else if (print && (s % 100 == 0 || s + 1 == cfg.steps)) {
-        std::printf("step %4d  loss %.6f\n", s, loss);
       }
+      bar.step(b.global, loss);
       ++s;
     }
+  bar.end_epoch();
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const float after = model.evaluate(test.x(), test.y(), mse).loss;
   const bool same = worst <= 1e-4f, learned = after < 0.2f * var;
