@@ -1,15 +1,16 @@
 #pragma once
 // check_initial_replicas: across processes, at place(...), every process's replica starts from the
-// same parameters. Each process hashes the parameters of its first replica (its first inner group's
-// devices, in order) into 24 bits (exact in a float); one all-gather at start-up brings every rank's
-// hash to every rank, and a difference is a plait: error on every rank alike, naming the ranks and
-// their checksums. Replicas that start apart would train apart while the gradients they sum look
-// healthy (a rank given another place_options.seed, say).
+// same parameters and buffers. Each process hashes the parameters and buffers of its first replica (its first inner
+// group's devices, in order) into 24 bits (exact in a float); one all-gather at start-up brings every rank's hash to
+// every rank, and a difference is a plait: error on every rank alike, naming the ranks and their checksums. Replicas
+// that start apart would train apart while the gradients they sum look healthy (a rank given another
+// place_options.seed, say).
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../comm/processes.hpp"
@@ -18,7 +19,7 @@
 
 namespace plait {
 
-/// FNV-1a over the bits of the parameters of local devices [0, count), folded to 24 bits.
+/// FNV-1a over the bits of the parameters and buffers of local devices [0, count), folded to 24 bits.
 template <class Devices>
 float replica_checksum(const Devices& devices, std::size_t count) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
@@ -27,6 +28,11 @@ float replica_checksum(const Devices& devices, std::size_t count) {
     const auto& m = devices.memory(l);
     host.resize(m.param_size());
     copy_to_host(m.ctx(), host.data(), m.params(), host.size());
+    // Its buffers too (batch-norm's running statistics): replicas that start apart there diverge alike.
+    using memory = std::remove_cvref_t<decltype(m)>;
+    const std::size_t params = host.size(), buffers = memory::layout::state_buffer_size;
+    host.resize(params + buffers);
+    if (buffers > 0) copy_to_host(m.ctx(), host.data() + params, m.state(), buffers);
     for (float v : host) {
       std::uint32_t bits;
       std::memcpy(&bits, &v, sizeof bits);
