@@ -4,7 +4,8 @@
 //
 // Every rank counts the collectives it has entered on the communicator. A rank whose collective
 // passes its deadline sends every peer a request carrying its count, then, for a short grace period,
-// collects the answers while answering the others' requests. Every rank that waits in any call on
+// collects the answers while answering the others' requests (for the whole period, so that a peer
+// whose deadline comes a little later still finds it answering). Every rank that waits in any call on
 // this communicator answers requests as it waits (every millisecond once its spin is over), so:
 //
 //   an answer with the same count   the peer waits in the same collective: it arrived
@@ -75,12 +76,15 @@ class roll_call {
       if (q != rank) MPI_Isend(&asked_, 1, MPI_UINT64_T, int(q), request_tag, comm, &sent[q]);
     const auto end = std::chrono::steady_clock::now() + grace;
     std::size_t missing = size - 1;
-    while (missing > 0 && std::chrono::steady_clock::now() < end) {
+    // The whole grace period, even once every peer answered: a peer whose own deadline comes a little
+    // later asks in turn, and must find this rank still answering, not already gone.
+    while (std::chrono::steady_clock::now() < end) {
       answer(comm);
       int found = 0;
       MPI_Message message;
       MPI_Status status;
-      if (MPI_Improbe(MPI_ANY_SOURCE, answer_tag, comm, &found, &message, &status) == MPI_SUCCESS && found) {
+      if (missing > 0 && MPI_Improbe(MPI_ANY_SOURCE, answer_tag, comm, &found, &message, &status) == MPI_SUCCESS &&
+          found) {
         std::uint64_t theirs = 0;
         if (MPI_Mrecv(&theirs, 1, MPI_UINT64_T, &message, MPI_STATUS_IGNORE) == MPI_SUCCESS &&
             answers[std::size_t(status.MPI_SOURCE)] < 0) {
