@@ -16,9 +16,9 @@
 // 04_residual_cnn_mpi is the same model across the processes of an MPI job, as PyTorch's
 // DistributedDataParallel: one replica in each of two processes, each process drawing only its
 // replica's images of every global batch (image i of global batch s is drawn from its own seed, so
-// which process draws it does not change it) and passing them with global_batch{B}. Rank 0 prints;
-// the job exits non-zero unless held-out accuracy reaches 40% and every process holds rank 0's
-// parameters, bit for bit.
+// which process draws it does not change it) and passing them with process_rows{.global_batch = B}.
+// Rank 0 prints; the job exits non-zero unless held-out accuracy reaches 40% and every process holds
+// rank 0's parameters, bit for bit.
 
 #include <chrono>
 #include <cstdio>
@@ -98,9 +98,9 @@ int main(int argc, char** argv) {
     for (int s = 0; s < steps; ++s) {
       for (std::size_t r = 0; r < mine.size(); ++r)  // draws only its own images
         draw_row(std::uint64_t(s), mine.begin + r, x.data() + r * pixels, y.data() + r);
-      const float loss =
-          model.train_step(samples<shape<3, 32, 32>>{x.data(), mine.size()}, class_labels{y.data(), mine.size()},
-                           cross_entropy, opt, global_batch{batch});  // the job's loss over all B images
+      const float loss = model.train_step(samples<shape<3, 32, 32>>{x.data(), mine.size()},
+                                          class_labels{y.data(), mine.size()}, cross_entropy, opt,
+                                          process_rows{.global_batch = batch});  // the job's loss over all B images
       bar.step(batch, loss);
     }
     // [/docs:mpi_rows]

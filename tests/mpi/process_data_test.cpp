@@ -1,5 +1,5 @@
 // Per-process data across the processes of an MPI job: each process passes only its replicas' rows
-// of the global batch (model::train_step(x, y, loss, opt, global_batch{n}), a loader's batch over
+// of the global batch (model::train_step(x, y, loss, opt, process_rows{.global_batch = n}), a loader's batch over
 // model.sampler(...) with replicas = model.process_replicas()), and the parameters equal one
 // device's steps on the whole batches; a rank whose epoch has fewer batches stops every rank at the
 // epoch's first step with an error naming it; rows that are not this process's are refused.
@@ -45,9 +45,9 @@ void check_rows(std::size_t local, std::size_t n) {
   for (int s = 0; s < 4; ++s) {
     const test::batch_set<mlp> b(n, 40 + std::uint64_t(s));
     const float l1 = single.train_step(b.xs(), b.ys(), cross_entropy, o1);
-    const float l2 =
-        multi.train_step(samples<shape<12>>{b.x.data() + mine.begin * 12, mine.size()},
-                         class_labels{b.y.data() + mine.begin, mine.size()}, cross_entropy, o2, global_batch{n});
+    const float l2 = multi.train_step(samples<shape<12>>{b.x.data() + mine.begin * 12, mine.size()},
+                                      class_labels{b.y.data() + mine.begin, mine.size()}, cross_entropy, o2,
+                                      process_rows{.global_batch = n});
     CHECK(l2 == doctest::Approx(l1).epsilon(1e-5));
   }
   CHECK(same_on_every_rank(multi.gather_parameters()));
@@ -82,7 +82,7 @@ TEST_CASE("an accumulated step on this process's rows equals one device's step o
     const float l1 = single.train_step(b.xs(), b.ys(), cross_entropy, o1);
     const float l2 = multi.accumulate_step(samples<shape<12>>{b.x.data() + mine.begin * 12, mine.size()},
                                            class_labels{b.y.data() + mine.begin, mine.size()}, cross_entropy, o2, 3,
-                                           global_batch{n});
+                                           process_rows{.global_batch = n});
     CHECK(l2 == doctest::Approx(l1).epsilon(1e-5));
   }
   CHECK(same_on_every_rank(multi.gather_parameters()));
@@ -141,7 +141,7 @@ TEST_CASE("rows that are not this process's share of the global batch are refuse
   const auto before = m.gather_parameters();
   // Every rank passes the whole batch where its share is wanted: every rank refuses alike, nothing runs.
   CHECK_THROWS_WITH_AS(
-      m.train_step(b.xs(), b.ys(), cross_entropy, opt, global_batch{24}),
+      m.train_step(b.xs(), b.ys(), cross_entropy, opt, process_rows{.global_batch = 24}),
       doctest::Contains(test_text("plait: train_step is given 24 samples and 24 targets as this process's "
                                   "rows of a global batch of 24. this process (rank ",
                                   world().rank(), " of ", p, ") holds replicas [")),

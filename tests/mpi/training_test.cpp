@@ -13,6 +13,7 @@
 #include <plait/mpi.hpp>
 #include <plait/plait.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "equivalence.hpp"
@@ -28,6 +29,14 @@ namespace {
 
 constexpr auto mlp = input<12> >> linear<16> >> relu >> linear<20> >> plait::tanh >> linear<6>;
 
+// This process's rows of a whole batch b, as a loader over the model's sampler reads them: the steps
+// below pass only those, with the global batch's size (per-process data).
+template <class Model>
+std::pair<samples<shape<12>>, class_labels> mine(const Model& m, const test::batch_set<mlp>& b) {
+  const shard r = m.rows_of_process(b.y.size());
+  return {{b.x.data() + r.begin * 12, r.size()}, {b.y.data() + r.begin, r.size()}};
+}
+
 template <class Policy>
 void check_clipped(std::size_t local) {
   auto single = place(mlp, host_device(), {.max_batch = 24, .seed = 11});
@@ -38,7 +47,8 @@ void check_clipped(std::size_t local) {
   for (int s = 0; s < 4; ++s) {
     const test::batch_set<mlp> b(24, 50 + std::uint64_t(s));
     const float l1 = single.train_step(b.xs(), b.ys(), cross_entropy, o1);
-    const float l2 = multi.train_step(b.xs(), b.ys(), cross_entropy, o2);
+    const auto [x, y] = mine(multi, b);
+    const float l2 = multi.train_step(x, y, cross_entropy, o2, process_rows{.global_batch = 24});
     CHECK(l2 == doctest::Approx(l1).epsilon(1e-5));
     CHECK(multi.gradient_norm() == doctest::Approx(single.gradient_norm()).epsilon(1e-5));
     CHECK(single.gradient_norm() > 0.05);
@@ -71,15 +81,17 @@ TEST_CASE("an inf in rank 1's rows skips the step on every rank; the parameters 
   m.guard_steps({.max_norm = 1.0f, .skip_nonfinite = true});
   test::batch_set<mlp> bad(18, 9);
   const std::size_t row = shard_of(18, 6, 6 / p).begin;          // rank 1's first row: its first replica is 6 / p
-  bad.x[row * 12 + 4] = std::numeric_limits<float>::infinity();  // every rank passes it; rank 1 alone reads it
+  bad.x[row * 12 + 4] = std::numeric_limits<float>::infinity();  // rank 1's rows alone hold it
   const auto before = m.gather_parameters();
   adam opt{.lr = 0.01f};
-  const float loss = m.train_step(bad.xs(), bad.ys(), cross_entropy, opt);
+  const auto [x, y] = mine(m, bad);  // rank 1's rows hold the inf
+  const float loss = m.train_step(x, y, cross_entropy, opt, process_rows{.global_batch = 18});
   CHECK(!std::isfinite(loss));
   CHECK(m.skipped_steps() == 1);
   CHECK(m.gather_parameters() == before);
   const test::batch_set<mlp> good(18, 10);
-  CHECK(std::isfinite(m.train_step(good.xs(), good.ys(), cross_entropy, opt)));
+  const auto [gx, gy] = mine(m, good);
+  CHECK(std::isfinite(m.train_step(gx, gy, cross_entropy, opt, process_rows{.global_batch = 18})));
   CHECK(m.skipped_steps() == 1);
   CHECK(m.gather_parameters() != before);
   CHECK(same_on_every_rank(m.gather_parameters()));
@@ -93,7 +105,8 @@ void accumulated_case() {
   for (int s = 0; s < 3; ++s) {
     const test::batch_set<mlp> b(36, 80 + std::uint64_t(s));  // 3 chunks of 12: 6 or 4 rows per replica
     const float l1 = single.train_step(b.xs(), b.ys(), cross_entropy, o1);
-    const float l2 = multi.accumulate_step(b.xs(), b.ys(), cross_entropy, o2, 3);
+    const auto [x, y] = mine(multi, b);
+    const float l2 = multi.accumulate_step(x, y, cross_entropy, o2, 3, process_rows{.global_batch = 36});
     CHECK(l2 == doctest::Approx(l1).epsilon(1e-5));
   }
   CHECK(same_on_every_rank(multi.gather_parameters()));

@@ -11,7 +11,8 @@
 // no half-accumulated state between calls. Every chunk is checked before the first runs.
 //
 //   m.accumulate_step(x, y, cross_entropy, opt, 4);  // 4 chunks, one synchronisation, one update
-//   m.accumulate_step(mine_x, mine_y, cross_entropy, opt, 4, global_batch{256});  // this process's rows
+//   m.accumulate_step(mine_x, mine_y, cross_entropy, opt, 4, process_rows{.global_batch = 256});  // this process's
+//   rows
 //
 // Limits: layers whose forward depends on the batch (batchnorm2d's statistics) see a chunk, not the
 // batch; dropout draws its masks per chunk.
@@ -56,15 +57,15 @@ float model<Policy, G, Backend>::accumulate_step(X x, Y y, const L&, Opt& opt, s
 template <class Policy, RootedGraph G, class Backend>
 template <Samples X, Target Y, Loss L, Optimizer Opt>
 float model<Policy, G, Backend>::accumulate_step(X x, Y y, const L& loss, Opt& opt, std::size_t chunks,
-                                                 global_batch g) {
+                                                 process_rows g) {
   static_assert(same_shape<typename X::shape_type, input_shape>::value,
                 "plait: the batch's sample shape differs from the graph's input shape. accumulate_step feeds the "
                 "batch to input<...>. Fix: pass samples<S> with S the shape given to input<...>.");
   L::template check<output_shape, Y>();
   if constexpr (std::is_same_v<typename X::shape_type, input_shape> && L::template accepts<output_shape, Y>) {
     if (!devices_->world()) {  // one process: x is the whole batch
-      if (x.count != g.samples)
-        fail(cat("accumulate_step is given ", x.count, " samples as the rows of a global batch of ", g.samples),
+      if (x.count != g.global_batch)
+        fail(cat("accumulate_step is given ", x.count, " samples as the rows of a global batch of ", g.global_batch),
              "in one process every replica is this process's, so its rows are the whole batch",
              "pass the whole batch, or its size as global_batch");
       return accumulate_step(x, y, loss, opt, chunks);
@@ -73,24 +74,24 @@ float model<Policy, G, Backend>::accumulate_step(X x, Y y, const L& loss, Opt& o
       fail("accumulate_step is given 0 chunks", "the batch is cut into chunks that run one after another",
            "pass chunks >= 1 (1: a plain train_step)");
     const replica_range mine = process_replicas();
-    const shard rows = rows_of_process(g.samples);
+    const shard rows = rows_of_process(g.global_batch);
     if (x.count != rows.size() || y.count != rows.size() || x.count == 0)
       fail(cat("accumulate_step is given ", x.count, " samples and ", y.count,
-               " targets as this process's rows of a global batch of ", g.samples),
+               " targets as this process's rows of a global batch of ", g.global_batch),
            cat("this process (rank ", devices_->process_rank(), ") holds replicas [", mine.first, ", ", mine.last,
                ") of ", data_parallel_degree, ", whose rows of the global batch are ", rows.size()),
            "pass exactly those rows: a loader over model.sampler(...) with replicas = model.process_replicas() "
            "gathers them");
-    if (g.samples > chunks * max_batch())
-      fail(cat("accumulate_step is given a global batch of ", g.samples, " samples in ", chunks,
+    if (g.global_batch > chunks * max_batch())
+      fail(cat("accumulate_step is given a global batch of ", g.global_batch, " samples in ", chunks,
                " chunks of at most max_batch = ", max_batch()),
            "activations were planned at place(...) for one chunk of max_batch samples",
-           cat("pass at least ", (g.samples + max_batch() - 1) / max_batch(),
+           cat("pass at least ", (g.global_batch + max_batch() - 1) / max_batch(),
                " chunks, or raise place_options.max_batch"));
     check_chunks(x.count, chunks, mine.last - mine.first);
     if constexpr (requires { L::validate(y, output_shape::size); }) L::validate(y, output_shape::size);
     params_.sync();
-    return accumulate_rows<L>(x.data, y, x.count, opt, chunks, {mine.last - mine.first, mine.first, g.samples});
+    return accumulate_rows<L>(x.data, y, x.count, opt, chunks, {mine.last - mine.first, mine.first, g.global_batch});
   } else {
     return 0.0f;
   }

@@ -191,11 +191,11 @@ class model {
     return 0.0f;
   }
 
-  /// Across processes: one step on a global batch of g.samples samples, of which x and y are only
-  /// this process's rows (rows_of_process(g.samples)); every process reads just its own. In one
+  /// Across processes: one step on a global batch of g.global_batch samples, of which x and y are only
+  /// this process's rows (rows_of_process(g.global_batch)); every process reads just its own. In one
   /// process the same as train_step(x, y, ...), x being the whole batch.
   template <Samples X, Target Y, Loss L, Optimizer Opt>
-  float train_step(X x, Y y, const L&, Opt& opt, global_batch g);
+  float train_step(X x, Y y, const L&, Opt& opt, process_rows g);
   /// A loader's batch (data/loader.hpp): its rows with the size of its global batch, and its place
   /// in the epoch, which the ranks compare every step: a rank whose epoch has fewer batches stops
   /// every rank at the first step of that epoch, with an error naming it.
@@ -210,7 +210,7 @@ class model {
   float train_step(const B& b, const L& loss, Opt& opt) {
     agree_.expect_left(b.batches - b.number);
     try {
-      return train_step(b.x, b.y, loss, opt, global_batch{b.global});
+      return train_step(b.x, b.y, loss, opt, process_rows{.global_batch = b.global});
     } catch (...) {
       agree_.forget_left();  // a refused call's count must not reach the next step
       throw;
@@ -221,9 +221,9 @@ class model {
   /// synchronised once, then one update: the same step as train_step on the whole batch (accumulate_step.hpp).
   template <Samples X, Target Y, Loss L, Optimizer Opt>
   float accumulate_step(X x, Y y, const L&, Opt& opt, std::size_t chunks);
-  /// The same across processes, x and y being this process's rows of a global batch of g.samples.
+  /// The same across processes, x and y being this process's rows of a global batch of g.global_batch.
   template <Samples X, Target Y, Loss L, Optimizer Opt>
-  float accumulate_step(X x, Y y, const L&, Opt& opt, std::size_t chunks, global_batch g);
+  float accumulate_step(X x, Y y, const L&, Opt& opt, std::size_t chunks, process_rows g);
 
   /// One predictive-coding step: a forward pass, o.iterations inference iterations on every stage's
   /// value nodes at once, then one update by `opt` (pc_step.hpp). Returns the mean energy.

@@ -24,10 +24,11 @@ struct place_options {
   std::size_t memory_budget = 0;  // bytes each device may hold (memory_plan.hpp); 0: no budget
 };
 
-/// The size of the global batch of which a call is given only this process's rows (the rows of its
-/// replicas, model::rows_of_process): model::train_step(x, y, loss, opt, global_batch{256}).
-struct global_batch {
-  std::size_t samples = 0;
+/// Says that a call is given only this process's rows of a global batch of `global_batch` samples (the
+/// rows of its replicas, model::rows_of_process):
+///   model.train_step(x, y, loss, opt, process_rows{.global_batch = 256});
+struct process_rows {
+  std::size_t global_batch = 0;
 };
 
 /// What evaluate(...) measured over a data set.

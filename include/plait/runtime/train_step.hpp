@@ -38,13 +38,13 @@ float model<Policy, G, Backend>::train_step(X x, Y y, const L&, Opt& opt) {
 
 template <class Policy, RootedGraph G, class Backend>
 template <Samples X, Target Y, Loss L, Optimizer Opt>
-float model<Policy, G, Backend>::train_step(X x, Y y, const L& loss, Opt& opt, global_batch g) {
+float model<Policy, G, Backend>::train_step(X x, Y y, const L& loss, Opt& opt, process_rows g) {
   static_assert(same_shape<typename X::shape_type, input_shape>::value,
                 "plait: the batch's sample shape differs from the graph's input shape. train_step feeds the "
                 "batch to input<...>. Fix: pass samples<S> with S the shape given to input<...>.");
   L::template check<output_shape, Y>();
   if constexpr (std::is_same_v<typename X::shape_type, input_shape> && L::template accepts<output_shape, Y>) {
-    const std::size_t n = g.samples;
+    const std::size_t n = g.global_batch;
     if (n == 0 || n > max_batch())
       check_batch(n, n, max_batch(), "train_step");  // the global batch: empty, or more than planned
     const replica_range mine = process_replicas();

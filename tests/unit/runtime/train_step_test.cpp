@@ -76,7 +76,8 @@ TEST_CASE("a batch smaller than replicas x micro-batches, or with shares that do
   CHECK(m.steps() == 1);
 }
 
-TEST_CASE("in one process, a step given global_batch{n} takes the whole batch, and refuses any other count") {
+TEST_CASE(
+    "in one process, a step given process_rows{.global_batch = n} takes the whole batch, and refuses any other count") {
   auto a = place<replicate<2>>(net, host_devices(2), {.max_batch = 16, .seed = 4});
   auto b = place<replicate<2>>(net, host_devices(2), {.max_batch = 16, .seed = 4});
   CHECK(a.process_replicas().first == 0);
@@ -86,16 +87,16 @@ TEST_CASE("in one process, a step given global_batch{n} takes the whole batch, a
   const batch whole(12);
   auto o1 = sgd{.lr = 0.1f}, o2 = o1;
   CHECK(a.train_step(whole.xs(), whole.ys(), cross_entropy, o1) ==
-        b.train_step(whole.xs(), whole.ys(), cross_entropy, o2, global_batch{12}));
+        b.train_step(whole.xs(), whole.ys(), cross_entropy, o2, process_rows{.global_batch = 12}));
   CHECK(a.gather_parameters() == b.gather_parameters());
   const std::vector<float> before = b.gather_parameters();
-  CHECK_THROWS_WITH_AS(b.train_step(whole.xs(), whole.ys(), cross_entropy, o2, global_batch{14}),
+  CHECK_THROWS_WITH_AS(b.train_step(whole.xs(), whole.ys(), cross_entropy, o2, process_rows{.global_batch = 14}),
                        "plait: train_step is given 12 samples and 12 targets as this process's rows of a global batch "
                        "of 14. this process (rank 0 of 1) holds replicas [0, 2) of 2, whose rows of the global batch "
                        "are 14 (rows 0 to 14). Fix: pass exactly those rows: a loader over model.sampler(...) with "
                        "replicas = model.process_replicas() gathers them.",
                        error);
-  CHECK_THROWS_WITH_AS(b.train_step(whole.xs(), whole.ys(), cross_entropy, o2, global_batch{40}),
+  CHECK_THROWS_WITH_AS(b.train_step(whole.xs(), whole.ys(), cross_entropy, o2, process_rows{.global_batch = 40}),
                        doctest::Contains("more than max_batch = 16"), error);
   CHECK(b.gather_parameters() == before);
   CHECK(b.steps() == 1);
