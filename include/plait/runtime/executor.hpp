@@ -279,8 +279,8 @@ class device_executor {
         if (i.op == opcode::send) return send(i);
         // partition's exchanges run on the compute thread: the next instruction needs their result.
         if (i.peer == std::int16_t(collective_group::inner)) return exchange(i);
-        if constexpr (Job::training)
-          if (job.local_only) return;  // accumulate_step: gradients are synchronised once, after the last chunk
+        if constexpr (Job::training)  // accumulate: sync after the last chunk; guarded: gather after the update
+          if (job.local_only || (job.guard && i.op == opcode::all_gather)) return;
         ex.queue_.post({&run_collective, this, i}, true);
         if (i.op == opcode::all_gather) ex.queue_.wait();  // parameters are needed whole by the next step
       } else {

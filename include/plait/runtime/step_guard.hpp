@@ -20,8 +20,8 @@
 //
 // A policy that shards its optimizer (replicate<N, shard_optimizer>): each device measures the chunks
 // of the reduced gradient it owns (every replica's count, as they are disjoint), and after the
-// decision updates its chunks and all-gathers the parameters over its data-parallel group, as the
-// program's own all-gathers do.
+// decision updates its chunks and all-gathers the parameters over its data-parallel group in place of
+// the program's own all-gathers (which a guarded step leaves out; a skipped step gathers nothing).
 //
 // Limits: a guarded step runs eagerly (not from a captured CUDA graph); on CUDA the squares are
 // summed on the host from a copy of the gradient.
