@@ -37,6 +37,7 @@
 #include "../chunk.hpp"
 #include "../communicator.hpp"
 #include "bootstrap.hpp"
+#include "detail/checks.hpp"
 #include "detail/roll_call.hpp"
 #include "detail/tuning.hpp"
 #include "error.hpp"
@@ -67,12 +68,7 @@ class mpi_comm {
   explicit mpi_comm(const mpi_world& world, mpi_options options = {}) : mpi_comm(world.comm(), options) {}
   explicit mpi_comm(MPI_Comm parent, mpi_options options = {}) : options_(options) {
     using mpi_detail::check;
-    if (options.deadline.count() <= 0)
-      fail("an mpi_comm was asked for with a deadline <= 0", "every wait for a peer needs time to succeed",
-           "pass mpi_options{.deadline = ...} > 0, e.g. std::chrono::seconds(60)");
-    if (options.max_count == 0 || options.max_count > std::size_t{INT_MAX})
-      fail("an mpi_comm was asked for with max_count = " + std::to_string(options.max_count),
-           "MPI counts are int, and at least 1", "pass max_count in 1 .. INT_MAX (the default)");
+    mpi_detail::check_options(options.deadline.count(), options.max_count);
     check(MPI_Comm_dup(parent, &comm_), "MPI_Comm_dup", [] { return std::string("creating an mpi_comm"); });
     check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
     int rank = 0, size = 0;
@@ -360,63 +356,37 @@ class mpi_comm {
 
   // ---- errors (they may allocate: only reached when failing) ------------------------------------
 
-  std::string on(op o) const { return cat(mpi_detail::name(o), " on rank ", rank_, " of ", size_); }
+  std::string on(op o) const { return mpi_detail::on(o, rank_, size_); }
   std::string describe(op o, std::size_t n, std::size_t peer) const {
     return mpi_detail::describe(o, n, rank_, size_, peer);
   }
 
   void enter(op o) {
-    if (o != op::send && o != op::recv && o != op::post && o != op::take) roll_.entered();
+    if (mpi_detail::collective(o)) roll_.entered();
     if (broken_.load()) [[unlikely]]
       fail(
           cat(on(o), " was called on a broken mpi_comm"),
           "an earlier call failed or passed its deadline, so a request may still be pending and the ranks can no longer match their calls",
           "end the job after the first error (plait::run_or_abort calls MPI_Abort)");
   }
-  void check_peer(op o, std::size_t peer) const {
-    if (peer >= size_) fail(cat(on(o), " with peer ", peer), "ranks are 0 .. size - 1", "pass a peer below size()");
-    if (peer == rank_)
-      fail(cat(on(o), " with itself as the peer"), "a rank does not message itself through the communicator",
-           "copy the buffer directly, or pass another rank");
-  }
-  void check_buffer(op o, const float* buf, std::size_t n) const {
-    if (buf == nullptr && n != 0)
-      fail(cat(on(o), " got a null buffer for ", n, " floats"), "the call reads or writes them",
-           "pass a buffer of n floats");
-  }
-  void check_split(op o, std::size_t n) const {
-    if (n > options_.max_count)
-      fail(cat(on(o), " of ", n, " elements"),
-           cat("MPI counts and displacements are int, and this communicator passes at most ", options_.max_count,
-               " per call"),
-           "split the buffer into calls of at most max_count elements (each call cuts its own chunks)");
-  }
+  void check_peer(op o, std::size_t peer) const { mpi_detail::check_peer(o, peer, rank_, size_); }
+  void check_buffer(op o, const float* buf, std::size_t n) const { mpi_detail::check_buffer(o, buf, n, rank_, size_); }
+  void check_split(op o, std::size_t n) const { mpi_detail::check_split(o, n, options_.max_count, rank_, size_); }
 
+  // Names whom the call waited for; a collective's roll call names who did not arrive (roll_call.hpp).
   [[noreturn]] void fail_deadline(op o, std::size_t n, std::size_t peer) {
     broken_.store(true);
-    const std::string waited =
-        cat(describe(o, n, peer), " waited ", std::size_t(options_.deadline.count()), " ms for ");
-    const bool collective = o != op::send && o != op::recv && o != op::post && o != op::take;
-    const std::string who = collective
-                                ? " (" +
-                                      roll_.verdict(comm_, rank_, size_,
-                                                    std::min<std::chrono::milliseconds>(
-                                                        options_.deadline / 2, std::chrono::milliseconds(1000))) +
-                                      ")"
-                                : "";
-    fail(
-        waited + mpi_detail::awaited(o, peer, size_) + who,
-        "a peer did not reach the matching call (it died, is stuck, or calls something else)",
-        "end the job (plait::run_or_abort calls MPI_Abort) and read the other ranks' messages; make every rank call the same "
-        "collectives (and matching send/recv) in the same order, or raise mpi_options::deadline if a peer is legitimately that slow");
+    std::string waited = cat(describe(o, n, peer), " waited ", std::size_t(options_.deadline.count()), " ms for ",
+                             mpi_detail::awaited(o, peer, size_));
+    if (mpi_detail::collective(o)) {
+      const auto grace = std::min<std::chrono::milliseconds>(options_.deadline / 2, std::chrono::milliseconds(1000));
+      waited += " (" + roll_.verdict(comm_, rank_, size_, grace) + ")";
+    }
+    mpi_detail::fail_deadline(waited);
   }
   [[noreturn]] void fail_length(op o, std::size_t peer, std::size_t n, int got) {
     broken_.store(true);
-    const std::string sent =
-        got >= 0 ? cat("a message of ", got, " floats") : std::string("a message of another length");
-    fail(cat(on(o), " from rank ", peer, ": ", sent, " met a recv of ", n, " floats"),
-         "a send and its recv must agree on the length",
-         o == op::take ? "pass the same n to post and take" : "pass the same n to both");
+    mpi_detail::fail_length(o, peer, n, got, rank_, size_);
   }
 
   mpi_options options_;
