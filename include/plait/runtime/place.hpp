@@ -69,6 +69,14 @@ model<P, G, B> place_within_budget(Devices devices, const place_options& options
   set_memory_budgets<plan>(m.placed());
   return m;
 }
+// Placed, then the optimizer's state planned, both within the budget (the two overloads of place below).
+template <class P, class G, class B, class Devices, class Opt>
+auto place_with_state(Devices devices, place_options options, const Opt& opt) {
+  const std::string what = "place(...) and " + state_name<Opt>();
+  auto m = place_within_budget<P, G, B>(std::move(devices), options, opt.state_per_param(), what.c_str());
+  m.plan_optimizer(opt);
+  return m;
+}
 }  // namespace detail
 
 template <class P = single_device, Graph G, class B>
@@ -79,12 +87,8 @@ auto place(G, device_set<B> devices, place_options options = {}) {
 /// The same with the optimizer's state planned too, within the budget: no step with `opt` allocates.
 template <class P = single_device, Graph G, class B, Optimizer Opt>
 auto place(G, device_set<B> devices, place_options options, const Opt& opt) {
-  if constexpr (detail::placeable<P, G, B>()) {
-    const std::string what = "place(...) and " + state_name<Opt>();
-    auto m = detail::place_within_budget<P, G, B>(std::move(devices), options, opt.state_per_param(), what.c_str());
-    m.plan_optimizer(opt);
-    return m;
-  }
+  if constexpr (detail::placeable<P, G, B>())
+    return detail::place_with_state<P, G, B>(std::move(devices), options, opt);
 }
 
 /// The same across the processes of a job (across_processes(world, devices), plait/mpi.hpp): every
@@ -96,12 +100,8 @@ auto place(G, process_devices<B> devices, place_options options = {}) {
 }
 template <class P = single_device, Graph G, class B, Optimizer Opt>
 auto place(G, process_devices<B> devices, place_options options, const Opt& opt) {
-  if constexpr (detail::placeable<P, G, B>()) {
-    const std::string what = "place(...) and " + state_name<Opt>();
-    auto m = detail::place_within_budget<P, G, B>(std::move(devices), options, opt.state_per_param(), what.c_str());
-    m.plan_optimizer(opt);
-    return m;
-  }
+  if constexpr (detail::placeable<P, G, B>())
+    return detail::place_with_state<P, G, B>(std::move(devices), options, opt);
 }
 
 }  // namespace plait
