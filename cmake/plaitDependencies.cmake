@@ -7,7 +7,7 @@ find_package(OpenMP QUIET COMPONENTS CXX)
 find_package(ZLIB QUIET)
 find_package(nlohmann_json 3.10 QUIET)  # checkpoints' safetensors headers (io/safetensors.hpp)
 
-# CBLAS from OpenBLAS (Debian: libopenblas-dev).
+# CBLAS from OpenBLAS (Debian: libopenblas-dev): float32 and float64 matrix products on the host.
 find_library(PLAIT_OPENBLAS_LIBRARY NAMES openblas)
 find_path(PLAIT_CBLAS_INCLUDE_DIR NAMES cblas.h PATH_SUFFIXES openblas)
 # A prefix unpacked from Debian's .deb files (dpkg -x, scripts/gpu_check.sh --deps) has no alternatives
@@ -18,6 +18,10 @@ endif()
 if(NOT PLAIT_CBLAS_INCLUDE_DIR)
   find_path(PLAIT_CBLAS_INCLUDE_DIR NAMES cblas.h PATH_SUFFIXES openblas-pthread)
 endif()
+# oneDNN (Debian: libdnnl-dev): the host backend's convolutions and bf16 matrix products. Looked for as a
+# library and a header rather than through its CMake package, whose Debian build also asks for OpenCL.
+find_library(PLAIT_DNNL_LIBRARY NAMES dnnl)
+find_path(PLAIT_DNNL_INCLUDE_DIR NAMES oneapi/dnnl/dnnl.hpp)
 # Thrust and CUB: the CUDA toolkit's CCCL, else Debian's libthrust-dev.
 find_path(PLAIT_THRUST_INCLUDE_DIR NAMES thrust/version.h
   HINTS ENV CUDA_HOME ENV CUDA_PATH /usr/local/cuda
@@ -26,6 +30,9 @@ find_path(PLAIT_THRUST_INCLUDE_DIR NAMES thrust/version.h
 set(_plait_missing "")
 if(NOT PLAIT_OPENBLAS_LIBRARY OR NOT PLAIT_CBLAS_INCLUDE_DIR)
   list(APPEND _plait_missing "OpenBLAS (Debian: libopenblas-dev)")
+endif()
+if(NOT PLAIT_DNNL_LIBRARY OR NOT PLAIT_DNNL_INCLUDE_DIR)
+  list(APPEND _plait_missing "oneDNN (Debian: libdnnl-dev)")
 endif()
 if(NOT PLAIT_THRUST_INCLUDE_DIR)
   list(APPEND _plait_missing "Thrust (the CUDA toolkit, or Debian: libthrust-dev)")
@@ -48,6 +55,10 @@ if(NOT TARGET plait::deps_blas)
   set_target_properties(plait::deps_blas PROPERTIES
     INTERFACE_INCLUDE_DIRECTORIES "${PLAIT_CBLAS_INCLUDE_DIR}"
     INTERFACE_LINK_LIBRARIES "${PLAIT_OPENBLAS_LIBRARY}")
+  add_library(plait::deps_dnnl INTERFACE IMPORTED)
+  set_target_properties(plait::deps_dnnl PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${PLAIT_DNNL_INCLUDE_DIR}"
+    INTERFACE_LINK_LIBRARIES "${PLAIT_DNNL_LIBRARY}")
   add_library(plait::deps_thrust INTERFACE IMPORTED)
   # A system include directory: Thrust's own warnings are not the user's.
   set_target_properties(plait::deps_thrust PROPERTIES

@@ -47,13 +47,15 @@ done
 
 # What a GPU machine with the CUDA toolkit, CMake, Ninja and a compiler but none of Debian's -dev packages
 # lacks for plait's CUDA targets, tests and benchmark: the -dev packages and the libraries they link
-# (OpenBLAS's pthread flavour and its Fortran runtime; zlib1g for the libz.so link). libc, libstdc++ and
+# (OpenBLAS's pthread flavour and its Fortran runtime; zlib1g for the libz.so link; oneDNN and the OpenCL
+# loader its Debian build links). libc, libstdc++ and
 # libgomp come with the compiler and are left out: a second libc in the prefix would not load.
 offline_packages=(
   doctest-dev
   libopenblas-dev libopenblas-pthread-dev libopenblas0 libopenblas0-pthread libgfortran5 libquadmath0
   libbenchmark-dev libbenchmark1debian
   zlib1g-dev zlib1g
+  libdnnl-dev libdnnl2 ocl-icd-libopencl1
 )
 if [[ -n $download ]]; then
   command -v apt-get >/dev/null 2>&1 ||
@@ -84,6 +86,7 @@ packages=(
   pkg-config
   doctest-dev            # tests/unit/
   libopenblas-dev        # CBLAS for the host GEMM (plait::plait)
+  libdnnl-dev            # oneDNN: host convolutions and bf16 matrix products (plait::plait)
   libbenchmark-dev       # bench/ (Google Benchmark)
   dataset-fashion-mnist  # the real data set of examples and tests (/usr/share/datasets/fashion-mnist)
   zlib1g-dev             # reading the gzip'd IDX files (plait::plait)
