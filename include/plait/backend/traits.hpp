@@ -70,6 +70,8 @@ struct device_traits<host<System>> {
     context c;
     c.index = logical;
     c.threads = set.threads_per_device;
+    c.math = set.math;
+    if (c.math == host_math::bf16) host_detail::expect_bf16_cpu();  // a device_set built by hand is checked too
     return c;
   }
   static arena_type make_arena(std::size_t bytes, const context&, std::pmr::memory_resource* mr) {
