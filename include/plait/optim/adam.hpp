@@ -2,6 +2,7 @@
 // Adam (torch.optim.Adam: L2 weight decay added to the gradient) and AdamW (torch.optim.AdamW:
 // decoupled weight decay, p *= 1 - lr * wd), with bias correction:
 //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+// m and v below the smallest normal float are stored as 0 (flush_subnormal, optimizer.hpp).
 
 #include <cmath>
 #include <cstddef>
@@ -33,11 +34,14 @@ struct adam_update {
     T* PLAIT_RESTRICT mm = m;
     T* PLAIT_RESTRICT vv = v;
     const T* PLAIT_RESTRICT gg = g;
+    const T b1 = beta1, b2 = beta2, eps = epsilon, l2 = wd, keep = shrink;  // not re-read after each store
     for (std::size_t i = b; i < e; ++i) {
-      const T gi = gg[i] + wd * pp[i];
-      mm[i] = beta1 * mm[i] + (T{1} - beta1) * gi;
-      vv[i] = beta2 * vv[i] + (T{1} - beta2) * gi * gi;
-      pp[i] = pp[i] * shrink - step * mm[i] / (std::sqrt(vv[i]) * inv_sqrt_c2 + epsilon);
+      const T gi = gg[i] + l2 * pp[i];
+      const T mi = flush_subnormal(b1 * mm[i] + (T{1} - b1) * gi);  // optimizer.hpp: no subnormal state
+      const T vi = flush_subnormal(b2 * vv[i] + (T{1} - b2) * gi * gi);
+      mm[i] = mi;
+      vv[i] = vi;
+      pp[i] = pp[i] * keep - step * mi / (std::sqrt(vi) * inv_sqrt_c2 + eps);
     }
   }
 };

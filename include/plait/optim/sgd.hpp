@@ -2,6 +2,7 @@
 // Stochastic gradient descent with momentum, Nesterov momentum and L2 weight decay, with
 // PyTorch's update rule (torch.optim.SGD, dampening 0):
 //   g = grad + wd * p;  buf = momentum * buf + g;  p -= lr * (nesterov ? g + momentum * buf : buf)
+// buf below the smallest normal float is stored as 0 (flush_subnormal, optimizer.hpp).
 
 #include <cstddef>
 
@@ -40,7 +41,7 @@ struct sgd {
       const T* PLAIT_RESTRICT gg = g;
       for (std::size_t i = b; i < e; ++i) {
         const T gi = gg[i] + wd * pp[i];
-        buf[i] = mu * buf[i] + gi;
+        buf[i] = flush_subnormal(mu * buf[i] + gi);  // optimizer.hpp: no subnormal state
         pp[i] -= lr_ * (nest ? gi + mu * buf[i] : buf[i]);
       }
     });

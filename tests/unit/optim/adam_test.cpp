@@ -1,7 +1,10 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "gradcheck.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 using namespace plait;
 
@@ -58,4 +61,43 @@ TEST_CASE("adam reading its step count from memory (as a CUDA step does) gives t
   }
   CHECK(std::memcmp(p1.data(), p2.data(), n * sizeof(float)) == 0);
   CHECK(scalars[0] != 0.0);
+}
+
+TEST_CASE("flush_subnormal keeps normal values, infinities and NaN, and makes subnormals 0") {
+  const float tiny = std::numeric_limits<float>::min();  // the smallest normal float
+  CHECK(flush_subnormal(tiny) == tiny);
+  CHECK(flush_subnormal(-tiny) == -tiny);
+  CHECK(flush_subnormal(tiny / 2) == 0.0f);
+  CHECK(flush_subnormal(-std::numeric_limits<float>::denorm_min()) == 0.0f);
+  CHECK(flush_subnormal(1.5f) == 1.5f);
+  CHECK(flush_subnormal(std::numeric_limits<float>::infinity()) == std::numeric_limits<float>::infinity());
+  CHECK(std::isnan(flush_subnormal(std::numeric_limits<float>::quiet_NaN())));
+  CHECK(flush_subnormal(std::numeric_limits<double>::min() / 4) == 0.0);
+  CHECK(flush_subnormal(1e-300) == 1e-300);
+}
+
+TEST_CASE("moments that decay under zero gradients reach 0 instead of staying subnormal") {
+  // A weight whose input turns 0 (a border pixel): after its last gradient, Adam's m shrinks by
+  // beta1 per step and SGD's momentum by its factor; both must end at 0, never below FLT_MIN.
+  const host_context<sequential> ctx{};
+  const std::size_t n = 64;
+  std::vector<float> p(n, 0.5f), g(n, 0.0f), adam_state(2 * n, 0.0f), sgd_state(n, 0.0f), q(n, 0.5f);
+  for (std::size_t i = 0; i < n; ++i) g[i] = 1e-3f * float(i + 1);
+  const auto a = adam{.lr = 1e-3f};
+  const auto s = sgd{.lr = 1e-3f, .momentum = 0.9f};
+  a.step(ctx, p.data(), g.data(), adam_state.data(), n, 1);
+  s.step(ctx, q.data(), g.data(), sgd_state.data(), n, 1);
+  std::fill(g.begin(), g.end(), 0.0f);
+  const auto subnormal = [](float x) { return x != 0.0f && std::abs(x) < std::numeric_limits<float>::min(); };
+  std::size_t seen = 0;
+  for (std::size_t t = 2; t <= 1500; ++t) {  // 0.9^1500: far below the subnormal range
+    a.step(ctx, p.data(), g.data(), adam_state.data(), n, t);
+    s.step(ctx, q.data(), g.data(), sgd_state.data(), n, t);
+    for (float x : adam_state) seen += subnormal(x);
+    for (float x : sgd_state) seen += subnormal(x);
+  }
+  CHECK(seen == 0);
+  CHECK(std::all_of(adam_state.begin(), adam_state.begin() + n, [](float x) { return x == 0.0f; }));
+  CHECK(std::all_of(sgd_state.begin(), sgd_state.end(), [](float x) { return x == 0.0f; }));
+  CHECK(std::all_of(p.begin(), p.end(), [](float x) { return std::isfinite(x) && x < 0.5f; }));
 }
