@@ -11,9 +11,10 @@
 // backward's input part B and its weight part W, policy/stage_costs.hpp) and the textbook
 // (p-1)/(m+p-1) with F = B = W.
 //
-// The machine's parallel ceiling, in the same rounds: the GEMMs of a step at m = 8 (each stage's
-// forward, input-gradient and weight-gradient products of its 8 micro-batches, as the stages run
-// them) with the two stages' products on two threads, nothing shared, against all of them on one.
+// The machine's parallel ceiling, in the same rounds (bench/parallel_ceiling.hpp): the GEMMs of a
+// step at m = 8 (each stage's forward, input-gradient and weight-gradient products of its 8
+// micro-batches of 128 rows, as the stages run them) with the two stages' products on two threads,
+// nothing shared, against all of them on one.
 // A schedule's efficiency is its speedup over the plan's ideal (p (1 - planned bubble)) scaled by
 // the ceiling over p: 1 means the pipeline is as fast as this machine runs the same products in
 // parallel with nothing in between.
@@ -25,10 +26,9 @@
 #include <cstring>
 #include <plait/plait.hpp>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <cblas.h>
+#include "parallel_ceiling.hpp"
 
 namespace {
 using namespace plait;
@@ -119,50 +119,6 @@ config make(const char* name) {
           }};
 }
 
-// The products of one step at m micro-batches on stages of `layers` layers each (512 x 512, rows
-// batch / m), as the runtime runs them: per micro-batch each layer's forward, then its input
-// gradient (not for the graph's first layer) and its weight gradient. Operands of their own: no
-// cache shared with the other stage's thread.
-struct stage_gemms {
-  static constexpr int n = 512;
-  int rows, layers;
-  std::size_t microbatches;
-  bool first;
-  std::vector<float> w, dw, x, y, dy, dx;
-  stage_gemms(std::size_t m, int l, bool is_first)
-      : rows(int(batch / m)),
-        layers(l),
-        microbatches(m),
-        first(is_first),
-        w(std::size_t(l) * n * n, 0.01f),
-        dw(std::size_t(l) * n * n),
-        x(std::size_t(rows) * n * (l + 1), 0.5f),
-        y(std::size_t(rows) * n, 0.f),
-        dy(std::size_t(rows) * n, 0.25f),
-        dx(std::size_t(rows) * n) {}
-  void run() {
-    for (std::size_t mb = 0; mb < microbatches; ++mb) {
-      for (int k = 0; k < layers; ++k)  // y [rows, n] = x [rows, n] x W^T
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, n, 1, x.data() + std::size_t(k) * rows * n, n,
-                    w.data() + std::size_t(k) * n * n, n, 0, x.data() + std::size_t(k + 1) * rows * n, n);
-      for (int k = layers; k-- > 0;) {
-        if (!(first && k == 0))  // dx [rows, n] = dy [rows, n] x W
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, n, 1, dy.data(), n,
-                      w.data() + std::size_t(k) * n * n, n, 0, dx.data(), n);
-        // dW [n, n] += dy^T [n, rows] x x [rows, n]
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, rows, 1, dy.data(), n,
-                    x.data() + std::size_t(k) * rows * n, n, mb ? 1.f : 0.f, dw.data() + std::size_t(k) * n * n, n);
-      }
-    }
-  }
-};
-
-template <class F>
-double time_ms(F&& f, int steps) {
-  const auto t0 = clock_type::now();
-  for (int s = 0; s < steps; ++s) f();
-  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count() / steps;
-}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -199,20 +155,11 @@ int main(int argc, char** argv) {
                               make<8, zb_v>("zb_v"),
                               make<16, zb_v>("zb_v")};
   constexpr std::size_t cut = pipeline<2, microbatches<8>, zb_h1>::stages<graph>[0].last;  // layers of stage 0
-  stage_gemms g0(8, int(cut), true), g1(8, int(8 - cut), false), serial0(8, int(cut), true),
-      serial1(8, int(8 - cut), false);
-  const auto one_thread = [&] {
-    serial0.run();
-    serial1.run();
-  };
-  const auto two_threads = [&] {
-    std::thread other([&] { g1.run(); });
-    g0.run();
-    other.join();
-  };
-  one_thread();  // faults pages in
-  two_threads();
-  std::vector<double> single, c1, c2;
+  using layout = graph_layout<graph>;
+  plait_bench::parallel_ceiling gemms(
+      {plait_bench::mlp_step(plait_bench::linear_widths<layout>(0, cut), int(batch / 8), 8, true),
+       plait_bench::mlp_step(plait_bench::linear_widths<layout>(cut, layout::layer_count), int(batch / 8), 8, false)});
+  std::vector<double> single;
   for (int r = 0; r < rounds; ++r) {
     double ignored;
     single.push_back(round_of<single_device>(d, steps, ignored));
@@ -221,17 +168,17 @@ int main(int argc, char** argv) {
       c.ms.push_back(c.round(d, steps, bubble));
       c.bubble.push_back(bubble);
     }
-    c1.push_back(time_ms(one_thread, steps));
-    c2.push_back(time_ms(two_threads, steps));
+    gemms.round(steps);
   }
-  const double one = median(single), ceiling = median(c1) / median(c2);
+  const double one = median(single), ceiling = gemms.ceiling();
   std::printf(
       "pipeline_bubble: MLP of 8 layers 512x512, batch %zu, p = 2 host devices (1 thread each) vs 1 device, "
       "%d rounds x %d steps\n",
       batch, rounds, steps);
   std::printf(
-      "single device: %.2f ms/step; the step's GEMMs at m = 8: %.2f ms on 1 thread, %.2f ms on 2: ceiling %.3f\n", one,
-      median(c1), median(c2), ceiling);
+      "single device: %.2f ms/step; the step's GEMMs at m = 8 (%s): %.2f ms on 1 thread, %.2f ms on 2: ceiling "
+      "%.3f\n",
+      one, gemms.describe().c_str(), gemms.median(gemms.serial), gemms.median(gemms.parallel), ceiling);
   std::printf("%-12s %4s %10s %8s %9s %9s %9s %7s %9s %10s\n", "schedule", "m", "ms/step", "speedup", "measured",
               "planned", "error", "(p-1)/", "ideal", "efficiency");
   std::printf("%-12s %4s %10s %8s %9s %9s %9s %7s %9s %10s\n", "", "", "", "", "bubble", "bubble", "", "(m+p-1)",
@@ -269,7 +216,7 @@ int main(int argc, char** argv) {
   std::printf("(median %.3f; ratio of the medians %.3f)\n", zb_over, ms_m8 / ms_m8_zb);
   std::printf(
       "RESULT pipeline_bubble p=2 batch=%zu single_ms=%.3f max_bubble_error=%.3f speedup_m8=%.3f "
-      "speedup_m8_gpipe=%.3f speedup_m8_zb=%.3f zb_over_1f1b_m8=%.3f parallel_ceiling=%.3f efficiency_m8=%.3f "
+      "speedup_m8_gpipe=%.3f speedup_m8_zb=%.3f zb_over_1f1b_m8=%.3f ceiling=%.3f efficiency_m8=%.3f "
       "efficiency_m8_zb=%.3f speedup_m8_interleaved=%.3f efficiency_m8_interleaved=%.3f speedup_m8_zbv=%.3f "
       "efficiency_m8_zbv=%.3f\n",
       batch, one, worst, speedup_m8, speedup_m8_gpipe, speedup_m8_zb, zb_over, ceiling, eff_m8, eff_m8_zb,

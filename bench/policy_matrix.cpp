@@ -10,14 +10,25 @@
 // optimizer state). partition2_speedup = single time / partition<2> time. Then a model of two equal
 // branches, concat(...), on one device and under partition<2> (one branch per device):
 // branches2_speedup.
+//
+// The machine's parallel ceiling for replicate<2>, partition<2> and the pipeline, in the same rounds
+// (bench/parallel_ceiling.hpp): the step's GEMMs in the split that policy gives each device
+// (replicate: the whole MLP at 256 rows; partition: its column and row slices at 512 rows, from
+// partition<2>'s device graph; the pipeline: each stage's layers, 8 micro-batches of 64 rows) on two
+// threads with nothing shared, against both devices' GEMMs on one thread. efficiency = speedup /
+// ceiling; for the pipeline, speedup / ((1 - planned bubble) x ceiling), its ideal speedup
+// p (1 - bubble) scaled by ceiling / p.
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <plait/plait.hpp>
 #include <string>
 #include <vector>
+
+#include "parallel_ceiling.hpp"
 
 namespace {
 using namespace plait;
@@ -85,6 +96,8 @@ struct entry {
   double bytes;
   std::size_t (*memory)();
   std::vector<double> ms{};
+  std::shared_ptr<plait_bench::parallel_ceiling> ceiling{};  // for the policies with a target
+  double ideal_share = 1;                                    // 1 - planned bubble for a pipeline
 };
 
 template <class Policy, auto Net>
@@ -135,17 +148,37 @@ int main(int argc, char** argv) {
                              make<replicate<2, partition<2>>>("replicate<2, partition<2>>"),
                              make<single_device, forked>("branches: single_device"),
                              make<partition<2>, forked>("branches: partition<2>")};
+  {
+    namespace pb = plait_bench;
+    using graph = std::remove_const_t<decltype(mlp)>;
+    using whole = graph_layout<graph>;
+    using parts = graph_layout<partition<2>::device_graph<graph>>;
+    using pipe = pipeline<2, microbatches<8>, one_f_one_b>;
+    constexpr std::size_t cut = pipe::stages<graph>[0].last;
+    const int rows = int(batch / 2), mb_rows = int(batch / 8);
+    entries[1].ceiling = std::make_shared<pb::parallel_ceiling>(
+        std::vector{pb::mlp_step(pb::linear_widths<whole>(), rows), pb::mlp_step(pb::linear_widths<whole>(), rows)});
+    entries[2].ceiling = std::make_shared<pb::parallel_ceiling>(
+        std::vector{pb::mlp_step(pb::linear_widths<whole>(0, cut), mb_rows, 8, true),
+                    pb::mlp_step(pb::linear_widths<whole>(cut, whole::layer_count), mb_rows, 8, false)});
+    entries[2].ideal_share = 1 - pipe::planned_timeline<graph>.bubble_fraction();
+    entries[3].ceiling = std::make_shared<pb::parallel_ceiling>(std::vector{
+        pb::mlp_step(pb::linear_widths<parts>(), int(batch)), pb::mlp_step(pb::linear_widths<parts>(), int(batch))});
+  }
   for (auto& e : entries) e.round(d, 2);  // warm-up: plans optimizer state, faults pages in
   for (int r = 0; r < rounds; ++r)
-    for (auto& e : entries) e.ms.push_back(e.round(d, steps));
+    for (auto& e : entries) {
+      e.ms.push_back(e.round(d, steps));
+      if (e.ceiling) e.ceiling->round(steps);
+    }
   const double one = median(entries[0].ms);
   std::printf(
       "policy_matrix: MLP 784-1024-1024-1024-10, batch %zu, SGD, 1 thread per logical device, 2 cores, "
       "%d rounds x %d steps\n",
       batch, rounds, steps);
-  std::printf("%-28s %8s %10s %12s %9s %14s %14s\n", "policy", "devices", "ms/step", "samples/s", "speedup",
-              "MB sent/dev", "MB peak/dev");
-  double partition2 = 0, branches2 = 0;
+  std::printf("%-28s %8s %10s %12s %9s %14s %14s %9s %10s\n", "policy", "devices", "ms/step", "samples/s", "speedup",
+              "MB sent/dev", "MB peak/dev", "ceiling", "efficiency");
+  double partition2 = 0, branches2 = 0, ceiling[3] = {}, efficiency[3] = {};
   const double forked_one = median(entries[5].ms);
   for (auto& e : entries) {
     const double ms = median(e.ms);
@@ -153,14 +186,30 @@ int main(int argc, char** argv) {
     const double speedup = (fork ? forked_one : one) / ms;
     if (e.name == "partition<2>") partition2 = speedup;
     if (e.name == "branches: partition<2>") branches2 = speedup;
-    std::printf("%-28s %5zu%-3s %10.2f %12.0f %9.2f %14.2f %14.2f\n", e.name.c_str(), e.devices,
+    std::printf("%-28s %5zu%-3s %10.2f %12.0f %9.2f %14.2f %14.2f", e.name.c_str(), e.devices,
                 e.oversubscribed ? " *" : "", ms, batch / ms * 1e3, speedup, e.bytes / 1e6, double(e.memory()) / 1e6);
+    if (e.ceiling) {
+      const std::size_t k = std::size_t(&e - &entries[1]);  // replicate, pipeline, partition
+      ceiling[k] = e.ceiling->ceiling();
+      efficiency[k] = speedup / (e.ideal_share * ceiling[k]);
+      std::printf(" %9.3f %10.3f", ceiling[k], efficiency[k]);
+    }
+    std::printf("\n");
   }
+  std::printf("ceiling: the policy's GEMMs per step on 2 threads against 1 (ms/step, 1 thread / 2 threads):");
+  for (std::size_t k = 1; k <= 3; ++k)
+    std::printf(" %s %s %.2f / %.2f;", entries[k].name.c_str(), entries[k].ceiling->describe().c_str(),
+                entries[k].ceiling->median(entries[k].ceiling->serial),
+                entries[k].ceiling->median(entries[k].ceiling->parallel));
+  std::printf("\nefficiency = speedup / ceiling; for the pipeline speedup / ((1 - planned bubble %.3f) x ceiling)\n",
+              1 - entries[2].ideal_share);
   std::printf("* oversubscribed: more logical devices than the machine's 2 cores\n");
   std::printf("branches: 784 -> concat(1024 -> 768, 1024 -> 768) -> 10, speedup against its own single device\n");
   std::printf(
       "RESULT policy_matrix batch=%zu single_ms=%.3f partition2_speedup=%.3f branches2_speedup=%.3f "
-      "replicate2_speedup=%.3f pipeline2_speedup=%.3f mesh_speedup=%.3f\n",
+      "replicate2_speedup=%.3f pipeline2_speedup=%.3f mesh_speedup=%.3f replicate2_ceiling=%.3f "
+      "replicate2_efficiency=%.3f partition2_ceiling=%.3f partition2_efficiency=%.3f pipeline2_ceiling=%.3f "
+      "pipeline2_efficiency=%.3f\n",
       batch, one, partition2, branches2, one / median(entries[1].ms), one / median(entries[2].ms),
-      one / median(entries[4].ms));
+      one / median(entries[4].ms), ceiling[0], efficiency[0], ceiling[2], efficiency[2], ceiling[1], efficiency[1]);
 }

@@ -3,6 +3,12 @@
 // MLP 784 -> 1024 -> 1024 -> 10, global batch 512, SGD, each device one thread: replicate<2> on two
 // host devices against replicate<1> on one, the same global batches, timed alternately in one run
 // (rounds of a few steps each; median over rounds). speedup = time(replicate<1>) / time(replicate<2>).
+//
+// The machine's parallel ceiling, in the same rounds (bench/parallel_ceiling.hpp): the step's GEMMs
+// as replicate<2> gives them to each device (the MLP's forward, weight- and input-gradient
+// products at 256 rows) on two threads with nothing shared, against both devices' GEMMs on one
+// thread. efficiency = speedup / ceiling: 1 means replicate<2> gains all this machine's two cores
+// can give the same products.
 
 #include <algorithm>
 #include <chrono>
@@ -11,6 +17,8 @@
 #include <plait/plait.hpp>
 #include <string>
 #include <vector>
+
+#include "parallel_ceiling.hpp"
 
 namespace {
 using namespace plait;
@@ -53,12 +61,16 @@ int main(int argc, char** argv) {
   auto two = place<replicate<2>>(mlp, host_devices(2, 1), {.max_batch = batch, .seed = 1});
   seconds_per_step(one, d, 2);  // warm-up: plans optimizer state, faults pages in
   seconds_per_step(two, d, 2);
+  const auto widths = plait_bench::linear_widths<graph_layout<std::remove_const_t<decltype(mlp)>>>();
+  plait_bench::parallel_ceiling gemms(
+      {plait_bench::mlp_step(widths, int(batch / 2)), plait_bench::mlp_step(widths, int(batch / 2))});
   std::vector<double> t1, t2;
   for (int r = 0; r < rounds; ++r) {
     t1.push_back(seconds_per_step(one, d, steps));
     t2.push_back(seconds_per_step(two, d, steps));
+    gemms.round(steps);
   }
-  const double m1 = median(t1), m2 = median(t2);
+  const double m1 = median(t1), m2 = median(t2), ceiling = gemms.ceiling(), speedup = m1 / m2;
   const auto [lo1, hi1] = std::minmax_element(t1.begin(), t1.end());
   const auto [lo2, hi2] = std::minmax_element(t2.begin(), t2.end());
   std::printf(
@@ -67,6 +79,10 @@ int main(int argc, char** argv) {
   std::printf("%-14s %8s %22s %14s\n", "policy", "devices", "ms/step [min..max]", "samples/s");
   std::printf("%-14s %8d %8.2f [%.2f..%.2f] %14.0f\n", "replicate<1>", 1, m1 * 1e3, *lo1 * 1e3, *hi1 * 1e3, batch / m1);
   std::printf("%-14s %8d %8.2f [%.2f..%.2f] %14.0f\n", "replicate<2>", 2, m2 * 1e3, *lo2 * 1e3, *hi2 * 1e3, batch / m2);
-  std::printf("RESULT replicate_scaling devices=2 batch=%zu ms_1=%.3f ms_2=%.3f speedup=%.3f\n", batch, m1 * 1e3,
-              m2 * 1e3, m1 / m2);
+  std::printf("ceiling: the step's GEMMs (%s), 1 thread %.2f ms, 2 threads %.2f ms: %.3f; efficiency %.3f\n",
+              gemms.describe().c_str(), gemms.median(gemms.serial), gemms.median(gemms.parallel), ceiling,
+              speedup / ceiling);
+  std::printf(
+      "RESULT replicate_scaling devices=2 batch=%zu ms_1=%.3f ms_2=%.3f speedup=%.3f ceiling=%.3f efficiency=%.3f\n",
+      batch, m1 * 1e3, m2 * 1e3, speedup, ceiling, speedup / ceiling);
 }
