@@ -133,13 +133,15 @@ TEST_CASE("bf16: float32 matrices multiplied with both operands rounded to bfloa
   const host_context<openmp> bf16{.threads = 2, .math = host_math::bf16};  // float products: oneDNN, bf16
   // [/docs:host_bf16_context]
   const host_context<openmp> f32{.threads = 2};
+  bf16.enter();  // this thread's OpenMP and OpenBLAS threads: 2, as a device's worker sets them
   constexpr double tolerance = 1e-4;
   struct case_ {
     std::size_t m, n, k;
     float alpha, beta;
   };
   for (const case_ s : {case_{37, 29, 53, 0.75f, 0.5f}, case_{96, 64, 256, 1.0f, 0.0f}, case_{96, 64, 256, 1.0f, 1.0f},
-                        case_{1, 7, 300, -2.0f, 0.25f}, case_{13, 1, 5, 1.0f, 0.0f}, case_{257, 130, 65, 0.5f, 1.0f}})
+                        case_{1, 7, 300, -2.0f, 0.25f}, case_{13, 1, 5, 1.0f, 0.0f}, case_{257, 130, 65, 0.5f, 1.0f},
+                        case_{512, 400, 384, 1.0f, 1.0f}})  // the last above parallel_macs: on 2 threads
     for (transpose ta : {transpose::no, transpose::yes})
       for (transpose tb : {transpose::no, transpose::yes}) {
         CAPTURE(s.m);

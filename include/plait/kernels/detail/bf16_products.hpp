@@ -49,7 +49,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl")))
 inline void round_rows_to_bf16(const float* src, std::size_t rows, std::size_t cols, std::size_t ld,
                                std::uint16_t* dst) {
   const std::ptrdiff_t count = std::ptrdiff_t(rows);
-  const bool split = rows > 1 && rows * cols >= (std::size_t{1} << 15) && omp_get_max_threads() > 1;
+  const bool split = rows > 1 && rows * cols >= (std::size_t{1} << 20) && omp_get_max_threads() > 1;
 #pragma omp parallel for schedule(static) if (split)
   for (std::ptrdiff_t r = 0; r < count; ++r) {
     const float* s = src + std::size_t(r) * ld;
@@ -105,6 +105,7 @@ class bf16_products {
         find(shape{ta, tb, m, n, k, ldc, std::bit_cast<std::uint32_t>(alpha), std::bit_cast<std::uint32_t>(beta)});
     auto* a16 = reinterpret_cast<std::uint16_t*>(buffer_.get());
     auto* b16 = reinterpret_cast<std::uint16_t*>(buffer_.get() + p.b_offset);
+    const team threads(p.threads);  // the calling thread's OpenMP threads for this product
     // Each operand keeps its stored layout, packed: op(A) [m, k] stored as [m, k] or [k, m], likewise B.
     round_rows_to_bf16(a, ta == transpose::no ? m : k, ta == transpose::no ? k : m, lda, a16);
     round_rows_to_bf16(b, tb == transpose::no ? k : n, tb == transpose::no ? n : k, ldb, b16);
@@ -154,6 +155,7 @@ class bf16_products {
   };
   using memory = dnnl_owned<dnnl_memory_t, dnnl_memory_destroy>;
   struct product {
+    int threads = 1;  // OpenMP threads it was made for and runs on
     dnnl_owned<dnnl_primitive_t, dnnl_primitive_destroy> matmul;
     memory src, weights, dst, scratchpad;  // descriptors without memory: each call sets the pointers
     std::size_t b_offset = 0, scratch_offset = 0, scratch_bytes = 0;
@@ -162,6 +164,26 @@ class bf16_products {
   struct free_bytes {
     void operator()(std::byte* p) const { std::free(p); }
   };
+
+  /// The calling thread's OpenMP thread count set to `n` for a scope (oneDNN reads it when it makes a
+  /// primitive and when the primitive runs), the caller's own again after.
+  struct team {
+    int before;
+    explicit team(int n) : before(omp_get_max_threads()) {
+      if (n != before) omp_set_num_threads(n);
+    }
+    ~team() {
+      if (omp_get_max_threads() != before) omp_set_num_threads(before);
+    }
+    team(const team&) = delete;
+    team& operator=(const team&) = delete;
+  };
+
+  /// A product of fewer multiply-adds than this runs on one thread (a few hundred microseconds at
+  /// AVX-512 BF16's single-core rate): split over a team, its share of the work is no longer than an
+  /// OpenMP team's wake-up and barriers where cores are shared, and measured steps of small models got
+  /// slower on two threads than on one (2 ms on one, 10 ms on two, on a loaded 2-core machine).
+  static constexpr std::size_t parallel_macs = std::size_t{64} << 20;
 
   static constexpr std::size_t align(std::size_t bytes) { return (bytes + 63) / 64 * 64; }
 
@@ -178,6 +200,8 @@ class bf16_products {
   }
 
   const product& make(const shape& s) {
+    const int threads = s.m * s.n * s.k >= parallel_macs ? omp_get_max_threads() : 1;
+    const team made_for(threads);
     const auto m = dnnl_dim_t(s.m), n = dnnl_dim_t(s.n), k = dnnl_dim_t(s.k), ldc = dnnl_dim_t(s.ldc);
     auto desc = [](dnnl_dim_t rows, dnnl_dim_t cols, dnnl_data_type_t type, dnnl_dim_t row_stride,
                    dnnl_dim_t col_stride) {
@@ -217,6 +241,7 @@ class bf16_products {
     const dnnl_owned<dnnl_primitive_desc_t, dnnl_primitive_desc_destroy> pd(raw_pd);
 
     product p;
+    p.threads = threads;
     dnnl_primitive_t raw_matmul = nullptr;
     check(dnnl_primitive_create(&raw_matmul, raw_pd), "dnnl_primitive_create");
     p.matmul.reset(raw_matmul);
