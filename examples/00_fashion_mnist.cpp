@@ -5,9 +5,12 @@
 // 10,000 test images.
 //
 //   build/examples/00_fashion_mnist [--devices 1|2] [--epochs N] [--batch B] [--threads T] [--lr LR]
-//                                   [--limit N] [--trace FILE] [--checkpoint FILE] [--resume FILE]
+//                                   [--math float32|bf16] [--limit N] [--trace FILE] [--checkpoint FILE]
+//                                   [--resume FILE]
 //
 // --devices 2 trains data-parallel, replicate<2> on two host devices (one thread each by default).
+// --math bf16 multiplies in bfloat16 (host_math::bf16: oneDNN, float32 accumulation and master weights);
+//   refused on a CPU without AVX-512 BF16 or AMX.
 // --limit N trains and tests on the first N images only (the smoke test uses it).
 // --trace FILE writes the last step of training as a Chrome trace (open it in Perfetto).
 // --checkpoint FILE is where a checkpoint is saved at the end of each epoch (default
@@ -32,6 +35,7 @@ struct settings {
   std::size_t batch = 128;
   unsigned threads = 0;  // 0: the machine's 2 cores shared out over the devices
   float lr = 1e-3f;
+  std::string math = "float32";
   std::size_t limit = 0;  // 0: all images
   std::string checkpoint = "00_fashion_mnist.safetensors";
   std::string resume;
@@ -45,11 +49,15 @@ settings parse(int argc, char** argv) {
       .add("--batch", s.batch, "samples per step")
       .add("--threads", s.threads, "threads per device (0: the cores shared out)")
       .add("--lr", s.lr, "Adam's learning rate")
+      .add("--math", s.math, "how products multiply: float32 (OpenBLAS) or bf16 (oneDNN, bfloat16 operands)")
       .add("--limit", s.limit, "train and test on the first N images only (0: all)")
       .add("--trace", s.trace, "write the last epoch as a Chrome trace to FILE")
       .add("--checkpoint", s.checkpoint, "save a checkpoint to FILE at the end of each epoch")
       .add("--resume", s.resume, "continue from the checkpoint FILE, saved under either --devices")
       .parse(argc, argv);
+  if (s.math != "float32" && s.math != "bf16")
+    plait::fail("--math " + s.math + " is not a math mode of host devices", "host_math has float32 and bf16",
+                "use --math float32 or --math bf16");
   return s;
 }
 
@@ -59,14 +67,17 @@ template <class Policy, class Dataset>
 int run(const settings& cfg, const Dataset& train, const Dataset& test) {
   using namespace plait;
   const unsigned threads = cfg.threads ? cfg.threads : std::max(1u, unsigned(2 / Policy::device_count));
+  const host_math math = cfg.math == "bf16" ? host_math::bf16 : host_math::float32;
   // [docs:model]
   constexpr auto net = input<1, 28, 28> >> flatten >> linear<256> >> relu >> linear<128> >> relu >> linear<10>;
-  auto model = place<Policy>(net, host_devices(Policy::device_count, threads), {.max_batch = cfg.batch, .seed = 42});
+  auto model =
+      place<Policy>(net, host_devices(Policy::device_count, threads, math), {.max_batch = cfg.batch, .seed = 42});
   // [/docs:model]
   using layout = decltype(model)::layout;
   std::printf("model: %zu parameters in %zu layers (relu fused into each linear), %.2f MFLOP per sample forward\n",
               model.parameter_count(), layout::layer_count, layout::flops_per_sample / 1e6);
-  std::printf("policy: %s on %zu host device(s), %u thread(s) each\n", Policy::name, Policy::device_count, threads);
+  std::printf("policy: %s on %zu host device(s), %u thread(s) each, %s products\n", Policy::name, Policy::device_count,
+              threads, cfg.math.c_str());
 
   // [docs:train]
   auto opt = adam{.lr = cfg.lr};
