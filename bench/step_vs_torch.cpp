@@ -4,6 +4,7 @@
 //
 //   small : MLP 32 -> 64 -> 64 -> 10,       batch 32,  SGD
 //   medium: MLP 784 -> 1024 -> 1024 -> 10,  batch 256, SGD
+//   medium_bf16: the medium step on a host device in host_math::bf16 (skipped on a CPU without bf16)
 // Thread counts come from the environment (OPENBLAS_NUM_THREADS, PLAIT_BENCH_THREADS).
 
 #include <benchmark/benchmark.h>
@@ -34,8 +35,12 @@ struct batch_data {
 };
 
 template <auto Net, std::size_t In, std::size_t Batch>
-void step(benchmark::State& state) {
-  auto model = place(Net, host_device(threads()), {.max_batch = Batch, .seed = 1});
+void step(benchmark::State& state, host_math math = host_math::float32) {
+  if (math == host_math::bf16 && !host_detail::has_bf16(host_detail::effective_isa())) {
+    state.SkipWithError("this CPU has no bfloat16 instructions: host_math::bf16 is refused");
+    return;
+  }
+  auto model = place(Net, host_device(threads(), math), {.max_batch = Batch, .seed = 1});
   const batch_data<In, 10> data(Batch);
   auto opt = sgd{.lr = 0.01f};
   const samples<shape<In>> x{data.x.data(), Batch};
@@ -52,6 +57,7 @@ constexpr auto medium = input<784> >> linear<1024> >> relu >> linear<1024> >> re
 
 void plait_step_small(benchmark::State& s) { step<small, 32, 32>(s); }
 void plait_step_medium(benchmark::State& s) { step<medium, 784, 256>(s); }
+void plait_step_medium_bf16(benchmark::State& s) { step<medium, 784, 256>(s, host_math::bf16); }
 
 // SGEMM 1024^3 (row-major, C = A B): the machine's GEMM rate for the floor.
 void sgemm_1024(benchmark::State& state) {
@@ -110,10 +116,55 @@ void gemm_floor(benchmark::State& state, std::size_t batch) {
 void gemm_floor_small(benchmark::State& s) { gemm_floor<32, 64, 64, 10>(s, 32); }
 void gemm_floor_medium(benchmark::State& s) { gemm_floor<784, 1024, 1024, 10>(s, 256); }
 
+// The bf16 step's floor: the same products through plait's gemm on a host_math::bf16 context (each
+// rounds its operands to bfloat16, then oneDNN's bf16 matmul), as plait_step_medium_bf16 runs them.
+template <std::size_t... D>
+void gemm_floor_bf16(benchmark::State& state, std::size_t batch) {
+  if (!host_detail::has_bf16(host_detail::effective_isa())) {
+    state.SkipWithError("this CPU has no bfloat16 instructions: host_math::bf16 is refused");
+    return;
+  }
+  constexpr std::size_t dims[] = {D...};
+  constexpr std::size_t layers = sizeof...(D) - 1;
+  const host_context<openmp> ctx{.threads = threads(), .math = host_math::bf16};
+  ctx.enter();
+  std::vector<std::vector<float>> act(layers + 1), w(layers), dw(layers), grad(layers + 1);
+  splitmix64 rng(11);
+  auto fill = [&](std::vector<float>& v, std::size_t n) {
+    v.resize(n);
+    for (auto& e : v) e = rng.uniform(-1, 1);
+  };
+  for (std::size_t l = 0; l <= layers; ++l) {
+    fill(act[l], batch * dims[l]);
+    fill(grad[l], batch * dims[l]);
+  }
+  for (std::size_t l = 0; l < layers; ++l) {
+    fill(w[l], dims[l + 1] * dims[l]);
+    fill(dw[l], dims[l + 1] * dims[l]);
+  }
+  const auto no = transpose::no, yes = transpose::yes;
+  for (auto _ : state) {
+    for (std::size_t l = 0; l < layers; ++l) {
+      const std::size_t i = dims[l], o = dims[l + 1];
+      gemm(ctx, no, yes, batch, o, i, 1.0f, act[l].data(), i, w[l].data(), i, 0.0f, act[l + 1].data(), o);
+    }
+    for (std::size_t l = layers; l-- > 0;) {
+      const std::size_t i = dims[l], o = dims[l + 1];
+      gemm(ctx, yes, no, o, i, batch, 1.0f, grad[l + 1].data(), o, act[l].data(), i, 0.0f, dw[l].data(), i);
+      if (l > 0) gemm(ctx, no, no, batch, i, o, 1.0f, grad[l + 1].data(), o, w[l].data(), i, 0.0f, grad[l].data(), i);
+    }
+    benchmark::ClobberMemory();
+  }
+}
+
+void gemm_floor_medium_bf16(benchmark::State& s) { gemm_floor_bf16<784, 1024, 1024, 10>(s, 256); }
+
 BENCHMARK(gemm_floor_small)->Unit(benchmark::kMicrosecond);
 BENCHMARK(gemm_floor_medium)->Unit(benchmark::kMillisecond);
+BENCHMARK(gemm_floor_medium_bf16)->Unit(benchmark::kMillisecond);
 BENCHMARK(plait_step_small)->Unit(benchmark::kMicrosecond);
 BENCHMARK(plait_step_medium)->Unit(benchmark::kMillisecond);
+BENCHMARK(plait_step_medium_bf16)->Unit(benchmark::kMillisecond);
 BENCHMARK(sgemm_1024)->Unit(benchmark::kMillisecond);
 }  // namespace
 
