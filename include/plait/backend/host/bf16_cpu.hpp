@@ -40,11 +40,6 @@ constexpr bool has_bf16(dnnl_cpu_isa_t isa) {
   return (unsigned(isa) & unsigned(dnnl_cpu_isa_avx512_core_bf16)) == unsigned(dnnl_cpu_isa_avx512_core_bf16);
 }
 
-/// Whether oneDNN runs bf16 products with AMX tiles on this CPU (else AVX-512 BF16).
-inline bool has_amx() {
-  return (unsigned(effective_isa()) & unsigned(dnnl_cpu_isa_avx512_core_amx)) == unsigned(dnnl_cpu_isa_avx512_core_amx);
-}
-
 /// Throws unless this CPU multiplies bfloat16 natively (what host_math::bf16 needs).
 inline void expect_bf16_cpu() {
   const dnnl_cpu_isa_t isa = effective_isa();
