@@ -27,6 +27,9 @@
 //                      the weight part; predictive coding needs both apart); default false.
 //   - `pc_trainable`  : false for a layer whose backward splits but that predictive coding cannot
 //                      train (batchnorm2d couples a batch's samples, embedding reads token ids).
+//   - `split_kept_count`: floats per sample that a split backward keeps from its input part to its
+//                      weight part (backward_args::kept), beside the output gradient the runtime keeps:
+//                      a composite's inner output gradients, an LSTM's gate gradients; default 0.
 
 #include <concepts>
 #include <cstddef>
@@ -106,6 +109,10 @@ struct backward_args {
   std::size_t first_sample = 0;
   replica_sum replicas{};
   const std::uint64_t* step_at = nullptr;  // [1] @ the device: where random layers read the step, when set
+  /// [batch, split_kept_count] or null: where a split backward's input part (dparams null) keeps what its
+  /// weight part (dx null, the same kept) reads instead of computing it again. Given to both parts of one
+  /// micro-batch by a schedule that splits; null otherwise, and then each part computes alone from dy.
+  T* kept = nullptr;
 };
 
 /// Whether bound layer B's backward runs either part alone: its input part with dparams null, its
@@ -114,6 +121,13 @@ template <class B>
 inline constexpr bool splits_backward_v = [] {
   if constexpr (requires { B::splits_backward; }) return bool{B::splits_backward};
   else return false;
+}();
+
+/// Floats per sample bound layer B keeps from its input part to its weight part (backward_args::kept).
+template <class B>
+inline constexpr std::size_t split_kept_count_of = [] {
+  if constexpr (requires { B::split_kept_count; }) return std::size_t{B::split_kept_count};
+  else return std::size_t{0};
 }();
 
 /// Doubles a bound layer sums across replicas in one call (0 unless it declares replica_sum_count).

@@ -102,6 +102,10 @@ struct branch_set {
   static constexpr auto param_at = per_branch([]<class S>() { return S::param_count; }, 1);
   static constexpr auto state_at = per_branch([]<class S>() { return S::state_count; }, 16);
   static constexpr auto saved_at = per_branch([]<class S>() { return S::saved_count; }, 16);
+  static constexpr auto kept_at = per_branch([]<class S>() { return S::kept_count; }, 1);
+  static constexpr bool splits_backward = []<std::size_t... J>(std::index_sequence<J...>) {
+    return (branch<J>::splits_backward && ...);
+  }(std::make_index_sequence<k>{});
   static constexpr std::size_t flops = [] {
     std::size_t s = 0;
     static_for<k>([&]<std::size_t J>() { s += branch<J>::flops; });
@@ -150,6 +154,12 @@ struct branches_t {
     static constexpr std::size_t flops = set::flops;
     static constexpr bool is_view = false;
     static constexpr bool in_place_grad = false;
+    // Split backward (zero-bubble schedules): the input part keeps every branch's inner output
+    // gradients for the weight part (layers/detail/inner_backward.hpp). Predictive coding keeps value
+    // nodes at whole layers' outputs and does not train branches.
+    static constexpr bool splits_backward = set::splits_backward;
+    static constexpr std::size_t split_kept_count = set::kept_at[k];
+    static constexpr bool pc_trainable = false;
 
     template <class T, class Rng>
     static void init(T* params, Rng& rng) {
@@ -193,8 +203,9 @@ struct branches_t {
     static backward_args<T> args_of(const backward_args<T>& a) {
       backward_args<T> b = a;
       b.params = a.params + set::param_at[J];
-      b.dparams = a.dparams + set::param_at[J];
+      b.dparams = detail::offset_or_null(a.dparams, set::param_at[J]);
       b.state = a.state + set::state_at[J];
+      b.kept = detail::offset_or_null(a.kept, a.batch * set::kept_at[J]);
       return b;
     }
 
@@ -220,6 +231,14 @@ struct branches_t {
 
     template <class Ctx, class T>
     static void backward(const Ctx& ctx, const backward_args<T>& a) {
+      if (detail::part_of(a) == detail::composite_part::weight) {  // each branch's, from what it kept
+        static_for<k>([&]<std::size_t J>() {
+          set::template branch<J>::backward(ctx, args_of<J>(a), a.x,
+                                            const_cast<T*>(a.saved) + a.batch * set::saved_at[J],
+                                            static_cast<T*>(nullptr), static_cast<T*>(nullptr));
+        });
+        return;
+      }
       T* dxj = const_cast<T*>(a.saved) + a.batch * (scratch_at + round_up(set::widest_out, 16));  // [B, In]
       static_for<k>([&]<std::size_t J>() {
         if (!a.dx) return backward_branch<J>(ctx, a, static_cast<T*>(nullptr));

@@ -14,7 +14,8 @@
 // every step is a strided matrix over the batch (row stride T*4H or T*H) that GEMM reads in place:
 //   gates  [B, T, 4H]  gates after their activations (i, f, g, o)        written by forward
 //   c      [B, T, H]   cell states                                       written by forward
-//   dgates [B, T, 4H]  gradients of the gates before their activations  workspace of backward
+//   dgates [B, T, 4H]  gradients of the gates before their activations  workspace of backward (in
+//                      `kept` instead when a split backward keeps them for its weight part)
 //   dc     [B, H]      dL/dc carried from step t+1 to step t             workspace of backward
 // backward writes only its workspace, so it may run again after one forward (micro-batches).
 // It also uses dy as the running dL/dh: the recurrent term dh_{t-1} += dgates_t W_hh is added
@@ -56,6 +57,11 @@ struct lstm_t {
     static constexpr std::size_t w_ih = 0, w_hh = G * in_features, b_ih = w_hh + G * H, b_hh = b_ih + G;
     static constexpr std::size_t param_count = b_hh + G;
     static constexpr std::size_t saved_count = steps * (G + H + G) + H;
+    // Split backward (zero-bubble schedules): the input part keeps dgates [T, 4H] per sample for the
+    // weight part. Predictive coding does not train an LSTM (its value nodes would be whole sequences).
+    static constexpr bool splits_backward = true;
+    static constexpr std::size_t split_kept_count = steps * G;
+    static constexpr bool pc_trainable = false;
     // Per step: two products (8H(I+H)), biases, five activations, the cell update.
     static constexpr std::size_t flops =
         steps * (2 * G * (in_features + H) + 2 * G + (4 + 1) * H * sigmoid_fn::flops + 4 * H);
@@ -110,21 +116,29 @@ struct lstm_t {
       constexpr std::size_t Ts = steps, I = in_features;
       const std::size_t batch = a.batch;
       const bool acc = a.accumulate;
-      const T* wih = a.params + w_ih;         // [4H, I]
-      const T* whh = a.params + w_hh;         // [4H, H]
-      T* dwih = a.dparams + w_ih;             // [4H, I]
-      T* dwhh = a.dparams + w_hh;             // [4H, H]
-      T* dbih = a.dparams + b_ih;             // [4H]
-      T* dbhh = a.dparams + b_hh;             // [4H]
-      const T* y = a.y;                       // [B, T, H]: h_t
-      T* dh = a.dy;                           // [B, T, H]: dL/dh_t, the recurrent term added in place
-      const T* gates = a.saved;               // [B, T, 4H] @ saved
-      const T* c = a.saved + batch * Ts * G;  // [B, T, H] @ saved
+      // The parts (core/concepts.hpp): the input part (dparams null) runs the recurrence for dgates, dh
+      // and dx, and keeps dgates in `kept` when given; the weight part from kept (dx null) reads them
+      // there instead of running the recurrence again; the whole backward does both.
+      const bool weights = a.dparams != nullptr, from_kept = weights && a.kept && !a.dx;
+      const T* wih = a.params + w_ih;                  // [4H, I]
+      const T* whh = a.params + w_hh;                  // [4H, H]
+      T* dwhh = weights ? a.dparams + w_hh : nullptr;  // [4H, H]
+      const T* y = a.y;                                // [B, T, H]: h_t
+      T* dh = a.dy;                                    // [B, T, H]: dL/dh_t, the recurrent term added in place
+      const T* gates = a.saved;                        // [B, T, 4H] @ saved
+      const T* c = a.saved + batch * Ts * G;           // [B, T, H] @ saved
       // The workspace part of this layer's saved buffer (see the header comment): arena memory
       // planned for this layer, passed const because forward's part must not change.
-      T* dgates = const_cast<T*>(a.saved) + batch * Ts * (G + H);  // [B, T, 4H] @ saved
-      T* dc = dgates + batch * Ts * G;                             // [B, H] @ saved
-      for (std::size_t t = Ts; t-- > 0;) {
+      T* const workspace = const_cast<T*>(a.saved) + batch * Ts * (G + H);
+      T* dgates = a.kept ? a.kept : workspace;  // [B, T, 4H] @ kept, or @ saved
+      T* dc = workspace + batch * Ts * G;       // [B, H] @ saved
+      if (from_kept) {
+        // dW_hh [4H, H] (+)= sum over t >= 1 of dgates_t^T h_{t-1}, in the whole backward's order.
+        for (std::size_t t = Ts; t-- > 1;)
+          gemm(ctx, transpose::yes, transpose::no, G, H, batch, T{1}, dgates + t * G, Ts * G, y + (t - 1) * H, Ts * H,
+               (acc || t + 1 < Ts) ? T{1} : T{0}, dwhh, H);
+      }
+      for (std::size_t t = Ts; !from_kept && t-- > 0;) {
         for_rows(ctx, batch, [=] PLAIT_HD(std::size_t b) {
           const T* PLAIT_RESTRICT g = gates + (b * Ts + t) * G;  // [4H]: i, f, g, o
           const T* PLAIT_RESTRICT ct = c + (b * Ts + t) * H;     // [H]
@@ -148,10 +162,26 @@ struct lstm_t {
         gemm(ctx, transpose::no, transpose::no, batch, H, G, T{1}, dgates + t * G, Ts * G, whh, H, T{1},
              dh + (t - 1) * H, Ts * H);
         // dW_hh [4H, H] (+)= dgates_t^T [4H, B] x h_{t-1} [B, H]; the first step overwrites unless acc.
-        gemm(ctx, transpose::yes, transpose::no, G, H, batch, T{1}, dgates + t * G, Ts * G, y + (t - 1) * H, Ts * H,
-             (acc || t + 1 < Ts) ? T{1} : T{0}, dwhh, H);
+        if (weights)
+          gemm(ctx, transpose::yes, transpose::no, G, H, batch, T{1}, dgates + t * G, Ts * G, y + (t - 1) * H, Ts * H,
+               (acc || t + 1 < Ts) ? T{1} : T{0}, dwhh, H);
       }
-      if (Ts == 1 && !acc)  // no step had an h_{t-1}: W_hh has no gradient
+      if (weights) weight_rest(ctx, a, dgates);
+      // dx [B*T, I] = dgates [B*T, 4H] x W_ih [4H, I].
+      if (a.dx) gemm(ctx, transpose::no, transpose::no, batch * Ts, I, G, T{1}, dgates, G, wih, I, T{0}, a.dx, I);
+    }
+
+    // The bias gradients and dW_ih, from dgates; W_hh's zeros for a single step.
+    template <class Ctx, class T>
+    static void weight_rest(const Ctx& ctx, const backward_args<T>& a, const T* dgates) {
+      constexpr std::size_t Ts = steps, I = in_features;
+      const std::size_t batch = a.batch;
+      const bool acc = a.accumulate;
+      T* dwih = a.dparams + w_ih;  // [4H, I]
+      T* dwhh = a.dparams + w_hh;  // [4H, H]
+      T* dbih = a.dparams + b_ih;  // [4H]
+      T* dbhh = a.dparams + b_hh;  // [4H]
+      if (Ts == 1 && !acc)         // no step had an h_{t-1}: W_hh has no gradient
         for_blocks(ctx, G * H, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
           for (std::size_t k = b; k < e; ++k) dwhh[k] = T{0};
         });
@@ -171,8 +201,6 @@ struct lstm_t {
       });
       // dW_ih [4H, I] (+)= dgates^T [4H, B*T] x x [B*T, I]: all steps in one product.
       gemm(ctx, transpose::yes, transpose::no, G, I, rows, T{1}, dgates, G, a.x, I, acc ? T{1} : T{0}, dwih, I);
-      // dx [B*T, I] = dgates [B*T, 4H] x W_ih [4H, I].
-      if (a.dx) gemm(ctx, transpose::no, transpose::no, rows, I, G, T{1}, dgates, G, wih, I, T{0}, a.dx, I);
     }
   };
 };

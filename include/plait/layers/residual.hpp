@@ -21,6 +21,10 @@
 // Backward runs f's layers last first on a copy of dy, then the projection's on dy itself, and
 // dx = dx_f + dx_p (dx_p = dy for the identity). Nothing is allocated: every buffer is above.
 //
+// A split backward (zero-bubble schedules) runs the same passes with every inner layer's input part,
+// keeping the output gradients of the inner layers with parameters in `kept`; the weight part runs
+// their weight parts from there (layers/detail/inner_backward.hpp).
+//
 // Why every inner output is kept (f's last one too, though y could hold it): an inner layer's
 // backward may read its own output (fused linear >> relu), and y is f(x) + p(x), not f(x).
 
@@ -39,6 +43,7 @@
 #include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
 #include "activation.hpp"
+#include "detail/inner_backward.hpp"
 
 namespace plait {
 
@@ -101,6 +106,11 @@ struct residual_parts {
     static_for<n>([&]<std::size_t J>() { w = std::max(w, layer<J>::out_shape::size); });
     return round_up(w, 16);
   }();
+  /// Per sample, a split backward's kept inner output gradients (layers/detail/inner_backward.hpp).
+  static constexpr auto kept_at = offsets(per_layer([]<class B>() { return detail::inner_kept_count<B>; }), 1);
+  static constexpr bool splits = []<std::size_t... J>(std::index_sequence<J...>) {
+    return detail::inner_layers_split<layer<J>...>;
+  }(std::make_index_sequence<n>{});
   static constexpr std::size_t scratch_at = out_at[n];
   static constexpr std::size_t saved_count = scratch_at + 2 * width;
   static constexpr std::size_t flops = [] {
@@ -177,6 +187,12 @@ struct residual_t {
     static constexpr std::size_t flops = parts::flops + out_shape::size * (1 + Act::flops);
     static constexpr bool is_view = false;
     static constexpr bool in_place_grad = false;
+    // Split backward (zero-bubble schedules): the input part keeps the inner output gradients of the
+    // layers with parameters for the weight part (layers/detail/inner_backward.hpp). Predictive coding
+    // keeps value nodes at whole layers' outputs and does not train a residual.
+    static constexpr bool splits_backward = parts::splits;
+    static constexpr std::size_t split_kept_count = parts::kept_at[n];
+    static constexpr bool pc_trainable = false;
 
     template <class T, class Rng>
     static void init(T* params, Rng& rng) {
@@ -239,6 +255,7 @@ struct residual_t {
     template <std::size_t Lo, std::size_t Hi, class Ctx, class T>
     static T* backward_range(const Ctx& ctx, const backward_args<T>& a, const places<T>& p, T* dy, T* dx_out,
                              bool to_scratch, T* const (&g)[2]) {
+      const detail::composite_part part = detail::part_of(a);
       T* cur = dy;
       static_for<Hi - Lo>([&]<std::size_t K>() {
         constexpr std::size_t J = Hi - 1 - K;
@@ -255,21 +272,23 @@ struct residual_t {
         } else {
           dx = (B::is_view || B::in_place_grad) ? cur : other();
         }
-        B::backward(ctx, backward_args<T>{a.params + parts::param_at[J],
-                                          p.in[J],
-                                          p.out[J],
-                                          p.saved[J],
-                                          cur,
-                                          dx,
-                                          a.dparams + parts::param_at[J],
-                                          a.batch,
-                                          a.accumulate,
-                                          a.state + parts::state_at[J],
-                                          a.seed,
-                                          a.step,
-                                          a.first_sample,
-                                          {},
-                                          a.step_at});
+        detail::inner_backward<B>(ctx,
+                                  backward_args<T>{a.params + parts::param_at[J],
+                                                   p.in[J],
+                                                   p.out[J],
+                                                   p.saved[J],
+                                                   cur,
+                                                   dx,
+                                                   detail::offset_or_null(a.dparams, parts::param_at[J]),
+                                                   a.batch,
+                                                   a.accumulate,
+                                                   a.state + parts::state_at[J],
+                                                   a.seed,
+                                                   a.step,
+                                                   a.first_sample,
+                                                   {},
+                                                   a.step_at},
+                                  part, detail::offset_or_null(a.kept, a.batch * parts::kept_at[J]));
         cur = dx;
       });
       return cur;
@@ -280,6 +299,28 @@ struct residual_t {
       constexpr std::size_t out = out_shape::size;
       const std::size_t count = a.batch * out;
       const places<T> p(a.x, const_cast<T*>(a.saved), a.batch);
+      if (detail::part_of(a) == detail::composite_part::weight) {  // each inner layer's, from what it kept
+        static_for<n>([&]<std::size_t J>() {
+          detail::inner_weight_part<layer<J>>(ctx,
+                                              backward_args<T>{a.params + parts::param_at[J],
+                                                               p.in[J],
+                                                               p.out[J],
+                                                               p.saved[J],
+                                                               nullptr,
+                                                               nullptr,
+                                                               a.dparams + parts::param_at[J],
+                                                               a.batch,
+                                                               a.accumulate,
+                                                               a.state + parts::state_at[J],
+                                                               a.seed,
+                                                               a.step,
+                                                               a.first_sample,
+                                                               {},
+                                                               a.step_at},
+                                              a.kept + a.batch * parts::kept_at[J]);
+        });
+        return;
+      }
       T* const g[2] = {const_cast<T*>(a.saved) + a.batch * parts::scratch_at,
                        const_cast<T*>(a.saved) + a.batch * (parts::scratch_at + parts::width)};  // [B, width] x 2
       T* dy = a.dy;  // [B, out]: d(sum), after the activation's derivative

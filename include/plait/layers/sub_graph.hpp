@@ -6,6 +6,8 @@
 //   state   [state_count]             its layers' states, each block on 16 floats
 //   saved   [B, saved_count]          per layer: out_j [B, out_j] (views: none), saved_j [B, saved_j];
 //                                     then g0, g1 [B, width]: backward's ping-pong gradients
+//   kept    [B, kept_count]           a split backward's inner output gradients, from its input part to
+//                                     its weight part (layers/detail/inner_backward.hpp)
 
 #include <algorithm>
 #include <array>
@@ -17,6 +19,7 @@
 #include "../graph/bind.hpp"
 #include "../graph/chain.hpp"
 #include "../kernels/copy.hpp"
+#include "detail/inner_backward.hpp"
 
 namespace plait {
 
@@ -49,7 +52,13 @@ struct sub_graph {
     static_for<n>([&]<std::size_t J>() { w = std::max(w, layer<J>::out_shape::size); });
     return round_up(w, 16);
   }();
+  static constexpr auto kept_at = offsets([]<class B>() { return detail::inner_kept_count<B>; }, 1);
   static constexpr std::size_t param_count = param_at[n];
+  static constexpr std::size_t kept_count = kept_at[n];
+  /// Whether its backward splits: every layer with parameters splits its own.
+  static constexpr bool splits_backward = []<std::size_t... J>(std::index_sequence<J...>) {
+    return detail::inner_layers_split<layer<J>...>;
+  }(std::make_index_sequence<n>{});
   static constexpr std::size_t state_count = state_at[n];
   static constexpr std::size_t saved_count = out_at[n] + 2 * width;
   static constexpr std::size_t flops = [] {
@@ -74,7 +83,7 @@ struct sub_graph {
   template <class T>
   struct places {
     std::array<const T*, n> in{};
-    std::array<T*, n> out{}, kept{};
+    std::array<T*, n> out{}, layer_saved{};
     T* g[2];
     places(const T* x, T* saved, std::size_t batch)
         : g{saved + batch * out_at[n], saved + batch * (out_at[n] + width)} {
@@ -82,7 +91,7 @@ struct sub_graph {
       static_for<n>([&]<std::size_t J>() {
         in[J] = at;
         out[J] = layer<J>::is_view ? const_cast<T*>(at) : saved + batch * out_at[J];
-        kept[J] = out[J] + (layer<J>::is_view ? 0 : batch * round_up(layer<J>::out_shape::size, 16));
+        layer_saved[J] = out[J] + (layer<J>::is_view ? 0 : batch * round_up(layer<J>::out_shape::size, 16));
         at = out[J];
       });
     }
@@ -94,18 +103,31 @@ struct sub_graph {
   static const T* forward(const Ctx& ctx, const forward_args<T>& a, const T* x, T* saved) {
     const places<T> p(x, saved, a.batch);
     static_for<n>([&]<std::size_t J>() {
-      layer<J>::forward(ctx,
-                        forward_args<T>{a.params + param_at[J], p.in[J], p.out[J], p.kept[J], a.batch, a.training,
-                                        a.state + state_at[J], a.seed, a.step, a.first_sample, a.replicas, a.step_at});
+      layer<J>::forward(
+          ctx, forward_args<T>{a.params + param_at[J], p.in[J], p.out[J], p.layer_saved[J], a.batch, a.training,
+                               a.state + state_at[J], a.seed, a.step, a.first_sample, a.replicas, a.step_at});
     });
     return n ? p.out[n - 1] : x;
   }
 
   /// Backward of every layer, last first, from dy [B, out] (overwritten); the input's gradient goes
-  /// to dx [B, In] when dx is not null. `a`: the composite's call, pointers at this sub-graph's blocks.
+  /// to dx [B, In] when dx is not null. `a`: the composite's call, pointers at this sub-graph's blocks
+  /// (its dparams and kept too, or null): in the part detail::part_of(a) names.
   template <class Ctx, class T>
   static void backward(const Ctx& ctx, const backward_args<T>& a, const T* x, T* saved, T* dy, T* dx) {
     const places<T> p(x, saved, a.batch);
+    const detail::composite_part part = detail::part_of(a);
+    if (part == detail::composite_part::weight) {
+      static_for<n>([&]<std::size_t J>() {
+        detail::inner_weight_part<layer<J>>(
+            ctx,
+            backward_args<T>{a.params + param_at[J], p.in[J], p.out[J], p.layer_saved[J], nullptr, nullptr,
+                             a.dparams + param_at[J], a.batch, a.accumulate, a.state + state_at[J], a.seed, a.step,
+                             a.first_sample, a.replicas, a.step_at},
+            a.kept + a.batch * kept_at[J]);
+      });
+      return;
+    }
     T* cur = dy;
     static_for<n>([&]<std::size_t K>() {
       constexpr std::size_t J = n - 1 - K;
@@ -118,9 +140,12 @@ struct sub_graph {
       } else {
         d = (B::is_view || B::in_place_grad) ? cur : (cur == p.g[0] ? p.g[1] : p.g[0]);
       }
-      B::backward(ctx, backward_args<T>{a.params + param_at[J], p.in[J], p.out[J], p.kept[J], cur, d,
-                                        a.dparams + param_at[J], a.batch, a.accumulate, a.state + state_at[J], a.seed,
-                                        a.step, a.first_sample, a.replicas, a.step_at});
+      detail::inner_backward<B>(
+          ctx,
+          backward_args<T>{a.params + param_at[J], p.in[J], p.out[J], p.layer_saved[J], cur, d,
+                           detail::offset_or_null(a.dparams, param_at[J]), a.batch, a.accumulate, a.state + state_at[J],
+                           a.seed, a.step, a.first_sample, a.replicas, a.step_at},
+          part, detail::offset_or_null(a.kept, a.batch * kept_at[J]));
       cur = d;
     });
   }

@@ -38,6 +38,13 @@ struct device_arena {
         (Layout::param_sizes[I] > 0 && splits_backward_v<typename Layout::template layer<I>>)...};
   }(std::make_index_sequence<layer_count>{});
 
+  /// Floats per sample that a deferring layer keeps from B to W beside its output gradient
+  /// (backward_args::kept: a composite's inner output gradients, an LSTM's gate gradients).
+  static constexpr auto split_kept = []<std::size_t... I>(std::index_sequence<I...>) {
+    return std::array<std::size_t, layer_count>{
+        (defers_weight[I] ? split_kept_count_of<typename Layout::template layer<I>> : 0)...};
+  }(std::make_index_sequence<layer_count>{});
+
   /// The layout's parameter floats [lo, hi) of the layers `owned`.
   static constexpr std::pair<std::size_t, std::size_t> param_bounds(stage_range owned) {
     return {Layout::param_offsets[owned.first],
@@ -50,7 +57,7 @@ struct device_arena {
   // Offsets into the arena, per slot and once per device.
   struct slot {
     std::size_t in = 0, dx = 0;
-    std::array<std::size_t, layer_count> act{}, saved{}, dy{};
+    std::array<std::size_t, layer_count> act{}, saved{}, dy{}, kept{};
   };
   std::vector<slot> slots;
   std::size_t params = 0, grads = 0, state = 0, g0 = 0, g1 = 0, loss_rows = 0, shard = 0, targets = 0;
@@ -73,8 +80,10 @@ struct device_arena {
            ++i) {  // the host stage's: host_stage
         if (!Layout::is_view[i]) s.act[i] = a.reserve<float>(memory_use::activations, p.rows * Layout::out_sizes[i]);
         s.saved[i] = a.reserve<float>(memory_use::activations, p.rows * Layout::saved_sizes[i]);
-        if (p.keep_output_grads && defers_weight[i])
+        if (p.keep_output_grads && defers_weight[i]) {
           s.dy[i] = a.reserve<float>(memory_use::kept_output_gradients, p.rows * Layout::out_sizes[i]);
+          if (split_kept[i]) s.kept[i] = a.reserve<float>(memory_use::kept_output_gradients, p.rows * split_kept[i]);
+        }
       }
     }
     at.g0 = a.reserve<float>(memory_use::backward_gradients, p.rows * Layout::max_width);

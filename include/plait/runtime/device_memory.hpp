@@ -14,6 +14,8 @@
 //     dx[k]     [rows, in_width]     the gradient of the stage's input, sent back (when not layer 0)
 //     dys[k][i] [rows, out_i]        a layer's output gradient, kept from B to W (schedules that split
 //                                    the backward; layers with parameters that split theirs)
+//     kepts[k][i][rows, kept_i]      what such a layer keeps itself from B to W (a composite's inner
+//                                    output gradients, an LSTM's gate gradients: split_kept_count)
 //   grad[2] [rows, width]            ping-pong gradients of activations during backward
 //   rows    [rows]                   per-sample losses
 //   shard   [shard_floats]           this device's part of the reduced gradients (sharded optimizer)
@@ -87,7 +89,10 @@ class device_memory {
       for (std::size_t i = std::max(owned_.first, host_layers); i < owned_.last; ++i) {
         s.acts[i] = layout::is_view[i] ? nullptr : arena_.template at<float>(at.slots[k].act[i]);
         s.saved[i] = arena_.template at<float>(at.slots[k].saved[i]);
-        if (p.keep_output_grads && defers_weight[i]) s.dys[i] = arena_.template at<float>(at.slots[k].dy[i]);
+        if (p.keep_output_grads && defers_weight[i]) {
+          s.dys[i] = arena_.template at<float>(at.slots[k].dy[i]);
+          if (arena_layout::split_kept[i]) s.kepts[i] = arena_.template at<float>(at.slots[k].kept[i]);
+        }
       }
     }
     grad_ = {arena_.template at<float>(at.g0), arena_.template at<float>(at.g1)};
@@ -303,15 +308,17 @@ class device_memory {
           dx = grad_[cur_];
         }
         float* dparams = grads_ + layout::param_offsets[I] - param_lo_;
+        float* kept = nullptr;
         if constexpr (defers_weight[I]) {
           if (part == backward_part::input) {  // before the input part, which may turn dy into dz in place
             copy(ctx_, s.dys[I], dy, batch * layout::out_sizes[I]);
             dparams = nullptr;
+            kept = s.kepts[I];
           }
         }
         B::backward(ctx_, backward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], dy, dx, dparams, batch,
                                                accumulate, state_ + layout::state_offsets[I], seed_, step_,
-                                               first_sample_, sum_, step_words()});
+                                               first_sample_, sum_, step_words(), kept});
       }
     });
   }
@@ -332,7 +339,8 @@ class device_memory {
     float* dx = nullptr;
     std::array<float*, layer_count> acts{};
     std::array<float*, layer_count> saved{};
-    std::array<float*, layer_count> dys{};  // output gradients kept from B to W
+    std::array<float*, layer_count> dys{};    // output gradients kept from B to W
+    std::array<float*, layer_count> kepts{};  // what a layer keeps itself from B to W (backward_args::kept)
     std::array<const float*, layer_count> ins{};
     std::array<float*, layer_count> outs{};
   };
@@ -348,7 +356,7 @@ class device_memory {
         B::backward(ctx_, backward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], s.dys[I], nullptr,
                                                grads_ + layout::param_offsets[I] - param_lo_, batch, accumulate,
                                                state_ + layout::state_offsets[I], seed_, step_, first_sample_, sum_,
-                                               step_words()});
+                                               step_words(), s.kepts[I]});
       }
     });
   }

@@ -94,6 +94,77 @@ split_bits check_split_bits(const std::vector<double>& x, std::size_t batch, std
   backward(false, true, true, none, dp_alone_acc);  // and accumulated
   return {dx_alone == dx_whole, dp_alone == dp_whole, dp_alone_acc == dp_whole_acc};
 }
+
+/// As a schedule that splits runs a layer (runtime/device_memory.hpp): the input part on dy with dparams
+/// null and `kept` given, and later the weight part on a copy of the original dy with dx null and the
+/// same `kept`. Both give the whole backward's bits: dx, dparams, and dparams accumulated.
+template <class B>
+split_bits check_split_kept_bits(std::size_t batch, std::uint64_t seed) {
+  static_assert(splits_backward_v<B> && split_kept_count_of<B> > 0);
+  constexpr std::size_t in = B::in_shape::size, out = B::out_shape::size;
+  host_context<openmp> ctx{};
+  ctx.threads = 2;
+  const auto p = test::random_vector(B::param_count, seed);
+  const auto x = test::random_vector(batch * in, seed + 1);
+  std::vector<double> y(batch * out), saved(batch * B::saved_count + 1);
+  auto state = test::initial_state<B>();
+  B::forward(ctx, forward_args<double>{p.data(), x.data(), y.data(), saved.data(), batch, true, state.data()});
+  const auto dy = test::random_vector(batch * out, seed + 2);
+  const auto start = test::random_vector(B::param_count, seed + 3);
+  std::vector<double> kept(batch * split_kept_count_of<B>, 9.0);
+  const auto whole = [&](std::vector<double>& dx, std::vector<double>& dp, bool accumulate) {
+    auto g = dy;
+    dx.assign(batch * in, 7.0);
+    B::backward(ctx, backward_args<double>{p.data(), x.data(), y.data(), saved.data(), g.data(), dx.data(), dp.data(),
+                                           batch, accumulate, state.data()});
+  };
+  const auto parts = [&](std::vector<double>& dx, std::vector<double>& dp, bool accumulate) {
+    auto g = dy;
+    dx.assign(batch * in, 7.0);
+    backward_args<double> input{p.data(),  x.data(), y.data(), saved.data(), g.data(),
+                                dx.data(), nullptr,  batch,    accumulate,   state.data()};
+    input.kept = kept.data();
+    B::backward(ctx, input);
+    auto g2 = dy;  // the output gradient the runtime kept before the input part
+    backward_args<double> weight{p.data(), x.data(),  y.data(), saved.data(), g2.data(),
+                                 nullptr,  dp.data(), batch,    accumulate,   state.data()};
+    weight.kept = kept.data();
+    B::backward(ctx, weight);
+  };
+  std::vector<double> dx_whole, dx_parts, dp_whole(B::param_count), dp_parts(B::param_count);
+  std::vector<double> acc_whole = start, acc_parts = start;
+  whole(dx_whole, dp_whole, false);
+  parts(dx_parts, dp_parts, false);
+  whole(dx_whole, acc_whole, true);
+  parts(dx_parts, acc_parts, true);
+  return {dx_parts == dx_whole, dp_parts == dp_whole, acc_parts == acc_whole};
+}
+
+template <class B>
+void check_composite(std::size_t batch, std::uint64_t seed) {
+  static_assert(splits_backward_v<B>);
+  const auto kept = check_split_kept_bits<B>(batch, seed);
+  CHECK(kept.dx);
+  CHECK(kept.dparams);
+  CHECK(kept.accumulated);
+  // Without kept, each part alone computes from dy (as predictive coding and other callers ask).
+  const auto alone = check_split_bits<B>(test::random_vector(batch * B::in_shape::size, seed + 1), batch, seed);
+  CHECK(alone.dx);
+  CHECK(alone.dparams);
+  CHECK(alone.accumulated);
+}
+
+// The bound layer of a composite value (`residual(f) >> relu` is a one-layer chain).
+template <class L>
+struct only_layer {
+  using type = L;
+};
+template <class L>
+struct only_layer<chain<no_input, L>> {
+  using type = L;
+};
+template <auto L, class In>
+using bound_of = typename only_layer<std::remove_cv_t<decltype(L)>>::type::template bound<In>;
 }  // namespace
 
 TEST_CASE("linear (fused activations), conv2d and layernorm run their input and weight parts apart") {
@@ -180,9 +251,38 @@ TEST_CASE("embedding runs its input and weight parts apart, bit for bit") {
   CHECK(dx == std::vector<double>(ids.size(), 0.0));
 }
 
-TEST_CASE("dropout and lstm do not say they split; predictive coding refuses batchnorm2d and embedding") {
+// A split inside a composite: the input part keeps the output gradient of every inner layer with
+// parameters (and what a nested composite keeps), the weight part runs their weight parts from there.
+TEST_CASE("residual, concat and add split their backward through their inner layers, bit for bit") {
+  check_composite<bound_of<residual(linear<6> >> plait::tanh >> linear<5>), shape<5>>>(4, 40);
+  check_composite<bound_of<(residual(linear<6> >> plait::tanh >> linear<3>, linear<3>) >> relu), shape<5>>>(3, 41);
+  check_composite<bound_of<residual(conv2d<3, 3, 1, 1> >> batchnorm2d >> relu >> conv2d<3, 3, 1, 1> >> batchnorm2d),
+                           shape<3, 5, 5>>>(2, 42);
+  check_composite<
+      bound_of<residual(conv2d<4, 3, 2, 1> >> relu >> conv2d<4, 3, 1, 1>, conv2d<4, 1, 2>), shape<2, 6, 6>>>(3, 43);
+  check_composite<bound_of<concat(linear<4> >> relu, linear<3>), shape<5>>>(4, 44);
+  check_composite<bound_of<add(linear<4> >> plait::tanh >> linear<4>, flatten >> linear<4>), shape<5>>>(2, 45);
+  // Nested: a residual around branches, branches of a residual.
+  check_composite<bound_of<residual(add(linear<5>, linear<5> >> relu) >> linear<5>), shape<5>>>(3, 46);
+  check_composite<bound_of<concat(residual(linear<5> >> relu), linear<2>), shape<5>>>(3, 47);
+  // A residual of parameter-free layers keeps nothing and splits trivially.
+  static_assert(splits_backward_v<bound_of<residual(relu), shape<4>>>);
+  static_assert(split_kept_count_of<bound_of<residual(relu), shape<4>>> == 0);
+}
+
+// lstm's input part runs the recurrence (dgates, dh, dx) and keeps dgates; its weight part reads them
+// for dW_hh, the biases and dW_ih in the whole backward's order.
+TEST_CASE("lstm splits its backward, keeping the gates' gradients, bit for bit") {
+  check_composite<lstm_t<4>::bound<shape<3, 5>>>(3, 50);
+  check_composite<lstm_t<3>::bound<shape<1, 2>>>(2, 51);  // one step: no W_hh gradient
+  static_assert(split_kept_count_of<lstm_t<4>::bound<shape<3, 5>>> == 3 * 16);
+}
+
+TEST_CASE("dropout does not say it splits; predictive coding refuses composites, lstm, batchnorm2d and embedding") {
   static_assert(!splits_backward_v<dropout_t<0.5f>::bound<shape<8>>>);
-  static_assert(!splits_backward_v<lstm_t<4>::bound<shape<3, 5>>>);
+  static_assert(splits_backward_v<lstm_t<4>::bound<shape<3, 5>>>);
+  static_assert(!detail::pc_trainable_v<bound_of<residual(linear<4>), shape<4>>>);
+  static_assert(!detail::pc_trainable_v<bound_of<concat(linear<4>, linear<2>), shape<4>>>);
   // Their backwards split (zb_h1 defers their weight part), but predictive coding needs per-sample
   // layers whose input is a value node: batchnorm2d couples the batch, an embedding reads token ids.
   static_assert(splits_backward_v<batchnorm2d_t<>::bound<shape<2, 4, 4>>>);
