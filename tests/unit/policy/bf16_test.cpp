@@ -1,8 +1,9 @@
 // host_math::bf16 at the model level (backend/host/backend.hpp): a model on a bf16 host device trains
 // close to float32 on float32 master weights, its layers' products are those of operands rounded to
-// bfloat16, and replicate<2> and partition<2> on bf16 devices train as one bf16 device. As on CUDA
-// (tests/cuda/model_cuda_test.cu), with products that round on every CPU that accepts the mode.
-// Skipped, with a message, on a CPU without bfloat16 instructions (kernels_gemm_bf16 tests the refusal).
+// bfloat16, and replicate<2>, partition<2> and pipeline<2> on bf16 devices train as one bf16 device.
+// As on CUDA (tests/cuda/model_cuda_test.cu), with products that round on every CPU that accepts the
+// mode. Skipped, with a message, on a CPU without bfloat16 instructions (kernels_gemm_bf16 tests the
+// refusal).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -128,13 +129,14 @@ double bf16_policy_difference() {
 }
 }  // namespace
 
-TEST_CASE("replicate<2> and partition<2> on bf16 devices train as one bf16 device") {
+TEST_CASE("replicate<2>, partition<2> and pipeline<2> on bf16 devices train as one bf16 device") {
   // The policies change the order of float32 sums, never which operands are rounded or how: each
   // device rounds what it multiplies, as one device rounds the same rows, columns or blocks. So they are
   // held to float32's policy tolerance (tests/unit/policy/equivalence.hpp), ten times below the distance
-  // of one float32 device from one bf16 device. Here: replicate<2> 7e-8, partition<2> 0 (the same bits);
-  // float32 from bf16 6e-4 and 1e-2.
+  // of one float32 device from one bf16 device. Here: replicate<2> 7e-8, partition<2> 0 (the same bits),
+  // pipeline<2> (3 micro-batches, 1F1B) 4e-8; float32 from bf16 6e-4 and 1e-2.
   PLAIT_NEEDS_BF16();
   CHECK(bf16_policy_difference<replicate<2>, mlp>() < test::sgd_tolerance);
   CHECK(bf16_policy_difference<partition<2>, pairs>() < test::sgd_tolerance);
+  CHECK(bf16_policy_difference<pipeline<2, microbatches<3>, one_f_one_b>, mlp>() < test::sgd_tolerance);
 }
