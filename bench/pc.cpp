@@ -9,6 +9,7 @@
 //                                   pipeline<2> (2 host devices) against single_device, and the
 //                                   machine's parallel ceiling: the GEMMs of each stage's layers on
 //                                   two threads at once against all of them on one, alternating
+//                                   (bench/parallel_ceiling.hpp, as the other multi-device benchmarks)
 //   bench_pc --torch-side SECONDS [small|fmnist]
 //                                   table 2, plait's half: seconds per PC step (median) of the small
 //                                   MLP 64-64-64-10 (batch 32) and the Fashion-MNIST MLP (batch 128),
@@ -20,8 +21,6 @@
 // --cost and --parallel end with a line `KEYS key=value ...` that pc.py folds into its RESULT line.
 // One thread per device: bench/run sets OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1.
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -30,9 +29,10 @@
 #include <fstream>
 #include <plait/plait.hpp>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
+
+#include "parallel_ceiling.hpp"
 
 namespace {
 using namespace plait;
@@ -106,79 +106,44 @@ struct side {
 //               it has no term and its prediction is the forward pass's, kept all step
 //   weights     mu_l = x_{l-1} W_l^T again (not the first layer's), and dW_l = dz_l^T x_{l-1}
 // `input_term`: whether layer `first` has an input-gradient GEMM (a later pipeline stage's first layer,
-// whose term goes to the stage before).
-struct pc_gemms {
-  std::vector<std::size_t> dims;
-  std::size_t first, last, batch, iterations;
-  bool input_term, owns_last;
-  std::vector<std::vector<float>> w, dw, node, mu, eps, dx;  // node[k]: layer first+k's input
-
-  pc_gemms(const std::vector<std::size_t>& d, std::size_t f, std::size_t l, std::size_t b, std::size_t t, bool in_term)
-      : dims(d), first(f), last(l), batch(b), iterations(t), input_term(in_term), owns_last(l + 1 == d.size()) {
-    splitmix64 rng(11 + f);
-    auto filled = [&](std::size_t n) {
-      std::vector<float> v(n);
-      for (auto& e : v) e = rng.uniform(-1, 1);
-      return v;
-    };
-    for (std::size_t i = first; i < last; ++i) {
-      w.push_back(filled(dims[i + 1] * dims[i]));
-      dw.push_back(filled(dims[i + 1] * dims[i]));
-      mu.push_back(filled(batch * dims[i + 1]));
-      eps.push_back(filled(batch * dims[i + 1]));
-      dx.push_back(filled(batch * dims[i]));
+// whose term goes to the stage before). Timed alone (the floor) or, one per stage, by
+// plait_bench::parallel_ceiling (bench/parallel_ceiling.hpp) on one thread and on two.
+plait_bench::device_gemms pc_gemms(const std::vector<std::size_t>& dims, std::size_t first, std::size_t last,
+                                   std::size_t batch, std::size_t iterations, bool input_term) {
+  const std::size_t n = last - first;
+  const bool owns_last = last + 1 == dims.size();
+  const auto has_term = [&](std::size_t k) { return k > 0 || input_term; };
+  const auto kept = [&](std::size_t k) { return first == 0 && k == 0; };  // the data-fed layer's prediction
+  const auto first_iteration_term = [&](std::size_t k) { return owns_last && k + 1 == n && has_term(k); };
+  plait_bench::device_gemms g;
+  std::vector<std::size_t> w, dw, node, mu, eps, dx;  // node[k]: layer first+k's input
+  for (std::size_t i = first; i < last; ++i) {
+    w.push_back(g.buffer(dims[i + 1] * dims[i]));
+    dw.push_back(g.buffer(dims[i + 1] * dims[i]));
+    mu.push_back(g.buffer(batch * dims[i + 1]));
+    eps.push_back(g.buffer(batch * dims[i + 1]));
+    dx.push_back(g.buffer(batch * dims[i]));
+  }
+  for (std::size_t i = first; i <= last; ++i) node.push_back(g.buffer(batch * dims[i]));
+  const int b = int(batch);
+  const auto in = [&](std::size_t k) { return int(dims[first + k]); };
+  const auto out = [&](std::size_t k) { return int(dims[first + k + 1]); };
+  const auto predict = [&](std::size_t k, std::size_t to) {  // [B, o] = node[k] [B, i] x W^T
+    g.gemm(b, out(k), in(k), false, true, node[k], w[k], to);
+  };
+  for (std::size_t k = 0; k < n; ++k) predict(k, node[k + 1]);
+  for (std::size_t t = 0; t < iterations; ++t)
+    for (std::size_t k = n; k-- > 0;) {
+      if (t == 0 && !first_iteration_term(k)) continue;
+      if (t > 0 && !kept(k)) predict(k, mu[k]);
+      if (has_term(k)) g.gemm(b, in(k), out(k), false, false, eps[k], w[k], dx[k]);  // dx [B, i] = dz [B, o] x W
     }
-    for (std::size_t i = first; i <= last; ++i) node.push_back(filled(batch * dims[i]));
+  for (std::size_t k = 0; k < n; ++k) {
+    if (!kept(k)) predict(k, mu[k]);
+    g.gemm(out(k), in(k), b, true, false, eps[k], node[k], dw[k]);  // dW [o, i] = dz^T [o, B] x x [B, i]
   }
-
-  bool has_term(std::size_t k) const { return k > 0 || input_term; }
-  bool kept(std::size_t k) const { return first == 0 && k == 0; }  // the data-fed layer's prediction
-  bool first_iteration_term(std::size_t k) const { return owns_last && k + 1 == last - first && has_term(k); }
-
-  std::size_t count() const {
-    const std::size_t n = last - first, terms = input_term ? n : n - 1, kept_layers = first == 0 ? 1 : 0;
-    return n + (first_iteration_term(n - 1) ? 1 : 0) + (iterations - 1) * (n - kept_layers + terms) + 2 * n -
-           kept_layers;
-  }
-
-  double flops() const {  // 2 m n k per product, counted as run() runs them
-    double s = 0;
-    for (std::size_t k = 0; k < last - first; ++k) {
-      const double mnk = double(batch) * double(dims[first + k]) * double(dims[first + k + 1]);
-      const double products = 1 + (first_iteration_term(k) ? 1 : 0) +
-                               double(iterations - 1) * ((kept(k) ? 0 : 1) + (has_term(k) ? 1 : 0)) + (kept(k) ? 1 : 2);
-      s += 2 * mnk * products;
-    }
-    return s;
-  }
-
-  void predict(std::size_t k, float* out) {  // out [B, o] = node[k] [B, i] x W^T
-    const int b = int(batch), i = int(dims[first + k]), o = int(dims[first + k + 1]);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, o, i, 1, node[k].data(), i, w[k].data(), i, 0, out, o);
-  }
-
-  void run() {
-    const std::size_t n = last - first;
-    const int b = int(batch);
-    for (std::size_t k = 0; k < n; ++k) predict(k, node[k + 1].data());
-    for (std::size_t t = 0; t < iterations; ++t)
-      for (std::size_t k = n; k-- > 0;) {
-        if (t == 0 && !first_iteration_term(k)) continue;
-        if (t > 0 && !kept(k)) predict(k, mu[k].data());
-        if (has_term(k)) {  // dx [B, i] = dz [B, o] x W [o, i]
-          const int i = int(dims[first + k]), o = int(dims[first + k + 1]);
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, i, o, 1, eps[k].data(), o, w[k].data(), i, 0,
-                      dx[k].data(), i);
-        }
-      }
-    for (std::size_t k = 0; k < n; ++k) {
-      if (!kept(k)) predict(k, mu[k].data());
-      const int i = int(dims[first + k]), o = int(dims[first + k + 1]);  // dW [o, i] = dz^T [o, B] x x [B, i]
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o, i, b, 1, eps[k].data(), o, node[k].data(), i, 0,
-                  dw[k].data(), i);
-    }
-  }
-};
+  return g;
+}
 
 // ---- table 1: the cost of a PC step against its GEMMs and against backprop ----
 int cost(bool quick) {
@@ -189,7 +154,7 @@ int cost(bool quick) {
   auto pc = place(fmnist, host_device(), {.max_batch = fmnist_batch, .seed = 1});
   auto bp = place(fmnist, host_device(), {.max_batch = fmnist_batch, .seed = 1});
   sgd o1{.lr = lr}, o2{.lr = lr};
-  pc_gemms floor(fmnist_dims, 0, 4, fmnist_batch, T, false);
+  auto floor = pc_gemms(fmnist_dims, 0, 4, fmnist_batch, T, false);
   for (int i = 0; i < 3; ++i) {  // plans optimizer state and the PC buffers, warms caches
     pc.pc_step(x, y, cross_entropy, o1, standard);
     bp.train_step(x, y, cross_entropy, o2);
@@ -232,32 +197,25 @@ int parallel(bool quick) {
   const std::size_t stage1 = two.parameters(1).size() / per_layer;
   sgd o1{.lr = lr}, o2{.lr = lr};
   // The ceiling: each stage's GEMMs (as the stage runs them: stage 1's first layer sends its input
-  // term back) on a thread of its own, no communication; against all of them on one thread.
-  pc_gemms all(wide_dims, 0, 8, wide_batch, T, false);
-  pc_gemms half0(wide_dims, 0, cut, wide_batch, T, false), half1(wide_dims, cut, 8, wide_batch, T, true);
-  auto both = [&] {
-    std::thread other([&] { half1.run(); });
-    half0.run();
-    other.join();
-  };
+  // term back) on a thread of its own, no communication; against both stages' GEMMs on one thread.
+  plait_bench::parallel_ceiling gemms(
+      {pc_gemms(wide_dims, 0, cut, wide_batch, T, false), pc_gemms(wide_dims, cut, 8, wide_batch, T, true)});
   one.pc_step(x, y, cross_entropy, o1, standard);  // plans optimizer state and the PC buffers, faults pages in
   two.pc_step(x, y, cross_entropy, o2, standard);
-  all.run();
-  both();
   side s_one{"single_device"}, s_two{"pipeline<2>"}, s_c1{"GEMMs, 1 thread"}, s_c2{"GEMMs, 2 threads"};
   for (int r = 0; r < rounds; ++r) {
     s_one.rounds.push_back(median_step([&] { one.pc_step(x, y, cross_entropy, o1, standard); }, steps));
     s_two.rounds.push_back(median_step([&] { two.pc_step(x, y, cross_entropy, o2, standard); }, steps));
-    s_c1.rounds.push_back(median_step([&] { all.run(); }, steps));
-    s_c2.rounds.push_back(median_step(both, steps));
+    s_c1.rounds.push_back(median_step([&] { gemms.serial_ms(1); }, steps));
+    s_c2.rounds.push_back(median_step([&] { gemms.parallel_ms(1); }, steps));
   }
   const double speedup = s_one.med() / s_two.med(), ceiling = s_c1.med() / s_c2.med();
   std::printf(
       "\n3. layer-parallel: MLP of 8 linear layers 1024 wide (relu between), cross-entropy over 1024 classes, batch "
       "%zu,\n   standard PC (T = %zu, rate %.1f), SGD; pipeline<2> on 2 host devices (1 thread each, stages of %zu + "
-      "%zu layers)\n   against single_device; ceiling: the same GEMMs (%zu + %zu per step) as two halves on two "
-      "threads, no communication,\n   against all %zu on one thread; %d rounds x %d steps, alternating\n",
-      wide_batch, T, double(rate), cut, stage1, half0.count(), half1.count(), all.count(), rounds, steps);
+      "%zu layers)\n   against single_device; ceiling: the same GEMMs (%s per step) as two halves on two "
+      "threads, no communication,\n   against both halves on one thread; %d rounds x %d steps, alternating\n",
+      wide_batch, T, double(rate), cut, stage1, gemms.describe().c_str(), rounds, steps);
   std::printf("   %-18s %26s %10s\n", "", "ms/step [min..max]", "speedup");
   std::printf("   %-18s %26s %10.3f\n", "single_device", s_one.range_ms().c_str(), 1.0);
   std::printf("   %-18s %26s %10.3f\n", "pipeline<2>", s_two.range_ms().c_str(), speedup);
@@ -294,7 +252,7 @@ std::pair<double, double> plait_step(double min_time, const std::vector<std::siz
   auto m = place(Net, host_device(), {.max_batch = Batch, .seed = 1});
   sgd opt{.lr = lr};
   const double step = timed([&] { m.pc_step(x, y, cross_entropy, opt, standard); }, min_time);
-  pc_gemms floor(dims, 0, dims.size() - 1, Batch, T, false);
+  auto floor = pc_gemms(dims, 0, dims.size() - 1, Batch, T, false);
   return {step, timed([&] { floor.run(); }, min_time / 2)};
 }
 
@@ -302,8 +260,8 @@ std::pair<double, double> plait_step(double min_time, const std::vector<std::siz
 int torch_side(double min_time, const std::string& only) {
   const auto s = only == "fmnist" ? std::pair{0.0, 0.0} : plait_step<small, 64, small_batch>(min_time, small_dims);
   const auto f = only == "small" ? std::pair{0.0, 0.0} : plait_step<fmnist, 784, fmnist_batch>(min_time, fmnist_dims);
-  std::printf("{\"small\": %.9g, \"fmnist\": %.9g, \"floor_small\": %.9g, \"floor_fmnist\": %.9g}\n", s.first,
-              f.first, s.second, f.second);
+  std::printf("{\"small\": %.9g, \"fmnist\": %.9g, \"floor_small\": %.9g, \"floor_fmnist\": %.9g}\n", s.first, f.first,
+              s.second, f.second);
   return 0;
 }
 
@@ -342,8 +300,9 @@ int check(const std::string& dir) {
 }
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: bench_pc --cost [--quick] | --parallel [--quick] | --torch-side SECONDS [small|fmnist] | --check DIR\n");
+  std::fprintf(
+      stderr,
+      "usage: bench_pc --cost [--quick] | --parallel [--quick] | --torch-side SECONDS [small|fmnist] | --check DIR\n");
   return 2;
 }
 }  // namespace
