@@ -27,6 +27,7 @@
 #include "io/chrome_trace.hpp"
 #include "io/progress.hpp"
 #include "io/trace.hpp"
+#include "kernels/conv_host.hpp"
 #include "kernels/copy_host.hpp"
 #include "kernels/gemm_host.hpp"
 #include "kernels/reduce_host.hpp"

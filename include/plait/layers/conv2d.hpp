@@ -3,7 +3,13 @@
 // [C, K, K], zero padding Pad on each side. Output [Out, Ho, Wo], Ho = (H + 2 Pad - K) / Stride + 1,
 // Wo likewise. Parameters: W [Out, C, K, K] (PyTorch's layout), then b [Out].
 //
-// By im2col + GEMM. Forward unfolds each sample's receptive fields into col [C*K*K, Ho*Wo], kept
+// On host devices in float, for K > 1, through oneDNN (kernels/conv_host.hpp: its direct convolution
+// kernels on the device's threads; `saved` stays unused, backward reads x), the input's gradient too
+// where C >= 16. Elsewhere (CUDA, double on the host, 1x1 windows, and the input's gradient for fewer
+// than 16 channels, where OpenBLAS measured faster) by im2col + GEMM, below; the host's oneDNN path is
+// compared with it in tests (im2col_forward and im2col_backward stay callable on any backend).
+//
+// im2col + GEMM. Forward unfolds each sample's receptive fields into col [C*K*K, Ho*Wo], kept
 // in `saved` for backward's dW, and multiplies y_s [Out, Ho*Wo] = W [Out, C*K*K] . col_s onto y_s
 // pre-filled with the bias. Backward: db = row sums of dy, dW += (sum_s col_s . dy_s^T)^T, and, when dx is
 // wanted, dcol = W^T . dy_s folded back (col2im) into dx_s, adding overlapping windows.
@@ -21,6 +27,7 @@
 #include "../core/concepts.hpp"
 #include "../core/config.hpp"
 #include "../core/shape.hpp"
+#include "../kernels/conv.hpp"
 #include "../kernels/elementwise.hpp"
 #include "../kernels/gemm.hpp"
 
@@ -142,8 +149,33 @@ struct conv2d_t {
       for (std::size_t i = 0; i < param_count; ++i) params[i] = static_cast<T>(rng.uniform(-bound, bound));
     }
 
+    /// This layer's geometry for a batch, as a backend's own convolution takes it.
+    static constexpr conv_shape shape_for(std::size_t batch) { return {batch, C, H, W, Out, K, Stride, Pad, Ho, Wo}; }
+
     template <class Ctx, class T>
     static void forward(const Ctx& ctx, const forward_args<T>& a) {
+      using native = conv_impl<typename Ctx::backend, T>;
+      if constexpr (native::takes(C, K))
+        native::forward(ctx, shape_for(a.batch), a.params, a.params + weight_count, a.x, a.y);
+      else im2col_forward(ctx, a);
+    }
+
+    template <class Ctx, class T>
+    static void backward(const Ctx& ctx, const backward_args<T>& a) {
+      using native = conv_impl<typename Ctx::backend, T>;
+      if constexpr (native::takes(C, K)) {
+        constexpr bool data = native::takes_data(C, K);
+        native::backward(ctx, shape_for(a.batch), a.x, a.params, a.dy, data ? a.dx : nullptr, a.dparams,
+                         a.dparams ? a.dparams + weight_count : nullptr, a.accumulate);
+        if constexpr (!data)
+          if (a.dx) data_part(ctx, a);
+      } else {
+        im2col_backward(ctx, a);
+      }
+    }
+
+    template <class Ctx, class T>
+    static void im2col_forward(const Ctx& ctx, const forward_args<T>& a) {
       const T* w = a.params;                    // [Out, C*K*K]
       const T* bias = a.params + weight_count;  // [Out]
       const T* x = a.x;                         // [B, C, H, W]
@@ -164,13 +196,18 @@ struct conv2d_t {
     }
 
     template <class Ctx, class T>
-    static void backward(const Ctx& ctx, const backward_args<T>& a) {
+    static void im2col_backward(const Ctx& ctx, const backward_args<T>& a) {
+      if (a.dparams) weight_part(ctx, a);
+      if (a.dx) data_part(ctx, a);
+    }
+
+    // dx = col2im(W^T . dy), a sample at a time (W and dy only: col is not read).
+    template <class Ctx, class T>
+    static void data_part(const Ctx& ctx, const backward_args<T>& a) {
       const std::size_t batch = a.batch;
       const T* w = a.params;  // [Out, C*K*K]
       const T* dy = a.dy;     // [B, Out, Ho*Wo]
-      if (a.dparams) weight_part(ctx, a);
-      if (!a.dx) return;
-      T* dcol = a.state;  // [C*K*K, Ho*Wo] @ state, one sample at a time
+      T* dcol = a.state;      // [C*K*K, Ho*Wo] @ state, one sample at a time
       for (std::size_t b = 0; b < batch; ++b) {
         T* dxs = a.dx + b * C * H * W;  // [C, H, W]
         for (std::size_t j = 0; j < hwo; j += gemm_cols)

@@ -1,8 +1,10 @@
 #pragma once
 // The host backend: a logical device is a thread of this process with its own arena. Kernels run
 // through Thrust with an explicit host execution policy (thrust::cpp::par, sequential, or
-// thrust::omp::par, OpenMP threads), float32 and double matrix products through CBLAS (OpenBLAS), and
-// under host_math::bf16 float products through oneDNN's bf16 matmul (kernels/gemm_host.hpp).
+// thrust::omp::par, OpenMP threads), float32 and double matrix products through CBLAS (OpenBLAS),
+// under host_math::bf16 float products through oneDNN's bf16 matmul (kernels/gemm_host.hpp), and
+// float convolutions through oneDNN (kernels/conv_host.hpp), whose OpenMP team is the device's
+// `threads` as well.
 
 #include <thrust/system/cpp/execution_policy.h>
 #include <thrust/system/omp/execution_policy.h>
@@ -70,9 +72,9 @@ struct host_context {
     else return thrust::cpp::par;
   }
 
-  /// Binds the calling thread to this device's thread count (OpenMP and OpenBLAS), capped by the
-  /// environment variable PLAIT_MAX_THREADS when it is set (sanitizer runs set 1: libgomp's and
-  /// OpenBLAS's own threads are invisible to ThreadSanitizer).
+  /// Binds the calling thread to this device's thread count (OpenMP, so oneDNN too, and OpenBLAS),
+  /// capped by the environment variable PLAIT_MAX_THREADS when it is set (sanitizer runs set 1:
+  /// libgomp's and OpenBLAS's own threads are invisible to ThreadSanitizer).
   void enter() const {
     static const unsigned cap = [] {
       const char* v = std::getenv("PLAIT_MAX_THREADS");
