@@ -1,9 +1,10 @@
 // Convolutions on host devices through oneDNN (kernels/conv_host.hpp), against conv2d's im2col + GEMM
 // path (im2col_forward, im2col_backward) in double: forward, input gradient, weight and bias
 // gradients, over odd geometries, one and two threads; both conv2d's float path on the host (oneDNN
-// where it takes the geometry) and oneDNN for every part (detail::onednn). Also: the parts of backward apart give the
-// whole backward's bits, gradients accumulate, the device's thread count is oneDNN's, a oneDNN
-// failure names the primitive and the shape, and calls that have run before allocate nothing large.
+// where it takes the geometry) and oneDNN for every part (detail::onednn). Also: the parts of
+// backward apart give the whole backward's bits, gradients accumulate, the device's thread count is
+// oneDNN's (also under replicate<2>), a oneDNN failure names the primitive and the shape, and calls
+// that have run before allocate nothing large.
 //
 // Tolerance: each element of the oneDNN result within 1e-5 of the sum of the magnitudes of the terms
 // that make it (the same operation on |x|, |w|, |dy|), a bound that scales with the element's own
@@ -127,7 +128,38 @@ void check_geometry(unsigned threads, std::size_t batch, std::uint64_t seed) {
   CHECK(std::all_of(dp_only.dx.begin(), dp_only.dx.end(), [](float v) { return v == -7.0f; }));
 }
 
+std::ptrdiff_t process_threads() {
+  namespace fs = std::filesystem;
+  return std::distance(fs::directory_iterator("/proc/self/task"), fs::directory_iterator{});
+}
+
+/// This process's threads while a replicate<2> model of Net on two 1-thread host devices lives,
+/// after three steps.
+template <auto Net>
+std::ptrdiff_t threads_beside_replicas() {
+  auto m = place<replicate<2>>(Net, host_devices(2, 1), {.max_batch = 8, .seed = 1});
+  std::vector<float> x(8 * 16 * 12 * 12);
+  std::vector<std::int32_t> y(8);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(i % 11) / 11.0f - 0.5f;
+  for (std::size_t i = 0; i < y.size(); ++i) y[i] = std::int32_t(i % 4);
+  auto opt = sgd{.lr = 0.01f};
+  for (int i = 0; i < 3; ++i)
+    m.train_step(samples<shape<16, 12, 12>>{x.data(), 8}, class_labels{y.data(), 8}, cross_entropy, opt);
+  return process_threads();
+}
+
 }  // namespace
+
+// First in this file: no thread of the process has started an OpenMP team before it. Two 1-thread
+// devices under replicate<2> run their convolutions with no team: the process has as many threads as
+// with a model without convolutions (a team of two on either device would add one).
+TEST_CASE("replicate<2> on two 1-thread devices runs each device's convolutions on its own thread") {
+  if (std::getenv("PLAIT_MAX_THREADS")) return;  // capped: every team is one thread anyway
+  constexpr auto convs =
+      input<16, 12, 12> >> conv2d<16, 3, 1, 1> >> relu >> conv2d<16, 3, 1, 1> >> flatten >> linear<4>;
+  constexpr auto dense = input<16, 12, 12> >> flatten >> linear<16> >> relu >> linear<4>;
+  CHECK(threads_beside_replicas<convs>() == threads_beside_replicas<dense>());
+}
 
 // Which path conv2d takes on the host in float (kernels/conv_host.hpp): oneDNN for K > 1, its dx too
 // for C >= 16; im2col + OpenBLAS for the rest, where it measured faster.
@@ -175,10 +207,6 @@ TEST_CASE("oneDNN's weight gradients accumulate onto the previous ones") {
 // that asked). Two 1-thread devices start none; a 2-thread device starts one.
 TEST_CASE("oneDNN runs on the device's threads: two 1-thread devices one each, a 2-thread device two") {
   if (std::getenv("PLAIT_MAX_THREADS")) return;  // capped (sanitizer runs): no team of two to see
-  namespace fs = std::filesystem;
-  const auto process_threads = [] {
-    return std::distance(fs::directory_iterator("/proc/self/task"), fs::directory_iterator{});
-  };
   using B = conv2d_t<16, 3, 1, 1>::bound<shape<16, 16, 16>>;
   const std::size_t batch = 8;
   const auto p = cast<float>(test::random_vector(B::param_count, 1)),
