@@ -7,6 +7,7 @@
 //              [n, YShape::size] float                  when TargetKind is samples<YShape>
 
 #include <algorithm>
+#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -66,6 +67,13 @@ concept Dataset = Shape<typename D::x_shape> && Target<typename D::target_kind> 
                     d.gather(idx, x, y);
                   };
 
+/// The mean and the standard deviation of a dataset's feature values, all of them pooled
+/// (in_memory_dataset::feature_stats), e.g. Fashion-MNIST's training images: 0.2860 and 0.3530.
+struct feature_stats {
+  float mean = 0.0f;
+  float std = 1.0f;
+};
+
 template <Shape XShape, Target TargetKind>
 class in_memory_dataset {
   using traits = target_traits<TargetKind>;
@@ -112,6 +120,30 @@ class in_memory_dataset {
 
   const std::vector<float>& features() const { return features_; }
   const std::vector<target_value>& targets() const { return targets_; }
+
+  /// The mean and the (population) standard deviation of every feature value, pooled; summed in
+  /// double. An empty dataset gives {0, 0}.
+  feature_stats stats() const {
+    if (features_.empty()) return {0.0f, 0.0f};
+    double sum = 0, squares = 0;
+    for (float v : features_) sum += double(v);
+    const double mean = sum / double(features_.size());
+    for (float v : features_) squares += (double(v) - mean) * (double(v) - mean);
+    return {float(mean), float(std::sqrt(squares / double(features_.size())))};
+  }
+
+  /// Standardises every feature value in place, v = (v - s.mean) / s.std: pass the training set's
+  /// stats() to the training and the test set alike.
+  ///   const auto s = train.stats(); train.standardize(s); test.standardize(s);
+  void standardize(feature_stats s) {
+    if (!(std::isfinite(s.mean) && std::isfinite(s.std) && s.std > 0))
+      fail("standardize is given the mean " + std::to_string(s.mean) + " and the standard deviation " +
+               std::to_string(s.std),
+           "every feature value is divided by the standard deviation",
+           "pass a finite mean and a finite standard deviation > 0 (a constant dataset has none: leave it as it is)");
+    const float scale = 1.0f / s.std;
+    for (float& v : features_) v = (v - s.mean) * scale;
+  }
 
   /// The number of classes, max label + 1 (0 for an empty dataset).
   std::size_t classes() const

@@ -1,6 +1,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <plait/data/dataset.hpp>
 #include <string>
@@ -108,4 +109,24 @@ TEST_CASE("an empty dataset is valid") {
   CHECK(d.size() == 0);
   CHECK(d.classes() == 0);
   CHECK(d.x().count == 0);
+}
+
+TEST_CASE("stats pools every feature value and standardize maps it to mean 0, deviation 1") {
+  image_set d = make_images(3);  // features 0..3, 10..13, 20..23
+  const plait::feature_stats s = d.stats();
+  CHECK(s.mean == doctest::Approx(11.5));
+  // Population variance: the values' spread about 11.5 (100 * 2/3 between samples, 1.25 within).
+  CHECK(s.std == doctest::Approx(std::sqrt(200.0 / 3.0 + 1.25)));
+  image_set other = make_images(2);
+  d.standardize(s);
+  other.standardize(s);  // another set takes the first one's statistics
+  const plait::feature_stats after = d.stats();
+  CHECK(after.mean == doctest::Approx(0.0).epsilon(1e-6));
+  CHECK(after.std == doctest::Approx(1.0));
+  CHECK(d.features()[5] == doctest::Approx((11.0 - 11.5) / s.std));
+  CHECK(other.features()[0] == doctest::Approx(-11.5 / s.std));
+  CHECK(d.targets() == make_images(3).targets());  // the labels are untouched
+  CHECK(image_set().stats().std == 0.0f);
+  CHECK_THROWS_WITH_AS(d.standardize({0.0f, 0.0f}), doctest::Contains("standard deviation > 0"), plait::error);
+  CHECK_THROWS_AS(d.standardize({std::nanf(""), 1.0f}), plait::error);
 }
