@@ -44,7 +44,8 @@ struct pc_job : train_job<L, Y, Opt, Devices> {
   const pc_options* pc = nullptr;
   std::array<double*, Devices>
       energies{};  // [local device]: its energy sums, one per computation of the errors (or null)
-  std::array<double, Devices> last_energy{};  // [local device]: its energy sum at the state the weights came from
+  std::array<double, Devices> last_energy{};   // [local device]: its energy sum at the state the weights came from
+  std::array<double, Devices> first_energy{};  // [local device]: its energy sum at the forward state (standard form)
 };
 
 /// What one inference run reads and fills in, as every device's executor reads it (executor.hpp).

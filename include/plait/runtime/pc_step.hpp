@@ -24,6 +24,18 @@
 
 namespace plait {
 
+/// Whether a standard predictive-coding step's inference settled: its energy sum after the last
+/// iteration (`last`) is finite and not above the forward state's (`first`, where every hidden
+/// error is 0), up to rounding. Gradient descent on the energy lowers it at every iteration while
+/// the rate is below 2 over the energy's curvature; above, the nodes oscillate with a growing
+/// amplitude and the energy rises. Momentum may overshoot without diverging: with `momentum` m the
+/// energy may end up to 1 / (1 - m)^2 times the forward state's.
+inline bool pc_energy_settled(double first, double last, std::size_t rows, float momentum = 0.0f) {
+  const double m = double(momentum);
+  return std::isfinite(last) && std::isfinite(first) &&
+         last <= first * (1 + 1e-3) / ((1 - m) * (1 - m)) + 1e-6 * double(rows);
+}
+
 template <class Policy, RootedGraph G, class Backend>
 template <Samples X, Target Y, Loss L, Optimizer Opt>
 float model<Policy, G, Backend>::pc_step(X x, Y y, const L&, Opt& opt, const pc_options& o) {
@@ -72,21 +84,34 @@ float model<Policy, G, Backend>::pc_step(X x, Y y, const L&, Opt& opt, const pc_
       for (std::size_t l = 0; l < devices_->local_count(); ++l) job.energies[l] = sums.data() + l * records;
     }
     devices_->run(job, steps_);
-    double total = 0;
-    for (double s : job.last_energy) total += s;
+    double sums2[2] = {0, 0};  // the energy's sums: at the state the weights came from, at the forward state
+    for (double s : job.last_energy) sums2[0] += s;
+    for (double s : job.first_energy) sums2[1] += s;
     for (std::size_t k = 0; k < o.energies.size(); ++k) {
       o.energies[k] = 0;
       for (std::size_t l = 0; l < devices_->local_count(); ++l) o.energies[k] += sums[l * records + k];
     }
     if (process_comm* world = devices_->world()) {  // the ranks' batch and settings are checked on the way
-      agree_.sum(*world, &total, 1, x.count, opt, steps_, "the energy's sum");
+      agree_.sum(*world, sums2, 2, x.count, opt, steps_, "the energy's sums");
       for (std::size_t k = 0; k < o.energies.size(); k += step_agreement::max_values)
         agree_.sum(*world, o.energies.data() + k, std::min(step_agreement::max_values, o.energies.size() - k), x.count,
                    opt, steps_, "the energies' sums");
     }
     for (double& e : o.energies) e /= double(x.count);
     ++steps_;
-    return float(total / double(x.count));
+    const double total = sums2[0], first = sums2[1], per = double(x.count);
+    if (o.variant == pc_variant::standard && !pc_energy_settled(first, total, x.count, o.momentum))
+      fail(cat("pc_step's energy ", std::isfinite(total) ? "rose" : "became non-finite", " over its ", o.iterations,
+               " inference iterations (step ", steps_, "): ", first / per, " per sample at the forward pass, ",
+               total / per, " after the last iteration"),
+           cat("the value nodes' inference diverged, and the weights were updated from its errors: an iteration is "
+               "stable while the rate times the energy's curvature stays below 2, and that curvature grows with the "
+               "weights (1 + |W|^2 at a linear layer's input node; rate ",
+               o.rate, " allows a largest singular value of about ",
+               std::sqrt(std::max(2.0 / double(o.rate) - 1.0, 0.0)), ")"),
+           "lower pc_options::rate, hold the weights' growth (more weight decay, a lower learning rate), and restart "
+           "from parameters saved before the energy rose");
+    return float(total / per);
   } else {
     return 0.0f;
   }

@@ -130,18 +130,21 @@ class pc_device {
   }
 
   /// Instruction `i` (pc_start, pc_errors, pc_update or pc_weights) of iteration `iteration` on n
-  /// rows: adds each energy it measures to record[its index] (when record is given) and leaves the
-  /// energy the weights come from in `last`.
+  /// rows: adds each energy it measures to record[its index] (when record is given), leaves the
+  /// energy the weights come from in `last` and, in the standard form, the forward state's energy
+  /// in `first` (the loss alone: cheap), which pc_step compares with `last`.
   template <class L, class Y>
   void run(const instruction& i, const pc_options& o, std::size_t n, Y y, float total, std::size_t iteration,
-           double* record, double& last) {
+           double* record, double& last, double& first) {
     if (i.op == opcode::pc_start) {
       start<L>(o, n, y, false);
     } else if (i.op == opcode::pc_errors) {
       const bool final = o.variant == pc_variant::incremental && iteration + 1 == o.iterations;
-      const double e = errors<L>(o, n, y, i.buffer == 1, total, record || final, iteration == 0);
+      const bool forward_state = iteration == 0 && o.variant == pc_variant::standard;
+      const double e = errors<L>(o, n, y, i.buffer == 1, total, record || final || forward_state, iteration == 0);
       if (record) record[iteration] += e;
       if (final) last = e;
+      if (forward_state) first = e;
     } else if (i.op == opcode::pc_update) {
       update(o, n);
     } else {

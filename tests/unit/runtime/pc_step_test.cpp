@@ -169,6 +169,44 @@ TEST_CASE("bad settings are refused with a plait message, before anything runs")
 }
 
 namespace {
+// An inference rate too large for the weights: rate * (1 + |W|^2) far above 2 at every hidden node.
+template <class Policy>
+std::string diverged(float rate, bool nan_input) {
+  auto m = place<Policy>(mlp, host_devices(Policy::device_count), {.max_batch = 16, .seed = 4});
+  std::vector<float> p = m.gather_parameters();
+  for (float& v : p) v *= 6.0f;
+  m.set_parameters(p);
+  test::batch_set<mlp> b(16, 12);
+  std::vector<float> xs(b.xs().data, b.xs().data + 16 * 8);
+  if (nan_input) xs[3] = NAN;
+  sgd opt{.lr = 0.0f};
+  try {
+    m.pc_step(samples<shape<8>>{xs.data(), 16}, b.ys(), cross_entropy, opt, {.iterations = 8, .rate = rate});
+  } catch (const plait::error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("a step whose inference diverges is reported, on one device and layer-parallel") {
+  for (const std::string& s : {diverged<single_device>(0.9f, false), diverged<pipeline<2>>(0.9f, false)}) {
+    CHECK_MESSAGE(s.rfind("plait: pc_step's energy rose over its 8 inference iterations", 0) == 0, s);
+    CHECK_MESSAGE(s.find("Fix: lower pc_options::rate") != std::string::npos, s);
+  }
+  const std::string nan = diverged<pipeline<2>>(0.01f, true);
+  CHECK_MESSAGE(nan.find("energy became non-finite") != std::string::npos, nan);
+  CHECK(diverged<single_device>(0.001f, false).empty());  // the same weights, a rate they allow: no report
+  CHECK(pc_energy_settled(1.0, 0.5, 4));
+  CHECK(pc_energy_settled(1.0, 1.0, 4));
+  CHECK_FALSE(pc_energy_settled(1.0, 1.1, 4));
+  CHECK_FALSE(pc_energy_settled(1.0, INFINITY, 4));
+  CHECK_FALSE(pc_energy_settled(NAN, 0.5, 4));
+  CHECK(pc_energy_settled(1.0, 1.5, 4, 0.5f));  // momentum's overshoot, up to 1 / (1 - m)^2
+  CHECK_FALSE(pc_energy_settled(1.0, 4.5, 4, 0.5f));
+}
+
+namespace {
 // Five layers of equal forward work, cut 3 + 2: in an iteration the first layer costs nothing (it
 // reads the data: its prediction is kept, it has no input-gradient term) and every other layer its
 // prediction and its term, so both stages do the work of two layers.
