@@ -8,13 +8,22 @@
 // devices, and in every iteration both stages work at once: stage 0 sends its last value node
 // forward, stage 1 the input-gradient term of its first layer back (docs/predictive_coding.md).
 //
+// The defaults: standardised images, batch 128, T = 8, inference rate 0.005 with momentum 0.5,
+// AdamW 1e-3 (weight decay 1e-4) after a one-epoch warm-up, cosine decay, 20 epochs. Measured on a
+// 2-core AMD EPYC VM: test accuracy 0.895 at the end (seeds 42 / 7), 0.896 with seeds 1 / 3. The
+// earlier settings (rate 0.1 without momentum, pixels in [0, 1], no warm-up) reached 0.885 - 0.889;
+// their weights outgrow what rate 0.1 keeps stable, and run longer the training collapsed: pc_step
+// now stops such a step with a message (docs/predictive_coding.md).
+//
 //   build/examples/14_pc_fashion_mnist [--devices 1|2] [--epochs N] [--batch B] [--iterations T]
 //                                      [--rate R] [--momentum M] [--variant V] [--lr LR]
+//                                      [--warmup E] [--standardize 0|1] [--seed S] [--data-seed S]
 //                                      [--optimizer adamw|sgd] [--limit N] [--trace FILE]
 //
-// Prints the energy per epoch and the test accuracy at the end.
+// Prints the energy and the test accuracy per epoch, and the test accuracy at the end.
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -29,10 +38,14 @@ struct settings {
   int epochs = 20;
   std::size_t batch = 128;
   std::size_t iterations = 8;
-  float rate = 0.1f;
-  float momentum = 0.0f;
+  float rate = 0.005f;
+  float momentum = 0.5f;
   std::string variant = "standard";
   float lr = 1e-3f;
+  int warmup = 1;               // epochs of a linear ramp to lr before the cosine decay
+  int standardize = 1;          // 1: the images standardised by the training set's mean and deviation
+  std::uint64_t seed = 42;      // the initial weights
+  std::uint64_t data_seed = 7;  // the order of the batches
   std::string optimizer = "adamw";
   std::size_t limit = 0;  // 0: all images
   std::string trace;
@@ -56,6 +69,10 @@ settings parse(int argc, char** argv) {
       .add("--momentum", s.momentum, "the value nodes' momentum")
       .add("--variant", s.variant, "standard, incremental or fixed_prediction")
       .add("--lr", s.lr, "the weights' learning rate, decayed by a cosine schedule")
+      .add("--warmup", s.warmup, "epochs of a linear warm-up to --lr before the decay")
+      .add("--standardize", s.standardize, "1: standardise the images (mean 0, deviation 1), 0: pixels in [0, 1]")
+      .add("--seed", s.seed, "the initial weights' seed")
+      .add("--data-seed", s.data_seed, "the batches' order's seed")
       .add("--optimizer", s.optimizer, "adamw, or sgd (momentum 0.9)")
       .add("--limit", s.limit, "train and test on the first N images only (0: all)")
       .add("--trace", s.trace, "write the last step as a Chrome trace to FILE")
@@ -72,15 +89,17 @@ int run(const settings& cfg, Opt base, const Dataset& train, const Dataset& test
   // and sends one. Stage 0: the first two linears; stage 1: the last two.
   constexpr auto net = input<1, 28, 28> >> flatten >> linear<128> >> gelu >> linear<128> >> gelu >> cut >>
                        linear<128> >> gelu >> linear<10>;
-  auto model = place<Policy>(net, host_devices(Policy::device_count, 1), {.max_batch = cfg.batch, .seed = 42});
+  auto model = place<Policy>(net, host_devices(Policy::device_count, 1), {.max_batch = cfg.batch, .seed = cfg.seed});
   // [/docs:model]
   std::printf("model: %zu parameters; predictive coding under %s on %zu host device(s), T = %zu, rate %.3g\n",
               model.parameter_count(), Policy::name, Policy::device_count, cfg.iterations, double(cfg.rate));
 
   // [docs:train]
-  loader batches(train, {.batch_size = cfg.batch, .seed = 7});
-  const std::size_t steps = std::size_t(cfg.epochs) * ((train.size() + cfg.batch - 1) / cfg.batch);
-  scheduled opt(base, cosine_decay{.lr = cfg.lr, .total_steps = steps});
+  loader batches(train, {.batch_size = cfg.batch, .seed = cfg.data_seed});
+  const std::size_t per_epoch = (train.size() + cfg.batch - 1) / cfg.batch;
+  const std::size_t steps = std::size_t(cfg.epochs) * per_epoch;
+  const std::size_t warmup = std::min(steps, std::size_t(cfg.warmup) * per_epoch);
+  scheduled opt(base, warmup_then(warmup, cosine_decay{.lr = cfg.lr, .total_steps = steps - warmup}));
   const pc_options pc{
       .iterations = cfg.iterations, .rate = cfg.rate, .momentum = cfg.momentum, .variant = cfg.pc_variant()};
   progress bar({.epochs = cfg.epochs, .samples_per_epoch = train.size(), .metric = "energy"});
@@ -117,6 +136,13 @@ int main(int argc, char** argv) try {
     test = test.subset(0, std::min(cfg.limit, test.size()));
   }
   std::printf("Fashion-MNIST: %zu training and %zu test images of 28x28\n", train.size(), test.size());
+  if (cfg.standardize) {  // both sets by the training images' statistics (all of them: 0.2860, 0.3530)
+    const feature_stats s = train.stats();
+    train.standardize(s);
+    test.standardize(s);
+    std::printf("images standardised by the training set's mean %.4f and deviation %.4f\n", double(s.mean),
+                double(s.std));
+  }
   const auto with = [&]<class Policy>(auto opt) { return run<Policy>(cfg, opt, train, test); };
   const bool sgd_weights = cfg.optimizer == "sgd";
   if (!sgd_weights && cfg.optimizer != "adamw")
