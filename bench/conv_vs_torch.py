@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+import bench_report  # bench/bench_report.py, beside this script
+
 BATCH, CLASSES = 32, 12
 
 
@@ -110,12 +112,7 @@ def main():
     # The headline: the first thread count asked for (1 by default).
     result["threads"] = args.threads[0]
     result["speedup"] = result[f"speedup_{args.threads[0]}t"]
-    lines.append("RESULT conv_vs_torch " + " ".join(f"{k}={v}" for k, v in result.items()))
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(report + "\n")
+    bench_report.finish("conv_vs_torch", lines, result, args.out)
 
 
 if __name__ == "__main__":

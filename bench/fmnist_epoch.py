@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+import bench_report  # bench/bench_report.py, beside this script
+
 DATA = os.environ.get("PLAIT_FASHION_MNIST_DIR") or "/usr/share/datasets/fashion-mnist"
 BATCH = 128
 
@@ -124,12 +126,7 @@ def main():
               "torch_epoch_s": round(tt, 3), "torch_over_plait": round(tt / pt, 3),
               "plait_last_over_first": round(drift(plait_s), 3), "torch_last_over_first": round(drift(torch_s), 3),
               "plait_accuracy": round(med(plait_acc), 4), "torch_accuracy": round(med(torch_acc), 4)}
-    lines.append("RESULT fmnist_epoch " + " ".join(f"{k}={v}" for k, v in result.items()))
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(report + "\n")
+    bench_report.finish("fmnist_epoch", lines, result, args.out)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ import subprocess
 import sys
 import time
 
+import bench_report  # bench/bench_report.py, beside this script
+
 LARGE = dict(dims=[4096, 4096, 4096, 4096, 10], batch=8192)
 SMALL = dict(dims=[32, 64, 64, 10], batch=32)
 LR = 0.01
@@ -318,12 +320,7 @@ def main():
         "torch": torch_version,
         "rounds": rounds,
     }
-    lines.append("RESULT gpu_step_vs_torch " + " ".join(f"{k}={v}" for k, v in result.items()))
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(report + "\n")
+    bench_report.finish("gpu_step_vs_torch", lines, result, args.out)
     return 0
 
 

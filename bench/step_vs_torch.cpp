@@ -77,38 +77,53 @@ void sgemm_1024(benchmark::State& state) {
 // y = x W^T, backward dW = dy^T x and dx = dy W (no dx for the first layer). Their time is the
 // floor a step cannot beat; everything else plait does must fit in the difference.
 template <std::size_t... D>
-void gemm_floor(benchmark::State& state, std::size_t batch) {
-  constexpr std::size_t dims[] = {D...};
-  constexpr std::size_t layers = sizeof...(D) - 1;
-  std::vector<std::vector<float>> act(layers + 1), w(layers), dw(layers), grad(layers + 1);
-  splitmix64 rng(11);
-  auto fill = [&](std::vector<float>& v, std::size_t n) {
-    v.resize(n);
-    for (auto& e : v) e = rng.uniform(-1, 1);
-  };
-  for (std::size_t l = 0; l <= layers; ++l) {
-    fill(act[l], batch * dims[l]);
-    fill(grad[l], batch * dims[l]);
-  }
-  for (std::size_t l = 0; l < layers; ++l) {
-    fill(w[l], dims[l + 1] * dims[l]);
-    fill(dw[l], dims[l + 1] * dims[l]);
-  }
-  const int b = int(batch);
-  for (auto _ : state) {
+struct step_products {
+  static constexpr std::size_t dims[] = {D...};
+  static constexpr std::size_t layers = sizeof...(D) - 1;
+  std::size_t batch;
+  std::vector<std::vector<float>> act, w, dw, grad;
+
+  explicit step_products(std::size_t b) : batch(b), act(layers + 1), w(layers), dw(layers), grad(layers + 1) {
+    splitmix64 rng(11);
+    auto fill = [&](std::vector<float>& v, std::size_t n) {
+      v.resize(n);
+      for (auto& e : v) e = rng.uniform(-1, 1);
+    };
+    for (std::size_t l = 0; l <= layers; ++l) {
+      fill(act[l], batch * dims[l]);
+      fill(grad[l], batch * dims[l]);
+    }
     for (std::size_t l = 0; l < layers; ++l) {
-      const int i = int(dims[l]), o = int(dims[l + 1]);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, o, i, 1, act[l].data(), i, w[l].data(), i, 0,
-                  act[l + 1].data(), o);
+      fill(w[l], dims[l + 1] * dims[l]);
+      fill(dw[l], dims[l + 1] * dims[l]);
+    }
+  }
+
+  /// One step's products through mm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc): c = op(a) op(b).
+  template <class Mm>
+  void run(Mm mm) {
+    const auto no = transpose::no, yes = transpose::yes;
+    for (std::size_t l = 0; l < layers; ++l) {
+      const std::size_t i = dims[l], o = dims[l + 1];
+      mm(no, yes, batch, o, i, act[l].data(), i, w[l].data(), i, act[l + 1].data(), o);
     }
     for (std::size_t l = layers; l-- > 0;) {
-      const int i = int(dims[l]), o = int(dims[l + 1]);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o, i, b, 1, grad[l + 1].data(), o, act[l].data(), i, 0,
-                  dw[l].data(), i);
-      if (l > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, i, o, 1, grad[l + 1].data(), o, w[l].data(), i, 0,
-                    grad[l].data(), i);
+      const std::size_t i = dims[l], o = dims[l + 1];
+      mm(yes, no, o, i, batch, grad[l + 1].data(), o, act[l].data(), i, dw[l].data(), i);
+      if (l > 0) mm(no, no, batch, i, o, grad[l + 1].data(), o, w[l].data(), i, grad[l].data(), i);
     }
+  }
+};
+
+template <std::size_t... D>
+void gemm_floor(benchmark::State& state, std::size_t batch) {
+  step_products<D...> p(batch);
+  const auto op = [](transpose t) { return t == transpose::yes ? CblasTrans : CblasNoTrans; };
+  for (auto _ : state) {
+    p.run([&](transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
+              const float* b, std::size_t ldb, float* c, std::size_t ldc) {
+      cblas_sgemm(CblasRowMajor, op(ta), op(tb), int(m), int(n), int(k), 1, a, int(lda), b, int(ldb), 0, c, int(ldc));
+    });
     benchmark::ClobberMemory();
   }
 }
@@ -124,35 +139,13 @@ void gemm_floor_bf16(benchmark::State& state, std::size_t batch) {
     state.SkipWithError("this CPU has no bfloat16 instructions: host_math::bf16 is refused");
     return;
   }
-  constexpr std::size_t dims[] = {D...};
-  constexpr std::size_t layers = sizeof...(D) - 1;
   const host_context<openmp> ctx{.threads = threads(), .math = host_math::bf16};
   ctx.enter();
-  std::vector<std::vector<float>> act(layers + 1), w(layers), dw(layers), grad(layers + 1);
-  splitmix64 rng(11);
-  auto fill = [&](std::vector<float>& v, std::size_t n) {
-    v.resize(n);
-    for (auto& e : v) e = rng.uniform(-1, 1);
-  };
-  for (std::size_t l = 0; l <= layers; ++l) {
-    fill(act[l], batch * dims[l]);
-    fill(grad[l], batch * dims[l]);
-  }
-  for (std::size_t l = 0; l < layers; ++l) {
-    fill(w[l], dims[l + 1] * dims[l]);
-    fill(dw[l], dims[l + 1] * dims[l]);
-  }
-  const auto no = transpose::no, yes = transpose::yes;
+  step_products<D...> p(batch);
   for (auto _ : state) {
-    for (std::size_t l = 0; l < layers; ++l) {
-      const std::size_t i = dims[l], o = dims[l + 1];
-      gemm(ctx, no, yes, batch, o, i, 1.0f, act[l].data(), i, w[l].data(), i, 0.0f, act[l + 1].data(), o);
-    }
-    for (std::size_t l = layers; l-- > 0;) {
-      const std::size_t i = dims[l], o = dims[l + 1];
-      gemm(ctx, yes, no, o, i, batch, 1.0f, grad[l + 1].data(), o, act[l].data(), i, 0.0f, dw[l].data(), i);
-      if (l > 0) gemm(ctx, no, no, batch, i, o, 1.0f, grad[l + 1].data(), o, w[l].data(), i, 0.0f, grad[l].data(), i);
-    }
+    p.run([&](transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
+              const float* b, std::size_t ldb, float* c,
+              std::size_t ldc) { gemm(ctx, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc); });
     benchmark::ClobberMemory();
   }
 }

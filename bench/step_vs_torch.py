@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+import bench_report  # bench/bench_report.py, beside this script
+
 MODELS = {
     "small": dict(dims=[32, 64, 64, 10], batch=32, plait="plait_step_small", floor="gemm_floor_small"),
     "medium": dict(dims=[784, 1024, 1024, 10], batch=256, plait="plait_step_medium", floor="gemm_floor_medium"),
@@ -146,12 +148,7 @@ def main():
         result[f"speedup_{name}"] = round(tt / pt, 2)
         result[f"floor_ratio_{name}"] = round(pt / floor, 3)
         result[f"floor1024_ratio_{name}"] = round(pt / floor1024, 3)
-    lines.append("RESULT step_vs_torch " + " ".join(f"{k}={v}" for k, v in result.items()))
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(report + "\n")
+    bench_report.finish("step_vs_torch", lines, result, args.out)
 
 
 if __name__ == "__main__":
