@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <plait/plait.hpp>
+#include <type_traits>
 #include <vector>
 
 namespace plait::test {
@@ -79,5 +80,19 @@ gradcheck_result gradcheck(const Ctx& ctx, std::size_t batch, std::uint64_t seed
   }
   return r;
 }
+
+namespace detail {
+template <class L>
+struct only_layer {
+  using type = L;
+};
+template <class L>
+struct only_layer<chain<no_input, L>> {
+  using type = L;
+};
+}  // namespace detail
+/// The bound layer of a layer value, or of a one-layer sub-graph (`residual(f) >> relu` fused), on input In.
+template <auto L, class In>
+using bound_of = typename detail::only_layer<std::remove_cv_t<decltype(L)>>::type::template bound<In>;
 
 }  // namespace plait::test

@@ -224,6 +224,27 @@ struct residual_t {
       }
     };
 
+    /// Inner layer J's backward arguments within the composite's call `a`: its blocks (dparams null when
+    /// a's is), dy and dx as given.
+    template <std::size_t J, class T>
+    static backward_args<T> inner_args(const backward_args<T>& a, const places<T>& p, T* dy, T* dx) {
+      return {a.params + parts::param_at[J],
+              p.in[J],
+              p.out[J],
+              p.saved[J],
+              dy,
+              dx,
+              detail::offset_or_null(a.dparams, parts::param_at[J]),
+              a.batch,
+              a.accumulate,
+              a.state + parts::state_at[J],
+              a.seed,
+              a.step,
+              a.first_sample,
+              {},
+              a.step_at};
+    }
+
     template <class Ctx, class T>
     static void forward(const Ctx& ctx, const forward_args<T>& a) {
       const places<T> p(a.x, a.saved, a.batch);
@@ -272,23 +293,8 @@ struct residual_t {
         } else {
           dx = (B::is_view || B::in_place_grad) ? cur : other();
         }
-        detail::inner_backward<B>(ctx,
-                                  backward_args<T>{a.params + parts::param_at[J],
-                                                   p.in[J],
-                                                   p.out[J],
-                                                   p.saved[J],
-                                                   cur,
-                                                   dx,
-                                                   detail::offset_or_null(a.dparams, parts::param_at[J]),
-                                                   a.batch,
-                                                   a.accumulate,
-                                                   a.state + parts::state_at[J],
-                                                   a.seed,
-                                                   a.step,
-                                                   a.first_sample,
-                                                   {},
-                                                   a.step_at},
-                                  part, detail::offset_or_null(a.kept, a.batch * parts::kept_at[J]));
+        detail::inner_backward<B>(ctx, inner_args<J>(a, p, cur, dx), part,
+                                  detail::offset_or_null(a.kept, a.batch * parts::kept_at[J]));
         cur = dx;
       });
       return cur;
@@ -302,21 +308,7 @@ struct residual_t {
       if (detail::part_of(a) == detail::composite_part::weight) {  // each inner layer's, from what it kept
         static_for<n>([&]<std::size_t J>() {
           detail::inner_weight_part<layer<J>>(ctx,
-                                              backward_args<T>{a.params + parts::param_at[J],
-                                                               p.in[J],
-                                                               p.out[J],
-                                                               p.saved[J],
-                                                               nullptr,
-                                                               nullptr,
-                                                               a.dparams + parts::param_at[J],
-                                                               a.batch,
-                                                               a.accumulate,
-                                                               a.state + parts::state_at[J],
-                                                               a.seed,
-                                                               a.step,
-                                                               a.first_sample,
-                                                               {},
-                                                               a.step_at},
+                                              inner_args<J>(a, p, static_cast<T*>(nullptr), static_cast<T*>(nullptr)),
                                               a.kept + a.batch * parts::kept_at[J]);
         });
         return;

@@ -97,6 +97,27 @@ struct sub_graph {
     }
   };
 
+  /// Layer J's backward arguments within the composite's call `a`: its blocks (dparams null when a's
+  /// is), dy and dx as given.
+  template <std::size_t J, class T>
+  static backward_args<T> inner_args(const backward_args<T>& a, const places<T>& p, T* dy, T* dx) {
+    return {a.params + param_at[J],
+            p.in[J],
+            p.out[J],
+            p.layer_saved[J],
+            dy,
+            dx,
+            detail::offset_or_null(a.dparams, param_at[J]),
+            a.batch,
+            a.accumulate,
+            a.state + state_at[J],
+            a.seed,
+            a.step,
+            a.first_sample,
+            a.replicas,
+            a.step_at};
+  }
+
   /// Forward of every layer on x; returns the output [B, out] (in the blocks, or x itself for views).
   /// `a` is the composite's call: its params and state already point at this sub-graph's blocks.
   template <class Ctx, class T>
@@ -119,12 +140,9 @@ struct sub_graph {
     const detail::composite_part part = detail::part_of(a);
     if (part == detail::composite_part::weight) {
       static_for<n>([&]<std::size_t J>() {
-        detail::inner_weight_part<layer<J>>(
-            ctx,
-            backward_args<T>{a.params + param_at[J], p.in[J], p.out[J], p.layer_saved[J], nullptr, nullptr,
-                             a.dparams + param_at[J], a.batch, a.accumulate, a.state + state_at[J], a.seed, a.step,
-                             a.first_sample, a.replicas, a.step_at},
-            a.kept + a.batch * kept_at[J]);
+        detail::inner_weight_part<layer<J>>(ctx,
+                                            inner_args<J>(a, p, static_cast<T*>(nullptr), static_cast<T*>(nullptr)),
+                                            a.kept + a.batch * kept_at[J]);
       });
       return;
     }
@@ -140,12 +158,8 @@ struct sub_graph {
       } else {
         d = (B::is_view || B::in_place_grad) ? cur : (cur == p.g[0] ? p.g[1] : p.g[0]);
       }
-      detail::inner_backward<B>(
-          ctx,
-          backward_args<T>{a.params + param_at[J], p.in[J], p.out[J], p.layer_saved[J], cur, d,
-                           detail::offset_or_null(a.dparams, param_at[J]), a.batch, a.accumulate, a.state + state_at[J],
-                           a.seed, a.step, a.first_sample, a.replicas, a.step_at},
-          part, detail::offset_or_null(a.kept, a.batch * kept_at[J]));
+      detail::inner_backward<B>(ctx, inner_args<J>(a, p, cur, d), part,
+                                detail::offset_or_null(a.kept, a.batch * kept_at[J]));
       cur = d;
     });
   }

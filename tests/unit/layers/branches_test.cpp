@@ -12,8 +12,7 @@ namespace {
 constexpr auto wide = concat(linear<6> >> plait::tanh, linear<4> >> plait::sigmoid >> linear<3>, layernorm);
 constexpr auto summed = add(linear<5> >> gelu, linear<5>, linear<7> >> relu >> linear<5>);
 constexpr auto images = concat(conv2d<3, 3, 1, 1> >> batchnorm2d >> relu, conv2d<2, 1> >> plait::tanh, maxpool2d<1>);
-template <auto L, class In>
-using bound_of = typename std::remove_cv_t<decltype(L)>::template bound<In>;
+using test::bound_of;
 
 static_assert(std::is_same_v<bound_of<wide, shape<5>>::out_shape, shape<6 + 3 + 5>>);
 static_assert(std::is_same_v<bound_of<summed, shape<4>>::out_shape, shape<5>>);

@@ -13,17 +13,7 @@ namespace {
 constexpr auto block = residual(conv2d<3, 3, 1, 1> >> batchnorm2d >> plait::tanh >> conv2d<3, 3, 1, 1> >> batchnorm2d);
 constexpr auto down =
     residual(conv2d<4, 3, 2, 1> >> batchnorm2d >> plait::tanh >> conv2d<4, 3, 1, 1>, conv2d<4, 1, 2> >> batchnorm2d);
-// The bound layer of a layer value, or of a one-layer sub-graph (`residual(f) >> relu` fused).
-template <class L>
-struct only_layer {
-  using type = L;
-};
-template <class L>
-struct only_layer<chain<no_input, L>> {
-  using type = L;
-};
-template <auto L, class In>
-using bound_of = typename only_layer<std::remove_cv_t<decltype(L)>>::type::template bound<In>;
+using test::bound_of;
 
 // Shapes, counts and FLOPs from the type alone.
 using block_b = bound_of<block, shape<3, 5, 5>>;

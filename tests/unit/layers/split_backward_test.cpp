@@ -154,17 +154,7 @@ void check_composite(std::size_t batch, std::uint64_t seed) {
   CHECK(alone.accumulated);
 }
 
-// The bound layer of a composite value (`residual(f) >> relu` is a one-layer chain).
-template <class L>
-struct only_layer {
-  using type = L;
-};
-template <class L>
-struct only_layer<chain<no_input, L>> {
-  using type = L;
-};
-template <auto L, class In>
-using bound_of = typename only_layer<std::remove_cv_t<decltype(L)>>::type::template bound<In>;
+using test::bound_of;
 }  // namespace
 
 TEST_CASE("linear (fused activations), conv2d and layernorm run their input and weight parts apart") {

@@ -36,6 +36,7 @@
 #include "../../core/bf16.hpp"
 #include "../../core/error.hpp"
 #include "../gemm.hpp"
+#include "onednn_handle.hpp"
 
 namespace plait::host_detail {
 
@@ -58,17 +59,6 @@ inline void round_rows_to_bf16(const float* src, std::size_t rows, std::size_t c
       d[c] = std::uint16_t(std::bit_cast<std::uint32_t>(round_to_bf16(s[c])) >> 16);
   }
 }
-
-/// A oneDNN handle that destroys itself.
-template <auto Destroy>
-struct dnnl_destroy {
-  template <class H>
-  void operator()(H h) const noexcept {
-    (void)Destroy(h);
-  }
-};
-template <class Handle, auto Destroy>
-using dnnl_owned = std::unique_ptr<std::remove_pointer_t<Handle>, dnnl_destroy<Destroy>>;
 
 /// One device's bf16 products: a oneDNN engine and stream, the matmul of every shape met, the scratch.
 class bf16_products {
@@ -153,10 +143,10 @@ class bf16_products {
       return h;
     }
   };
-  using memory = dnnl_owned<dnnl_memory_t, dnnl_memory_destroy>;
+  using memory = detail::onednn::memory;
   struct product {
     int threads = 1;  // OpenMP threads it was made for and runs on
-    dnnl_owned<dnnl_primitive_t, dnnl_primitive_destroy> matmul;
+    detail::onednn::primitive matmul;
     memory src, weights, dst, scratchpad;  // descriptors without memory: each call sets the pointers
     std::size_t b_offset = 0, scratch_offset = 0, scratch_bytes = 0;
     std::string implementation;
@@ -219,7 +209,7 @@ class bf16_products {
 
     dnnl_primitive_attr_t raw_attr = nullptr;
     check(dnnl_primitive_attr_create(&raw_attr), "dnnl_primitive_attr_create");
-    const dnnl_owned<dnnl_primitive_attr_t, dnnl_primitive_attr_destroy> attr(raw_attr);
+    const detail::onednn::attributes attr(raw_attr);
     check(dnnl_primitive_attr_set_scratchpad_mode(raw_attr, dnnl_scratchpad_mode_user),
           "dnnl_primitive_attr_set_scratchpad_mode");
     const float alpha = std::bit_cast<float>(s.alpha), beta = std::bit_cast<float>(s.beta);
@@ -228,7 +218,7 @@ class bf16_products {
     if (beta != 0.0f) {
       dnnl_post_ops_t raw_ops = nullptr;
       check(dnnl_post_ops_create(&raw_ops), "dnnl_post_ops_create");
-      const dnnl_owned<dnnl_post_ops_t, dnnl_post_ops_destroy> ops(raw_ops);
+      const detail::onednn::post_ops ops(raw_ops);
       check(dnnl_post_ops_append_sum(raw_ops, beta), "dnnl_post_ops_append_sum");
       check(dnnl_primitive_attr_set_post_ops(raw_attr, raw_ops), "dnnl_primitive_attr_set_post_ops");
     }
@@ -238,7 +228,7 @@ class bf16_products {
                s.ldc, ")"),
            "dnnl_primitive_desc_create refused its bf16 source and weights with a float32 destination",
            "check that C's row stride is at least n");
-    const dnnl_owned<dnnl_primitive_desc_t, dnnl_primitive_desc_destroy> pd(raw_pd);
+    const detail::onednn::primitive_desc pd(raw_pd);
 
     product p;
     p.threads = threads;
@@ -279,8 +269,8 @@ class bf16_products {
   }
 
   // Declared first, destroyed last: the primitives and memories below were made on this engine.
-  dnnl_owned<dnnl_engine_t, dnnl_engine_destroy> engine_;
-  dnnl_owned<dnnl_stream_t, dnnl_stream_destroy> stream_;
+  detail::onednn::engine engine_;
+  detail::onednn::stream stream_;
   std::unordered_map<shape, product, shape_hash> cache_;
   std::unique_ptr<std::byte, free_bytes> buffer_;  // [capacity_]: rounded A, rounded B, oneDNN's scratchpad
   std::size_t capacity_ = 0;

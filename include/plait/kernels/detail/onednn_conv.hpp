@@ -40,6 +40,7 @@
 
 #include "../../core/error.hpp"
 #include "../conv.hpp"
+#include "onednn_handle.hpp"
 
 namespace plait::detail::onednn {
 
@@ -58,41 +59,6 @@ inline std::string describe(const conv_shape& s) {
 inline void check(dnnl_status_t status, std::string_view what, const conv_shape& s) {
   if (status != dnnl_success) refuse(what, s, dnnl_status2str(status));
 }
-
-/// Owns one oneDNN object of the C API.
-template <class H, dnnl_status_t (*Destroy)(H)>
-class handle {
- public:
-  handle() = default;
-  handle(handle&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
-  handle& operator=(handle&& o) noexcept {
-    if (this != &o) {
-      reset();
-      h_ = std::exchange(o.h_, nullptr);
-    }
-    return *this;
-  }
-  ~handle() { reset(); }
-  void reset() {
-    if (h_) Destroy(h_);
-    h_ = nullptr;
-  }
-  H get() const { return h_; }
-  H* out() {
-    reset();
-    return &h_;
-  }
-
- private:
-  H h_ = nullptr;
-};
-using engine = handle<dnnl_engine_t, dnnl_engine_destroy>;
-using stream = handle<dnnl_stream_t, dnnl_stream_destroy>;
-using memory = handle<dnnl_memory_t, dnnl_memory_destroy>;
-using primitive = handle<dnnl_primitive_t, dnnl_primitive_destroy>;
-using primitive_desc = handle<dnnl_primitive_desc_t, dnnl_primitive_desc_destroy>;
-using attributes = handle<dnnl_primitive_attr_t, dnnl_primitive_attr_destroy>;
-using post_ops = handle<dnnl_post_ops_t, dnnl_post_ops_destroy>;
 
 /// A buffer of a thread's slot: 64-byte aligned, as oneDNN's own.
 struct buffer {
