@@ -52,18 +52,50 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
+// What each computing instruction took in the executed trace: the mean per (opcode, stage), the loss
+// and the optimizer's step by opcode alone.
+struct op_costs {
+  static constexpr std::size_t stages = 8;
+  std::array<std::array<double, stages>, opcode_count> sum{}, count{};
+
+  void add(std::span<const trace_event> events, std::int32_t from_step) {
+    for (const trace_event& e : events) {
+      if (e.step < from_step || e.row != trace_row::compute || e.name == nullptr) continue;
+      const std::string name = e.name;
+      for (std::size_t op = 0; op < opcode_count; ++op) {
+        const std::string o = to_string(opcode(op));
+        std::size_t stage = 0;
+        if (name == o) stage = 0;
+        else if (name.rfind(o + " stage ", 0) == 0) stage = std::stoul(name.substr(o.size() + 7));
+        else continue;
+        if (stage >= stages) continue;
+        sum[op][stage] += e.end_us - e.begin_us;
+        count[op][stage] += 1;
+        break;
+      }
+    }
+  }
+  double operator()(std::size_t, const instruction& i) const {
+    const std::size_t op = std::size_t(i.op);
+    const std::size_t s = i.op == opcode::forward || is_backward(i.op) ? std::size_t(i.stage) : 0;
+    return s < stages && count[op][s] > 0 ? sum[op][s] / count[op][s] : 0.0;
+  }
+};
+
 struct config {
   const char* schedule;
   std::size_t m;
   double planned, textbook;
   std::vector<double> ms, bubble;
-  double (*round)(const data&, int, double&);
+  double (*round)(const data&, int, double&, op_costs&);
   void (*write)(const std::string& prefix, const char* name);  // its planned and executed traces
+  double (*replay)(const op_costs&);                           // the plan timed with the measured costs
+  op_costs costs;
 };
 
 // One round: `steps` timed steps; returns ms per step and the mean measured bubble.
 template <class Model>
-double time_steps(Model& model, const data& d, int steps, double& bubble) {
+double time_steps(Model& model, const data& d, int steps, double& bubble, op_costs& costs) {
   auto opt = sgd{.lr = 1e-3f};
   const samples<shape<512>> x{d.x.data(), batch};
   const samples<shape<512>> t{d.t.data(), batch};
@@ -77,6 +109,7 @@ double time_steps(Model& model, const data& d, int steps, double& bubble) {
   const auto& device_of = Model::plan::device_of;
   for (int s = 0; s < steps; ++s) bubble += measured_bubble(events, std::int32_t(first + s), device_of, 2);
   bubble /= steps;
+  costs.add(events, std::int32_t(first));
   return ms;
 }
 
@@ -91,15 +124,16 @@ auto& model_of() {
 }
 
 template <class Policy>
-double round_of(const data& d, int steps, double& bubble) {
+double round_of(const data& d, int steps, double& bubble, op_costs& costs) {
   auto& model = model_of<Policy>();
   static bool warm = false;
   if (!warm) {
     double ignored;
-    time_steps(model, d, 2, ignored);  // plans optimizer state, faults pages in
+    op_costs unused;
+    time_steps(model, d, 2, ignored, unused);  // plans optimizer state, faults pages in
     warm = true;
   }
-  return time_steps(model, d, steps, bubble);
+  return time_steps(model, d, steps, bubble, costs);
 }
 
 using graph = std::remove_const_t<decltype(mlp)>;
@@ -114,16 +148,26 @@ config make(const char* name) {
           {},
           &round_of<P>,
           [](const std::string& prefix, const char* schedule) {
-            write_planned_trace<P, graph>(prefix + "_planned_" + schedule + ".json");
-            model_of<P>().write_trace(prefix + "_executed_" + schedule + ".json");
-          }};
+            const std::string m = "_m" + std::to_string(M) + "_";
+            write_planned_trace<P, graph>(prefix + m + "planned_" + schedule + ".json");
+            model_of<P>().write_trace(prefix + m + "executed_" + schedule + ".json");
+          },
+          [](const op_costs& costs) {
+            using plan = plan_of<P, graph>;
+            if constexpr (plan::takes_turns)
+              return plan_turn_timeline(plan::turn_order, plan::slots, costs).bubble_fraction();
+            else
+              return plan_mesh_timeline_by<plan::inner_count, plan::tensor_parallel_degree>(plan::programs, costs)
+                  .bubble_fraction();
+          },
+          {}};
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   bool quick = false;
-  std::string trace;  // --trace PREFIX: each schedule's planned and executed traces at m = 8
+  std::string trace;  // --trace PREFIX: each configuration's planned and executed traces
   for (int a = 1; a < argc; ++a) {
     if (std::strcmp(argv[a], "--quick") == 0) quick = true;
     if (std::strcmp(argv[a], "--trace") == 0 && a + 1 < argc) trace = argv[++a];
@@ -162,10 +206,11 @@ int main(int argc, char** argv) {
   std::vector<double> single;
   for (int r = 0; r < rounds; ++r) {
     double ignored;
-    single.push_back(round_of<single_device>(d, steps, ignored));
+    op_costs unused;
+    single.push_back(round_of<single_device>(d, steps, ignored, unused));
     for (auto& c : configs) {
       double bubble;
-      c.ms.push_back(c.round(d, steps, bubble));
+      c.ms.push_back(c.round(d, steps, bubble, c.costs));
       c.bubble.push_back(bubble);
     }
     gemms.round(steps);
@@ -179,28 +224,29 @@ int main(int argc, char** argv) {
       "single device: %.2f ms/step; the step's GEMMs at m = 8 (%s): %.2f ms on 1 thread, %.2f ms on 2: ceiling "
       "%.3f\n",
       one, gemms.describe().c_str(), gemms.median(gemms.serial), gemms.median(gemms.parallel), ceiling);
-  std::printf("%-12s %4s %10s %8s %9s %9s %9s %7s %9s %10s\n", "schedule", "m", "ms/step", "speedup", "measured",
-              "planned", "error", "(p-1)/", "ideal", "efficiency");
-  std::printf("%-12s %4s %10s %8s %9s %9s %9s %7s %9s %10s\n", "", "", "", "", "bubble", "bubble", "", "(m+p-1)",
-              "speedup", "");
-  double worst = 0, speedup_m8 = 0, speedup_m8_gpipe = 0, speedup_m8_zb = 0, ms_m8 = 0, ms_m8_zb = 0, eff_m8 = 0,
-         eff_m8_zb = 0, speedup_m8_il = 0, eff_m8_il = 0, speedup_m8_zbv = 0, eff_m8_zbv = 0;
+  std::printf("%-12s %4s %10s %8s %9s %9s %9s %9s %9s %7s %9s %10s\n", "schedule", "m", "ms/step", "speedup",
+              "measured", "planned", "error", "replayed", "overhead", "(p-1)/", "ideal", "efficiency");
+  std::printf("%-12s %4s %10s %8s %9s %9s %9s %9s %9s %7s %9s %10s\n", "", "", "", "", "bubble", "bubble", "", "bubble",
+              "", "(m+p-1)", "speedup", "");
+  double worst = 0, worst_overhead = 0, speedup_m8 = 0, speedup_m8_gpipe = 0, speedup_m8_zb = 0, ms_m8 = 0,
+         ms_m8_zb = 0, eff_m8 = 0, eff_m8_zb = 0, speedup_m8_il = 0, eff_m8_il = 0, speedup_m8_zbv = 0, eff_m8_zbv = 0;
   for (const auto& c : configs) {
     const double ms = median(c.ms), b = median(c.bubble), err = std::abs(b - c.planned);
+    const double replayed = c.replay(c.costs), overhead = b - replayed;
     const double ideal = 2 * (1 - c.planned), efficiency = (one / ms) / (ideal * ceiling / 2);
     worst = std::max(worst, err);
+    worst_overhead = std::max(worst_overhead, overhead);
     if (c.m == 8 && c.schedule[0] == 'o') speedup_m8 = one / ms, ms_m8 = ms, eff_m8 = efficiency;
     if (c.m == 8 && c.schedule[0] == 'g') speedup_m8_gpipe = one / ms;
     if (c.m == 8 && std::strcmp(c.schedule, "zb_h1") == 0)
       speedup_m8_zb = one / ms, ms_m8_zb = ms, eff_m8_zb = efficiency;
     if (c.m == 8 && c.schedule[0] == 'i') speedup_m8_il = one / ms, eff_m8_il = efficiency;
     if (c.m == 8 && std::strcmp(c.schedule, "zb_v") == 0) speedup_m8_zbv = one / ms, eff_m8_zbv = efficiency;
-    std::printf("%-12s %4zu %10.2f %8.3f %9.3f %9.3f %9.3f %7.3f %9.3f %10.3f\n", c.schedule, c.m, ms, one / ms, b,
-                c.planned, err, c.textbook, ideal, efficiency);
+    std::printf("%-12s %4zu %10.2f %8.3f %9.3f %9.3f %9.3f %9.3f %9.3f %7.3f %9.3f %10.3f\n", c.schedule, c.m, ms,
+                one / ms, b, c.planned, err, replayed, overhead, c.textbook, ideal, efficiency);
   }
   if (!trace.empty())
-    for (const auto& c : configs)
-      if (c.m == 8) c.write(trace, c.schedule);
+    for (const auto& c : configs) c.write(trace, c.schedule);
   // ZB-H1 over 1F1B at m = 8: the median of the rounds' own ratios (both ran in every round, next to
   // each other), which a drift of the machine between rounds does not move.
   std::vector<double> paired;
@@ -215,10 +261,11 @@ int main(int argc, char** argv) {
   for (double x : paired) std::printf("%.3f ", x);
   std::printf("(median %.3f; ratio of the medians %.3f)\n", zb_over, ms_m8 / ms_m8_zb);
   std::printf(
-      "RESULT pipeline_bubble p=2 batch=%zu single_ms=%.3f max_bubble_error=%.3f speedup_m8=%.3f "
+      "RESULT pipeline_bubble p=2 batch=%zu single_ms=%.3f max_bubble_error=%.3f max_runtime_overhead=%.3f "
+      "speedup_m8=%.3f "
       "speedup_m8_gpipe=%.3f speedup_m8_zb=%.3f zb_over_1f1b_m8=%.3f ceiling=%.3f efficiency_m8=%.3f "
       "efficiency_m8_zb=%.3f speedup_m8_interleaved=%.3f efficiency_m8_interleaved=%.3f speedup_m8_zbv=%.3f "
       "efficiency_m8_zbv=%.3f\n",
-      batch, one, worst, speedup_m8, speedup_m8_gpipe, speedup_m8_zb, zb_over, ceiling, eff_m8, eff_m8_zb,
-      speedup_m8_il, eff_m8_il, speedup_m8_zbv, eff_m8_zbv);
+      batch, one, worst, worst_overhead, speedup_m8, speedup_m8_gpipe, speedup_m8_zb, zb_over, ceiling, eff_m8,
+      eff_m8_zb, speedup_m8_il, eff_m8_il, speedup_m8_zbv, eff_m8_zbv);
 }

@@ -6,6 +6,7 @@
 // group is the replicas of its (p, t): this process's replicas and, through `across`, those of the
 // other processes (hierarchical_comm). Groups are the backend's (local_groups<Backend>).
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <span>
@@ -28,9 +29,13 @@ struct device_groups {
 
   /// `replicas`: this process's devices, the mesh's first..first + size - 1, whole inner groups of
   /// `inner` devices; `across`: per local device, its peers in the other processes (empty: none).
+  /// `processes`: the job's processes, counted as sharing this machine's cores.
   void connect(std::span<const Replica> replicas, std::size_t first, std::size_t inner, std::size_t tp,
-               std::span<const std::unique_ptr<process_comm>> across) {
+               std::span<const std::unique_ptr<process_comm>> across, std::size_t processes) {
     const std::size_t local = replicas.size(), mine = local / inner, r0 = first / inner;
+    std::size_t threads = 0;  // the compute threads of every device that may share this machine
+    for (const Replica& r : replicas) threads += device_threads(r.ctx());
+    threads *= std::max<std::size_t>(processes, 1);
     struct member {
       std::size_t group, rank;
     };
@@ -40,7 +45,7 @@ struct device_groups {
       std::vector<std::vector<const context*>> members(count, std::vector<const context*>(size));
       for (std::size_t l = 0; l < local; ++l) members[member_of(l).group][member_of(l).rank] = &replicas[l].ctx();
       const std::size_t base = groups_.size();
-      for (const auto& m : members) groups_.push_back(groups::make(m));
+      for (const auto& m : members) groups_.push_back(groups::make(m, threads));
       for (std::size_t l = 0; l < local; ++l)
         comms.push_back(groups_[base + member_of(l).group]->comm(member_of(l).rank));
     };
@@ -65,6 +70,12 @@ struct device_groups {
   }
 
  private:
+  template <class Context>
+  static std::size_t device_threads(const Context& c) {
+    if constexpr (requires { c.threads; }) return c.threads;
+    else return 1;  // a CUDA device: one host thread drives it
+  }
+
   std::vector<std::unique_ptr<typename groups::group>> groups_;  // on the heap: the handles point into them
 };
 

@@ -6,12 +6,15 @@
 //
 //   local_groups<B>::group                      the shared state of one group
 //   local_groups<B>::comm                       one member's handle (a Communicator)
-//   local_groups<B>::make(members)              a group of the given members' contexts, in rank order
+//   local_groups<B>::make(members, threads)     a group of the given members' contexts, in rank order;
+//                                               `threads`: the compute threads of every device that
+//                                               may run on this machine's cores at once
 
 #include <memory>
 #include <span>
 
 #include "../backend/traits.hpp"
+#include "../comm/host/cores.hpp"
 #include "../comm/host/local_comm.hpp"
 #include "../core/meta.hpp"
 
@@ -29,8 +32,13 @@ template <class System>
 struct local_groups<host<System>> {
   using group = local_group;
   using comm = local_comm;
-  static std::unique_ptr<group> make(std::span<const host_context<System>* const> members) {
-    return std::make_unique<local_group>(members.size());
+  // Where every compute thread has a core of its own, a stage waiting for a message spins instead of
+  // sleeping (local_options::spin_message): nothing else wants the core, and a wake-up would delay
+  // the schedule's dependency loop. Otherwise it yields the core soon, as collectives do.
+  static std::unique_ptr<group> make(std::span<const host_context<System>* const> members, std::size_t threads) {
+    local_options options;
+    if (threads <= available_cores()) options.spin_message = local_options::message_spin_dedicated;
+    return std::make_unique<local_group>(members.size(), options);
   }
 };
 

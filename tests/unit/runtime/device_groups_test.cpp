@@ -43,7 +43,7 @@ std::vector<float> sums(groups& g, std::size_t n, Pick pick) {
 TEST_CASE("replicate<2, pipeline<2>>: singleton tensor groups, stage pairs, replica pairs") {
   const auto reps = devices(4);
   groups g;
-  g.connect(reps, 0, 2, 1, {});
+  g.connect(reps, 0, 2, 1, {}, 1);
   REQUIRE(g.tensor.size() == 4);
   for (std::size_t l = 0; l < 4; ++l) {
     CAPTURE(l);
@@ -61,7 +61,7 @@ TEST_CASE("replicate<2, pipeline<2>>: singleton tensor groups, stage pairs, repl
 TEST_CASE("pipeline<2, partition<2>>: shard pairs per stage, stage pairs per shard, no replicas") {
   const auto reps = devices(4);
   groups g;
-  g.connect(reps, 0, 4, 2, {});
+  g.connect(reps, 0, 4, 2, {}, 1);
   for (std::size_t l = 0; l < 4; ++l) {
     CAPTURE(l);
     CHECK(g.tensor[l].size() == 2);
@@ -77,7 +77,7 @@ TEST_CASE("pipeline<2, partition<2>>: shard pairs per stage, stage pairs per sha
 TEST_CASE("a process holding the mesh's later replicas: ranks count from its first") {
   const auto reps = devices(2);
   groups g;
-  g.connect(reps, 4, 2, 1, {});  // devices 4 and 5 of the mesh: replica 2, both stages
+  g.connect(reps, 4, 2, 1, {}, 1);  // devices 4 and 5 of the mesh: replica 2, both stages
   CHECK(g.pipeline[0].rank() == 0);
   CHECK(g.pipeline[1].rank() == 1);
   CHECK(g.data[0].size() == 1);  // no other replica in this process, and no processes given

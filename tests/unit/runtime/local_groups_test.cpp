@@ -1,5 +1,6 @@
-// runtime/local_groups.hpp: host devices meet in a local_group: make(members) gives a group of that
-// many ranks, whose handles are Communicators that sum across threads.
+// runtime/local_groups.hpp: host devices meet in a local_group: make(members, threads) gives a group
+// of that many ranks, whose handles are Communicators that sum across threads; a stage waits for a
+// message spinning where every compute thread has a core, yielding the core soon otherwise.
 #include <doctest/doctest.h>
 
 #include <plait/runtime/local_groups.hpp>
@@ -14,7 +15,7 @@ static_assert(std::is_same_v<groups::comm, local_comm> && Communicator<groups::c
 TEST_CASE("a group of the members' count, its ranks in order, summing across threads") {
   const host_context<sequential> a{.index = 0}, b{.index = 1}, c{.index = 2};
   const std::vector<const host_context<sequential>*> members{&a, &b, &c};
-  auto group = groups::make(members);
+  auto group = groups::make(members, 3);
   REQUIRE(group != nullptr);
   std::vector<std::vector<float>> bufs(3, std::vector<float>(5));
   std::vector<std::size_t> ranks(3), sizes(3);
@@ -34,4 +35,15 @@ TEST_CASE("a group of the members' count, its ranks in order, summing across thr
   CHECK(bufs[1] == bufs[0]);
   CHECK(bufs[2] == bufs[0]);
   CHECK_THROWS_AS(group->comm(3), error);
+}
+
+TEST_CASE("messages are awaited spinning only where the compute threads fit the cores") {
+  const host_context<sequential> a{.index = 0}, b{.index = 1};
+  const std::vector<const host_context<sequential>*> members{&a, &b};
+  const unsigned cores = available_cores();
+  REQUIRE(cores >= 1);
+  CHECK(groups::make(members, cores)->options().spin_message == local_options::message_spin_dedicated);
+  CHECK(groups::make(members, 1)->options().spin_message == local_options::message_spin_dedicated);
+  CHECK(groups::make(members, cores + 1)->options().spin_message == local_options{}.spin_message);
+  CHECK(local_options{}.spin_message < local_options::message_spin_dedicated);
 }

@@ -38,8 +38,14 @@ namespace plait {
 
 struct local_options {
   std::chrono::milliseconds deadline{std::chrono::minutes(5)};  // longest wait for a peer to arrive
-  std::chrono::microseconds spin{20};  // busy-wait before sleeping at a collective's entry: the cores are shared
+  std::chrono::microseconds spin{2000};  // busy-wait before sleeping at a collective's entry: the cores are shared
   std::chrono::microseconds spin_inside{1000};  // at most, inside a collective (see local_group::sync)
+  // Busy-wait before sleeping for a posted message (post / take / wait_taken: pipeline stages).
+  // Waking a sleeping thread costs 50-100 µs on a VM, paid twice around every dependency loop of a
+  // pipeline schedule; where each rank's thread has a core of its own (local_groups<host> checks),
+  // spinning costs nothing and the runtime asks for `message_spin_dedicated`.
+  std::chrono::microseconds spin_message{20};
+  static constexpr std::chrono::microseconds message_spin_dedicated{2000};
 };
 
 class local_comm;
@@ -283,7 +289,7 @@ class local_group {
     mailbox& b = boxes_[r * size_ + peer];
     const std::uint64_t k = b.posted.load(std::memory_order_relaxed);
     const auto room = [&] { return k - b.taken.load(std::memory_order_acquire) < mailbox::depth; };
-    if (!room() && !await(room, true, options_.spin))
+    if (!room() && !await(room, true, options_.spin_message))
       fail_wait(op::send, r, break_by(r), cat("rank ", peer, " to take earlier messages"));
     b.ring[k % mailbox::depth] = {buf, n};  // [n] @ rank r, read by `peer`
     b.posted.store(k + 1, std::memory_order_release);
@@ -298,7 +304,7 @@ class local_group {
     mailbox& b = boxes_[peer * size_ + r];
     const std::uint64_t k = b.taken.load(std::memory_order_relaxed);
     const auto arrived = [&] { return b.posted.load(std::memory_order_acquire) > k; };
-    if (!arrived() && !await(arrived, true, options_.spin)) fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
+    if (!arrived() && !await(arrived, true, options_.spin_message)) fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
     const typename mailbox::entry e = b.ring[k % mailbox::depth];
     if (e.n != n) {
       break_by(r);
@@ -314,7 +320,7 @@ class local_group {
     check_peer(op::send, r, peer);
     mailbox& b = boxes_[r * size_ + peer];
     const auto done = [&] { return b.taken.load(std::memory_order_acquire) >= ticket; };
-    if (!done() && !await(done, true, options_.spin))
+    if (!done() && !await(done, true, options_.spin_message))
       fail_wait(op::send, r, break_by(r), cat("rank ", peer, " to take a posted message"));
   }
 
