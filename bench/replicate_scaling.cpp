@@ -54,7 +54,12 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false;
+  std::string trace;  // --trace PATH: replicate<2>'s executed trace of a few steps after the rounds
+  for (int a = 1; a < argc; ++a) {
+    if (std::strcmp(argv[a], "--quick") == 0) quick = true;
+    if (std::strcmp(argv[a], "--trace") == 0 && a + 1 < argc) trace = argv[++a];
+  }
   const int rounds = quick ? 5 : 9, steps = quick ? 3 : 10;
   const data d;
   auto one = place<replicate<1>>(mlp, host_devices(1, 1), {.max_batch = batch, .seed = 1});
@@ -69,6 +74,11 @@ int main(int argc, char** argv) {
     t1.push_back(seconds_per_step(one, d, steps));
     t2.push_back(seconds_per_step(two, d, steps));
     gemms.round(steps);
+  }
+  if (!trace.empty()) {
+    two.enable_trace(1 << 10);
+    seconds_per_step(two, d, steps);
+    two.write_trace(trace);
   }
   const double m1 = median(t1), m2 = median(t2), ceiling = gemms.ceiling(), speedup = m1 / m2;
   const auto [lo1, hi1] = std::minmax_element(t1.begin(), t1.end());

@@ -45,11 +45,16 @@ struct reduce_impl<host<System>> {
         for (std::size_t o = c0; o < c1; ++o) s[o] = T{0};
       for (std::size_t r = 0; r < rows; ++r) {
         T* PLAIT_RESTRICT dr = d + r * Cols;
-        if constexpr (Scale) {
+        if constexpr (Scale) {  // one pass: scale the row and add it
           const T* PLAIT_RESTRICT f = f0 + r * Cols;
-          for (std::size_t o = c0; o < c1; ++o) dr[o] *= g(f[o]);
+          for (std::size_t o = c0; o < c1; ++o) {
+            const T v = dr[o] * g(f[o]);
+            dr[o] = v;
+            s[o] += v;
+          }
+        } else {
+          for (std::size_t o = c0; o < c1; ++o) s[o] += dr[o];
         }
-        for (std::size_t o = c0; o < c1; ++o) s[o] += dr[o];
       }
     });
   }

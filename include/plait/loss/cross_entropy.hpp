@@ -9,6 +9,7 @@
 #include "../core/error.hpp"
 #include "../core/shape.hpp"
 #include "../core/tensor.hpp"
+#include "../kernels/detail/softmax_exp.hpp"
 #include "../kernels/elementwise.hpp"
 #include "loss.hpp"
 
@@ -41,28 +42,64 @@ struct cross_entropy_loss {
              "check the labels, or widen the last linear<C>");
   }
 
+  /// e^x, x <= 0: float through detail::softmax_exp (vectorisable), double through std::exp.
+  template <class T>
+  PLAIT_HD static T exp_of(T x) {
+    if constexpr (std::is_same_v<T, float>) return detail::softmax_exp(x);
+    else return std::exp(x);
+  }
+
   /// Writes each row's loss to row_loss [B] and, when dz is not null, the gradient [B, C].
+  /// With dz, a block of rows at a time, in flat passes (shift by the row's max, exponentiate the
+  /// whole block, normalise), so the exponentials run as one vector loop on the host; each row's sum
+  /// is added in class order, as one row at a time would.
   template <Shape Out, class Ctx, class T>
   static void rows(const Ctx& ctx, const T* z, class_labels y, T* dz, T* row_loss, T norm) {
     constexpr std::size_t C = Out::size;
     const std::int32_t* labels = y.data;
     const T scale = T{1} / norm;
-    for_rows(ctx, y.count, [=] PLAIT_HD(std::size_t r) {
-      const T* PLAIT_RESTRICT zr = z + r * C;
-      T m = zr[0];
-      for (std::size_t c = 1; c < C; ++c) m = zr[c] > m ? zr[c] : m;
-      T s = 0;
-      if (dz) {
-        T* PLAIT_RESTRICT d = dz + r * C;
-        for (std::size_t c = 0; c < C; ++c) s += (d[c] = std::exp(zr[c] - m));
-        const T inv = scale / s;
-        for (std::size_t c = 0; c < C; ++c) d[c] *= inv;
-        d[labels[r]] -= scale;
-      } else {
-        for (std::size_t c = 0; c < C; ++c) s += std::exp(zr[c] - m);
+    if (dz == nullptr) {
+      for_rows(ctx, y.count, [=] PLAIT_HD(std::size_t r) {
+        const T* PLAIT_RESTRICT zr = z + r * C;
+        const T m = row_max<C>(zr);
+        T s = 0;
+        for (std::size_t c = 0; c < C; ++c) s += exp_of(zr[c] - m);
+        row_loss[r] = std::log(s) + m - zr[labels[r]];
+      });
+      return;
+    }
+    constexpr std::size_t block = C >= 1024 ? 1 : 1024 / C;  // rows per task on the host
+    for_blocks(ctx, y.count, block, [=] PLAIT_HD(std::size_t r0, std::size_t r1) {
+      T* PLAIT_RESTRICT d = dz + r0 * C;
+      const T* PLAIT_RESTRICT zb = z + r0 * C;
+      T* PLAIT_RESTRICT loss = row_loss;
+      for (std::size_t r = r0; r < r1; ++r) {  // each row's max, kept in its loss slot meanwhile
+        const T* zr = zb + (r - r0) * C;
+        const T m = row_max<C>(zr);
+        loss[r] = m;
+        for (std::size_t c = 0; c < C; ++c) d[(r - r0) * C + c] = zr[c] - m;
       }
-      row_loss[r] = std::log(s) + m - zr[labels[r]];
+      const std::size_t n = (r1 - r0) * C;
+      for (std::size_t i = 0; i < n; ++i) d[i] = exp_of(d[i]);
+      for (std::size_t r = r0; r < r1; ++r) {
+        T* dr = d + (r - r0) * C;
+        const T* zr = zb + (r - r0) * C;
+        T s = 0;
+        for (std::size_t c = 0; c < C; ++c) s += dr[c];
+        const T inv = scale / s;
+        for (std::size_t c = 0; c < C; ++c) dr[c] *= inv;
+        dr[labels[r]] -= scale;
+        loss[r] = std::log(s) + loss[r] - zr[labels[r]];
+      }
     });
+  }
+
+ private:
+  template <std::size_t C, class T>
+  PLAIT_HD static T row_max(const T* zr) {
+    T m = zr[0];
+    for (std::size_t c = 1; c < C; ++c) m = zr[c] > m ? zr[c] : m;
+    return m;
   }
 };
 

@@ -17,7 +17,10 @@ template <>
 struct local_groups<cuda> {
   using group = cuda_local_group;
   using comm = cuda_local_comm;
-  static std::unique_ptr<group> make(std::span<const cuda_context* const> members, std::size_t /*threads*/) {
+  /// A CUDA device's collectives are enqueued on its stream by a worker thread: the host thread does not compute.
+  static bool collectives_inline(collectives_on, std::size_t, std::size_t) { return false; }
+  static std::unique_ptr<group> make(std::span<const cuda_context* const> members, std::size_t /*threads*/,
+                                     bool /*inline_collectives*/) {
     std::vector<cuda_local_rank> ranks;  // [members] @ host: each member's GPU and stream
     for (const cuda_context* c : members) ranks.push_back({c->device, c->stream()});
     return std::make_unique<cuda_local_group>(std::move(ranks));

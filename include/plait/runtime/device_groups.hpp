@@ -26,16 +26,20 @@ struct device_groups {
   std::vector<comm> tensor;                         // [local device]: its tensor group
   std::vector<comm> pipeline;                       // [local device]: its pipeline group
   std::vector<basic_hierarchical_comm<comm>> data;  // [local device]: its data-parallel group
+  bool collectives_inline = false;  // the data-parallel collectives run on the compute threads (local_groups)
 
   /// `replicas`: this process's devices, the mesh's first..first + size - 1, whole inner groups of
   /// `inner` devices; `across`: per local device, its peers in the other processes (empty: none).
-  /// `processes`: the job's processes, counted as sharing this machine's cores.
+  /// `processes`: the job's processes, counted as sharing this machine's cores; `where`: which thread
+  /// runs the data-parallel collectives (place_options::collectives).
   void connect(std::span<const Replica> replicas, std::size_t first, std::size_t inner, std::size_t tp,
-               std::span<const std::unique_ptr<process_comm>> across, std::size_t processes) {
+               std::span<const std::unique_ptr<process_comm>> across, std::size_t processes,
+               collectives_on where = collectives_on::automatic) {
     const std::size_t local = replicas.size(), mine = local / inner, r0 = first / inner;
     std::size_t threads = 0;  // the compute threads of every device that may share this machine
     for (const Replica& r : replicas) threads += device_threads(r.ctx());
     threads *= std::max<std::size_t>(processes, 1);
+    collectives_inline = groups::collectives_inline(where, threads, processes);
     struct member {
       std::size_t group, rank;
     };
@@ -45,7 +49,7 @@ struct device_groups {
       std::vector<std::vector<const context*>> members(count, std::vector<const context*>(size));
       for (std::size_t l = 0; l < local; ++l) members[member_of(l).group][member_of(l).rank] = &replicas[l].ctx();
       const std::size_t base = groups_.size();
-      for (const auto& m : members) groups_.push_back(groups::make(m, threads));
+      for (const auto& m : members) groups_.push_back(groups::make(m, threads, collectives_inline));
       for (std::size_t l = 0; l < local; ++l)
         comms.push_back(groups_[base + member_of(l).group]->comm(member_of(l).rank));
     };

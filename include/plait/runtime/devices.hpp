@@ -245,7 +245,7 @@ class placed_devices {
     }
     if constexpr (Plan::communicates)
       groups_.connect(memories_, first_, Plan::inner_count, Plan::tensor_parallel_degree, across_,
-                      processes_ ? processes_->size() : 1);
+                      processes_ ? processes_->size() : 1, options_.collectives);
     names_ = event_names(Plan::stages.size(), std::max<std::size_t>(1, Plan::buckets.size()),
                          Plan::tensor_parallel_degree > 1);
     const bool job = processes_ != nullptr;  // across processes: a stopped job is read from every rank's file
@@ -259,7 +259,7 @@ class placed_devices {
       if constexpr (Plan::communicates) links = {&groups_.tensor[l], &groups_.pipeline[l], &groups_.data[l]};
       executors_.push_back(std::make_unique<executor_type>(
           memories_[l], first_ + l, l, links, typename executor_type::tracing{&trace_, &names_, flight_.get()},
-          Plan::communicates && device_count > 1));
+          Plan::communicates && device_count > 1 && !groups_.collectives_inline));
     }
     for (auto& e : executors_) raw_.push_back(e.get());
     memories_[0].ctx().enter();

@@ -15,13 +15,22 @@ struct flight_options {
   bool signals = false;        // in one process too: SIGTERM and SIGUSR1 write it (across processes: always)
 };
 
+/// Which thread runs a host device's data-parallel collectives (runtime/local_groups.hpp).
+enum class collectives_on {
+  automatic,  // a communication worker per device, overlapping backward, unless the compute threads of
+              // the job's devices fill this machine's cores: then the compute threads themselves
+  worker,     // always a communication worker per device
+  compute,    // always the compute thread, where the program reaches the collective
+};
+
 struct place_options {
   std::size_t max_batch = 256;                  // activations are planned for this many samples per device
   std::uint64_t seed = 0;                       // initial parameters
   std::pmr::memory_resource* memory = nullptr;  // where the arena comes from (default: new/delete)
   bool cuda_graph = false;  // capture a training step in a CUDA graph and replay it (one CUDA device: docs/cuda.md)
   flight_options flight{};  // written on an error, a deadline, SIGTERM or SIGUSR1 (docs/training.md)
-  std::size_t memory_budget = 0;  // bytes each device may hold (memory_plan.hpp); 0: no budget
+  std::size_t memory_budget = 0;                           // bytes each device may hold (memory_plan.hpp); 0: no budget
+  collectives_on collectives = collectives_on::automatic;  // host devices in one process (docs/distributed.md)
 };
 
 /// Says that a call is given only this process's rows of a global batch of `global_batch` samples (the

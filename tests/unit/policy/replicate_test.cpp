@@ -35,10 +35,10 @@ struct batch_set {
 };
 
 template <class Policy, class Opt>
-void check_equivalence(Opt opt, std::size_t batch, double tolerance) {
+void check_equivalence(Opt opt, std::size_t batch, double tolerance, collectives_on where = collectives_on::automatic) {
   constexpr std::size_t N = Policy::device_count;
   auto single = place(mlp, host_device(), {.max_batch = batch, .seed = 9});
-  auto multi = place<Policy>(mlp, host_devices(N), {.max_batch = batch, .seed = 9});
+  auto multi = place<Policy>(mlp, host_devices(N), {.max_batch = batch, .seed = 9, .collectives = where});
   auto o1 = opt, o2 = opt;
   for (std::uint64_t s = 0; s < 5; ++s) {
     const batch_set b(batch - (s % 2), 100 + s);  // a full batch, then one sample fewer: uneven shares
@@ -56,6 +56,15 @@ TEST_CASE_TEMPLATE("replicate<N> trains as one device on the same global batches
                    replicate<3>, replicate<4>) {
   SUBCASE("sgd with momentum") { check_equivalence<P>(sgd{.lr = 0.1f, .momentum = 0.9f}, 30, 2e-5); }
   SUBCASE("adam") { check_equivalence<P>(adam{.lr = 0.01f}, 30, 1e-4); }
+}
+
+TEST_CASE_TEMPLATE("the collectives on a communication worker or on the compute threads: the same training", P,
+                   replicate<2>, replicate<3, buckets<bucket_plan{.bytes = 1024, .first_bytes = 256}>>,
+                   replicate<2, shard_optimizer>) {
+  for (const collectives_on where : {collectives_on::worker, collectives_on::compute}) {
+    CAPTURE(int(where));
+    check_equivalence<P>(sgd{.lr = 0.1f, .momentum = 0.9f}, 30, 2e-5, where);
+  }
 }
 
 TEST_CASE_TEMPLATE("small buckets and the sharded optimizer give the same results", P,
@@ -101,38 +110,47 @@ TEST_CASE("each bucket's all-reduce starts while backward still runs on earlier 
   // A wide first layer makes the first layers' backward long (its weight gradient is about 1 GFLOP
   // per device, milliseconds, so that the check holds on a loaded machine where the communication
   // thread may wait a time slice to run); small buckets put the last layers in a bucket of their
-  // own, whose all-reduce must start before that backward ends.
+  // own, whose all-reduce must start before that backward ends. With the collectives on the compute
+  // threads (where the devices fill the cores), the all-reduce runs between the two backwards instead.
   constexpr auto net = input<1024> >> linear<4096> >> relu >> linear<64> >> relu >> linear<10>;
   using policy = replicate<2, buckets<bucket_plan{.bytes = 64 << 10, .first_bytes = 4 << 10}>>;
   using G = std::remove_const_t<decltype(net)>;
   static_assert(policy::bucket_list<G>.size() >= 2);
-  auto m = place<policy>(net, host_devices(2), {.max_batch = 256});
-  std::vector<float> x(256 * 1024);
-  std::vector<std::int32_t> y(256);
-  splitmix64 rng(3);
-  for (auto& v : x) v = rng.uniform(-1, 1);
-  for (auto& v : y) v = std::int32_t(rng.below(10));
-  auto opt = sgd{.lr = 0.01f};
-  m.train_step(samples<shape<1024>>{x.data(), 256}, class_labels{y.data(), 256}, cross_entropy, opt);
-  m.enable_trace();
-  m.train_step(samples<shape<1024>>{x.data(), 256}, class_labels{y.data(), 256}, cross_entropy, opt);
-  const auto events = m.trace().events();
-  const std::string last_stage = "backward stage 0";  // stage 0 holds the first layers
-  for (std::uint32_t d = 0; d < 2; ++d) {
-    double first_reduce_begin = -1, first_layers_backward_end = -1;
-    for (const auto& e : events) {
-      if (e.device != d) continue;
-      if (std::string(e.name) == "all_reduce bucket 0") first_reduce_begin = e.begin_us;
-      if (std::string(e.name) == last_stage) first_layers_backward_end = e.end_us;
+  for (const collectives_on where : {collectives_on::worker, collectives_on::compute}) {
+    CAPTURE(int(where));
+    // [docs:collectives_on]
+    auto m = place<policy>(net, host_devices(2), {.max_batch = 256, .collectives = where});  // worker or compute
+    // [/docs:collectives_on]
+    std::vector<float> x(256 * 1024);
+    std::vector<std::int32_t> y(256);
+    splitmix64 rng(3);
+    for (auto& v : x) v = rng.uniform(-1, 1);
+    for (auto& v : y) v = std::int32_t(rng.below(10));
+    auto opt = sgd{.lr = 0.01f};
+    m.train_step(samples<shape<1024>>{x.data(), 256}, class_labels{y.data(), 256}, cross_entropy, opt);
+    m.enable_trace();
+    m.train_step(samples<shape<1024>>{x.data(), 256}, class_labels{y.data(), 256}, cross_entropy, opt);
+    const auto events = m.trace().events();
+    const std::string last_stage = "backward stage 0";  // stage 0 holds the first layers
+    for (std::uint32_t d = 0; d < 2; ++d) {
+      double first_reduce_begin = -1, first_reduce_end = -1, first_layers_backward_begin = -1,
+             first_layers_backward_end = -1;
+      for (const auto& e : events) {
+        if (e.device != d) continue;
+        if (std::string(e.name) == "all_reduce bucket 0") first_reduce_begin = e.begin_us, first_reduce_end = e.end_us;
+        if (std::string(e.name) == last_stage)
+          first_layers_backward_begin = e.begin_us, first_layers_backward_end = e.end_us;
+      }
+      REQUIRE(first_reduce_begin >= 0);
+      REQUIRE(first_layers_backward_end >= 0);
+      if (where == collectives_on::worker) CHECK(first_reduce_begin < first_layers_backward_end);
+      else CHECK(first_reduce_end <= first_layers_backward_begin);
     }
-    REQUIRE(first_reduce_begin >= 0);
-    REQUIRE(first_layers_backward_end >= 0);
-    CHECK(first_reduce_begin < first_layers_backward_end);
+    const auto path = std::filesystem::temp_directory_path() / "plait_replicate_trace.json";
+    m.write_trace(path);
+    CHECK(std::filesystem::file_size(path) > 100);
+    std::filesystem::remove(path);
   }
-  const auto path = std::filesystem::temp_directory_path() / "plait_replicate_trace.json";
-  m.write_trace(path);
-  CHECK(std::filesystem::file_size(path) > 100);
-  std::filesystem::remove(path);
 }
 
 TEST_CASE("the model's sampler splits each global batch the way the scatter does") {

@@ -15,7 +15,7 @@ static_assert(std::is_same_v<groups::comm, local_comm> && Communicator<groups::c
 TEST_CASE("a group of the members' count, its ranks in order, summing across threads") {
   const host_context<sequential> a{.index = 0}, b{.index = 1}, c{.index = 2};
   const std::vector<const host_context<sequential>*> members{&a, &b, &c};
-  auto group = groups::make(members, 3);
+  auto group = groups::make(members, 3, false);
   REQUIRE(group != nullptr);
   std::vector<std::vector<float>> bufs(3, std::vector<float>(5));
   std::vector<std::size_t> ranks(3), sizes(3);
@@ -42,8 +42,22 @@ TEST_CASE("messages are awaited spinning only where the compute threads fit the 
   const std::vector<const host_context<sequential>*> members{&a, &b};
   const unsigned cores = available_cores();
   REQUIRE(cores >= 1);
-  CHECK(groups::make(members, cores)->options().spin_message == local_options::message_spin_dedicated);
-  CHECK(groups::make(members, 1)->options().spin_message == local_options::message_spin_dedicated);
-  CHECK(groups::make(members, cores + 1)->options().spin_message == local_options{}.spin_message);
+  CHECK(groups::make(members, cores, false)->options().spin_message == local_options::message_spin_dedicated);
+  CHECK(groups::make(members, 1, false)->options().spin_message == local_options::message_spin_dedicated);
+  CHECK(groups::make(members, cores + 1, false)->options().spin_message == local_options{}.spin_message);
   CHECK(local_options{}.spin_message < local_options::message_spin_dedicated);
+  // a collective's entry spins as long only where the compute threads run the collectives, each on a core
+  CHECK(groups::make(members, cores, true)->options().spin == local_options::message_spin_dedicated);
+  CHECK(groups::make(members, cores, false)->options().spin == local_options{}.spin);
+  CHECK(groups::make(members, cores + 1, true)->options().spin == local_options{}.spin);
+}
+
+TEST_CASE("the collectives run on the compute threads where those fill the cores, in one process") {
+  const std::size_t cores = available_cores();
+  CHECK(groups::collectives_inline(collectives_on::automatic, cores, 1));
+  CHECK(groups::collectives_inline(collectives_on::automatic, cores + 3, 1));
+  CHECK(groups::collectives_inline(collectives_on::automatic, cores - 1, 1) == (cores == 1));
+  CHECK_FALSE(groups::collectives_inline(collectives_on::automatic, cores, 2));  // across processes: a worker
+  CHECK(groups::collectives_inline(collectives_on::compute, 1, 4));
+  CHECK_FALSE(groups::collectives_inline(collectives_on::worker, cores + 3, 1));
 }
