@@ -9,7 +9,9 @@
 // executed trace (idle share of each step: 1 - busy / step time, averaged over the stages) and set
 // beside the planned one (the schedule's programs timed with each stage's FLOPs: forward, the
 // backward's input part B and its weight part W, policy/stage_costs.hpp) and the textbook
-// (p-1)/(m+p-1) with F = B = W.
+// (p-1)/(m+p-1) with F = B = W. The plan is also replayed with the costs the instructions took in the
+// executed trace (their mean per kind and stage): measured - replayed is the runtime's overhead
+// (messages, wake-ups), replayed - planned the FLOP model's error.
 //
 // The machine's parallel ceiling, in the same rounds (bench/parallel_ceiling.hpp): the GEMMs of a
 // step at m = 8 (each stage's forward, input-gradient and weight-gradient products of its 8
