@@ -5,7 +5,7 @@
 //   bench_pc --cost [--quick]       table 1: one PC step of the Fashion-MNIST MLP 784-128-128-128-10 at
 //                                   batch 128 on one host device, against the same step's own GEMMs
 //                                   timed alone (the floor) and one backprop train_step, alternating
-//   bench_pc --parallel [--quick]   table 3: an MLP of 8 linear layers 1024 wide, batch 256, on
+//   bench_pc --parallel [--quick] [--trace PATH]   table 3: an MLP of 8 linear layers 1024 wide, batch 256, on
 //                                   pipeline<2> (2 host devices) against single_device, and the
 //                                   machine's parallel ceiling: the GEMMs of each stage's layers on
 //                                   two threads at once against all of them on one, alternating
@@ -185,7 +185,7 @@ int cost(bool quick) {
 }
 
 // ---- table 3: layer-parallel PC on pipeline<2> against one device, and the parallel ceiling ----
-int parallel(bool quick) {
+int parallel(bool quick, const char* trace) {
   const int rounds = quick ? 3 : 7, steps = quick ? 1 : 2;
   const batch_data d(wide_batch, 1024, 1024, 321);
   const samples<shape<1024>> x{d.x.data(), wide_batch};
@@ -208,6 +208,11 @@ int parallel(bool quick) {
     s_two.rounds.push_back(median_step([&] { two.pc_step(x, y, cross_entropy, o2, standard); }, steps));
     s_c1.rounds.push_back(median_step([&] { gemms.serial_ms(1); }, steps));
     s_c2.rounds.push_back(median_step([&] { gemms.parallel_ms(1); }, steps));
+  }
+  if (trace != nullptr) {  // one more step of pipeline<2>, recorded
+    two.enable_trace();
+    two.pc_step(x, y, cross_entropy, o2, standard);
+    two.write_trace(trace);
   }
   const double speedup = s_one.med() / s_two.med(), ceiling = s_c1.med() / s_c2.med();
   std::printf(
@@ -312,7 +317,12 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1];
   const bool quick = argc > 2 && std::strcmp(argv[2], "--quick") == 0;
   if (mode == "--cost") return cost(quick);
-  if (mode == "--parallel") return parallel(quick);
+  if (mode == "--parallel") {  // [--quick] [--trace PATH]
+    const char* trace = nullptr;
+    for (int a = 2; a + 1 < argc; ++a)
+      if (std::strcmp(argv[a], "--trace") == 0) trace = argv[a + 1];
+    return parallel(quick, trace);
+  }
   if (mode == "--torch-side" && argc > 2) return torch_side(std::atof(argv[2]), argc > 3 ? argv[3] : "");
   if (mode == "--check" && argc > 2) return check(argv[2]);
   return usage();
