@@ -61,3 +61,15 @@ TEST_CASE("the collectives run on the compute threads where those fill the cores
   CHECK(groups::collectives_inline(collectives_on::compute, 1, 4));
   CHECK_FALSE(groups::collectives_inline(collectives_on::worker, cores + 3, 1));
 }
+
+TEST_CASE("the cores a process may run on: its affinity, capped by a cgroup's CPU quota") {
+  const unsigned cores = available_cores();
+  CHECK(cores >= 1);
+  if (std::thread::hardware_concurrency() > 0) CHECK(cores <= std::thread::hardware_concurrency());
+  CHECK(detail::cores_of_quota("200000", "100000") == 2);  // docker --cpus=2
+  CHECK(detail::cores_of_quota("150000", "100000") == 2);  // 1.5 CPUs: 2 threads may run at once
+  CHECK(detail::cores_of_quota("50000", "100000") == 1);
+  CHECK(detail::cores_of_quota("max", "100000") == 0);  // cgroup v2: no quota
+  CHECK(detail::cores_of_quota("-1", "100000") == 0);   // cgroup v1: no quota
+  CHECK(detail::cores_of_quota("", "") == 0);
+}
