@@ -265,12 +265,10 @@ class device_executor {
         const std::size_t n = mb.size();
         mem.set_step(step, mb.begin, true);
         if (i.op == opcode::pc_errors || i.op == opcode::pc_update) await_slot(0);
-        pc.template run<typename Job::loss_type>(i, *job.pc, n,
-                                                 mem.owned().last == device_layout::layer_count
-                                                     ? targets(job.y.slice(mb.begin, n))
-                                                     : job.y.slice(mb.begin, n),
-                                                 float(job.total ? job.total : job.count), iteration,
-                                                 job.energies[local], job.last_energy[local], job.first_energy[local]);
+        const auto y = job.y.slice(mb.begin, n);  // the last stage's are targets, the others' unread labels
+        pc.template run<typename Job::loss_type>(
+            i, *job.pc, n, mem.owned().last == device_layout::layer_count ? targets(y) : y,
+            float(job.total ? job.total : job.count), iteration, job.energy[local]);
       }
     }
 

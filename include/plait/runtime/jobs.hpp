@@ -12,6 +12,7 @@ namespace plait {
 
 class deferred_update;  // step_guard.hpp
 struct pc_options;      // predictive_coding.hpp
+struct pc_energy;       // predictive_coding.hpp
 
 /// One training step's inputs and results, as every device's executor reads them (executor.hpp).
 template <class L, class Y, class Opt, std::size_t Devices>
@@ -42,10 +43,7 @@ template <class L, class Y, class Opt, std::size_t Devices>
 struct pc_job : train_job<L, Y, Opt, Devices> {
   static constexpr bool predictive_coding = true;
   const pc_options* pc = nullptr;
-  std::array<double*, Devices>
-      energies{};  // [local device]: its energy sums, one per computation of the errors (or null)
-  std::array<double, Devices> last_energy{};   // [local device]: its energy sum at the state the weights came from
-  std::array<double, Devices> first_energy{};  // [local device]: its energy sum at the forward state (standard form)
+  std::array<pc_energy, Devices> energy{};  // [local device]: what it measured of the energy (complete where used)
 };
 
 /// What one inference run reads and fills in, as every device's executor reads it (executor.hpp).

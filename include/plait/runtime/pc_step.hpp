@@ -81,12 +81,11 @@ float model<Policy, G, Backend>::pc_step(X x, Y y, const L&, Opt& opt, const pc_
     std::vector<double> sums;  // [local device][record]: only where the caller asked for the energies
     if (!o.energies.empty()) {
       sums.assign(devices_->local_count() * records, 0.0);
-      for (std::size_t l = 0; l < devices_->local_count(); ++l) job.energies[l] = sums.data() + l * records;
+      for (std::size_t l = 0; l < devices_->local_count(); ++l) job.energy[l].record = sums.data() + l * records;
     }
     devices_->run(job, steps_);
     double sums2[2] = {0, 0};  // the energy's sums: at the state the weights came from, at the forward state
-    for (double s : job.last_energy) sums2[0] += s;
-    for (double s : job.first_energy) sums2[1] += s;
+    for (const pc_energy& e : job.energy) sums2[0] += e.last, sums2[1] += e.first;
     for (std::size_t k = 0; k < o.energies.size(); ++k) {
       o.energies[k] = 0;
       for (std::size_t l = 0; l < devices_->local_count(); ++l) o.energies[k] += sums[l * records + k];

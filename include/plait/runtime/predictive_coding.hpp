@@ -37,6 +37,13 @@
 namespace plait {
 
 /// The settings of a predictive-coding step (model::pc_step).
+/// What a device measures of the energy in a predictive-coding step (pc_device::run).
+struct pc_energy {
+  double* record = nullptr;  // its energy sums, one per computation of the errors (null: not asked for)
+  double last = 0;           // its energy sum at the state the weights came from
+  double first = 0;          // its energy sum at the forward state (standard form)
+};
+
 struct pc_options {
   std::size_t iterations = 8;  // T: inference iterations per step
   float rate = 0.1f;           // the value nodes' inference rate
@@ -130,26 +137,27 @@ class pc_device {
   }
 
   /// Instruction `i` (pc_start, pc_errors, pc_update or pc_weights) of iteration `iteration` on n
-  /// rows: adds each energy it measures to record[its index] (when record is given), leaves the
-  /// energy the weights come from in `last` and, in the standard form, the forward state's energy
-  /// in `first` (the loss alone: cheap), which pc_step compares with `last`.
+  /// rows: adds each energy it measures to e.record[its index] (when record is given), leaves the
+  /// energy the weights come from in e.last and, in the standard form, the forward state's energy
+  /// in e.first (the loss alone: cheap), which pc_step compares with e.last.
   template <class L, class Y>
   void run(const instruction& i, const pc_options& o, std::size_t n, Y y, float total, std::size_t iteration,
-           double* record, double& last, double& first) {
+           pc_energy& e) {
+    double* record = e.record;
     if (i.op == opcode::pc_start) {
       start<L>(o, n, y, false);
     } else if (i.op == opcode::pc_errors) {
       const bool final = o.variant == pc_variant::incremental && iteration + 1 == o.iterations;
       const bool forward_state = iteration == 0 && o.variant == pc_variant::standard;
-      const double e = errors<L>(o, n, y, i.buffer == 1, total, record || final || forward_state, iteration == 0);
-      if (record) record[iteration] += e;
-      if (final) last = e;
-      if (forward_state) first = e;
+      const double sum = errors<L>(o, n, y, i.buffer == 1, total, record || final || forward_state, iteration == 0);
+      if (record) record[iteration] += sum;
+      if (final) e.last = sum;
+      if (forward_state) e.first = sum;
     } else if (i.op == opcode::pc_update) {
       update(o, n);
     } else {
-      last = weights<L>(o, n, y, total, true);
-      if (record) record[o.iterations] += last;
+      e.last = weights<L>(o, n, y, total, true);
+      if (record) record[o.iterations] += e.last;
     }
   }
 
