@@ -34,9 +34,32 @@ struct reduce_impl<host<System>> {
     return n;
   }
 
-  // One pass over d per column block: d *= grad(from), and the sums over all rows.
+  // One pass over d per column block: d *= grad(from), and the sums over all rows. A layer at most
+  // `register_columns` wide is one block whose sums stay in registers (bounds known when compiled);
+  // each column adds its rows in the same order either way, so both paths give the same bits.
+  static constexpr std::size_t register_columns = 128;
+
   template <std::size_t Cols, bool Scale, class Ctx, class T, class Grad>
   static void column_sums(const Ctx& ctx, T* d, const T* from, std::size_t rows, T* sums, bool accumulate, Grad grad) {
+    if constexpr (Cols <= register_columns) {
+      T acc[Cols];
+      for (std::size_t o = 0; o < Cols; ++o) acc[o] = accumulate ? sums[o] : T{0};
+      for (std::size_t r = 0; r < rows; ++r) {
+        T* PLAIT_RESTRICT dr = d + r * Cols;
+        if constexpr (Scale) {
+          const T* PLAIT_RESTRICT f = from + r * Cols;
+          for (std::size_t o = 0; o < Cols; ++o) {
+            const T v = dr[o] * grad(f[o]);
+            dr[o] = v;
+            acc[o] += v;
+          }
+        } else {
+          for (std::size_t o = 0; o < Cols; ++o) acc[o] += dr[o];
+        }
+      }
+      for (std::size_t o = 0; o < Cols; ++o) sums[o] = acc[o];
+      return;
+    }
     for_blocks(ctx, Cols, 256, [=] PLAIT_HD(std::size_t c0, std::size_t c1) {
       T* PLAIT_RESTRICT s = sums;
       const T* f0 = from;  // named before the if constexpr: nvcc's lambdas may not first capture inside one

@@ -123,28 +123,33 @@ struct pc_plan {
       if (!layout::is_view[i]) return double(layout::template layer_flops<>[i]);
     return 0;
   }
-  /// What each instruction of a step costs, in forward FLOPs per sample of the device's layers (F;
-  /// F0 that of a data-fed first layer): the forward pass F; pc_errors recomputes the predictions
+  /// What each instruction of a step on a batch cut into `chunks` chunks (pc_chunks) costs, in
+  /// forward FLOPs per sample of the device's layers (F; F0 that of a data-fed first layer): each
+  /// chunk of the forward pass F / chunks (the chunks past `chunks` are empty); pc_errors recomputes the predictions
   /// but F0's and takes the input-gradient terms but F0's (2F - 2F0; 3F - F0 with the weight part
   /// of incremental PC, which recomputes F0 too; F - F0 in the fixed-prediction form, which keeps
   /// its predictions); pc_weights 2F - F0 (F when the predictions are kept); the element-wise
   /// update 0.
-  static constexpr double cost(std::size_t d, const instruction& i, pc_variant v) {
+  static constexpr double cost(std::size_t d, const instruction& i, pc_variant v,
+                               std::size_t chunks = pc_forward_chunks) {
     const double f = device_flops(d), f0 = data_fed_flops(d);
     switch (i.op) {
-      case opcode::forward: return f;
+      case opcode::forward: return i.microbatch == 0 ? f : i.microbatch <= chunks ? f / double(chunks) : 0;
       case opcode::pc_errors:
         return v == pc_variant::fixed_prediction ? f - f0 : i.buffer == 1 ? 3 * f - f0 : 2 * f - 2 * f0;
       case opcode::pc_weights: return v == pc_variant::fixed_prediction ? f : 2 * f - f0;
       default: return 0;
     }
   }
-  /// The planned step of T iterations (program/timeline.hpp): when each instruction would end, and
-  /// the idle share (the bubble: only what the stages' unequal work leaves).
+  /// The planned step of T iterations on a batch of `rows` rows per replica (program/timeline.hpp):
+  /// when each instruction would end, and the idle share (the bubble: only what the stages' unequal
+  /// work and the first chunk of the opening forward leave). The default batch is cut into the
+  /// most chunks.
   template <std::size_t T>
-  static constexpr auto planned_timeline(pc_variant v) {
+  static constexpr auto planned_timeline(pc_variant v, std::size_t rows = pc_chunk_rows * pc_forward_chunks) {
+    const std::size_t chunks = pc_chunks(rows);
     return plan_mesh_timeline_by<Plan::inner_count, 1>(
-        step_programs<T>(v), [v](std::size_t d, const instruction& i) { return cost(d, i, v); });
+        step_programs<T>(v), [v, chunks](std::size_t d, const instruction& i) { return cost(d, i, v, chunks); });
   }
 };
 

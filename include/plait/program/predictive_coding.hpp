@@ -1,8 +1,11 @@
 #pragma once
 // The programs of a predictive-coding step (docs/predictive_coding.md). A device of a pipeline of S
 // stages (S = 1 under single_device and replicate) runs four parts:
-//   start      the training program's forward part (scatter, forward, activation messages), then
-//              pc_start: every value node at its prediction, errors and momenta set;
+//   start      the training program's forward part (scatter, forward, activation messages), streamed
+//              in pc_forward_chunks chunks of rows: chunk c's instructions carry microbatch c + 1
+//              (microbatch 0 is the whole batch), so a stage starts on chunk 0 while the stage
+//              before computes chunk 1; then pc_start: every value node at its prediction, errors
+//              and momenta set;
 //   iteration  run T times: pc_errors (each owned layer's prediction, error, and the input-gradient
 //              term J^T e of its first layer), that term sent to the stage before (g>) and the next
 //              stage's received (g<), pc_update (every free value node one step down the energy),
@@ -48,6 +51,23 @@ constexpr const char* to_string(pc_variant v) {
   return "?";
 }
 
+/// Chunks of rows the forward pass that starts a predictive-coding step streams through a pipeline
+/// (instructions with microbatch 1 .. pc_forward_chunks). At run time a batch of n rows is cut into
+/// pc_chunks(n) equal chunks of at least pc_chunk_rows rows (the later chunks are empty), the same
+/// on every device and under every policy, so each row's arithmetic is the same on one device as on
+/// S: the chunked forward is what makes device s + 1 wait for one chunk of device s's forward, not
+/// for all of it.
+inline constexpr std::size_t pc_forward_chunks = 8;
+inline constexpr std::size_t pc_chunk_rows = 128;
+constexpr std::size_t pc_chunks(std::size_t rows) {
+  const std::size_t k = rows / pc_chunk_rows;
+  return k < 1 ? 1 : k > pc_forward_chunks ? pc_forward_chunks : k;
+}
+
+/// Instructions of each part of a predictive-coding program made from a training program of N.
+template <std::size_t N>
+inline constexpr std::size_t pc_part_length = N + 3 * pc_forward_chunks + 8;
+
 /// One device's predictive-coding program: start, T x iteration, finish, tail.
 template <std::size_t N>
 struct pc_program {
@@ -92,27 +112,36 @@ constexpr bool is_data_parallel_part(const instruction& i) {
 }  // namespace detail
 
 /// Device program of stage `s` of a pipeline of `S` stages (peers are stage indices), from its
-/// training program `training`: the predictive-coding step of `variant`. Parts have N + 8 slots.
-template <std::size_t N>
-constexpr pc_program<N + 8> pc_device_program(const program<N>& training, std::size_t s, std::size_t S,
-                                              pc_variant variant) {
+/// training program `training`: the predictive-coding step of `variant`. Parts have
+/// pc_part_length<N> slots.
+template <std::size_t N, std::size_t M = pc_part_length<N>>
+constexpr pc_program<M> pc_device_program(const program<N>& training, std::size_t s, std::size_t S,
+                                          pc_variant variant) {
   using detail::pc_builder;
   const auto stage = std::uint16_t(s);
   const bool first = s == 0, last = s + 1 == S;
   const bool exchanges_values = variant != pc_variant::fixed_prediction;
-  pc_program<N + 8> out;
+  pc_program<M> out;
 
-  pc_builder<N + 8> start;
-  for (const instruction& i : inference_program(training, [](std::size_t) { return false; }, false))
-    if (i.op != opcode::nop) start.add(i);
+  // The forward part: its scatter once, then its receive, forward and send once per chunk.
+  const program<N> forward = inference_program(training, [](std::size_t) { return false; }, false);
+  pc_builder<M> start;
+  for (const instruction& i : forward)
+    if (i.op == opcode::scatter) start.add(i);
+  for (std::size_t c = 0; c < pc_forward_chunks; ++c)
+    for (instruction i : forward)
+      if (i.op != opcode::nop && i.op != opcode::scatter) {
+        i.microbatch = std::uint16_t(c + 1);
+        start.add(i);
+      }
   start.op(opcode::pc_start, stage);
   out.start = start.done();
 
-  pc_builder<N + 8> tail;
+  pc_builder<M> tail;
   for (const instruction& i : training)
     if (detail::is_data_parallel_part(i)) tail.add(i);
 
-  pc_builder<N + 8> it;
+  pc_builder<M> it;
   it.op(opcode::pc_errors, stage, variant == pc_variant::incremental ? 1 : 0);
   if (!first) it.message(opcode::send, message_kind::gradient, s - 1);
   if (!last) it.message(opcode::recv, message_kind::gradient, s + 1);
@@ -125,18 +154,19 @@ constexpr pc_program<N + 8> pc_device_program(const program<N>& training, std::s
   }
   out.iteration = it.done();
 
-  pc_builder<N + 8> finish;
+  pc_builder<M> finish;
   if (variant != pc_variant::incremental) finish.op(opcode::pc_weights, stage);
   out.finish = finish.done();
-  out.tail = variant == pc_variant::incremental ? pc_builder<N + 8>{}.done() : tail.done();
+  out.tail = variant == pc_variant::incremental ? pc_builder<M>{}.done() : tail.done();
   return out;
 }
 
 /// Every device's predictive-coding program of a mesh whose inner groups are pipelines of
 /// `Inner` stages (device d is stage d % Inner of replica d / Inner).
 template <std::size_t Inner, std::size_t P, std::size_t N>
-constexpr std::array<pc_program<N + 8>, P> pc_programs(const std::array<program<N>, P>& training, pc_variant variant) {
-  std::array<pc_program<N + 8>, P> out{};
+constexpr std::array<pc_program<pc_part_length<N>>, P> pc_programs(const std::array<program<N>, P>& training,
+                                                                   pc_variant variant) {
+  std::array<pc_program<pc_part_length<N>>, P> out{};
   for (std::size_t d = 0; d < P; ++d) out[d] = pc_device_program(training[d], d % Inner, Inner, variant);
   return out;
 }

@@ -265,15 +265,20 @@ class device_memory {
     }
   }
 
-  void forward(stage_range r, std::size_t batch, std::size_t slot = 0) {
+  /// Forward of layers [r.first, r.last) on `batch` rows of `slot`, from row `row` of its buffers
+  /// (a chunk of the rows bound: every buffer is sample-major, and a layer that can run on a chunk
+  /// computes each row from that row alone).
+  void forward(stage_range r, std::size_t batch, std::size_t slot = 0, std::size_t row = 0) {
     slot_type& s = slot_ptrs_[slot];
     static_for<layer_count>([&]<std::size_t I>() {
       if constexpr (I >= host_layers) {  // the host stage ran in take_input
         if (I < r.first || I >= r.last) return;
         using B = typename layout::template layer<I>;
-        B::forward(ctx_, forward_args<float>{layer_params(I), s.ins[I], s.outs[I], s.saved[I], batch, training_,
-                                             state_ + layout::state_offsets[I], seed_, step_, first_sample_, sum_,
-                                             step_words()});
+        B::forward(
+            ctx_, forward_args<float>{layer_params(I), s.ins[I] + row * B::in_shape::size,
+                                      s.outs[I] + row * layout::out_sizes[I], s.saved[I] + row * layout::saved_sizes[I],
+                                      batch, training_, state_ + layout::state_offsets[I], seed_, step_, first_sample_,
+                                      sum_, step_words()});
       }
     });
   }

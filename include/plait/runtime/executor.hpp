@@ -36,6 +36,7 @@
 #include "../program/instruction.hpp"
 #include "comm_queue.hpp"
 #include "data_parallel_collective.hpp"
+#include "detail/tensor_exchange.hpp"
 #include "device_memory.hpp"
 #include "event_names.hpp"
 #include "flight_recorder.hpp"
@@ -143,8 +144,16 @@ class device_executor {
                            row, i, ex.name(i), step, [&] { return flight_bytes<Plan>(*this, i); });
     }
     std::size_t slot(const instruction& i) const { return i.microbatch % mem.slots(); }
-    shard rows(const instruction& i) const {  // the micro-batch's rows of the global batch
-      const shard mb = shard_of(share.size(), Plan::microbatch_count, i.microbatch);
+    // Predictive coding streams its opening forward through slot 0 in chunks of the share
+    // (microbatch c + 1: chunk c, program/predictive_coding.hpp), each at its own rows of the slot;
+    // every other instruction's rows start at its slot's row 0.
+    static constexpr bool chunk(const instruction& i) { return Job::predictive_coding && i.microbatch > 0; }
+    std::size_t slot_row(const instruction& i) const { return chunk(i) ? rows(i).begin - share.begin : 0; }
+    static constexpr bool opens_slot(const instruction& i) { return !chunk(i) || i.microbatch == 1; }
+    shard rows(const instruction& i) const {  // the micro-batch's (or chunk's) rows of the global batch
+      const std::size_t parts = chunk(i) ? pc_chunks(share.size()) : Plan::microbatch_count;
+      const std::size_t k = chunk(i) ? i.microbatch - 1u : i.microbatch;
+      const shard mb = k < parts ? shard_of(share.size(), parts, k) : shard{share.size(), share.size()};
       return {share.begin + mb.begin, share.begin + mb.end};
     }
     void await_slot(std::size_t k) {  // the slot's earlier messages were taken before it is overwritten
@@ -167,12 +176,13 @@ class device_executor {
       const shard mb = rows(i);
       const std::size_t k = slot(i);
       mem.set_step(step, mb.begin, Job::training);
-      if (r.first == mem.owned().first) {  // the device's first layers: bind this micro-batch's input
+      if (r.first == mem.owned().first && opens_slot(i)) {  // bind the micro-batch's (or share's) input
         await_slot(k);
+        const shard in = chunk(i) ? share : mb;
         mem.bind_input(
-            k, r.first == 0 ? mem.take_input(k, job.x + mb.begin * input_shape::size, mb.size()) : mem.recv_input(k));
+            k, r.first == 0 ? mem.take_input(k, job.x + in.begin * input_shape::size, in.size()) : mem.recv_input(k));
       }
-      if (mb.size() > 0) mem.forward(r, mb.size(), k);
+      if (mb.size() > 0) mem.forward(r, mb.size(), k, slot_row(i));
       if constexpr (!Job::training)
         if (r.first == mem.owned().first) mem.release_input(k);  // evaluation: the input was last read here
     }
@@ -294,8 +304,9 @@ class device_executor {
       const std::size_t n = rows(i).size(), k = slot(i);
       const std::size_t peer = std::size_t(i.peer);
       if (message_kind(i.buffer) == message_kind::activation) {
-        await_slot(k);
-        ex.links_.pipeline->take(mem.recv_input(k), n * in_width(), peer);  // [mb, in] from the stage before
+        if (opens_slot(i)) await_slot(k);  // a later chunk lands beside the earlier ones
+        ex.links_.pipeline->take(mem.recv_input(k) + slot_row(i) * in_width(), n * in_width(),
+                                 peer);  // [mb, in] from the stage before
       } else {
         ex.links_.pipeline->take(mem.recv_grad(), n * out_width(), peer);  // [mb, out] from the stage after
         mem.begin_backward();
@@ -312,7 +323,8 @@ class device_executor {
       const std::size_t peer = std::size_t(i.peer);
       const std::uint64_t ticket =
           activation
-              ? ex.links_.pipeline->post(mem.output(k), n * out_width(), peer)      // [mb, out] to the stage after
+              ? ex.links_.pipeline->post(mem.output(k) + slot_row(i) * out_width(), n * out_width(),
+                                         peer)                                      // [mb, out] to the stage after
               : ex.links_.pipeline->post(mem.input_grad(k), n * in_width(), peer);  // [mb, in] to the stage before
       const posted p{peer, ticket};
       if (k < 64) slot_sent[activation ? 0 : 1][k] = p;
@@ -322,18 +334,7 @@ class device_executor {
     // Tensor parallelism's exchange at a stage boundary of the device graph, on the tensor group.
     void exchange(const instruction& i) {
       const auto t = traced(i, trace_row::communication);
-      const std::size_t n = rows(i).size(), k = slot(i);
-      const bool gradient = message_kind(i.buffer) == message_kind::gradient;
-      const stage_range r = Plan::stages[i.stage];
-      const std::size_t b = gradient ? r.first : r.last;  // the device graph's layer after the exchange
-      const std::size_t width = device_layout::out_sizes[b - 1];
-      comm& group = *ex.links_.tensor;
-      if (gradient)  // [mb, In] partial @ every device -> the sum (to send back when b starts the device's layers)
-        group.all_reduce(b == mem.owned().first ? mem.input_grad(k) : mem.current_grad(), n * width);
-      else if (i.op == opcode::all_reduce)
-        group.all_reduce(mem.layer_output(k, b - 1), n * width);  // [mb, Out] partial @ every device -> the sum
-      else  // [mb, Out/N] @ device r -> [N, mb, Out/N] @ every device, in the gathering layer's saved buffer
-        group.all_gather(mem.layer_output(k, b - 1), mem.layer_saved(k, b), n * device_layout::out_sizes[b]);
+      detail::tensor_exchange<device_layout>(*ex.links_.tensor, mem, i, Plan::stages[i.stage], rows(i).size(), slot(i));
     }
 
     std::size_t in_width() const {  // floats per sample entering the device's first layer

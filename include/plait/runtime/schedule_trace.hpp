@@ -64,15 +64,16 @@ void write_planned_trace(const std::filesystem::path& path, double us_per_unit =
   write_chrome_trace(path, std::span<const trace_event>(events), meta);
 }
 
-/// The planned predictive-coding step of T iterations (pc_plan<...>::planned_timeline) as a Chrome
-/// trace, one track per device: its forward pass, then each iteration's errors (the event's
-/// micro-batch field holds the iteration) and the weights; an iteration of the most loaded device
-/// takes 1000 us.
+/// The planned predictive-coding step of T iterations on a batch of `rows` rows per replica
+/// (pc_plan<...>::planned_timeline) as a Chrome trace, one track per device: its forward pass in
+/// chunks, then each iteration's errors (the event's micro-batch field holds the iteration) and the
+/// weights; an iteration of the most loaded device takes 1000 us.
 template <class Policy, RootedGraph G, std::size_t T = 4>
-void write_planned_pc_trace(const std::filesystem::path& path, pc_variant v = pc_variant::standard) {
+void write_planned_pc_trace(const std::filesystem::path& path, pc_variant v = pc_variant::standard,
+                            std::size_t rows = pc_chunk_rows * pc_forward_chunks) {
   using pc = pc_plan<plan_of<Policy, G>>;
   const auto progs = pc::template step_programs<T>(v);
-  const auto t = pc::template planned_timeline<T>(v);
+  const auto t = pc::template planned_timeline<T>(v, rows);
   double slowest = 0;
   for (std::size_t d = 0; d < progs.size(); ++d)
     for (std::size_t k = 1; k < progs[d].size(); ++k)
@@ -90,6 +91,7 @@ void write_planned_pc_trace(const std::filesystem::path& path, pc_variant v = pc
                                                       : nullptr;
       if (!name) continue;
       const double begin = k ? t.end[d][k - 1] : 0.0;
+      if (!(t.end[d][k] > begin)) continue;  // an empty chunk of the forward
       events.push_back({name, std::uint32_t(d), trace_row::compute, begin * scale, t.end[d][k] * scale,
                         i.op == opcode::pc_errors ? iteration : -1, 0});
     }

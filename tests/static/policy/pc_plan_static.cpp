@@ -22,7 +22,13 @@ static_assert(count(std3[0].iteration, opcode::pc_errors) == 1 && count(std3[0].
               count(std3[0].iteration, opcode::recv) == 1);
 static_assert(count(std3[1].iteration, opcode::send) == 2 && count(std3[1].iteration, opcode::recv) == 2);
 static_assert(count(std3[2].iteration, opcode::send) == 1 && count(std3[2].iteration, opcode::pc_update) == 1);
-static_assert(count(std3[2].start, opcode::forward) == 1 && count(std3[2].tail, opcode::optimizer_step) == 1);
+// The opening forward streams in chunks: a forward per chunk, each chunk's activation received first.
+static_assert(count(std3[2].start, opcode::forward) == pc_forward_chunks &&
+              count(std3[2].start, opcode::recv) == pc_forward_chunks &&
+              count(std3[2].tail, opcode::optimizer_step) == 1);
+// Planned: the last stage's first errors wait for one chunk of the stages before, not their whole forward.
+static_assert(three::planned_timeline<4>(pc_variant::standard).bubble_fraction() <
+              three::planned_timeline<4>(pc_variant::standard, pc_chunk_rows).bubble_fraction());
 
 // replicate<2, pipeline<2>>: the gradient reduction once per step, in the tail, never in an iteration.
 using mesh = pc_plan<plan_of<replicate<2, pipeline<2>>, G>>;

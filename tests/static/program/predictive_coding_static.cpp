@@ -34,11 +34,21 @@ constexpr std::array<program<8>, 2> training = {
                op(opcode::optimizer_step), op(opcode::nop)}};
 
 constexpr auto standard = pc_programs<2>(training, pc_variant::standard);
-// start: the forward part, then pc_start
-static_assert(standard[0].start[0].op == opcode::scatter && standard[0].start[1].op == opcode::forward &&
-              standard[0].start[2].op == opcode::send && standard[0].start[3].op == opcode::pc_start);
-static_assert(standard[1].start[1].op == opcode::recv && standard[1].start[2].op == opcode::forward &&
-              standard[1].start[3].op == opcode::pc_start && count(standard[1].start, opcode::loss) == 0);
+constexpr std::size_t K = pc_forward_chunks;
+// start: the scatter, the forward part once per chunk of rows (microbatch = chunk + 1), then pc_start
+constexpr bool streams(const auto& start, opcode a, opcode b) {
+  for (std::size_t c = 0; c < K; ++c)
+    if (start[1 + 2 * c].op != a || start[2 + 2 * c].op != b || start[1 + 2 * c].microbatch != c + 1 ||
+        start[2 + 2 * c].microbatch != c + 1)
+      return false;
+  return start[0].op == opcode::scatter && start[1 + 2 * K].op == opcode::pc_start;
+}
+static_assert(streams(standard[0].start, opcode::forward, opcode::send));
+static_assert(streams(standard[1].start, opcode::recv, opcode::forward) && count(standard[1].start, opcode::loss) == 0);
+static_assert(count(standard[0].start, opcode::send) == K && count(standard[1].start, opcode::recv) == K);
+// The chunks at run time: at least pc_chunk_rows rows each, at most pc_forward_chunks of them.
+static_assert(pc_chunks(1) == 1 && pc_chunks(pc_chunk_rows * 2 - 1) == 1 &&
+              pc_chunks(pc_chunk_rows * 2) == 2 && pc_chunks(pc_chunk_rows * K * 4) == K);
 // iteration: errors, the gradient term back, update, the last value node on
 static_assert(standard[0].iteration[0].op == opcode::pc_errors && standard[0].iteration[1].op == opcode::recv &&
               standard[0].iteration[2].op == opcode::pc_update && standard[0].iteration[3].op == opcode::send &&
@@ -47,7 +57,8 @@ static_assert(standard[1].iteration[0].op == opcode::pc_errors && standard[1].it
               message_kind(standard[1].iteration[1].buffer) == message_kind::gradient &&
               standard[1].iteration[2].op == opcode::pc_update && standard[1].iteration[3].op == opcode::recv);
 // finish and tail: the weights, then the training program's update
-static_assert(standard[0].finish[0].op == opcode::pc_weights && count(standard[0].finish, opcode::nop) == 15);
+static_assert(standard[0].finish[0].op == opcode::pc_weights &&
+              count(standard[0].finish, opcode::nop) == pc_part_length < 8 > -1);
 static_assert(standard[1].tail[0].op == opcode::optimizer_step && count(standard[1].tail, opcode::backward) == 0);
 static_assert(verify_pc_programs<2>(standard));
 
@@ -59,7 +70,8 @@ static_assert(verify_pc_programs<2>(fixed));
 // incremental: the update moves into the iteration, after the errors; no finish, no tail
 constexpr auto incremental = pc_programs<2>(training, pc_variant::incremental);
 static_assert(incremental[0].iteration[0].buffer == 1 && count(incremental[0].iteration, opcode::optimizer_step) == 1);
-static_assert(count(incremental[1].finish, opcode::nop) == 16 && count(incremental[1].tail, opcode::nop) == 16);
+static_assert(count(incremental[1].finish, opcode::nop) == pc_part_length<8> &&
+              count(incremental[1].tail, opcode::nop) == pc_part_length<8>);
 static_assert(verify_pc_programs<2>(incremental));
 
 // Parts are verified alone and as a step: a stage that skips its gradient receive is caught.
