@@ -24,14 +24,14 @@ namespace {
 constexpr auto mlp = input<12> >> linear<16> >> relu >> linear<20> >> plait::tanh >> linear<14> >> relu >> linear<6>;
 
 // Three PC steps of Policy (`local` devices per process) and of one device, on the same batches
-// of 12 samples; the energies agree and the replicas end equal. The largest relative difference.
+// of `batch` samples; the energies agree and the replicas end equal. The largest relative difference.
 template <class Policy>
-double trained_against_one_device(std::size_t local, pc_options o) {
-  auto single = place(mlp, host_device(), {.max_batch = 12, .seed = 4});
-  auto multi = place<Policy>(mlp, processes_of(local), {.max_batch = 12, .seed = 4});
+double trained_against_one_device(std::size_t local, pc_options o, std::size_t batch = 12) {
+  auto single = place(mlp, host_device(), {.max_batch = batch, .seed = 4});
+  auto multi = place<Policy>(mlp, processes_of(local), {.max_batch = batch, .seed = 4});
   adam a1{.lr = 0.01f}, a2{.lr = 0.01f};
   for (int s = 0; s < 3; ++s) {
-    const test::batch_set<mlp> b(12, 30 + std::uint64_t(s));
+    const test::batch_set<mlp> b(batch, 30 + std::uint64_t(s));
     const float e1 = single.pc_step(b.xs(), b.ys(), cross_entropy, a1, o);
     const float e2 = multi.pc_step(b.xs(), b.ys(), cross_entropy, a2, o);
     CHECK(e2 == doctest::Approx(e1).epsilon(1e-5));
@@ -53,6 +53,11 @@ void check_processes() {
     CHECK(dp < test::adam_tolerance);
     CHECK(mesh < test::adam_tolerance);
   }
+  // Shares long enough that each process's pipeline streams its opening forward in 2 chunks.
+  const double chunked =
+      trained_against_one_device<replicate<P, pipeline<2>>>(2, settings[0], P * 2 * pc_chunk_rows + 5);
+  MESSAGE("rank ", world().rank(), ", opening forward in chunks: mesh ", chunked);
+  CHECK(chunked < test::adam_tolerance);
 }
 
 }  // namespace
