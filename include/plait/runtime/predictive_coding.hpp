@@ -36,7 +36,6 @@
 
 namespace plait {
 
-/// The settings of a predictive-coding step (model::pc_step).
 /// What a device measures of the energy in a predictive-coding step (pc_device::run).
 struct pc_energy {
   double* record = nullptr;  // its energy sums, one per computation of the errors (null: not asked for)
@@ -44,6 +43,7 @@ struct pc_energy {
   double first = 0;          // its energy sum at the forward state (standard form)
 };
 
+/// The settings of a predictive-coding step (model::pc_step).
 struct pc_options {
   std::size_t iterations = 8;  // T: inference iterations per step
   float rate = 0.1f;           // the value nodes' inference rate
