@@ -157,7 +157,7 @@ config make(const char* name) {
           [](const op_costs& costs) {
             using plan = plan_of<P, graph>;
             if constexpr (plan::takes_turns)
-              return plan_turn_timeline(plan::turn_order, plan::slots, costs).bubble_fraction();
+              return plan_turn_timeline(plan::turn_order, plan::slots, costs, plan::reads).bubble_fraction();
             else
               return plan_mesh_timeline_by<plan::inner_count, plan::tensor_parallel_degree>(plan::programs, costs)
                   .bubble_fraction();

@@ -184,6 +184,39 @@ struct pipeline {
                 "stage waits for a message while holding its device, and the stage that would send it waits for "
                 "that device too. Fix: order each device's instructions so that every receive comes after what its "
                 "sender needs from this device.");
+  /// The schedule as turns of its devices (one stage each where it has no chunks): what the
+  /// slot-aware timeline below runs.
+  static constexpr auto device_turns = [] {
+    if constexpr (chunked) return turns;
+    else return split_turns<stage_count>(schedule_programs);
+  }();
+  /// The bubble of the schedule on the planned slots with F, B and W of one unit each (a whole
+  /// backward two), each kind of message copied or read in place (`r`).
+  static constexpr double unit_bubble(message_reads r) {
+    return plan_turn_timeline(
+               device_turns, slots,
+               [](std::size_t, const instruction& i) {
+                 return i.op == opcode::forward ? 1.0 : i.op == opcode::backward ? 2.0 : is_backward(i.op) ? 1.0 : 0.0;
+               },
+               r)
+        .bubble_fraction();
+  }
+  /// How stages read what they receive (runtime/detail/stage_messages.hpp): each kind in place, in
+  /// the sender's memory, where the schedule still runs to its end on the planned slots with the
+  /// sender's buffer held until its receiver is done with it (an activation until the receiver's
+  /// last backward or W of its micro-batch, a gradient until its B) and no bubble grows; else copied.
+  /// Under GPipe, 1F1B and interleaved 1F1B, activations are read in place (W follows B), but not
+  /// gradients (the next B of a stage follows soon: its one gradient buffer would wait for the stage
+  /// before); under the zero-bubble schedules, which defer W, the other way round.
+  static constexpr message_reads reads = [] {
+    if (!check || !order || !turn_check) return message_reads{};
+    const double copied = unit_bubble({});
+    for (const message_reads r : {message_reads{true, true}, message_reads{true, false}, message_reads{false, true}})
+      if (verify_order(schedule_programs, Micro::count, r) && verify_turns(device_turns, slots, r) &&
+          unit_bubble(r) <= copied + 1e-9)
+        return r;
+    return message_reads{};
+  }();
   static_assert(
       [] {
         for (std::size_t s = 0; s < stage_count; ++s)
@@ -197,14 +230,7 @@ struct pipeline {
   /// the idle share of a step.
   static constexpr double bubble_fraction = [] {
     if constexpr (chunked) {
-      return plan_turn_timeline(turns, slots,
-                                [](std::size_t, const instruction& i) {
-                                  return i.op == opcode::forward    ? 1.0
-                                         : i.op == opcode::backward ? 2.0
-                                         : is_backward(i.op)        ? 1.0
-                                                                    : 0.0;
-                                })
-          .bubble_fraction();
+      return unit_bubble(reads);
     } else {
       std::array<double, S> f{}, b{};
       for (std::size_t s = 0; s < S; ++s) f[s] = 1.0, b[s] = 2.0;
@@ -244,7 +270,8 @@ struct pipeline {
   static constexpr auto planned_timeline = [] {
     constexpr auto c = stage_costs<graph_layout<G>>(stages<G>);
     if constexpr (chunked) {
-      return plan_turn_timeline(turns, slots, [&](std::size_t s, const instruction& i) { return c[s].of(i.op); });
+      return plan_turn_timeline(
+          turns, slots, [&](std::size_t s, const instruction& i) { return c[s].of(i.op); }, reads);
     } else {
       std::array<double, S> f{}, input{}, weight{};
       for (std::size_t s = 0; s < S; ++s) f[s] = c[s].forward, input[s] = c[s].input, weight[s] = c[s].weight;

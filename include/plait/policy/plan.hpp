@@ -139,6 +139,12 @@ struct plan_of {
                 "plait: a policy runs different numbers of logical devices on its devices. Fix: report this as a "
                 "plait bug, with the policy.");
 
+  /// How receivers read pipeline messages: in place, in the sender's memory, only where the policy's
+  /// verification proved its schedule for it (policy/pipeline.hpp); else copied.
+  static constexpr message_reads reads = [] {
+    if constexpr (requires { P::reads; }) return message_reads{P::reads};
+    else return message_reads{};
+  }();
   /// Whether a device's program splits backwards into B and W (zero-bubble schedules): its memory then
   /// keeps each layer's output gradient per slot, from B to W.
   static constexpr bool splits_backward = plait::splits_backward(programs);
@@ -189,7 +195,7 @@ struct plan_of {
   static constexpr auto planned_timeline = [] {
     constexpr auto cost = [](std::size_t, const instruction& i) { return stage_cost_table[i.stage].of(i.op); };
     if constexpr (takes_turns)  // stages taking turns on their devices (program/turns.hpp)
-      return plan_turn_timeline(turn_order, slots, cost);
+      return plan_turn_timeline(turn_order, slots, cost, reads);
     else return plan_mesh_timeline_by<inner_count, tensor_parallel_degree>(programs, cost);
   }();
   /// The idle share of a planned step, averaged over devices.

@@ -15,8 +15,11 @@
 //     where the backward is split, "backward" above is its input part B, which computes what is sent;
 //   - with the runtime's slots (micro-batch mb in slot mb % slots[s], slots[s] = the stage's peak of
 //     micro-batches in flight), a slot is taken by a receive or a first stage's forward only when its
-//     earlier micro-batch's backward (or W) has run and every message sent from it has been received; the
-//     programs run to their end together under that rule (bounded slots, not unbounded sends).
+//     earlier micro-batch's backward (or W) has run and the activation sent from it has been taken; the
+//     programs run to their end together under that rule (bounded slots, not unbounded sends); a B
+//     rewrites its slot's gradient buffer only once the gradient sent from it before was taken. Where a
+//     kind of message is read in place (message_reads: the receiver reads it in the sender's memory
+//     instead of copying it), it counts as taken only once its receiver is done with it (read_ends_of).
 
 #include <array>
 #include <cstddef>
@@ -91,26 +94,35 @@ constexpr order_verdict check_stage(const program<N>& p, std::size_t s, std::siz
 }  // namespace detail
 
 /// Every stage's program checked alone (counts and order), then all of them run together on bounded
-/// slots. Requires programs that verify_messages accepts.
+/// slots, each kind of message copied when received or read in place (`reads`). Requires programs
+/// that verify_messages accepts.
 template <std::size_t P, std::size_t N>
-constexpr order_verdict verify_order(const std::array<program<N>, P>& progs, std::size_t M) {
+constexpr order_verdict verify_order(const std::array<program<N>, P>& progs, std::size_t M, message_reads reads = {}) {
   for (std::size_t s = 0; s < P; ++s)
     if (const order_verdict v = detail::check_stage(progs[s], s, P, M); !v) return v;
   std::array<std::size_t, P> slots{};
   for (std::size_t s = 0; s < P; ++s) slots[s] = peak_inflight(progs[s]) > 0 ? peak_inflight(progs[s]) : 1;
   // The simulation: pc per stage; per (sender, receiver) the next undelivered send; per stage and slot
-  // the micro-batch it holds (its last backward not yet run) and the last send made from it.
+  // the micro-batch it holds (its last backward not yet run) and the last send made from it; per send
+  // where it was received.
   std::array<std::size_t, P> pc{};
   std::array<std::array<std::size_t, P>, P> cursor{};
   std::array<std::array<int, N + 1>, P> holder{};
   std::array<std::array<std::array<std::size_t, 2>, N + 1>, P> last_send{};  // [stage][slot][activation|gradient]
+  std::array<std::array<std::size_t, N>, P> received_at{};                   // [sender][send's pc]: the receive's pc
+  std::array<read_ends<N>, P> ends{};
   for (auto& h : holder)
     for (auto& x : h) x = -1;
   for (auto& l : last_send)
     for (auto& x : l) x = {N, N};
-  const auto delivered = [&](std::size_t s, std::size_t k) {  // send at pc k of stage s was received
-    const std::size_t peer = std::size_t(progs[s][k].peer);
-    return cursor[s][peer] > k;
+  for (auto& r : received_at)
+    for (auto& x : r) x = N;
+  for (std::size_t s = 0; s < P; ++s) ends[s] = read_ends_of(progs[s]);
+  const auto taken = [&](std::size_t s, std::size_t at) {  // the send at pc `at` of stage s, if any, was taken
+    if (at == N) return true;
+    const std::size_t q = std::size_t(progs[s][at].peer);
+    const std::size_t end = read_end(progs[s][at], received_at[s][at], ends[q], reads);
+    return end != N && pc[q] > end;
   };
   for (bool progress = true; progress;) {
     progress = false;
@@ -123,17 +135,18 @@ constexpr order_verdict verify_order(const std::array<program<N>, P>& progs, std
         if (takes_slot) {
           if (holder[s][k] >= 0 && holder[s][k] != int(i.microbatch))
             return {order_verdict::slot_overwrite, s, pc[s], i.microbatch};
-          bool taken = true;  // the runtime waits until the slot's messages were taken (await_slot)
-          for (const std::size_t at : last_send[s][k]) taken = taken && (at == N || delivered(s, at));
-          if (!taken) break;
-          holder[s][k] = int(i.microbatch);
+          if (!taken(s, last_send[s][k][0])) break;  // the runtime waits for the slot's activation (await_slot)
         }
+        // ... and before a B rewrites the slot's gradient, for the gradient sent from it before
+        if (writes_input_gradient(i) && !taken(s, last_send[s][k][1])) break;
         if (i.op == opcode::recv) {
           const std::size_t q = std::size_t(i.peer);
           const std::size_t at = detail::next_send(progs[q], s, cursor[q][s], pc[q]);
           if (at == N) break;
           cursor[q][s] = at + 1;
+          received_at[q][at] = pc[s];
         }
+        if (takes_slot) holder[s][k] = int(i.microbatch);
         if (i.op == opcode::send) last_send[s][k][message_kind(i.buffer) == message_kind::activation ? 0 : 1] = pc[s];
         if (frees_activations(i.op) && holder[s][k] == int(i.microbatch)) holder[s][k] = -1;
         ++pc[s];

@@ -148,22 +148,42 @@ struct turn_verdict {
 namespace detail {
 // The run of a turn_split: each device executes its order; a receive waits for its send; a slot is
 // taken (a receive of an activation, or the first stage's forward) only when its earlier micro-batch
-// is done with it (last backward or W) and the messages sent from it were received (the runtime's
-// await_slot). `step(d, k, j, ready)` is called as instruction j of stage k starts on device d at
-// `ready` (the latest end of what it waited for, for the timeline).
+// is done with it (last backward or W) and the activation sent from it was taken, and a B rewrites
+// its slot's gradient buffer only once the gradient sent from it was taken (the runtime's waits):
+// received or, read in place (`reads`), read to its end by the receiver (read_ends_of,
+// program/verify.hpp). `step(d, k, j, from, sent_at, waits)` is called as instruction j of stage k
+// starts on device d: `from`, `sent_at` the send a receive matched; `waits` the (stage, pc) of the
+// instructions whose end freed what it rewrites (for the timeline).
+struct stage_pc {
+  std::size_t stage = 0, pc = 0;
+  bool valid = false;
+};
 template <std::size_t S, std::size_t P, std::size_t N, class Step>
-constexpr turn_verdict run_turns(const turn_split<S, P, N>& t, const std::array<std::size_t, S>& slots, Step step) {
+constexpr turn_verdict run_turns(const turn_split<S, P, N>& t, const std::array<std::size_t, S>& slots, Step step,
+                                 message_reads reads = {}) {
   const auto& progs = t.programs;
   std::array<std::size_t, P> cursor{};
   std::array<std::size_t, S> pc{};
   std::array<std::array<std::size_t, S>, S> taken{};  // per (sender, receiver): the next send to match
   std::array<std::array<int, N + 1>, S> holder{};
   std::array<std::array<std::array<std::size_t, 2>, N + 1>, S> last_send{};
+  std::array<std::array<std::size_t, N>, S> received_at{};  // [sender][send's pc]: the receive's pc
+  std::array<read_ends<N>, S> ends{};
   for (auto& h : holder)
     for (auto& x : h) x = -1;
   for (auto& l : last_send)
     for (auto& x : l) x = {N, N};
-  const auto delivered = [&](std::size_t k, std::size_t j) { return taken[k][std::size_t(progs[k][j].peer)] > j; };
+  for (auto& r : received_at)
+    for (auto& x : r) x = N;
+  for (std::size_t k = 0; k < S; ++k) ends[k] = read_ends_of(progs[k]);
+  // Whether stage k's send at pc `at` (if any) was taken; where, in `w`.
+  const auto free_of = [&](std::size_t k, std::size_t at, stage_pc& w) {
+    if (at == N) return true;
+    const std::size_t q = std::size_t(progs[k][at].peer);
+    const std::size_t end = read_end(progs[k][at], received_at[k][at], ends[q], reads);
+    w = {q, end, end != N};
+    return end != N && pc[q] > end;
+  };
   for (bool progress = true; progress;) {
     progress = false;
     for (std::size_t d = 0; d < P; ++d) {
@@ -174,22 +194,22 @@ constexpr turn_verdict run_turns(const turn_split<S, P, N>& t, const std::array<
         const bool takes_slot = (i.op == opcode::recv && message_kind(i.buffer) == message_kind::activation) ||
                                 (i.op == opcode::forward && k == 0);
         std::size_t from = N, sent_at = N;  // a receive's sender stage and its send's pc
+        std::array<stage_pc, 2> waits{};
         if (takes_slot) {
           if (holder[k][slot] >= 0 && holder[k][slot] != int(i.microbatch)) break;  // verify_order refuses this
-          bool free = true;
-          for (const std::size_t at : last_send[k][slot]) free = free && (at == N || delivered(k, at));
-          if (!free) break;
+          if (!free_of(k, last_send[k][slot][0], waits[0])) break;
         }
+        if (writes_input_gradient(i) && !free_of(k, last_send[k][slot][1], waits[1])) break;
         if (i.op == opcode::recv) {
           from = std::size_t(i.peer);
           sent_at = next_send(progs[from], k, taken[from][k], pc[from]);
           if (sent_at == N) break;
         }
         if (takes_slot) holder[k][slot] = int(i.microbatch);
-        if (i.op == opcode::recv) taken[from][k] = sent_at + 1;
+        if (i.op == opcode::recv) taken[from][k] = sent_at + 1, received_at[from][sent_at] = j;
         if (i.op == opcode::send) last_send[k][slot][message_kind(i.buffer) == message_kind::activation ? 0 : 1] = j;
         if (frees_activations(i.op) && holder[k][slot] == int(i.microbatch)) holder[k][slot] = -1;
-        step(d, k, j, from, sent_at);
+        step(d, k, j, from, sent_at, waits);
         ++pc[k];
         ++cursor[d];
         progress = true;
@@ -204,29 +224,38 @@ constexpr turn_verdict run_turns(const turn_split<S, P, N>& t, const std::array<
 }  // namespace detail
 
 /// The stages' programs run together under their devices' turns, on `slots[k]` activation slots per
-/// stage, to their end. Requires programs that verify_messages and verify_order accept one by one.
+/// stage, to their end; each kind of message copied when received or read in place (`reads`).
+/// Requires programs that verify_messages and verify_order accept one by one.
 template <std::size_t S, std::size_t P, std::size_t N>
-constexpr turn_verdict verify_turns(const turn_split<S, P, N>& t, const std::array<std::size_t, S>& slots) {
-  return detail::run_turns(t, slots, [](std::size_t, std::size_t, std::size_t, std::size_t, std::size_t) {});
+constexpr turn_verdict verify_turns(const turn_split<S, P, N>& t, const std::array<std::size_t, S>& slots,
+                                    message_reads reads = {}) {
+  return detail::run_turns(
+      t, slots, [](std::size_t, std::size_t, std::size_t, std::size_t, std::size_t, const auto&) {}, reads);
 }
 
-/// The planned timeline of a turn_split: an instruction starts when its device is free and what it
-/// receives was sent; `cost(stage, instruction)` is what a computing instruction takes. Indexed by
+/// The planned timeline of a turn_split: an instruction starts when its device is free, what it
+/// receives was sent and what it rewrites is free (what was sent from it taken: received or, read in
+/// place under `reads`, read to its end); `cost(stage, instruction)` is what a computing instruction
+/// takes. Indexed by
 /// stage (end[k][j], busy[k]); its bubble is averaged over the P devices.
 template <std::size_t S, std::size_t P, std::size_t N, class Cost>
 constexpr timeline<S, N> plan_turn_timeline(const turn_split<S, P, N>& t, const std::array<std::size_t, S>& slots,
-                                            Cost cost_of) {
+                                            Cost cost_of, message_reads reads = {}) {
   timeline<S, N> out;
   out.machines = P;
   std::array<double, P> clock{};
-  detail::run_turns(t, slots, [&](std::size_t d, std::size_t k, std::size_t j, std::size_t from, std::size_t sent_at) {
+  const auto step = [&](std::size_t d, std::size_t k, std::size_t j, std::size_t from, std::size_t sent_at,
+                        const std::array<detail::stage_pc, 2>& waits) {
     const instruction& i = t.programs[k][j];
     if (i.op == opcode::recv && out.end[from][sent_at] > clock[d]) clock[d] = out.end[from][sent_at];
+    for (const detail::stage_pc& w : waits)  // a buffer is free once what was sent from it is taken
+      if (w.valid && out.end[w.stage][w.pc] > clock[d]) clock[d] = out.end[w.stage][w.pc];
     const double c = i.op == opcode::recv || i.op == opcode::send ? 0.0 : cost_of(k, i);
     clock[d] += c;
     out.end[k][j] = clock[d];
     out.busy[k] += c;
-  });
+  };
+  detail::run_turns(t, slots, step, reads);
   for (double c : clock) out.step = c > out.step ? c : out.step;
   return out;
 }

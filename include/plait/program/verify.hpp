@@ -148,6 +148,52 @@ constexpr std::array<std::size_t, N + 1> last_backward(const program<N>& p) {
   return last;
 }
 
+/// How a pipeline stage reads the messages it receives: each kind copied into its own memory when
+/// received, or read in place, in the sender's memory, until done with it (read_ends_of). The
+/// sender reuses a slot's activation buffer (when the slot is taken again) and its gradient buffer
+/// (at the next B from the slot) only once what it sent from there was received or read.
+struct message_reads {
+  bool activations = false, gradients = false;
+};
+
+/// Where a program is done with what it received of each micro-batch when it reads its messages in
+/// place (runtime/executor.hpp): a received activation at its last backward of the micro-batch (W
+/// where the backward is split: the first layer's weight gradient reads its input), a received
+/// gradient at its first backward of the micro-batch (B where split: the gradient is read there, and
+/// what W needs of it is kept). N where it has none.
+template <std::size_t N>
+struct read_ends {
+  std::array<std::size_t, N + 1> activation{}, gradient{};
+};
+template <std::size_t N>
+constexpr read_ends<N> read_ends_of(const program<N>& p) {
+  read_ends<N> e;
+  e.activation = last_backward(p);
+  for (auto& g : e.gradient) g = N;
+  for (std::size_t k = 0; k < N; ++k)
+    if ((p[k].op == opcode::backward || p[k].op == opcode::backward_input) && p[k].microbatch <= N &&
+        e.gradient[p[k].microbatch] == N)
+      e.gradient[p[k].microbatch] = k;
+  return e;
+}
+
+/// Whether instruction i writes the gradient its stage sends back (a B or whole backward): it reuses
+/// its slot's gradient buffer.
+constexpr bool writes_input_gradient(const instruction& i) {
+  return i.op == opcode::backward || i.op == opcode::backward_input;
+}
+
+/// The pc of the instruction after which stage q, the receiver of send i (at pc `at` of its sender,
+/// received at q's pc `received`, N while not), is done with it under `reads`; N while not received.
+template <std::size_t N>
+constexpr std::size_t read_end(const instruction& i, std::size_t received, const read_ends<N>& q, message_reads reads) {
+  if (received == N || i.microbatch > N) return received;
+  const bool act = message_kind(i.buffer) == message_kind::activation;
+  const std::size_t end =
+      act ? (reads.activations ? q.activation[i.microbatch] : N) : (reads.gradients ? q.gradient[i.microbatch] : N);
+  return end == N ? received : end;
+}
+
 /// Whether any program splits a backward into its input and weight parts (zero-bubble schedules):
 /// the runtime then keeps each layer's output gradient from B to W.
 template <std::size_t P, std::size_t N>

@@ -284,8 +284,10 @@ class device_memory {
   }
 
   /// Backward continues from where the last call stopped; begin_backward() starts from grad[0]
-  /// (the loss's or the received gradient).
-  void begin_backward() { cur_ = 0; }
+  /// (the loss's or the received gradient), begin_backward(dy) from dy: a received gradient read in
+  /// place, in its sender's memory, which its first layer may overwrite (the sender does not read it
+  /// again before the receiver releases it).
+  void begin_backward(float* dy = nullptr) { cur_ = 0, dy_ = dy; }
 
   /// Backward of layers [r.first, r.last), last first. The gradient of the device's first owned
   /// layer's input goes to input_grad(slot) (to be sent) or, for the device's first layer on layer 0's
@@ -302,6 +304,11 @@ class device_memory {
         if (I < r.first || I >= r.last) return;
         using B = typename layout::template layer<I>;
         float* dy = grad_[cur_];
+        if (dy_) {  // the first layer on a gradient read in place; a layer computing in place gets a copy
+          if constexpr (B::is_view || B::in_place_grad) copy(ctx_, dy, dy_, batch * layout::out_sizes[I]);
+          else dy = dy_;
+          dy_ = nullptr;
+        }
         float* dx = nullptr;
         if (I == entry()) {
           if (owned_.first > 0) {
@@ -388,7 +395,8 @@ class device_memory {
   bool training_ = true;
   replica_sum sum_{};
   std::size_t cur_ = 0;
-  memory_usage usage_;  // the arena, by use
+  float* dy_ = nullptr;  // the gradient the next backward starts from, where not grad_[cur_]
+  memory_usage usage_;   // the arena, by use
   std::size_t budget_ = 0, device_ = 0;
   const void* opt_tag_ = nullptr;
   std::size_t opt_steps_ = 0;

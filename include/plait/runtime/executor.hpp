@@ -36,6 +36,7 @@
 #include "../program/instruction.hpp"
 #include "comm_queue.hpp"
 #include "data_parallel_collective.hpp"
+#include "detail/stage_messages.hpp"
 #include "detail/tensor_exchange.hpp"
 #include "device_memory.hpp"
 #include "event_names.hpp"
@@ -100,6 +101,7 @@ class device_executor {
     } else {
       execute(Plan::inference_programs[device_], h);
     }
+    h.release_held();  // nothing is held past a verified program's end; a failed one lets its senders go
     queue_.wait();
     h.await_all_sent();  // the next run may overwrite what was posted
   }
@@ -110,15 +112,17 @@ class device_executor {
   static void run_together(device_executor* const* all, std::size_t p, Job& job, std::uint64_t step);
 
  private:
-  /// A posted message: the peer it went to and its ticket (taken once the peer copied it).
-  struct posted {
-    std::size_t peer = 0;
-    std::uint64_t ticket = 0;
-  };
-
   struct no_pc {  // what a handler of a job without predictive coding holds in its place
     explicit no_pc(memory_type&) {}
   };
+  // A training step reads in place the kinds of message the plan proved it for, where the sender's
+  // memory is this process's (host devices' local groups); everything else is copied.
+  static constexpr bool borrows =
+      memory_type::host_memory && requires(comm& c, std::uint64_t& t) { c.borrow(std::size_t{}, std::size_t{}, t); };
+  template <class Job>
+  static constexpr bool reads(bool kind) {
+    return kind && borrows && Job::training && !Job::predictive_coding;
+  }
 
   template <class Job>
   struct handler {
@@ -132,10 +136,11 @@ class device_executor {
     // [B/dp] rows @ device: its replica's share of the rows the job splits over job.replicas replicas
     const shard share = shard_of(job.count, job.replicas ? job.replicas : Plan::data_parallel_degree,
                                  Plan::replica[device] - job.first_replica);
-    std::array<std::array<posted, 64>, 2> slot_sent{};  // last message posted from each slot, [activation|gradient]
-    std::array<posted, 2> last_sent{};                  // last message posted up / down
-    pc_type pc{mem};                                    // predictive coding: the device's value nodes
-    std::size_t iteration = 0;                          // predictive coding: the inference iteration
+    using messages_type =
+        detail::stage_messages<comm, reads<Job>(Plan::reads.activations), reads<Job>(Plan::reads.gradients)>;
+    messages_type messages;     // what the device has in flight with its pipeline neighbours
+    pc_type pc{mem};            // predictive coding: the device's value nodes
+    std::size_t iteration = 0;  // predictive coding: the inference iteration
 
     handler(device_executor& e, Job& j, std::uint64_t s) : ex(e), job(j), step(s) {}
 
@@ -156,17 +161,19 @@ class device_executor {
       const shard mb = k < parts ? shard_of(share.size(), parts, k) : shard{share.size(), share.size()};
       return {share.begin + mb.begin, share.begin + mb.end};
     }
-    void await_slot(std::size_t k) {  // the slot's earlier messages were taken before it is overwritten
+    // Slot k's output was taken before the slot is overwritten (its input gradient before the next B
+    // rewrites it: await_gradient; predictive coding rewrites both at once).
+    void await_slot(std::size_t k) {
       if constexpr (Plan::communicates) {
-        if (k >= 64) return await_all_sent();
-        for (auto& kind : slot_sent)
-          if (kind[k].ticket) ex.links_.pipeline->wait_taken(kind[k].peer, std::exchange(kind[k].ticket, 0));
+        messages.await(*ex.links_.pipeline, messages_type::activation, k);
+        if constexpr (Job::predictive_coding) messages.await(*ex.links_.pipeline, messages_type::gradient, k);
       }
     }
     void await_all_sent() {
-      if constexpr (Plan::communicates)
-        for (auto& p : last_sent)
-          if (p.ticket) ex.links_.pipeline->wait_taken(p.peer, std::exchange(p.ticket, 0));
+      if constexpr (Plan::communicates) messages.await_all(*ex.links_.pipeline);
+    }
+    void release_held() {
+      if constexpr (Plan::communicates) messages.release_all(*ex.links_.pipeline);
     }
 
     void scatter(const instruction& i) { const auto t = traced(i); }  // its rows are read where forward binds them
@@ -179,8 +186,11 @@ class device_executor {
       if (r.first == mem.owned().first && opens_slot(i)) {  // bind the micro-batch's (or share's) input
         await_slot(k);
         const shard in = chunk(i) ? share : mb;
-        mem.bind_input(
-            k, r.first == 0 ? mem.take_input(k, job.x + in.begin * input_shape::size, in.size()) : mem.recv_input(k));
+        const float* at = nullptr;
+        if constexpr (Plan::communicates) at = messages.input(k);  // read in place, in the sender's slot
+        mem.bind_input(k, r.first == 0 ? mem.take_input(k, job.x + in.begin * input_shape::size, in.size())
+                          : at         ? at
+                                       : mem.recv_input(k));
       }
       if (mb.size() > 0) mem.forward(r, mb.size(), k, slot_row(i));
       if constexpr (!Job::training)
@@ -212,11 +222,18 @@ class device_executor {
         const shard mb = rows(i);
         mem.set_step(step, mb.begin, true);
         const stage_range r = Plan::stages[i.stage];
+        const bool input = part != memory_type::backward_part::weight, first = r.first == mem.owned().first;
+        if constexpr (Plan::communicates)  // the slot's input gradient, sent before, was taken
+          if (input && first) messages.await(*ex.links_.pipeline, messages_type::gradient, slot(i));
         mem.backward(r, mb.size(), slot(i),
                      i.microbatch > 0 || job.accumulating,  // accumulate_step: onto the chunks before
                      part);
-        if (r.first == mem.owned().first && part != memory_type::backward_part::input)
+        if constexpr (Plan::communicates)
+          if (input) messages.release_gradient(*ex.links_.pipeline);  // the received gradient was read
+        if (first && part != memory_type::backward_part::input) {
           mem.release_input(slot(i));  // the slot's input was last read here (W reads it after B)
+          if constexpr (Plan::communicates) messages.release_input(*ex.links_.pipeline, slot(i));
+        }
       }
     }
     void optimizer_step(const instruction& i) {
@@ -298,37 +315,37 @@ class device_executor {
       }
     }
 
-    // A receive runs on the compute thread: the next instruction needs its data.
+    // A receive runs on the compute thread: the next instruction needs its data (or, read in place,
+    // where it is).
     void receive(const instruction& i) {
       const auto t = traced(i, trace_row::communication);
       const std::size_t n = rows(i).size(), k = slot(i);
       const std::size_t peer = std::size_t(i.peer);
       if (message_kind(i.buffer) == message_kind::activation) {
         if (opens_slot(i)) await_slot(k);  // a later chunk lands beside the earlier ones
-        ex.links_.pipeline->take(mem.recv_input(k) + slot_row(i) * in_width(), n * in_width(),
-                                 peer);  // [mb, in] from the stage before
+        messages.receive_activation(*ex.links_.pipeline, k, mem.recv_input(k) + slot_row(i) * in_width(),
+                                    n * in_width(), peer);  // [mb, in] from the stage before
       } else {
-        ex.links_.pipeline->take(mem.recv_grad(), n * out_width(), peer);  // [mb, out] from the stage after
-        mem.begin_backward();
+        float* dy = messages.receive_gradient(*ex.links_.pipeline, mem.recv_grad(), n * out_width(),
+                                              peer);  // [mb, out] from the stage after
+        mem.begin_backward(dy == mem.recv_grad() ? nullptr : dy);
       }
     }
 
-    // A send is posted from the compute thread and does not wait: the peer copies the buffer when
-    // it receives, and the slot is not overwritten before (await_slot). No thread hand-off, so a
-    // busy machine cannot delay a message behind the scheduler.
+    // A send is posted from the compute thread and does not wait: the peer copies the buffer when it
+    // receives, or reads it in place until it releases it, and the buffer is not rewritten before
+    // (detail/stage_messages.hpp). No thread hand-off, so a busy machine cannot delay a message
+    // behind the scheduler.
     void send(const instruction& i) {
       const auto t = traced(i, trace_row::communication);
       const std::size_t n = rows(i).size(), k = slot(i);
-      const bool activation = message_kind(i.buffer) == message_kind::activation;
       const std::size_t peer = std::size_t(i.peer);
-      const std::uint64_t ticket =
-          activation
-              ? ex.links_.pipeline->post(mem.output(k) + slot_row(i) * out_width(), n * out_width(),
-                                         peer)                                      // [mb, out] to the stage after
-              : ex.links_.pipeline->post(mem.input_grad(k), n * in_width(), peer);  // [mb, in] to the stage before
-      const posted p{peer, ticket};
-      if (k < 64) slot_sent[activation ? 0 : 1][k] = p;
-      last_sent[peer > device % Plan::inner_count ? 0 : 1] = p;  // peers are ranks in the inner group
+      const bool up = peer > device % Plan::inner_count;       // peers are ranks in the inner group
+      if (message_kind(i.buffer) == message_kind::activation)  // [mb, out] to the stage after
+        messages.post(*ex.links_.pipeline, messages_type::activation, k, mem.output(k) + slot_row(i) * out_width(),
+                      n * out_width(), peer, up);
+      else  // [mb, in] to the stage before
+        messages.post(*ex.links_.pipeline, messages_type::gradient, k, mem.input_grad(k), n * in_width(), peer, up);
     }
 
     // Tensor parallelism's exchange at a stage boundary of the device graph, on the tensor group.

@@ -41,6 +41,8 @@ void device_executor<Plan, Backend>::run_together(device_executor* const* all, s
         execute_one(Plan::inference_programs[d][pc], hs[at(d)]);
       }
     }
+    for (auto& h : hs) h.release_held();  // all first: a stage may wait below for another's release
+    for (auto& h : hs) h.release_held();  // all first: a stage may wait below for another's release
     for (auto& h : hs) {
       h.ex.queue_.wait();
       h.await_all_sent();

@@ -108,4 +108,20 @@ static_assert(verify_order(std::array{split_first, both}, 2).kind == order_verdi
 constexpr program<12> w_late = {R(0, 0, A), F(0), L(0), Bi(0), S(0, 0, G), R(1, 0, A),
                                 W(0),       F(1), L(1), Bi(1), S(1, 0, G), W(1)};
 static_assert(verify_order(std::array{split_first, w_late}, 2).kind == order_verdict::slot_overwrite);
+
+// Messages read in place hold the sender's buffer until the receiver is done with them. Stage 0 keeps
+// one micro-batch (one slot); stage 1 defers both W to its end. Copied, micro-batch 0's activation is
+// taken when stage 1 receives it, and stage 0's F(1) may reuse the slot. Read in place, it is held
+// until stage 1's W(0), which comes after the activation of micro-batch 1 that stage 0 would send
+// only after that F(1): a deadlock the simulation finds.
+constexpr program<12> one_slot = {F(0), S(0, 1, A), R(0, 1, G), Bi(0), W(0), F(1), S(1, 1, A), R(1, 1, G), Bi(1), W(1)};
+constexpr program<12> w_at_end = {R(0, 0, A), F(0), L(0),  Bi(0),      S(0, 0, G), R(1, 0, A),
+                                  F(1),       L(1), Bi(1), S(1, 0, G), W(0),       W(1)};
+static_assert(verify_order(std::array{one_slot, w_at_end}, 2));
+static_assert(verify_order(std::array{one_slot, w_at_end}, 2, message_reads{.gradients = true}));
+constexpr auto held = verify_order(std::array{one_slot, w_at_end}, 2, message_reads{.activations = true});
+static_assert(held.kind == order_verdict::slot_deadlock && held.stage == 0 && held.microbatch == 1);
+// A gradient buffer is rewritten at the stage's next B from its slot: read in place, that B waits
+// for the stage before to have run its own B on it. Stage 1 of 1F1B at p = 2 has one slot.
+static_assert(verify_order(one_f_one_b::programs<2, 4>(), 4, message_reads{.gradients = true}));
 }  // namespace

@@ -478,6 +478,71 @@ TEST_CASE("post does not wait for the receiver; take gets the posted messages in
   receiver.join();
 }
 
+TEST_CASE("borrow reads the sender's buffer in place; the sender waits for each release, in any order") {
+  plait::local_group g(2, {.deadline = std::chrono::milliseconds(2000)});
+  auto sender = g.comm(0), receiver = g.comm(1);
+  std::vector<float> a(4, 1.0f), b(6, 2.0f);
+  const std::uint64_t ta = sender.post(a.data(), a.size(), 1), tb = sender.post(b.data(), b.size(), 1);
+  std::uint64_t ra = 0, rb = 0;
+  CHECK(receiver.borrow(a.size(), 0, ra) == a.data());  // no copy: the sender's own memory
+  CHECK(receiver.borrow(b.size(), 0, rb) == b.data());
+  CHECK(ra == ta);
+  CHECK(rb == tb);
+  std::atomic<int> stage{0};
+  std::thread waiter([&] {
+    g.comm(0).wait_taken(1, tb);  // b is released first: returns while a is still borrowed
+    stage = 1;
+    g.comm(0).wait_taken(1, ta);
+    stage = 2;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(stage == 0);  // neither is released yet: reached is not taken
+  receiver.release(0, rb);
+  while (stage < 1) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(stage == 1);
+  receiver.release(0, ra);
+  waiter.join();
+  CHECK(stage == 2);
+}
+
+TEST_CASE(
+    "a borrowed message keeps its ring entry: the sender's post of the entry's next message waits for its release") {
+  plait::local_group g(2, {.deadline = std::chrono::milliseconds(2000)});
+  std::vector<float> x(3, 1.0f);
+  auto sender = g.comm(0), receiver = g.comm(1);
+  std::uint64_t first = 0, t = 0;
+  sender.post(x.data(), 3, 1);
+  receiver.borrow(3, 0, first);   // held
+  for (int k = 1; k < 64; ++k) {  // the other 63 entries go round as copies
+    sender.post(x.data(), 3, 1);
+    std::vector<float> got(3);
+    receiver.take(got.data(), 3, 0);
+  }
+  std::atomic<bool> posted{false};
+  std::thread post([&] {
+    g.comm(0).post(x.data(), 3, 1);  // message 65 lands in message 1's entry
+    posted = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK_FALSE(posted);
+  receiver.release(0, first);
+  post.join();
+  CHECK(posted);
+  CHECK(receiver.borrow(3, 0, t) == x.data());
+  CHECK(t == 65);
+}
+
+TEST_CASE("a sender waiting for a release that never comes is a plait error within the deadline") {
+  plait::local_group g(2, {.deadline = std::chrono::milliseconds(200)});
+  std::vector<float> x(3, 1.0f);
+  auto sender = g.comm(0), receiver = g.comm(1);
+  const std::uint64_t t = sender.post(x.data(), 3, 1);
+  std::uint64_t got = 0;
+  receiver.borrow(3, 0, got);
+  CHECK_THROWS_WITH_AS(sender.wait_taken(1, t), doctest::Contains("to take a posted message"), plait::error);
+}
+
 TEST_CASE("take with the wrong length, or with nothing posted, is a plait error") {
   plait::local_group g(2, {.deadline = std::chrono::milliseconds(200)});
   auto b = g.comm(1);

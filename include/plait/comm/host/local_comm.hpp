@@ -30,7 +30,7 @@ class local_comm {
   }
   void broadcast(float* buf, std::size_t n, std::size_t root) {
     group_->broadcast(rank_, buf, n, root);
-  }                                                                                                    // [n] <- root's
+  }  // [n] <- root's
   void send(const float* buf, std::size_t n, std::size_t peer) { group_->send(rank_, buf, n, peer); }  // until received
   void recv(float* buf, std::size_t n, std::size_t peer) { group_->recv(rank_, buf, n, peer); }  // oldest from peer
   /// Posts [n] to peer without waiting; the buffer stays the caller's to keep valid until
@@ -39,7 +39,15 @@ class local_comm {
   void take(float* buf, std::size_t n, std::size_t peer) {
     group_->take(rank_, buf, n, peer);
   }  // oldest posted from peer
-  void wait_taken(std::size_t peer, std::uint64_t ticket) { group_->wait_taken(rank_, peer, ticket); }
+  /// The oldest message posted from peer, [n] read in place (no copy) until release(peer, ticket);
+  /// writes its ticket to `ticket`.
+  const float* borrow(std::size_t n, std::size_t peer, std::uint64_t& ticket) {
+    return group_->borrow(rank_, n, peer, ticket);
+  }
+  void release(std::size_t peer, std::uint64_t ticket) { group_->release(rank_, peer, ticket); }
+  void wait_taken(std::size_t peer, std::uint64_t ticket) {
+    group_->wait_taken(rank_, peer, ticket);
+  }  // taken or released
   void barrier() { group_->barrier(rank_); }
 
  private:

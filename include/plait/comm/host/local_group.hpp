@@ -107,12 +107,16 @@ class local_group {
   std::unique_ptr<pair_slot[]> pairs_;  // [sender * size + receiver]
 
   /// A posted-message channel of one (sender, receiver) pair: up to `depth` messages in flight, each
-  /// the sender's buffer until the receiver has copied it. One producer and one consumer thread.
+  /// the sender's buffer until the receiver has copied it (take) or, having read it in place
+  /// (borrow), released it. One producer and one consumer thread. `taken` counts the messages the
+  /// receiver has reached, in order; an entry's `done` is the ticket of the last message released
+  /// from it, so borrowed messages may be released in any order.
   struct alignas(64) mailbox {
     static constexpr std::size_t depth = 64;
     struct entry {
       const float* data = nullptr;
       std::size_t n = 0;
+      std::atomic<std::uint64_t> done{0};
     };
     std::array<entry, depth> ring{};
     alignas(64) std::atomic<std::uint64_t> posted{0};
@@ -278,50 +282,80 @@ class local_group {
   }
 
   // ---- post / take: messages that do not block their sender --------------------------------------
-  // The sender posts its buffer and goes on; the receiver copies it when it takes it; the sender
-  // may reuse the buffer once taken(ticket). A sender waits only when `depth` messages to one peer
-  // are in flight. This is what pipeline stages use: their schedules are verified for exactly these
-  // semantics (program/verify.hpp: sends do not block, each pair's messages arrive in order).
+  // The sender posts its buffer and goes on; the receiver copies it when it takes it, or reads it in
+  // place when it borrows it and releases it when done; the sender may reuse the buffer once
+  // taken(ticket). A sender waits only when `depth` messages to one peer are in flight. This is what
+  // pipeline stages use: their schedules are verified for exactly these semantics (program/verify.hpp:
+  // sends do not block, each pair's messages arrive in order; program/dependencies.hpp: a slot is
+  // reused only once what was sent from it is taken or released).
   std::uint64_t post(std::size_t r, const float* buf, std::size_t n, std::size_t peer) {
     check_peer(op::send, r, peer);
     check_buffer(op::send, r, buf, n);
     if (broken()) fail_broken(op::send, r);
     mailbox& b = boxes_[r * size_ + peer];
     const std::uint64_t k = b.posted.load(std::memory_order_relaxed);
-    const auto room = [&] { return k - b.taken.load(std::memory_order_acquire) < mailbox::depth; };
+    typename mailbox::entry& e = b.ring[k % mailbox::depth];
+    const auto room = [&] {  // the receiver reached and released the entry's message before
+      return k - b.taken.load(std::memory_order_acquire) < mailbox::depth &&
+             (k < mailbox::depth || e.done.load(std::memory_order_acquire) > k - mailbox::depth);
+    };
     if (!room() && !await(room, true, options_.spin_message))
       fail_wait(op::send, r, break_by(r), cat("rank ", peer, " to take earlier messages"));
-    b.ring[k % mailbox::depth] = {buf, n};  // [n] @ rank r, read by `peer`
+    e.data = buf, e.n = n;  // [n] @ rank r, read by `peer`
     b.posted.store(k + 1, std::memory_order_release);
     wake();
     return k + 1;
   }
 
   void take(std::size_t r, float* buf, std::size_t n, std::size_t peer) {
-    check_peer(op::recv, r, peer);
     check_buffer(op::recv, r, buf, n);
+    const std::uint64_t ticket = reach(r, n, peer);
+    typename mailbox::entry& e = boxes_[peer * size_ + r].ring[(ticket - 1) % mailbox::depth];
+    copy(buf, e.data, n);  // [n] @ peer -> @ rank r
+    e.done.store(ticket, std::memory_order_release);
+    wake();
+  }
+
+  /// The oldest message posted from peer, read in place: [n] @ peer, valid until release(r, peer,
+  /// ticket). Writes its ticket to `ticket`.
+  const float* borrow(std::size_t r, std::size_t n, std::size_t peer, std::uint64_t& ticket) {
+    ticket = reach(r, n, peer);
+    return boxes_[peer * size_ + r].ring[(ticket - 1) % mailbox::depth].data;
+  }
+
+  /// The message of `ticket` from peer (what borrow gave) is no longer read: its sender may reuse it.
+  void release(std::size_t r, std::size_t peer, std::uint64_t ticket) {
+    check_peer(op::recv, r, peer);
+    boxes_[peer * size_ + r].ring[(ticket - 1) % mailbox::depth].done.store(ticket, std::memory_order_release);
+    wake();
+  }
+
+  /// Waits until `peer` has taken (or borrowed and released) rank r's message `ticket` (what post returned).
+  void wait_taken(std::size_t r, std::size_t peer, std::uint64_t ticket) {
+    check_peer(op::send, r, peer);
+    const typename mailbox::entry& e = boxes_[r * size_ + peer].ring[(ticket - 1) % mailbox::depth];
+    const auto done = [&] { return e.done.load(std::memory_order_acquire) >= ticket; };
+    if (!done() && !await(done, true, options_.spin_message))
+      fail_wait(op::send, r, break_by(r), cat("rank ", peer, " to take a posted message"));
+  }
+
+  // Waits for the oldest message posted from peer to rank r, checks its length and counts it
+  // reached; returns its ticket.
+  std::uint64_t reach(std::size_t r, std::size_t n, std::size_t peer) {
+    check_peer(op::recv, r, peer);
     if (broken()) fail_broken(op::recv, r);
     mailbox& b = boxes_[peer * size_ + r];
     const std::uint64_t k = b.taken.load(std::memory_order_relaxed);
     const auto arrived = [&] { return b.posted.load(std::memory_order_acquire) > k; };
-    if (!arrived() && !await(arrived, true, options_.spin_message)) fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
-    const typename mailbox::entry e = b.ring[k % mailbox::depth];
+    if (!arrived() && !await(arrived, true, options_.spin_message))
+      fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
+    const typename mailbox::entry& e = b.ring[k % mailbox::depth];
     if (e.n != n) {
       break_by(r);
       fail_length(op::recv, r, peer, e.n, n);
     }
-    copy(buf, e.data, n);  // [n] @ peer -> @ rank r
     b.taken.store(k + 1, std::memory_order_release);
-    wake();
-  }
-
-  /// Waits until `peer` has taken rank r's messages up to `ticket` (what post returned).
-  void wait_taken(std::size_t r, std::size_t peer, std::uint64_t ticket) {
-    check_peer(op::send, r, peer);
-    mailbox& b = boxes_[r * size_ + peer];
-    const auto done = [&] { return b.taken.load(std::memory_order_acquire) >= ticket; };
-    if (!done() && !await(done, true, options_.spin_message))
-      fail_wait(op::send, r, break_by(r), cat("rank ", peer, " to take a posted message"));
+    return k + 1;
   }
 
   // ---- errors (they may allocate: only reached when failing) ------------------------------------
