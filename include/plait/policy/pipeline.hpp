@@ -191,15 +191,20 @@ struct pipeline {
     else return split_turns<stage_count>(schedule_programs);
   }();
   /// The bubble of the schedule on the planned slots with F, B and W of one unit each (a whole
-  /// backward two), each kind of message copied or read in place (`r`).
-  static constexpr double unit_bubble(message_reads r) {
-    return plan_turn_timeline(
-               device_turns, slots,
-               [](std::size_t, const instruction& i) {
-                 return i.op == opcode::forward ? 1.0 : i.op == opcode::backward ? 2.0 : is_backward(i.op) ? 1.0 : 0.0;
-               },
-               r)
-        .bubble_fraction();
+  /// backward two), each kind of message copied or read in place (`r`); and, in `runs`, whether the
+  /// programs run to their end that way under their devices' turns.
+  static constexpr double unit_bubble(message_reads r, bool* runs = nullptr) {
+    turn_verdict v;
+    const double bubble =
+        plan_turn_timeline(
+            device_turns, slots,
+            [](std::size_t, const instruction& i) {
+              return i.op == opcode::forward ? 1.0 : i.op == opcode::backward ? 2.0 : is_backward(i.op) ? 1.0 : 0.0;
+            },
+            r, &v)
+            .bubble_fraction();
+    if (runs) *runs = bool(v);
+    return bubble;
   }
   /// How stages read what they receive (runtime/detail/stage_messages.hpp): each kind in place, in
   /// the sender's memory, where the schedule still runs to its end on the planned slots with the
@@ -207,15 +212,19 @@ struct pipeline {
   /// last backward or W of its micro-batch, a gradient until its B) and no bubble grows; else copied.
   /// Under GPipe, 1F1B and interleaved 1F1B, activations are read in place (W follows B), but not
   /// gradients (the next B of a stage follows soon: its one gradient buffer would wait for the stage
-  /// before); under the zero-bubble schedules, which defer W, the other way round.
+  /// before); under the zero-bubble schedules, which defer W, the other way round. (One run of the
+  /// devices' turns decides each: where they run to the end, verify_order's run without turns does too.)
   static constexpr message_reads reads = [] {
     if (!check || !order || !turn_check) return message_reads{};
     const double copied = unit_bubble({});
-    for (const message_reads r : {message_reads{true, true}, message_reads{true, false}, message_reads{false, true}})
-      if (verify_order(schedule_programs, Micro::count, r) && verify_turns(device_turns, slots, r) &&
-          unit_bubble(r) <= copied + 1e-9)
-        return r;
-    return message_reads{};
+    const auto free = [&](message_reads r) {
+      bool runs = false;
+      const double bubble = unit_bubble(r, &runs);
+      return runs && bubble <= copied + 1e-9;
+    };
+    const bool activations = free({.activations = true}), gradients = free({.gradients = true});
+    if (activations && gradients && free({true, true})) return message_reads{true, true};
+    return message_reads{activations, activations ? false : gradients};
   }();
   static_assert(
       [] {

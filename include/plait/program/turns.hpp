@@ -236,11 +236,11 @@ constexpr turn_verdict verify_turns(const turn_split<S, P, N>& t, const std::arr
 /// The planned timeline of a turn_split: an instruction starts when its device is free, what it
 /// receives was sent and what it rewrites is free (what was sent from it taken: received or, read in
 /// place under `reads`, read to its end); `cost(stage, instruction)` is what a computing instruction
-/// takes. Indexed by
+/// takes. `verdict`, where given, receives verify_turns' verdict of the same run. Indexed by
 /// stage (end[k][j], busy[k]); its bubble is averaged over the P devices.
 template <std::size_t S, std::size_t P, std::size_t N, class Cost>
 constexpr timeline<S, N> plan_turn_timeline(const turn_split<S, P, N>& t, const std::array<std::size_t, S>& slots,
-                                            Cost cost_of, message_reads reads = {}) {
+                                            Cost cost_of, message_reads reads = {}, turn_verdict* verdict = nullptr) {
   timeline<S, N> out;
   out.machines = P;
   std::array<double, P> clock{};
@@ -255,7 +255,8 @@ constexpr timeline<S, N> plan_turn_timeline(const turn_split<S, P, N>& t, const 
     out.end[k][j] = clock[d];
     out.busy[k] += c;
   };
-  detail::run_turns(t, slots, step, reads);
+  const turn_verdict v = detail::run_turns(t, slots, step, reads);
+  if (verdict) *verdict = v;
   for (double c : clock) out.step = c > out.step ? c : out.step;
   return out;
 }

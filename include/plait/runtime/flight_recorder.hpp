@@ -10,8 +10,9 @@
 //
 // Each device has two rings of `capacity` records (default 2000), allocated at place(...): one written
 // by the thread that runs its program, one by its communication worker (the data-parallel
-// collectives), so each ring has one writer and a record costs two clock reads and a few stores. The
-// oldest record is overwritten; nothing is allocated per step.
+// collectives), so each ring has one writer and a record costs two clock reads and a few stores (the
+// time-stamp counter where it is invariant: detail/flight_clock.hpp). The oldest record is
+// overwritten; nothing is allocated per step.
 //
 // Reading while the writers run (a signal, another thread's error): every field is stored and loaded
 // atomically (relaxed, plain moves on x86) and each record carries a sequence number written last, so
@@ -43,6 +44,7 @@
 #include "../core/error.hpp"
 #include "../io/trace.hpp"
 #include "../program/instruction.hpp"
+#include "detail/flight_clock.hpp"
 #include "detail/flight_writer.hpp"
 
 namespace plait {
@@ -57,8 +59,8 @@ struct flight_record {
   std::uint64_t seq = 0;        // 1 + its index among its ring's records; 0: being written
   std::uint64_t step = 0;       // the model's step count
   std::uint64_t bytes = 0;      // sent, received or reduced (0: computes only)
-  std::int64_t start_ns = 0;    // std::chrono::steady_clock (CLOCK_MONOTONIC), nanoseconds
-  std::int64_t finish_ns = 0;   // 0: not finished
+  std::int64_t start = 0;       // ticks of the recorder's clock (flight_recorder::ticks())
+  std::int64_t finish = 0;      // 0: not finished
   std::int32_t microbatch = 0;  // the instruction's micro-batch
   std::int16_t stage = 0;       // its stage
   std::int16_t peer = -1;       // send/recv: rank in the inner group; collective: collective_group; -1: none
@@ -91,18 +93,18 @@ class flight_ring {
     flight_record& s = slots_[n % capacity_];
     put(s.seq, std::uint64_t(0));
     std::atomic_thread_fence(std::memory_order_release);  // a reader sees the slot invalid before it changes
-    put(s.what, r.what), put(s.step, r.step), put(s.bytes, r.bytes), put(s.start_ns, r.start_ns);
-    put(s.finish_ns, std::int64_t(0)), put(s.microbatch, r.microbatch), put(s.stage, r.stage), put(s.peer, r.peer);
+    put(s.what, r.what), put(s.step, r.step), put(s.bytes, r.bytes), put(s.start, r.start);
+    put(s.finish, std::int64_t(0)), put(s.microbatch, r.microbatch), put(s.stage, r.stage), put(s.peer, r.peer);
     put(s.op, r.op), put(s.kind, r.kind), put(s.state, flight_state::running);
     put(s.seq, n + 1, std::memory_order_release);
     next_.store(n + 1, std::memory_order_release);
     return n + 1;
   }
-  void finish(std::uint64_t seq, flight_state state, std::int64_t now_ns) {
+  void finish(std::uint64_t seq, flight_state state, std::int64_t now) {
     using namespace flight_detail;
     flight_record& s = slots_[(seq - 1) % capacity_];
     if (get(s.seq) != seq) return;  // overwritten while it ran
-    if (state == flight_state::finished) put(s.finish_ns, now_ns);
+    if (state == flight_state::finished) put(s.finish, now);
     put(s.state, state, std::memory_order_release);
   }
 
@@ -114,9 +116,9 @@ class flight_ring {
     const flight_record& s = slots_[k % capacity_];
     const std::uint64_t seq = get(s.seq, std::memory_order_acquire);
     out.seq = seq, out.what = get(s.what), out.step = get(s.step), out.bytes = get(s.bytes);
-    out.start_ns = get(s.start_ns), out.microbatch = get(s.microbatch), out.stage = get(s.stage);
+    out.start = get(s.start), out.microbatch = get(s.microbatch), out.stage = get(s.stage);
     out.peer = get(s.peer), out.op = get(s.op), out.kind = get(s.kind);
-    out.state = get(s.state, std::memory_order_acquire), out.finish_ns = get(s.finish_ns);
+    out.state = get(s.state, std::memory_order_acquire), out.finish = get(s.finish);
     std::atomic_thread_fence(std::memory_order_acquire);
     return seq == k + 1 && get(s.seq) == seq;
   }
@@ -180,6 +182,12 @@ class flight_recorder {
 
   flight_ring& ring(std::size_t local, lane l) { return rings_[local * 2 + l]; }
   const flight_ring& ring(std::size_t local, lane l) const { return rings_[local * 2 + l]; }
+  /// Now on the clock records are kept in (async-signal-safe).
+  std::int64_t ticks() const noexcept { return clock_.ticks(); }
+  /// A record's start or finish in CLOCK_MONOTONIC nanoseconds (std::chrono::steady_clock's), as the file has it.
+  std::int64_t to_ns(std::int64_t tick) const noexcept {
+    return clock_.to_ns(tick, clock_.ticks(), flight_detail::flight_clock::monotonic_ns());
+  }
 
   /// Local device `local`'s records still held, both lanes in the order they started (allocates:
   /// for tests and tools, not for a signal handler).
@@ -231,7 +239,7 @@ class flight_recorder {
     };
     bool ha = next(a, ka, na, ra), hb = next(b, kb, nb, rb);
     while (ha || hb) {
-      if (ha && (!hb || ra.start_ns <= rb.start_ns)) {
+      if (ha && (!hb || ra.start <= rb.start)) {
         fn(ra);
         ++ka;
         ha = next(a, ka, na, ra);
@@ -248,6 +256,7 @@ class flight_recorder {
 
   std::size_t devices_ = 0;  // 0: disabled
   std::size_t capacity_ = 0;
+  flight_detail::flight_clock clock_;
   flight_identity id_;
   std::unique_ptr<flight_record[]> slots_;  // [devices, lane, capacity] @ host
   std::unique_ptr<flight_ring[]> rings_;    // [devices, lane]
@@ -271,27 +280,25 @@ class flight_scope {
     // The data-parallel collectives run on the device's communication worker: the other ring.
     const bool worker = is_collective(i.op) && i.peer != std::int16_t(collective_group::inner);
     ring_ = &r->ring(local, worker ? flight_recorder::communication : flight_recorder::compute);
+    recorder_ = r;
     flight_record rec;
     rec.what = what, rec.step = step, rec.microbatch = i.microbatch, rec.stage = std::int16_t(i.stage);
     rec.peer = i.peer, rec.op = i.op,
     rec.kind = communicates_op(i.op) ? flight_kind::collective : flight_kind::instruction;
     rec.bytes = bytes();
-    rec.start_ns = now_ns();
+    rec.start = r->ticks();
     seq_ = ring_->start(rec);
   }
   ~flight_scope() {
     if (ring_ != nullptr)
-      ring_->finish(seq_, std::uncaught_exceptions() > 0 ? flight_state::failed : flight_state::finished, now_ns());
+      ring_->finish(seq_, std::uncaught_exceptions() > 0 ? flight_state::failed : flight_state::finished,
+                    recorder_->ticks());
   }
   flight_scope(const flight_scope&) = delete;
   flight_scope& operator=(const flight_scope&) = delete;
 
-  static std::int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
-
  private:
+  const flight_recorder* recorder_ = nullptr;
   flight_ring* ring_ = nullptr;
   std::uint64_t seq_ = 0;
 };

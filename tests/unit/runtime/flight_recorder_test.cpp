@@ -8,6 +8,7 @@
 
 #include <signal.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <plait/plait.hpp>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../policy/equivalence.hpp"
@@ -70,7 +72,7 @@ void check_program_recorded(const M& m, std::size_t l, std::uint64_t step) {
       CHECK(got[k].microbatch == expected[k].microbatch);
       CHECK(got[k].stage == std::int16_t(expected[k].stage));
       CHECK(got[k].state == flight_state::finished);
-      CHECK(got[k].finish_ns >= got[k].start_ns);
+      CHECK(got[k].finish >= got[k].start);
       CHECK(got[k].kind == (communicates_op(expected[k].op) ? flight_kind::collective : flight_kind::instruction));
     }
   };
@@ -86,7 +88,7 @@ TEST_CASE("a ring keeps the last N records, oldest overwritten, in the order the
     flight_record r;
     r.what = "forward stage 0";
     r.step = s;
-    r.start_ns = std::int64_t(100 + s);
+    r.start = std::int64_t(100 + s);
     const std::uint64_t seq = g.start(r);
     if (s != 9) g.finish(seq, flight_state::finished, std::int64_t(200 + s));
   }
@@ -95,12 +97,31 @@ TEST_CASE("a ring keeps the last N records, oldest overwritten, in the order the
   REQUIRE(kept.size() == 4);
   for (std::size_t k = 0; k < 4; ++k) CHECK(kept[k].step == 6 + k);
   CHECK(kept[2].state == flight_state::finished);
-  CHECK(kept[2].finish_ns == 208);
+  CHECK(kept[2].finish == 208);
   CHECK(kept[3].state == flight_state::running);  // the last one never finished: where the device is
-  CHECK(kept[3].finish_ns == 0);
+  CHECK(kept[3].finish == 0);
   // A finish that comes after its slot was overwritten changes nothing.
   g.finish(1, flight_state::failed, 999);
   CHECK(f.records(0)[0].state == flight_state::finished);
+}
+
+TEST_CASE("the recorder's clock: ticks that the file turns into CLOCK_MONOTONIC nanoseconds") {
+  const flight_detail::flight_clock c;
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  const std::int64_t before = flight_detail::flight_clock::monotonic_ns();
+  const std::int64_t tick = c.ticks();
+  const std::int64_t after = flight_detail::flight_clock::monotonic_ns();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  const std::int64_t later = c.ticks();
+  CHECK(later > tick);  // monotonic
+  const std::int64_t tick1 = c.ticks(), ns1 = flight_detail::flight_clock::monotonic_ns();
+  const std::int64_t ns = c.to_ns(tick, tick1, ns1);
+  // Between the two readings of CLOCK_MONOTONIC around it, give or take the error of a rate measured
+  // over 6 ms (and a VM's preemption between paired readings).
+  CHECK(ns >= before - 200000);
+  CHECK(ns <= after + 200000);
+  CHECK(c.to_ns(0, tick1, ns1) == 0);         // no reading stays none
+  if (!c.counts_cycles()) CHECK(ns == tick);  // without an invariant TSC, ticks are nanoseconds
 }
 
 TEST_CASE("a scope finishes its record, or marks it failed when an exception leaves it") {
@@ -117,7 +138,7 @@ TEST_CASE("a scope finishes its record, or marks it failed when an exception lea
   CHECK(r[0].state == flight_state::finished);
   CHECK(r[0].microbatch == 1);
   CHECK(r[1].state == flight_state::failed);
-  CHECK(r[1].finish_ns == 0);
+  CHECK(r[1].finish == 0);
   // A disabled recorder, or none, records nothing and reads no byte count.
   flight_recorder off;
   bool asked = false;
@@ -221,24 +242,24 @@ TEST_CASE("files for the tool: a stuck rank and a dead one") {
       flight_recorder f(1, 16, flight_identity{rank, 3, rank, "replicate<3>", (out / folder).string(), true});
       auto& compute = f.ring(0, flight_recorder::compute);
       auto& comm = f.ring(0, flight_recorder::communication);
-      std::int64_t t = flight_scope::now_ns() - 1000000;
+      std::int64_t t = f.ticks() - 1000000;
       for (std::uint64_t step = 2; step <= (rank == 2 ? 2u : 3u); ++step) {
         for (opcode op : {opcode::forward, opcode::loss, opcode::backward}) {
           flight_record r;
-          r.what = to_string(op), r.op = op, r.step = step, r.start_ns = t++;
+          r.what = to_string(op), r.op = op, r.step = step, r.start = t++;
           compute.finish(compute.start(r), flight_state::finished, t++);
         }
         for (std::uint16_t bucket : {0, 1}) {
           flight_record r;
           r.what = bucket ? "all_reduce bucket 1" : "all_reduce bucket 0", r.op = opcode::all_reduce;
-          r.kind = flight_kind::collective, r.peer = 1, r.bytes = 4096, r.step = step, r.start_ns = t++;
+          r.kind = flight_kind::collective, r.peer = 1, r.bytes = 4096, r.step = step, r.start = t++;
           const std::uint64_t seq = comm.start(r);
           if (step == 2 || bucket == 0) comm.finish(seq, flight_state::finished, t++);
           else if (rank == 1) comm.finish(seq, flight_state::failed, t++);
         }
         if (step == 2) {
           flight_record r;
-          r.what = "optimizer_step", r.op = opcode::optimizer_step, r.step = step, r.start_ns = t++;
+          r.what = "optimizer_step", r.op = opcode::optimizer_step, r.step = step, r.start = t++;
           compute.finish(compute.start(r), flight_state::finished, t++);
         }
       }

@@ -82,7 +82,8 @@ inline void flight_recorder::body(flight_detail::fd_writer& out, const char* rea
   out.key("rank").number(std::uint64_t(id_.rank)).key("ranks").number(std::uint64_t(id_.ranks));
   out.key("host").string(host_).key("pid").number(std::int64_t(::getpid()));
   out.key("policy").string(id_.policy).key("reason").string(reason).key("error").string(error_);
-  out.key("steady_now_ns").number(clock_ns(CLOCK_MONOTONIC)).key("wall_now_ns").number(clock_ns(CLOCK_REALTIME));
+  const std::int64_t tick = clock_.ticks(), now = clock_ns(CLOCK_MONOTONIC);  // records' ticks -> now's nanoseconds
+  out.key("steady_now_ns").number(now).key("wall_now_ns").number(clock_ns(CLOCK_REALTIME));
   out.key("capacity").number(std::uint64_t(capacity_)).key("devices").raw("[");
   for (std::size_t l = 0; l < devices_; ++l) {
     const std::uint64_t started = ring(l, compute).started() + ring(l, communication).started();
@@ -94,7 +95,8 @@ inline void flight_recorder::body(flight_detail::fd_writer& out, const char* rea
       out.key("what").string(r.what ? r.what : to_string(r.op)).key("op").string(to_string(r.op));
       out.key("step").number(r.step).key("microbatch").number(std::int64_t(r.microbatch));
       out.key("stage").number(std::int64_t(r.stage)).key("peer").number(std::int64_t(r.peer));
-      out.key("bytes").number(r.bytes).key("start_ns").number(r.start_ns).key("finish_ns").number(r.finish_ns);
+      out.key("bytes").number(r.bytes).key("start_ns").number(clock_.to_ns(r.start, tick, now));
+      out.key("finish_ns").number(clock_.to_ns(r.finish, tick, now));
       out.key("state").string(flight_detail::state_name(r.state)).raw("}");
       first = false;
     });
