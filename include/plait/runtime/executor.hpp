@@ -15,6 +15,7 @@
 // data-parallel group run on the communication worker, overlapped with backward; tensor-parallel
 // exchanges and receives run on the compute thread (the next instruction needs their result).
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -27,15 +28,14 @@
 #include "../core/error.hpp"
 #include "../core/shard.hpp"
 #include "../core/tensor.hpp"
-#include "../graph/frozen.hpp"
 #include "../io/trace.hpp"
 #include "../kernels/copy.hpp"
 #include "../kernels/reduce.hpp"
-#include "../policy/buckets.hpp"
 #include "../policy/pc_plan.hpp"
 #include "../program/instruction.hpp"
 #include "comm_queue.hpp"
 #include "data_parallel_collective.hpp"
+#include "detail/parameter_update.hpp"
 #include "detail/stage_messages.hpp"
 #include "detail/tensor_exchange.hpp"
 #include "device_memory.hpp"
@@ -115,13 +115,11 @@ class device_executor {
   struct no_pc {  // what a handler of a job without predictive coding holds in its place
     explicit no_pc(memory_type&) {}
   };
-  // A training step reads in place the kinds of message the plan proved it for, where the sender's
-  // memory is this process's (host devices' local groups); everything else is copied.
-  static constexpr bool borrows =
-      memory_type::host_memory && requires(comm& c, std::uint64_t& t) { c.borrow(std::size_t{}, std::size_t{}, t); };
+  // What a training step reads in place (detail/stage_messages.hpp): the kinds the plan proved it for.
   template <class Job>
   static constexpr bool reads(bool kind) {
-    return kind && borrows && Job::training && !Job::predictive_coding;
+    return kind && Job::training && !Job::predictive_coding &&
+           detail::reads_in_place<comm>(memory_type::host_memory, std::ranges::max(Plan::slots));
   }
 
   template <class Job>
@@ -161,8 +159,8 @@ class device_executor {
       const shard mb = k < parts ? shard_of(share.size(), parts, k) : shard{share.size(), share.size()};
       return {share.begin + mb.begin, share.begin + mb.end};
     }
-    // Slot k's output was taken before the slot is overwritten (its input gradient before the next B
-    // rewrites it: await_gradient; predictive coding rewrites both at once).
+    // Slot k's output was taken before the slot is overwritten (its input gradient is awaited before
+    // the next B rewrites it, in backward_part; predictive coding rewrites both at once).
     void await_slot(std::size_t k) {
       if constexpr (Plan::communicates) {
         messages.await(*ex.links_.pipeline, messages_type::activation, k);
@@ -243,26 +241,8 @@ class device_executor {
         if (job.guard)
           return job.guard->measure(local);  // a guarded step: the update waits for the norm (step_guard.hpp)
         const auto t = traced(i);
-        const step_count count = mem.next_optimizer_step();
-        float* state = job.state[local];
-        if constexpr (Plan::sharded) {
-          std::size_t at = 0;  // this device's chunks of every bucket, one after another
-          for (const bucket& b : Plan::buckets) {
-            const shard c = shard_of(b.size, Plan::data_parallel_degree, Plan::replica[device]);
-            job.opt->step(mem.ctx(), mem.params() + b.offset + c.begin, mem.shard_grads() + at,
-                          state + at * job.opt->state_per_param(), c.size(), count);
-            at += c.size();
-          }
-        } else if constexpr (any_frozen<device_layout>) {  // graph/frozen.hpp: the trainable runs, their state packed
-          const auto runs = trainable_runs<device_layout>(mem.owned().first, mem.owned().last);
-          for (std::size_t k = 0, at = 0; k < runs.count; at += runs.r[k++].size) {
-            const std::size_t from = runs.r[k].offset - mem.param_lo();
-            job.opt->step(mem.ctx(), mem.params() + from, mem.grads() + from, state + at * job.opt->state_per_param(),
-                          runs.r[k].size, count);
-          }
-        } else {
-          job.opt->step(mem.ctx(), mem.params(), mem.grads(), state, mem.param_size(), count);
-        }
+        detail::update_parameters<Plan>(mem, device, *job.opt, Plan::sharded ? mem.shard_grads() : mem.grads(),
+                                        job.state[local], mem.next_optimizer_step());
       }
     }
     // The micro-batch's output rows to the caller ([mb, out] @ host), and, when evaluating, its loss.

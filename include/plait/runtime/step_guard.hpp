@@ -38,6 +38,7 @@
 #include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
 #include "data_parallel_collective.hpp"
+#include "detail/parameter_update.hpp"
 #include "step_agreement.hpp"
 
 namespace plait {
@@ -155,27 +156,11 @@ class step_guard final : public deferred_update {
       for_blocks(m.ctx(), n, 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) {
         for (std::size_t i = b; i < e; ++i) g[i] *= scale;
       });
-    const step_count t = m.next_optimizer_step();
-    if constexpr (Plan::sharded) {  // its chunk of every bucket, as the program's optimizer_step does
-      const std::size_t d = m_device(local);
-      std::size_t at = 0;
-      for (const bucket& b : Plan::buckets) {
-        const shard c = shard_of(b.size, Plan::data_parallel_degree, Plan::replica[d]);
-        opt.step(m.ctx(), m.params() + b.offset + c.begin, g + at, state + at * opt.state_per_param(), c.size(), t);
-        at += c.size();
-      }
+    detail::update_parameters<Plan>(m, m_device(local), opt, g, state, m.next_optimizer_step());
+    if constexpr (Plan::sharded)
       for (std::size_t k = 0; k < Plan::buckets.size(); ++k)  // every replica's chunks -> whole parameters
-        data_parallel_collective<Plan>(devices_->data_group(local), m, d,
+        data_parallel_collective<Plan>(devices_->data_group(local), m, m_device(local),
                                        instruction{.op = opcode::all_gather, .buffer = std::uint16_t(k)});
-    } else if constexpr (any_frozen<typename Plan::device_layout>) {  // the trainable runs, their state packed
-      const auto runs = trainable_runs<typename Plan::device_layout>(m.owned().first, m.owned().last);
-      for (std::size_t k = 0, at = 0; k < runs.count; at += runs.r[k++].size) {
-        const std::size_t from = runs.r[k].offset - m.param_lo();
-        opt.step(m.ctx(), m.params() + from, g + from, state + at * opt.state_per_param(), runs.r[k].size, t);
-      }
-    } else {
-      opt.step(m.ctx(), m.params(), g, state, m.param_size(), t);
-    }
   }
 
  private:

@@ -17,13 +17,30 @@
 
 namespace plait::detail {
 
+/// Slots whose messages stage_messages tracks one by one.
+inline constexpr std::size_t tracked_slots = 64;
+
+/// Whether a device may read messages in place: where the transport lends the sender's buffer
+/// (borrow / release: threads of one process), the host reads the device's memory, and every slot's
+/// messages are tracked one by one (past `tracked` slots a slot waits for everything sent, which a
+/// message held until a later backward would keep from coming).
+template <class Comm>
+constexpr bool reads_in_place(bool host_memory, std::size_t slots) {
+  return host_memory && slots <= tracked_slots&&
+                              requires(Comm & c, std::uint64_t & t)
+  {
+    c.borrow(std::size_t{}, std::size_t{}, t);
+  };
+}
+
 /// Comm: the pipeline group's communicator (post / take / wait_taken; borrow / release where a kind
 /// is read in place). Activations, Gradients: the kinds read in place.
 template <class Comm, bool Activations, bool Gradients>
 class stage_messages {
  public:
   enum kind : std::size_t { activation = 0, gradient = 1 };
-  static constexpr std::size_t tracked = 64;  // slots tracked one by one; past them, every message is awaited
+  static constexpr std::size_t tracked = tracked_slots;  // past them, every message is awaited
+  static_assert(!(Activations || Gradients) || reads_in_place<Comm>(true, tracked));
 
   /// Posts [n] at `buf` (slot k's) to `peer`; `up`: to a later stage.
   void post(Comm& c, kind w, std::size_t k, const float* buf, std::size_t n, std::size_t peer, bool up) {
