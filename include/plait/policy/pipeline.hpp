@@ -108,6 +108,18 @@ struct pipeline {
     if constexpr (chunked) return turns.programs;
     else return Sched::template programs<S, Micro::count>();
   }();
+  /// Whether every instruction of stage s's program names stage s (what it runs: the layers of the
+  /// stage it names, which only stage s's device holds).
+  static constexpr bool stages_named = [] {
+    for (std::size_t s = 0; s < schedule_programs.size(); ++s)
+      for (const instruction& i : schedule_programs[s])
+        if (i.op != opcode::nop && i.stage != s) return false;
+    return true;
+  }();
+  static_assert(stages_named,
+                "plait: a pipeline schedule's program for stage s has an instruction that names another stage. An "
+                "instruction runs the layers of the stage it names, and only stage s's device holds stage s's layers. "
+                "Fix: give every instruction of programs<P, M>()[s] .stage = s.");
   /// The device stage s runs on.
   static constexpr std::size_t device_of(std::size_t stage) {
     if constexpr (chunked) return turns.device[stage];
@@ -188,7 +200,12 @@ struct pipeline {
   /// slot-aware timeline below runs.
   static constexpr auto device_turns = [] {
     if constexpr (chunked) return turns;
-    else return split_turns<stage_count>(schedule_programs);
+    else {
+      auto programs = schedule_programs;  // refused above where a stage is misnamed; named here to split
+      for (std::size_t s = 0; s < programs.size(); ++s)
+        for (instruction& i : programs[s]) i.stage = std::uint16_t(s);
+      return split_turns<stage_count>(programs);
+    }
   }();
   /// The bubble of the schedule on the planned slots with F, B and W of one unit each (a whole
   /// backward two), each kind of message copied or read in place (`r`); and, in `runs`, whether the
