@@ -234,13 +234,13 @@ struct pipeline {
   static constexpr message_reads reads = [] {
     if (!check || !order || !turn_check) return message_reads{};
     const double copied = unit_bubble({});
-    const auto free = [&](message_reads r) {
+    const auto costs_nothing = [&](message_reads r) {
       bool runs = false;
       const double bubble = unit_bubble(r, &runs);
       return runs && bubble <= copied + 1e-9;
     };
-    const bool activations = free({.activations = true}), gradients = free({.gradients = true});
-    if (activations && gradients && free({true, true})) return message_reads{true, true};
+    const bool activations = costs_nothing({.activations = true}), gradients = costs_nothing({.gradients = true});
+    if (activations && gradients && costs_nothing({true, true})) return message_reads{true, true};
     return message_reads{activations, activations ? false : gradients};
   }();
   static_assert(

@@ -128,9 +128,8 @@ class device_memory {
   float* layer_params(std::size_t i) const { return params_ + layout::param_offsets[i] - param_lo_; }
   float* loss_rows() const { return loss_rows_; }
   float* shard_grads() const { return shard_; }
-  float* targets() const {
-    return targets_;
-  }  // [rows, target_floats]: where targets are copied to (device memory only)
+  /// [rows, target_floats]: where targets are copied to (device memory only).
+  float* targets() const { return targets_; }
   float* state() const { return state_; }
   float* loss_grad() const { return grad_[0]; }  // the loss writes d(output) here
   float* recv_grad() const { return grad_[0]; }  // a received d(stage output) goes here
@@ -162,9 +161,7 @@ class device_memory {
   float* optimizer_state(std::size_t floats) {
     static constexpr char tag = 0;
     if (opt_tag_ != &tag || floats * sizeof(float) > opt_arena_.bytes()) {
-      refuse_over_budget(memory_use::optimizer_state, floats * sizeof(float), "the optimizer's state");
-      opt_arena_ = arena_type{};  // the old state goes first: the device never holds both
-      opt_arena_ = traits::make_arena(floats * sizeof(float), ctx_, memory_);
+      replan(opt_arena_, memory_use::optimizer_state, floats * sizeof(float), "the optimizer's state");
       opt_tag_ = &tag;
       opt_steps_ = 0;
     }
@@ -219,11 +216,8 @@ class device_memory {
   /// (predictive coding's value nodes, runtime/predictive_coding.hpp): planned on first use and
   /// kept, so later calls that need no more allocate nothing.
   arena_type& extra(std::size_t bytes) {
-    if (bytes > extra_arena_.bytes()) {
-      refuse_over_budget(memory_use::predictive_coding, bytes, "predictive coding's value nodes");
-      extra_arena_ = arena_type{};
-      extra_arena_ = traits::make_arena(bytes, ctx_, memory_);
-    }
+    if (bytes > extra_arena_.bytes())
+      replan(extra_arena_, memory_use::predictive_coding, bytes, "predictive coding's value nodes");
     return extra_arena_;
   }
   float* current_grad() const { return grad_[cur_]; }
@@ -283,10 +277,9 @@ class device_memory {
     });
   }
 
-  /// Backward continues from where the last call stopped; begin_backward() starts from grad[0]
-  /// (the loss's or the received gradient), begin_backward(dy) from dy: a received gradient read in
-  /// place, in its sender's memory, which its first layer may overwrite (the sender does not read it
-  /// again before the receiver releases it).
+  /// Backward continues from where the last call stopped; begin_backward() starts from grad[0] (the
+  /// loss's or a received gradient), begin_backward(dy) from a gradient read in its sender's memory,
+  /// which the first layer may overwrite (the sender does not read it again before its release).
   void begin_backward(float* dy = nullptr) { cur_ = 0, dy_ = dy; }
 
   /// Backward of layers [r.first, r.last), last first. The gradient of the device's first owned
@@ -304,10 +297,9 @@ class device_memory {
         if (I < r.first || I >= r.last) return;
         using B = typename layout::template layer<I>;
         float* dy = grad_[cur_];
-        if (dy_) {  // the first layer on a gradient read in place; a layer computing in place gets a copy
-          if constexpr (B::is_view || B::in_place_grad) copy(ctx_, dy, dy_, batch * layout::out_sizes[I]);
-          else dy = dy_;
-          dy_ = nullptr;
+        if (float* in = std::exchange(dy_, nullptr)) {  // read in place; a layer computing in place gets a copy
+          if constexpr (B::is_view || B::in_place_grad) copy(ctx_, dy, in, batch * layout::out_sizes[I]);
+          else dy = in;
         }
         float* dx = nullptr;
         if (I == entry()) {
@@ -336,11 +328,14 @@ class device_memory {
   }
 
  private:
-  // Refuses, before allocating it, a new arena of `bytes` for `use` that would take the device over budget.
-  void refuse_over_budget(memory_use use, std::size_t bytes, const char* what) const {
+  // Arena `a` holds `bytes` for `use` from now on: refused first where that takes the device over
+  // budget; its old memory freed before the new is taken (the device never holds both).
+  void replan(arena_type& a, memory_use use, std::size_t bytes, const char* what) {
     memory_usage u = usage();
     u[use] = bytes;
     check_memory_budget(device_, u, budget_, what);
+    a = arena_type{};
+    a = traits::make_arena(bytes, ctx_, memory_);
   }
 
   // The first layer this device runs: after the host stage on layer 0's device.
@@ -381,14 +376,10 @@ class device_memory {
   arena_type arena_;
   arena_type opt_arena_;
   arena_type extra_arena_;
-  float* params_ = nullptr;
-  float* grads_ = nullptr;
-  float* state_ = nullptr;
+  float *params_ = nullptr, *grads_ = nullptr, *state_ = nullptr;
   std::vector<slot_type> slot_ptrs_;
   std::array<float*, 2> grad_{};
-  float* loss_rows_ = nullptr;
-  float* shard_ = nullptr;
-  float* targets_ = nullptr;
+  float *loss_rows_ = nullptr, *shard_ = nullptr, *targets_ = nullptr;
   std::uint64_t seed_ = 0;
   std::uint64_t step_ = 0;
   std::size_t first_sample_ = 0;

@@ -33,6 +33,7 @@
 #include "../chunk.hpp"
 #include "../communicator.hpp"
 #include "../rendezvous.hpp"
+#include "detail/mailbox.hpp"
 
 namespace plait {
 
@@ -106,22 +107,7 @@ class local_group {
   std::unique_ptr<rank_slot[]> ranks_;
   std::unique_ptr<pair_slot[]> pairs_;  // [sender * size + receiver]
 
-  /// A posted-message channel of one (sender, receiver) pair: up to `depth` messages in flight, each
-  /// the sender's buffer until the receiver has copied it (take) or, having read it in place
-  /// (borrow), released it. One producer and one consumer thread. `taken` counts the messages the
-  /// receiver has reached, in order; an entry's `done` is the ticket of the last message released
-  /// from it, so borrowed messages may be released in any order.
-  struct alignas(64) mailbox {
-    static constexpr std::size_t depth = 64;
-    struct entry {
-      const float* data = nullptr;
-      std::size_t n = 0;
-      std::atomic<std::uint64_t> done{0};
-    };
-    std::array<entry, depth> ring{};
-    alignas(64) std::atomic<std::uint64_t> posted{0};
-    alignas(64) std::atomic<std::uint64_t> taken{0};
-  };
+  using mailbox = detail::mailbox;    // a posted-message channel of one pair (detail/mailbox.hpp)
   std::unique_ptr<mailbox[]> boxes_;  // [sender * size + receiver]
   rendezvous meet_;                   // where every rank of the group meets, waits and is woken; whether it is broken
 
@@ -294,14 +280,10 @@ class local_group {
     if (broken()) fail_broken(op::send, r);
     mailbox& b = boxes_[r * size_ + peer];
     const std::uint64_t k = b.posted.load(std::memory_order_relaxed);
-    typename mailbox::entry& e = b.ring[k % mailbox::depth];
-    const auto room = [&] {  // the receiver reached and released the entry's message before
-      return k - b.taken.load(std::memory_order_acquire) < mailbox::depth &&
-             (k < mailbox::depth || e.done.load(std::memory_order_acquire) > k - mailbox::depth);
-    };
+    const auto room = [&] { return b.room(k); };
     if (!room() && !await(room, true, options_.spin_message))
       fail_wait(op::send, r, break_by(r), cat("rank ", peer, " to take earlier messages"));
-    e.data = buf, e.n = n;  // [n] @ rank r, read by `peer`
+    b.at(k + 1).data = buf, b.at(k + 1).n = n;  // [n] @ rank r, read by `peer`
     b.posted.store(k + 1, std::memory_order_release);
     wake();
     return k + 1;
@@ -310,9 +292,9 @@ class local_group {
   void take(std::size_t r, float* buf, std::size_t n, std::size_t peer) {
     check_buffer(op::recv, r, buf, n);
     const std::uint64_t ticket = reach(r, n, peer);
-    typename mailbox::entry& e = boxes_[peer * size_ + r].ring[(ticket - 1) % mailbox::depth];
-    copy(buf, e.data, n);  // [n] @ peer -> @ rank r
-    e.done.store(ticket, std::memory_order_release);
+    mailbox& b = boxes_[peer * size_ + r];
+    copy(buf, b.at(ticket).data, n);  // [n] @ peer -> @ rank r
+    b.release(ticket);
     wake();
   }
 
@@ -320,21 +302,21 @@ class local_group {
   /// ticket). Writes its ticket to `ticket`.
   const float* borrow(std::size_t r, std::size_t n, std::size_t peer, std::uint64_t& ticket) {
     ticket = reach(r, n, peer);
-    return boxes_[peer * size_ + r].ring[(ticket - 1) % mailbox::depth].data;
+    return boxes_[peer * size_ + r].at(ticket).data;
   }
 
   /// The message of `ticket` from peer (what borrow gave) is no longer read: its sender may reuse it.
   void release(std::size_t r, std::size_t peer, std::uint64_t ticket) {
     check_peer(op::recv, r, peer);
-    boxes_[peer * size_ + r].ring[(ticket - 1) % mailbox::depth].done.store(ticket, std::memory_order_release);
+    boxes_[peer * size_ + r].release(ticket);
     wake();
   }
 
   /// Waits until `peer` has taken (or borrowed and released) rank r's message `ticket` (what post returned).
   void wait_taken(std::size_t r, std::size_t peer, std::uint64_t ticket) {
     check_peer(op::send, r, peer);
-    const typename mailbox::entry& e = boxes_[r * size_ + peer].ring[(ticket - 1) % mailbox::depth];
-    const auto done = [&] { return e.done.load(std::memory_order_acquire) >= ticket; };
+    const mailbox& b = boxes_[r * size_ + peer];
+    const auto done = [&] { return b.released(ticket); };
     if (!done() && !await(done, true, options_.spin_message))
       fail_wait(op::send, r, break_by(r), cat("rank ", peer, " to take a posted message"));
   }
@@ -349,10 +331,9 @@ class local_group {
     const auto arrived = [&] { return b.posted.load(std::memory_order_acquire) > k; };
     if (!arrived() && !await(arrived, true, options_.spin_message))
       fail_wait(op::recv, r, break_by(r), cat("rank ", peer));
-    const typename mailbox::entry& e = b.ring[k % mailbox::depth];
-    if (e.n != n) {
+    if (const std::size_t sent = b.at(k + 1).n; sent != n) {
       break_by(r);
-      fail_length(op::recv, r, peer, e.n, n);
+      fail_length(op::recv, r, peer, sent, n);
     }
     b.taken.store(k + 1, std::memory_order_release);
     return k + 1;
