@@ -4,7 +4,9 @@
 // An MLP of 8 equal layers (512 -> 512, relu between, MSE loss on random targets), batch 1024, on
 // 2 host devices of one thread each: pipeline<2, microbatches<m>, S> for m in {1, 2, 4, 8, 16} and
 // S in {gpipe, one_f_one_b, zb_h1, interleaved_1f1b<2>, zb_v} (the last two: 4 stages of 2 layers,
-// two on each device, taking turns), against single_device on one thread. Steps of every
+// two on each device, taking turns), and the zero-bubble schedules with spare_slots<1> at m >= 4
+// (rows *_spare: one more activation slot per stage, messages read in place instead of copied),
+// against single_device on one thread. Steps of every
 // configuration are timed in alternating rounds in one run. The measured bubble is read from the
 // executed trace (idle share of each step: 1 - busy / step time, averaged over the stages) and set
 // beside the planned one (the schedule's programs timed with each stage's FLOPs: forward, the
@@ -139,9 +141,9 @@ double round_of(const data& d, int steps, double& bubble, op_costs& costs) {
 }
 
 using graph = std::remove_const_t<decltype(mlp)>;
-template <std::size_t M, class S>
+template <std::size_t M, class S, class... Options>
 config make(const char* name) {
-  using P = pipeline<2, microbatches<M>, S>;
+  using P = pipeline<2, microbatches<M>, S, Options...>;
   return {name,
           M,
           P::template planned_timeline<graph>.bubble_fraction(),
@@ -199,7 +201,13 @@ int main(int argc, char** argv) {
                               make<2, zb_v>("zb_v"),
                               make<4, zb_v>("zb_v"),
                               make<8, zb_v>("zb_v"),
-                              make<16, zb_v>("zb_v")};
+                              make<16, zb_v>("zb_v"),
+                              make<4, zb_h1, spare_slots<1>>("zb_h1_spare"),
+                              make<8, zb_h1, spare_slots<1>>("zb_h1_spare"),
+                              make<16, zb_h1, spare_slots<1>>("zb_h1_spare"),
+                              make<4, zb_v, spare_slots<1>>("zb_v_spare"),
+                              make<8, zb_v, spare_slots<1>>("zb_v_spare"),
+                              make<16, zb_v, spare_slots<1>>("zb_v_spare")};
   constexpr std::size_t cut = pipeline<2, microbatches<8>, zb_h1>::stages<graph>[0].last;  // layers of stage 0
   using layout = graph_layout<graph>;
   plait_bench::parallel_ceiling gemms(
@@ -230,18 +238,19 @@ int main(int argc, char** argv) {
               "measured", "planned", "error", "replayed", "overhead", "(p-1)/", "ideal", "efficiency");
   std::printf("%-12s %4s %10s %8s %9s %9s %9s %9s %9s %7s %9s %10s\n", "", "", "", "", "bubble", "bubble", "", "bubble",
               "", "(m+p-1)", "speedup", "");
-  double worst = 0, worst_overhead = 0, speedup_m8 = 0, speedup_m8_gpipe = 0, speedup_m8_zb = 0, ms_m8 = 0,
-         ms_m8_zb = 0, eff_m8 = 0, eff_m8_zb = 0, speedup_m8_il = 0, eff_m8_il = 0, speedup_m8_zbv = 0, eff_m8_zbv = 0;
+  double worst = 0, worst_overhead = 0, worst_spare = 0, worst_overhead_spare = 0, speedup_m8 = 0, speedup_m8_gpipe = 0,
+         speedup_m8_zb = 0, eff_m8 = 0, eff_m8_zb = 0, speedup_m8_il = 0, eff_m8_il = 0, speedup_m8_zbv = 0,
+         eff_m8_zbv = 0;
   for (const auto& c : configs) {
     const double ms = median(c.ms), b = median(c.bubble), err = std::abs(b - c.planned);
     const double replayed = c.replay(c.costs), overhead = b - replayed;
     const double ideal = 2 * (1 - c.planned), efficiency = (one / ms) / (ideal * ceiling / 2);
-    worst = std::max(worst, err);
-    worst_overhead = std::max(worst_overhead, overhead);
-    if (c.m == 8 && c.schedule[0] == 'o') speedup_m8 = one / ms, ms_m8 = ms, eff_m8 = efficiency;
+    const bool spare = std::strstr(c.schedule, "_spare") != nullptr;  // an option beside the schedules: apart
+    (spare ? worst_spare : worst) = std::max(spare ? worst_spare : worst, err);
+    (spare ? worst_overhead_spare : worst_overhead) = std::max(spare ? worst_overhead_spare : worst_overhead, overhead);
+    if (c.m == 8 && c.schedule[0] == 'o') speedup_m8 = one / ms, eff_m8 = efficiency;
     if (c.m == 8 && c.schedule[0] == 'g') speedup_m8_gpipe = one / ms;
-    if (c.m == 8 && std::strcmp(c.schedule, "zb_h1") == 0)
-      speedup_m8_zb = one / ms, ms_m8_zb = ms, eff_m8_zb = efficiency;
+    if (c.m == 8 && std::strcmp(c.schedule, "zb_h1") == 0) speedup_m8_zb = one / ms, eff_m8_zb = efficiency;
     if (c.m == 8 && c.schedule[0] == 'i') speedup_m8_il = one / ms, eff_m8_il = efficiency;
     if (c.m == 8 && std::strcmp(c.schedule, "zb_v") == 0) speedup_m8_zbv = one / ms, eff_m8_zbv = efficiency;
     std::printf("%-12s %4zu %10.2f %8.3f %9.3f %9.3f %9.3f %9.3f %9.3f %7.3f %9.3f %10.3f\n", c.schedule, c.m, ms,
@@ -249,25 +258,32 @@ int main(int argc, char** argv) {
   }
   if (!trace.empty())
     for (const auto& c : configs) c.write(trace, c.schedule);
-  // ZB-H1 over 1F1B at m = 8: the median of the rounds' own ratios (both ran in every round, next to
-  // each other), which a drift of the machine between rounds does not move.
-  std::vector<double> paired;
-  const config *ofob = nullptr, *zb = nullptr;
-  for (const auto& c : configs) {
-    if (c.m == 8 && std::strcmp(c.schedule, "one_f_one_b") == 0) ofob = &c;
-    if (c.m == 8 && std::strcmp(c.schedule, "zb_h1") == 0) zb = &c;
-  }
-  for (std::size_t r = 0; r < ofob->ms.size(); ++r) paired.push_back(ofob->ms[r] / zb->ms[r]);
-  const double zb_over = median(paired);
-  std::printf("zb_h1 over one_f_one_b at m = 8, per round: ");
-  for (double x : paired) std::printf("%.3f ", x);
-  std::printf("(median %.3f; ratio of the medians %.3f)\n", zb_over, ms_m8 / ms_m8_zb);
+  // Ratios of two configurations: the median of the rounds' own ratios (both ran in every round, next
+  // to each other), which a drift of the machine between rounds does not move.
+  const auto find = [&](const char* schedule, std::size_t m) {
+    for (const auto& c : configs)
+      if (c.m == m && std::strcmp(c.schedule, schedule) == 0) return &c;
+    return static_cast<const config*>(nullptr);
+  };
+  const auto paired = [&](const char* slow, const char* fast, std::size_t m) {
+    const config *a = find(slow, m), *b = find(fast, m);
+    std::vector<double> r;
+    for (std::size_t k = 0; k < a->ms.size(); ++k) r.push_back(a->ms[k] / b->ms[k]);
+    std::printf("%s over %s at m = %zu, per round: ", fast, slow, m);
+    for (double x : r) std::printf("%.3f ", x);
+    std::printf("(median %.3f; ratio of the medians %.3f)\n", median(r), median(a->ms) / median(b->ms));
+    return median(r);
+  };
+  const double zb_over = paired("one_f_one_b", "zb_h1", 8);
+  const double zbv_spare_m8 = paired("zb_v", "zb_v_spare", 8), zbv_spare_m16 = paired("zb_v", "zb_v_spare", 16);
   std::printf(
       "RESULT pipeline_bubble p=2 batch=%zu single_ms=%.3f max_bubble_error=%.3f max_runtime_overhead=%.3f "
       "speedup_m8=%.3f "
       "speedup_m8_gpipe=%.3f speedup_m8_zb=%.3f zb_over_1f1b_m8=%.3f ceiling=%.3f efficiency_m8=%.3f "
       "efficiency_m8_zb=%.3f speedup_m8_interleaved=%.3f efficiency_m8_interleaved=%.3f speedup_m8_zbv=%.3f "
-      "efficiency_m8_zbv=%.3f\n",
+      "efficiency_m8_zbv=%.3f max_bubble_error_spare=%.3f max_runtime_overhead_spare=%.3f zbv_spare_over_zbv_m8=%.3f "
+      "zbv_spare_over_zbv_m16=%.3f\n",
       batch, one, worst, worst_overhead, speedup_m8, speedup_m8_gpipe, speedup_m8_zb, zb_over, ceiling, eff_m8,
-      eff_m8_zb, speedup_m8_il, eff_m8_il, speedup_m8_zbv, eff_m8_zbv);
+      eff_m8_zb, speedup_m8_il, eff_m8_il, speedup_m8_zbv, eff_m8_zbv, worst_spare, worst_overhead_spare, zbv_spare_m8,
+      zbv_spare_m16);
 }

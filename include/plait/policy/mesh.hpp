@@ -36,6 +36,14 @@ struct replicate<N, Inner, Options...> {
                 "plait: replicate<D, Inner, Options...> is given options beside an inner policy. A mesh all-reduces "
                 "each device's whole gradient; buckets and shard_optimizer apply to replicate<N> alone. Fix: remove "
                 "the options, or drop the inner policy.");
+  static_assert(
+      [] {
+        if constexpr (requires { Inner::spare_slot_count; }) return Inner::spare_slot_count == 0;
+        else return true;
+      }(),
+      "plait: replicate<D, pipeline<..., spare_slots<K>>> would plan spare activation slots that nothing uses. A "
+      "mesh's pipeline stages copy the messages they receive, and spare slots serve only messages read in place. "
+      "Fix: remove spare_slots from the inner pipeline, or train the pipeline without replicate.");
   static_assert(data_parallel_degree_of<Inner> == 1,
                 "plait: replicate<D, Inner> is given an inner policy with data parallelism of its own. Nesting "
                 "replicate in replicate is one replicate of the product. Fix: write replicate<D * D2, ...>.");

@@ -18,7 +18,8 @@
 // constexpr: bubble_fraction, planned_timeline, peak_inflight_microbatches, bytes sent per sample.
 //
 // Options: uneven_microbatches (a batch not divisible by M is split as evenly as possible instead
-// of being refused).
+// of being refused); spare_slots<K> (K more activation slots per stage than the schedule's peak in
+// flight: memory for speed, where held messages would otherwise cost a bubble).
 
 #include <array>
 #include <cstddef>
@@ -53,6 +54,25 @@ struct is_microbatches<microbatches<M>> : std::true_type {};
 /// Option of pipeline: split a batch that M does not divide as evenly as possible.
 struct uneven_microbatches {};
 
+/// Option of pipeline: every stage plans K more activation slots than its peak of micro-batches in
+/// flight (never more than one per micro-batch). A stage can then leave an activation it received in
+/// its sender's slot until its own W has run, with no bubble added, where with the peak alone the
+/// sender would wait for that slot and the message is copied instead (the zero-bubble schedules,
+/// which defer W): K more micro-batches of activations held per stage, for no copy on the critical
+/// path. `Policy::reads` says what is read in place; `model.activation_bytes(d)` what it holds.
+template <std::size_t K>
+struct spare_slots {
+  static_assert(K >= 1,
+                "plait: spare_slots<0> adds no activation slot. The option gives every stage K more slots than its "
+                "peak in flight. Fix: remove the option, or write spare_slots<K> with K >= 1.");
+  static constexpr std::size_t count = K;
+};
+
+template <class T>
+struct is_spare_slots : std::false_type {};
+template <std::size_t K>
+struct is_spare_slots<spare_slots<K>> : std::true_type {};
+
 template <std::size_t S, class Micro = microbatches<1>, class Sched = gpipe, class... Options>
 struct pipeline {
   static_assert(
@@ -65,10 +85,14 @@ struct pipeline {
                 "plait: pipeline's third argument is not a schedule. The schedule orders forwards and backwards. "
                 "Fix: use gpipe, one_f_one_b, zb_h1, interleaved_1f1b<V> or zb_v (or a type with name and "
                 "programs<P, M>()).");
-  static_assert((std::is_same_v<Options, uneven_microbatches> && ...),
-                "plait: pipeline<S, M, Schedule, Options...> is given an option it does not know. Its option is "
-                "uneven_microbatches, or partition<T> alone as the inner policy of every stage; data parallelism "
-                "goes outside, replicate<D, pipeline<...>>. Fix: remove or correct the option.");
+  static_assert(((std::is_same_v<Options, uneven_microbatches> || is_spare_slots<Options>::value) && ...),
+                "plait: pipeline<S, M, Schedule, Options...> is given an option it does not know. Its options are "
+                "uneven_microbatches and spare_slots<K>, or partition<T> alone as the inner policy of every stage; "
+                "data parallelism goes outside, replicate<D, pipeline<...>>. Fix: remove or correct the option.");
+  static_assert((std::size_t{0} + ... + std::is_same_v<Options, uneven_microbatches>) <= 1 &&
+                    (std::size_t{0} + ... + is_spare_slots<Options>::value) <= 1,
+                "plait: pipeline<S, M, Schedule, Options...> is given an option twice. Each option says one thing "
+                "once. Fix: keep one uneven_microbatches and one spare_slots<K>.");
 
   /// Stages per device: 1, or a chunked schedule's chunks (interleaved_1f1b<V>, zb_v).
   static constexpr std::size_t chunk_count = [] {
@@ -83,6 +107,17 @@ struct pipeline {
   static constexpr std::size_t microbatch_count = Micro::count;
   static constexpr std::size_t data_parallel_degree = 1;
   static constexpr bool uneven = (false || ... || std::is_same_v<Options, uneven_microbatches>);
+  /// Activation slots each stage plans beyond its peak in flight (spare_slots<K>; 0 without).
+  static constexpr std::size_t spare_slot_count = [] {
+    std::size_t k = 0;
+    ((k +=
+      [] {
+        if constexpr (is_spare_slots<Options>::value) return Options::count;
+        else return std::size_t{0};
+      }()),
+     ...);
+    return k;
+  }();
   static constexpr const char* name = "pipeline";
   using schedule = Sched;
 
@@ -146,7 +181,8 @@ struct pipeline {
                 "Fix: add the receive or remove the send.");
 
   /// Every micro-batch computed in dependency order on the slots the runtime plans (program/dependencies.hpp).
-  static constexpr order_verdict order = check ? verify_order(schedule_programs, Micro::count) : order_verdict{};
+  static constexpr order_verdict order =
+      check ? verify_order(schedule_programs, Micro::count, {}, spare_slot_count) : order_verdict{};
   static_assert(order.kind != order_verdict::count,
                 "plait: a pipeline schedule does not run every micro-batch's forward and backward exactly once on "
                 "every stage (or the backward's two parts, backward_input and backward_weight, once each; the last "
@@ -178,11 +214,11 @@ struct pipeline {
     for (std::size_t s = 0; s < stage_count; ++s) peak[s] = peak_inflight(schedule_programs[s]);
     return peak;
   }();
-  /// The activation slots each stage plans (at least one).
+  /// The activation slots each stage plans: its peak (at least one), and the spare slots asked for.
   static constexpr auto slots = [] {
     std::array<std::size_t, stage_count> k{};
     for (std::size_t s = 0; s < stage_count; ++s)
-      k[s] = peak_inflight_microbatches[s] ? peak_inflight_microbatches[s] : 1;
+      k[s] = planned_slots(peak_inflight_microbatches[s], Micro::count, spare_slot_count);
     return k;
   }();
   /// Stages that take turns on a device run to their end together (program/turns.hpp): a stage waiting
@@ -229,7 +265,8 @@ struct pipeline {
   /// last backward or W of its micro-batch, a gradient until its B) and no bubble grows; else copied.
   /// Under GPipe, 1F1B and interleaved 1F1B, activations are read in place (W follows B), but not
   /// gradients (the next B of a stage follows soon: its one gradient buffer would wait for the stage
-  /// before); under the zero-bubble schedules, which defer W, the other way round. (One run of the
+  /// before); under the zero-bubble schedules, which defer W, the other way round, unless spare_slots
+  /// gives each stage the slot a held activation needs (decided on the slots planned with it). (One run of the
   /// devices' turns decides each: where they run to the end, verify_order's run without turns does too.)
   static constexpr message_reads reads = [] {
     if (!check || !order || !turn_check) return message_reads{};
@@ -246,7 +283,7 @@ struct pipeline {
   static_assert(
       [] {
         for (std::size_t s = 0; s < stage_count; ++s)
-          if (!slots_suffice(schedule_programs[s], peak_inflight_microbatches[s])) return false;
+          if (!slots_suffice(schedule_programs[s], slots[s])) return false;
         return true;
       }(),
       "plait: the schedule reuses an activation slot before its micro-batch's backward. Micro-batch mb lives "

@@ -93,10 +93,17 @@ struct plan_of {
   /// Whether device d answers for its tensor group (counts the loss, hands predictions over).
   static constexpr bool group_leader(std::size_t d) { return d % tensor_parallel_degree == 0; }
 
-  /// Micro-batches of activations device d keeps at once (at least 1): its activation slots.
+  /// Activation slots a policy plans beyond each device's peak in flight (pipeline's spare_slots<K>).
+  static constexpr std::size_t spare_slots = [] {
+    if constexpr (requires { P::spare_slot_count; }) return std::size_t{P::spare_slot_count};
+    else return std::size_t{0};
+  }();
+  /// Micro-batches of activations device d keeps at once (at least 1, and the spare slots): its
+  /// activation slots.
   static constexpr auto slots = [] {
     std::array<std::size_t, device_count> s{};
-    for (std::size_t d = 0; d < device_count; ++d) s[d] = std::max<std::size_t>(1, peak_inflight(programs[d]));
+    for (std::size_t d = 0; d < device_count; ++d)
+      s[d] = planned_slots(peak_inflight(programs[d]), microbatch_count, spare_slots);
     return s;
   }();
   /// The devices place(...) takes: fewer than device_count where each runs several logical devices
@@ -200,7 +207,7 @@ struct plan_of {
   }();
   /// The idle share of a planned step, averaged over devices.
   static constexpr double bubble_fraction = planned_timeline.bubble_fraction();
-  /// Micro-batches of activations each device holds at most at once.
+  /// Micro-batches of activations each device holds at most at once (its slots).
   static constexpr auto peak_inflight_microbatches = slots;
 };
 

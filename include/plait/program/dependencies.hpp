@@ -14,12 +14,13 @@
 //     after backward(mb) (B of stage s + 1 precedes B of stage s); backward(mb) follows forward(mb);
 //     where the backward is split, "backward" above is its input part B, which computes what is sent;
 //   - with the runtime's slots (micro-batch mb in slot mb % slots[s], slots[s] = the stage's peak of
-//     micro-batches in flight), a slot is taken by a receive or a first stage's forward only when its
-//     earlier micro-batch's backward (or W) has run and the activation sent from it has been taken; the
-//     programs run to their end together under that rule (bounded slots, not unbounded sends); a B
-//     rewrites its slot's gradient buffer only once the gradient sent from it before was taken. Where a
-//     kind of message is read in place (message_reads: the receiver reads it in the sender's memory
-//     instead of copying it), it counts as taken only once its receiver is done with it (read_ends_of).
+//     micro-batches in flight and any spare slots the policy adds), a slot is taken by a receive or a
+//     first stage's forward only when its earlier micro-batch's backward (or W) has run and the
+//     activation sent from it has been taken; the programs run to their end together under that rule
+//     (bounded slots, not unbounded sends); a B rewrites its slot's gradient buffer only once the
+//     gradient sent from it before was taken. Where a kind of message is read in place
+//     (message_reads: the receiver reads it in the sender's memory instead of copying it), it counts
+//     as taken only once its receiver is done with it (read_ends_of).
 
 #include <array>
 #include <cstddef>
@@ -94,14 +95,15 @@ constexpr order_verdict check_stage(const program<N>& p, std::size_t s, std::siz
 }  // namespace detail
 
 /// Every stage's program checked alone (counts and order), then all of them run together on bounded
-/// slots, each kind of message copied when received or read in place (`reads`). Requires programs
-/// that verify_messages accepts.
+/// slots (planned_slots: the peak, and `spare` more), each kind of message copied when received or
+/// read in place (`reads`). Requires programs that verify_messages accepts.
 template <std::size_t P, std::size_t N>
-constexpr order_verdict verify_order(const std::array<program<N>, P>& progs, std::size_t M, message_reads reads = {}) {
+constexpr order_verdict verify_order(const std::array<program<N>, P>& progs, std::size_t M, message_reads reads = {},
+                                     std::size_t spare = 0) {
   for (std::size_t s = 0; s < P; ++s)
     if (const order_verdict v = detail::check_stage(progs[s], s, P, M); !v) return v;
   std::array<std::size_t, P> slots{};
-  for (std::size_t s = 0; s < P; ++s) slots[s] = peak_inflight(progs[s]) > 0 ? peak_inflight(progs[s]) : 1;
+  for (std::size_t s = 0; s < P; ++s) slots[s] = planned_slots(peak_inflight(progs[s]), M, spare);
   // The simulation: pc per stage; per (sender, receiver) the next undelivered send; per stage and slot
   // the micro-batch it holds (its last backward not yet run) and the last send made from it; per send
   // where it was received.

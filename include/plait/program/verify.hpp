@@ -226,6 +226,15 @@ constexpr std::size_t peak_inflight(const program<N>& p) {
   return peak;
 }
 
+/// The activation slots a stage plans: its peak of micro-batches in flight (at least one), and
+/// `spare` more where the policy asks for them (pipeline's spare_slots<K>), never more than one per
+/// micro-batch of the step (M).
+constexpr std::size_t planned_slots(std::size_t peak, std::size_t M, std::size_t spare = 0) {
+  const std::size_t base = peak ? peak : 1;
+  const std::size_t most = M > base ? M : base;
+  return base + spare < most ? base + spare : most;
+}
+
 /// Whether giving micro-batch mb the activation slot mb % slots never overwrites a micro-batch
 /// whose last backward has not run yet.
 template <std::size_t N>

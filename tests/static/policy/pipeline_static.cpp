@@ -43,4 +43,27 @@ static_assert(!pzb::reads.activations && pzb::reads.gradients);
 static_assert(close(pzb::unit_bubble({}), 1.0 / 25) && pzb::unit_bubble({.activations = true}) > 0.2);
 static_assert(!pipeline<2, microbatches<8>, zb_v>::reads.activations &&
               pipeline<2, microbatches<8>, zb_v>::reads.gradients);
+// With one spare slot per stage (spare_slots<1>) a held activation no longer keeps its sender from
+// taking the next micro-batch: every schedule reads both kinds in place at the bubble of copies.
+// ZB-H1 at p = 2, m = 8: 3 slots per stage instead of 2, bubble 1 / 25 either way; ZB-V at p = 2,
+// m = 8 and 16 (stages 0..3, peak 3 3 2 1): slots 4 4 3 2, bubble 1 / 49 and 0.0103 (its plan with
+// copies); at p = 4, m = 8 every stage one more slot, 1 / 17.
+using pzb1 = pipeline<2, microbatches<8>, zb_h1, spare_slots<1>>;
+static_assert(pzb1::spare_slot_count == 1 && pzb1::slots[0] == 3 && pzb1::slots[1] == 3);
+static_assert(pzb1::reads.activations && pzb1::reads.gradients && close(pzb1::unit_bubble({true, true}), 1.0 / 25));
+using pzv = pipeline<2, microbatches<8>, zb_v>;
+using pzv1 = pipeline<2, microbatches<8>, zb_v, spare_slots<1>>;
+static_assert(pzv1::slots == std::array<std::size_t, 4>{4, 4, 3, 2} &&
+              pzv::slots == std::array<std::size_t, 4>{3, 3, 2, 1});
+static_assert(pzv1::reads.activations && pzv1::reads.gradients && close(pzv1::bubble_fraction, pzv::bubble_fraction) &&
+              close(pzv1::bubble_fraction, 1.0 / 49) && pzv::unit_bubble({.activations = true}) > 0.18);
+using pzv16 = pipeline<2, microbatches<16>, zb_v, spare_slots<1>>;
+static_assert(pzv16::reads.activations &&
+              close(pzv16::bubble_fraction, pipeline<2, microbatches<16>, zb_v>::bubble_fraction));
+static_assert(close(pipeline<4, microbatches<8>, zb_v, spare_slots<1>>::bubble_fraction, 1.0 / 17) &&
+              pipeline<4, microbatches<8>, zb_v, spare_slots<1>>::reads.activations);
+// Never more slots than micro-batches: GPipe at m = 2 holds both already.
+static_assert(pipeline<2, microbatches<2>, gpipe, spare_slots<3>>::slots == std::array<std::size_t, 2>{2, 2});
+static_assert(planned_slots(0, 1) == 1 && planned_slots(2, 8, 1) == 3 && planned_slots(2, 8, 9) == 8 &&
+              planned_slots(8, 8, 1) == 8);
 }  // namespace

@@ -121,6 +121,9 @@ static_assert(verify_order(std::array{one_slot, w_at_end}, 2));
 static_assert(verify_order(std::array{one_slot, w_at_end}, 2, message_reads{.gradients = true}));
 constexpr auto held = verify_order(std::array{one_slot, w_at_end}, 2, message_reads{.activations = true});
 static_assert(held.kind == order_verdict::slot_deadlock && held.stage == 0 && held.microbatch == 1);
+// One spare slot (pipeline's spare_slots<1>): stage 0 plans 2 slots, F(1) takes the second while
+// micro-batch 0's activation is still held, and the programs run to their end.
+static_assert(verify_order(std::array{one_slot, w_at_end}, 2, message_reads{.activations = true}, 1));
 // A gradient buffer is rewritten at the stage's next B from its slot: read in place, that B waits
 // for the stage before to have run its own B on it. Stage 1 of 1F1B at p = 2 has one slot.
 static_assert(verify_order(one_f_one_b::programs<2, 4>(), 4, message_reads{.gradients = true}));

@@ -108,6 +108,39 @@ TEST_CASE_TEMPLATE("chunked pipelines train as one device and as 1F1B over as ma
   CHECK(test::same_bits<P, flat, deeper>(48));
 }
 
+// spare_slots<K>: K more activation slots per stage, where the zero-bubble schedules read the
+// activations they receive in place too (the sender's slot held until the receiver's W). The same
+// arithmetic as copying them: as one device, and bit for bit as the same schedule without the option.
+TEST_CASE_TEMPLATE("pipelines with spare slots read messages in place and train as without them, bit for bit", P,
+                   pipeline<2, microbatches<8>, zb_h1, spare_slots<1>>,
+                   pipeline<3, microbatches<6>, zb_h1, spare_slots<1>>,
+                   pipeline<2, microbatches<8>, zb_v, spare_slots<1>>,
+                   pipeline<3, microbatches<6>, zb_v, spare_slots<1>>,
+                   pipeline<4, microbatches<8>, zb_v, spare_slots<2>>,
+                   pipeline<2, microbatches<8>, one_f_one_b, spare_slots<1>>) {
+  using without = pipeline<P::physical_device_count, microbatches<P::microbatch_count>, typename P::schedule>;
+  static_assert(P::reads.activations && P::reads.gradients &&
+                !(without::reads.activations && without::reads.gradients));
+  static_assert(P::slots[0] == without::slots[0] + P::spare_slot_count);
+  check_equivalence<P, deeper>(48);
+  CHECK(test::same_bits<P, without, deeper>(48));
+}
+
+TEST_CASE("spare slots hold one more micro-batch of activations per stage, never more than the step has") {
+  // [docs:spare_slots]
+  using zb = pipeline<2, microbatches<8>, zb_h1>;
+  using zb_spare = pipeline<2, microbatches<8>, zb_h1, spare_slots<1>>;  // 3 slots per stage instead of 2
+  static_assert(!zb::reads.activations && zb_spare::reads.activations && zb_spare::reads.gradients);
+  static_assert(zb_spare::bubble_fraction == zb::bubble_fraction);  // the same plan, no copies
+  // [/docs:spare_slots]
+  auto a = place<zb>(deep, host_devices(2), {.max_batch = 64});
+  auto b = place<zb_spare>(deep, host_devices(2), {.max_batch = 64});
+  CHECK(2 * b.activation_bytes(0) == 3 * a.activation_bytes(0));
+  CHECK(2 * b.activation_bytes(1) == 3 * a.activation_bytes(1));
+  static_assert(pipeline<2, microbatches<2>, gpipe, spare_slots<3>>::slots[0] == 2);  // one per micro-batch at most
+  static_assert(plan_of<pipeline<2, microbatches<8>, zb_v, spare_slots<1>>, test::graph_of<deeper>>::slots[3] == 2);
+}
+
 TEST_CASE("a chunked pipeline runs on its devices, its stages taking turns") {
   // [docs:chunked]
   using P = pipeline<2, microbatches<4>, interleaved_1f1b<2>>;  // 4 stages, 2 per device, looping
