@@ -236,12 +236,7 @@ struct pipeline {
   /// slot-aware timeline below runs.
   static constexpr auto device_turns = [] {
     if constexpr (chunked) return turns;
-    else {
-      auto programs = schedule_programs;  // refused above where a stage is misnamed; named here to split
-      for (std::size_t s = 0; s < programs.size(); ++s)
-        for (instruction& i : programs[s]) i.stage = std::uint16_t(s);
-      return split_turns<stage_count>(programs);
-    }
+    else return one_stage_per_device(schedule_programs);
   }();
   /// The bubble of the schedule on the planned slots with F, B and W of one unit each (a whole
   /// backward two), each kind of message copied or read in place (`r`); and, in `runs`, whether the

@@ -26,6 +26,7 @@
 #include <cstddef>
 
 #include "instruction.hpp"
+#include "turns.hpp"
 #include "verify.hpp"
 
 namespace plait {
@@ -104,61 +105,14 @@ constexpr order_verdict verify_order(const std::array<program<N>, P>& progs, std
     if (const order_verdict v = detail::check_stage(progs[s], s, P, M); !v) return v;
   std::array<std::size_t, P> slots{};
   for (std::size_t s = 0; s < P; ++s) slots[s] = planned_slots(peak_inflight(progs[s]), M, spare);
-  // The simulation: pc per stage; per (sender, receiver) the next undelivered send; per stage and slot
-  // the micro-batch it holds (its last backward not yet run) and the last send made from it; per send
-  // where it was received.
-  std::array<std::size_t, P> pc{};
-  std::array<std::array<std::size_t, P>, P> cursor{};
-  std::array<std::array<int, N + 1>, P> holder{};
-  std::array<std::array<std::array<std::size_t, 2>, N + 1>, P> last_send{};  // [stage][slot][activation|gradient]
-  std::array<std::array<std::size_t, N>, P> received_at{};                   // [sender][send's pc]: the receive's pc
-  std::array<read_ends<N>, P> ends{};
-  for (auto& h : holder)
-    for (auto& x : h) x = -1;
-  for (auto& l : last_send)
-    for (auto& x : l) x = {N, N};
-  for (auto& r : received_at)
-    for (auto& x : r) x = N;
-  for (std::size_t s = 0; s < P; ++s) ends[s] = read_ends_of(progs[s]);
-  const auto taken = [&](std::size_t s, std::size_t at) {  // the send at pc `at` of stage s, if any, was taken
-    if (at == N) return true;
-    const std::size_t q = std::size_t(progs[s][at].peer);
-    const std::size_t end = read_end(progs[s][at], received_at[s][at], ends[q], reads);
-    return end != N && pc[q] > end;
-  };
-  for (bool progress = true; progress;) {
-    progress = false;
-    for (std::size_t s = 0; s < P; ++s) {
-      while (pc[s] < N) {
-        const instruction& i = progs[s][pc[s]];
-        const std::size_t k = i.microbatch % slots[s];
-        const bool takes_slot = (i.op == opcode::recv && message_kind(i.buffer) == message_kind::activation) ||
-                                (i.op == opcode::forward && s == 0);
-        if (takes_slot) {
-          if (holder[s][k] >= 0 && holder[s][k] != int(i.microbatch))
-            return {order_verdict::slot_overwrite, s, pc[s], i.microbatch};
-          if (!taken(s, last_send[s][k][0])) break;  // the runtime waits for the slot's activation (await_slot)
-        }
-        // ... and before a B rewrites the slot's gradient, for the gradient sent from it before
-        if (writes_input_gradient(i) && !taken(s, last_send[s][k][1])) break;
-        if (i.op == opcode::recv) {
-          const std::size_t q = std::size_t(i.peer);
-          const std::size_t at = detail::next_send(progs[q], s, cursor[q][s], pc[q]);
-          if (at == N) break;
-          cursor[q][s] = at + 1;
-          received_at[q][at] = pc[s];
-        }
-        if (takes_slot) holder[s][k] = int(i.microbatch);
-        if (i.op == opcode::send) last_send[s][k][message_kind(i.buffer) == message_kind::activation ? 0 : 1] = pc[s];
-        if (frees_activations(i.op) && holder[s][k] == int(i.microbatch)) holder[s][k] = -1;
-        ++pc[s];
-        progress = true;
-      }
-    }
-  }
-  for (std::size_t s = 0; s < P; ++s)
-    if (pc[s] < N) return {order_verdict::slot_deadlock, s, pc[s], progs[s][pc[s]].microbatch};
-  return {};
+  // The programs run together, each stage on a device of its own (program/turns.hpp's run).
+  const turn_verdict v = verify_turns(one_stage_per_device(progs), slots, reads);
+  if (v) return {};
+  std::size_t pc = 0;  // the stuck instruction's pc in its program, nops counted
+  for (std::size_t seen = 0; pc < N; ++pc)
+    if (progs[v.stage][pc].op != opcode::nop && seen++ == v.pc) break;
+  return {v.kind == turn_verdict::slot_overwrite ? order_verdict::slot_overwrite : order_verdict::slot_deadlock,
+          v.stage, pc, progs[v.stage][pc].microbatch};
 }
 
 }  // namespace plait

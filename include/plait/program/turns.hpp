@@ -11,9 +11,9 @@
 //
 // Because a stage that waits for a message holds its device's turn, the stages' programs verifying
 // one by one (program/verify.hpp, program/dependencies.hpp) is not enough: verify_turns runs all of
-// them together under the turns, with the activation slots the runtime plans (as verify_order does),
-// and finds a deadlock that only the turns cause. plan_turn_timeline is the planned timeline of the
-// same run.
+// them together under the turns, with the activation slots the runtime plans, and finds a deadlock
+// that only the turns cause. The same run with one stage per device is verify_order's (its slots
+// and messages without turns); plan_turn_timeline is the planned timeline of the run.
 
 #include <array>
 #include <cstddef>
@@ -64,6 +64,16 @@ constexpr turn_split<S, P, N> split_turns(const std::array<program<N>, P>& merge
     for (std::size_t j = count[k]; j < N; ++j) t.programs[k][j] = {.op = opcode::nop};
   }
   return t;
+}
+
+/// Stage programs (peers are stage numbers) as a split of one stage per device, every instruction
+/// renamed to its program's stage: a plain schedule's run, which verify_order makes and the pipeline's
+/// slot-aware plan of a plain schedule times.
+template <std::size_t S, std::size_t N>
+constexpr turn_split<S, S, N> one_stage_per_device(std::array<program<N>, S> programs) {
+  for (std::size_t s = 0; s < S; ++s)
+    for (instruction& i : programs[s]) i.stage = std::uint16_t(s);
+  return split_turns<S>(programs);
 }
 
 /// The same split rebuilt from stage programs and their places (`places[k][j]`: where stage k's j-th
@@ -138,9 +148,11 @@ constexpr inference_turns<S, P, N, N2> inference_order(const turn_split<S, P, N>
 }
 
 /// What verify_turns finds: ok, or a device that can never go on, at its instruction `at` (its
-/// order's index), which stage `stage` would run at pc `pc`.
+/// order's index), which stage `stage` would run at pc `pc` (its index in the stage's program without
+/// nops): deadlock, or slot_overwrite where that instruction would take the activation slot of a
+/// micro-batch whose last backward (or W) has not run, which no other stage can change.
 struct turn_verdict {
-  enum kind_t { ok, deadlock } kind = ok;
+  enum kind_t { ok, deadlock, slot_overwrite } kind = ok;
   std::size_t device = 0, at = 0, stage = 0, pc = 0;
   constexpr explicit operator bool() const { return kind == ok; }
 };
@@ -196,7 +208,8 @@ constexpr turn_verdict run_turns(const turn_split<S, P, N>& t, const std::array<
         std::size_t from = N, sent_at = N;  // a receive's sender stage and its send's pc
         std::array<stage_pc, 2> waits{};
         if (takes_slot) {
-          if (holder[k][slot] >= 0 && holder[k][slot] != int(i.microbatch)) break;  // verify_order refuses this
+          if (holder[k][slot] >= 0 && holder[k][slot] != int(i.microbatch))
+            return {turn_verdict::slot_overwrite, d, cursor[d], k, j};
           if (!free_of(k, last_send[k][slot][0], waits[0])) break;
         }
         if (writes_input_gradient(i) && !free_of(k, last_send[k][slot][1], waits[1])) break;
