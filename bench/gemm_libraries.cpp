@@ -1,23 +1,41 @@
-// bench/run gemm_libraries: float32 GEMM in the two libraries plait links, OpenBLAS (cblas_sgemm, what
-// every float32 product of a host device calls) and oneDNN (its matmul primitive, what host_math::bf16
-// and the convolutions use), on the products of step_vs_torch's medium MLP (784 -> 1024 -> 1024 -> 10,
-// batch 256): the forward's x W^T, the weight gradient's dy^T x and the input gradient's dy W. One
-// thread (OPENBLAS_NUM_THREADS=1, OMP_NUM_THREADS=1, which oneDNN's OpenMP threading follows), the
-// two libraries alternating in rounds of 5 calls, 15 rounds; each row's ratio is the median of the
-// rounds' own ratios. Also checks that both compute the same product (max |difference|).
+// bench/run gemm_libraries: float32 GEMM in the two libraries plait links, on the products plait's
+// benchmarks run: OpenBLAS (cblas_sgemm, what every float32 product of a host device calls), oneDNN's
+// matmul primitive (what host_math::bf16 and the convolutions use; created once per shape, executed
+// with an argument array) and oneDNN's dnnl_sgemm (its BLAS-like call: no primitive, row-major). The
+// products: step_vs_torch's medium MLP (784 -> 1024 -> 1024 -> 10, batch 256) and small MLP
+// (32 -> 64 -> 64 -> 10, batch 32), the pc benchmark's Fashion-MNIST MLP (784 -> 128 -> 128 -> 128 -> 10,
+// batch 128) and pipeline_bubble's 512-wide layers at m = 8 (128 rows): each model's forward x W^T,
+// weight gradient dy^T x and input gradient dy W. One thread (OPENBLAS_NUM_THREADS=1,
+// OMP_NUM_THREADS=1, which oneDNN's OpenMP threading follows); the three alternate in rounds of calls
+// worth about a millisecond each, 15 rounds; each row's ratios are the medians of the rounds' own
+// ratios. Also checks that all compute the same product (max |difference|) and counts the heap
+// allocations one call makes.
 //
-//   RESULT gemm_libraries threads=1 min_ratio=... max_ratio=... (OpenBLAS time / oneDNN time)
+//   RESULT gemm_libraries threads=1 min_ratio=... max_ratio=... min_ratio_sgemm=... max_ratio_sgemm=...
+//   (OpenBLAS time over oneDNN matmul's, and over dnnl_sgemm's)
 
 #include <cblas.h>
 #include <dnnl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 #include <vector>
+
+// Heap allocations, counted where a call is timed for them (malloc is what operator new calls too).
+extern "C" void* __libc_malloc(std::size_t);
+namespace {
+std::atomic<long> allocations{0};
+}
+extern "C" void* malloc(std::size_t n) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_malloc(n);
+}
 
 namespace {
 
@@ -53,24 +71,38 @@ void fill(std::vector<float>& v, unsigned long long seed) {
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::string_view(argv[1]) == "--quick";
-  const int rounds = quick ? 5 : 15, calls = 5;
+  const int rounds = quick ? 5 : 15;
   const product products[] = {
-      {"forward  [256,784] x [1024,784]^T", 256, 1024, 784, false, true},
-      {"forward  [256,1024] x [1024,1024]^T", 256, 1024, 1024, false, true},
-      {"weights  [256,1024]^T x [256,784]", 1024, 784, 256, true, false},
-      {"weights  [256,1024]^T x [256,1024]", 1024, 1024, 256, true, false},
-      {"input    [256,1024] x [1024,1024]", 256, 1024, 1024, false, false},
+      {"medium fwd [256,784] x [1024,784]^T", 256, 1024, 784, false, true},
+      {"medium fwd [256,1024] x [1024,1024]^T", 256, 1024, 1024, false, true},
+      {"medium dW  [256,1024]^T x [256,784]", 1024, 784, 256, true, false},
+      {"medium dW  [256,1024]^T x [256,1024]", 1024, 1024, 256, true, false},
+      {"medium dX  [256,1024] x [1024,1024]", 256, 1024, 1024, false, false},
+      {"medium cls [256,1024] x [10,1024]^T", 256, 10, 1024, false, true},
+      {"small fwd  [32,64] x [64,64]^T", 32, 64, 64, false, true},
+      {"small dW   [32,64]^T x [32,64]", 64, 64, 32, true, false},
+      {"small dX   [32,64] x [64,64]", 32, 64, 64, false, false},
+      {"fmnist fwd [128,784] x [128,784]^T", 128, 128, 784, false, true},
+      {"fmnist fwd [128,128] x [128,128]^T", 128, 128, 128, false, true},
+      {"fmnist dW  [128,128]^T x [128,784]", 128, 784, 128, true, false},
+      {"fmnist dW  [128,128]^T x [128,128]", 128, 128, 128, true, false},
+      {"fmnist dX  [128,128] x [128,128]", 128, 128, 128, false, false},
+      {"bubble fwd [128,512] x [512,512]^T", 128, 512, 512, false, true},
+      {"bubble dW  [128,512]^T x [128,512]", 512, 512, 128, true, false},
+      {"bubble dX  [128,512] x [512,512]", 128, 512, 512, false, false},
   };
   dnnl_engine_t engine = nullptr;
   check(dnnl_engine_create(&engine, dnnl_cpu, 0), "dnnl_engine_create");
   dnnl_stream_t stream = nullptr;
   check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags), "dnnl_stream_create");
-  std::printf("gemm_libraries: float32, 1 thread, %d rounds x %d calls, alternating\n", rounds, calls);
-  std::printf("%-38s %12s %12s %24s %12s  %s\n", "product", "OpenBLAS ms", "oneDNN ms", "OpenBLAS/oneDNN", "max|diff|",
-              "oneDNN kernel");
-  double lo = 1e9, hi = 0;
+  std::printf("gemm_libraries: float32, 1 thread, %d rounds, the three alternating\n", rounds);
+  std::printf("%-38s %9s %9s %9s %22s %22s %9s %5s %5s  %s\n", "product", "OpenBLAS", "matmul", "sgemm",
+              "OpenBLAS/matmul", "OpenBLAS/sgemm", "max|diff|", "alloc", "", "matmul kernel");
+  std::printf("%-38s %9s %9s %9s %22s %22s %9s %5s %5s\n", "", "ms", "ms", "ms", "", "", "", "mm", "sg");
+  double lo = 1e9, hi = 0, lo_sg = 1e9, hi_sg = 0;
   for (const product& p : products) {
-    std::vector<float> a(std::size_t(p.m) * p.k), b(std::size_t(p.k) * p.n), c(std::size_t(p.m) * p.n), d(c.size());
+    std::vector<float> a(std::size_t(p.m) * p.k), b(std::size_t(p.k) * p.n), c(std::size_t(p.m) * p.n), d(c.size()),
+        e(c.size());
     fill(a, 1), fill(b, 2);
     const auto desc = [](dnnl_dim_t rows, dnnl_dim_t cols, dnnl_dim_t row_stride, dnnl_dim_t col_stride) {
       const dnnl_dims_t dims = {rows, cols}, strides = {row_stride, col_stride};
@@ -94,37 +126,62 @@ int main(int argc, char** argv) {
     check(dnnl_memory_create(&mb, &weights, engine, b.data()), "dnnl_memory_create");
     check(dnnl_memory_create(&mc, &dst, engine, d.data()), "dnnl_memory_create");
     const dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+    const int lda = p.ta ? p.m : p.k, ldb = p.tb ? p.k : p.n;
     const auto openblas = [&] {
       cblas_sgemm(CblasRowMajor, p.ta ? CblasTrans : CblasNoTrans, p.tb ? CblasTrans : CblasNoTrans, p.m, p.n, p.k,
-                  1.0f, a.data(), p.ta ? p.m : p.k, b.data(), p.tb ? p.k : p.n, 0.0f, c.data(), p.n);
+                  1.0f, a.data(), lda, b.data(), ldb, 0.0f, c.data(), p.n);
     };
     const auto onednn = [&] {
       check(dnnl_primitive_execute(matmul, stream, 3, args), "dnnl_primitive_execute");
       check(dnnl_stream_wait(stream), "dnnl_stream_wait");
     };
-    for (int i = 0; i < 3; ++i) openblas(), onednn();  // warm: pages, caches, oneDNN's JIT
+    const auto sgemm = [&] {  // oneDNN's sgemm is row-major (since oneDNN 1.0)
+      check(dnnl_sgemm(p.ta ? 'T' : 'N', p.tb ? 'T' : 'N', p.m, p.n, p.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f,
+                       e.data(), p.n),
+            "dnnl_sgemm");
+    };
+    for (int i = 0; i < 3; ++i) openblas(), onednn(), sgemm();  // warm: pages, caches, oneDNN's JIT
+    const auto allocations_of = [](const auto& call) {
+      const long before = allocations.load();
+      call();
+      return allocations.load() - before;
+    };
+    const long alloc_mm = allocations_of(onednn), alloc_sg = allocations_of(sgemm);
     double diff = 0;
-    for (std::size_t i = 0; i < c.size(); ++i) diff = std::max(diff, double(std::abs(c[i] - d[i])));
-    std::vector<double> t_blas, t_dnnl, ratio;
+    for (std::size_t i = 0; i < c.size(); ++i)
+      diff = std::max({diff, double(std::abs(c[i] - d[i])), double(std::abs(c[i] - e[i]))});
+    const double flops = 2.0 * p.m * p.n * p.k;
+    const int calls = std::max(1, int(1e-3 * 80e9 / flops));  // about a millisecond per library per round
+    std::vector<double> t_blas, t_mm, t_sg, ratio, ratio_sg;
     for (int r = 0; r < rounds; ++r) {
       const double t0 = seconds();
       for (int i = 0; i < calls; ++i) openblas();
       const double t1 = seconds();
       for (int i = 0; i < calls; ++i) onednn();
       const double t2 = seconds();
-      t_blas.push_back((t1 - t0) / calls * 1e3), t_dnnl.push_back((t2 - t1) / calls * 1e3);
-      ratio.push_back((t1 - t0) / (t2 - t1));
+      for (int i = 0; i < calls; ++i) sgemm();
+      const double t3 = seconds();
+      t_blas.push_back((t1 - t0) / calls * 1e3), t_mm.push_back((t2 - t1) / calls * 1e3);
+      t_sg.push_back((t3 - t2) / calls * 1e3);
+      ratio.push_back((t1 - t0) / (t2 - t1)), ratio_sg.push_back((t1 - t0) / (t3 - t2));
     }
-    const double rt = median(ratio);
-    lo = std::min(lo, rt), hi = std::max(hi, rt);
-    std::printf("%-38s %12.3f %12.3f %10.3f [%.3f..%.3f] %12.2g  %s\n", p.name, median(t_blas), median(t_dnnl), rt,
-                *std::min_element(ratio.begin(), ratio.end()), *std::max_element(ratio.begin(), ratio.end()), diff,
-                kernel);
+    const double rt = median(ratio), rs = median(ratio_sg);
+    lo = std::min(lo, rt), hi = std::max(hi, rt), lo_sg = std::min(lo_sg, rs), hi_sg = std::max(hi_sg, rs);
+    const auto range = [](const std::vector<double>& v, double mid) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.3f [%.3f..%.3f]", mid, *std::min_element(v.begin(), v.end()),
+                    *std::max_element(v.begin(), v.end()));
+      return std::string(buf);
+    };
+    std::printf("%-38s %9.4f %9.4f %9.4f %22s %22s %9.2g %5ld %5ld  %s\n", p.name, median(t_blas), median(t_mm),
+                median(t_sg), range(ratio, rt).c_str(), range(ratio_sg, rs).c_str(), diff, alloc_mm, alloc_sg, kernel);
     dnnl_memory_destroy(ma), dnnl_memory_destroy(mb), dnnl_memory_destroy(mc);
     dnnl_primitive_destroy(matmul);
     dnnl_primitive_desc_destroy(pd);
   }
   dnnl_stream_destroy(stream);
   dnnl_engine_destroy(engine);
-  std::printf("RESULT gemm_libraries threads=1 min_ratio=%.3f max_ratio=%.3f\n", lo, hi);
+  std::printf(
+      "RESULT gemm_libraries threads=1 min_ratio=%.3f max_ratio=%.3f min_ratio_sgemm=%.3f max_ratio_sgemm=%.3f\n", lo,
+      hi, lo_sg, hi_sg);
 }
