@@ -200,8 +200,9 @@ struct pipeline {
                 "loss), backward, send.");
   static_assert(order.kind != order_verdict::slot_overwrite,
                 "plait: a pipeline schedule takes an activation slot that an earlier micro-batch still needs: "
-                "micro-batch mb lives in slot mb % slots (the stage's peak in flight) until its backward. Fix: run "
-                "backwards in the order of their forwards, or keep fewer micro-batches in flight.");
+                "micro-batch mb lives in slot mb % slots (the stage's peak in flight, and any spare slots) until "
+                "its backward. Fix: run backwards in the order of their forwards, or keep fewer micro-batches in "
+                "flight.");
   static_assert(order.kind != order_verdict::slot_deadlock,
                 "plait: a pipeline schedule can deadlock on its activation slots: a stage waits to reuse a slot "
                 "whose message its peer takes only later. Fix: let each message be received before its slot is "
@@ -282,7 +283,7 @@ struct pipeline {
         return true;
       }(),
       "plait: the schedule reuses an activation slot before its micro-batch's backward. Micro-batch mb lives "
-      "in slot mb % peak. Fix: run backwards in the order of their forwards.");
+      "in slot mb % slots. Fix: run backwards in the order of their forwards.");
 
   /// The bubble when every stage takes equal time (backward twice forward: B and W as long as F each):
   /// the idle share of a step.
