@@ -1,7 +1,8 @@
 #pragma once
 // GEMM on host devices. Double products, and float products under host_math::float32 (the default),
-// through CBLAS (OpenBLAS): its sgemm is as fast as oneDNN's float32 matmul here and has no primitive to
-// create per shape. Float products under host_math::bf16 through oneDNN's bf16 matmul
+// through CBLAS (OpenBLAS): one call per product, no primitive to create per shape, no allocation.
+// oneDNN's float32 products are faster on some shapes and slower on others, by machine
+// (bench/run gemm_libraries), so none of them moves there without a choice per shape. Float products under host_math::bf16 through oneDNN's bf16 matmul
 // (detail/bf16_products.hpp): OpenBLAS 0.3.21 has no bf16 product that takes float32 operands and
 // writes float32 with a scale and beta, and oneDNN picks AMX or AVX-512 BF16 kernels by CPU.
 
