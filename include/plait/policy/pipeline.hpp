@@ -72,6 +72,11 @@ template <class T>
 struct is_spare_slots : std::false_type {};
 template <std::size_t K>
 struct is_spare_slots<spare_slots<K>> : std::true_type {};
+/// The slots an option adds: K for spare_slots<K>, none for any other.
+template <class T>
+inline constexpr std::size_t spare_slots_of = 0;
+template <std::size_t K>
+inline constexpr std::size_t spare_slots_of<spare_slots<K>> = spare_slots<K>::count;  // checks K
 
 template <std::size_t S, class Micro = microbatches<1>, class Sched = gpipe, class... Options>
 struct pipeline {
@@ -108,16 +113,7 @@ struct pipeline {
   static constexpr std::size_t data_parallel_degree = 1;
   static constexpr bool uneven = (false || ... || std::is_same_v<Options, uneven_microbatches>);
   /// Activation slots each stage plans beyond its peak in flight (spare_slots<K>; 0 without).
-  static constexpr std::size_t spare_slot_count = [] {
-    std::size_t k = 0;
-    ((k +=
-      [] {
-        if constexpr (is_spare_slots<Options>::value) return Options::count;
-        else return std::size_t{0};
-      }()),
-     ...);
-    return k;
-  }();
+  static constexpr std::size_t spare_slot_count = (std::size_t{0} + ... + spare_slots_of<Options>);
   static constexpr const char* name = "pipeline";
   using schedule = Sched;
 
