@@ -1,7 +1,10 @@
 // bench/run gemm_libraries: float32 GEMM in the two libraries plait links, on the products plait's
-// benchmarks run: OpenBLAS (cblas_sgemm, what every float32 product of a host device calls), oneDNN's
-// matmul primitive (what host_math::bf16 and the convolutions use; created once per shape, executed
-// with an argument array) and oneDNN's dnnl_sgemm (its BLAS-like call: no primitive, row-major). The
+// benchmarks run: OpenBLAS (cblas_sgemm), oneDNN's matmul primitive (what host_math::bf16 and the
+// convolutions use; created once per shape, executed with an argument array) and oneDNN's dnnl_sgemm
+// (its BLAS-like call: no primitive, row-major). A host device's float32 product runs on cblas_sgemm or
+// dnnl_sgemm by the rule of plait::sgemm_library_for (kernels/gemm_host.hpp); the column "plait" names
+// the one it picks, and "loss" is its time over the faster of the two (1.000: the rule picked the faster;
+// a rule by shape, not by this machine's timings, may lose a little where the two are close). The
 // products: step_vs_torch's medium MLP (784 -> 1024 -> 1024 -> 10, batch 256) and small MLP
 // (32 -> 64 -> 64 -> 10, batch 32), the pc benchmark's Fashion-MNIST MLP (784 -> 128 -> 128 -> 128 -> 10,
 // batch 128) and pipeline_bubble's 512-wide layers at m = 8 (128 rows): each model's forward x W^T,
@@ -12,10 +15,14 @@
 // allocations one call makes.
 //
 //   RESULT gemm_libraries threads=1 min_ratio=... max_ratio=... min_ratio_sgemm=... max_ratio_sgemm=...
-//   (OpenBLAS time over oneDNN matmul's, and over dnnl_sgemm's)
+//          max_choice_loss=... gain_over_openblas=...
+//   (OpenBLAS time over oneDNN matmul's, and over dnnl_sgemm's; the largest "loss" of plait's choice; the
+//   geometric mean over the products of OpenBLAS's time over the chosen library's)
 
 #include <cblas.h>
 #include <dnnl.h>
+
+#include <plait/kernels/gemm_host.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -23,6 +30,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +87,9 @@ int main(int argc, char** argv) {
       {"medium dW  [256,1024]^T x [256,1024]", 1024, 1024, 256, true, false},
       {"medium dX  [256,1024] x [1024,1024]", 256, 1024, 1024, false, false},
       {"medium cls [256,1024] x [10,1024]^T", 256, 10, 1024, false, true},
+      {"medium cdW [256,10]^T x [256,1024]", 10, 1024, 256, true, false},
+      {"medium cdX [256,10] x [10,1024]", 256, 1024, 10, false, false},
+      {"small fwd  [32,32] x [64,32]^T", 32, 64, 32, false, true},
       {"small fwd  [32,64] x [64,64]^T", 32, 64, 64, false, true},
       {"small dW   [32,64]^T x [32,64]", 64, 64, 32, true, false},
       {"small dX   [32,64] x [64,64]", 32, 64, 64, false, false},
@@ -96,10 +107,10 @@ int main(int argc, char** argv) {
   dnnl_stream_t stream = nullptr;
   check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags), "dnnl_stream_create");
   std::printf("gemm_libraries: float32, 1 thread, %d rounds, the three alternating\n", rounds);
-  std::printf("%-38s %9s %9s %9s %22s %22s %9s %5s %5s  %s\n", "product", "OpenBLAS", "matmul", "sgemm",
-              "OpenBLAS/matmul", "OpenBLAS/sgemm", "max|diff|", "alloc", "", "matmul kernel");
+  std::printf("%-38s %9s %9s %9s %22s %22s %9s %5s %5s %8s %6s  %s\n", "product", "OpenBLAS", "matmul", "sgemm",
+              "OpenBLAS/matmul", "OpenBLAS/sgemm", "max|diff|", "alloc", "", "plait", "loss", "matmul kernel");
   std::printf("%-38s %9s %9s %9s %22s %22s %9s %5s %5s\n", "", "ms", "ms", "ms", "", "", "", "mm", "sg");
-  double lo = 1e9, hi = 0, lo_sg = 1e9, hi_sg = 0;
+  double lo = 1e9, hi = 0, lo_sg = 1e9, hi_sg = 0, max_loss = 0, log_gain = 0;
   for (const product& p : products) {
     std::vector<float> a(std::size_t(p.m) * p.k), b(std::size_t(p.k) * p.n), c(std::size_t(p.m) * p.n), d(c.size()),
         e(c.size());
@@ -167,14 +178,21 @@ int main(int argc, char** argv) {
     }
     const double rt = median(ratio), rs = median(ratio_sg);
     lo = std::min(lo, rt), hi = std::max(hi, rt), lo_sg = std::min(lo_sg, rs), hi_sg = std::max(hi_sg, rs);
+    const bool onednn_chosen =
+        plait::sgemm_library_for(p.ta ? plait::transpose::yes : plait::transpose::no, std::size_t(p.m),
+                                 std::size_t(p.n), std::size_t(p.k)) == plait::host_sgemm_library::onednn;
+    // OpenBLAS/sgemm = rs: the chosen library's time over the faster one's, and OpenBLAS's over the chosen's
+    const double loss = onednn_chosen ? std::max(1.0, 1.0 / rs) : std::max(1.0, rs);
+    max_loss = std::max(max_loss, loss), log_gain += std::log(onednn_chosen ? rs : 1.0);
     const auto range = [](const std::vector<double>& v, double mid) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.3f [%.3f..%.3f]", mid, *std::min_element(v.begin(), v.end()),
                     *std::max_element(v.begin(), v.end()));
       return std::string(buf);
     };
-    std::printf("%-38s %9.4f %9.4f %9.4f %22s %22s %9.2g %5ld %5ld  %s\n", p.name, median(t_blas), median(t_mm),
-                median(t_sg), range(ratio, rt).c_str(), range(ratio_sg, rs).c_str(), diff, alloc_mm, alloc_sg, kernel);
+    std::printf("%-38s %9.4f %9.4f %9.4f %22s %22s %9.2g %5ld %5ld %8s %6.3f  %s\n", p.name, median(t_blas),
+                median(t_mm), median(t_sg), range(ratio, rt).c_str(), range(ratio_sg, rs).c_str(), diff, alloc_mm,
+                alloc_sg, onednn_chosen ? "sgemm" : "OpenBLAS", loss, kernel);
     dnnl_memory_destroy(ma), dnnl_memory_destroy(mb), dnnl_memory_destroy(mc);
     dnnl_primitive_destroy(matmul);
     dnnl_primitive_desc_destroy(pd);
@@ -182,6 +200,7 @@ int main(int argc, char** argv) {
   dnnl_stream_destroy(stream);
   dnnl_engine_destroy(engine);
   std::printf(
-      "RESULT gemm_libraries threads=1 min_ratio=%.3f max_ratio=%.3f min_ratio_sgemm=%.3f max_ratio_sgemm=%.3f\n", lo,
-      hi, lo_sg, hi_sg);
+      "RESULT gemm_libraries threads=1 min_ratio=%.3f max_ratio=%.3f min_ratio_sgemm=%.3f max_ratio_sgemm=%.3f "
+      "max_choice_loss=%.3f gain_over_openblas=%.3f\n",
+      lo, hi, lo_sg, hi_sg, max_loss, std::exp(log_gain / double(std::size(products))));
 }

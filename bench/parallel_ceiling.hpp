@@ -14,10 +14,11 @@
 // efficiency = speedup / ceiling.
 //
 // The worker threads are started once and woken per run (an atomic generation counter, futex wait),
-// so a run pays no thread creation; each GEMM is one single-threaded OpenBLAS call, as on a host
-// device of one thread (bench/run sets OPENBLAS_NUM_THREADS=1).
+// so a run pays no thread creation; each GEMM is one single-threaded call of plait::host_sgemm, the
+// library a host device of one thread runs that product on (bench/run sets OMP_NUM_THREADS=1 and
+// OPENBLAS_NUM_THREADS=1).
 
-#include <cblas.h>
+#include <plait/kernels/gemm_host.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -45,9 +46,10 @@ class device_gemms {
   }
   void run() {
     for (const op& o : ops_)
-      cblas_sgemm(CblasRowMajor, o.trans_a ? CblasTrans : CblasNoTrans, o.trans_b ? CblasTrans : CblasNoTrans, o.m, o.n,
-                  o.k, 1.f, buffers_[o.a].data(), o.trans_a ? o.m : o.k, buffers_[o.b].data(), o.trans_b ? o.k : o.n,
-                  o.accumulate ? 1.f : 0.f, buffers_[o.c].data(), o.n);
+      plait::host_sgemm(o.trans_a ? plait::transpose::yes : plait::transpose::no,
+                        o.trans_b ? plait::transpose::yes : plait::transpose::no, o.m, o.n, o.k, 1.f,
+                        buffers_[o.a].data(), o.trans_a ? o.m : o.k, buffers_[o.b].data(), o.trans_b ? o.k : o.n,
+                        o.accumulate ? 1.f : 0.f, buffers_[o.c].data(), o.n);
   }
   std::size_t count() const { return ops_.size(); }
   double flops() const {

@@ -1,18 +1,74 @@
 #pragma once
-// GEMM on host devices. Double products, and float products under host_math::float32 (the default),
-// through CBLAS (OpenBLAS): one call per product, no primitive to create per shape, no allocation.
-// oneDNN's float32 products are faster on some shapes and slower on others, by machine
-// (bench/run gemm_libraries), so none of them moves there without a choice per shape. Float products under host_math::bf16 through oneDNN's bf16 matmul
+// GEMM on host devices. Float products under host_math::float32 (the default) through one of two
+// libraries, chosen per product by its shape (host_sgemm below); double products through CBLAS
+// (OpenBLAS); float products under host_math::bf16 through oneDNN's bf16 matmul
 // (detail/bf16_products.hpp): OpenBLAS 0.3.21 has no bf16 product that takes float32 operands and
 // writes float32 with a scale and beta, and oneDNN picks AMX or AVX-512 BF16 kernels by CPU.
 
 #include <cblas.h>
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include "../backend/host/backend.hpp"
+#include "../core/error.hpp"
 #include "detail/bf16_products.hpp"
 #include "gemm.hpp"
 
 namespace plait {
+
+/// Which library multiplies a float32 product on a host device.
+enum class host_sgemm_library { openblas, onednn };
+
+/// Products whose weight side has at most this many elements run on oneDNN's dnnl_sgemm, the others on
+/// OpenBLAS's cblas_sgemm. Measured (bench/run gemm_libraries, one thread): dnnl_sgemm is 1.1-1.9x
+/// OpenBLAS's speed on products of up to 784 x 128 weights (its call has less fixed cost), and 0.75-0.95x
+/// on most 512- and 1024-wide ones on an AVX2 machine; neither allocates per call.
+inline constexpr std::size_t host_sgemm_small_weights = std::size_t{1} << 17;
+
+/// dnnl_sgemm always runs on one thread: its OpenMP team, woken beside OpenBLAS's own threads on a
+/// device of several, costs more than it gains on products this small (the Fashion-MNIST demo at two
+/// threads ran 2.3x slower with a team of two). So on a device of several threads a product goes to
+/// oneDNN only while it is also small in multiply-adds: below OpenBLAS's own threshold for using more
+/// than one thread (65536 x 4), where OpenBLAS runs it on one thread as well.
+inline constexpr std::size_t host_sgemm_single_thread_macs = std::size_t{1} << 18;
+
+/// The library of C [m, n] = op(A) [m, k] op(B) [k, n] on a device of `threads` threads, chosen by the
+/// product's weight side: n x k when A is not transposed (A's rows are samples: a forward or an input
+/// gradient), m x n when it is (k counts the samples: a weight gradient), and, on several threads, its
+/// multiply-adds.
+constexpr host_sgemm_library sgemm_library_for(transpose ta, std::size_t m, std::size_t n, std::size_t k,
+                                               unsigned threads = 1) {
+  const std::size_t weights = ta == transpose::yes ? m * n : n * k;
+  if (weights > host_sgemm_small_weights) return host_sgemm_library::openblas;
+  if (threads > 1 && m * n * k > host_sgemm_single_thread_macs) return host_sgemm_library::openblas;
+  return host_sgemm_library::onednn;
+}
+
+/// C = alpha op(A) op(B) + beta C, row-major float32, on the library sgemm_library_for chooses for the
+/// calling thread's OpenMP thread count (host_context::enter sets it, and OpenBLAS's, to the device's).
+/// What a host device runs for every float32 product; the benchmarks' GEMM floors call it too.
+inline void host_sgemm(transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                       const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+                       std::size_t ldc) {
+  if (m == 0 || n == 0) return;
+  const int threads = omp_get_max_threads();
+  if (sgemm_library_for(ta, m, n, k, unsigned(threads)) == host_sgemm_library::onednn) {
+    if (threads > 1) omp_set_num_threads(1);  // oneDNN sizes its team by it: one thread, no team woken
+    const dnnl_status_t s =
+        dnnl_sgemm(ta == transpose::yes ? 'T' : 'N', tb == transpose::yes ? 'T' : 'N', dnnl_dim_t(m), dnnl_dim_t(n),
+                   dnnl_dim_t(k), alpha, a, dnnl_dim_t(lda), b, dnnl_dim_t(ldb), beta, c, dnnl_dim_t(ldc));
+    if (threads > 1) omp_set_num_threads(threads);
+    if (s != dnnl_success) [[unlikely]]
+      fail(cat("oneDNN's dnnl_sgemm failed (status ", int(s), ") for a [", m, ", ", k, "] x [", k, ", ", n,
+               "] float32 product"),
+           "its arguments were refused, which plait's layers never pass",
+           "report it with the layer that ran it; kernels/gemm_host.hpp names the shapes that go to oneDNN");
+    return;
+  }
+  const auto op = [](transpose t) { return t == transpose::yes ? CblasTrans : CblasNoTrans; };
+  cblas_sgemm(CblasRowMajor, op(ta), op(tb), int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c,
+              int(ldc));
+}
 
 template <class System>
 struct gemm_impl<host<System>> {
@@ -29,8 +85,7 @@ struct gemm_impl<host<System>> {
         return;
       }
     }
-    cblas_sgemm(CblasRowMajor, op(ta), op(tb), int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c,
-                int(ldc));
+    host_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 
   template <class Ctx>

@@ -1,4 +1,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <algorithm>
+#include <cmath>
+
 #include "gradcheck.hpp"
 
 using namespace plait;
@@ -30,4 +33,66 @@ TEST_CASE_TEMPLATE("gemm on row-major matrices, all transposes, float and double
           CHECK(cf[i * n + j] == doctest::Approx(2 * s + 0.5 * c0[i * n + j]).epsilon(1e-5));
         }
     }
+}
+
+// A float32 product runs on oneDNN's dnnl_sgemm or OpenBLAS's cblas_sgemm, chosen by its weight side
+// (kernels/gemm_host.hpp); the number of samples (rows of A, or k when A is transposed) never enters.
+static_assert(sgemm_library_for(transpose::no, 32, 64, 64) == host_sgemm_library::onednn);
+static_assert(sgemm_library_for(transpose::no, 1, 64, 64) == host_sgemm_library::onednn);
+static_assert(sgemm_library_for(transpose::no, 100000, 128, 784) == host_sgemm_library::onednn);
+static_assert(sgemm_library_for(transpose::yes, 128, 784, 1) == host_sgemm_library::onednn);
+static_assert(sgemm_library_for(transpose::yes, 128, 784, 100000) == host_sgemm_library::onednn);
+static_assert(sgemm_library_for(transpose::no, 32, 512, 512) == host_sgemm_library::openblas);
+static_assert(sgemm_library_for(transpose::yes, 512, 512, 8) == host_sgemm_library::openblas);
+static_assert(sgemm_library_for(transpose::no, 8, host_sgemm_small_weights, 1) == host_sgemm_library::onednn);
+static_assert(sgemm_library_for(transpose::no, 8, host_sgemm_small_weights + 1, 1) == host_sgemm_library::openblas);
+// On a device of several threads oneDNN (which runs on one) takes only products OpenBLAS would run on one.
+static_assert(sgemm_library_for(transpose::no, 32, 64, 64, 2) == host_sgemm_library::onednn);
+static_assert(sgemm_library_for(transpose::no, 128, 128, 128, 2) == host_sgemm_library::openblas);
+static_assert(sgemm_library_for(transpose::yes, 64, 64, 64, 4) == host_sgemm_library::onednn);
+static_assert(sgemm_library_for(transpose::yes, 64, 64, 65, 4) == host_sgemm_library::openblas);
+
+TEST_CASE("float32 products on both libraries: transposes, strides, alpha and beta against a double reference") {
+  for (unsigned threads : {1u, 2u}) {
+    CAPTURE(threads);
+    host_context<openmp> ctx{};
+    ctx.threads = threads;
+    ctx.enter();
+    // {m, n, k}: the first two on oneDNN, the last two on OpenBLAS (their weight sides n*k or m*n).
+    const std::size_t shapes[][3] = {{7, 24, 40}, {33, 65, 17}, {9, 520, 300}, {300, 520, 9}};
+    for (const auto& s : shapes)
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          const std::size_t m = s[0], n = s[1], k = s[2];
+          CAPTURE(m);
+          CAPTURE(n);
+          CAPTURE(k);
+          CAPTURE(ta);
+          CAPTURE(tb);
+          const bool on_onednn = sgemm_library_for(transpose(ta), m, n, k) == host_sgemm_library::onednn;
+          CAPTURE(on_onednn);
+          // Row strides 3 elements past the stored rows: the libraries must honour lda, ldb and ldc.
+          const std::size_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 3, ldc = n + 3;
+          const auto a = test::random_vector((ta ? k : m) * lda, 4), b = test::random_vector((tb ? n : k) * ldb, 5),
+                     c0 = test::random_vector(m * ldc, 6);
+          std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end()), cf(c0.begin(), c0.end());
+          gemm(ctx, transpose(ta), transpose(tb), m, n, k, 1.5f, af.data(), lda, bf.data(), ldb, 0.25f, cf.data(), ldc);
+          double worst = 0;
+          for (std::size_t i = 0; i < m; ++i)
+            for (std::size_t j = 0; j < ldc; ++j) {
+              if (j >= n) {  // the padding between rows is never written
+                REQUIRE(cf[i * ldc + j] == float(c0[i * ldc + j]));
+                continue;
+              }
+              double sum = 0;
+              for (std::size_t l = 0; l < k; ++l)
+                sum += double(af[ta ? l * lda + i : i * lda + l]) * double(bf[tb ? j * ldb + l : l * ldb + j]);
+              const double want = 1.5 * sum + 0.25 * double(float(c0[i * ldc + j]));
+              worst = std::max(worst, std::abs(double(cf[i * ldc + j]) - want) / (1 + std::abs(want)));
+            }
+          CHECK(worst < 1e-5);
+          CHECK(omp_get_max_threads() == int(threads));  // a product on oneDNN gives the device's threads back
+        }
+  }
+  host_context<sequential>{}.enter();
 }
