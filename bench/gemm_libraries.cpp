@@ -4,7 +4,8 @@
 // (its BLAS-like call: no primitive, row-major). A host device's float32 product runs on cblas_sgemm or
 // dnnl_sgemm by the rule of plait::sgemm_library_for (kernels/gemm_host.hpp); the column "plait" names
 // the one it picks, and "loss" is its time over the faster of the two (1.000: the rule picked the faster;
-// a rule by shape, not by this machine's timings, may lose a little where the two are close). The
+// a rule by shape, not by this machine's timings, may lose a little where the two are close, and the
+// rule keeps on OpenBLAS every product for which dnnl_sgemm allocates: column "alloc sg"). The
 // products: step_vs_torch's medium MLP (784 -> 1024 -> 1024 -> 10, batch 256) and small MLP
 // (32 -> 64 -> 64 -> 10, batch 32), the pc benchmark's Fashion-MNIST MLP (784 -> 128 -> 128 -> 128 -> 10,
 // batch 128) and pipeline_bubble's 512-wide layers at m = 8 (128 rows): each model's forward x W^T,
@@ -35,14 +36,29 @@
 #include <string_view>
 #include <vector>
 
-// Heap allocations, counted where a call is timed for them (malloc is what operator new calls too).
+// Heap allocations, counted where a call is timed for them: malloc (what operator new calls too) and
+// the aligned allocators (oneDNN takes its packing buffers from posix_memalign).
 extern "C" void* __libc_malloc(std::size_t);
+extern "C" void* __libc_memalign(std::size_t, std::size_t);
 namespace {
 std::atomic<long> allocations{0};
 }
 extern "C" void* malloc(std::size_t n) {
   allocations.fetch_add(1, std::memory_order_relaxed);
   return __libc_malloc(n);
+}
+extern "C" int posix_memalign(void** p, std::size_t alignment, std::size_t n) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  *p = __libc_memalign(alignment, n);
+  return *p ? 0 : 12;  // ENOMEM
+}
+extern "C" void* aligned_alloc(std::size_t alignment, std::size_t n) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_memalign(alignment, n);
+}
+extern "C" void* memalign(std::size_t alignment, std::size_t n) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_memalign(alignment, n);
 }
 
 namespace {

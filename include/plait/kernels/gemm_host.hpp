@@ -19,27 +19,32 @@ namespace plait {
 /// Which library multiplies a float32 product on a host device.
 enum class host_sgemm_library { openblas, onednn };
 
-/// Products whose weight side has at most this many elements run on oneDNN's dnnl_sgemm, the others on
-/// OpenBLAS's cblas_sgemm. Measured (bench/run gemm_libraries, one thread): dnnl_sgemm is 1.1-1.9x
-/// OpenBLAS's speed on products of up to 784 x 128 weights (its call has less fixed cost), and 0.75-0.95x
-/// on most 512- and 1024-wide ones on an AVX2 machine; neither allocates per call.
+/// Weight gradients (A transposed: C [m, n] = A^T B, k counting the samples) whose weights have at most
+/// this many elements run on oneDNN's dnnl_sgemm, every other float32 product on OpenBLAS's cblas_sgemm.
+/// Measured (bench/run gemm_libraries, one thread): dnnl_sgemm is 1.1-1.9x OpenBLAS's speed on products
+/// of up to 784 x 128 weights (its call has less fixed cost), 0.75-0.95x on most 512- and 1024-wide ones
+/// on an AVX2 machine. Forwards and input gradients stay on OpenBLAS although dnnl_sgemm is faster on the
+/// small ones too: for them oneDNN 2.6 allocates a packing buffer on every call (posix_memalign), and a
+/// step allocates nothing. Its weight gradients on one thread allocate nothing (kernels_gemm_allocations
+/// counts every C allocation of both libraries' calls).
 inline constexpr std::size_t host_sgemm_small_weights = std::size_t{1} << 17;
 
 /// dnnl_sgemm always runs on one thread: its OpenMP team, woken beside OpenBLAS's own threads on a
 /// device of several, costs more than it gains on products this small (the Fashion-MNIST demo at two
-/// threads ran 2.3x slower with a team of two). So on a device of several threads a product goes to
-/// oneDNN only while it is also small in multiply-adds: below OpenBLAS's own threshold for using more
-/// than one thread (65536 x 4), where OpenBLAS runs it on one thread as well.
+/// threads ran 2.3x slower with a team of two), and on several threads it allocates. So on a device of
+/// several threads a product goes to oneDNN only while it is also small in multiply-adds: below
+/// OpenBLAS's own threshold for using more than one thread (65536 x 4), where OpenBLAS runs it on one
+/// thread as well.
 inline constexpr std::size_t host_sgemm_single_thread_macs = std::size_t{1} << 18;
 
-/// The library of C [m, n] = op(A) [m, k] op(B) [k, n] on a device of `threads` threads, chosen by the
-/// product's weight side: n x k when A is not transposed (A's rows are samples: a forward or an input
-/// gradient), m x n when it is (k counts the samples: a weight gradient), and, on several threads, its
-/// multiply-adds.
+/// The library of C [m, n] = op(A) [m, k] op(B) [k, n] on a device of `threads` threads: oneDNN for a
+/// weight gradient (A transposed) whose weights (m x n) are small, and, on several threads, whose
+/// multiply-adds are too; OpenBLAS for everything else. On one thread the sample count (k) never
+/// enters, so a layer's weight gradient goes to the same library on one device, a replica's share of a
+/// batch and a pipeline's micro-batch.
 constexpr host_sgemm_library sgemm_library_for(transpose ta, std::size_t m, std::size_t n, std::size_t k,
                                                unsigned threads = 1) {
-  const std::size_t weights = ta == transpose::yes ? m * n : n * k;
-  if (weights > host_sgemm_small_weights) return host_sgemm_library::openblas;
+  if (ta != transpose::yes || m * n > host_sgemm_small_weights) return host_sgemm_library::openblas;
   if (threads > 1 && m * n * k > host_sgemm_single_thread_macs) return host_sgemm_library::openblas;
   return host_sgemm_library::onednn;
 }
