@@ -42,8 +42,15 @@ inline constexpr std::size_t host_sgemm_single_thread_macs = std::size_t{1} << 1
 /// multiply-adds are too; OpenBLAS for everything else. On one thread the sample count (k) never
 /// enters, so a layer's weight gradient goes to the same library on one device, a replica's share of a
 /// batch and a pipeline's micro-batch.
+/// Off for now: with weight gradients on dnnl_sgemm and the rest on OpenBLAS, replicate<3, pipeline<2>>
+/// of predictive coding across processes (tests/mpi/pc_test.cpp, opening forward in chunks) moved from one
+/// device by 3.8e-4 relative after three Adam steps, above the 1e-4 its check allows; until that is
+/// understood every float32 product runs on OpenBLAS, as before the rule existed.
+inline constexpr bool host_sgemm_onednn_enabled = false;
+
 constexpr host_sgemm_library sgemm_library_for(transpose ta, std::size_t m, std::size_t n, std::size_t k,
                                                unsigned threads = 1) {
+  if (!host_sgemm_onednn_enabled) return host_sgemm_library::openblas;
   if (ta != transpose::yes || m * n > host_sgemm_small_weights) return host_sgemm_library::openblas;
   if (threads > 1 && m * n * k > host_sgemm_single_thread_macs) return host_sgemm_library::openblas;
   return host_sgemm_library::onednn;
