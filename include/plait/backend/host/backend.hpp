@@ -1,8 +1,8 @@
 #pragma once
 // The host backend: a logical device is a thread of this process with its own arena. Kernels run
 // through Thrust with an explicit host execution policy (thrust::cpp::par, sequential, or
-// thrust::omp::par, OpenMP threads), float32 matrix products through OpenBLAS (small weight gradients
-// through oneDNN's dnnl_sgemm) and double ones through OpenBLAS, under host_math::bf16 float products through
+// thrust::omp::par, OpenMP threads), float32 and double matrix products through OpenBLAS
+// (kernels/gemm_host.hpp), under host_math::bf16 float products through
 // oneDNN's bf16 matmul (kernels/gemm_host.hpp), and
 // float convolutions through oneDNN (kernels/conv_host.hpp), whose OpenMP team is the device's
 // `threads` as well.
@@ -39,8 +39,7 @@ struct host {
 /// How a host device multiplies float matrices, as cuda_math does on CUDA devices. Storage is float32
 /// in every mode: parameters (the master weights the optimizer updates), gradients, optimizer state,
 /// activations, element-wise work and the loss; only a product's operands are rounded.
-///   float32: IEEE single precision (the default), through OpenBLAS's cblas_sgemm, and oneDNN's
-///            dnnl_sgemm for the weight gradients of small weights (kernels/gemm_host.hpp).
+///   float32: IEEE single precision (the default), through OpenBLAS's cblas_sgemm (kernels/gemm_host.hpp).
 ///   bf16:    both operands rounded to bfloat16 (core/bf16.hpp's round_to_bf16) into the device's scratch,
 ///            multiplied by oneDNN's bf16 matmul (AMX where the CPU has it, else AVX-512 BF16) with float32
 ///            accumulation, C float32: cuda_math::bf16's arithmetic. Refused (bf16_cpu.hpp) on a CPU
