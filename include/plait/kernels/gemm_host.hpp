@@ -63,19 +63,21 @@ inline void host_sgemm(transpose ta, transpose tb, std::size_t m, std::size_t n,
                        const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
                        std::size_t ldc) {
   if (m == 0 || n == 0) return;
-  const int threads = omp_get_max_threads();
-  if (sgemm_library_for(ta, m, n, k, unsigned(threads)) == host_sgemm_library::onednn) {
-    if (threads > 1) omp_set_num_threads(1);  // oneDNN sizes its team by it: one thread, no team woken
-    const dnnl_status_t s =
-        dnnl_sgemm(ta == transpose::yes ? 'T' : 'N', tb == transpose::yes ? 'T' : 'N', dnnl_dim_t(m), dnnl_dim_t(n),
-                   dnnl_dim_t(k), alpha, a, dnnl_dim_t(lda), b, dnnl_dim_t(ldb), beta, c, dnnl_dim_t(ldc));
-    if (threads > 1) omp_set_num_threads(threads);
-    if (s != dnnl_success) [[unlikely]]
-      fail(cat("oneDNN's dnnl_sgemm failed (status ", int(s), ") for a [", m, ", ", k, "] x [", k, ", ", n,
-               "] float32 product"),
-           "its arguments were refused, which plait's layers never pass",
-           "report it with the layer that ran it; kernels/gemm_host.hpp names the shapes that go to oneDNN");
-    return;
+  if constexpr (host_sgemm_onednn_enabled) {  // switched off: no thread query per product
+    const int threads = omp_get_max_threads();
+    if (sgemm_library_for(ta, m, n, k, unsigned(threads)) == host_sgemm_library::onednn) {
+      if (threads > 1) omp_set_num_threads(1);  // oneDNN sizes its team by it: one thread, no team woken
+      const dnnl_status_t s =
+          dnnl_sgemm(ta == transpose::yes ? 'T' : 'N', tb == transpose::yes ? 'T' : 'N', dnnl_dim_t(m), dnnl_dim_t(n),
+                     dnnl_dim_t(k), alpha, a, dnnl_dim_t(lda), b, dnnl_dim_t(ldb), beta, c, dnnl_dim_t(ldc));
+      if (threads > 1) omp_set_num_threads(threads);
+      if (s != dnnl_success) [[unlikely]]
+        fail(cat("oneDNN's dnnl_sgemm failed (status ", int(s), ") for a [", m, ", ", k, "] x [", k, ", ", n,
+                 "] float32 product"),
+             "its arguments were refused, which plait's layers never pass",
+             "report it with the layer that ran it; kernels/gemm_host.hpp names the shapes that go to oneDNN");
+      return;
+    }
   }
   const auto op = [](transpose t) { return t == transpose::yes ? CblasTrans : CblasNoTrans; };
   cblas_sgemm(CblasRowMajor, op(ta), op(tb), int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c,
