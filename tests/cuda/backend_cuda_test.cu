@@ -117,9 +117,9 @@ void check_products(const cuda_context& ctx, double tolerance) {
     }
 }
 
-/// A derivative for column_sums' Scale path: d *= 0.5 + from.
+/// A chain rule for column_sums' Scale path: d = d * (0.5 + from).
 struct half_plus {
-  __host__ __device__ float operator()(float f) const { return 0.5f + f; }
+  __host__ __device__ float operator()(float dy, float f) const { return dy * (0.5f + f); }
 };
 
 /// column_sums<Cols, Scale> on d [rows, Cols] against sums in double (relative to the sum of the
@@ -139,7 +139,7 @@ void check_column_sums(const cuda_context& ctx, std::size_t rows, bool accumulat
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t c = 0; c < Cols; ++c) {
       float& v = scaled[r * Cols + c];
-      if constexpr (Scale) v *= half_plus{}(from[r * Cols + c]);
+      if constexpr (Scale) v = half_plus{}(v, from[r * Cols + c]);
       want[c] += v;
       magnitude[c] += std::abs(v);
     }

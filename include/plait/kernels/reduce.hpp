@@ -6,7 +6,7 @@
 //   sum_into(ctx, x, n, acc, add)       -> *acc (+)= sum(ctx, x, n), in the device's memory
 //   find_first(ctx, n, pred)            -> the first i in [0, n) with pred(i), or n, returned to the host
 //   column_sums<Cols, Scale>(ctx, d, from, rows, sums, accumulate, grad)
-//                                       -> d [rows, Cols] *= grad(from) in place when Scale, then
+//                                       -> d [rows, Cols] = grad(d, from) in place when Scale, then
 //                                          sums [Cols] (+)= the column sums of d (a bias gradient)
 
 #include <cstddef>
@@ -44,7 +44,8 @@ std::size_t find_first(const Ctx& ctx, std::size_t n, Pred pred) {
   return reduce_impl<typename Ctx::backend>::find_first(ctx, n, pred);
 }
 
-/// For d [rows, Cols] (row-major): when Scale, d[r][c] *= grad(from[r][c]) first (from [rows, Cols]);
+/// For d [rows, Cols] (row-major): when Scale, d[r][c] = grad(d[r][c], from[r][c]) first (from
+/// [rows, Cols]; grad is dy times the activation's derivative, chain_rule<Act>);
 /// then sums[c] = (accumulate ? sums[c] : 0) + d[0][c] + ... + d[rows-1][c], added in row order.
 /// This is the bias gradient of linear and of a row-split linear's bias, fused with the
 /// activation's derivative.

@@ -76,7 +76,7 @@ __global__ void __launch_bounds__(column_group* row_lanes)
     for (std::size_t r = first + threadIdx.y; r < end; r += row_lanes) {
       T v = d[r * Cols + col];
       if constexpr (Scale) {
-        v *= grad(from[r * Cols + col]);
+        v = grad(v, from[r * Cols + col]);
         d[r * Cols + col] = v;
       }
       s += v;

@@ -34,7 +34,7 @@ struct reduce_impl<host<System>> {
     return n;
   }
 
-  // One pass over d per column block: d *= grad(from), and the sums over all rows. A layer at most
+  // One pass over d per column block: d = grad(d, from), and the sums over all rows. A layer at most
   // `register_columns` wide is one block whose sums stay in registers (bounds known when compiled);
   // each column adds its rows in the same order either way, so both paths give the same bits.
   static constexpr std::size_t register_columns = 128;
@@ -49,7 +49,7 @@ struct reduce_impl<host<System>> {
         if constexpr (Scale) {
           const T* PLAIT_RESTRICT f = from + r * Cols;
           for (std::size_t o = 0; o < Cols; ++o) {
-            const T v = dr[o] * grad(f[o]);
+            const T v = grad(dr[o], f[o]);
             dr[o] = v;
             acc[o] += v;
           }
@@ -71,7 +71,7 @@ struct reduce_impl<host<System>> {
         if constexpr (Scale) {  // one pass: scale the row and add it
           const T* PLAIT_RESTRICT f = f0 + r * Cols;
           for (std::size_t o = c0; o < c1; ++o) {
-            const T v = dr[o] * g(f[o]);
+            const T v = g(dr[o], f[o]);
             dr[o] = v;
             s[o] += v;
           }

@@ -45,7 +45,7 @@ struct activation_t {
       const T* dy = a.dy;
       T* dx = a.dx;
       for_blocks(ctx, a.batch * In::size, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
-        for (std::size_t i = b; i < e; ++i) dx[i] = dy[i] * F::grad(from[i]);
+        for (std::size_t i = b; i < e; ++i) dx[i] = chain_grad<F>(dy[i], from[i]);
       });
     }
   };

@@ -37,6 +37,13 @@ struct relu_fn {
   PLAIT_HD static PLAIT_ALWAYS_INLINE T grad(T y) {
     return y <= T{0} ? T{0} : T{1};
   }
+  /// dy * grad(y) as a select, as torch's threshold_backward: no multiply under a condition, so the
+  /// loops over a row vectorise (a product by a 0-or-1 compiles to a branch that mispredicts on
+  /// half the elements). A NaN in dy where y <= 0 gives 0 (torch gives 0 too).
+  template <class T>
+  PLAIT_HD static PLAIT_ALWAYS_INLINE T chain_grad(T dy, T y) {
+    return y <= T{0} ? T{0} : dy;
+  }
 };
 
 struct tanh_fn {
@@ -84,12 +91,19 @@ struct gelu_fn {
   }
 };
 
-/// Act's derivative as a function object, for kernels that take one (column_sums).
+/// dy * Act'(from): the activation's own select where it has one (relu), the product otherwise.
+template <class Act, class T>
+PLAIT_HD PLAIT_ALWAYS_INLINE T chain_grad(T dy, T from) {
+  if constexpr (requires { Act::chain_grad(dy, from); }) return Act::chain_grad(dy, from);
+  else return dy * Act::grad(from);
+}
+
+/// chain_grad<Act> as a function object, for kernels that take one (column_sums): grad(dy, from).
 template <class Act>
-struct derivative {
+struct chain_rule {
   template <class T>
-  PLAIT_HD PLAIT_ALWAYS_INLINE T operator()(T v) const {
-    return Act::grad(v);
+  PLAIT_HD PLAIT_ALWAYS_INLINE T operator()(T dy, T from) const {
+    return chain_grad<Act>(dy, from);
   }
 };
 

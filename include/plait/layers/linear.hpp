@@ -93,14 +93,14 @@ struct linear_t {
       const bool acc = a.accumulate;
       if (a.dparams) {
         // One pass over dy: dz = dy * act'(.), and db = sum over all rows of dz.
-        column_sums<Out, !std::is_same_v<Act, identity_fn>>(ctx, dz, from, rows, db, acc, derivative<Act>{});
+        column_sums<Out, !std::is_same_v<Act, identity_fn>>(ctx, dz, from, rows, db, acc, chain_rule<Act>{});
         // dW [Out, F] (+)= dz^T [Out, B*T] x x [B*T, F]
         gemm(ctx, transpose::yes, transpose::no, Out, F, rows, T{1}, dz, Out, a.x, F, acc ? T{1} : T{0}, dw, F);
       } else if constexpr (!std::is_same_v<Act, identity_fn>) {  // the input part alone: dz = dy * act'(.)
         for_rows(ctx, rows, [=] PLAIT_HD(std::size_t r) {
           T* PLAIT_RESTRICT d = dz + r * Out;
           const T* PLAIT_RESTRICT f = from + r * Out;
-          for (std::size_t o = 0; o < Out; ++o) d[o] *= derivative<Act>{}(f[o]);
+          for (std::size_t o = 0; o < Out; ++o) d[o] = chain_grad<Act>(d[o], f[o]);
         });
       }
       // dx [B*T, F] = dz [B*T, Out] x W [Out, F].

@@ -114,7 +114,7 @@ struct bias_act_t {
       T* dz = a.dy;  // [B, Out]: dy, turned into dz in place
       T* db = a.dparams;
       const std::size_t rows = a.batch;
-      column_sums<width, !std::is_same_v<Act, identity_fn>>(ctx, dz, from, rows, db, a.accumulate, derivative<Act>{});
+      column_sums<width, !std::is_same_v<Act, identity_fn>>(ctx, dz, from, rows, db, a.accumulate, chain_rule<Act>{});
       if (a.dx && a.dx != dz) copy(ctx, a.dx, static_cast<const T*>(dz), rows * width);
     }
   };

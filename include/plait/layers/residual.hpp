@@ -322,7 +322,7 @@ struct residual_t {
       const T* y = a.y;
       if constexpr (!std::is_same_v<Act, identity_fn>) {
         for_blocks(ctx, count, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
-          for (std::size_t i = b; i < e; ++i) df[i] = dy[i] = dy[i] * Act::grad(y[i]);
+          for (std::size_t i = b; i < e; ++i) df[i] = dy[i] = chain_grad<Act>(dy[i], y[i]);
         });
       } else if (keep_dy) {
         copy(ctx, df, static_cast<const T*>(dy), count);

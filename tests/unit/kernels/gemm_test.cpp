@@ -62,42 +62,48 @@ TEST_CASE("float32 products on both libraries: transposes, strides, alpha and be
     ctx.threads = threads;
     ctx.enter();
     const int team = omp_get_max_threads();  // the device's threads (PLAIT_MAX_THREADS may cap them)
-    // {m, n, k}: transposed A (a weight gradient) on oneDNN for the first two, every product of the last
-    // two and every product without a transposed A on OpenBLAS.
-    const std::size_t shapes[][3] = {{7, 24, 40}, {33, 65, 17}, {400, 520, 3}, {300, 520, 9}};
+    // {m, n, k}: transposed A (a weight gradient) on oneDNN for the first two, every product of the next
+    // two and every product without a transposed A on OpenBLAS; the last has no samples (C = beta C).
+    const std::size_t shapes[][3] = {{7, 24, 40}, {33, 65, 17}, {400, 520, 3}, {300, 520, 9}, {5, 6, 0}};
     for (const auto& s : shapes)
       for (bool ta : {false, true})
-        for (bool tb : {false, true}) {
-          const std::size_t m = s[0], n = s[1], k = s[2];
-          CAPTURE(m);
-          CAPTURE(n);
-          CAPTURE(k);
-          CAPTURE(ta);
-          CAPTURE(tb);
-          const bool on_onednn = sgemm_library_for(transpose(ta), m, n, k) == host_sgemm_library::onednn;
-          CAPTURE(on_onednn);
-          // Row strides 3 elements past the stored rows: the libraries must honour lda, ldb and ldc.
-          const std::size_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 3, ldc = n + 3;
-          const auto a = test::random_vector((ta ? k : m) * lda, 4), b = test::random_vector((tb ? n : k) * ldb, 5),
-                     c0 = test::random_vector(m * ldc, 6);
-          std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end()), cf(c0.begin(), c0.end());
-          gemm(ctx, transpose(ta), transpose(tb), m, n, k, 1.5f, af.data(), lda, bf.data(), ldb, 0.25f, cf.data(), ldc);
-          double worst = 0;
-          for (std::size_t i = 0; i < m; ++i)
-            for (std::size_t j = 0; j < ldc; ++j) {
-              if (j >= n) {  // the padding between rows is never written
-                REQUIRE(cf[i * ldc + j] == float(c0[i * ldc + j]));
-                continue;
+        for (bool tb : {false, true})
+          for (float beta : {0.25f, 0.0f}) {
+            const std::size_t m = s[0], n = s[1], k = s[2];
+            CAPTURE(m);
+            CAPTURE(n);
+            CAPTURE(k);
+            CAPTURE(ta);
+            CAPTURE(tb);
+            CAPTURE(beta);
+            const bool on_onednn = sgemm_library_for(transpose(ta), m, n, k) == host_sgemm_library::onednn;
+            CAPTURE(on_onednn);
+            // Row strides 3 elements past the stored rows: the libraries must honour lda, ldb and ldc.
+            const std::size_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 3, ldc = n + 3;
+            const auto a = test::random_vector((ta ? k : m) * lda, 4), b = test::random_vector((tb ? n : k) * ldb, 5),
+                       c0 = test::random_vector(m * ldc, 6);
+            std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end()), cf(c0.begin(), c0.end());
+            if (beta == 0.0f)  // beta = 0: C is not read, NaN included (BLAS's rule)
+              for (std::size_t i = 0; i < m; ++i) std::fill_n(cf.begin() + std::ptrdiff_t(i * ldc), n, std::nanf(""));
+            gemm(ctx, transpose(ta), transpose(tb), m, n, k, 1.5f, af.data(), lda, bf.data(), ldb, beta, cf.data(),
+                 ldc);
+            double worst = 0;
+            for (std::size_t i = 0; i < m; ++i)
+              for (std::size_t j = 0; j < ldc; ++j) {
+                if (j >= n) {  // the padding between rows is never written
+                  REQUIRE(cf[i * ldc + j] == float(c0[i * ldc + j]));
+                  continue;
+                }
+                double sum = 0;
+                for (std::size_t l = 0; l < k; ++l)
+                  sum += double(af[ta ? l * lda + i : i * lda + l]) * double(bf[tb ? j * ldb + l : l * ldb + j]);
+                const double want = 1.5 * sum + (beta == 0.0f ? 0.0 : double(beta) * double(float(c0[i * ldc + j])));
+                REQUIRE(std::isfinite(cf[i * ldc + j]));
+                worst = std::max(worst, std::abs(double(cf[i * ldc + j]) - want) / (1 + std::abs(want)));
               }
-              double sum = 0;
-              for (std::size_t l = 0; l < k; ++l)
-                sum += double(af[ta ? l * lda + i : i * lda + l]) * double(bf[tb ? j * ldb + l : l * ldb + j]);
-              const double want = 1.5 * sum + 0.25 * double(float(c0[i * ldc + j]));
-              worst = std::max(worst, std::abs(double(cf[i * ldc + j]) - want) / (1 + std::abs(want)));
-            }
-          CHECK(worst < 1e-5);
-          CHECK(omp_get_max_threads() == team);  // a product on oneDNN gives the device's threads back
-        }
+            CHECK(worst < 1e-5);
+            CHECK(omp_get_max_threads() == team);  // a product on oneDNN gives the device's threads back
+          }
   }
   host_context<sequential>{}.enter();
 }

@@ -56,7 +56,7 @@ TEST_CASE_TEMPLATE("column_sums: scaled in place, then summed by column in row o
   const Ctx ctx{.index = 0, .threads = 2};
   constexpr std::size_t rows = 9, cols = 300;  // more columns than one block of 256
   const auto d0 = random_vector(rows * cols, 3), from = random_vector(rows * cols, 4), s0 = random_vector(cols, 5);
-  const auto grad = [](float z) { return z > 0 ? 1.0f : 0.5f; };
+  const auto grad = [](float dy, float z) { return dy * (z > 0 ? 1.0f : 0.5f); };  // dy times a derivative
 
   for (bool scale : {false, true})
     for (bool accumulate : {false, true}) {
@@ -66,7 +66,7 @@ TEST_CASE_TEMPLATE("column_sums: scaled in place, then summed by column in row o
       for (std::size_t c = 0; c < cols; ++c) {
         if (!accumulate) expected_sums[c] = 0;
         for (std::size_t r = 0; r < rows; ++r) {
-          if (scale) expected_d[r * cols + c] *= grad(from[r * cols + c]);
+          if (scale) expected_d[r * cols + c] = grad(expected_d[r * cols + c], from[r * cols + c]);
           expected_sums[c] += expected_d[r * cols + c];
         }
       }

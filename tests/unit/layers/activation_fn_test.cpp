@@ -49,11 +49,25 @@ TEST_CASE("derivatives against central differences") {
   CHECK(relu_fn::grad(0.1f) == 1.0f);
 }
 
-TEST_CASE("only gelu needs its pre-activation; derivative<Act> is Act::grad") {
+TEST_CASE("only gelu needs its pre-activation; chain_grad<Act>(dy, from) is dy * Act::grad(from)") {
   static_assert(identity_fn::grad_from_output && relu_fn::grad_from_output && tanh_fn::grad_from_output &&
                 sigmoid_fn::grad_from_output && !gelu_fn::grad_from_output);
   static_assert(identity_fn::flops == 0 && relu_fn::flops == 1);
-  CHECK(derivative<tanh_fn>{}(0.3f) == tanh_fn::grad(0.3f));
-  CHECK(derivative<gelu_fn>{}(-0.7) == gelu_fn::grad(-0.7));
+  CHECK(chain_rule<tanh_fn>{}(1.5f, 0.3f) == 1.5f * tanh_fn::grad(0.3f));
+  CHECK(chain_rule<gelu_fn>{}(-2.0, -0.7) == -2.0 * gelu_fn::grad(-0.7));
+  for (float y : {-1.0f, 0.0f, 0.25f, 3.0f})
+    for (float dy : {-2.0f, 0.5f}) {
+      CAPTURE(y);
+      CAPTURE(dy);
+      CHECK(chain_grad<relu_fn>(dy, y) == dy * relu_fn::grad(y));
+      CHECK(chain_grad<identity_fn>(dy, y) == dy);
+    }
   CHECK(std::string(gelu_fn::name) == "gelu");
+}
+
+TEST_CASE("relu's chain rule is a select, as torch's threshold_backward") {
+  const float nan = std::nanf("");
+  CHECK(std::isnan(chain_grad<relu_fn>(nan, 1.0f)));  // a NaN gradient where the unit is on passes through
+  CHECK(chain_grad<relu_fn>(nan, 0.0f) == 0.0f);      // and is dropped where it is off, as in torch
+  CHECK(chain_grad<relu_fn>(2.0f, nan) == 2.0f);      // a NaN output counts as on (relu passes NaN through)
 }
