@@ -117,6 +117,7 @@ struct step_products {
 
 template <std::size_t... D>
 void gemm_floor(benchmark::State& state, std::size_t batch) {
+  host_context<sequential>{.threads = threads()}.enter();  // the step's threads, as a device sets them
   step_products<D...> p(batch);
   for (auto _ : state) {
     p.run([&](transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,

@@ -58,15 +58,66 @@ constexpr host_sgemm_library sgemm_library_for(transpose ta, std::size_t m, std:
   return host_sgemm_library::onednn;
 }
 
-/// C = alpha op(A) op(B) + beta C, row-major float32, on the library sgemm_library_for chooses for the
-/// calling thread's OpenMP thread count (host_context::enter sets it, and OpenBLAS's, to the device's).
+/// How many parts C [m, n] = op(A) [m, k] op(B) [k, n] is split into on a device of `threads` threads:
+/// one below host_sgemm_single_thread_macs multiply-adds (where OpenBLAS would use one thread too),
+/// else one per thread, each at least host_sgemm_split_align rows or columns wide. plait splits a
+/// product itself, over the device's OpenMP team, and OpenBLAS always runs on one thread (see
+/// host_sgemm): its own threads would allocate on every product and spin beside the team.
+inline constexpr std::size_t host_sgemm_split_align = 16;
+
+constexpr std::size_t sgemm_parts(std::size_t m, std::size_t n, std::size_t k, unsigned threads) {
+  if (threads <= 1 || m * n * k <= host_sgemm_single_thread_macs) return 1;
+  const std::size_t wide = (m > n ? m : n) / host_sgemm_split_align;  // blocks of the split dimension
+  const std::size_t parts = wide < threads ? wide : threads;
+  return parts < 1 ? 1 : parts;
+}
+
+/// Whether a product split in parts splits the rows of C (A's share per part) rather than its columns
+/// (B's share): the larger of m and n, so each part packs the smaller operand whole and its share of
+/// the larger one.
+constexpr bool sgemm_splits_rows(std::size_t m, std::size_t n) { return m >= n; }
+
+namespace host_detail {
+
+// Part `p` of `parts` of [0, size): boundaries on multiples of host_sgemm_split_align, the last part
+// to size.
+constexpr std::size_t split_at(std::size_t size, std::size_t p, std::size_t parts) {
+  if (p >= parts) return size;
+  const std::size_t blocks = (size + host_sgemm_split_align - 1) / host_sgemm_split_align;
+  const std::size_t at = blocks * p / parts * host_sgemm_split_align;
+  return at < size ? at : size;
+}
+
+// One cblas_sgemm on the calling thread (OpenBLAS runs on one thread under plait). For beta = 0
+// OpenBLAS first zeroes C with its beta kernel, then adds the product; on its Zen and Haswell builds
+// that kernel is the generic one (one 4-byte store at a time), a sixth of a small MLP's step. C
+// zeroed here and beta = 1 is the same arithmetic (0 + the product) without that pass.
+inline void openblas_sgemm(transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+                           std::size_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (beta == 0.0f) {
+    for (std::size_t r = 0; r < m; ++r) std::memset(c + r * ldc, 0, n * sizeof(float));
+    beta = 1.0f;
+  }
+  const auto op = [](transpose t) { return t == transpose::yes ? CblasTrans : CblasNoTrans; };
+  cblas_sgemm(CblasRowMajor, op(ta), op(tb), int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c,
+              int(ldc));
+}
+
+}  // namespace host_detail
+
+/// C = alpha op(A) op(B) + beta C, row-major float32, on the library sgemm_library_for chooses, split
+/// over the calling thread's OpenMP threads (host_context::enter sets them to the device's) in
+/// sgemm_parts parts, each one single-threaded library call on its own rows or columns of C. The split
+/// depends only on the shape and the thread count, so a product gives the same bits every time.
 /// What a host device runs for every float32 product; the benchmarks' GEMM floors call it too.
 inline void host_sgemm(transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
                        const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
                        std::size_t ldc) {
   if (m == 0 || n == 0) return;
-  if constexpr (host_sgemm_onednn_enabled) {  // switched off: no thread query per product
-    const int threads = omp_get_max_threads();
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if constexpr (host_sgemm_onednn_enabled) {  // switched off: its branch compiled, never taken
     if (sgemm_library_for(ta, m, n, k, unsigned(threads)) == host_sgemm_library::onednn) {
       if (threads > 1) omp_set_num_threads(1);  // oneDNN sizes its team by it: one thread, no team woken
       const dnnl_status_t s =
@@ -81,16 +132,24 @@ inline void host_sgemm(transpose ta, transpose tb, std::size_t m, std::size_t n,
       return;
     }
   }
-  // For beta = 0 OpenBLAS first zeroes C with its beta kernel, then adds the product. On its Zen and
-  // Haswell builds that kernel is the generic one (one 4-byte store at a time): a sixth of a small
-  // MLP's step. C zeroed here and beta = 1 is the same arithmetic (0 + the product) without that pass.
-  if (beta == 0.0f) {
-    for (std::size_t r = 0; r < m; ++r) std::memset(c + r * ldc, 0, n * sizeof(float));
-    beta = 1.0f;
+  const std::size_t parts = sgemm_parts(m, n, k, unsigned(threads));
+  if (parts == 1) return host_detail::openblas_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  const bool rows = sgemm_splits_rows(m, n);
+  const std::size_t size = rows ? m : n;
+#pragma omp parallel num_threads(int(parts))
+  {
+    // A team smaller than asked for (nested parallelism off, a thread limit) runs the parts in turn.
+    const std::size_t team = std::size_t(omp_get_num_threads());
+    for (std::size_t p = std::size_t(omp_get_thread_num()); p < parts; p += team) {
+      const std::size_t lo = host_detail::split_at(size, p, parts), hi = host_detail::split_at(size, p + 1, parts);
+      if (rows)  // rows [lo, hi) of C and of op(A)
+        host_detail::openblas_sgemm(ta, tb, hi - lo, n, k, alpha, ta == transpose::no ? a + lo * lda : a + lo, lda, b,
+                                    ldb, beta, c + lo * ldc, ldc);
+      else  // columns [lo, hi) of C and of op(B)
+        host_detail::openblas_sgemm(ta, tb, m, hi - lo, k, alpha, a, lda, tb == transpose::no ? b + lo : b + lo * ldb,
+                                    ldb, beta, c + lo, ldc);
+    }
   }
-  const auto op = [](transpose t) { return t == transpose::yes ? CblasTrans : CblasNoTrans; };
-  cblas_sgemm(CblasRowMajor, op(ta), op(tb), int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c,
-              int(ldc));
 }
 
 template <class System>

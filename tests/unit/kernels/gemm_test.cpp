@@ -55,6 +55,18 @@ static_assert(!host_sgemm_onednn_enabled ||
               sgemm_library_for(transpose::yes, 64, 64, 64, 4) == host_sgemm_library::onednn);
 static_assert(sgemm_library_for(transpose::yes, 64, 64, 65, 4) == host_sgemm_library::openblas);
 
+// A product is split over a device's threads only above OpenBLAS's own one-thread size, along the larger of
+// m and n, in parts of whole 16-wide blocks, at most one per thread.
+static_assert(sgemm_parts(32, 64, 64, 2) == 1);     // 131072 multiply-adds: one call
+static_assert(sgemm_parts(128, 256, 784, 1) == 1);  // one thread
+static_assert(sgemm_parts(128, 256, 784, 2) == 2 && !sgemm_splits_rows(128, 256));
+static_assert(sgemm_parts(1024, 10, 256, 4) == 4 && sgemm_splits_rows(1024, 10));
+static_assert(sgemm_parts(20, 20, 100000, 4) == 1);  // 20 rows: one block of 16 (and a part of 4)
+static_assert(sgemm_parts(40, 20, 100000, 8) == 2);  // two whole blocks: two parts
+static_assert(host_detail::split_at(100, 0, 3) == 0 && host_detail::split_at(100, 1, 3) == 32 &&
+              host_detail::split_at(100, 2, 3) == 64 && host_detail::split_at(100, 3, 3) == 100);
+static_assert(host_detail::split_at(40, 1, 2) == 16 && host_detail::split_at(40, 2, 2) == 40);
+
 TEST_CASE("float32 products on both libraries: transposes, strides, alpha and beta against a double reference") {
   for (unsigned threads : {1u, 2u}) {
     CAPTURE(threads);
@@ -63,8 +75,9 @@ TEST_CASE("float32 products on both libraries: transposes, strides, alpha and be
     ctx.enter();
     const int team = omp_get_max_threads();  // the device's threads (PLAIT_MAX_THREADS may cap them)
     // {m, n, k}: transposed A (a weight gradient) on oneDNN for the first two, every product of the next
-    // two and every product without a transposed A on OpenBLAS; the last has no samples (C = beta C).
-    const std::size_t shapes[][3] = {{7, 24, 40}, {33, 65, 17}, {400, 520, 3}, {300, 520, 9}, {5, 6, 0}};
+    // two and every product without a transposed A on OpenBLAS; the last has no samples (C = beta C). On two
+    // threads the third and fourth are split (by rows, by columns), strides and all.
+    const std::size_t shapes[][3] = {{7, 24, 40}, {33, 65, 17}, {520, 400, 3}, {300, 520, 9}, {5, 6, 0}};
     for (const auto& s : shapes)
       for (bool ta : {false, true})
         for (bool tb : {false, true})
@@ -104,6 +117,33 @@ TEST_CASE("float32 products on both libraries: transposes, strides, alpha and be
             CHECK(worst < 1e-5);
             CHECK(omp_get_max_threads() == team);  // a product on oneDNN gives the device's threads back
           }
+  }
+  host_context<sequential>{}.enter();
+}
+
+TEST_CASE("a split product gives the same bits every time, and a product inside a parallel region runs whole") {
+  host_context<openmp> ctx{};
+  ctx.threads = 2;
+  ctx.enter();
+  const std::size_t m = 96, n = 200, k = 300;  // split by columns on two threads
+  const auto a = test::random_vector(m * k, 7), b = test::random_vector(k * n, 8);
+  const std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end());
+  std::vector<float> first(m * n), again(m * n), inside[2];
+  gemm(ctx, transpose::no, transpose::no, m, n, k, 1.0f, af.data(), k, bf.data(), n, 0.0f, first.data(), n);
+  gemm(ctx, transpose::no, transpose::no, m, n, k, 1.0f, af.data(), k, bf.data(), n, 0.0f, again.data(), n);
+  CHECK(first == again);
+  // Two callers at once (as two devices' threads would be inside a team): each runs its product on its own thread.
+#pragma omp parallel num_threads(2)
+  {
+    std::vector<float>& c = inside[omp_get_thread_num()];
+    c.assign(m * n, 0.0f);
+    gemm(ctx, transpose::no, transpose::no, m, n, k, 1.0f, af.data(), k, bf.data(), n, 0.0f, c.data(), n);
+  }
+  for (const std::vector<float>& c : inside) {
+    double worst = 0;
+    for (std::size_t i = 0; i < m * n; ++i)
+      worst = std::max(worst, std::abs(double(c[i]) - double(first[i])) / (1 + std::abs(double(first[i]))));
+    CHECK(worst < 1e-5);
   }
   host_context<sequential>{}.enter();
 }

@@ -73,9 +73,10 @@ struct host_context {
     else return thrust::cpp::par;
   }
 
-  /// Binds the calling thread to this device's thread count (OpenMP, so oneDNN too, and OpenBLAS),
-  /// capped by the environment variable PLAIT_MAX_THREADS when it is set (sanitizer runs set 1:
-  /// libgomp's and OpenBLAS's own threads are invisible to ThreadSanitizer).
+  /// Binds the calling thread to this device's thread count (OpenMP, so oneDNN and plait's split of a
+  /// product too), capped by the environment variable PLAIT_MAX_THREADS when it is set (sanitizer runs
+  /// set 1: libgomp's own threads are invisible to ThreadSanitizer). OpenBLAS runs on one thread:
+  /// host_sgemm splits a product over the device's OpenMP team itself (kernels/gemm_host.hpp).
   void enter() const {
     static const unsigned cap = [] {
       const char* v = std::getenv("PLAIT_MAX_THREADS");
@@ -84,7 +85,7 @@ struct host_context {
     }();
     const int n = static_cast<int>(cap && threads > cap ? cap : threads);
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1);
   }
 };
 
