@@ -10,6 +10,7 @@
 
 #include <thrust/for_each.h>
 #include <thrust/iterator/counting_iterator.h>
+#include <thrust/system/cpp/execution_policy.h>
 #include <cstddef>
 
 #include "../core/config.hpp"
@@ -25,11 +26,22 @@ struct block_grain {
   static constexpr std::size_t of(std::size_t block) { return block; }
 };
 
+namespace detail {
+/// f(i) for i in [0, n) on the context's policy; on the calling thread alone where a host context says
+/// its loops run there now (host_context::alone: a parallel region of one thread would cost a team).
+template <class Ctx, class F>
+void for_each_index(const Ctx& ctx, std::size_t n, F f) {
+  if constexpr (requires { ctx.alone(); })
+    if (ctx.alone()) return (void)thrust::for_each_n(thrust::cpp::par, thrust::counting_iterator<std::size_t>(0), n, f);
+  thrust::for_each_n(ctx.policy(), thrust::counting_iterator<std::size_t>(0), n, f);
+}
+}  // namespace detail
+
 /// f(r) for r in [0, rows).
 template <class Ctx, class F>
 void for_rows(const Ctx& ctx, std::size_t rows, F f) {
   if (rows == 0) return;
-  thrust::for_each_n(ctx.policy(), thrust::counting_iterator<std::size_t>(0), rows, f);
+  detail::for_each_index(ctx, rows, f);
 }
 
 /// f(begin, end) over `n` elements cut into blocks (of `block` on the host); blocks may run in
@@ -39,7 +51,7 @@ void for_blocks(const Ctx& ctx, std::size_t n, std::size_t block, F f) {
   const std::size_t grain = block_grain<typename Ctx::backend>::of(block);
   const std::size_t blocks = (n + grain - 1) / grain;
   if (blocks == 0) return;
-  thrust::for_each_n(ctx.policy(), thrust::counting_iterator<std::size_t>(0), blocks, [=] PLAIT_HD(std::size_t b) {
+  detail::for_each_index(ctx, blocks, [=] PLAIT_HD(std::size_t b) {
     const std::size_t begin = b * grain;
     f(begin, begin + grain < n ? begin + grain : n);
   });

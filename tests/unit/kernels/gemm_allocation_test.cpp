@@ -10,7 +10,9 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <plait/plait.hpp>
 #include <vector>
 
@@ -93,6 +95,43 @@ TEST_CASE("host float32 products allocate nothing, on one thread or two, on eith
     }
   }
   host_context<sequential>{}.enter();
+#else
+  MESSAGE("not counted under a sanitizer, whose runtime owns malloc");
+#endif
+}
+
+TEST_CASE("a training step allocates nothing, the libraries' C allocations counted: 1 and 2 threads, 2 devices") {
+#if PLAIT_COUNTS_C_ALLOCATIONS
+  // Products of 64 x 256 x 256 multiply-adds: split over the device's two threads (sgemm_parts).
+  constexpr auto net = input<256> >> linear<256> >> relu >> linear<256> >> relu >> linear<10>;
+  static_assert(sgemm_parts(64, 256, 256, 2) == 2);
+  const auto check = [&](auto& model) {
+    std::vector<float> x(64 * 256);
+    std::vector<std::int32_t> y(64);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(i % 17) / 17.0f - 0.5f;
+    for (std::size_t i = 0; i < y.size(); ++i) y[i] = std::int32_t(i % 10);
+    auto opt = adam{};
+    const auto step = [&] {
+      return model.train_step(samples<shape<256>>{x.data(), 64}, class_labels{y.data(), 64}, cross_entropy, opt);
+    };
+    for (int i = 0; i < 3; ++i) step();  // plans the optimizer's state; the libraries set up
+    const long before = c_allocations.load();
+    float loss = 0;
+    for (int i = 0; i < 5; ++i) loss = step();
+    CHECK(c_allocations.load() - before == 0);
+    CHECK(std::isfinite(loss));
+  };
+  for (unsigned threads : {1u, 2u}) {
+    CAPTURE(threads);
+    auto model = place(net, host_device<openmp>(threads), {.max_batch = 64, .seed = 3});
+    check(model);
+  }
+  // Two devices of one thread, their gradients all-reduced, and a pipeline of two.
+  auto replicated = place<replicate<2>>(net, host_devices<openmp>(2, 1), {.max_batch = 64, .seed = 3});
+  check(replicated);
+  auto piped =
+      place<pipeline<2, microbatches<4>, one_f_one_b>>(net, host_devices<openmp>(2, 1), {.max_batch = 64, .seed = 3});
+  check(piped);
 #else
   MESSAGE("not counted under a sanitizer, whose runtime owns malloc");
 #endif

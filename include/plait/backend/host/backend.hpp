@@ -73,6 +73,15 @@ struct host_context {
     else return thrust::cpp::par;
   }
 
+  /// Whether this device's loops run on the calling thread alone now: a sequential device, or an OpenMP
+  /// one whose team is one thread (its `threads`, or PLAIT_MAX_THREADS, is 1) or that is already inside
+  /// a team. Such loops skip the parallel region: libgomp allocates a team of one thread for every
+  /// region and frees it after (it keeps only larger teams), and a step allocates nothing.
+  static bool alone() {
+    if constexpr (std::is_same_v<System, openmp>) return omp_get_max_threads() == 1 || omp_in_parallel();
+    else return true;
+  }
+
   /// Binds the calling thread to this device's thread count (OpenMP, so oneDNN and plait's split of a
   /// product too), capped by the environment variable PLAIT_MAX_THREADS when it is set (sanitizer runs
   /// set 1: libgomp's own threads are invisible to ThreadSanitizer). OpenBLAS runs on one thread:

@@ -50,14 +50,19 @@ __attribute__((target("avx512f,avx512bw,avx512vl")))
 inline void round_rows_to_bf16(const float* src, std::size_t rows, std::size_t cols, std::size_t ld,
                                std::uint16_t* dst) {
   const std::ptrdiff_t count = std::ptrdiff_t(rows);
-  const bool split = rows > 1 && rows * cols >= (std::size_t{1} << 20) && omp_get_max_threads() > 1;
-#pragma omp parallel for schedule(static) if (split)
-  for (std::ptrdiff_t r = 0; r < count; ++r) {
+  const auto row = [&](std::ptrdiff_t r) {
     const float* s = src + std::size_t(r) * ld;
     std::uint16_t* d = dst + std::size_t(r) * cols;
     for (std::size_t c = 0; c < cols; ++c)
       d[c] = std::uint16_t(std::bit_cast<std::uint32_t>(round_to_bf16(s[c])) >> 16);
+  };
+  // Not split: no parallel region at all (libgomp allocates a one-thread team for each).
+  if (rows <= 1 || rows * cols < (std::size_t{1} << 20) || omp_get_max_threads() == 1 || omp_in_parallel()) {
+    for (std::ptrdiff_t r = 0; r < count; ++r) row(r);
+    return;
   }
+#pragma omp parallel for schedule(static)
+  for (std::ptrdiff_t r = 0; r < count; ++r) row(r);
 }
 
 /// One device's bf16 products: a oneDNN engine and stream, the matmul of every shape met, the scratch.
