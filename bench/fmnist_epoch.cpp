@@ -1,7 +1,8 @@
 // The C++ half of `bench/run fmnist_epoch`: example 00's Fashion-MNIST MLP (784 -> 256 -> 128 -> 10,
 // relu between, softmax cross-entropy, Adam lr 1e-3, batch 128, the loader's shuffle with seed 7)
-// trained for a few epochs on one host device of T threads, then evaluated on the 10,000 test
-// images. bench/fmnist_epoch.py runs this binary and the same model in PyTorch alternately.
+// trained for a few epochs on one host device of T threads (host<openmp>, as the example), then
+// evaluated on the 10,000 test images. bench/fmnist_epoch.py runs this binary and the same model in
+// PyTorch alternately.
 //
 //   bench_fmnist_epoch [--epochs N] [--threads T] [--order FILE]
 //
@@ -34,7 +35,7 @@ int main(int argc, char** argv) try {
   const auto train = fashion_mnist::load(fashion_mnist::default_dir(), fashion_mnist::split::train);
   const auto test = fashion_mnist::load(fashion_mnist::default_dir(), fashion_mnist::split::test);
   constexpr auto net = input<1, 28, 28> >> flatten >> linear<256> >> relu >> linear<128> >> relu >> linear<10>;
-  auto model = place(net, host_device(threads), {.max_batch = batch, .seed = 42});
+  auto model = place(net, host_device<openmp>(threads), {.max_batch = batch, .seed = 42});  // as the demo
   auto opt = adam{.lr = 1e-3f};
   loader batches(train, {.batch_size = batch, .seed = 7});
   std::ofstream order_file;

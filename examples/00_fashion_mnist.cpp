@@ -70,8 +70,8 @@ int run(const settings& cfg, const Dataset& train, const Dataset& test) {
   const host_math math = cfg.math == "bf16" ? host_math::bf16 : host_math::float32;
   // [docs:model]
   constexpr auto net = input<1, 28, 28> >> flatten >> linear<256> >> relu >> linear<128> >> relu >> linear<10>;
-  auto model =
-      place<Policy>(net, host_devices(Policy::device_count, threads, math), {.max_batch = cfg.batch, .seed = 42});
+  auto model = place<Policy>(net, host_devices<openmp>(Policy::device_count, threads, math),
+                             {.max_batch = cfg.batch, .seed = 42});
   // [/docs:model]
   using layout = decltype(model)::layout;
   std::printf("model: %zu parameters in %zu layers (relu fused into each linear), %.2f MFLOP per sample forward\n",
