@@ -43,7 +43,7 @@ struct microbatches {
   static_assert(
       M >= 1,
       "plait: microbatches<0> has no micro-batches. A step needs at least one. Fix: use microbatches<M> with M >= 1.");
-  static constexpr std::size_t count = M;
+  static constexpr std::size_t count = M >= 1 ? M : 1;  // past the refusal above, one (one error printed)
 };
 
 template <class T>
@@ -78,15 +78,15 @@ inline constexpr std::size_t spare_slots_of = 0;
 template <std::size_t K>
 inline constexpr std::size_t spare_slots_of<spare_slots<K>> = spare_slots<K>::count;  // checks K
 
-template <std::size_t S, class Micro = microbatches<1>, class Sched = gpipe, class... Options>
+template <std::size_t S, class MicroArg = microbatches<1>, class SchedArg = gpipe, class... Options>
 struct pipeline {
   static_assert(
       S >= 1,
       "plait: pipeline<0> has no stages. A pipeline needs at least one stage. Fix: use pipeline<S> with S >= 1.");
-  static_assert(is_microbatches<Micro>::value,
+  static_assert(is_microbatches<MicroArg>::value,
                 "plait: pipeline's second argument is not microbatches<M>. It says how many micro-batches a step "
                 "has. Fix: write pipeline<S, microbatches<M>, Schedule>.");
-  static_assert(Schedule<Sched>,
+  static_assert(Schedule<SchedArg>,
                 "plait: pipeline's third argument is not a schedule. The schedule orders forwards and backwards. "
                 "Fix: use gpipe, one_f_one_b, zb_h1, interleaved_1f1b<V> or zb_v (or a type with name and "
                 "programs<P, M>()).");
@@ -98,6 +98,11 @@ struct pipeline {
                     (std::size_t{0} + ... + is_spare_slots<Options>::value) <= 1,
                 "plait: pipeline<S, M, Schedule, Options...> is given an option twice. Each option says one thing "
                 "once. Fix: keep one uneven_microbatches and one spare_slots<K>.");
+
+  // Past a refused argument the rest of the type reads a valid stand-in, so that the message above is
+  // the only error the compiler prints (not the failures of everything built on the argument).
+  using Micro = std::conditional_t<is_microbatches<MicroArg>::value, MicroArg, microbatches<1>>;
+  using Sched = std::conditional_t<Schedule<SchedArg>, SchedArg, gpipe>;
 
   /// Stages per device: 1, or a chunked schedule's chunks (interleaved_1f1b<V>, zb_v).
   static constexpr std::size_t chunk_count = [] {

@@ -61,8 +61,10 @@ struct replicate {
                 "plait: replicate<N, Options...> is given an option twice. Each option says one thing once. "
                 "Fix: keep one of each.");
 
-  static constexpr std::size_t device_count = N;
-  static constexpr std::size_t data_parallel_degree = N;
+  // replicate<0> is refused above; the rest of the type reads one replica, so that the message above is
+  // the only error the compiler prints.
+  static constexpr std::size_t device_count = N >= 1 ? N : 1;
+  static constexpr std::size_t data_parallel_degree = device_count;
   static constexpr const char* name = "replicate";
   static constexpr bool sharded = (false || ... || std::is_same_v<Options, shard_optimizer>);
   static constexpr bucket_plan plan = [] {
@@ -88,7 +90,7 @@ struct replicate {
   /// Every device holds the whole graph.
   template <RootedGraph G>
   static constexpr auto owned = [] {
-    std::array<stage_range, N> all{};
+    std::array<stage_range, device_count> all{};
     for (auto& r : all) r = {0, graph_layout<G>::layer_count};
     return all;
   }();
@@ -114,7 +116,7 @@ struct replicate {
     if constexpr (sharded)
       for (std::size_t k = 0; k < K; ++k)
         p[at++] = collective(opcode::all_gather, collective_group::data_parallel, std::uint16_t(k));
-    std::array<program<length>, N> all{};
+    std::array<program<length>, device_count> all{};
     for (auto& d : all) d = p;
     return all;
   }();
