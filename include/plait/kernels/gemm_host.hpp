@@ -97,7 +97,9 @@ inline void openblas_sgemm(transpose ta, transpose tb, std::size_t m, std::size_
                            std::size_t ldc) {
   if (m == 0 || n == 0) return;
   if (beta == 0.0f) {
-    for (std::size_t r = 0; r < m; ++r) std::memset(c + r * ldc, 0, n * sizeof(float));
+    if (ldc == n) std::memset(c, 0, m * n * sizeof(float));  // one call where the rows are contiguous
+    else
+      for (std::size_t r = 0; r < m; ++r) std::memset(c + r * ldc, 0, n * sizeof(float));
     beta = 1.0f;
   }
   const auto op = [](transpose t) { return t == transpose::yes ? CblasTrans : CblasNoTrans; };
