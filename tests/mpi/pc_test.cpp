@@ -8,6 +8,7 @@
 #include <chrono>
 #include <plait/mpi.hpp>
 #include <plait/plait.hpp>
+#include <string>
 #include <vector>
 
 #include "equivalence.hpp"
@@ -24,12 +25,14 @@ namespace {
 constexpr auto mlp = input<12> >> linear<16> >> relu >> linear<20> >> plait::tanh >> linear<14> >> relu >> linear<6>;
 
 // Three PC steps of Policy (`local` devices per process) and of one device, on the same batches
-// of `batch` samples; the energies agree and the replicas end equal. The largest relative difference.
-template <class Policy>
-double trained_against_one_device(std::size_t local, pc_options o, std::size_t batch = 12) {
+// of `batch` samples, with optimizer `opt`; the energies agree and the replicas end equal. The largest
+// relative difference.
+template <class Policy, class Opt = adam>
+double trained_against_one_device(std::size_t local, pc_options o, std::size_t batch = 12,
+                                  Opt opt = adam{.lr = 0.01f}) {
   auto single = place(mlp, host_device(), {.max_batch = batch, .seed = 4});
   auto multi = place<Policy>(mlp, processes_of(local), {.max_batch = batch, .seed = 4});
-  adam a1{.lr = 0.01f}, a2{.lr = 0.01f};
+  Opt a1 = opt, a2 = opt;
   for (int s = 0; s < 3; ++s) {
     const test::batch_set<mlp> b(batch, 30 + std::uint64_t(s));
     const float e1 = single.pc_step(b.xs(), b.ys(), cross_entropy, a1, o);
@@ -49,15 +52,18 @@ void check_processes() {
   for (const pc_options& o : settings) {
     const double dp = trained_against_one_device<replicate<P>>(1, o);
     const double mesh = trained_against_one_device<replicate<P, pipeline<2>>>(2, o);
-    MESSAGE("rank ", world().rank(), ", ", to_string(o.variant), ": replicate ", dp, ", mesh ", mesh);
+    MESSAGE("rank ", world().rank(), ", ", std::string(to_string(o.variant)), ": replicate ", dp, ", mesh ", mesh);
     CHECK(dp < test::adam_tolerance);
     CHECK(mesh < test::adam_tolerance);
   }
-  // Shares long enough that each process's pipeline streams its opening forward in 2 chunks.
-  const double chunked =
-      trained_against_one_device<replicate<P, pipeline<2>>>(2, settings[0], P * 2 * pc_chunk_rows + 5);
+  // Shares long enough that each process's pipeline streams its opening forward in 2 chunks. With
+  // SGD: on 773 samples, Adam magnifies the rounding of gradients that nearly cancel past its tolerance
+  // whichever way they are summed (one device alone moves 3.8e-4 if its weight gradients change library,
+  // kernels/gemm_host.hpp), while SGD keeps a wrong chunk far above the rounding (8e-8 there).
+  const double chunked = trained_against_one_device<replicate<P, pipeline<2>>>(
+      2, settings[0], P * 2 * pc_chunk_rows + 5, sgd{.lr = 0.1f, .momentum = 0.9f});
   MESSAGE("rank ", world().rank(), ", opening forward in chunks: mesh ", chunked);
-  CHECK(chunked < test::adam_tolerance);
+  CHECK(chunked < test::sgd_tolerance);
 }
 
 }  // namespace

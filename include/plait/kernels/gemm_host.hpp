@@ -41,18 +41,22 @@ inline constexpr std::size_t host_sgemm_single_thread_macs = std::size_t{1} << 1
 
 /// The library of C [m, n] = op(A) [m, k] op(B) [k, n] on a device of `threads` threads: oneDNN for a
 /// weight gradient (A transposed) whose weights (m x n) are small, and, on several threads, whose
-/// multiply-adds are too; OpenBLAS for everything else. On one thread the sample count (k) never
-/// enters, so a layer's weight gradient goes to the same library on one device, a replica's share of a
-/// batch and a pipeline's micro-batch.
-/// Off for now: with weight gradients on dnnl_sgemm and the rest on OpenBLAS, replicate<3, pipeline<2>>
-/// of predictive coding across processes (tests/mpi/pc_test.cpp, opening forward in chunks) moved from one
-/// device by 3.8e-4 relative after three Adam steps, above the 1e-4 its check allows; until that is
-/// understood every float32 product runs on OpenBLAS, as before the rule existed.
-inline constexpr bool host_sgemm_onednn_enabled = false;
+/// multiply-adds are too; OpenBLAS for everything else. On one thread the sample count (k) enters only
+/// when it is 0, so a layer's weight gradient goes to the same library on one device, a replica's share
+/// of a batch and a pipeline's micro-batch.
+/// The two libraries round alike (on products of 12-4096 samples each is within 1.2e-7 of the exact
+/// sum, relative to the sum of |a b|) but not identically, so a layer's weights may end a few ulps
+/// apart from what OpenBLAS alone would give; Adam magnifies that on parameters whose gradients
+/// nearly cancel (three predictive coding steps with Adam on 773 samples: 3.8e-4 relative, where the
+/// same steps with SGD differ by 8e-8). The switch stays a constant so that a build can compare.
+inline constexpr bool host_sgemm_onednn_enabled = true;
 
 constexpr host_sgemm_library sgemm_library_for(transpose ta, std::size_t m, std::size_t n, std::size_t k,
                                                unsigned threads = 1) {
   if (!host_sgemm_onednn_enabled) return host_sgemm_library::openblas;
+  // No samples (a replica's or micro-batch's empty share): C = beta C, which dnnl_sgemm refuses to do
+  // (invalid arguments for k = 0) and OpenBLAS does.
+  if (k == 0) return host_sgemm_library::openblas;
   if (ta != transpose::yes || m * n > host_sgemm_small_weights) return host_sgemm_library::openblas;
   if (threads > 1 && m * n * k > host_sgemm_single_thread_macs) return host_sgemm_library::openblas;
   return host_sgemm_library::onednn;
@@ -119,7 +123,7 @@ inline void host_sgemm(transpose ta, transpose tb, std::size_t m, std::size_t n,
                        std::size_t ldc) {
   if (m == 0 || n == 0) return;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  if constexpr (host_sgemm_onednn_enabled) {  // switched off: its branch compiled, never taken
+  if constexpr (host_sgemm_onednn_enabled) {
     if (sgemm_library_for(ta, m, n, k, unsigned(threads)) == host_sgemm_library::onednn) {
       if (threads > 1) omp_set_num_threads(1);  // oneDNN sizes its team by it: one thread, no team woken
       const dnnl_status_t s =

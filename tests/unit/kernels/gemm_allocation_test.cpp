@@ -9,50 +9,13 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
-#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <plait/plait.hpp>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define PLAIT_COUNTS_C_ALLOCATIONS 0
-#else
-#define PLAIT_COUNTS_C_ALLOCATIONS 1
-extern "C" void* __libc_malloc(std::size_t);
-extern "C" void* __libc_calloc(std::size_t, std::size_t);
-extern "C" void* __libc_realloc(void*, std::size_t);
-extern "C" void* __libc_memalign(std::size_t, std::size_t);
-namespace {
-std::atomic<long> c_allocations{0};
-}
-extern "C" void* malloc(std::size_t n) {
-  c_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(n);
-}
-extern "C" void* calloc(std::size_t n, std::size_t size) {
-  c_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(n, size);
-}
-extern "C" void* realloc(void* p, std::size_t n) {
-  c_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(p, n);
-}
-extern "C" int posix_memalign(void** p, std::size_t alignment, std::size_t n) {
-  c_allocations.fetch_add(1, std::memory_order_relaxed);
-  *p = __libc_memalign(alignment, n);
-  return *p ? 0 : 12;  // ENOMEM
-}
-extern "C" void* aligned_alloc(std::size_t alignment, std::size_t n) {
-  c_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_memalign(alignment, n);
-}
-extern "C" void* memalign(std::size_t alignment, std::size_t n) {
-  c_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_memalign(alignment, n);
-}
-#endif
+#include "counting_malloc.hpp"
 
 using namespace plait;
 
@@ -87,9 +50,9 @@ TEST_CASE("host float32 products allocate nothing, on one thread or two, on eith
                p.tb ? p.k : p.n, beta, c.data(), p.n);
       };
       for (int i = 0; i < 3; ++i) run();  // the libraries' first calls set up (oneDNN's JIT, OpenBLAS's buffers)
-      const long before = c_allocations.load();
+      const long before = plait::test::c_allocations.load();
       for (int i = 0; i < 20; ++i) run();
-      const long made = c_allocations.load() - before;
+      const long made = plait::test::c_allocations.load() - before;
       CAPTURE(made);
       CHECK(made == 0);
     }
@@ -115,10 +78,10 @@ TEST_CASE("a training step allocates nothing, the libraries' C allocations count
       return model.train_step(samples<shape<256>>{x.data(), 64}, class_labels{y.data(), 64}, cross_entropy, opt);
     };
     for (int i = 0; i < 3; ++i) step();  // plans the optimizer's state; the libraries set up
-    const long before = c_allocations.load();
+    const long before = plait::test::c_allocations.load();
     float loss = 0;
     for (int i = 0; i < 5; ++i) loss = step();
-    CHECK(c_allocations.load() - before == 0);
+    CHECK(plait::test::c_allocations.load() - before == 0);
     CHECK(std::isfinite(loss));
   };
   for (unsigned threads : {1u, 2u}) {

@@ -47,6 +47,8 @@ static_assert(sgemm_library_for(transpose::yes, 512, 512, 8) == host_sgemm_libra
 static_assert(!host_sgemm_onednn_enabled ||
               sgemm_library_for(transpose::yes, host_sgemm_small_weights, 1, 8) == host_sgemm_library::onednn);
 static_assert(sgemm_library_for(transpose::yes, host_sgemm_small_weights + 1, 1, 8) == host_sgemm_library::openblas);
+// A product over no samples (C = beta C) goes to OpenBLAS: dnnl_sgemm refuses k = 0.
+static_assert(sgemm_library_for(transpose::yes, 64, 64, 0) == host_sgemm_library::openblas);
 // Forwards and input gradients stay on OpenBLAS: oneDNN allocates on every such call.
 static_assert(sgemm_library_for(transpose::no, 32, 64, 64) == host_sgemm_library::openblas);
 static_assert(sgemm_library_for(transpose::no, 1, 10, 10) == host_sgemm_library::openblas);
