@@ -118,14 +118,15 @@ def main():
             floor_t[name].append(p[m["floor"]])
             torch_t[name].append(time_torch(steps[name], min_time))
         print(f"round {r + 1}/{rounds}: " + "  ".join(
-            f"{n} plait {plait_t[n][-1] * 1e6:.1f} us torch {torch_t[n][-1] * 1e6:.1f} us" for n in MODELS
-            if n not in skipped),
+            f"{n} plait {plait_t[n][-1] * 1e6:.1f} us floor {floor_t[n][-1] * 1e6:.1f} us torch {torch_t[n][-1] * 1e6:.1f} us"
+            for n in MODELS if n not in skipped),
             file=sys.stderr)
 
     med = statistics.median
     rate = med(sgemm)
     lines = [f"step_vs_torch: plait vs PyTorch {torch.__version__} eager, CPU, {args.threads} thread(s), "
-             f"{rounds} alternating rounds (median [min..max] of round medians)",
+             f"{rounds} alternating rounds (times: median [min..max] of round medians; ratios: median of the "
+             f"rounds' own ratios, each side of a ratio timed within seconds of the other)",
              f"SGEMM 1024^3: {rate / 1e9:.1f} GFLOP/s. floor: the step's own GEMMs (same shapes) timed alone; "
              f"floor1024: FLOPs / the 1024^3 rate",
              f"{'model':11} {'batch':>5} {'plait':>30} {'torch':>30} {'torch/plait':>11} {'floor':>10} "
@@ -138,15 +139,19 @@ def main():
             continue
         pt, tt = med(plait_t[name]), med(torch_t[name])
         floor = med(floor_t[name])
+        # Ratios round by round: the machine's speed drifts between rounds (a VM's neighbours), less
+        # within one, so each round's plait time is set against the floor and PyTorch times of its round.
+        speedup = med([t / p for t, p in zip(torch_t[name], plait_t[name])])
+        floor_ratio = med([p / f for p, f in zip(plait_t[name], floor_t[name])])
         floor1024 = gemm_flops(m["dims"], m["batch"]) / rate
         fmt = lambda v: f"{med(v) * 1e6:9.1f} [{min(v) * 1e6:.1f}..{max(v) * 1e6:.1f}] us"
-        lines.append(f"{name:11} {m['batch']:5} {fmt(plait_t[name]):>30} {fmt(torch_t[name]):>30} {tt / pt:11.2f} "
-                     f"{floor * 1e6:8.1f}us {pt / floor:11.3f} {pt / floor1024:15.3f}")
+        lines.append(f"{name:11} {m['batch']:5} {fmt(plait_t[name]):>30} {fmt(torch_t[name]):>30} {speedup:11.2f} "
+                     f"{floor * 1e6:8.1f}us {floor_ratio:11.3f} {pt / floor1024:15.3f}")
         result[f"plait_{name}_us"] = round(pt * 1e6, 2)
         result[f"torch_{name}_us"] = round(tt * 1e6, 2)
         result[f"floor_{name}_us"] = round(floor * 1e6, 2)
-        result[f"speedup_{name}"] = round(tt / pt, 2)
-        result[f"floor_ratio_{name}"] = round(pt / floor, 3)
+        result[f"speedup_{name}"] = round(speedup, 2)
+        result[f"floor_ratio_{name}"] = round(floor_ratio, 3)
         result[f"floor1024_ratio_{name}"] = round(pt / floor1024, 3)
     bench_report.finish("step_vs_torch", lines, result, args.out)
 
