@@ -78,7 +78,7 @@ TEST_CASE("save: 2 processes, the optimizer sharded between them, save after k s
   // rank 0 cannot write: every rank fails alike (the others learn it before the rename), the file stays
   const auto saved = std::filesystem::last_write_time(file);
   CHECK_THROWS_WITH_AS(save_checkpoint(m, "no_such_folder/ck.safetensors", opt),
-                       doctest::Contains("saving 'no_such_folder/ck.safetensors' failed"), plait::error);
+                       doctest::Contains("saving 'no_such_folder/ck.safetensors'"), plait::error);
   CHECK(std::filesystem::last_write_time(file) == saved);
 }
 

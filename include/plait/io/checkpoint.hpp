@@ -180,10 +180,12 @@ void save(M& model, const std::filesystem::path& path, const Opt* opt, const dat
       fail(cat("fsync of '", path.string(), "' failed"), "a checkpoint is durable before it replaces the previous one",
            "check the disk");
   });
-  if (!all_agree(world, failure.empty()))  // every rank gathered; rank 0's file is complete and durable
-    fail(cat("saving '", path.string(), "' failed", failure.empty() ? " on another rank" : ": " + failure),
+  if (!all_agree(world, failure.empty())) {  // every rank gathered; rank 0's file is complete and durable
+    if (!failure.empty()) fail_in(cat("saving '", path.string(), "'"), error(failure));  // this rank's own message
+    fail(cat("saving '", path.string(), "' failed on another rank"),
          "the checkpoint replaces the previous one only when every rank succeeded, so the previous one stays",
-         "fix the cause above and save again");
+         "read that rank's message, fix its cause and save again");
+  }
   guarded([&] { file->commit(options.keep_last); });
   if (!all_agree(world, failure.empty()))
     fail(cat("saving '", path.string(), "' failed at its rename: ", failure), "the previous checkpoint stays in place",

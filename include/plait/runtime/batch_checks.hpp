@@ -24,6 +24,24 @@ inline void check_batch(std::size_t n, std::size_t targets, std::size_t max_batc
          "every sample needs its target", "pass views of equal count");
 }
 
+/// A view of count > 0 elements has memory behind it: x's samples and, where Y is a view, y's targets
+/// (a filled view at a null pointer, e.g. an empty std::vector's data() with the count of another).
+template <class X, class Y>
+void check_views(const X& x, const Y& y, const char* call) {
+  if (x.count > 0 && x.data == nullptr)
+    fail(cat(call, " is given ", x.count, " samples at a null pointer"),
+         "a view reads its count of samples from its data pointer",
+         "pass the data() of the buffer that holds the samples, filled before the call");
+  if constexpr (requires {
+                  y.data == nullptr;
+                  y.count > 0;
+                })
+    if (y.count > 0 && y.data == nullptr)
+      fail(cat(call, " is given ", y.count, " targets at a null pointer"),
+           "a view reads its count of targets from its data pointer",
+           "pass the data() of the buffer that holds the targets, filled before the call");
+}
+
 /// Rows of `out` ([y.count, C] @ host) whose arg-max is the label.
 template <std::size_t C>
 std::size_t count_correct(const float* out, class_labels y) {

@@ -46,6 +46,7 @@ double model<Policy, G, Backend>::infer(const float* x, Y y, std::size_t count) 
 template <class Policy, RootedGraph G, class Backend>
 samples<typename model<Policy, G, Backend>::output_shape> model<Policy, G, Backend>::predict(samples<input_shape> x) {
   check_batch(x.count, x.count, max_batch(), "predict");
+  check_views(x, no_targets{}, "predict");
   infer<no_targets, void>(x.data, no_targets{}, x.count);
   return {out_.data(), x.count};
 }
@@ -58,6 +59,7 @@ evaluation model<Policy, G, Backend>::evaluate(samples<input_shape> x, Y y, cons
     if (x.count != y.count)
       fail(cat("evaluate is given ", x.count, " samples but ", y.count, " targets"), "every sample needs its target",
            "pass views of equal count");
+    check_views(x, y, "evaluate");
     double total = 0;
     std::size_t correct = 0;
     for (std::size_t at = 0; at < x.count; at += rows_per_call()) {

@@ -24,6 +24,7 @@ float model<Policy, G, Backend>::train_step(X x, Y y, const L&, Opt& opt) {
   // After a failed check, stop here: one message, not a cascade.
   if constexpr (std::is_same_v<typename X::shape_type, input_shape> && L::template accepts<output_shape, Y>) {
     check_batch(x.count, y.count, max_batch(), "train_step");
+    check_views(x, y, "train_step");
     check_step_batch(x.count, "train_step");
     if constexpr (requires { L::validate(y, output_shape::size); }) L::validate(y, output_shape::size);
     params_.sync();

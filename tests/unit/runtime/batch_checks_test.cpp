@@ -29,6 +29,22 @@ TEST_CASE("check_batch's messages name the call, the numbers, and the fix") {
       error);
 }
 
+TEST_CASE("check_views refuses a filled view at a null pointer, samples or targets; an empty one passes") {
+  const std::vector<float> x(8, 0.5f);
+  const std::vector<std::int32_t> y(2, 1);
+  CHECK_NOTHROW(check_views(samples<shape<4>>{x.data(), 2}, class_labels{y.data(), 2}, "train_step"));
+  CHECK_NOTHROW(check_views(samples<shape<4>>{nullptr, 0}, class_labels{nullptr, 0}, "train_step"));
+  CHECK_THROWS_WITH_AS(check_views(samples<shape<4>>{nullptr, 2}, class_labels{y.data(), 2}, "train_step"),
+                       "plait: train_step is given 2 samples at a null pointer. a view reads its count of samples "
+                       "from its data pointer. Fix: pass the data() of the buffer that holds the samples, filled "
+                       "before the call.",
+                       error);
+  CHECK_THROWS_WITH_AS(check_views(samples<shape<4>>{x.data(), 2}, class_labels{nullptr, 2}, "pc_step"),
+                       doctest::Contains("plait: pc_step is given 2 targets at a null pointer"), error);
+  struct none {};  // a target type that is no view (predict's): only the samples are checked
+  CHECK_NOTHROW(check_views(samples<shape<4>>{x.data(), 2}, none{}, "predict"));
+}
+
 TEST_CASE("count_correct: the arg-max of each row against its label, the first of equal maxima") {
   const std::vector<float> out{0.1f, 0.7f, 0.2f,   // 1
                                0.5f, 0.5f, 0.0f,   // 0 (the first of equal maxima)

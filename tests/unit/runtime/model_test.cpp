@@ -104,6 +104,10 @@ TEST_CASE("misuse at run time is a plait error and leaves the parameters untouch
                        doctest::Contains("plait: train_step is given an empty batch"), plait::error);
   CHECK_THROWS_WITH_AS(m.train_step(data.xs(0, 4), data.ys(0, 3), cross_entropy, opt),
                        doctest::Contains("4 samples but 3 targets"), plait::error);
+  CHECK_THROWS_WITH_AS(m.train_step(samples<shape<6>>{nullptr, 3}, data.ys(0, 3), cross_entropy, opt),
+                       doctest::Contains("plait: train_step is given 3 samples at a null pointer"), plait::error);
+  CHECK_THROWS_WITH_AS(m.train_step(data.xs(0, 3), class_labels{nullptr, 3}, cross_entropy, opt),
+                       doctest::Contains("plait: train_step is given 3 targets at a null pointer"), plait::error);
   std::vector<std::int32_t> bad{0, 1, 7};
   CHECK_THROWS_WITH_AS(m.train_step(data.xs(0, 3), class_labels{bad.data(), 3}, cross_entropy, opt),
                        doctest::Contains("label 7 of sample 2"), plait::error);
