@@ -67,6 +67,19 @@ void adam_step(const Ctx& ctx, T* p, const T* g, T* state, std::size_t n, step_c
   adam_corrections(double(t.value), lr, b1, b2, step, inv_sqrt_c2);
   for_blocks(ctx, n, 8192, [=] PLAIT_HD(std::size_t b, std::size_t e) { update(b, e, step, inv_sqrt_c2); });
 }
+
+/// adam's and adamw's settings (their check(call)).
+template <class A>
+void check_adam(const A& a, const char* call) {
+  check_rate(a.lr, call, A::name);
+  const char* beta_why =
+      "the moments keep that fraction of themselves each step; at 1 the bias correction divides by 0";
+  check_setting(a.beta1 >= 0.0f && a.beta1 < 1.0f, call, A::name, "beta1", a.beta1, "in [0, 1)", beta_why);
+  check_setting(a.beta2 >= 0.0f && a.beta2 < 1.0f, call, A::name, "beta2", a.beta2, "in [0, 1)", beta_why);
+  check_setting(std::isfinite(a.eps) && a.eps >= 0.0f, call, A::name, "eps", a.eps, "finite and at least 0",
+                "it keeps the update's denominator away from 0");
+  check_decay(a.weight_decay, call, A::name);
+}
 }  // namespace detail
 
 struct adam {
@@ -78,6 +91,9 @@ struct adam {
 
   static constexpr const char* name = "adam";
   bool operator==(const adam&) const = default;
+  /// Refuses settings that would train silently wrong (optimizer.hpp), as torch.optim.Adam does: lr,
+  /// eps and weight_decay finite and >= 0, beta1 and beta2 in [0, 1).
+  void check(const char* call) const { detail::check_adam(*this, call); }
   std::size_t state_per_param() const { return 2; }
 
   template <class Ctx, class T>
@@ -95,6 +111,9 @@ struct adamw {
 
   static constexpr const char* name = "adamw";
   bool operator==(const adamw&) const = default;
+  /// Refuses settings that would train silently wrong (optimizer.hpp), as torch.optim.AdamW does: lr,
+  /// eps and weight_decay finite and >= 0, beta1 and beta2 in [0, 1).
+  void check(const char* call) const { detail::check_adam(*this, call); }
   std::size_t state_per_param() const { return 2; }
 
   template <class Ctx, class T>

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 
+#include "../core/error.hpp"
+
 #include "../kernels/elementwise.hpp"
 #include "optimizer.hpp"
 
@@ -19,6 +21,19 @@ struct sgd {
 
   static constexpr const char* name = "sgd";
   bool operator==(const sgd&) const = default;
+  /// Refuses settings that would train silently wrong (optimizer.hpp), as torch.optim.SGD does and
+  /// more: lr and weight_decay finite and >= 0, momentum in [0, 1], Nesterov only with momentum.
+  void check(const char* call) const {
+    detail::check_rate(lr, call, name);
+    detail::check_setting(momentum >= 0.0f && momentum <= 1.0f, call, name, "momentum", momentum, "in [0, 1]",
+                          "the momentum buffer keeps that fraction of itself each step, and above 1 it grows "
+                          "without bound");
+    detail::check_decay(weight_decay, call, name);
+    if (nesterov && momentum == 0.0f)
+      fail(cat(call, " is given sgd with nesterov = true and momentum = 0"),
+           "Nesterov's update looks ahead along the momentum buffer, which momentum 0 does not keep",
+           "pass a momentum > 0 with nesterov = true (e.g. 0.9), or nesterov = false");
+  }
   /// Floats of state per parameter (the momentum buffer).
   std::size_t state_per_param() const { return momentum != 0.0f ? 1 : 0; }
 

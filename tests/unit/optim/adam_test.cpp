@@ -101,3 +101,19 @@ TEST_CASE("moments that decay under zero gradients reach 0 instead of staying su
   CHECK(std::all_of(sgd_state.begin(), sgd_state.end(), [](float x) { return x == 0.0f; }));
   CHECK(std::all_of(p.begin(), p.end(), [](float x) { return std::isfinite(x) && x < 0.5f; }));
 }
+
+TEST_CASE_TEMPLATE("adam's and adamw's check refuses settings that would train silently wrong", A, adam, adamw) {
+  CHECK_NOTHROW(A{}.check("train_step"));
+  CHECK_NOTHROW(A{.lr = 0.0f, .beta1 = 0.0f, .beta2 = 0.0f, .eps = 0.0f, .weight_decay = 0.0f}.check("train_step"));
+  const std::string n = A::name;
+  const auto refused = [](const A& o, const std::string& text) {
+    CHECK_THROWS_WITH_AS(o.check("train_step"), doctest::Contains(text.c_str()), plait::error);
+  };
+  refused(A{.lr = std::numeric_limits<float>::quiet_NaN()}, "plait: train_step is given " + n + " with lr = nan");
+  refused(A{.lr = -1e-3f}, "with lr = -0.001. lr must be finite and at least 0");
+  refused(A{.beta1 = 1.0f}, "with beta1 = 1. beta1 must be in [0, 1)");
+  refused(A{.beta1 = -0.1f}, "with beta1 = -0.1");
+  refused(A{.beta2 = 1.5f}, "with beta2 = 1.5. beta2 must be in [0, 1)");
+  refused(A{.eps = -1e-8f}, "with eps = -1e-08. eps must be finite and at least 0");
+  refused(A{.weight_decay = std::numeric_limits<float>::infinity()}, "with weight_decay = inf");
+}

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <limits>
 #include <plait/plait.hpp>
 #include <vector>
 
@@ -111,6 +112,22 @@ TEST_CASE("misuse at run time is a plait error and leaves the parameters untouch
   std::vector<std::int32_t> bad{0, 1, 7};
   CHECK_THROWS_WITH_AS(m.train_step(data.xs(0, 3), class_labels{bad.data(), 3}, cross_entropy, opt),
                        doctest::Contains("label 7 of sample 2"), plait::error);
+  // An optimizer that would train silently wrong, at every step entry, before anything changes.
+  auto nan_rate = sgd{.lr = std::numeric_limits<float>::quiet_NaN()};
+  CHECK_THROWS_WITH_AS(m.train_step(data.xs(0, 4), data.ys(0, 4), cross_entropy, nan_rate),
+                       doctest::Contains("plait: train_step is given sgd with lr = nan. lr must be finite and at "
+                                         "least 0"),
+                       plait::error);
+  auto climbing = adam{.lr = -1e-3f};
+  CHECK_THROWS_WITH_AS(m.train_step(data.xs(0, 4), data.ys(0, 4), cross_entropy, climbing),
+                       doctest::Contains("plait: train_step is given adam with lr = -0.001"), plait::error);
+  auto beta_one = adamw{.beta2 = 1.0f};
+  CHECK_THROWS_WITH_AS(m.accumulate_step(data.xs(0, 8), data.ys(0, 8), cross_entropy, beta_one, 2),
+                       doctest::Contains("plait: accumulate_step is given adamw with beta2 = 1"), plait::error);
+  auto lookahead = sgd{.lr = 0.1f, .nesterov = true};
+  CHECK_THROWS_WITH_AS(m.pc_step(data.xs(0, 4), data.ys(0, 4), cross_entropy, lookahead, pc_options{}),
+                       doctest::Contains("plait: pc_step is given sgd with nesterov = true and momentum = 0"),
+                       plait::error);
   CHECK(std::equal(before.begin(), before.end(), m.parameters().begin()));
   CHECK(m.steps() == 0);
   CHECK_THROWS_WITH_AS(place(mlp, host_device(), {.max_batch = 0}), doctest::Contains("max_batch is 0"), plait::error);
