@@ -193,6 +193,10 @@ if [[ -z $gpu ]]; then
 elif [[ ! -d $build/tests/cuda ]]; then
   for p in test memcheck racecheck bench; do skip "$p" "nothing was built"; done
   failed=1
+elif grep -qx 'PLAIT_CUDA_FRONT_END_ONLY:BOOL=ON' "$build/CMakeCache.txt"; then
+  echo "plait: the reused tree $build checks its CUDA tests with nvcc's front end only. It was configured for a machine without a GPU (PLAIT_CUDA_FRONT_END_ONLY=ON), so there is nothing to run. Fix: reconfigure it with -DPLAIT_CUDA_FRONT_END_ONLY=OFF, or leave --reuse-build out."
+  for p in test memcheck racecheck bench; do skip "$p" "the reused tree has no CUDA programs"; done
+  failed=1
 else
   # The CUDA tests, and the NCCL ones under mpiexec where MPI was found (one GPU: -n 2 skips itself).
   phase test 90 ctest --test-dir "$build" -L '^cuda$' -LE '^(fail|example)$' --output-on-failure --no-tests=error -j 4

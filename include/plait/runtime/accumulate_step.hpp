@@ -40,7 +40,7 @@ float model<Policy, G, Backend>::accumulate_step(X x, Y y, const L&, Opt& opt, s
            "pass chunks >= 1 (1: a plain train_step)");
     if (x.count != y.count || x.count == 0) check_batch(x.count, y.count, x.count, "accumulate_step");
     check_views(x, y, "accumulate_step");
-    check_optimizer(opt, "accumulate_step");
+    plait::check_optimizer(opt, "accumulate_step");
     if (x.count > chunks * max_batch())
       fail(cat("accumulate_step is given a batch of ", x.count, " samples in ", chunks,
                " chunks of at most max_batch = ", max_batch()),
@@ -75,7 +75,7 @@ float model<Policy, G, Backend>::accumulate_step(X x, Y y, const L& loss, Opt& o
     if (chunks == 0)
       fail("accumulate_step is given 0 chunks", "the batch is cut into chunks that run one after another",
            "pass chunks >= 1 (1: a plain train_step)");
-    check_optimizer(opt, "accumulate_step");
+    plait::check_optimizer(opt, "accumulate_step");
     const replica_range mine = process_replicas();
     const shard rows = rows_of_process(g.global_batch);
     if (x.count != rows.size() || y.count != rows.size() || x.count == 0)

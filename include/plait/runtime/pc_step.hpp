@@ -48,7 +48,7 @@ float model<Policy, G, Backend>::pc_step(X x, Y y, const L&, Opt& opt, const pc_
                 L::template accepts<output_shape, Y>) {
     check_batch(x.count, y.count, max_batch(), "pc_step");
     check_views(x, y, "pc_step");
-    check_optimizer(opt, "pc_step");
+    plait::check_optimizer(opt, "pc_step");
     if (x.count < data_parallel_degree)
       fail(cat("pc_step is given a batch of ", x.count, " samples for ", data_parallel_degree, " replicas"),
            "every replica works on a share of the batch, and a share cannot be empty",
