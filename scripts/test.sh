@@ -36,7 +36,7 @@ build=build
 cmake_args=(-DCMAKE_BUILD_TYPE=Release -DPLAIT_BUILD_TESTS=ON -DPLAIT_BUILD_EXAMPLES=ON -DPLAIT_BUILD_BENCH=ON)
 ctest_args=(--output-on-failure -j "$jobs" --no-tests=error --timeout 600)  # 600 s: for tests without a TIMEOUT of their own
 # Without a GPU the CUDA translation units are only checked, to keep them compiling; they cannot run, so
-# the CUDA test programs go through nvcc's front end only (PLAIT_CUDA_FRONT_END_ONLY: about a tenth of their
+# the CUDA test programs go through nvcc's front end only (PLAIT_CUDA_FRONT_END_ONLY: 39% of the largest one's
 # compile; the root CMakeLists.txt says what it checks), and the two built whole have their host half
 # compiled without optimisation (about 40% less) and their device half to PTX only (no sm_90 machine code:
 # nothing could load it). On a machine where a GPU answers they are built as Release for the project's
