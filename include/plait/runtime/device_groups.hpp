@@ -31,14 +31,18 @@ struct device_groups {
   /// `replicas`: this process's devices, the mesh's first..first + size - 1, whole inner groups of
   /// `inner` devices; `across`: per local device, its peers in the other processes (empty: none).
   /// `processes`: the job's processes, counted as sharing this machine's cores; `where`: which thread
-  /// runs the data-parallel collectives (place_options::collectives).
+  /// runs the data-parallel collectives (place_options::collectives); `turns`: how many of the devices
+  /// take turns on one thread (a chunked pipeline schedule's stages on their device: runtime/run_together.hpp).
   void connect(std::span<const Replica> replicas, std::size_t first, std::size_t inner, std::size_t tp,
                std::span<const std::unique_ptr<process_comm>> across, std::size_t processes,
-               collectives_on where = collectives_on::automatic) {
+               collectives_on where = collectives_on::automatic, std::size_t turns = 1) {
     const std::size_t local = replicas.size(), mine = local / inner, r0 = first / inner;
-    std::size_t threads = 0;  // the compute threads of every device that may share this machine
+    // The compute threads of every device that may share this machine: those taking turns count once.
+    // (Counted per logical device, ZB-V's 4 stages on 2 one-thread devices would look like 4 threads on
+    // 2 cores, and every stage waiting for a message would sleep: a wake-up per dependency, 30-50 us.)
+    std::size_t threads = 0;
     for (const Replica& r : replicas) threads += device_threads(r.ctx());
-    threads *= std::max<std::size_t>(processes, 1);
+    threads = threads / std::max<std::size_t>(turns, 1) * std::max<std::size_t>(processes, 1);
     collectives_inline = groups::collectives_inline(where, threads, processes);
     struct member {
       std::size_t group, rank;

@@ -245,7 +245,7 @@ class placed_devices {
     }
     if constexpr (Plan::communicates)
       groups_.connect(memories_, first_, Plan::inner_count, Plan::tensor_parallel_degree, across_,
-                      processes_ ? processes_->size() : 1, options_.collectives);
+                      processes_ ? processes_->size() : 1, options_.collectives, Plan::turns_per_device);
     names_ = event_names(Plan::stages.size(), std::max<std::size_t>(1, Plan::buckets.size()),
                          Plan::tensor_parallel_degree > 1);
     const bool job = processes_ != nullptr;  // across processes: a stopped job is read from every rank's file

@@ -82,3 +82,15 @@ TEST_CASE("a process holding the mesh's later replicas: ranks count from its fir
   CHECK(g.pipeline[1].rank() == 1);
   CHECK(g.data[0].size() == 1);  // no other replica in this process, and no processes given
 }
+
+TEST_CASE("stages that take turns on one device's thread count as one thread: their messages are spun for") {
+  // ZB-V's 2 stages per device on one thread each: counted per stage they would look like twice the
+  // cores, and a stage waiting for a message would sleep and pay a wake-up at every dependency.
+  const std::size_t cores = available_cores();
+  const auto reps = devices(2 * cores);
+  groups turns, apart;
+  turns.connect(reps, 0, 2 * cores, 1, {}, 1, collectives_on::automatic, 2);
+  apart.connect(reps, 0, 2 * cores, 1, {}, 1);
+  CHECK(turns.pipeline[0].options().spin_message == local_options::message_spin_dedicated);
+  CHECK(apart.pipeline[0].options().spin_message == local_options{}.spin_message);
+}

@@ -20,6 +20,7 @@ class local_comm {
  public:
   std::size_t rank() const { return rank_; }
   std::size_t size() const { return group_->size(); }
+  const local_options& options() const { return group_->options(); }  // how its waits spin
 
   void all_reduce(float* buf, std::size_t n) { group_->all_reduce(rank_, buf, n); }  // [n] @ every rank: the sum
   void reduce_scatter(const float* in, float* out, std::size_t n) {  // in: [n]; out: [chunk_of(n, size, rank)], summed
