@@ -42,7 +42,6 @@ void device_executor<Plan, Backend>::run_together(device_executor* const* all, s
       }
     }
     for (auto& h : hs) h.release_held();  // all first: a stage may wait below for another's release
-    for (auto& h : hs) h.release_held();  // all first: a stage may wait below for another's release
     for (auto& h : hs) {
       h.ex.queue_.wait();
       h.await_all_sent();

@@ -47,7 +47,6 @@ float model<Policy, G, Backend>::train_step(X x, Y y, const L& loss, Opt& opt, p
   L::template check<output_shape, Y>();
   if constexpr (std::is_same_v<typename X::shape_type, input_shape> && L::template accepts<output_shape, Y>) {
     const std::size_t n = g.global_batch;
-    plait::check_optimizer(opt, "train_step");
     if (n == 0 || n > max_batch())
       check_batch(n, n, max_batch(), "train_step");  // the global batch: empty, or more than planned
     const replica_range mine = process_replicas();
@@ -63,6 +62,7 @@ float model<Policy, G, Backend>::train_step(X x, Y y, const L& loss, Opt& opt, p
            cat("pass exactly those rows: a loader over model.sampler(...) with replicas = model.process_replicas() "
                "gathers them"));
     if (!devices_->world()) return train_step(x, y, loss, opt);  // one process: x is the whole batch
+    plait::check_optimizer(opt, "train_step");
     check_step_batch(n, "train_step");
     if constexpr (requires { L::validate(y, output_shape::size); }) L::validate(y, output_shape::size);
     params_.sync();
