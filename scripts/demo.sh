@@ -19,6 +19,6 @@ if [[ -f $build/CMakeCache.txt ]] && ! grep -qx 'CMAKE_GENERATOR:INTERNAL=Ninja'
   exit 1
 fi
 
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPLAIT_EXAMPLES_OPTIMIZE=  # Release's flags (scripts/test.sh uses -O1)
 cmake --build "$build" --target 00_fashion_mnist ${PLAIT_JOBS:+--parallel "$PLAIT_JOBS"}
 exec "$build/examples/00_fashion_mnist" "$@"

@@ -34,6 +34,9 @@ jobs=${PLAIT_JOBS:-2}
 
 build=build
 cmake_args=(-DCMAKE_BUILD_TYPE=Release -DPLAIT_BUILD_TESTS=ON -DPLAIT_BUILD_EXAMPLES=ON -DPLAIT_BUILD_BENCH=ON)
+# The examples are only smoke-run here and the benchmarks only compiled: -O1 for both, as for the tests
+# (scripts/demo.sh puts the examples back on Release's flags; bench/run builds in a tree of its own).
+cmake_args+=(-DPLAIT_EXAMPLES_OPTIMIZE=-O1 -DPLAIT_BENCH_OPTIMIZE=-O1)
 ctest_args=(--output-on-failure -j "$jobs" --no-tests=error --timeout 600)  # 600 s: for tests without a TIMEOUT of their own
 # Without a GPU the CUDA translation units are only checked, to keep them compiling; they cannot run, so
 # the CUDA test programs go through nvcc's front end only (PLAIT_CUDA_FRONT_END_ONLY: 39% of the largest one's
