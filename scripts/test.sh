@@ -34,9 +34,10 @@ jobs=${PLAIT_JOBS:-2}
 
 build=build
 cmake_args=(-DCMAKE_BUILD_TYPE=Release -DPLAIT_BUILD_TESTS=ON -DPLAIT_BUILD_EXAMPLES=ON -DPLAIT_BUILD_BENCH=ON)
-# The examples are only smoke-run here and the benchmarks only compiled: -O1 for both, as for the tests
-# (scripts/demo.sh puts the examples back on Release's flags; bench/run builds in a tree of its own).
-cmake_args+=(-DPLAIT_EXAMPLES_OPTIMIZE=-O1 -DPLAIT_BENCH_OPTIMIZE=-O1)
+# The tests and benchmarks are compiled at -O0 (the benchmarks are only compiled here, the tests run in
+# seconds either way) and the examples, which are smoke-run, at -O1 (tests/CMakeLists.txt says what each
+# saves; scripts/demo.sh puts the examples back on Release's flags; bench/run builds in a tree of its own).
+cmake_args+=(-DPLAIT_TEST_OPTIMIZE=-O0 -DPLAIT_EXAMPLES_OPTIMIZE=-O1 -DPLAIT_BENCH_OPTIMIZE=-O0)
 ctest_args=(--output-on-failure -j "$jobs" --no-tests=error --timeout 600)  # 600 s: for tests without a TIMEOUT of their own
 # Without a GPU the CUDA translation units are only checked, to keep them compiling; they cannot run, so
 # the CUDA test programs go through nvcc's front end only (PLAIT_CUDA_FRONT_END_ONLY: 39% of the largest one's
@@ -52,7 +53,7 @@ else
 fi
 if [[ -n $sanitize ]]; then
   build=build-$sanitize
-  cmake_args+=("-DPLAIT_SANITIZE=$sanitize")
+  cmake_args+=("-DPLAIT_SANITIZE=$sanitize" -DPLAIT_TEST_OPTIMIZE=-O1)  # instrumented code is slow at -O0
   ctest_args+=(-L unit)
   # libgomp and OpenBLAS are not built with the sanitizers: ThreadSanitizer cannot see their
   # synchronisation and reports races inside them. With one thread each they start no threads, and
