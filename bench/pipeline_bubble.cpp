@@ -11,9 +11,12 @@
 // executed trace (idle share of each step: 1 - busy / step time, averaged over the stages) and set
 // beside the planned one (the schedule's programs timed with each stage's FLOPs: forward, the
 // backward's input part B and its weight part W, policy/stage_costs.hpp) and the textbook
-// (p-1)/(m+p-1) with F = B = W. The plan is also replayed with the costs the instructions took in the
-// executed trace (their mean per kind and stage): measured - replayed is the runtime's overhead
-// (messages, wake-ups), replayed - planned the FLOP model's error.
+// (p-1)/(m+p-1) with F = B = W. The plan is also replayed with what the instructions took in the
+// executed trace, twice: with their mean per kind and stage (replayed; replayed - planned is the FLOP
+// model's error), and step by step with what each instruction took in that step (as run; messages cost
+// nothing there): measured - as run is the runtime's overhead (messages, wake-ups, turns) and nothing
+// else, and as run - replayed what the durations' spread from step to step adds to the critical path
+// (the machine's: the same instruction takes longer in one step than in another).
 //
 // The machine's parallel ceiling, in the same rounds (bench/parallel_ceiling.hpp): the GEMMs of a
 // step at m = 8 (each stage's forward, input-gradient and weight-gradient products of its 8
@@ -56,6 +59,21 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
+// The opcode a computing instruction's trace name stands for ("forward stage 2", "loss", ...).
+std::size_t opcode_named(const char* name, std::size_t& stage) {
+  const std::string n = name;
+  for (std::size_t op = 0; op < opcode_count; ++op) {
+    const std::string o = to_string(opcode(op));
+    stage = 0;
+    if (n == o) return op;
+    if (n.rfind(o + " stage ", 0) == 0) {
+      stage = std::stoul(n.substr(o.size() + 7));
+      return op;
+    }
+  }
+  return opcode_count;
+}
+
 // What each computing instruction took in the executed trace: the mean per (opcode, stage), the loss
 // and the optimizer's step by opcode alone.
 struct op_costs {
@@ -65,18 +83,11 @@ struct op_costs {
   void add(std::span<const trace_event> events, std::int32_t from_step) {
     for (const trace_event& e : events) {
       if (e.step < from_step || e.row != trace_row::compute || e.name == nullptr) continue;
-      const std::string name = e.name;
-      for (std::size_t op = 0; op < opcode_count; ++op) {
-        const std::string o = to_string(opcode(op));
-        std::size_t stage = 0;
-        if (name == o) stage = 0;
-        else if (name.rfind(o + " stage ", 0) == 0) stage = std::stoul(name.substr(o.size() + 7));
-        else continue;
-        if (stage >= stages) continue;
-        sum[op][stage] += e.end_us - e.begin_us;
-        count[op][stage] += 1;
-        break;
-      }
+      std::size_t stage = 0;
+      const std::size_t op = opcode_named(e.name, stage);
+      if (op == opcode_count || stage >= stages) continue;
+      sum[op][stage] += e.end_us - e.begin_us;
+      count[op][stage] += 1;
     }
   }
   double operator()(std::size_t, const instruction& i) const {
@@ -86,20 +97,50 @@ struct op_costs {
   }
 };
 
+// What each computing instruction took in one step of the executed trace, by (opcode, the stage whose
+// program ran it, micro-batch). The plan replayed with these is that step as it ran, but with messages
+// that cost nothing: measured - this replay is what the runtime adds (messages, wake-ups, turns), and
+// only that; the durations' own spread from step to step is on both sides.
+struct step_costs {
+  static constexpr std::size_t stages = 8, microbatches = 16;
+  std::vector<double> took = std::vector<double>(opcode_count * stages * microbatches, 0.0);
+
+  static std::size_t at(std::size_t op, std::size_t stage, std::size_t mb) {
+    return (op * stages + stage) * microbatches + mb;
+  }
+  step_costs(std::span<const trace_event> events, std::int32_t step) {
+    for (const trace_event& e : events) {
+      if (e.step != step || e.row != trace_row::compute || e.name == nullptr) continue;
+      std::size_t named_stage = 0;
+      const std::size_t op = opcode_named(e.name, named_stage);
+      const std::size_t mb = e.microbatch < 0 ? 0 : std::size_t(e.microbatch);
+      if (op == opcode_count || e.device >= stages || mb >= microbatches) continue;
+      took[at(op, e.device, mb)] += e.end_us - e.begin_us;
+    }
+  }
+  double operator()(std::size_t stage, const instruction& i) const {
+    return stage < stages && i.microbatch < microbatches ? took[at(std::size_t(i.op), stage, i.microbatch)] : 0.0;
+  }
+};
+
+using replay_fn = double (*)(const step_costs&);  // the plan timed with one step's own costs
+
 struct config {
   const char* schedule;
   std::size_t m;
   double planned, textbook;
-  std::vector<double> ms, bubble;
-  double (*round)(const data&, int, double&, op_costs&);
+  std::vector<double> ms, bubble, as_run;
+  double (*round)(const data&, int, double&, double&, op_costs&);
   void (*write)(const std::string& prefix, const char* name);  // its planned and executed traces
   double (*replay)(const op_costs&);                           // the plan timed with the measured costs
   op_costs costs;
 };
 
-// One round: `steps` timed steps; returns ms per step and the mean measured bubble.
+// One round: `steps` timed steps; returns ms per step, the mean measured bubble and, where `replay` is
+// given, the mean bubble of the plan replayed with each step's own costs (as_run).
 template <class Model>
-double time_steps(Model& model, const data& d, int steps, double& bubble, op_costs& costs) {
+double time_steps(Model& model, const data& d, int steps, double& bubble, op_costs& costs, replay_fn replay = nullptr,
+                  double* as_run = nullptr) {
   auto opt = sgd{.lr = 1e-3f};
   const samples<shape<512>> x{d.x.data(), batch};
   const samples<shape<512>> t{d.t.data(), batch};
@@ -113,6 +154,11 @@ double time_steps(Model& model, const data& d, int steps, double& bubble, op_cos
   const auto& device_of = Model::plan::device_of;
   for (int s = 0; s < steps; ++s) bubble += measured_bubble(events, std::int32_t(first + s), device_of, 2);
   bubble /= steps;
+  if (replay != nullptr) {
+    *as_run = 0;
+    for (int s = 0; s < steps; ++s) *as_run += replay(step_costs(events, std::int32_t(first + s)));
+    *as_run /= steps;
+  }
   costs.add(events, std::int32_t(first));
   return ms;
 }
@@ -127,8 +173,21 @@ auto& model_of() {
   return model;
 }
 
+using graph = std::remove_const_t<decltype(mlp)>;
+
+// The plan of Policy timed with any cost (cost(stage, instruction)); its bubble.
+template <class Policy, class Cost>
+double replayed(const Cost& cost) {
+  using plan = plan_of<Policy, graph>;
+  if constexpr (plan::takes_turns)
+    return plan_turn_timeline(plan::turn_order, plan::slots, cost, plan::reads).bubble_fraction();
+  else
+    return plan_mesh_timeline_by<plan::inner_count, plan::tensor_parallel_degree>(plan::programs, cost)
+        .bubble_fraction();
+}
+
 template <class Policy>
-double round_of(const data& d, int steps, double& bubble, op_costs& costs) {
+double round_of(const data& d, int steps, double& bubble, double& as_run, op_costs& costs) {
   auto& model = model_of<Policy>();
   static bool warm = false;
   if (!warm) {
@@ -137,10 +196,9 @@ double round_of(const data& d, int steps, double& bubble, op_costs& costs) {
     time_steps(model, d, 2, ignored, unused);  // plans optimizer state, faults pages in
     warm = true;
   }
-  return time_steps(model, d, steps, bubble, costs);
+  if constexpr (std::is_same_v<Policy, single_device>) return time_steps(model, d, steps, bubble, costs);
+  else return time_steps(model, d, steps, bubble, costs, &replayed<Policy, step_costs>, &as_run);
 }
-
-using graph = std::remove_const_t<decltype(mlp)>;
 template <std::size_t M, class S, class... Options>
 config make(const char* name) {
   using P = pipeline<2, microbatches<M>, S, Options...>;
@@ -150,20 +208,14 @@ config make(const char* name) {
           P::bubble_fraction,
           {},
           {},
+          {},
           &round_of<P>,
           [](const std::string& prefix, const char* schedule) {
             const std::string m = "_m" + std::to_string(M) + "_";
             write_planned_trace<P, graph>(prefix + m + "planned_" + schedule + ".json");
             model_of<P>().write_trace(prefix + m + "executed_" + schedule + ".json");
           },
-          [](const op_costs& costs) {
-            using plan = plan_of<P, graph>;
-            if constexpr (plan::takes_turns)
-              return plan_turn_timeline(plan::turn_order, plan::slots, costs, plan::reads).bubble_fraction();
-            else
-              return plan_mesh_timeline_by<plan::inner_count, plan::tensor_parallel_degree>(plan::programs, costs)
-                  .bubble_fraction();
-          },
+          &replayed<P, op_costs>,
           {}};
 }
 
@@ -215,13 +267,14 @@ int main(int argc, char** argv) {
        plait_bench::mlp_step(plait_bench::linear_widths<layout>(cut, layout::layer_count), int(batch / 8), 8, false)});
   std::vector<double> single;
   for (int r = 0; r < rounds; ++r) {
-    double ignored;
+    double ignored, none;
     op_costs unused;
-    single.push_back(round_of<single_device>(d, steps, ignored, unused));
+    single.push_back(round_of<single_device>(d, steps, ignored, none, unused));
     for (auto& c : configs) {
-      double bubble;
-      c.ms.push_back(c.round(d, steps, bubble, c.costs));
+      double bubble, as_run;
+      c.ms.push_back(c.round(d, steps, bubble, as_run, c.costs));
       c.bubble.push_back(bubble);
+      c.as_run.push_back(as_run);
     }
     gemms.round(steps);
   }
@@ -234,16 +287,18 @@ int main(int argc, char** argv) {
       "single device: %.2f ms/step; the step's GEMMs at m = 8 (%s): %.2f ms on 1 thread, %.2f ms on 2: ceiling "
       "%.3f\n",
       one, gemms.describe().c_str(), gemms.median(gemms.serial), gemms.median(gemms.parallel), ceiling);
-  std::printf("%-12s %4s %10s %8s %9s %9s %9s %9s %9s %7s %9s %10s\n", "schedule", "m", "ms/step", "speedup",
-              "measured", "planned", "error", "replayed", "overhead", "(p-1)/", "ideal", "efficiency");
-  std::printf("%-12s %4s %10s %8s %9s %9s %9s %9s %9s %7s %9s %10s\n", "", "", "", "", "bubble", "bubble", "", "bubble",
-              "", "(m+p-1)", "speedup", "");
+  std::printf("%-12s %4s %10s %8s %9s %9s %9s %9s %9s %9s %7s %9s %10s\n", "schedule", "m", "ms/step", "speedup",
+              "measured", "planned", "error", "replayed", "as run", "overhead", "(p-1)/", "ideal", "efficiency");
+  std::printf("%-12s %4s %10s %8s %9s %9s %9s %9s %9s %9s %7s %9s %10s\n", "", "", "", "", "bubble", "bubble", "",
+              "bubble", "bubble", "", "(m+p-1)", "speedup", "");
   double worst = 0, worst_overhead = 0, worst_spare = 0, worst_overhead_spare = 0, speedup_m8 = 0, speedup_m8_gpipe = 0,
          speedup_m8_zb = 0, eff_m8 = 0, eff_m8_zb = 0, speedup_m8_il = 0, eff_m8_il = 0, speedup_m8_zbv = 0,
          eff_m8_zbv = 0;
   for (const auto& c : configs) {
     const double ms = median(c.ms), b = median(c.bubble), err = std::abs(b - c.planned);
-    const double replayed = c.replay(c.costs), overhead = b - replayed;
+    std::vector<double> added(c.bubble.size());  // measured - as run, per round
+    for (std::size_t r = 0; r < added.size(); ++r) added[r] = c.bubble[r] - c.as_run[r];
+    const double replayed = c.replay(c.costs), as_run = median(c.as_run), overhead = median(added);
     const double ideal = 2 * (1 - c.planned), efficiency = (one / ms) / (ideal * ceiling / 2);
     const bool spare = std::strstr(c.schedule, "_spare") != nullptr;  // an option beside the schedules: apart
     (spare ? worst_spare : worst) = std::max(spare ? worst_spare : worst, err);
@@ -253,8 +308,8 @@ int main(int argc, char** argv) {
     if (c.m == 8 && std::strcmp(c.schedule, "zb_h1") == 0) speedup_m8_zb = one / ms, eff_m8_zb = efficiency;
     if (c.m == 8 && c.schedule[0] == 'i') speedup_m8_il = one / ms, eff_m8_il = efficiency;
     if (c.m == 8 && std::strcmp(c.schedule, "zb_v") == 0) speedup_m8_zbv = one / ms, eff_m8_zbv = efficiency;
-    std::printf("%-12s %4zu %10.2f %8.3f %9.3f %9.3f %9.3f %9.3f %9.3f %7.3f %9.3f %10.3f\n", c.schedule, c.m, ms,
-                one / ms, b, c.planned, err, replayed, overhead, c.textbook, ideal, efficiency);
+    std::printf("%-12s %4zu %10.2f %8.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %7.3f %9.3f %10.3f\n", c.schedule, c.m, ms,
+                one / ms, b, c.planned, err, replayed, as_run, overhead, c.textbook, ideal, efficiency);
   }
   if (!trace.empty())
     for (const auto& c : configs) c.write(trace, c.schedule);
