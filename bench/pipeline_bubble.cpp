@@ -102,24 +102,31 @@ struct op_costs {
 // that cost nothing: measured - this replay is what the runtime adds (messages, wake-ups, turns), and
 // only that; the durations' own spread from step to step is on both sides.
 struct step_costs {
-  static constexpr std::size_t stages = 8, microbatches = 16;
-  std::vector<double> took = std::vector<double>(opcode_count * stages * microbatches, 0.0);
+  std::size_t microbatches = 1;
+  std::vector<double> took;  // [stage][micro-batch][opcode], sized by what the step ran
 
-  static std::size_t at(std::size_t op, std::size_t stage, std::size_t mb) {
-    return (op * stages + stage) * microbatches + mb;
-  }
   step_costs(std::span<const trace_event> events, std::int32_t step) {
+    std::size_t stages = 1;
+    for (const trace_event& e : events)
+      if (e.step == step && e.row == trace_row::compute) {
+        stages = std::max<std::size_t>(stages, e.device + 1);
+        microbatches = std::max<std::size_t>(microbatches, e.microbatch < 0 ? 1 : std::size_t(e.microbatch) + 1);
+      }
+    took.assign(stages * microbatches * opcode_count, 0.0);
     for (const trace_event& e : events) {
       if (e.step != step || e.row != trace_row::compute || e.name == nullptr) continue;
       std::size_t named_stage = 0;
       const std::size_t op = opcode_named(e.name, named_stage);
-      const std::size_t mb = e.microbatch < 0 ? 0 : std::size_t(e.microbatch);
-      if (op == opcode_count || e.device >= stages || mb >= microbatches) continue;
-      took[at(op, e.device, mb)] += e.end_us - e.begin_us;
+      if (op != opcode_count)
+        took[at(e.device, e.microbatch < 0 ? 0 : std::size_t(e.microbatch), op)] += e.end_us - e.begin_us;
     }
   }
+  std::size_t at(std::size_t stage, std::size_t mb, std::size_t op) const {
+    return (stage * microbatches + mb) * opcode_count + op;
+  }
   double operator()(std::size_t stage, const instruction& i) const {
-    return stage < stages && i.microbatch < microbatches ? took[at(std::size_t(i.op), stage, i.microbatch)] : 0.0;
+    const std::size_t k = at(stage, i.microbatch, std::size_t(i.op));
+    return i.microbatch < microbatches && k < took.size() ? took[k] : 0.0;
   }
 };
 
