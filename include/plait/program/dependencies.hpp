@@ -49,34 +49,36 @@ struct mb_positions {
 
 template <std::size_t N>
 constexpr order_verdict check_stage(const program<N>& p, std::size_t s, std::size_t P, std::size_t M) {
-  for (std::size_t mb = 0; mb < M; ++mb) {
-    mb_positions<N> at;
-    std::size_t seen[9] = {};
-    for (std::size_t k = 0; k < N; ++k) {
-      const instruction& i = p[k];
-      if (i.op == opcode::nop || i.op == opcode::optimizer_step || is_collective(i.op) || i.op == opcode::scatter)
-        continue;
-      if (i.microbatch >= M) return {order_verdict::count, s, k, i.microbatch};
-      if (i.microbatch != mb) continue;
-      const bool act = message_kind(i.buffer) == message_kind::activation;
-      std::size_t* slot = nullptr;
-      std::size_t which = 0;
-      switch (i.op) {
-        case opcode::forward: slot = &at.forward, which = 0; break;
-        case opcode::backward: slot = &at.whole, which = 7; break;
-        case opcode::backward_input: slot = &at.backward, which = 1; break;
-        case opcode::backward_weight: slot = &at.weight, which = 8; break;
-        case opcode::loss: slot = &at.loss, which = 2; break;
-        case opcode::recv: slot = act ? &at.recv_act : &at.recv_grad, which = act ? 3 : 5; break;
-        case opcode::send: slot = act ? &at.send_act : &at.send_grad, which = act ? 4 : 6; break;
-        default: break;
-      }
-      if (!slot) continue;
-      if (++seen[which] > 1) return {order_verdict::count, s, k, mb};
-      *slot = k;
+  // One pass over the program records where each micro-batch's instructions sit (a micro-batch below M
+  // is below N: each has an instruction), then each micro-batch is checked from its positions.
+  std::array<mb_positions<N>, N> positions{};
+  for (std::size_t k = 0; k < N; ++k) {
+    const instruction& i = p[k];
+    if (i.op == opcode::nop || i.op == opcode::optimizer_step || is_collective(i.op) || i.op == opcode::scatter)
+      continue;
+    if (i.microbatch >= M || i.microbatch >= N) return {order_verdict::count, s, k, i.microbatch};
+    mb_positions<N>& at = positions[i.microbatch];
+    const bool act = message_kind(i.buffer) == message_kind::activation;
+    std::size_t* slot = nullptr;
+    switch (i.op) {
+      case opcode::forward: slot = &at.forward; break;
+      case opcode::backward: slot = &at.whole; break;
+      case opcode::backward_input: slot = &at.backward; break;
+      case opcode::backward_weight: slot = &at.weight; break;
+      case opcode::loss: slot = &at.loss; break;
+      case opcode::recv: slot = act ? &at.recv_act : &at.recv_grad; break;
+      case opcode::send: slot = act ? &at.send_act : &at.send_grad; break;
+      default: break;
     }
-    const bool first = s == 0, last = s + 1 == P;
-    const auto has = [](std::size_t x) { return x != N; };
+    if (!slot) continue;
+    if (*slot != N) return {order_verdict::count, s, k, i.microbatch};  // twice
+    *slot = k;
+  }
+  const bool first = s == 0, last = s + 1 == P;
+  const auto has = [](std::size_t x) { return x != N; };
+  for (std::size_t mb = 0; mb < M; ++mb) {
+    if (mb >= N) return {order_verdict::count, s, N, mb};
+    mb_positions<N> at = positions[mb];
     if (has(at.whole) && (has(at.backward) || has(at.weight))) return {order_verdict::count, s, at.whole, mb};
     if (has(at.backward) != has(at.weight)) return {order_verdict::count, s, N, mb};
     if (has(at.whole)) at.backward = at.whole;

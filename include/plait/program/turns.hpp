@@ -187,7 +187,8 @@ constexpr turn_verdict run_turns(const turn_split<S, P, N>& t, const std::array<
     for (auto& x : l) x = {N, N};
   for (auto& r : received_at)
     for (auto& x : r) x = N;
-  for (std::size_t k = 0; k < S; ++k) ends[k] = read_ends_of(progs[k]);
+  if (reads.activations || reads.gradients)  // read_end looks them up only for what is read in place
+    for (std::size_t k = 0; k < S; ++k) ends[k] = read_ends_of(progs[k]);
   // Whether stage k's send at pc `at` (if any) was taken; where, in `w`.
   const auto free_of = [&](std::size_t k, std::size_t at, stage_pc& w) {
     if (at == N) return true;
