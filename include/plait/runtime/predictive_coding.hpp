@@ -58,24 +58,30 @@ struct pc_options {
 namespace pc_detail {
 // The element-wise passes of pc_device, as free functions (nvcc takes a kernel body only inside a
 // named function that is not a generic lambda or a private member).
-// Per row of `width`: eps = mu - x when `compute`; df = (fed ? df : 0) - eps where df is given;
-// energy[r] += 0.5 |eps|^2 when `measure` (a separate pass: a running sum in the first would chain
-// every element's add, and most calls do not measure).
+// Over n rows of `width`: eps = mu - x when `compute` (else eps is read); df = (fed ? df : 0) - eps where df
+// is given; dup = eps where dup is given (the copy a layer's backward rewrites in place: one pass
+// instead of two); energy[r] += 0.5 |eps_r|^2 when `measure` (a separate pass by rows: a running sum
+// in the first would chain every element's add, and most calls do not measure). The first pass runs
+// over the whole [n, width] block: rows of a narrow layer are too short to split work by.
 template <class Ctx>
 void error_rows(const Ctx& ctx, std::size_t n, std::size_t width, float* eps, const float* mu, const float* x,
-                float* df, float* energy, bool fed, bool compute, bool measure) {
-  for_rows(ctx, n, [=] PLAIT_HD(std::size_t r) {
-    float* PLAIT_RESTRICT er = eps + r * width;
-    if (compute)
-      for (std::size_t k = 0; k < width; ++k) er[k] = mu[r * width + k] - x[r * width + k];
-    if (df)
-      for (std::size_t k = 0; k < width; ++k) df[r * width + k] = (fed ? df[r * width + k] : 0.0f) - er[k];
-    if (measure) {
+                float* df, float* dup, float* energy, bool fed, bool compute, bool measure) {
+  if (compute || df || dup)
+    for_blocks(ctx, n * width, 4096, [=] PLAIT_HD(std::size_t b, std::size_t e) {
+      for (std::size_t k = b; k < e; ++k) {
+        const float v = compute ? mu[k] - x[k] : eps[k];
+        if (compute) eps[k] = v;
+        if (df) df[k] = (fed ? df[k] : 0.0f) - v;
+        if (dup) dup[k] = v;
+      }
+    });
+  if (measure)
+    for_rows(ctx, n, [=] PLAIT_HD(std::size_t r) {
+      const float* PLAIT_RESTRICT er = eps + r * width;
       float s = 0;
       for (std::size_t k = 0; k < width; ++k) s += er[k] * er[k];
       energy[r] += 0.5f * s;
-    }
-  });
+    });
 }
 // d = df (+ g); v = momentum v + d (when momentum); target += sign rate (v or d).
 template <class Ctx>
@@ -216,17 +222,19 @@ class pc_device {
           if (float* dx = input_term(I)) fill(ctx, dx, n * B::in_shape::size, 0.0f);
           return;
         }
-        if (I != last_layer)  // eps = mu - x (or kept), df = (fed ? df : 0) - eps, energy += 0.5 |eps|^2
-          pc_detail::error_rows(ctx, n, width, eps, y_at, mem_.layer_output(0, I), df_[I], energy_, fed_[I], !fixed,
-                                measure);
-        if (weights) weight_part<B, I>(n, eps, y_at, total);
         float* dx = input_term(I);
-        if (!dx) return;
+        // The backward's output gradient: the error itself, or a copy where the error is kept (fixed) or the
+        // backward rewrites it in place; the copy is written by the error's own pass where there is one (not
+        // into scratch when the weight part, which uses scratch, runs in between).
         float* dy = eps;
-        if (fixed || B::in_place_grad) {  // the error is kept (fixed) or read in place: give backward a copy
-          dy = B::in_place_grad ? dx : scratch_;
-          copy(ctx, dy, static_cast<const float*>(eps), n * width);
-        }
+        if (dx && (fixed || B::in_place_grad)) dy = B::in_place_grad ? dx : scratch_;
+        const bool dup = dy != eps && I != last_layer && !(weights && dy == scratch_);
+        if (I != last_layer)  // eps = mu - x (or kept), df = (fed ? df : 0) - eps, energy += 0.5 |eps|^2
+          pc_detail::error_rows(ctx, n, width, eps, y_at, mem_.layer_output(0, I), df_[I], dup ? dy : nullptr, energy_,
+                                fed_[I], !fixed, measure);
+        if (weights) weight_part<B, I>(n, eps, y_at, total);
+        if (!dx) return;
+        if (dy != eps && !dup) copy(ctx, dy, static_cast<const float*>(eps), n * width);
         B::backward(ctx,
                     backward_args<float>{mem_.layer_params(I), mem_.layer_input(0, I), y_at, mem_.layer_saved(0, I), dy,
                                          dx, nullptr, n, false, mem_.state() + layout::state_offsets[I]});
@@ -270,14 +278,14 @@ class pc_device {
           L::template rows<typename layout::output_shape>(ctx, mu_[I], y, eps, mem_.loss_rows(), 1.0f);
           if (measure) add_to(ctx, energy_, mem_.loss_rows(), n);
         } else {
-          pc_detail::error_rows(ctx, n, width, eps, mu_[I], mem_.layer_output(0, I), nullptr, energy_, false, true,
-                                measure);
+          pc_detail::error_rows(ctx, n, width, eps, mu_[I], mem_.layer_output(0, I), nullptr, nullptr, energy_, false,
+                                true, measure);
         }
       } else if (measure) {
         if (I == last_layer) {
           add_to(ctx, energy_, mem_.loss_rows(), n);
         } else {
-          pc_detail::error_rows(ctx, n, width, eps, nullptr, nullptr, nullptr, energy_, false, false, true);
+          pc_detail::error_rows(ctx, n, width, eps, nullptr, nullptr, nullptr, nullptr, energy_, false, false, true);
         }
       }
       weight_part<B, I>(n, eps, fixed ? mem_.layer_output(0, I) : mu_[I], total);
